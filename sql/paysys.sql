@@ -1,0 +1,23 @@
+-- paysys's own tables. Created in the billing's database, so that one transaction spans
+-- our exactly-once row and the billing's payment rows. Safe to run again.
+
+-- One row per payment we committed. The UNIQUE key on (system_name, txn_id) is what makes a
+-- payment happen exactly once: the row is inserted in the same transaction as the balance
+-- change, so a second, concurrent insert of the same txn waits for the first and then fails.
+-- `id` is the prv_txn we answer with.
+CREATE TABLE IF NOT EXISTS paysys_txn (
+  id            BIGINT UNSIGNED NOT NULL AUTO_INCREMENT,
+  system_name   VARCHAR(32)     NOT NULL,
+  txn_id        VARCHAR(20)     NOT NULL,
+  account       VARCHAR(64)     NOT NULL,
+  subscriber_id BIGINT UNSIGNED NOT NULL,
+  amount        DECIMAL(16,2)   NOT NULL,
+  txn_date      DATETIME        NOT NULL,
+  created       DATETIME        NOT NULL,
+  caller_ip     VARCHAR(45)     NOT NULL DEFAULT '',
+  payment_ref   BIGINT UNSIGNED NOT NULL DEFAULT 0 COMMENT 'the billing''s payment row (NoDeny pays.id)',
+  PRIMARY KEY (id),
+  UNIQUE KEY system_txn (system_name, txn_id),
+  KEY subscriber (subscriber_id),
+  KEY created (created)
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4;

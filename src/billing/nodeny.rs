@@ -1,0 +1,77 @@
+//! NoDeny: `users` and `pays`.
+//!
+//! A subscriber is a `users` row with `mid = 0` (other rows are aliases of a main account).
+//! A payment is a `pays` row (`mid` = the subscriber, `cash`, `time` as a Unix time) and
+//! `users.balance += cash`. Old installs keep money in `FLOAT(10,2)`; we send sums as
+//! decimal text and do the arithmetic as `DECIMAL`, so a `DECIMAL` column stays exact and a
+//! `FLOAT` one is no worse than NoDeny itself makes it.
+
+use std::net::IpAddr;
+
+use mysql::prelude::Queryable;
+use mysql::{Conn, Transaction};
+
+use crate::billing::{Billing, Credit, Credited};
+use crate::domain::{parse_balance, Account};
+use crate::outcome::Subscriber;
+
+pub struct NoDeny;
+
+/// `pays.type` of a payment that adds money to the balance.
+const PAYS_TYPE_PAYMENT: u8 = 10;
+/// `pays.category` we file terminal payments under (NoDeny's default category).
+const PAYS_CATEGORY: u16 = 0;
+
+impl Billing for NoDeny {
+    fn name(&self) -> &'static str {
+        "nodeny"
+    }
+
+    fn find(&self, conn: &mut Conn, account: &Account) -> Result<Option<Subscriber>, mysql::Error> {
+        let row: Option<(u64, Option<Vec<u8>>, Option<String>)> = conn.exec_first(
+            "SELECT id, name, CAST(balance AS DECIMAL(16,2)) FROM users WHERE id = ? AND mid = 0",
+            (account.subscriber_id(),),
+        )?;
+        Ok(row.map(|(id, name, balance)| Subscriber {
+            id,
+            // NoDeny databases are often cp1251 or koi8-r; the server converts to the
+            // connection's utf8mb4, and anything left over must not fail a payment.
+            name: name.map(|n| String::from_utf8_lossy(&n).into_owned()).unwrap_or_default(),
+            balance: balance.as_deref().and_then(parse_balance),
+        }))
+    }
+
+    fn credit(&self, tx: &mut Transaction<'_>, c: &Credit<'_>) -> Result<Credited, mysql::Error> {
+        // The balance first: it tells whether the subscriber exists (CLIENT_FOUND_ROWS makes
+        // affected_rows "rows matched") and takes the row lock that orders payments to one
+        // subscriber.
+        tx.exec_drop(
+            "UPDATE users SET balance = balance + CAST(? AS DECIMAL(16,2)) WHERE id = ? AND mid = 0",
+            (c.amount.to_string(), c.account.subscriber_id()),
+        )?;
+        if tx.affected_rows() != 1 {
+            return Ok(Credited::NoSubscriber);
+        }
+        let admin_ip: u32 = match c.caller {
+            Some(IpAddr::V4(v4)) => u32::from(v4),
+            _ => 0,
+        };
+        let reason = format!("{} txn_id={}", c.system, c.txn_id);
+        let coment = format!("paysys prv_txn={} account={}", c.prv_txn, c.account.as_str());
+        tx.exec_drop(
+            "INSERT INTO pays (mid, cash, time, admin_id, admin_ip, office, bonus, reason, coment, type, category) \
+             VALUES (?, CAST(? AS DECIMAL(16,2)), ?, 0, ?, 0, '', ?, ?, ?, ?)",
+            (
+                c.account.subscriber_id(),
+                c.amount.to_string(),
+                c.txn_date.unix_time(),
+                admin_ip,
+                reason,
+                coment,
+                PAYS_TYPE_PAYMENT,
+                PAYS_CATEGORY,
+            ),
+        )?;
+        Ok(Credited::Done { payment_ref: tx.last_insert_id().unwrap_or(0) })
+    }
+}

@@ -1,0 +1,257 @@
+//! The CGI edge: environment + stdin in, one response out.
+//!
+//! Nothing here can fail the process. A bad body (too long, shorter than `CONTENT_LENGTH`
+//! claims, a length that is not a number) is kept as a [`BadRequest`] inside the request so
+//! that the caller can still be identified and answered in its own protocol.
+
+use std::ffi::OsString;
+use std::io::{self, Read, Write};
+use std::net::IpAddr;
+
+use crate::gate;
+
+/// Largest body we read. OSMP requests are a few hundred bytes; anything near this is not a
+/// payment terminal.
+pub const MAX_BODY: usize = 64 * 1024;
+
+/// A request that cannot be read as a form: what was wrong, for the log and the answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BadRequest(pub String);
+
+/// The request as the web server handed it over.
+#[derive(Debug, Clone)]
+pub struct Request {
+    pub method: String,
+    /// `REMOTE_ADDR`, parsed; IPv4-mapped IPv6 is already IPv4. `None`: missing or garbage.
+    pub remote_addr: Option<IpAddr>,
+    /// `REMOTE_ADDR` as sent, for the log when it did not parse.
+    pub remote_addr_text: String,
+    pub path_info: String,
+    pub query: Vec<u8>,
+    pub content_type: String,
+    /// The body, or why it could not be read.
+    pub body: Result<Vec<u8>, BadRequest>,
+}
+
+/// Form parameters (query string and, for a form POST, the body), in order.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Form(Vec<(String, String)>);
+
+impl Form {
+    /// Decodes `application/x-www-form-urlencoded` bytes. Invalid UTF-8 after percent
+    /// decoding becomes U+FFFD, which no domain parser accepts: a clean refusal, not a panic.
+    pub fn decode(bytes: &[u8]) -> Form {
+        Form(serde_urlencoded::from_bytes::<Vec<(String, String)>>(bytes).unwrap_or_default())
+    }
+
+    /// The value of `key`. A key sent twice with different values is refused: which one a
+    /// proxy, the web server and we would each pick is exactly what parameter-pollution
+    /// tricks rely on.
+    pub fn get(&self, key: &str) -> Result<Option<&str>, BadRequest> {
+        let mut found: Option<&str> = None;
+        for (k, v) in &self.0 {
+            if k == key {
+                match found {
+                    Some(prev) if prev != v => {
+                        return Err(BadRequest(format!("parameter '{key}' is given twice with different values")))
+                    }
+                    _ => found = Some(v),
+                }
+            }
+        }
+        Ok(found)
+    }
+
+    pub fn pairs(&self) -> &[(String, String)] {
+        &self.0
+    }
+}
+
+fn lossy(value: Option<OsString>) -> String {
+    value.map(|v| v.to_string_lossy().into_owned()).unwrap_or_default()
+}
+
+impl Request {
+    /// Reads the CGI environment through `var` and at most [`MAX_BODY`] bytes of `stdin`.
+    pub fn read(var: impl Fn(&str) -> Option<OsString>, stdin: &mut dyn Read) -> Request {
+        let method = lossy(var("REQUEST_METHOD")).to_ascii_uppercase();
+        let remote_addr_text = lossy(var("REMOTE_ADDR"));
+        let remote_addr = gate::parse_remote_addr(Some(&remote_addr_text));
+        let query = var("QUERY_STRING").map(|q| q.into_encoded_bytes()).unwrap_or_default();
+        let content_length = var("CONTENT_LENGTH").map(|v| v.to_string_lossy().trim().to_string());
+        let body = read_body(content_length.as_deref(), stdin);
+        Request {
+            method,
+            remote_addr,
+            remote_addr_text,
+            path_info: lossy(var("PATH_INFO")),
+            query,
+            content_type: lossy(var("CONTENT_TYPE")),
+            body,
+        }
+    }
+
+    /// Reads the real process environment and stdin.
+    pub fn from_process() -> Request {
+        Request::read(|k| std::env::var_os(k), &mut io::stdin().lock())
+    }
+
+    /// The query string and, for a form POST, the body, as one form. An unreadable body
+    /// makes the whole request unreadable: half a request is not something to act on.
+    pub fn form(&self) -> Result<Form, BadRequest> {
+        let body = self.body.as_ref().map_err(Clone::clone)?;
+        let mut bytes = self.query.clone();
+        let is_form = self.content_type.is_empty()
+            || self.content_type.to_ascii_lowercase().starts_with("application/x-www-form-urlencoded");
+        if !body.is_empty() {
+            if !is_form {
+                return Err(BadRequest(format!("a body of type '{}' is not a form", self.content_type)));
+            }
+            if !bytes.is_empty() {
+                bytes.push(b'&');
+            }
+            bytes.extend_from_slice(body);
+        }
+        Ok(Form::decode(&bytes))
+    }
+}
+
+fn read_body(content_length: Option<&str>, stdin: &mut dyn Read) -> Result<Vec<u8>, BadRequest> {
+    let len = match content_length {
+        None | Some("") => return Ok(Vec::new()),
+        Some(text) => match text.parse::<u64>() {
+            Ok(n) => n,
+            Err(_) => return Err(BadRequest(format!("CONTENT_LENGTH '{text}' is not a length"))),
+        },
+    };
+    if len > MAX_BODY as u64 {
+        // Not read at all: the web server discards the rest.
+        return Err(BadRequest(format!("body of {len} bytes is over the {MAX_BODY}-byte limit")));
+    }
+    let mut body = Vec::with_capacity(len as usize);
+    match stdin.take(len).read_to_end(&mut body) {
+        Ok(n) if n as u64 == len => Ok(body),
+        Ok(n) => Err(BadRequest(format!("body is {n} bytes, CONTENT_LENGTH said {len}"))),
+        Err(e) => Err(BadRequest(format!("body could not be read: {e}"))),
+    }
+}
+
+/// What goes back to the web server.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Response {
+    pub status: u16,
+    pub content_type: &'static str,
+    pub body: String,
+}
+
+impl Response {
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let reason = match self.status {
+            200 => "OK",
+            400 => "Bad Request",
+            403 => "Forbidden",
+            500 => "Internal Server Error",
+            503 => "Service Unavailable",
+            _ => "",
+        };
+        let head = format!(
+            "Status: {} {reason}\r\nContent-Type: {}\r\nContent-Length: {}\r\nCache-Control: no-store\r\n\r\n",
+            self.status,
+            self.content_type,
+            self.body.len()
+        );
+        let mut bytes = head.into_bytes();
+        bytes.extend_from_slice(self.body.as_bytes());
+        bytes
+    }
+
+    /// One write, so the web server never sees half a response from us.
+    pub fn write_to(&self, out: &mut dyn Write) -> io::Result<()> {
+        out.write_all(&self.to_bytes())?;
+        out.flush()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn request(vars: &[(&str, &str)], stdin: &[u8]) -> Request {
+        let map: HashMap<String, OsString> = vars.iter().map(|(k, v)| (k.to_string(), OsString::from(v))).collect();
+        Request::read(|k| map.get(k).cloned(), &mut &stdin[..])
+    }
+
+    #[test]
+    fn get_query_becomes_a_form() {
+        let r = request(
+            &[("REQUEST_METHOD", "GET"), ("QUERY_STRING", "command=check&account=59071&sum=10.25"), ("REMOTE_ADDR", "127.0.0.1")],
+            b"",
+        );
+        let f = r.form().unwrap();
+        assert_eq!(f.get("command").unwrap(), Some("check"));
+        assert_eq!(f.get("sum").unwrap(), Some("10.25"));
+        assert_eq!(f.get("txn_id").unwrap(), None);
+        assert_eq!(r.remote_addr, Some("127.0.0.1".parse().unwrap()));
+    }
+
+    #[test]
+    fn post_body_is_read_exactly() {
+        let r = request(
+            &[
+                ("REQUEST_METHOD", "POST"),
+                ("CONTENT_LENGTH", "13"),
+                ("CONTENT_TYPE", "application/x-www-form-urlencoded"),
+            ],
+            b"command=checkEXTRA",
+        );
+        assert_eq!(r.form().unwrap().get("command").unwrap(), Some("check"));
+    }
+
+    #[test]
+    fn body_problems_are_values() {
+        let short = request(&[("CONTENT_LENGTH", "100")], b"command=pay");
+        assert!(short.form().unwrap_err().0.contains("CONTENT_LENGTH said 100"));
+        let negative = request(&[("CONTENT_LENGTH", "-1")], b"");
+        assert!(negative.form().is_err());
+        let huge = request(&[("CONTENT_LENGTH", "10485760")], b"x");
+        assert!(huge.form().unwrap_err().0.contains("limit"));
+        let xml = request(&[("CONTENT_LENGTH", "3"), ("CONTENT_TYPE", "text/xml")], b"<a/");
+        assert!(xml.form().is_err());
+    }
+
+    #[test]
+    fn repeated_keys_must_agree() {
+        let same = Form::decode(b"txn_id=1&txn_id=1");
+        assert_eq!(same.get("txn_id").unwrap(), Some("1"));
+        let differ = Form::decode(b"txn_id=1&txn_id=2");
+        assert!(differ.get("txn_id").is_err());
+    }
+
+    #[test]
+    fn non_utf8_is_replaced_not_panicked_on() {
+        let f = Form::decode(b"account=%FF%FE1&x=\xff");
+        assert_eq!(f.get("account").unwrap(), Some("\u{FFFD}\u{FFFD}1"));
+        let r = Request::read(
+            |k| match k {
+                "QUERY_STRING" => {
+                    use std::os::unix::ffi::OsStringExt;
+                    Some(OsString::from_vec(b"command=\xffcheck".to_vec()))
+                }
+                "REMOTE_ADDR" => Some(OsString::from("not an ip")),
+                _ => None,
+            },
+            &mut &b""[..],
+        );
+        assert!(r.form().unwrap().get("command").unwrap().is_some());
+        assert_eq!(r.remote_addr, None);
+    }
+
+    #[test]
+    fn response_is_one_block_with_length() {
+        let r = Response { status: 200, content_type: "text/xml; charset=utf-8", body: "<a/>".into() };
+        let text = String::from_utf8(r.to_bytes()).unwrap();
+        assert!(text.starts_with("Status: 200 OK\r\nContent-Type: text/xml; charset=utf-8\r\nContent-Length: 4\r\n"));
+        assert!(text.ends_with("\r\n\r\n<a/>"));
+    }
+}

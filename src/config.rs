@@ -1,0 +1,588 @@
+//! `etc/paysys.toml`, layered with `etc/paysys.d/*.toml`.
+//!
+//! The main file holds the shipped settings; files in `paysys.d/` are read in name order and
+//! each changes only the keys it names, so local changes survive an upgrade that replaces
+//! the main file. A `[[system]]` in an overlay is matched to an earlier one by `name`;
+//! `reset = true` in it drops everything that system inherited first.
+//!
+//! Every key is read through [`Spanned`] so that an error can name the file, the line and
+//! the key: "etc/paysys.toml line 14: system 'osmp': allow: '10.0.0.300/8' is not an IP
+//! address or network".
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+use toml::{Spanned, Value};
+
+use crate::domain::{AccountKey, Amount};
+use crate::gate::AllowList;
+
+/// Why no usable configuration could be had. `Missing` and `Invalid` are told apart because
+/// NoDeny's terminals and admins know them as `nod1` and `nod2`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ConfigError {
+    Missing { path: PathBuf, why: String },
+    Invalid { path: PathBuf, line: Option<usize>, why: String },
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ConfigError::Missing { path, why } => {
+                write!(f, "config {} cannot be read: {why}", path.display())
+            }
+            ConfigError::Invalid { path, line: Some(line), why } => {
+                write!(f, "config {} line {line}: {why}", path.display())
+            }
+            ConfigError::Invalid { path, line: None, why } => {
+                write!(f, "config {}: {why}", path.display())
+            }
+        }
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+/// The whole, checked configuration. Every value is already typed: the request path never
+/// parses config text.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The install base (`/usr/abills`, `/usr/local/paysys`): relative paths hang off it.
+    pub base: PathBuf,
+    /// The files that were read, main file first.
+    pub files: Vec<PathBuf>,
+    pub database: DatabaseConfig,
+    pub log: LogConfig,
+    pub systems: Vec<System>,
+}
+
+#[derive(Debug, Clone)]
+pub struct DatabaseConfig {
+    /// `mysql://user:pass@host:port/db`, optionally `?socket=/run/mysqld/mysqld.sock`.
+    pub url: String,
+    /// The billing schema's name (`nodeny`), resolved by [`crate::billing::by_name`].
+    pub billing: String,
+    /// Seconds to wait for a connection before answering "temporary error".
+    pub connect_timeout: u32,
+    /// Seconds a statement may wait for a row lock (`innodb_lock_wait_timeout`). Terminals
+    /// give up after about 60 s; answering a temporary error well before that lets them retry.
+    pub lock_timeout: u32,
+}
+
+#[derive(Debug, Clone)]
+pub struct LogConfig {
+    pub file: PathBuf,
+    pub debug: bool,
+}
+
+/// One payment system: who may call as it, what it speaks, and its limits.
+#[derive(Debug, Clone)]
+pub struct System {
+    pub name: String,
+    pub protocol: String,
+    pub allow: AllowList,
+    pub account: AccountKey,
+    pub min_sum: Amount,
+    pub max_sum: Amount,
+    pub txn_window_hours: u32,
+    pub test: bool,
+}
+
+/// Where the config lives: `PAYSYS_CONFIG` if the web server set it, else
+/// `<dir of the executable>/../etc/paysys.toml`, so `/usr/abills/cgi-bin/osmp.cgi` reads
+/// `/usr/abills/etc/paysys.toml`.
+pub fn locate(env_config: Option<&Path>, exe: Option<&Path>) -> PathBuf {
+    if let Some(path) = env_config {
+        return path.to_path_buf();
+    }
+    let cgi_dir = exe.and_then(Path::parent).unwrap_or(Path::new("."));
+    cgi_dir.join("..").join("etc").join("paysys.toml")
+}
+
+/// The install base for a config path: the parent of the directory holding it
+/// (`/usr/abills/etc/paysys.toml` → `/usr/abills`).
+pub fn base_of(config_path: &Path) -> PathBuf {
+    let etc = config_path.parent().unwrap_or(Path::new("."));
+    match etc.parent() {
+        Some(base) if !base.as_os_str().is_empty() => base.to_path_buf(),
+        _ => etc.join(".."),
+    }
+}
+
+/// The log file a request should use when the config itself could not be read.
+pub fn default_log_file(base: &Path) -> PathBuf {
+    base.join("var/log/paysys_check.log")
+}
+
+impl Config {
+    /// Reads the main file and its `paysys.d/` overlays.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|e| ConfigError::Missing {
+            path: path.to_path_buf(),
+            why: e.to_string(),
+        })?;
+        let mut sources = vec![(path.to_path_buf(), text)];
+        let overlay_dir = path.with_extension("d");
+        if let Ok(entries) = std::fs::read_dir(&overlay_dir) {
+            let mut overlays: Vec<PathBuf> = entries
+                .filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|p| p.extension().is_some_and(|x| x == "toml"))
+                .collect();
+            overlays.sort();
+            for overlay in overlays {
+                let text = std::fs::read_to_string(&overlay).map_err(|e| ConfigError::Invalid {
+                    path: overlay.clone(),
+                    line: None,
+                    why: format!("cannot be read: {e}"),
+                })?;
+                sources.push((overlay, text));
+            }
+        }
+        Config::from_sources(base_of(path), &sources)
+    }
+
+    /// Builds a config from (path, text) layers, first one the main file.
+    pub fn from_sources(base: PathBuf, sources: &[(PathBuf, String)]) -> Result<Config, ConfigError> {
+        let mut merged = Merged::default();
+        for (path, text) in sources {
+            let layer: Layer = toml::from_str(text).map_err(|e| ConfigError::Invalid {
+                path: path.clone(),
+                line: e.span().map(|s| line_of(text, s.start)),
+                why: e.message().trim_end().to_string(),
+            })?;
+            let at = Source { path, text };
+            merged.apply(&at, layer)?;
+        }
+        let main = sources.first().map(|(p, _)| p.clone()).unwrap_or_default();
+        merged.finish(base, main, sources.iter().map(|(p, _)| p.clone()).collect())
+    }
+
+    /// The system named `name`, if configured.
+    pub fn system(&self, name: &str) -> Option<&System> {
+        self.systems.iter().find(|s| s.name == name)
+    }
+}
+
+// ----- the raw layer, as one file says it ---------------------------------------------------
+
+type Field = Option<Spanned<Value>>;
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct Layer {
+    database: Option<DatabaseLayer>,
+    log: Option<LogLayer>,
+    #[serde(default)]
+    system: Vec<SystemLayer>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct DatabaseLayer {
+    url: Field,
+    billing: Field,
+    connect_timeout: Field,
+    lock_timeout: Field,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct LogLayer {
+    file: Field,
+    debug: Field,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct SystemLayer {
+    name: Field,
+    reset: Field,
+    protocol: Field,
+    allow: Field,
+    account: Field,
+    min_sum: Field,
+    max_sum: Field,
+    txn_window_hours: Field,
+    test: Field,
+}
+
+/// A file being read, for error messages.
+struct Source<'a> {
+    path: &'a Path,
+    text: &'a str,
+}
+
+impl Source<'_> {
+    fn error(&self, at: &Spanned<Value>, key: &str, why: impl fmt::Display) -> ConfigError {
+        ConfigError::Invalid {
+            path: self.path.to_path_buf(),
+            line: Some(line_of(self.text, at.span().start)),
+            why: format!("{key}: {why}"),
+        }
+    }
+
+    fn string(&self, v: &Spanned<Value>, key: &str) -> Result<String, ConfigError> {
+        match v.get_ref() {
+            Value::String(s) => Ok(s.clone()),
+            other => Err(self.error(v, key, format!("expected a string, found {}", other.type_str()))),
+        }
+    }
+
+    fn boolean(&self, v: &Spanned<Value>, key: &str) -> Result<bool, ConfigError> {
+        match v.get_ref() {
+            Value::Boolean(b) => Ok(*b),
+            other => Err(self.error(v, key, format!("expected true or false, found {}", other.type_str()))),
+        }
+    }
+
+    fn count(&self, v: &Spanned<Value>, key: &str, max: u32) -> Result<u32, ConfigError> {
+        match v.get_ref() {
+            Value::Integer(n) if (0..=i64::from(max)).contains(n) => Ok(*n as u32),
+            Value::Integer(n) => Err(self.error(v, key, format!("{n} is outside 0..={max}"))),
+            other => Err(self.error(v, key, format!("expected a whole number, found {}", other.type_str()))),
+        }
+    }
+
+    /// Sums are written as strings (`"15000.00"`) so that TOML never turns them into floats;
+    /// a bare integer is accepted too.
+    fn amount(&self, v: &Spanned<Value>, key: &str) -> Result<Amount, ConfigError> {
+        let text = match v.get_ref() {
+            Value::String(s) => s.clone(),
+            Value::Integer(n) => n.to_string(),
+            Value::Float(f) => {
+                return Err(self.error(v, key, format!("write sums as strings, e.g. \"{f:.2}\"")))
+            }
+            other => return Err(self.error(v, key, format!("expected a sum such as \"100.00\", found {}", other.type_str()))),
+        };
+        Amount::parse(&text).map_err(|e| self.error(v, key, format!("'{text}' is not a sum: {e}")))
+    }
+
+    fn strings(&self, v: &Spanned<Value>, key: &str) -> Result<Vec<String>, ConfigError> {
+        match v.get_ref() {
+            Value::Array(items) => items
+                .iter()
+                .map(|item| match item {
+                    Value::String(s) => Ok(s.clone()),
+                    other => Err(self.error(v, key, format!("expected strings, found {}", other.type_str()))),
+                })
+                .collect(),
+            other => Err(self.error(v, key, format!("expected a list of strings, found {}", other.type_str()))),
+        }
+    }
+}
+
+/// 1-based line of a byte offset.
+fn line_of(text: &str, offset: usize) -> usize {
+    text.as_bytes()[..offset.min(text.len())].iter().filter(|&&b| b == b'\n').count() + 1
+}
+
+// ----- merging ------------------------------------------------------------------------------
+
+/// A value together with where it was set, so that a missing-key error can point somewhere.
+#[derive(Clone)]
+struct Set<T> {
+    value: T,
+    path: PathBuf,
+    line: usize,
+}
+
+impl<T> Set<T> {
+    fn new(value: T, at: &Source, v: &Spanned<Value>) -> Set<T> {
+        Set { value, path: at.path.to_path_buf(), line: line_of(at.text, v.span().start) }
+    }
+}
+
+#[derive(Default)]
+struct Merged {
+    url: Option<String>,
+    billing: Option<String>,
+    connect_timeout: Option<u32>,
+    lock_timeout: Option<u32>,
+    log_file: Option<String>,
+    debug: Option<bool>,
+    systems: Vec<MergedSystem>,
+}
+
+#[derive(Default, Clone)]
+struct MergedSystem {
+    name: String,
+    first_seen: Option<(PathBuf, usize)>,
+    protocol: Option<Set<String>>,
+    allow: Option<AllowList>,
+    account: Option<AccountKey>,
+    min_sum: Option<Set<Amount>>,
+    max_sum: Option<Set<Amount>>,
+    txn_window_hours: Option<u32>,
+    test: Option<bool>,
+}
+
+impl Merged {
+    fn apply(&mut self, at: &Source, layer: Layer) -> Result<(), ConfigError> {
+        if let Some(db) = layer.database {
+            if let Some(v) = &db.url {
+                self.url = Some(at.string(v, "database.url")?);
+            }
+            if let Some(v) = &db.billing {
+                let name = at.string(v, "database.billing")?;
+                if crate::billing::by_name(&name).is_none() {
+                    let known = crate::billing::NAMES.join(" | ");
+                    return Err(at.error(v, "database.billing", format!("'{name}' is not a known billing ({known})")));
+                }
+                self.billing = Some(name);
+            }
+            if let Some(v) = &db.connect_timeout {
+                self.connect_timeout = Some(at.count(v, "database.connect_timeout", 300)?);
+            }
+            if let Some(v) = &db.lock_timeout {
+                self.lock_timeout = Some(at.count(v, "database.lock_timeout", 300)?.max(1));
+            }
+        }
+        if let Some(log) = layer.log {
+            if let Some(v) = &log.file {
+                self.log_file = Some(at.string(v, "log.file")?);
+            }
+            if let Some(v) = &log.debug {
+                self.debug = Some(at.boolean(v, "log.debug")?);
+            }
+        }
+        for sys in layer.system {
+            self.apply_system(at, sys)?;
+        }
+        Ok(())
+    }
+
+    fn apply_system(&mut self, at: &Source, sys: SystemLayer) -> Result<(), ConfigError> {
+        let Some(name_v) = &sys.name else {
+            return Err(ConfigError::Invalid {
+                path: at.path.to_path_buf(),
+                line: None,
+                why: "a [[system]] has no name".into(),
+            });
+        };
+        let name = at.string(name_v, "system.name")?;
+        if name.is_empty() || name.len() > 32 || !name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-') {
+            return Err(at.error(name_v, "system.name", format!("'{name}' must be 1-32 letters, digits, '_' or '-'")));
+        }
+        let key = |k: &str| format!("system '{name}': {k}");
+        let index = match self.systems.iter().position(|s| s.name == name) {
+            Some(i) => i,
+            None => {
+                self.systems.push(MergedSystem { name: name.clone(), ..Default::default() });
+                self.systems.len() - 1
+            }
+        };
+        if let Some(v) = &sys.reset {
+            if at.boolean(v, &key("reset"))? {
+                self.systems[index] = MergedSystem { name: name.clone(), ..Default::default() };
+            }
+        }
+        let s = &mut self.systems[index];
+        if s.first_seen.is_none() {
+            s.first_seen = Some((at.path.to_path_buf(), line_of(at.text, name_v.span().start)));
+        }
+        if let Some(v) = &sys.protocol {
+            let protocol = at.string(v, &key("protocol"))?;
+            if crate::protocol::by_name(&protocol).is_none() {
+                let known = crate::protocol::NAMES.join(" | ");
+                return Err(at.error(v, &key("protocol"), format!("'{protocol}' is not a known protocol ({known})")));
+            }
+            s.protocol = Some(Set::new(protocol, at, v));
+        }
+        if let Some(v) = &sys.allow {
+            let entries = at.strings(v, &key("allow"))?;
+            s.allow = Some(AllowList::parse(&entries).map_err(|e| at.error(v, &key("allow"), e))?);
+        }
+        if let Some(v) = &sys.account {
+            let text = at.string(v, &key("account"))?;
+            s.account = Some(AccountKey::parse(&text).map_err(|e| at.error(v, &key("account"), e))?);
+        }
+        if let Some(v) = &sys.min_sum {
+            s.min_sum = Some(Set::new(at.amount(v, &key("min_sum"))?, at, v));
+        }
+        if let Some(v) = &sys.max_sum {
+            s.max_sum = Some(Set::new(at.amount(v, &key("max_sum"))?, at, v));
+        }
+        if let Some(v) = &sys.txn_window_hours {
+            s.txn_window_hours = Some(at.count(v, &key("txn_window_hours"), 24 * 366)?);
+        }
+        if let Some(v) = &sys.test {
+            s.test = Some(at.boolean(v, &key("test"))?);
+        }
+        Ok(())
+    }
+
+    fn finish(self, base: PathBuf, main: PathBuf, files: Vec<PathBuf>) -> Result<Config, ConfigError> {
+        let missing = |why: &str| ConfigError::Invalid { path: main.clone(), line: None, why: why.to_string() };
+        let url = self.url.ok_or_else(|| missing("database.url is not set"))?;
+        let billing = self.billing.ok_or_else(|| missing("database.billing is not set (nodeny)"))?;
+        let log_file = PathBuf::from(self.log_file.unwrap_or_else(|| "var/log/paysys_check.log".into()));
+        let log_file = if log_file.is_absolute() { log_file } else { base.join(log_file) };
+        let mut systems = Vec::with_capacity(self.systems.len());
+        for s in self.systems {
+            let (path, line) = s.first_seen.clone().unwrap_or((main.clone(), 0));
+            let invalid = |line: usize, why: String| ConfigError::Invalid { path: path.clone(), line: Some(line), why };
+            let protocol = s
+                .protocol
+                .ok_or_else(|| invalid(line, format!("system '{}': protocol is not set (osmp)", s.name)))?;
+            let min_sum = s.min_sum.map(|m| m.value).unwrap_or(Amount::from_kopecks(1));
+            let max_sum = match s.max_sum {
+                Some(m) if m.value < min_sum => {
+                    return Err(ConfigError::Invalid {
+                        path: m.path,
+                        line: Some(m.line),
+                        why: format!("system '{}': max_sum {} is below min_sum {min_sum}", s.name, m.value),
+                    })
+                }
+                Some(m) => m.value,
+                None => Amount::from_kopecks(1_500_000),
+            };
+            systems.push(System {
+                name: s.name,
+                protocol: protocol.value,
+                // No allow list means nobody may call: the safe default.
+                allow: s.allow.unwrap_or_default(),
+                account: s.account.unwrap_or(AccountKey::PaymentCode),
+                // A zero payment moves nothing and would still write rows: never allowed.
+                min_sum: if min_sum.is_zero() { Amount::from_kopecks(1) } else { min_sum },
+                max_sum,
+                txn_window_hours: s.txn_window_hours.unwrap_or(24),
+                test: s.test.unwrap_or(false),
+            });
+        }
+        Ok(Config {
+            base,
+            files,
+            database: DatabaseConfig {
+                url,
+                billing,
+                connect_timeout: self.connect_timeout.unwrap_or(5),
+                lock_timeout: self.lock_timeout.unwrap_or(10),
+            },
+            log: LogConfig { file: log_file, debug: self.debug.unwrap_or(false) },
+            systems,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MAIN: &str = r#"
+[database]
+url = "mysql://paysys:secret@127.0.0.1:3306/nodeny"
+billing = "nodeny"
+
+[log]
+file = "var/log/paysys_check.log"
+debug = false
+
+[[system]]
+name = "osmp"
+protocol = "osmp"
+allow = ["127.0.0.1", "::1", "10.0.0.0/8", "!10.0.0.13"]
+account = "payment_code"
+min_sum = "1.00"
+max_sum = "15000.00"
+txn_window_hours = 24
+test = false
+"#;
+
+    fn load(layers: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        let sources: Vec<(PathBuf, String)> =
+            layers.iter().map(|(p, t)| (PathBuf::from(p), t.to_string())).collect();
+        Config::from_sources(PathBuf::from("/usr/abills"), &sources)
+    }
+
+    #[test]
+    fn the_design_example_loads() {
+        let c = load(&[("etc/paysys.toml", MAIN)]).unwrap();
+        assert_eq!(c.database.billing, "nodeny");
+        assert_eq!(c.log.file, PathBuf::from("/usr/abills/var/log/paysys_check.log"));
+        let s = c.system("osmp").unwrap();
+        assert_eq!(s.min_sum, Amount::from_kopecks(100));
+        assert_eq!(s.max_sum, Amount::from_kopecks(1_500_000));
+        assert_eq!(s.txn_window_hours, 24);
+        assert!(s.allow.allows("10.1.2.3".parse().unwrap()));
+        assert!(!s.allow.allows("10.0.0.13".parse().unwrap()));
+        assert_eq!(c.database.lock_timeout, 10);
+    }
+
+    #[test]
+    fn defaults_are_safe() {
+        let c = load(&[(
+            "p.toml",
+            "[database]\nurl='mysql://x@h/db'\nbilling='nodeny'\n[[system]]\nname='osmp'\nprotocol='osmp'\n",
+        )])
+        .unwrap();
+        let s = &c.systems[0];
+        assert!(!s.allow.allows("127.0.0.1".parse().unwrap()), "no allow list = nobody");
+        assert!(!s.test);
+        assert_eq!(s.txn_window_hours, 24);
+        assert_eq!(s.account, AccountKey::PaymentCode);
+    }
+
+    #[test]
+    fn overlays_change_only_what_they_name() {
+        let overlay = "[[system]]\nname = \"osmp\"\nmax_sum = \"500\"\n\n[log]\ndebug = true\n";
+        let c = load(&[("etc/paysys.toml", MAIN), ("etc/paysys.d/10-local.toml", overlay)]).unwrap();
+        let s = c.system("osmp").unwrap();
+        assert_eq!(s.max_sum, Amount::from_kopecks(50_000));
+        assert_eq!(s.min_sum, Amount::from_kopecks(100), "inherited");
+        assert!(s.allow.allows("10.1.2.3".parse().unwrap()), "inherited");
+        assert!(c.log.debug);
+    }
+
+    #[test]
+    fn reset_drops_what_a_system_inherited() {
+        let overlay = "[[system]]\nname = \"osmp\"\nreset = true\nprotocol = \"osmp\"\nallow = [\"192.0.2.1\"]\n";
+        let c = load(&[("etc/paysys.toml", MAIN), ("etc/paysys.d/10-local.toml", overlay)]).unwrap();
+        let s = c.system("osmp").unwrap();
+        assert!(!s.allow.allows("10.1.2.3".parse().unwrap()));
+        assert!(s.allow.allows("192.0.2.1".parse().unwrap()));
+        assert_eq!(s.min_sum, Amount::from_kopecks(1), "back to the default");
+    }
+
+    #[test]
+    fn errors_name_file_line_and_key() {
+        let bad = MAIN.replace("\"10.0.0.0/8\"", "\"10.0.0.300/8\"");
+        let e = load(&[("etc/paysys.toml", &bad)]).unwrap_err().to_string();
+        assert!(e.starts_with("config etc/paysys.toml line 13: system 'osmp': allow:"), "{e}");
+        assert!(e.contains("10.0.0.300/8"), "{e}");
+
+        let e = load(&[("etc/paysys.toml", MAIN), ("etc/paysys.d/x.toml", "[[system]]\nname='osmp'\nmax_sum = 1.5\n")])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("etc/paysys.d/x.toml line 3") && e.contains("max_sum"), "{e}");
+
+        let e = load(&[("p.toml", "[database]\nurl = 'x'\nbiling = 'nodeny'\n")]).unwrap_err().to_string();
+        assert!(e.contains("line 3") && e.contains("biling"), "{e}");
+
+        let e = load(&[("p.toml", "[database\n")]).unwrap_err().to_string();
+        assert!(e.contains("line 1"), "{e}");
+
+        let e = load(&[("p.toml", &MAIN.replace("\"nodeny\"\n", "\"oracle\"\n"))]).unwrap_err().to_string();
+        assert!(e.contains("database.billing") && e.contains("oracle"), "{e}");
+
+        let e = load(&[("p.toml", &MAIN.replace("max_sum = \"15000.00\"", "max_sum = \"0.50\""))])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("below min_sum"), "{e}");
+    }
+
+    #[test]
+    fn missing_file_is_missing_not_invalid() {
+        let e = Config::load(Path::new("/nonexistent/etc/paysys.toml")).unwrap_err();
+        assert!(matches!(e, ConfigError::Missing { .. }));
+    }
+
+    #[test]
+    fn location_follows_the_executable() {
+        let p = locate(None, Some(Path::new("/usr/abills/cgi-bin/osmp.cgi")));
+        assert_eq!(p, PathBuf::from("/usr/abills/cgi-bin/../etc/paysys.toml"));
+        assert_eq!(base_of(Path::new("/usr/abills/etc/paysys.toml")), PathBuf::from("/usr/abills"));
+        let p = locate(Some(Path::new("/etc/paysys/paysys.toml")), Some(Path::new("/x/osmp.cgi")));
+        assert_eq!(p, PathBuf::from("/etc/paysys/paysys.toml"));
+    }
+}

@@ -1,0 +1,50 @@
+//! One MySQL/MariaDB connection per request, with the timeouts a terminal needs.
+//!
+//! A CGI process lives for one request, so there is no pool: connect, do the work, exit.
+//! Every statement elsewhere is a prepared statement with `?` parameters.
+
+use std::time::Duration;
+
+use mysql::consts::CapabilityFlags;
+use mysql::{Conn, Opts, OptsBuilder};
+
+use crate::config::DatabaseConfig;
+
+/// MySQL error numbers the code reacts to.
+pub const ER_DUP_ENTRY: u16 = 1062;
+pub const ER_LOCK_WAIT_TIMEOUT: u16 = 1205;
+pub const ER_LOCK_DEADLOCK: u16 = 1213;
+
+/// The server's error number, if the error came from the server.
+pub fn server_code(e: &mysql::Error) -> Option<u16> {
+    match e {
+        mysql::Error::MySqlError(m) => Some(m.code),
+        _ => None,
+    }
+}
+
+/// Connects as `[database] url` says, bounded by `connect_timeout`, with row-lock waits
+/// bounded by `lock_timeout` so that a stuck lock becomes a retryable answer, not a hang.
+pub fn connect(config: &DatabaseConfig) -> Result<Conn, String> {
+    let opts = Opts::from_url(&config.url).map_err(|e| format!("database.url: {e}"))?;
+    let connect = Duration::from_secs(u64::from(config.connect_timeout.max(1)));
+    // A statement may wait `lock_timeout` for a lock on the server; give the socket more.
+    let io = Duration::from_secs(u64::from(config.lock_timeout) + 20);
+    let mut builder = OptsBuilder::from_opts(opts)
+        .tcp_connect_timeout(Some(connect))
+        .read_timeout(Some(io))
+        .write_timeout(Some(io))
+        // UPDATE reports rows matched, not rows changed: "did the subscriber exist".
+        .additional_capabilities(CapabilityFlags::CLIENT_FOUND_ROWS)
+        .init(vec![format!(
+            "SET SESSION innodb_lock_wait_timeout = {0}, lock_wait_timeout = {0}",
+            config.lock_timeout
+        )]);
+    // By default the client reconnects over the local socket after a TCP connect to
+    // localhost: one more connection per request. Only do that when the admin asks.
+    if !config.url.contains("prefer_socket") {
+        builder = builder.prefer_socket(false);
+    }
+    // The init statement runs inside `Conn::new`; its failure fails the connect.
+    Conn::new(builder).map_err(|e| format!("cannot connect: {e}"))
+}

@@ -1,0 +1,453 @@
+//! Domain values, parsed once at the edge.
+//!
+//! Every type here can only be built from text by its `parse` constructor, which says what
+//! was wrong when it refuses. Downstream code (billing, ledger) takes these types, so an
+//! unchecked sum or a txn id with a trailing newline cannot reach the database.
+
+use std::fmt;
+
+use chrono::{Local, NaiveDateTime, TimeZone};
+
+/// Largest integer part we accept in a sum: 13 digits keeps kopecks well inside `i64` and
+/// inside `DECIMAL(16,2)`, far beyond any configured maximum.
+const MAX_INTEGER_DIGITS: usize = 13;
+
+/// Why a sum was refused. `TooLarge` is kept apart because a well-formed but huge number is
+/// "above the maximum" (OSMP 242), not "malformed" (OSMP 300).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AmountError {
+    Malformed(String),
+    TooLarge,
+}
+
+impl fmt::Display for AmountError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            AmountError::Malformed(why) => f.write_str(why),
+            AmountError::TooLarge => write!(f, "more than {MAX_INTEGER_DIGITS} integer digits"),
+        }
+    }
+}
+
+/// A sum of money in integer minor units (kopecks). Never a float.
+///
+/// Parsed from the exact decimal text the caller sent: digits, optionally a `.` and one or
+/// two more digits. `10`, `10.5`, `10.50`, `00010.00` are ten-ish roubles; `1e3`, `-5`, `NaN`,
+/// `10.001`, ` 10`, `10,5` and the empty string are not sums.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Amount(i64);
+
+impl Amount {
+    pub fn parse(text: &str) -> Result<Amount, AmountError> {
+        let malformed = |why: &str| Err(AmountError::Malformed(why.to_string()));
+        let (int_part, frac_part) = match text.split_once('.') {
+            Some((i, f)) => (i, Some(f)),
+            None => (text, None),
+        };
+        if int_part.is_empty() {
+            return malformed("no digits before the decimal point");
+        }
+        if !int_part.bytes().all(|b| b.is_ascii_digit()) {
+            return malformed("only digits and one '.' are allowed");
+        }
+        let frac = match frac_part {
+            None => "",
+            Some("") => return malformed("no digits after the decimal point"),
+            Some(f) if !f.bytes().all(|b| b.is_ascii_digit()) => {
+                return malformed("only digits and one '.' are allowed")
+            }
+            Some(f) if f.len() > 2 => return malformed("more than 2 digits after the point"),
+            Some(f) => f,
+        };
+        let significant = int_part.trim_start_matches('0');
+        if significant.len() > MAX_INTEGER_DIGITS {
+            return Err(AmountError::TooLarge);
+        }
+        // Both parts are short ASCII digit strings now, so the arithmetic cannot overflow.
+        let whole: i64 = significant.bytes().fold(0, |acc, b| acc * 10 + i64::from(b - b'0'));
+        let mut cents: i64 = frac.bytes().fold(0, |acc, b| acc * 10 + i64::from(b - b'0'));
+        if frac.len() == 1 {
+            cents *= 10;
+        }
+        Ok(Amount(whole * 100 + cents))
+    }
+
+    pub fn from_kopecks(kopecks: i64) -> Amount {
+        Amount(kopecks)
+    }
+
+    pub fn kopecks(self) -> i64 {
+        self.0
+    }
+
+    pub fn is_zero(self) -> bool {
+        self.0 == 0
+    }
+}
+
+/// Always two decimals: `10.25`, `-3.00`. This is also the text handed to SQL, where
+/// `CAST(? AS DECIMAL(16,2))` keeps the arithmetic exact.
+impl fmt::Display for Amount {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let sign = if self.0 < 0 { "-" } else { "" };
+        let abs = self.0.unsigned_abs();
+        write!(f, "{sign}{}.{:02}", abs / 100, abs % 100)
+    }
+}
+
+/// A signed balance as the billing stores it (`DECIMAL` or, on old NoDeny, `FLOAT(10,2)`),
+/// read through `CAST(... AS DECIMAL(16,2))` so that it arrives as exact decimal text.
+pub fn parse_balance(text: &str) -> Option<Amount> {
+    let (negative, digits) = match text.strip_prefix('-') {
+        Some(rest) => (true, rest),
+        None => (false, text),
+    };
+    let amount = Amount::parse(digits).ok()?;
+    Some(if negative { Amount(-amount.0) } else { amount })
+}
+
+/// The payment system's own transaction id: 1 to 20 ASCII digits, nothing else.
+///
+/// Kept as text: 20 digits do not fit a `u64`, and `0666` and `666` are different ids as far
+/// as we know. The database column is `VARCHAR(20)`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct TxnId(String);
+
+impl TxnId {
+    pub fn parse(text: &str) -> Result<TxnId, String> {
+        if text.is_empty() {
+            return Err("txn_id is empty".into());
+        }
+        if text.len() > 20 {
+            return Err(format!("txn_id has {} characters, at most 20 digits", text.len()));
+        }
+        if !text.bytes().all(|b| b.is_ascii_digit()) {
+            return Err("txn_id must be digits only".into());
+        }
+        Ok(TxnId(text.to_string()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for TxnId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// Digits of a subscriber id: non-empty, ASCII digits, fits a `u64`, not zero.
+fn parse_id(digits: &str) -> Result<u64, String> {
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return Err("must be digits only".into());
+    }
+    match digits.parse::<u64>() {
+        Ok(0) => Err("subscriber id 0 does not exist".into()),
+        Ok(id) => Ok(id),
+        Err(_) => Err("too many digits".into()),
+    }
+}
+
+/// NoDeny's personal payment code: the subscriber id followed by one check digit, the last
+/// digit of the sum of the id's digits ("mod 10"). id 5907 → 5+9+0+7 = 21 → 59071.
+///
+/// The check digit catches most typos and the common mistake of typing the sum instead of
+/// the code; it is not a secret.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PaymentCode {
+    id: u64,
+}
+
+impl PaymentCode {
+    pub fn parse(text: &str) -> Result<PaymentCode, String> {
+        if text.len() < 2 {
+            return Err("a payment code has at least 2 digits (id and check digit)".into());
+        }
+        if text.len() > 20 {
+            return Err(format!("payment code has {} characters, too long", text.len()));
+        }
+        if !text.bytes().all(|b| b.is_ascii_digit()) {
+            return Err("payment code must be digits only".into());
+        }
+        let (id_digits, check) = text.split_at(text.len() - 1);
+        let id = parse_id(id_digits)?;
+        let expected = Self::check_digit(id);
+        if check.as_bytes()[0] - b'0' != expected {
+            return Err(format!("wrong check digit: expected {expected}"));
+        }
+        Ok(PaymentCode { id })
+    }
+
+    pub fn check_digit(id: u64) -> u8 {
+        let mut sum = 0u64;
+        let mut rest = id;
+        while rest > 0 {
+            sum += rest % 10;
+            rest /= 10;
+        }
+        (sum % 10) as u8
+    }
+
+    pub fn for_id(id: u64) -> PaymentCode {
+        PaymentCode { id }
+    }
+
+    pub fn id(self) -> u64 {
+        self.id
+    }
+}
+
+impl fmt::Display for PaymentCode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}{}", self.id, Self::check_digit(self.id))
+    }
+}
+
+/// How a system's accounts name a subscriber (`account = ...` in the config).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AccountKey {
+    /// NoDeny personal payment code: id + mod-10 check digit.
+    PaymentCode,
+    /// The bare subscriber id.
+    Id,
+}
+
+impl AccountKey {
+    pub fn parse(text: &str) -> Result<AccountKey, String> {
+        match text {
+            "payment_code" => Ok(AccountKey::PaymentCode),
+            "id" => Ok(AccountKey::Id),
+            other => Err(format!("'{other}' is not an account key (payment_code | id)")),
+        }
+    }
+}
+
+/// The account as the caller typed it, already checked against the system's [`AccountKey`].
+/// `text` is what the caller sent (for logs and our transaction row), `subscriber` what it
+/// names.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Account {
+    text: String,
+    subscriber: u64,
+}
+
+impl Account {
+    pub fn parse(text: &str, key: AccountKey) -> Result<Account, String> {
+        let subscriber = match key {
+            AccountKey::PaymentCode => PaymentCode::parse(text)?.id(),
+            AccountKey::Id => {
+                if text.len() > 20 {
+                    return Err(format!("account has {} characters, too long", text.len()));
+                }
+                parse_id(text).map_err(|e| format!("account {e}"))?
+            }
+        };
+        Ok(Account {
+            text: text.to_string(),
+            subscriber,
+        })
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.text
+    }
+
+    pub fn subscriber_id(&self) -> u64 {
+        self.subscriber
+    }
+}
+
+/// When the payer paid at the terminal (OSMP `txn_date`, `YYYYMMDDHHMMSS` in the terminal's
+/// local time, which we take as ours).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TxnDate(NaiveDateTime);
+
+impl TxnDate {
+    /// Exactly 14 digits that name a real date and time. `now` is accepted only when `test`
+    /// is set (NoDeny's shortcut for trying a deployment by hand from a browser).
+    pub fn parse(text: &str, now: NaiveDateTime, test: bool) -> Result<TxnDate, String> {
+        if text == "now" {
+            return if test {
+                Ok(TxnDate(now))
+            } else {
+                Err("txn_date=now is accepted only by a system with test = true".into())
+            };
+        }
+        if text.len() != 14 || !text.bytes().all(|b| b.is_ascii_digit()) {
+            return Err("txn_date must be exactly 14 digits YYYYMMDDHHMMSS".into());
+        }
+        NaiveDateTime::parse_from_str(text, "%Y%m%d%H%M%S")
+            .map(TxnDate)
+            .map_err(|_| format!("txn_date {text} is not a real date and time"))
+    }
+
+    /// NoDeny's safety net (`nod12`): a terminal whose clock or software is wrong must not
+    /// post payments days in the past or the future.
+    pub fn within(self, now: NaiveDateTime, window_hours: u32) -> bool {
+        let distance = (self.0 - now).num_seconds().unsigned_abs();
+        distance <= u64::from(window_hours) * 3600
+    }
+
+    pub fn naive(self) -> NaiveDateTime {
+        self.0
+    }
+
+    /// Seconds since the epoch, reading the date in the server's time zone (NoDeny's
+    /// `pays.time` is a Unix time). A time skipped by a DST change falls back to the
+    /// earliest valid reading.
+    pub fn unix_time(self) -> i64 {
+        match Local.from_local_datetime(&self.0) {
+            chrono::LocalResult::Single(t) => t.timestamp(),
+            chrono::LocalResult::Ambiguous(t, _) => t.timestamp(),
+            chrono::LocalResult::None => self.0.and_utc().timestamp(),
+        }
+    }
+
+    /// `YYYY-MM-DD HH:MM:SS`, the form MySQL takes for `DATETIME`.
+    pub fn sql(self) -> String {
+        self.0.format("%Y-%m-%d %H:%M:%S").to_string()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn now() -> NaiveDateTime {
+        NaiveDateTime::parse_from_str("20261122100000", "%Y%m%d%H%M%S").unwrap()
+    }
+
+    #[test]
+    fn amounts_parse_exactly() {
+        let table: &[(&str, Option<i64>)] = &[
+            ("10", Some(1000)),
+            ("10.5", Some(1050)),
+            ("10.50", Some(1050)),
+            ("10.25", Some(1025)),
+            ("0.01", Some(1)),
+            ("0", Some(0)),
+            ("00010.00", Some(1000)),
+            ("9999999999999.99", Some(999_999_999_999_999)),
+            ("1e3", None),
+            ("-5", None),
+            ("+5", None),
+            ("NaN", None),
+            ("inf", None),
+            ("10.001", None),
+            (" 10", None),
+            ("10 ", None),
+            ("10,5", None),
+            ("", None),
+            (".5", None),
+            ("5.", None),
+            ("1.2.3", None),
+            ("١٠", None),
+        ];
+        for (text, expected) in table {
+            assert_eq!(Amount::parse(text).ok().map(Amount::kopecks), *expected, "{text:?}");
+        }
+    }
+
+    #[test]
+    fn huge_amounts_are_too_large_not_malformed() {
+        assert_eq!(Amount::parse("99999999999999999999"), Err(AmountError::TooLarge));
+        assert_eq!(Amount::parse("99999999999999999999.99"), Err(AmountError::TooLarge));
+    }
+
+    #[test]
+    fn amounts_print_with_two_decimals() {
+        assert_eq!(Amount::from_kopecks(1025).to_string(), "10.25");
+        assert_eq!(Amount::from_kopecks(5).to_string(), "0.05");
+        assert_eq!(Amount::from_kopecks(-300).to_string(), "-3.00");
+        assert_eq!(parse_balance("-12.30"), Some(Amount::from_kopecks(-1230)));
+        assert_eq!(parse_balance("7"), Some(Amount::from_kopecks(700)));
+        assert_eq!(parse_balance("x"), None);
+    }
+
+    #[test]
+    fn txn_ids_are_1_to_20_digits() {
+        let table: &[(&str, bool)] = &[
+            ("666", true),
+            ("0", true),
+            ("12345678901234567890", true),
+            ("123456789012345678901", false),
+            ("", false),
+            ("666\n", false),
+            ("66 6", false),
+            ("-1", false),
+            ("1' OR '1'='1", false),
+            ("<result>0</result>", false),
+        ];
+        for (text, ok) in table {
+            assert_eq!(TxnId::parse(text).is_ok(), *ok, "{text:?}");
+        }
+    }
+
+    #[test]
+    fn payment_codes_carry_a_mod10_check_digit() {
+        let table: &[(&str, Option<u64>)] = &[
+            ("59071", Some(5907)),
+            ("33", Some(3)),
+            ("11", Some(1)),
+            ("1236", Some(123)),
+            ("58071", None), // typo in one digit
+            ("59072", None), // wrong check digit
+            ("100", None),   // a sum typed instead of a code
+            ("5", None),     // too short
+            ("00", None),    // id 0
+            ("5907a", None),
+            ("", None),
+            ("1234567890123456789012345", None), // 25 digits
+            ("99999999999999999999", None),      // id does not fit u64
+        ];
+        for (text, expected) in table {
+            assert_eq!(PaymentCode::parse(text).ok().map(PaymentCode::id), *expected, "{text:?}");
+        }
+        assert_eq!(PaymentCode::for_id(5907).to_string(), "59071");
+        assert_eq!(PaymentCode::parse("550").map(PaymentCode::id), Ok(55));
+    }
+
+    #[test]
+    fn accounts_follow_the_systems_key() {
+        let by_code = Account::parse("59071", AccountKey::PaymentCode).unwrap();
+        assert_eq!(by_code.subscriber_id(), 5907);
+        assert_eq!(by_code.as_str(), "59071");
+        assert_eq!(Account::parse("5907", AccountKey::Id).unwrap().subscriber_id(), 5907);
+        assert!(Account::parse("5907", AccountKey::PaymentCode).is_err());
+        assert!(Account::parse("0", AccountKey::Id).is_err());
+        assert!(Account::parse("12a", AccountKey::Id).is_err());
+        assert!(AccountKey::parse("login").is_err());
+    }
+
+    #[test]
+    fn txn_dates_are_14_digit_real_times() {
+        let table: &[(&str, bool)] = &[
+            ("20261122093000", true),
+            ("2026112209300", false),   // 13 digits
+            ("202611220930000", false), // 15 digits
+            ("20261399999999", false),  // month 13
+            ("20260230120000", false),  // 30 February
+            ("20261122246000", false),
+            ("2026-11-22 09:3", false),
+            ("now", false), // not a test system
+            ("", false),
+        ];
+        for (text, ok) in table {
+            assert_eq!(TxnDate::parse(text, now(), false).is_ok(), *ok, "{text:?}");
+        }
+        assert_eq!(TxnDate::parse("now", now(), true).map(TxnDate::naive), Ok(now()));
+    }
+
+    #[test]
+    fn txn_date_window_is_symmetric_and_inclusive() {
+        let at = |s: &str| TxnDate::parse(s, now(), false).unwrap();
+        assert!(at("20261121100000").within(now(), 24));
+        assert!(at("20261123100000").within(now(), 24));
+        assert!(!at("20261121095959").within(now(), 24));
+        assert!(!at("20261123100001").within(now(), 24));
+        assert!(!at("20251122100000").within(now(), 24));
+        assert_eq!(at("20261122093000").sql(), "2026-11-22 09:30:00");
+    }
+}

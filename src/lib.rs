@@ -1,0 +1,50 @@
+//! paysys: a payment endpoint for ISP billings.
+//!
+//! Payment terminals and payment systems call a CGI executable under the web server's
+//! `cgi-bin`; it decides who is calling, who is being paid and whether the payment may go
+//! through, credits the subscriber's balance in the billing's MySQL database exactly once,
+//! answers in the caller's protocol, and leaves one log line an admin can grep.
+//!
+//! # Layout
+//!
+//! One request flows one way through these modules; nothing calls back up.
+//!
+//! * [`cgi`] — the edge: CGI environment and stdin become a [`cgi::Request`] (body capped,
+//!   caller = `REMOTE_ADDR` only); a [`cgi::Response`] goes back in one write.
+//! * [`config`] — `etc/paysys.toml` plus `etc/paysys.d/*.toml` overlays, checked and typed
+//!   once; errors name file, line and key.
+//! * [`gate`] — which payment system is calling: the caller's address against each
+//!   system's allow list (IPs, networks, `!` exclusions).
+//! * [`protocol`] — one file per wire protocol ([`protocol::osmp`]): parse a request into a
+//!   [`outcome::Command`] made of [`domain`] values, render an [`outcome::Outcome`].
+//! * [`policy`] — the system's limits: sum range, `txn_date` window.
+//! * [`billing`] — one file per billing schema ([`billing::nodeny`]): find the subscriber,
+//!   credit within the ledger's transaction.
+//! * [`ledger`] — the only code that moves money: one transaction, exactly once.
+//! * [`journal`] — the log line.
+//! * [`endpoint`] — the pipeline that strings them together, and the executables' `main`.
+//!
+//! # Invariants about money
+//!
+//! 1. Success only after `COMMIT`; any doubt answers the protocol's temporary error.
+//! 2. Exactly once: a UNIQUE key on (system, txn id), inserted in the same transaction as
+//!    the balance change.
+//! 3. A repeat returns the first answer; a repeat with another account or sum is refused.
+//! 4. Money is integer kopecks ([`domain::Amount`]), never a float.
+//! 5. The caller is `REMOTE_ADDR`, never a header.
+//! 6. All SQL is parameterized; every echoed value is escaped.
+//! 7. One request, one log line, one `write()`.
+//! 8. No panic reaches the web server.
+
+pub mod billing;
+pub mod cgi;
+pub mod config;
+pub mod db;
+pub mod domain;
+pub mod endpoint;
+pub mod gate;
+pub mod journal;
+pub mod ledger;
+pub mod outcome;
+pub mod policy;
+pub mod protocol;

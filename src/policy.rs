@@ -1,0 +1,38 @@
+//! A system's own limits, the same whatever protocol it speaks: the sum range and the
+//! `txn_date` window.
+
+use chrono::NaiveDateTime;
+
+use crate::config::System;
+use crate::domain::Amount;
+use crate::outcome::{Command, Refusal};
+
+/// Refuses a command that is well-formed but outside what `system` accepts.
+pub fn check(system: &System, command: &Command, now: NaiveDateTime) -> Result<(), Refusal> {
+    let sum = match command {
+        Command::Check(c) => c.sum,
+        Command::Pay(p) => Some(p.sum),
+        Command::Status(_) => None,
+    };
+    if let Some(sum) = sum {
+        check_sum(system, sum)?;
+    }
+    if let Command::Pay(pay) = command {
+        // NoDeny's nod12: a payment dated more than a day (by default) from now is refused,
+        // so that a terminal with a wrong clock cannot post into the past or the future.
+        if !pay.txn_date.within(now, system.txn_window_hours) {
+            return Err(Refusal::TxnDateOutOfWindow { hours: system.txn_window_hours });
+        }
+    }
+    Ok(())
+}
+
+fn check_sum(system: &System, sum: Amount) -> Result<(), Refusal> {
+    if sum < system.min_sum {
+        return Err(Refusal::SumBelowMin { min: system.min_sum });
+    }
+    if sum > system.max_sum {
+        return Err(Refusal::SumAboveMax { max: system.max_sum });
+    }
+    Ok(())
+}

@@ -1,0 +1,291 @@
+//! OSMP (QIWI) terminal protocol, as NoDeny's `osmp.pl` speaks it.
+//!
+//! Request: `command=check|pay|status`, `txn_id` (1–20 digits), `account`, `sum`
+//! (`.`-decimal, up to 2 places), `txn_date` (pay: `YYYYMMDDHHMMSS`), by GET or form POST.
+//! Answer: `text/xml`, `<response>` with `osmp_txn_id`, `prv_txn`, `sum`, `result`, `comment`.
+//!
+//! `result` tells the terminal whether to retry: 1 and 90 mean "later", everything else is
+//! final. `comment` carries NoDeny's `nodN` codes, which admins already know; the full table
+//! is in INSTALL and in [`code`].
+
+use quick_xml::escape::escape;
+
+use crate::cgi::{Request, Response};
+use crate::domain::{Account, Amount, AmountError, TxnDate, TxnId};
+use crate::outcome::{Check, Command, Echo, Fault, Outcome, Pay, Refusal, StatusQuery};
+use crate::protocol::{ParseContext, Protocol, Reply};
+
+pub struct Osmp;
+
+/// Echoed values are cut to this many characters: enough for any real field.
+const ECHO_MAX: usize = 64;
+
+impl Protocol for Osmp {
+    fn name(&self) -> &'static str {
+        "osmp"
+    }
+
+    fn echo(&self, request: &Request) -> Echo {
+        let mut echo = Echo { dump: dump(request), ..Echo::default() };
+        if let Ok(form) = request.form() {
+            let field = |k: &str| form.get(k).ok().flatten().unwrap_or("").to_string();
+            echo.command = field("command");
+            echo.txn_id = field("txn_id");
+            echo.account = field("account");
+            echo.sum = field("sum");
+        }
+        echo
+    }
+
+    fn parse(&self, request: &Request, ctx: &ParseContext) -> Result<Command, Refusal> {
+        let form = request.form().map_err(|e| Refusal::BadRequest(e.0))?;
+        let get = |key: &str| form.get(key).map_err(|e| Refusal::BadRequest(e.0));
+        let command = get("command")?.unwrap_or("");
+        let txn_id = || -> Result<TxnId, Refusal> {
+            TxnId::parse(get("txn_id")?.unwrap_or("")).map_err(Refusal::BadTxnId)
+        };
+        let account = || -> Result<Account, Refusal> {
+            match get("account")? {
+                None | Some("") => Err(Refusal::BadAccount("account is missing".into())),
+                Some(text) => Account::parse(text, ctx.account_key).map_err(Refusal::BadAccount),
+            }
+        };
+        let sum = |text: &str| -> Result<Amount, Refusal> {
+            Amount::parse(text).map_err(|e| match e {
+                // Well-formed but absurdly large: the same answer as any sum above the maximum.
+                AmountError::TooLarge => Refusal::SumAboveMax { max: Amount::from_kopecks(i64::MAX) },
+                AmountError::Malformed(why) => Refusal::BadSum(format!("sum '{text}': {why}")),
+            })
+        };
+        match command {
+            "check" => {
+                let txn_id = match get("txn_id")? {
+                    None => None,
+                    Some(_) => Some(txn_id()?),
+                };
+                let account = account()?;
+                let sum = match get("sum")? {
+                    None | Some("") => None,
+                    Some(text) => Some(sum(text)?),
+                };
+                Ok(Command::Check(Check { txn_id, account, sum }))
+            }
+            "pay" => {
+                let txn_id = txn_id()?;
+                let account = account()?;
+                let amount = sum(get("sum")?.ok_or_else(|| Refusal::BadSum("sum is missing".into()))?)?;
+                let date_text = get("txn_date")?.unwrap_or("");
+                let txn_date = TxnDate::parse(date_text, ctx.now, ctx.test).map_err(Refusal::BadTxnDate)?;
+                Ok(Command::Pay(Pay { txn_id, account, sum: amount, txn_date }))
+            }
+            "status" => Ok(Command::Status(StatusQuery { txn_id: txn_id()? })),
+            other => Err(Refusal::NoCommand(other.to_string())),
+        }
+    }
+
+    fn render(&self, echo: &Echo, outcome: &Outcome) -> Reply {
+        let (result, comment) = code(outcome);
+        let mut xml = String::with_capacity(256);
+        xml.push_str("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<response>");
+        push_element(&mut xml, "osmp_txn_id", &clean(&echo.txn_id));
+        if let Some(prv_txn) = outcome.prv_txn() {
+            push_element(&mut xml, "prv_txn", &prv_txn.to_string());
+        }
+        let sum = match outcome {
+            Outcome::Paid { sum, .. } | Outcome::Found { sum, .. } => Some(sum.to_string()),
+            Outcome::Checked { sum: Some(sum), .. } => Some(sum.to_string()),
+            _ if !echo.sum.is_empty() => Some(clean(&echo.sum)),
+            _ => None,
+        };
+        if let Some(sum) = sum {
+            push_element(&mut xml, "sum", &sum);
+        }
+        push_element(&mut xml, "result", &result.to_string());
+        push_element(&mut xml, "comment", comment);
+        xml.push_str("</response>\n");
+        // Terminals read the XML, not the status line; a caller we do not know gets a 403 so
+        // that a misrouted request is obvious in the web server's own access log too.
+        let status = if matches!(outcome, Outcome::Refused(Refusal::CallerNotAllowed)) { 403 } else { 200 };
+        Reply {
+            response: Response { status, content_type: "text/xml; charset=utf-8", body: xml },
+            result: result.to_string(),
+            comment: comment.to_string(),
+        }
+    }
+}
+
+/// OSMP `result` and NoDeny-style `comment` for every way a request can end.
+///
+/// `nod1`, `nod2`, `nod3`, `nod12` and `nod13` mean what they meant in NoDeny's `osmp.pl`;
+/// the other numbers are ours, one per refusal, listed in INSTALL.
+pub fn code(outcome: &Outcome) -> (u16, &'static str) {
+    match outcome {
+        Outcome::Checked { .. } | Outcome::Paid { .. } | Outcome::Found { .. } => (0, "OK"),
+        Outcome::Refused(refusal) => match refusal {
+            // NoDeny answers a bare request with result 1, and terminals are used to it.
+            Refusal::NoCommand(_) => (1, "nod3"),
+            Refusal::BadAccount(_) => (4, "nod4"),
+            Refusal::NoSuchSubscriber => (5, "nod5"),
+            Refusal::BadTxnId(_) => (300, "nod6"),
+            Refusal::BadSum(_) => (300, "nod7"),
+            Refusal::SumBelowMin { .. } => (241, "nod8"),
+            Refusal::SumAboveMax { .. } => (242, "nod9"),
+            Refusal::BadTxnDate(_) => (300, "nod10"),
+            Refusal::Conflict { .. } => (7, "nod11"),
+            Refusal::TxnDateOutOfWindow { .. } => (300, "nod12"),
+            Refusal::CallerNotAllowed => (8, "nod15"),
+            Refusal::BadRequest(_) => (300, "nod16"),
+            Refusal::UnknownTxn => (300, "nod17"),
+        },
+        Outcome::Failed(fault) => match fault {
+            Fault::ConfigMissing(_) => (1, "nod1"),
+            Fault::ConfigInvalid(_) => (1, "nod2"),
+            Fault::DatabaseWrite(_) => (1, "nod13"),
+            Fault::DatabaseRead(_) => (1, "nod14"),
+            Fault::Internal(_) => (1, "nod18"),
+        },
+    }
+}
+
+fn push_element(xml: &mut String, name: &str, text: &str) {
+    xml.push('<');
+    xml.push_str(name);
+    xml.push('>');
+    xml.push_str(&escape(text));
+    xml.push_str("</");
+    xml.push_str(name);
+    xml.push('>');
+}
+
+/// Echoed text: control characters (CR, LF, NUL — NUL is not even legal XML) become `?`,
+/// and the length is capped. Markup characters are escaped later by [`push_element`].
+fn clean(text: &str) -> String {
+    let mut out: String =
+        text.chars().take(ECHO_MAX).map(|c| if c.is_control() { '?' } else { c }).collect();
+    if text.chars().count() > ECHO_MAX {
+        out.push('…');
+    }
+    out
+}
+
+/// The request as received, for debug logging (the journal escapes it).
+fn dump(request: &Request) -> String {
+    let mut text = format!("{} {}", request.method, String::from_utf8_lossy(&request.query));
+    match &request.body {
+        Ok(body) if !body.is_empty() => {
+            text.push_str(" body=");
+            text.push_str(&String::from_utf8_lossy(&body[..body.len().min(4096)]));
+        }
+        Ok(_) => {}
+        Err(e) => {
+            text.push_str(" body-error=");
+            text.push_str(&e.0);
+        }
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::AccountKey;
+    use chrono::NaiveDateTime;
+    use std::ffi::OsString;
+
+    fn now() -> NaiveDateTime {
+        NaiveDateTime::parse_from_str("20261122100000", "%Y%m%d%H%M%S").unwrap()
+    }
+
+    fn request(query: &str) -> Request {
+        let q = OsString::from(query);
+        Request::read(
+            |k| match k {
+                "QUERY_STRING" => Some(q.clone()),
+                "REQUEST_METHOD" => Some("GET".into()),
+                _ => None,
+            },
+            &mut &b""[..],
+        )
+    }
+
+    fn parse(query: &str) -> Result<Command, Refusal> {
+        let ctx = ParseContext { account_key: AccountKey::PaymentCode, now: now(), test: false };
+        Osmp.parse(&request(query), &ctx)
+    }
+
+    fn comment_of(query: &str) -> &'static str {
+        match parse(query) {
+            Ok(_) => "ok",
+            Err(r) => code(&Outcome::Refused(r)).1,
+        }
+    }
+
+    #[test]
+    fn requests_parse_like_the_protocol_table() {
+        let table: &[(&str, &str)] = &[
+            ("command=check&txn_id=1&account=59071&sum=10.25", "ok"),
+            ("command=check&account=59071", "ok"),
+            ("command=pay&txn_id=666&account=59071&sum=10.25&txn_date=20261122093000", "ok"),
+            ("command=status&txn_id=666", "ok"),
+            ("", "nod3"),
+            ("command=refund&txn_id=1", "nod3"),
+            ("command=check&account=59072", "nod4"),
+            ("command=check&account=", "nod4"),
+            ("command=pay&txn_id=1&account=1234567890123456789012345&sum=1&txn_date=20261122093000", "nod4"),
+            ("command=pay&txn_id=666%0A&account=59071&sum=1&txn_date=20261122093000", "nod6"),
+            ("command=pay&account=59071&sum=1&txn_date=20261122093000", "nod6"),
+            ("command=pay&txn_id=1&account=59071&sum=1e3&txn_date=20261122093000", "nod7"),
+            ("command=pay&txn_id=1&account=59071&sum=-5&txn_date=20261122093000", "nod7"),
+            ("command=pay&txn_id=1&account=59071&txn_date=20261122093000", "nod7"),
+            ("command=pay&txn_id=1&account=59071&sum=99999999999999999999&txn_date=20261122093000", "nod9"),
+            ("command=pay&txn_id=1&account=59071&sum=1&txn_date=2026112209300", "nod10"),
+            ("command=pay&txn_id=1&account=59071&sum=1&txn_date=now", "nod10"),
+            ("command=pay&txn_id=1&txn_id=2&account=59071&sum=1&txn_date=20261122093000", "nod16"),
+        ];
+        for (query, expected) in table {
+            assert_eq!(comment_of(query), *expected, "{query}");
+        }
+    }
+
+    #[test]
+    fn pay_carries_domain_values() {
+        let Ok(Command::Pay(pay)) = parse("command=pay&txn_id=666&account=59071&sum=10.5&txn_date=20261122093000")
+        else {
+            panic!("not a pay")
+        };
+        assert_eq!(pay.txn_id.as_str(), "666");
+        assert_eq!(pay.account.subscriber_id(), 5907);
+        assert_eq!(pay.sum.kopecks(), 1050);
+        assert_eq!(pay.txn_date.sql(), "2026-11-22 09:30:00");
+    }
+
+    #[test]
+    fn answers_are_well_formed_and_escaped() {
+        let echo = Osmp.echo(&request("command=pay&txn_id=%3C/osmp_txn_id%3E%3Cresult%3E0%3C/result%3E&sum=1%0D%0A"));
+        let reply = Osmp.render(&echo, &Outcome::Refused(Refusal::BadTxnId("x".into())));
+        let body = &reply.response.body;
+        assert_eq!(body.matches("<result>").count(), 1, "{body}");
+        assert!(body.contains("<result>300</result>"), "{body}");
+        assert!(body.contains("&lt;/osmp_txn_id&gt;&lt;result&gt;0"), "{body}");
+        assert!(body.contains("<sum>1??</sum>"), "{body}");
+        assert_eq!(reply.response.content_type, "text/xml; charset=utf-8");
+    }
+
+    #[test]
+    fn paid_answer_has_prv_txn_and_sum() {
+        let echo = Osmp.echo(&request("command=pay&txn_id=666&sum=10.5"));
+        let reply = Osmp.render(&echo, &Outcome::Paid { prv_txn: 18, sum: Amount::from_kopecks(1050), repeat: false });
+        assert_eq!(
+            reply.response.body,
+            "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<response><osmp_txn_id>666</osmp_txn_id>\
+             <prv_txn>18</prv_txn><sum>10.50</sum><result>0</result><comment>OK</comment></response>\n"
+        );
+        assert_eq!((reply.result.as_str(), reply.comment.as_str()), ("0", "OK"));
+    }
+
+    #[test]
+    fn a_bare_request_answers_like_nodeny() {
+        let reply = Osmp.render(&Osmp.echo(&request("")), &Outcome::Refused(Refusal::NoCommand(String::new())));
+        assert!(reply.response.body.contains("<osmp_txn_id></osmp_txn_id><result>1</result><comment>nod3</comment>"));
+    }
+}
