@@ -53,7 +53,9 @@ impl Form {
             if k == key {
                 match found {
                     Some(prev) if prev != v => {
-                        return Err(BadRequest(format!("parameter '{key}' is given twice with different values")))
+                        return Err(BadRequest(format!(
+                            "parameter '{key}' is given twice with different values"
+                        )))
                     }
                     _ => found = Some(v),
                 }
@@ -68,7 +70,9 @@ impl Form {
 }
 
 fn lossy(value: Option<OsString>) -> String {
-    value.map(|v| v.to_string_lossy().into_owned()).unwrap_or_default()
+    value
+        .map(|v| v.to_string_lossy().into_owned())
+        .unwrap_or_default()
 }
 
 impl Request {
@@ -77,7 +81,9 @@ impl Request {
         let method = lossy(var("REQUEST_METHOD")).to_ascii_uppercase();
         let remote_addr_text = lossy(var("REMOTE_ADDR"));
         let remote_addr = gate::parse_remote_addr(Some(&remote_addr_text));
-        let query = var("QUERY_STRING").map(|q| q.into_encoded_bytes()).unwrap_or_default();
+        let query = var("QUERY_STRING")
+            .map(|q| q.into_encoded_bytes())
+            .unwrap_or_default();
         let content_length = var("CONTENT_LENGTH").map(|v| v.to_string_lossy().trim().to_string());
         let body = read_body(content_length.as_deref(), stdin);
         Request {
@@ -102,10 +108,16 @@ impl Request {
         let body = self.body.as_ref().map_err(Clone::clone)?;
         let mut bytes = self.query.clone();
         let is_form = self.content_type.is_empty()
-            || self.content_type.to_ascii_lowercase().starts_with("application/x-www-form-urlencoded");
+            || self
+                .content_type
+                .to_ascii_lowercase()
+                .starts_with("application/x-www-form-urlencoded");
         if !body.is_empty() {
             if !is_form {
-                return Err(BadRequest(format!("a body of type '{}' is not a form", self.content_type)));
+                return Err(BadRequest(format!(
+                    "a body of type '{}' is not a form",
+                    self.content_type
+                )));
             }
             if !bytes.is_empty() {
                 bytes.push(b'&');
@@ -121,17 +133,25 @@ fn read_body(content_length: Option<&str>, stdin: &mut dyn Read) -> Result<Vec<u
         None | Some("") => return Ok(Vec::new()),
         Some(text) => match text.parse::<u64>() {
             Ok(n) => n,
-            Err(_) => return Err(BadRequest(format!("CONTENT_LENGTH '{text}' is not a length"))),
+            Err(_) => {
+                return Err(BadRequest(format!(
+                    "CONTENT_LENGTH '{text}' is not a length"
+                )))
+            }
         },
     };
     if len > MAX_BODY as u64 {
         // Not read at all: the web server discards the rest.
-        return Err(BadRequest(format!("body of {len} bytes is over the {MAX_BODY}-byte limit")));
+        return Err(BadRequest(format!(
+            "body of {len} bytes is over the {MAX_BODY}-byte limit"
+        )));
     }
     let mut body = Vec::with_capacity(len as usize);
     match stdin.take(len).read_to_end(&mut body) {
         Ok(n) if n as u64 == len => Ok(body),
-        Ok(n) => Err(BadRequest(format!("body is {n} bytes, CONTENT_LENGTH said {len}"))),
+        Ok(n) => Err(BadRequest(format!(
+            "body is {n} bytes, CONTENT_LENGTH said {len}"
+        ))),
         Err(e) => Err(BadRequest(format!("body could not be read: {e}"))),
     }
 }
@@ -178,14 +198,21 @@ mod tests {
     use std::collections::HashMap;
 
     fn request(vars: &[(&str, &str)], stdin: &[u8]) -> Request {
-        let map: HashMap<String, OsString> = vars.iter().map(|(k, v)| (k.to_string(), OsString::from(v))).collect();
+        let map: HashMap<String, OsString> = vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), OsString::from(v)))
+            .collect();
         Request::read(|k| map.get(k).cloned(), &mut &stdin[..])
     }
 
     #[test]
     fn get_query_becomes_a_form() {
         let r = request(
-            &[("REQUEST_METHOD", "GET"), ("QUERY_STRING", "command=check&account=59071&sum=10.25"), ("REMOTE_ADDR", "127.0.0.1")],
+            &[
+                ("REQUEST_METHOD", "GET"),
+                ("QUERY_STRING", "command=check&account=59071&sum=10.25"),
+                ("REMOTE_ADDR", "127.0.0.1"),
+            ],
             b"",
         );
         let f = r.form().unwrap();
@@ -211,12 +238,19 @@ mod tests {
     #[test]
     fn body_problems_are_values() {
         let short = request(&[("CONTENT_LENGTH", "100")], b"command=pay");
-        assert!(short.form().unwrap_err().0.contains("CONTENT_LENGTH said 100"));
+        assert!(short
+            .form()
+            .unwrap_err()
+            .0
+            .contains("CONTENT_LENGTH said 100"));
         let negative = request(&[("CONTENT_LENGTH", "-1")], b"");
         assert!(negative.form().is_err());
         let huge = request(&[("CONTENT_LENGTH", "10485760")], b"x");
         assert!(huge.form().unwrap_err().0.contains("limit"));
-        let xml = request(&[("CONTENT_LENGTH", "3"), ("CONTENT_TYPE", "text/xml")], b"<a/");
+        let xml = request(
+            &[("CONTENT_LENGTH", "3"), ("CONTENT_TYPE", "text/xml")],
+            b"<a/",
+        );
         assert!(xml.form().is_err());
     }
 
@@ -249,9 +283,15 @@ mod tests {
 
     #[test]
     fn response_is_one_block_with_length() {
-        let r = Response { status: 200, content_type: "text/xml; charset=utf-8", body: "<a/>".into() };
+        let r = Response {
+            status: 200,
+            content_type: "text/xml; charset=utf-8",
+            body: "<a/>".into(),
+        };
         let text = String::from_utf8(r.to_bytes()).unwrap();
-        assert!(text.starts_with("Status: 200 OK\r\nContent-Type: text/xml; charset=utf-8\r\nContent-Length: 4\r\n"));
+        assert!(text.starts_with(
+            "Status: 200 OK\r\nContent-Type: text/xml; charset=utf-8\r\nContent-Length: 4\r\n"
+        ));
         assert!(text.ends_with("\r\n\r\n<a/>"));
     }
 }

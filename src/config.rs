@@ -22,8 +22,15 @@ use crate::gate::AllowList;
 /// NoDeny's terminals and admins know them as `nod1` and `nod2`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ConfigError {
-    Missing { path: PathBuf, why: String },
-    Invalid { path: PathBuf, line: Option<usize>, why: String },
+    Missing {
+        path: PathBuf,
+        why: String,
+    },
+    Invalid {
+        path: PathBuf,
+        line: Option<usize>,
+        why: String,
+    },
 }
 
 impl fmt::Display for ConfigError {
@@ -32,10 +39,18 @@ impl fmt::Display for ConfigError {
             ConfigError::Missing { path, why } => {
                 write!(f, "config {} cannot be read: {why}", path.display())
             }
-            ConfigError::Invalid { path, line: Some(line), why } => {
+            ConfigError::Invalid {
+                path,
+                line: Some(line),
+                why,
+            } => {
                 write!(f, "config {} line {line}: {why}", path.display())
             }
-            ConfigError::Invalid { path, line: None, why } => {
+            ConfigError::Invalid {
+                path,
+                line: None,
+                why,
+            } => {
                 write!(f, "config {}: {why}", path.display())
             }
         }
@@ -143,7 +158,10 @@ impl Config {
     }
 
     /// Builds a config from (path, text) layers, first one the main file.
-    pub fn from_sources(base: PathBuf, sources: &[(PathBuf, String)]) -> Result<Config, ConfigError> {
+    pub fn from_sources(
+        base: PathBuf,
+        sources: &[(PathBuf, String)],
+    ) -> Result<Config, ConfigError> {
         let mut merged = Merged::default();
         for (path, text) in sources {
             let layer: Layer = toml::from_str(text).map_err(|e| ConfigError::Invalid {
@@ -225,14 +243,22 @@ impl Source<'_> {
     fn string(&self, v: &Spanned<Value>, key: &str) -> Result<String, ConfigError> {
         match v.get_ref() {
             Value::String(s) => Ok(s.clone()),
-            other => Err(self.error(v, key, format!("expected a string, found {}", other.type_str()))),
+            other => Err(self.error(
+                v,
+                key,
+                format!("expected a string, found {}", other.type_str()),
+            )),
         }
     }
 
     fn boolean(&self, v: &Spanned<Value>, key: &str) -> Result<bool, ConfigError> {
         match v.get_ref() {
             Value::Boolean(b) => Ok(*b),
-            other => Err(self.error(v, key, format!("expected true or false, found {}", other.type_str()))),
+            other => Err(self.error(
+                v,
+                key,
+                format!("expected true or false, found {}", other.type_str()),
+            )),
         }
     }
 
@@ -240,7 +266,11 @@ impl Source<'_> {
         match v.get_ref() {
             Value::Integer(n) if (0..=i64::from(max)).contains(n) => Ok(*n as u32),
             Value::Integer(n) => Err(self.error(v, key, format!("{n} is outside 0..={max}"))),
-            other => Err(self.error(v, key, format!("expected a whole number, found {}", other.type_str()))),
+            other => Err(self.error(
+                v,
+                key,
+                format!("expected a whole number, found {}", other.type_str()),
+            )),
         }
     }
 
@@ -253,7 +283,16 @@ impl Source<'_> {
             Value::Float(f) => {
                 return Err(self.error(v, key, format!("write sums as strings, e.g. \"{f:.2}\"")))
             }
-            other => return Err(self.error(v, key, format!("expected a sum such as \"100.00\", found {}", other.type_str()))),
+            other => {
+                return Err(self.error(
+                    v,
+                    key,
+                    format!(
+                        "expected a sum such as \"100.00\", found {}",
+                        other.type_str()
+                    ),
+                ))
+            }
         };
         Amount::parse(&text).map_err(|e| self.error(v, key, format!("'{text}' is not a sum: {e}")))
     }
@@ -264,17 +303,29 @@ impl Source<'_> {
                 .iter()
                 .map(|item| match item {
                     Value::String(s) => Ok(s.clone()),
-                    other => Err(self.error(v, key, format!("expected strings, found {}", other.type_str()))),
+                    other => Err(self.error(
+                        v,
+                        key,
+                        format!("expected strings, found {}", other.type_str()),
+                    )),
                 })
                 .collect(),
-            other => Err(self.error(v, key, format!("expected a list of strings, found {}", other.type_str()))),
+            other => Err(self.error(
+                v,
+                key,
+                format!("expected a list of strings, found {}", other.type_str()),
+            )),
         }
     }
 }
 
 /// 1-based line of a byte offset.
 fn line_of(text: &str, offset: usize) -> usize {
-    text.as_bytes()[..offset.min(text.len())].iter().filter(|&&b| b == b'\n').count() + 1
+    text.as_bytes()[..offset.min(text.len())]
+        .iter()
+        .filter(|&&b| b == b'\n')
+        .count()
+        + 1
 }
 
 // ----- merging ------------------------------------------------------------------------------
@@ -289,7 +340,11 @@ struct Set<T> {
 
 impl<T> Set<T> {
     fn new(value: T, at: &Source, v: &Spanned<Value>) -> Set<T> {
-        Set { value, path: at.path.to_path_buf(), line: line_of(at.text, v.span().start) }
+        Set {
+            value,
+            path: at.path.to_path_buf(),
+            line: line_of(at.text, v.span().start),
+        }
     }
 }
 
@@ -327,7 +382,11 @@ impl Merged {
                 let name = at.string(v, "database.billing")?;
                 if crate::billing::by_name(&name).is_none() {
                     let known = crate::billing::NAMES.join(" | ");
-                    return Err(at.error(v, "database.billing", format!("'{name}' is not a known billing ({known})")));
+                    return Err(at.error(
+                        v,
+                        "database.billing",
+                        format!("'{name}' is not a known billing ({known})"),
+                    ));
                 }
                 self.billing = Some(name);
             }
@@ -361,20 +420,35 @@ impl Merged {
             });
         };
         let name = at.string(name_v, "system.name")?;
-        if name.is_empty() || name.len() > 32 || !name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-') {
-            return Err(at.error(name_v, "system.name", format!("'{name}' must be 1-32 letters, digits, '_' or '-'")));
+        if name.is_empty()
+            || name.len() > 32
+            || !name
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+        {
+            return Err(at.error(
+                name_v,
+                "system.name",
+                format!("'{name}' must be 1-32 letters, digits, '_' or '-'"),
+            ));
         }
         let key = |k: &str| format!("system '{name}': {k}");
         let index = match self.systems.iter().position(|s| s.name == name) {
             Some(i) => i,
             None => {
-                self.systems.push(MergedSystem { name: name.clone(), ..Default::default() });
+                self.systems.push(MergedSystem {
+                    name: name.clone(),
+                    ..Default::default()
+                });
                 self.systems.len() - 1
             }
         };
         if let Some(v) = &sys.reset {
             if at.boolean(v, &key("reset"))? {
-                self.systems[index] = MergedSystem { name: name.clone(), ..Default::default() };
+                self.systems[index] = MergedSystem {
+                    name: name.clone(),
+                    ..Default::default()
+                };
             }
         }
         let s = &mut self.systems[index];
@@ -385,7 +459,11 @@ impl Merged {
             let protocol = at.string(v, &key("protocol"))?;
             if crate::protocol::by_name(&protocol).is_none() {
                 let known = crate::protocol::NAMES.join(" | ");
-                return Err(at.error(v, &key("protocol"), format!("'{protocol}' is not a known protocol ({known})")));
+                return Err(at.error(
+                    v,
+                    &key("protocol"),
+                    format!("'{protocol}' is not a known protocol ({known})"),
+                ));
             }
             s.protocol = Some(Set::new(protocol, at, v));
         }
@@ -395,7 +473,8 @@ impl Merged {
         }
         if let Some(v) = &sys.account {
             let text = at.string(v, &key("account"))?;
-            s.account = Some(AccountKey::parse(&text).map_err(|e| at.error(v, &key("account"), e))?);
+            s.account =
+                Some(AccountKey::parse(&text).map_err(|e| at.error(v, &key("account"), e))?);
         }
         if let Some(v) = &sys.min_sum {
             s.min_sum = Some(Set::new(at.amount(v, &key("min_sum"))?, at, v));
@@ -412,26 +491,57 @@ impl Merged {
         Ok(())
     }
 
-    fn finish(self, base: PathBuf, main: PathBuf, files: Vec<PathBuf>) -> Result<Config, ConfigError> {
-        let missing = |why: &str| ConfigError::Invalid { path: main.clone(), line: None, why: why.to_string() };
+    fn finish(
+        self,
+        base: PathBuf,
+        main: PathBuf,
+        files: Vec<PathBuf>,
+    ) -> Result<Config, ConfigError> {
+        let missing = |why: &str| ConfigError::Invalid {
+            path: main.clone(),
+            line: None,
+            why: why.to_string(),
+        };
         let url = self.url.ok_or_else(|| missing("database.url is not set"))?;
-        let billing = self.billing.ok_or_else(|| missing("database.billing is not set (nodeny)"))?;
-        let log_file = PathBuf::from(self.log_file.unwrap_or_else(|| "var/log/paysys_check.log".into()));
-        let log_file = if log_file.is_absolute() { log_file } else { base.join(log_file) };
+        let billing = self
+            .billing
+            .ok_or_else(|| missing("database.billing is not set (nodeny)"))?;
+        let log_file = PathBuf::from(
+            self.log_file
+                .unwrap_or_else(|| "var/log/paysys_check.log".into()),
+        );
+        let log_file = if log_file.is_absolute() {
+            log_file
+        } else {
+            base.join(log_file)
+        };
         let mut systems = Vec::with_capacity(self.systems.len());
         for s in self.systems {
             let (path, line) = s.first_seen.clone().unwrap_or((main.clone(), 0));
-            let invalid = |line: usize, why: String| ConfigError::Invalid { path: path.clone(), line: Some(line), why };
-            let protocol = s
-                .protocol
-                .ok_or_else(|| invalid(line, format!("system '{}': protocol is not set (osmp)", s.name)))?;
-            let min_sum = s.min_sum.map(|m| m.value).unwrap_or(Amount::from_kopecks(1));
+            let invalid = |line: usize, why: String| ConfigError::Invalid {
+                path: path.clone(),
+                line: Some(line),
+                why,
+            };
+            let protocol = s.protocol.ok_or_else(|| {
+                invalid(
+                    line,
+                    format!("system '{}': protocol is not set (osmp)", s.name),
+                )
+            })?;
+            let min_sum = s
+                .min_sum
+                .map(|m| m.value)
+                .unwrap_or(Amount::from_kopecks(1));
             let max_sum = match s.max_sum {
                 Some(m) if m.value < min_sum => {
                     return Err(ConfigError::Invalid {
                         path: m.path,
                         line: Some(m.line),
-                        why: format!("system '{}': max_sum {} is below min_sum {min_sum}", s.name, m.value),
+                        why: format!(
+                            "system '{}': max_sum {} is below min_sum {min_sum}",
+                            s.name, m.value
+                        ),
                     })
                 }
                 Some(m) => m.value,
@@ -444,7 +554,11 @@ impl Merged {
                 allow: s.allow.unwrap_or_default(),
                 account: s.account.unwrap_or(AccountKey::PaymentCode),
                 // A zero payment moves nothing and would still write rows: never allowed.
-                min_sum: if min_sum.is_zero() { Amount::from_kopecks(1) } else { min_sum },
+                min_sum: if min_sum.is_zero() {
+                    Amount::from_kopecks(1)
+                } else {
+                    min_sum
+                },
                 max_sum,
                 txn_window_hours: s.txn_window_hours.unwrap_or(24),
                 test: s.test.unwrap_or(false),
@@ -459,7 +573,10 @@ impl Merged {
                 connect_timeout: self.connect_timeout.unwrap_or(5),
                 lock_timeout: self.lock_timeout.unwrap_or(10),
             },
-            log: LogConfig { file: log_file, debug: self.debug.unwrap_or(false) },
+            log: LogConfig {
+                file: log_file,
+                debug: self.debug.unwrap_or(false),
+            },
             systems,
         })
     }
@@ -490,8 +607,10 @@ test = false
 "#;
 
     fn load(layers: &[(&str, &str)]) -> Result<Config, ConfigError> {
-        let sources: Vec<(PathBuf, String)> =
-            layers.iter().map(|(p, t)| (PathBuf::from(p), t.to_string())).collect();
+        let sources: Vec<(PathBuf, String)> = layers
+            .iter()
+            .map(|(p, t)| (PathBuf::from(p), t.to_string()))
+            .collect();
         Config::from_sources(PathBuf::from("/usr/abills"), &sources)
     }
 
@@ -499,7 +618,10 @@ test = false
     fn the_design_example_loads() {
         let c = load(&[("etc/paysys.toml", MAIN)]).unwrap();
         assert_eq!(c.database.billing, "nodeny");
-        assert_eq!(c.log.file, PathBuf::from("/usr/abills/var/log/paysys_check.log"));
+        assert_eq!(
+            c.log.file,
+            PathBuf::from("/usr/abills/var/log/paysys_check.log")
+        );
         let s = c.system("osmp").unwrap();
         assert_eq!(s.min_sum, Amount::from_kopecks(100));
         assert_eq!(s.max_sum, Amount::from_kopecks(1_500_000));
@@ -517,7 +639,10 @@ test = false
         )])
         .unwrap();
         let s = &c.systems[0];
-        assert!(!s.allow.allows("127.0.0.1".parse().unwrap()), "no allow list = nobody");
+        assert!(
+            !s.allow.allows("127.0.0.1".parse().unwrap()),
+            "no allow list = nobody"
+        );
         assert!(!s.test);
         assert_eq!(s.txn_window_hours, 24);
         assert_eq!(s.account, AccountKey::PaymentCode);
@@ -526,7 +651,11 @@ test = false
     #[test]
     fn overlays_change_only_what_they_name() {
         let overlay = "[[system]]\nname = \"osmp\"\nmax_sum = \"500\"\n\n[log]\ndebug = true\n";
-        let c = load(&[("etc/paysys.toml", MAIN), ("etc/paysys.d/10-local.toml", overlay)]).unwrap();
+        let c = load(&[
+            ("etc/paysys.toml", MAIN),
+            ("etc/paysys.d/10-local.toml", overlay),
+        ])
+        .unwrap();
         let s = c.system("osmp").unwrap();
         assert_eq!(s.max_sum, Amount::from_kopecks(50_000));
         assert_eq!(s.min_sum, Amount::from_kopecks(100), "inherited");
@@ -537,7 +666,11 @@ test = false
     #[test]
     fn reset_drops_what_a_system_inherited() {
         let overlay = "[[system]]\nname = \"osmp\"\nreset = true\nprotocol = \"osmp\"\nallow = [\"192.0.2.1\"]\n";
-        let c = load(&[("etc/paysys.toml", MAIN), ("etc/paysys.d/10-local.toml", overlay)]).unwrap();
+        let c = load(&[
+            ("etc/paysys.toml", MAIN),
+            ("etc/paysys.d/10-local.toml", overlay),
+        ])
+        .unwrap();
         let s = c.system("osmp").unwrap();
         assert!(!s.allow.allows("10.1.2.3".parse().unwrap()));
         assert!(s.allow.allows("192.0.2.1".parse().unwrap()));
@@ -548,26 +681,48 @@ test = false
     fn errors_name_file_line_and_key() {
         let bad = MAIN.replace("\"10.0.0.0/8\"", "\"10.0.0.300/8\"");
         let e = load(&[("etc/paysys.toml", &bad)]).unwrap_err().to_string();
-        assert!(e.starts_with("config etc/paysys.toml line 13: system 'osmp': allow:"), "{e}");
+        assert!(
+            e.starts_with("config etc/paysys.toml line 13: system 'osmp': allow:"),
+            "{e}"
+        );
         assert!(e.contains("10.0.0.300/8"), "{e}");
 
-        let e = load(&[("etc/paysys.toml", MAIN), ("etc/paysys.d/x.toml", "[[system]]\nname='osmp'\nmax_sum = 1.5\n")])
+        let e = load(&[
+            ("etc/paysys.toml", MAIN),
+            (
+                "etc/paysys.d/x.toml",
+                "[[system]]\nname='osmp'\nmax_sum = 1.5\n",
+            ),
+        ])
+        .unwrap_err()
+        .to_string();
+        assert!(
+            e.contains("etc/paysys.d/x.toml line 3") && e.contains("max_sum"),
+            "{e}"
+        );
+
+        let e = load(&[("p.toml", "[database]\nurl = 'x'\nbiling = 'nodeny'\n")])
             .unwrap_err()
             .to_string();
-        assert!(e.contains("etc/paysys.d/x.toml line 3") && e.contains("max_sum"), "{e}");
-
-        let e = load(&[("p.toml", "[database]\nurl = 'x'\nbiling = 'nodeny'\n")]).unwrap_err().to_string();
         assert!(e.contains("line 3") && e.contains("biling"), "{e}");
 
         let e = load(&[("p.toml", "[database\n")]).unwrap_err().to_string();
         assert!(e.contains("line 1"), "{e}");
 
-        let e = load(&[("p.toml", &MAIN.replace("\"nodeny\"\n", "\"oracle\"\n"))]).unwrap_err().to_string();
-        assert!(e.contains("database.billing") && e.contains("oracle"), "{e}");
-
-        let e = load(&[("p.toml", &MAIN.replace("max_sum = \"15000.00\"", "max_sum = \"0.50\""))])
+        let e = load(&[("p.toml", &MAIN.replace("\"nodeny\"\n", "\"oracle\"\n"))])
             .unwrap_err()
             .to_string();
+        assert!(
+            e.contains("database.billing") && e.contains("oracle"),
+            "{e}"
+        );
+
+        let e = load(&[(
+            "p.toml",
+            &MAIN.replace("max_sum = \"15000.00\"", "max_sum = \"0.50\""),
+        )])
+        .unwrap_err()
+        .to_string();
         assert!(e.contains("below min_sum"), "{e}");
     }
 
@@ -581,8 +736,14 @@ test = false
     fn location_follows_the_executable() {
         let p = locate(None, Some(Path::new("/usr/abills/cgi-bin/osmp.cgi")));
         assert_eq!(p, PathBuf::from("/usr/abills/cgi-bin/../etc/paysys.toml"));
-        assert_eq!(base_of(Path::new("/usr/abills/etc/paysys.toml")), PathBuf::from("/usr/abills"));
-        let p = locate(Some(Path::new("/etc/paysys/paysys.toml")), Some(Path::new("/x/osmp.cgi")));
+        assert_eq!(
+            base_of(Path::new("/usr/abills/etc/paysys.toml")),
+            PathBuf::from("/usr/abills")
+        );
+        let p = locate(
+            Some(Path::new("/etc/paysys/paysys.toml")),
+            Some(Path::new("/x/osmp.cgi")),
+        );
         assert_eq!(p, PathBuf::from("/etc/paysys/paysys.toml"));
     }
 }

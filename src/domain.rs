@@ -64,8 +64,12 @@ impl Amount {
             return Err(AmountError::TooLarge);
         }
         // Both parts are short ASCII digit strings now, so the arithmetic cannot overflow.
-        let whole: i64 = significant.bytes().fold(0, |acc, b| acc * 10 + i64::from(b - b'0'));
-        let mut cents: i64 = frac.bytes().fold(0, |acc, b| acc * 10 + i64::from(b - b'0'));
+        let whole: i64 = significant
+            .bytes()
+            .fold(0, |acc, b| acc * 10 + i64::from(b - b'0'));
+        let mut cents: i64 = frac
+            .bytes()
+            .fold(0, |acc, b| acc * 10 + i64::from(b - b'0'));
         if frac.len() == 1 {
             cents *= 10;
         }
@@ -119,7 +123,10 @@ impl TxnId {
             return Err("txn_id is empty".into());
         }
         if text.len() > 20 {
-            return Err(format!("txn_id has {} characters, at most 20 digits", text.len()));
+            return Err(format!(
+                "txn_id has {} characters, at most 20 digits",
+                text.len()
+            ));
         }
         if !text.bytes().all(|b| b.is_ascii_digit()) {
             return Err("txn_id must be digits only".into());
@@ -166,7 +173,10 @@ impl PaymentCode {
             return Err("a payment code has at least 2 digits (id and check digit)".into());
         }
         if text.len() > 20 {
-            return Err(format!("payment code has {} characters, too long", text.len()));
+            return Err(format!(
+                "payment code has {} characters, too long",
+                text.len()
+            ));
         }
         if !text.bytes().all(|b| b.is_ascii_digit()) {
             return Err("payment code must be digits only".into());
@@ -219,7 +229,9 @@ impl AccountKey {
         match text {
             "payment_code" => Ok(AccountKey::PaymentCode),
             "id" => Ok(AccountKey::Id),
-            other => Err(format!("'{other}' is not an account key (payment_code | id)")),
+            other => Err(format!(
+                "'{other}' is not an account key (payment_code | id)"
+            )),
         }
     }
 }
@@ -346,14 +358,24 @@ mod tests {
             ("١٠", None),
         ];
         for (text, expected) in table {
-            assert_eq!(Amount::parse(text).ok().map(Amount::kopecks), *expected, "{text:?}");
+            assert_eq!(
+                Amount::parse(text).ok().map(Amount::kopecks),
+                *expected,
+                "{text:?}"
+            );
         }
     }
 
     #[test]
     fn huge_amounts_are_too_large_not_malformed() {
-        assert_eq!(Amount::parse("99999999999999999999"), Err(AmountError::TooLarge));
-        assert_eq!(Amount::parse("99999999999999999999.99"), Err(AmountError::TooLarge));
+        assert_eq!(
+            Amount::parse("99999999999999999999"),
+            Err(AmountError::TooLarge)
+        );
+        assert_eq!(
+            Amount::parse("99999999999999999999.99"),
+            Err(AmountError::TooLarge)
+        );
     }
 
     #[test]
@@ -403,7 +425,11 @@ mod tests {
             ("99999999999999999999", None),      // id does not fit u64
         ];
         for (text, expected) in table {
-            assert_eq!(PaymentCode::parse(text).ok().map(PaymentCode::id), *expected, "{text:?}");
+            assert_eq!(
+                PaymentCode::parse(text).ok().map(PaymentCode::id),
+                *expected,
+                "{text:?}"
+            );
         }
         assert_eq!(PaymentCode::for_id(5907).to_string(), "59071");
         assert_eq!(PaymentCode::parse("550").map(PaymentCode::id), Ok(55));
@@ -414,7 +440,12 @@ mod tests {
         let by_code = Account::parse("59071", AccountKey::PaymentCode).unwrap();
         assert_eq!(by_code.subscriber_id(), 5907);
         assert_eq!(by_code.as_str(), "59071");
-        assert_eq!(Account::parse("5907", AccountKey::Id).unwrap().subscriber_id(), 5907);
+        assert_eq!(
+            Account::parse("5907", AccountKey::Id)
+                .unwrap()
+                .subscriber_id(),
+            5907
+        );
         assert!(Account::parse("5907", AccountKey::PaymentCode).is_err());
         assert!(Account::parse("0", AccountKey::Id).is_err());
         assert!(Account::parse("12a", AccountKey::Id).is_err());
@@ -437,7 +468,10 @@ mod tests {
         for (text, ok) in table {
             assert_eq!(TxnDate::parse(text, now(), false).is_ok(), *ok, "{text:?}");
         }
-        assert_eq!(TxnDate::parse("now", now(), true).map(TxnDate::naive), Ok(now()));
+        assert_eq!(
+            TxnDate::parse("now", now(), true).map(TxnDate::naive),
+            Ok(now())
+        );
     }
 
     #[test]

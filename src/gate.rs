@@ -73,12 +73,17 @@ fn normalize_network(net: IpNetwork) -> IpNetwork {
 
 /// Parses `REMOTE_ADDR`. Missing or unparsable is `None`, which no allow list admits.
 pub fn parse_remote_addr(text: Option<&str>) -> Option<IpAddr> {
-    text.and_then(|t| t.trim().parse::<IpAddr>().ok()).map(normalize)
+    text.and_then(|t| t.trim().parse::<IpAddr>().ok())
+        .map(normalize)
 }
 
 /// The first configured system that admits `addr` and that `accepts` (an endpoint speaking
 /// only OSMP offers only OSMP systems). Config order decides between overlapping lists.
-pub fn identify<'c>(systems: &'c [System], addr: Option<IpAddr>, accepts: impl Fn(&System) -> bool) -> Option<&'c System> {
+pub fn identify(
+    systems: &[System],
+    addr: Option<IpAddr>,
+    accepts: impl Fn(&System) -> bool,
+) -> Option<&System> {
     let addr = addr?;
     systems.iter().find(|s| accepts(s) && s.allow.allows(addr))
 }
@@ -93,7 +98,13 @@ mod tests {
 
     #[test]
     fn allow_lists_match_ips_networks_and_exclusions() {
-        let l = list(&["127.0.0.1", "::1", "10.0.0.0/8", "!10.0.0.13", "2001:db8::/32"]);
+        let l = list(&[
+            "127.0.0.1",
+            "::1",
+            "10.0.0.0/8",
+            "!10.0.0.13",
+            "2001:db8::/32",
+        ]);
         let table: &[(&str, bool)] = &[
             ("127.0.0.1", true),
             ("127.0.0.2", false),
@@ -136,8 +147,14 @@ mod tests {
 
     #[test]
     fn remote_addr_must_be_an_address() {
-        assert_eq!(parse_remote_addr(Some("10.0.0.7")), Some("10.0.0.7".parse().unwrap()));
-        assert_eq!(parse_remote_addr(Some("::ffff:10.0.0.7")), Some("10.0.0.7".parse().unwrap()));
+        assert_eq!(
+            parse_remote_addr(Some("10.0.0.7")),
+            Some("10.0.0.7".parse().unwrap())
+        );
+        assert_eq!(
+            parse_remote_addr(Some("::ffff:10.0.0.7")),
+            Some("10.0.0.7".parse().unwrap())
+        );
         assert_eq!(parse_remote_addr(Some("")), None);
         assert_eq!(parse_remote_addr(Some("10.0.0.7, 1.2.3.4")), None);
         assert_eq!(parse_remote_addr(None), None);

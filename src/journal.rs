@@ -59,7 +59,9 @@ impl Line {
 }
 
 fn needs_quotes(value: &str) -> bool {
-    value.chars().any(|c| c.is_whitespace() || c.is_control() || matches!(c, '"' | '\\' | '='))
+    value
+        .chars()
+        .any(|c| c.is_whitespace() || c.is_control() || matches!(c, '"' | '\\' | '='))
 }
 
 fn push_value(out: &mut String, value: &str) {
@@ -110,7 +112,10 @@ pub fn append(path: &Path, line: &str) -> io::Result<()> {
     // a short write is reported rather than retried, so a line is never split.
     let written = file.write(line.as_bytes())?;
     if written != line.len() {
-        return Err(io::Error::new(io::ErrorKind::WriteZero, format!("short write: {written} of {} bytes", line.len())));
+        return Err(io::Error::new(
+            io::ErrorKind::WriteZero,
+            format!("short write: {written} of {} bytes", line.len()),
+        ));
     }
     Ok(())
 }
@@ -118,10 +123,18 @@ pub fn append(path: &Path, line: &str) -> io::Result<()> {
 /// Appends, or says on stderr why it could not and what the line was.
 pub fn record(path: &Path, line: &str) {
     if let Err(e) = append(path, line) {
-        log::error!("cannot write log {}: {e}; the line was: {}", path.display(), line.trim_end());
+        log::error!(
+            "cannot write log {}: {e}; the line was: {}",
+            path.display(),
+            line.trim_end()
+        );
         // Without a logger set up, `log` prints nothing: make sure stderr has it.
         if !log::log_enabled!(log::Level::Error) {
-            eprintln!("paysys: cannot write log {}: {e}; the line was: {}", path.display(), line.trim_end());
+            eprintln!(
+                "paysys: cannot write log {}: {e}; the line was: {}",
+                path.display(),
+                line.trim_end()
+            );
         }
     }
 }
@@ -164,7 +177,10 @@ mod tests {
             .quoted("detail", &"x".repeat(10_000))
             .finish();
         assert_eq!(line.matches('\n').count(), 1, "{line}");
-        assert!(line.contains("txn=\"1\\r\\n2026-11-22 fake line result=0\""), "{line}");
+        assert!(
+            line.contains("txn=\"1\\r\\n2026-11-22 fake line result=0\""),
+            "{line}"
+        );
         assert!(line.contains("account=\"a\\\"b\\\\c\\x00\""), "{line}");
         assert!(!line.contains("empty="));
         assert!(line.len() < 600, "{}", line.len());

@@ -61,7 +61,11 @@ pub enum Paid {
     /// Committed earlier with the same account and sum: the first answer again.
     Repeat { prv_txn: u64 },
     /// Committed earlier with another account or sum: nothing done now.
-    Conflict { prv_txn: u64, account: String, sum: Amount },
+    Conflict {
+        prv_txn: u64,
+        account: String,
+        sum: Amount,
+    },
     /// The subscriber does not exist; rolled back.
     NoSubscriber,
 }
@@ -140,7 +144,10 @@ fn try_pay(
             Ok(Paid::NoSubscriber)
         }
         Credited::Done { payment_ref } => {
-            tx.exec_drop("UPDATE paysys_txn SET payment_ref = ? WHERE id = ?", (payment_ref, prv_txn))?;
+            tx.exec_drop(
+                "UPDATE paysys_txn SET payment_ref = ? WHERE id = ?",
+                (payment_ref, prv_txn),
+            )?;
             tx.commit()?;
             Ok(Paid::New { prv_txn })
         }
@@ -151,9 +158,15 @@ fn try_pay(
 fn repeat(conn: &mut Conn, system: &str, pay: &Pay) -> Result<Paid, LedgerError> {
     let stored = find(conn, system, &pay.txn_id)?.ok_or(LedgerError::Vanished)?;
     if stored.subscriber_id == pay.account.subscriber_id() && stored.sum == pay.sum {
-        Ok(Paid::Repeat { prv_txn: stored.prv_txn })
+        Ok(Paid::Repeat {
+            prv_txn: stored.prv_txn,
+        })
     } else {
-        Ok(Paid::Conflict { prv_txn: stored.prv_txn, account: stored.account, sum: stored.sum })
+        Ok(Paid::Conflict {
+            prv_txn: stored.prv_txn,
+            account: stored.account,
+            sum: stored.sum,
+        })
     }
 }
 
@@ -164,6 +177,11 @@ pub fn find(conn: &mut Conn, system: &str, txn_id: &TxnId) -> Result<Option<Stor
         (system, txn_id.as_str()),
     )?;
     Ok(row.and_then(|(prv_txn, account, subscriber_id, sum)| {
-        Some(Stored { prv_txn, account, subscriber_id, sum: Amount::parse(&sum).ok()? })
+        Some(Stored {
+            prv_txn,
+            account,
+            subscriber_id,
+            sum: Amount::parse(&sum).ok()?,
+        })
     }))
 }

@@ -61,13 +61,23 @@ pub enum Refusal {
     BadAccount(String),
     NoSuchSubscriber,
     BadSum(String),
-    SumBelowMin { min: Amount },
-    SumAboveMax { max: Amount },
+    SumBelowMin {
+        min: Amount,
+    },
+    SumAboveMax {
+        max: Amount,
+    },
     BadTxnDate(String),
     /// NoDeny `nod12`: the terminal's date is too far from ours.
-    TxnDateOutOfWindow { hours: u32 },
+    TxnDateOutOfWindow {
+        hours: u32,
+    },
     /// The txn_id was already paid with another account or sum; nothing was credited.
-    Conflict { prv_txn: u64, account: String, sum: Amount },
+    Conflict {
+        prv_txn: u64,
+        account: String,
+        sum: Amount,
+    },
     /// `status` for a txn_id we never paid.
     UnknownTxn,
     /// `REMOTE_ADDR` is in no system's allow list.
@@ -88,8 +98,14 @@ impl Refusal {
             Refusal::NoSuchSubscriber => "no such subscriber".into(),
             Refusal::SumBelowMin { min } => format!("sum below min_sum {min}"),
             Refusal::SumAboveMax { max } => format!("sum above max_sum {max}"),
-            Refusal::TxnDateOutOfWindow { hours } => format!("txn_date more than {hours} h from now"),
-            Refusal::Conflict { prv_txn, account, sum } => {
+            Refusal::TxnDateOutOfWindow { hours } => {
+                format!("txn_date more than {hours} h from now")
+            }
+            Refusal::Conflict {
+                prv_txn,
+                account,
+                sum,
+            } => {
                 format!("conflict: txn already paid as prv_txn {prv_txn} to account {account} sum {sum}")
             }
             Refusal::UnknownTxn => "no such transaction".into(),
@@ -143,11 +159,21 @@ pub struct Subscriber {
 /// How a request ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Outcome {
-    Checked { subscriber: Subscriber, sum: Option<Amount> },
+    Checked {
+        subscriber: Subscriber,
+        sum: Option<Amount>,
+    },
     /// Committed. `repeat`: this txn_id was paid before and this is the first answer again.
-    Paid { prv_txn: u64, sum: Amount, repeat: bool },
+    Paid {
+        prv_txn: u64,
+        sum: Amount,
+        repeat: bool,
+    },
     /// `status` of a committed payment.
-    Found { prv_txn: u64, sum: Amount },
+    Found {
+        prv_txn: u64,
+        sum: Amount,
+    },
     Refused(Refusal),
     Failed(Fault),
 }
@@ -166,7 +192,9 @@ impl Outcome {
         match self {
             Outcome::Refused(r) => Some(r.detail()),
             Outcome::Failed(f) => Some(f.detail()),
-            Outcome::Paid { repeat: true, .. } => Some("repeat: first answer returned, nothing credited".into()),
+            Outcome::Paid { repeat: true, .. } => {
+                Some("repeat: first answer returned, nothing credited".into())
+            }
             _ => None,
         }
     }

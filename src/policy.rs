@@ -21,7 +21,9 @@ pub fn check(system: &System, command: &Command, now: NaiveDateTime) -> Result<(
         // NoDeny's nod12: a payment dated more than a day (by default) from now is refused,
         // so that a terminal with a wrong clock cannot post into the past or the future.
         if !pay.txn_date.within(now, system.txn_window_hours) {
-            return Err(Refusal::TxnDateOutOfWindow { hours: system.txn_window_hours });
+            return Err(Refusal::TxnDateOutOfWindow {
+                hours: system.txn_window_hours,
+            });
         }
     }
     Ok(())
@@ -29,10 +31,14 @@ pub fn check(system: &System, command: &Command, now: NaiveDateTime) -> Result<(
 
 fn check_sum(system: &System, sum: Amount) -> Result<(), Refusal> {
     if sum < system.min_sum {
-        return Err(Refusal::SumBelowMin { min: system.min_sum });
+        return Err(Refusal::SumBelowMin {
+            min: system.min_sum,
+        });
     }
     if sum > system.max_sum {
-        return Err(Refusal::SumAboveMax { max: system.max_sum });
+        return Err(Refusal::SumAboveMax {
+            max: system.max_sum,
+        });
     }
     Ok(())
 }

@@ -44,7 +44,11 @@ pub trait Billing: Sync {
     fn find(&self, conn: &mut Conn, account: &Account) -> Result<Option<Subscriber>, mysql::Error>;
 
     /// Writes the payment and raises the balance, within `tx`.
-    fn credit(&self, tx: &mut Transaction<'_>, credit: &Credit<'_>) -> Result<Credited, mysql::Error>;
+    fn credit(
+        &self,
+        tx: &mut Transaction<'_>,
+        credit: &Credit<'_>,
+    ) -> Result<Credited, mysql::Error>;
 }
 
 /// Every billing a config may name.

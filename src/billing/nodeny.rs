@@ -36,7 +36,9 @@ impl Billing for NoDeny {
             id,
             // NoDeny databases are often cp1251 or koi8-r; the server converts to the
             // connection's utf8mb4, and anything left over must not fail a payment.
-            name: name.map(|n| String::from_utf8_lossy(&n).into_owned()).unwrap_or_default(),
+            name: name
+                .map(|n| String::from_utf8_lossy(&n).into_owned())
+                .unwrap_or_default(),
             balance: balance.as_deref().and_then(parse_balance),
         }))
     }
@@ -57,7 +59,11 @@ impl Billing for NoDeny {
             _ => 0,
         };
         let reason = format!("{} txn_id={}", c.system, c.txn_id);
-        let coment = format!("paysys prv_txn={} account={}", c.prv_txn, c.account.as_str());
+        let coment = format!(
+            "paysys prv_txn={} account={}",
+            c.prv_txn,
+            c.account.as_str()
+        );
         tx.exec_drop(
             "INSERT INTO pays (mid, cash, time, admin_id, admin_ip, office, bonus, reason, coment, type, category) \
              VALUES (?, CAST(? AS DECIMAL(16,2)), ?, 0, ?, 0, '', ?, ?, ?, ?)",
@@ -72,6 +78,8 @@ impl Billing for NoDeny {
                 PAYS_CATEGORY,
             ),
         )?;
-        Ok(Credited::Done { payment_ref: tx.last_insert_id().unwrap_or(0) })
+        Ok(Credited::Done {
+            payment_ref: tx.last_insert_id().unwrap_or(0),
+        })
     }
 }

@@ -26,7 +26,10 @@ impl Protocol for Osmp {
     }
 
     fn echo(&self, request: &Request) -> Echo {
-        let mut echo = Echo { dump: dump(request), ..Echo::default() };
+        let mut echo = Echo {
+            dump: dump(request),
+            ..Echo::default()
+        };
         if let Ok(form) = request.form() {
             let field = |k: &str| form.get(k).ok().flatten().unwrap_or("").to_string();
             echo.command = field("command");
@@ -53,7 +56,9 @@ impl Protocol for Osmp {
         let sum = |text: &str| -> Result<Amount, Refusal> {
             Amount::parse(text).map_err(|e| match e {
                 // Well-formed but absurdly large: the same answer as any sum above the maximum.
-                AmountError::TooLarge => Refusal::SumAboveMax { max: Amount::from_kopecks(i64::MAX) },
+                AmountError::TooLarge => Refusal::SumAboveMax {
+                    max: Amount::from_kopecks(i64::MAX),
+                },
                 AmountError::Malformed(why) => Refusal::BadSum(format!("sum '{text}': {why}")),
             })
         };
@@ -68,15 +73,26 @@ impl Protocol for Osmp {
                     None | Some("") => None,
                     Some(text) => Some(sum(text)?),
                 };
-                Ok(Command::Check(Check { txn_id, account, sum }))
+                Ok(Command::Check(Check {
+                    txn_id,
+                    account,
+                    sum,
+                }))
             }
             "pay" => {
                 let txn_id = txn_id()?;
                 let account = account()?;
-                let amount = sum(get("sum")?.ok_or_else(|| Refusal::BadSum("sum is missing".into()))?)?;
+                let amount =
+                    sum(get("sum")?.ok_or_else(|| Refusal::BadSum("sum is missing".into()))?)?;
                 let date_text = get("txn_date")?.unwrap_or("");
-                let txn_date = TxnDate::parse(date_text, ctx.now, ctx.test).map_err(Refusal::BadTxnDate)?;
-                Ok(Command::Pay(Pay { txn_id, account, sum: amount, txn_date }))
+                let txn_date =
+                    TxnDate::parse(date_text, ctx.now, ctx.test).map_err(Refusal::BadTxnDate)?;
+                Ok(Command::Pay(Pay {
+                    txn_id,
+                    account,
+                    sum: amount,
+                    txn_date,
+                }))
             }
             "status" => Ok(Command::Status(StatusQuery { txn_id: txn_id()? })),
             other => Err(Refusal::NoCommand(other.to_string())),
@@ -105,9 +121,17 @@ impl Protocol for Osmp {
         xml.push_str("</response>\n");
         // Terminals read the XML, not the status line; a caller we do not know gets a 403 so
         // that a misrouted request is obvious in the web server's own access log too.
-        let status = if matches!(outcome, Outcome::Refused(Refusal::CallerNotAllowed)) { 403 } else { 200 };
+        let status = if matches!(outcome, Outcome::Refused(Refusal::CallerNotAllowed)) {
+            403
+        } else {
+            200
+        };
         Reply {
-            response: Response { status, content_type: "text/xml; charset=utf-8", body: xml },
+            response: Response {
+                status,
+                content_type: "text/xml; charset=utf-8",
+                body: xml,
+            },
             result: result.to_string(),
             comment: comment.to_string(),
         }
@@ -160,8 +184,11 @@ fn push_element(xml: &mut String, name: &str, text: &str) {
 /// Echoed text: control characters (CR, LF, NUL — NUL is not even legal XML) become `?`,
 /// and the length is capped. Markup characters are escaped later by [`push_element`].
 fn clean(text: &str) -> String {
-    let mut out: String =
-        text.chars().take(ECHO_MAX).map(|c| if c.is_control() { '?' } else { c }).collect();
+    let mut out: String = text
+        .chars()
+        .take(ECHO_MAX)
+        .map(|c| if c.is_control() { '?' } else { c })
+        .collect();
     if text.chars().count() > ECHO_MAX {
         out.push('…');
     }
@@ -170,7 +197,11 @@ fn clean(text: &str) -> String {
 
 /// The request as received, for debug logging (the journal escapes it).
 fn dump(request: &Request) -> String {
-    let mut text = format!("{} {}", request.method, String::from_utf8_lossy(&request.query));
+    let mut text = format!(
+        "{} {}",
+        request.method,
+        String::from_utf8_lossy(&request.query)
+    );
     match &request.body {
         Ok(body) if !body.is_empty() => {
             text.push_str(" body=");
@@ -209,7 +240,11 @@ mod tests {
     }
 
     fn parse(query: &str) -> Result<Command, Refusal> {
-        let ctx = ParseContext { account_key: AccountKey::PaymentCode, now: now(), test: false };
+        let ctx = ParseContext {
+            account_key: AccountKey::PaymentCode,
+            now: now(),
+            test: false,
+        };
         Osmp.parse(&request(query), &ctx)
     }
 
@@ -249,7 +284,8 @@ mod tests {
 
     #[test]
     fn pay_carries_domain_values() {
-        let Ok(Command::Pay(pay)) = parse("command=pay&txn_id=666&account=59071&sum=10.5&txn_date=20261122093000")
+        let Ok(Command::Pay(pay)) =
+            parse("command=pay&txn_id=666&account=59071&sum=10.5&txn_date=20261122093000")
         else {
             panic!("not a pay")
         };
@@ -261,12 +297,17 @@ mod tests {
 
     #[test]
     fn answers_are_well_formed_and_escaped() {
-        let echo = Osmp.echo(&request("command=pay&txn_id=%3C/osmp_txn_id%3E%3Cresult%3E0%3C/result%3E&sum=1%0D%0A"));
+        let echo = Osmp.echo(&request(
+            "command=pay&txn_id=%3C/osmp_txn_id%3E%3Cresult%3E0%3C/result%3E&sum=1%0D%0A",
+        ));
         let reply = Osmp.render(&echo, &Outcome::Refused(Refusal::BadTxnId("x".into())));
         let body = &reply.response.body;
         assert_eq!(body.matches("<result>").count(), 1, "{body}");
         assert!(body.contains("<result>300</result>"), "{body}");
-        assert!(body.contains("&lt;/osmp_txn_id&gt;&lt;result&gt;0"), "{body}");
+        assert!(
+            body.contains("&lt;/osmp_txn_id&gt;&lt;result&gt;0"),
+            "{body}"
+        );
         assert!(body.contains("<sum>1??</sum>"), "{body}");
         assert_eq!(reply.response.content_type, "text/xml; charset=utf-8");
     }
@@ -274,7 +315,14 @@ mod tests {
     #[test]
     fn paid_answer_has_prv_txn_and_sum() {
         let echo = Osmp.echo(&request("command=pay&txn_id=666&sum=10.5"));
-        let reply = Osmp.render(&echo, &Outcome::Paid { prv_txn: 18, sum: Amount::from_kopecks(1050), repeat: false });
+        let reply = Osmp.render(
+            &echo,
+            &Outcome::Paid {
+                prv_txn: 18,
+                sum: Amount::from_kopecks(1050),
+                repeat: false,
+            },
+        );
         assert_eq!(
             reply.response.body,
             "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<response><osmp_txn_id>666</osmp_txn_id>\
@@ -285,7 +333,13 @@ mod tests {
 
     #[test]
     fn a_bare_request_answers_like_nodeny() {
-        let reply = Osmp.render(&Osmp.echo(&request("")), &Outcome::Refused(Refusal::NoCommand(String::new())));
-        assert!(reply.response.body.contains("<osmp_txn_id></osmp_txn_id><result>1</result><comment>nod3</comment>"));
+        let reply = Osmp.render(
+            &Osmp.echo(&request("")),
+            &Outcome::Refused(Refusal::NoCommand(String::new())),
+        );
+        assert!(reply
+            .response
+            .body
+            .contains("<osmp_txn_id></osmp_txn_id><result>1</result><comment>nod3</comment>"));
     }
 }
