@@ -681,3 +681,53 @@ fn an_unwritable_log_does_not_change_the_payment() {
         a.stderr
     );
 }
+
+#[test]
+fn the_grants_in_sql_are_enough() {
+    let db = TestDb::new();
+    let user = format!("pg{}", &db.name[db.name.len() - 8..]);
+    let grants = std::fs::read_to_string(common::repo().join("sql/grants-nodeny.sql"))
+        .unwrap()
+        .replace("`nodeny`", &format!("`{}`", db.name))
+        .replace("'paysys'@'localhost'", &format!("'{user}'@'%'"))
+        .replace("change-me", "s3cret");
+    let mut admin = db.conn();
+    common::run_script(&mut admin, &grants);
+    let url = db
+        .url
+        .replacen("mysql://root@", &format!("mysql://{user}:s3cret@"), 1);
+    let site = Site::new(&url, "");
+    let a = site.get(&pay_query("1", "59071", "2"));
+    let check = site.get("command=check&account=59071");
+    let status = site.get("command=status&txn_id=1");
+    admin.query_drop(format!("DROP USER '{user}'@'%'")).unwrap();
+    assert_eq!(a.result(), 0, "{}\n{}", a.body, site.log());
+    assert_eq!((check.result(), status.result()), (0, 0), "{}", site.log());
+    assert_eq!(db.balance(5907), "102.00");
+}
+
+#[test]
+fn config_and_log_are_found_next_to_cgi_bin() {
+    let (db, site) = setup();
+    let cgi = site.base.join("cgi-bin/osmp.cgi");
+    std::fs::create_dir_all(cgi.parent().unwrap()).unwrap();
+    std::fs::copy(common::osmp_exe(), &cgi).unwrap();
+    let query = pay_query("1", "59071", "3");
+    let out = std::process::Command::new(&cgi)
+        .env_clear()
+        .envs([
+            ("REQUEST_METHOD", "GET"),
+            ("REMOTE_ADDR", "127.0.0.1"),
+            ("QUERY_STRING", query.as_str()),
+        ])
+        .output()
+        .unwrap();
+    let body = String::from_utf8_lossy(&out.stdout);
+    assert!(body.contains("<result>0</result>"), "{body}");
+    assert_eq!(db.balance(5907), "103.00");
+    assert_eq!(
+        site.log_lines().len(),
+        1,
+        "logged under the install base's var/log"
+    );
+}

@@ -57,7 +57,7 @@ impl TestDb {
         admin
             .query_drop(format!("CREATE DATABASE `{name}` CHARACTER SET utf8mb4"))
             .expect("create database");
-        let url = format!("{}/{name}", server_url().trim_end_matches('/'));
+        let url = with_database(&server_url(), &name);
         let db = TestDb { name, url };
         let mut conn = db.conn();
         run_script(
@@ -120,6 +120,22 @@ pub fn run_script(conn: &mut Conn, script: &str) {
         conn.query_drop(stmt)
             .unwrap_or_else(|e| panic!("{e}: {stmt}"));
     }
+}
+
+/// `mysql://u@h:p` + `db` → `mysql://u@h:p/db`, keeping a `?socket=…` query in place.
+pub fn with_database(server: &str, db: &str) -> String {
+    let (base, query) = match server.split_once('?') {
+        Some((b, q)) => (b, format!("?{q}")),
+        None => (server, String::new()),
+    };
+    let base = base.trim_end_matches('/');
+    // A URL that already names a database (mysql://u@h/x) gets it replaced.
+    let authority_end = base.find("://").map(|i| i + 3).unwrap_or(0);
+    let base = match base[authority_end..].find('/') {
+        Some(i) => &base[..authority_end + i],
+        None => base,
+    };
+    format!("{base}/{db}{query}")
 }
 
 pub fn repo() -> PathBuf {

@@ -1,0 +1,61 @@
+//! The `paysys` admin command line.
+
+use std::process::Command;
+
+fn paysys(args: &[&str]) -> (bool, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_paysys"))
+        .args(args)
+        .env_remove("PAYSYS_CONFIG")
+        .output()
+        .expect("run paysys");
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn the_shipped_example_config_is_valid() {
+    let example = concat!(env!("CARGO_MANIFEST_DIR"), "/etc/paysys.toml.example");
+    let (ok, out, err) = paysys(&["check-config", example]);
+    assert!(ok, "{err}");
+    assert!(out.contains("system   osmp protocol=osmp"), "{out}");
+    assert!(out.ends_with("ok\n"), "{out}");
+}
+
+#[test]
+fn check_config_names_file_line_and_key() {
+    let dir = std::env::temp_dir().join(format!("paysys-cli-{}", std::process::id()));
+    std::fs::create_dir_all(dir.join("etc/paysys.d")).unwrap();
+    let example = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/etc/paysys.toml.example"
+    ))
+    .unwrap();
+    std::fs::write(dir.join("etc/paysys.toml"), &example).unwrap();
+    std::fs::write(
+        dir.join("etc/paysys.d/50-local.toml"),
+        "[[system]]\nname = \"osmp\"\n\nallow = [\"10.0.0.300/8\"]\n",
+    )
+    .unwrap();
+    let (ok, _, err) = paysys(&[
+        "check-config",
+        dir.join("etc/paysys.toml").to_str().unwrap(),
+    ]);
+    assert!(!ok);
+    assert!(
+        err.contains("50-local.toml line 4: system 'osmp': allow: '10.0.0.300/8' is not an IP"),
+        "{err}"
+    );
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[test]
+fn code_prints_payment_codes() {
+    let (ok, out, _) = paysys(&["code", "5907", "3"]);
+    assert!(ok);
+    assert_eq!(out, "5907\t59071\n3\t33\n");
+    let (ok, _, err) = paysys(&["code", "x"]);
+    assert!(!ok && err.contains("'x' is not a subscriber id"));
+}
