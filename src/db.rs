@@ -6,6 +6,7 @@
 use std::time::Duration;
 
 use mysql::consts::CapabilityFlags;
+use mysql::prelude::Queryable;
 use mysql::{Conn, Opts, OptsBuilder};
 
 use crate::config::DatabaseConfig;
@@ -47,4 +48,44 @@ pub fn connect(config: &DatabaseConfig) -> Result<Conn, String> {
     }
     // The init statement runs inside `Conn::new`; its failure fails the connect.
     Conn::new(builder).map_err(|e| format!("cannot connect: {e}"))
+}
+
+/// What `paysys check-db` found wrong with the database, one sentence each, saying what to do.
+pub fn schema_problems(
+    conn: &mut Conn,
+    billing_tables: &[&str],
+) -> Result<Vec<String>, mysql::Error> {
+    let mut problems = Vec::new();
+    for table in billing_tables.iter().copied().chain(["paysys_txn"]) {
+        let engine: Option<Option<String>> = conn.exec_first(
+            "SELECT ENGINE FROM information_schema.TABLES WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = ?",
+            (table,),
+        )?;
+        match engine.flatten() {
+            None if table == "paysys_txn" => {
+                problems.push("table paysys_txn is missing: load sql/paysys.sql into this database".to_string())
+            }
+            None => problems.push(format!("table {table} is missing: is [database] url the billing's database?")),
+            Some(e) if !e.eq_ignore_ascii_case("InnoDB") => problems.push(format!(
+                "table {table} is ENGINE={e}: a payment cannot be undone on it, so a crash mid-payment \
+                 could credit without a record; run ALTER TABLE {table} ENGINE=InnoDB"
+            )),
+            Some(_) => {}
+        }
+    }
+    let unique: Option<u64> = conn.query_first(
+        "SELECT COUNT(*) FROM information_schema.STATISTICS WHERE TABLE_SCHEMA = DATABASE() \
+         AND TABLE_NAME = 'paysys_txn' AND INDEX_NAME = 'system_txn' AND NON_UNIQUE = 0",
+    )?;
+    if unique == Some(0)
+        && problems
+            .iter()
+            .all(|p| !p.contains("paysys_txn is missing"))
+    {
+        problems.push(
+            "paysys_txn has no UNIQUE key system_txn (system_name, txn_id): reload sql/paysys.sql"
+                .into(),
+        );
+    }
+    Ok(problems)
 }

@@ -1,5 +1,7 @@
 //! The `paysys` admin command line.
 
+mod common;
+
 use std::process::Command;
 
 fn paysys(args: &[&str]) -> (bool, String, String) {
@@ -58,4 +60,32 @@ fn code_prints_payment_codes() {
     assert_eq!(out, "5907\t59071\n3\t33\n");
     let (ok, _, err) = paysys(&["code", "x"]);
     assert!(!ok && err.contains("'x' is not a subscriber id"));
+}
+
+
+#[test]
+fn check_db_finds_non_transactional_tables() {
+    let db = common::TestDb::new();
+    let site = common::Site::new(&db.url, "");
+    let config = site.config_path();
+    let (ok, out, err) = paysys(&["check-db", config.to_str().unwrap()]);
+    assert!(ok, "{out}{err}");
+    assert!(
+        out.contains("ok: tables users, pays and paysys_txn"),
+        "{out}"
+    );
+
+    use mysql::prelude::Queryable;
+    db.conn()
+        .query_drop("ALTER TABLE pays ENGINE=MyISAM")
+        .unwrap();
+    db.conn().query_drop("DROP TABLE paysys_txn").unwrap();
+    let (ok, _, err) = paysys(&["check-db", config.to_str().unwrap()]);
+    assert!(!ok);
+    assert!(err.contains("table pays is ENGINE=MyISAM"), "{err}");
+    assert!(err.contains("ALTER TABLE pays ENGINE=InnoDB"), "{err}");
+    assert!(
+        err.contains("paysys_txn is missing: load sql/paysys.sql"),
+        "{err}"
+    );
 }

@@ -40,6 +40,10 @@ pub trait Billing: Sync {
     /// The name used in `[database] billing = "…"`.
     fn name(&self) -> &'static str;
 
+    /// The billing's tables that a payment writes or reads; `paysys check-db` makes sure
+    /// they exist and are transactional.
+    fn tables(&self) -> &'static [&'static str];
+
     /// The subscriber `account` names, with what a check may show.
     fn find(&self, conn: &mut Conn, account: &Account) -> Result<Option<Subscriber>, mysql::Error>;
 

@@ -27,6 +27,10 @@ impl Billing for NoDeny {
         "nodeny"
     }
 
+    fn tables(&self) -> &'static [&'static str] {
+        &["users", "pays"]
+    }
+
     fn find(&self, conn: &mut Conn, account: &Account) -> Result<Option<Subscriber>, mysql::Error> {
         let row: Option<(u64, Option<Vec<u8>>, Option<String>)> = conn.exec_first(
             "SELECT id, name, CAST(balance AS DECIMAL(16,2)) FROM users WHERE id = ? AND mid = 0",

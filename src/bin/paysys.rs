@@ -3,6 +3,8 @@
 //! ```text
 //! paysys check-config [CONFIG]   read the config (and its paysys.d/ overlays) as the CGIs
 //!                                would, and report the first error with file, line and key
+//! paysys check-db [CONFIG]       connect as the CGIs would and check the tables: present,
+//!                                transactional (InnoDB), paysys_txn's UNIQUE key in place
 //! paysys code ID...              NoDeny personal payment codes for subscriber ids
 //! ```
 
@@ -15,12 +17,14 @@ use paysys::domain::PaymentCode;
 const USAGE: &str = "usage:
   paysys check-config [CONFIG]   check etc/paysys.toml (default: $PAYSYS_CONFIG, or ../etc/paysys.toml
                                  next to this program) and its paysys.d/ overlays
+  paysys check-db [CONFIG]       connect as the CGIs would and check the billing's tables and ours
   paysys code ID...              print the NoDeny payment code of each subscriber id";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     match args.first().map(String::as_str) {
         Some("check-config") => check_config(args.get(1).map(PathBuf::from)),
+        Some("check-db") => check_db(args.get(1).map(PathBuf::from)),
         Some("code") if args.len() > 1 => code(&args[1..]),
         Some("-h" | "--help" | "help") => {
             println!("{USAGE}");
@@ -33,14 +37,59 @@ fn main() -> ExitCode {
     }
 }
 
-fn check_config(path: Option<PathBuf>) -> ExitCode {
-    let path = path.unwrap_or_else(|| {
+/// The config file: the argument, else where the CGIs would look.
+fn config_path(arg: Option<PathBuf>) -> PathBuf {
+    arg.unwrap_or_else(|| {
         let env = std::env::var_os("PAYSYS_CONFIG")
             .filter(|v| !v.is_empty())
             .map(PathBuf::from);
         let exe = std::env::current_exe().ok();
         config::locate(env.as_deref(), exe.as_deref())
-    });
+    })
+}
+
+fn check_db(path: Option<PathBuf>) -> ExitCode {
+    let config = match Config::load(&config_path(path)) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("paysys: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let Some(billing) = paysys::billing::by_name(&config.database.billing) else {
+        eprintln!("paysys: unknown billing '{}'", config.database.billing);
+        return ExitCode::FAILURE;
+    };
+    let mut conn = match paysys::db::connect(&config.database) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("paysys: database: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match paysys::db::schema_problems(&mut conn, billing.tables()) {
+        Err(e) => {
+            eprintln!("paysys: database: {e}");
+            ExitCode::FAILURE
+        }
+        Ok(problems) if problems.is_empty() => {
+            println!(
+                "ok: tables {} and paysys_txn are in place and transactional",
+                billing.tables().join(", ")
+            );
+            ExitCode::SUCCESS
+        }
+        Ok(problems) => {
+            for p in problems {
+                eprintln!("paysys: {p}");
+            }
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn check_config(path: Option<PathBuf>) -> ExitCode {
+    let path = config_path(path);
     match Config::load(&path) {
         Err(e) => {
             eprintln!("paysys: {e}");
