@@ -1,0 +1,371 @@
+//! `osmp.cgi` end to end behind the real web servers: nginx + fcgiwrap and Apache (mod_cgid),
+//! each a private instance on a free 127.0.0.1 port configured by the production snippets
+//! (tests/webserver), against a database of its own (tests/common).
+//!
+//! The CGI reads its config anew on every request, so one server per kind and test function
+//! serves several checks, with `prefix/etc/paysys.toml` rewritten between them. When the
+//! tests run as root the CGI runs as www-data, like in production: the database URL must then
+//! be TCP (a socket URL makes these tests skip themselves), the config world-readable and
+//! `var/log` writable by www-data (`webserver::prepare_prefix`).
+//!
+//! A server that is not installed makes the test print "skipped: …" (an error with
+//! PAYSYS_REQUIRE_WEB=1).
+
+mod common;
+mod webserver;
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use common::{txn_date, Answer, TestDb};
+use webserver::{HttpResponse, Kind, Options, WebServer};
+
+/// What every config admits unless a test says otherwise.
+const LOOPBACK: &[&str] = &["127.0.0.1", "::1"];
+
+/// A prefix with `osmp.cgi` and a config, a server in front of it and the database behind.
+/// Fields drop in order: the server stops before the prefix and the database go.
+struct Fixture {
+    web: WebServer,
+    prefix: Prefix,
+    db: TestDb,
+}
+
+struct Prefix(PathBuf);
+
+impl Drop for Prefix {
+    fn drop(&mut self) {
+        if !std::thread::panicking() {
+            let _ = fs::remove_dir_all(&self.0);
+        }
+    }
+}
+
+fn fixture(kind: Kind, tag: &str, opts: &Options) -> Option<Fixture> {
+    let server = common::server_url();
+    if server.contains("socket=") {
+        eprintln!(
+            "skipped: the database URL {server} is a socket URL; the CGIs behind the web server \
+             run as www-data and need a TCP URL (set PAYSYS_TEST_DB_URL=mysql://…@127.0.0.1:3306)"
+        );
+        return None;
+    }
+    let prefix = Prefix(webserver::temp_prefix(&format!("e2e-{tag}-{kind}")).expect("temp prefix"));
+    let p = prefix.0.as_path();
+    webserver::prepare_prefix(p).expect("prepare_prefix");
+    webserver::install_cgi(p, "osmp.cgi", Path::new(env!("CARGO_BIN_EXE_osmp")))
+        .expect("install osmp.cgi");
+    let db = TestDb::new();
+    write_config(p, &db.url, LOOPBACK);
+    match WebServer::start(kind, p, opts).expect("start web server") {
+        Some(web) => Some(Fixture { web, prefix, db }),
+        None => {
+            let what = match kind {
+                Kind::Nginx => "nginx or fcgiwrap",
+                Kind::Apache => "apache2 or its mod_cgid",
+            };
+            eprintln!("skipped: {what} is not installed");
+            None
+        }
+    }
+}
+
+/// `prefix/etc/paysys.toml` as `common::Site::new` writes it, with this allow list.
+fn write_config(prefix: &Path, db_url: &str, allow: &[&str]) {
+    let allow = allow
+        .iter()
+        .map(|a| format!("{a:?}"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let text = format!(
+        r#"[database]
+url = "{db_url}"
+billing = "nodeny"
+lock_timeout = 3
+
+[log]
+file = "var/log/paysys_check.log"
+
+[[system]]
+name = "osmp"
+protocol = "osmp"
+allow = [{allow}]
+account = "payment_code"
+min_sum = "1.00"
+max_sum = "15000.00"
+txn_window_hours = 24
+"#
+    );
+    // Written whole in one go: a CGI reading it meanwhile sees the old or the new text.
+    let tmp = prefix.join("etc/paysys.toml.new");
+    fs::write(&tmp, text).expect("write config");
+    fs::rename(&tmp, prefix.join("etc/paysys.toml")).expect("rename config");
+}
+
+impl Fixture {
+    fn set_allow(&self, allow: &[&str]) {
+        write_config(&self.prefix.0, &self.db.url, allow);
+    }
+
+    fn get(&self, path_and_query: &str, headers: &[(&str, &str)]) -> Answer {
+        let r = self
+            .web
+            .get(path_and_query, headers)
+            .unwrap_or_else(|e| panic!("GET {path_and_query}: {e}"));
+        self.answer(r)
+    }
+
+    fn post(&self, path: &str, body: &str) -> Answer {
+        let r = self
+            .web
+            .post_form(path, body, &[])
+            .unwrap_or_else(|e| panic!("POST {path}: {e}"));
+        self.answer(r)
+    }
+
+    /// The HTTP answer as a CGI answer; it must be an OSMP XML document.
+    fn answer(&self, r: HttpResponse) -> Answer {
+        let a = Answer {
+            exit: None,
+            status: r.status,
+            content_type: r.header("content-type").unwrap_or_default().to_string(),
+            body: r.body,
+            stderr: String::new(),
+        };
+        assert!(
+            a.content_type.starts_with("text/xml") && a.body.contains("<response>"),
+            "{} did not answer OSMP XML: {a:?}\n--- error log ---\n{}",
+            self.web.kind(),
+            self.web.error_log()
+        );
+        a
+    }
+
+    fn log(&self) -> String {
+        fs::read_to_string(self.prefix.0.join("var/log/paysys_check.log")).unwrap_or_default()
+    }
+}
+
+fn pay_path(txn: &str, account: &str, sum: &str) -> String {
+    format!(
+        "/cgi-bin/osmp.cgi?command=pay&txn_id={txn}&account={account}&sum={sum}&txn_date={}",
+        txn_date(-1)
+    )
+}
+
+fn ok(a: &Answer) {
+    assert_eq!(
+        (a.status, a.result(), a.comment().as_str()),
+        (200, 0, "OK"),
+        "{}",
+        a.body
+    );
+}
+
+/// One test per server kind: `name::nginx`, `name::apache`.
+macro_rules! both {
+    ($name:ident) => {
+        mod $name {
+            #[test]
+            fn nginx() {
+                super::$name(super::Kind::Nginx);
+            }
+            #[test]
+            fn apache() {
+                super::$name(super::Kind::Apache);
+            }
+        }
+    };
+}
+
+fn check_pay_repeat_post_and_log(kind: Kind) {
+    let Some(f) = fixture(kind, "pay", &Options::default()) else {
+        return;
+    };
+
+    let a = f.get(
+        "/cgi-bin/osmp.cgi?command=check&txn_id=1&account=59071&sum=10.25",
+        &[],
+    );
+    ok(&a);
+    assert_eq!(a.element("osmp_txn_id").as_deref(), Some("1"));
+
+    let pay = pay_path("666", "59071", "10.25");
+    let first = f.get(&pay, &[]);
+    ok(&first);
+    let prv_txn = first.prv_txn().expect("prv_txn");
+    assert_eq!(f.db.balance(5907), "110.25");
+
+    // The terminal did not hear the answer and repeats: same prv_txn, credited once.
+    let again = f.get(&pay, &[]);
+    ok(&again);
+    assert_eq!(again.prv_txn().as_deref(), Some(prv_txn.as_str()));
+    assert_eq!(f.db.balance(5907), "110.25");
+    assert_eq!((f.db.pays(), f.db.txns()), (1, 1));
+
+    // A pay as a form body (POST), to another subscriber.
+    let body = format!(
+        "command=pay&txn_id=667&account=12340&sum=4.50&txn_date={}",
+        txn_date(-1)
+    );
+    let posted = f.post("/cgi-bin/osmp.cgi", &body);
+    ok(&posted);
+    assert_ne!(posted.prv_txn(), Some(prv_txn.clone()));
+    assert_eq!(f.db.balance(1234), "20.00");
+    assert_eq!((f.db.pays(), f.db.txns()), (2, 2));
+
+    // PATH_INFO (the ABillS domain id) does not break routing; osmp.cgi ignores it.
+    let a = f.get(
+        "/cgi-bin/osmp.cgi/3?command=check&txn_id=2&account=59071&sum=1",
+        &[],
+    );
+    ok(&a);
+    assert_eq!(a.element("osmp_txn_id").as_deref(), Some("2"));
+    let a = f.get(
+        "/cgi-bin/osmp.cgi/3?command=check&txn_id=3&account=58071",
+        &[],
+    );
+    assert_eq!(
+        (a.result(), a.comment().as_str()),
+        (4, "nod4"),
+        "{}",
+        a.body
+    );
+
+    // One line per request, with the TCP peer as the caller.
+    let log = f.log();
+    let lines: Vec<&str> = log.lines().collect();
+    assert_eq!(lines.len(), 6, "{log}");
+    assert!(
+        lines[0].contains("ip=127.0.0.1 system=osmp cmd=check"),
+        "{}",
+        lines[0]
+    );
+    let paid = format!(
+        "ip=127.0.0.1 system=osmp cmd=pay txn=666 account=59071 sum=10.25 result=0 prv_txn={prv_txn} "
+    );
+    assert!(lines[1].contains(&paid), "{}", lines[1]);
+    assert!(lines[2].contains(&paid), "{}", lines[2]);
+    assert!(
+        lines[3].contains("ip=127.0.0.1 system=osmp cmd=pay txn=667 account=12340"),
+        "{}",
+        lines[3]
+    );
+    assert!(lines.iter().all(|l| l.contains(" ip=127.0.0.1 ")), "{log}");
+}
+both!(check_pay_repeat_post_and_log);
+
+fn callers_are_known_by_remote_addr_only(kind: Kind) {
+    let Some(f) = fixture(kind, "caller", &Options::default()) else {
+        return;
+    };
+    let refused = |a: &Answer, what: &str| {
+        assert_eq!(
+            (a.status, a.result(), a.comment().as_str()),
+            (403, 8, "nod15"),
+            "{what}: {}",
+            a.body
+        );
+    };
+
+    // 127.0.0.1 is in no system's allow list.
+    f.set_allow(&["192.0.2.0/24"]);
+    let a = f.get(
+        "/cgi-bin/osmp.cgi?command=check&txn_id=1&account=59071&sum=10",
+        &[],
+    );
+    refused(&a, "unknown caller");
+    let a = f.get(&pay_path("1", "59071", "10"), &[]);
+    refused(&a, "unknown caller, pay");
+
+    // A forged header naming an allowed address changes nothing: REMOTE_ADDR wins.
+    f.set_allow(&["10.0.0.0/8"]);
+    for header in ["X-Forwarded-For", "X-Real-IP", "Client-IP"] {
+        let a = f.get(&pay_path("2", "59071", "10"), &[(header, "10.0.0.5")]);
+        refused(&a, header);
+    }
+    assert_eq!((f.db.pays(), f.db.txns()), (0, 0));
+    assert_eq!(f.db.balance(5907), "100.00");
+    let log = f.log();
+    assert_eq!(log.lines().count(), 5, "{log}");
+    assert!(
+        log.lines()
+            .all(|l| l.contains(" ip=127.0.0.1 system=- ") && l.contains("comment=\"nod15\"")),
+        "{log}"
+    );
+
+    // And back: the same request from an allowed peer pays.
+    f.set_allow(LOOPBACK);
+    let a = f.get(
+        &pay_path("2", "59071", "10"),
+        &[("X-Forwarded-For", "10.0.0.5")],
+    );
+    ok(&a);
+    assert_eq!(f.db.balance(5907), "110.00");
+}
+both!(callers_are_known_by_remote_addr_only);
+
+fn basic_auth_in_front(kind: Kind) {
+    let opts = Options {
+        basic_auth: Some(("osmp".to_string(), "pay-s3cret".to_string())),
+        ..Options::default()
+    };
+    let Some(f) = fixture(kind, "auth", &opts) else {
+        return;
+    };
+    let check = "/cgi-bin/osmp.cgi?command=check&txn_id=1&account=59071&sum=10";
+
+    let r = f.web.get(check, &[]).expect("GET without credentials");
+    assert_eq!(r.status, 401, "{r:?}");
+    assert!(
+        !r.body.contains("<response>"),
+        "the CGI must not run: {r:?}"
+    );
+    let wrong = webserver::basic_auth_header("osmp", "guess");
+    let r = f
+        .web
+        .get(&pay_path("1", "59071", "10"), &[("Authorization", &wrong)])
+        .expect("GET with a wrong password");
+    assert_eq!(r.status, 401, "{r:?}");
+    assert_eq!((f.db.pays(), f.db.txns()), (0, 0));
+    assert_eq!(f.log(), "", "refused by the server: the CGI never ran");
+
+    let right = webserver::basic_auth_header("osmp", "pay-s3cret");
+    ok(&f.get(check, &[("Authorization", &right)]));
+    ok(&f.get(&pay_path("1", "59071", "10"), &[("Authorization", &right)]));
+    assert_eq!(f.db.balance(5907), "110.00");
+}
+both!(basic_auth_in_front);
+
+fn concurrent_identical_pays_credit_once(kind: Kind) {
+    let Some(f) = fixture(kind, "burst", &Options::default()) else {
+        return;
+    };
+    let pay = pay_path("4242", "59071", "7.77");
+    let answers: Vec<Answer> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..20).map(|_| s.spawn(|| f.get(&pay, &[]))).collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().expect("request thread"))
+            .collect()
+    });
+    for a in &answers {
+        ok(a);
+    }
+    let prv: Vec<Option<String>> = answers.iter().map(Answer::prv_txn).collect();
+    assert!(
+        prv[0].is_some() && prv.iter().all(|p| *p == prv[0]),
+        "one prv_txn: {prv:?}"
+    );
+    assert_eq!(f.db.balance(5907), "107.77");
+    assert_eq!((f.db.pays(), f.db.txns()), (1, 1));
+    let log = f.log();
+    assert_eq!(log.lines().count(), 20, "one line per request:\n{log}");
+    assert!(
+        log.lines().all(|l| l.contains(" ip=127.0.0.1 ")
+            && l.contains(" cmd=pay txn=4242 ")
+            && l.contains(" result=0 ")),
+        "{log}"
+    );
+}
+both!(concurrent_identical_pays_credit_once);
