@@ -1,14 +1,26 @@
-# paysys — build, test, demo.
+# paysys — build, test, demo, install.
 #
 #   make            release executables in cgi-bin/ (osmp.cgi) and target/release/paysys
 #   make test       every test (unit, integration against MariaDB); see README
 #   make demo       a real check and pay end to end, with the answers and the log lines
+#   make install    build, then install into PREFIX (default /usr/local/paysys;
+#                   PREFIX=/usr/abills drops into ABillS); DESTDIR=… stages for packagers
+#   make uninstall  remove what `make install` put into PREFIX (keeps a changed config, logs)
 #   make clean
+#
+# `make install-files` is `make install` without the build (OSMP_BIN and PAYSYS_BIN name
+# the executables to copy). The work is done by scripts/install.sh; see INSTALL.
 
-CARGO ?= cargo
-CGI    = cgi-bin/osmp.cgi
+CARGO      ?= cargo
+CGI         = cgi-bin/osmp.cgi
+PREFIX      = /usr/local/paysys
+DESTDIR    ?=
+OSMP_BIN   ?= target/release/osmp
+PAYSYS_BIN ?= target/release/paysys
 
-.PHONY: all build test demo clean
+INSTALL_ENV = PREFIX="$(PREFIX)" DESTDIR="$(DESTDIR)" OSMP_BIN="$(OSMP_BIN)" PAYSYS_BIN="$(PAYSYS_BIN)"
+
+.PHONY: all build test demo install install-files uninstall clean
 
 all: build
 
@@ -21,6 +33,16 @@ test:
 
 demo:
 	scripts/demo.sh
+
+# Build first, then copy: a sub-make, so that `make -j install` cannot copy before building.
+install: build
+	@$(MAKE) --no-print-directory install-files
+
+install-files:
+	$(INSTALL_ENV) scripts/install.sh install
+
+uninstall:
+	$(INSTALL_ENV) scripts/install.sh uninstall
 
 clean:
 	$(CARGO) clean

@@ -1,0 +1,192 @@
+#!/usr/bin/env bash
+# Installs paysys into an install base, or removes what it installed. Run by
+# `make install` / `make install-files` / `make uninstall`; see INSTALL, section 2.
+#
+#   scripts/install.sh install      copy the files (the executables must be built)
+#   scripts/install.sh uninstall    remove exactly the files an install put there
+#
+# Environment (the Makefile passes its variables of the same names):
+#   PREFIX      the install base, absolute (default /usr/local/paysys; ABillS: /usr/abills)
+#   DESTDIR     staging root for packagers: files go to $DESTDIR$PREFIX, but every path
+#               written into a file names $PREFIX
+#   OSMP_BIN    the osmp executable to install as cgi-bin/osmp.cgi (target/release/osmp)
+#   PAYSYS_BIN  the admin tool to install as bin/paysys (target/release/paysys)
+#
+# Layout under PREFIX:
+#   cgi-bin/osmp.cgi                 0755
+#   bin/paysys                       0755
+#   etc/paysys.toml.example          0644, always replaced
+#   etc/paysys.toml                  0640 root:www-data, only when it does not exist yet
+#   etc/apache/paysys.conf           web-server snippets with @PREFIX@ filled in, 0644,
+#   etc/nginx/paysys.conf              always replaced: copy them into /etc, do not edit
+#   etc/logrotate.d/paysys             them here
+#   var/log/                         0750 www-data:adm (when root and www-data exists)
+#   sql/*.sql                        0644
+#   share/paysys/installed-files     what was installed, one PREFIX-relative path a line
+#
+# Uninstall removes the files listed in the manifest (or, without one, the files an install
+# from this tree would put there), except etc/paysys.toml when it differs from the example
+# or was there before the install; it never touches var/log's contents, and removes a
+# directory only when it is empty.
+set -euo pipefail
+here=$(cd "$(dirname "$0")/.." && pwd)
+cd "$here"
+
+PREFIX=${PREFIX:-/usr/local/paysys}
+DESTDIR=${DESTDIR:-}
+OSMP_BIN=${OSMP_BIN:-target/release/osmp}
+PAYSYS_BIN=${PAYSYS_BIN:-target/release/paysys}
+
+say() { printf 'install.sh: %s\n' "$*" >&2; }
+die() { say "$*"; exit 1; }
+
+case "$PREFIX" in
+/*) ;;
+*) die "PREFIX must be an absolute path, not '$PREFIX'" ;;
+esac
+PREFIX=${PREFIX%/}
+[ -n "$PREFIX" ] || die "PREFIX=/ is not an install base"
+root="$DESTDIR$PREFIX"
+manifest_rel=share/paysys/installed-files
+manifest="$root/$manifest_rel"
+
+# The directories an install may create, deepest first (the order uninstall removes them in).
+dirs=(cgi-bin bin etc/apache etc/nginx etc/logrotate.d etc sql share/paysys share var/log var)
+
+# The web-server and logrotate snippets: source in this tree -> PREFIX-relative target.
+snippets=(
+    "etc/apache/paysys.conf:etc/apache/paysys.conf"
+    "etc/nginx/paysys.conf:etc/nginx/paysys.conf"
+    "etc/logrotate.d/paysys:etc/logrotate.d/paysys"
+)
+
+is_root() { [ "$(id -u)" = 0 ]; }
+have_user() { getent passwd "$1" >/dev/null 2>&1; }
+have_group() { getent group "$1" >/dev/null 2>&1; }
+
+# Every file an install from this tree puts under PREFIX except etc/paysys.toml.
+shipped_files() {
+    echo cgi-bin/osmp.cgi
+    echo bin/paysys
+    echo etc/paysys.toml.example
+    local s
+    for s in "${snippets[@]}"; do echo "${s#*:}"; done
+    for s in sql/*.sql; do echo "sql/${s##*/}"; done
+}
+
+do_install() {
+    local f
+    for f in "$OSMP_BIN" "$PAYSYS_BIN"; do
+        [ -x "$f" ] || die "$f is missing: build first (make install does)"
+    done
+    say "installing into $root"
+    local d
+    install -d -m 0755 "$root"
+    for d in "${dirs[@]}"; do
+        [ "$d" = var/log ] || install -d -m 0755 "$root/$d"
+    done
+
+    install -m 0755 "$OSMP_BIN" "$root/cgi-bin/osmp.cgi"
+    install -m 0755 "$PAYSYS_BIN" "$root/bin/paysys"
+    install -m 0644 etc/paysys.toml.example "$root/etc/paysys.toml.example"
+
+    # @PREFIX@ -> PREFIX (escaped for sed's replacement text).
+    local repl s
+    repl=$(printf '%s' "$PREFIX" | sed -e 's/[\\|&]/\\&/g')
+    for s in "${snippets[@]}"; do
+        {
+            echo "# Written by paysys's make install for PREFIX=$PREFIX, and again by every"
+            echo "# install: copy it into place (see INSTALL), do not edit it here."
+            sed -e "s|@PREFIX@|$repl|g" "${s%%:*}"
+        } >"$root/${s#*:}.tmp"
+        chmod 0644 "$root/${s#*:}.tmp"
+        mv -f "$root/${s#*:}.tmp" "$root/${s#*:}"
+    done
+
+    for s in sql/*.sql; do install -m 0644 "$s" "$root/sql/"; done
+
+    # The config: never overwrite one. It holds the database password: 0640, group www-data.
+    local new_config=
+    if [ -e "$root/etc/paysys.toml" ] || [ -L "$root/etc/paysys.toml" ]; then
+        say "kept the existing $PREFIX/etc/paysys.toml (the new example is paysys.toml.example)"
+    else
+        install -m 0640 etc/paysys.toml.example "$root/etc/paysys.toml"
+        new_config=etc/paysys.toml
+        if have_group www-data && is_root; then
+            chgrp www-data "$root/etc/paysys.toml"
+        else
+            say "$PREFIX/etc/paysys.toml is 0640 and not group www-data (not root, or no such group):" \
+                "chgrp it to the web server's group"
+        fi
+        say "wrote $PREFIX/etc/paysys.toml from the example: edit it, then $PREFIX/bin/paysys check-config"
+    fi
+
+    # The log directory, writable by the web server's user only.
+    install -d -m 0750 "$root/var/log"
+    if is_root && have_user www-data; then
+        local group=www-data
+        have_group adm && group=adm
+        chown "www-data:$group" "$root/var/log"
+    else
+        say "$PREFIX/var/log must be writable by the web server's user: chown www-data it"
+    fi
+
+    # The manifest: this install's files plus what earlier installs listed (an earlier one
+    # may have created etc/paysys.toml).
+    {
+        shipped_files
+        [ -z "$new_config" ] || echo "$new_config"
+        [ ! -f "$manifest" ] || cat "$manifest"
+    } | sort -u >"$manifest.tmp"
+    chmod 0644 "$manifest.tmp"
+    mv -f "$manifest.tmp" "$manifest"
+    say "done; the list of installed files is $PREFIX/$manifest_rel"
+}
+
+do_uninstall() {
+    [ -d "$root" ] || { say "$root does not exist: nothing to remove"; return 0; }
+    local list
+    if [ -f "$manifest" ]; then
+        list=$(cat "$manifest")
+    else
+        say "no $PREFIX/$manifest_rel: removing the files an install from this tree installs"
+        list=$(shipped_files)
+    fi
+    say "removing paysys from $root"
+
+    # The config goes only if it is an untouched copy of the example that we installed.
+    local example="$root/etc/paysys.toml.example"
+    [ -f "$example" ] || example=etc/paysys.toml.example
+    local f
+    while IFS= read -r f; do
+        [ -n "$f" ] || continue
+        case "$f" in
+        /* | *..*) say "skipping a strange manifest entry: $f"; continue ;;
+        etc/paysys.toml.example) continue ;; # removed last: the config is compared with it
+        etc/paysys.toml)
+            if [ -f "$root/$f" ] && ! cmp -s "$root/$f" "$example"; then
+                say "kept $PREFIX/etc/paysys.toml: it differs from the example"
+                continue
+            fi
+            ;;
+        esac
+        rm -f "$root/$f"
+    done <<<"$list"
+    rm -f "$root/etc/paysys.toml.example" "$manifest"
+
+    local d
+    for d in "${dirs[@]}"; do
+        [ -d "$root/$d" ] && rmdir "$root/$d" 2>/dev/null || true
+    done
+    rmdir "$root" 2>/dev/null || true
+    if [ -d "$root" ]; then
+        say "left in $root (not ours, or changed):"
+        (cd "$root" && find . -mindepth 1 | sed -e 's|^\./|    |' | sort) >&2
+    fi
+}
+
+case "${1:-}" in
+install) do_install ;;
+uninstall) do_uninstall ;;
+*) echo "usage: $0 install|uninstall" >&2; exit 2 ;;
+esac
