@@ -1,12 +1,61 @@
 #!/usr/bin/env bash
-# The main job, end to end: build osmp.cgi, load a small NoDeny database, then take a real
-# check and a real pay through the executable exactly as a web server runs a CGI, and show
-# the XML answers, the database rows and the log lines.
+# The main job, end to end: build osmp.cgi, load a small NoDeny database, install paysys
+# into var/demo with `make install-files`, start a private nginx + fcgiwrap on a free
+# 127.0.0.1 port with the installed etc/nginx/paysys.conf, then take a real check and a real
+# pay over HTTP with curl, and show the URLs, the XML answers, the database rows and the log
+# lines. Everything it starts is stopped on exit.
+#
+# nginx, fcgiwrap and curl are installed with apt-get when missing and we are root. Without
+# them (or with PAYSYS_DEMO_WEB=0) the CGI is run directly, the way a web server runs it
+# (the demo says so).
+# As root, fcgiwrap runs the CGI as www-data, as in production: the database must then be
+# reachable over TCP, and the install base readable by www-data.
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 cd "$here"
+started=$(date +%s%N)
 
 step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
+note() { printf '%s\n' "$*"; }
+is_root() { [ "$(id -u)" = 0 ]; }
+find_bin() {
+    local d
+    for d in $(printf '%s' "$PATH" | tr ':' ' ') /usr/local/sbin /usr/sbin /sbin; do
+        [ -x "$d/$1" ] && { echo "$d/$1"; return 0; }
+    done
+    return 1
+}
+
+# What the exit trap stops and removes.
+nginx_pid='' fcgiwrap_pid='' state=''
+alive() { # not gone, and not a zombie waiting for us to reap it
+    [ -r "/proc/$1/status" ] && ! grep -q '^State:[[:space:]]*Z' "/proc/$1/status" 2>/dev/null
+}
+stop_group() { # the process (started with setsid) and everything in its process group
+    local pid=$1 _
+    kill -TERM -- "-$pid" 2>/dev/null || return 0
+    for _ in $(seq 1 50); do
+        alive "$pid" || break
+        sleep 0.1
+    done
+    if alive "$pid"; then kill -KILL -- "-$pid" 2>/dev/null || true; fi
+    wait "$pid" 2>/dev/null || true
+}
+cleanup() {
+    local rc=$?
+    [ -z "$nginx_pid" ] || stop_group "$nginx_pid"
+    [ -z "$fcgiwrap_pid" ] || stop_group "$fcgiwrap_pid"
+    if [ -n "$state" ] && [ -d "$state" ]; then
+        if [ "$rc" != 0 ] && [ -s "$state/logs/error.log" ]; then
+            printf '\n--- tail of the demo nginx error log ---\n' >&2
+            tail -n 20 "$state/logs/error.log" >&2
+        fi
+        rm -rf "$state"
+    fi
+    [ -z "$nginx_pid" ] || note "(the demo's nginx and fcgiwrap are stopped)"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
 
 step "build"
 make -s build
@@ -14,7 +63,7 @@ make -s build
 step "database"
 url=$(scripts/mariadb.sh url)
 db=paysys_demo
-echo "server: $url   database: $db"
+note "server: $url   database: $db"
 sql() {
     case "$url" in
     *socket=*) mariadb -uroot --socket="${url##*socket=}" "$@" ;;
@@ -27,41 +76,194 @@ sql "$db" < sql/paysys.sql
 sql "$db" < sql/nodeny.sql
 sql "$db" -e "SELECT id, name, balance FROM users WHERE mid = 0"
 
-step "install base var/demo (cgi-bin, etc, var/log)"
+# The web server, when it can be had. Reasons not to are collected in $why_not.
+why_not=''
+[ "${PAYSYS_DEMO_WEB:-1}" != 0 ] || why_not="PAYSYS_DEMO_WEB=0"
+worker=''
+if is_root; then
+    if getent passwd www-data >/dev/null; then worker=www-data; else worker=nobody; fi
+fi
+want=()
+find_bin nginx >/dev/null || want+=(nginx)
+find_bin fcgiwrap >/dev/null || want+=(fcgiwrap)
+command -v curl >/dev/null || want+=(curl)
+if [ "${#want[@]}" -gt 0 ] && [ -z "$why_not" ]; then
+    if is_root && command -v apt-get >/dev/null; then
+        step "installing ${want[*]} with apt-get"
+        if ! { apt-get update -qq >/dev/null &&
+            DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+                "${want[@]}" >/dev/null; }; then
+            why_not="apt-get could not install ${want[*]}"
+        fi
+    else
+        why_not="${want[*]} not installed (run as root to have them installed with apt-get)"
+    fi
+fi
+case "$url" in
+*socket=*)
+    if is_root && [ -z "$why_not" ]; then
+        why_not="the database is reachable only over its socket as root, but the CGI behind the web server runs as $worker; set PAYSYS_TEST_DB_URL to a TCP URL to see it behind nginx"
+    fi ;;
+esac
+runs_as() { # the worker user, when there is one, can do this
+    if [ -n "$worker" ]; then setpriv --reuid="$worker" --regid="$worker" --init-groups "$@"; else "$@"; fi
+}
+
+step "make install-files PREFIX=… (cgi-bin, bin, etc, var/log, sql)"
 base="$here/var/demo"
-rm -rf "$base" && mkdir -p "$base/cgi-bin" "$base/etc" "$base/var/log"
-cp cgi-bin/osmp.cgi "$base/cgi-bin/"
+if [ -z "$why_not" ] && { [[ "$base" =~ [^A-Za-z0-9/._+-] ]] || ! runs_as test -x "$here"; }; then
+    # The repository's path cannot go into an nginx config, or www-data cannot reach it.
+    base=$(mktemp -d /tmp/paysys-demo.XXXXXX)
+    chmod 0755 "$base"
+    note "($here is not usable by $worker; installing into $base instead)"
+fi
+rm -rf "$base"
+make -s install-files PREFIX="$base"
 case "$url" in
 *\?*) db_url="${url%%\?*}"; db_url="${db_url%/}/$db?${url#*\?}" ;;
 *) db_url="$url/$db" ;;
 esac
-sed -e "s|^url = .*|url = \"$db_url\"|" etc/paysys.toml.example > "$base/etc/paysys.toml"
+sed -i -e "s|^url = .*|url = \"$db_url\"|" "$base/etc/paysys.toml"
 grep -E '^(url|billing|name|allow|test) ' "$base/etc/paysys.toml"
+if [ -z "$why_not" ] && ! runs_as test -r "$base/etc/paysys.toml" -a -x "$base/cgi-bin/osmp.cgi" -a -w "$base/var/log"; then
+    why_not="$worker cannot read $base/etc/paysys.toml or write $base/var/log"
+fi
 
-cgi() {
-    env -i PATH=/usr/bin:/bin GATEWAY_INTERFACE=CGI/1.1 REQUEST_METHOD=GET REMOTE_ADDR=127.0.0.1 \
-        QUERY_STRING="$1" "$base/cgi-bin/osmp.cgi"
-    echo
+start_nginx() {
+    local nginx fcgiwrap
+    nginx=$(find_bin nginx) && fcgiwrap=$(find_bin fcgiwrap) || return 1
+    state=$(mktemp -d /tmp/paysys-demo-nginx.XXXXXX)
+    chmod 0755 "$state"
+    mkdir -p "$state"/{conf,logs,htdocs,run,tmp}
+    [ -z "$worker" ] || chown "$worker:" "$state/run" "$state/tmp"
+    local sock="$state/run/fcgiwrap.sock"
+
+    # The installed snippet, pointed at our own fcgiwrap instead of /run/fcgiwrap.socket.
+    sed -e "s|^\([[:space:]]*fastcgi_pass\)[[:space:]].*|\1 unix:$sock;|" \
+        "$base/etc/nginx/paysys.conf" >"$state/conf/paysys.conf"
+    if [ -f /etc/nginx/fastcgi_params ]; then
+        cp /etc/nginx/fastcgi_params "$state/conf/"
+    else
+        for v in QUERY_STRING:query_string REQUEST_METHOD:request_method \
+            CONTENT_TYPE:content_type CONTENT_LENGTH:content_length SCRIPT_NAME:fastcgi_script_name \
+            REQUEST_URI:request_uri GATEWAY_INTERFACE:CGI/1.1 SERVER_PROTOCOL:server_protocol \
+            REMOTE_ADDR:remote_addr REMOTE_PORT:remote_port REMOTE_USER:remote_user \
+            SERVER_ADDR:server_addr SERVER_PORT:server_port SERVER_NAME:server_name; do
+            case "${v#*:}" in CGI*) val=${v#*:} ;; *) val="\$${v#*:}" ;; esac
+            printf 'fastcgi_param %s %s;\n' "${v%%:*}" "$val"
+        done >"$state/conf/fastcgi_params"
+    fi
+
+    setsid ${worker:+setpriv --reuid="$worker" --regid="$worker" --init-groups} \
+        "$fcgiwrap" -f -c 4 -s "unix:$sock" >>"$state/logs/fcgiwrap.log" 2>&1 </dev/null &
+    fcgiwrap_pid=$!
+    local _
+    for _ in $(seq 1 50); do [ -S "$sock" ] && break; sleep 0.1; done
+    [ -S "$sock" ] || { note "fcgiwrap did not start: $(cat "$state/logs/fcgiwrap.log")"; return 1; }
+
+    local try
+    for try in 1 2 3 4 5; do
+        port=$((20000 + RANDOM % 40000))
+        (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && continue # taken
+        cat >"$state/conf/nginx.conf" <<EOF
+# The demo's private nginx; the production part is conf/paysys.conf, from
+# $base/etc/nginx/paysys.conf as make install wrote it.
+${worker:+user $worker $(id -gn "$worker");}
+worker_processes 1;
+pid $state/run/nginx.pid;
+lock_file $state/run/nginx.lock;
+error_log $state/logs/error.log warn;
+events { worker_connections 64; }
+http {
+    access_log $state/logs/access.log;
+    client_body_temp_path $state/tmp/client_body;
+    fastcgi_temp_path $state/tmp/fastcgi;
+    proxy_temp_path $state/tmp/proxy;
+    scgi_temp_path $state/tmp/scgi;
+    uwsgi_temp_path $state/tmp/uwsgi;
+    server {
+        listen 127.0.0.1:$port;
+        server_name 127.0.0.1;
+        root $state/htdocs;
+        include $state/conf/paysys.conf;
+        location / { return 404; }
+    }
+}
+EOF
+        setsid "$nginx" -p "$state/" -c "$state/conf/nginx.conf" -e "$state/logs/error.log" \
+            -g 'daemon off;' >>"$state/logs/stderr.log" 2>&1 </dev/null &
+        nginx_pid=$!
+        for _ in $(seq 1 50); do
+            kill -0 "$nginx_pid" 2>/dev/null || break
+            if curl -s -o /dev/null "http://127.0.0.1:$port/"; then
+                nginx_version=$("$nginx" -v 2>&1 | sed 's|.*/||')
+                return 0
+            fi
+            sleep 0.1
+        done
+        stop_group "$nginx_pid"
+        nginx_pid=''
+        grep -q 'in use' "$state/logs/error.log" "$state/logs/stderr.log" 2>/dev/null || break
+    done
+    note "nginx did not start:"
+    tail -n 5 "$state/logs/error.log" "$state/logs/stderr.log" 2>/dev/null || true
+    return 1
+}
+
+mode=direct
+if [ -z "$why_not" ]; then
+    step "web server: a private nginx + fcgiwrap"
+    if start_nginx; then
+        mode=http
+        note "nginx $nginx_version on http://127.0.0.1:$port, config $state/conf/nginx.conf"
+        note "  includes $base/etc/nginx/paysys.conf (from make install), passed to fcgiwrap -c 4"
+        note "  the CGI runs as ${worker:-$(id -un)}"
+    else
+        why_not="nginx or fcgiwrap did not start"
+    fi
+fi
+if [ "$mode" = direct ]; then
+    step "no web server: running osmp.cgi directly, as a web server would"
+    note "($why_not)"
+fi
+
+# One request: print the URL, then the answer (status and XML).
+call() {
+    local query=$1
+    note "GET /cgi-bin/osmp.cgi?$query"
+    if [ "$mode" = http ]; then
+        local out status
+        out=$(curl -sS -w '\n%{http_code}' "http://127.0.0.1:$port/cgi-bin/osmp.cgi?$query")
+        status=${out##*$'\n'}
+        note "HTTP $status"
+        out=${out%$'\n'*}
+        printf '%s\n' "${out%$'\n'}"
+    else
+        env -i PATH=/usr/bin:/bin GATEWAY_INTERFACE=CGI/1.1 REQUEST_METHOD=GET \
+            REMOTE_ADDR=127.0.0.1 PAYSYS_CONFIG="$base/etc/paysys.toml" QUERY_STRING="$query" \
+            "$base/cgi-bin/osmp.cgi"
+    fi
 }
 txn_date=$(date -d '-2 minutes' +%Y%m%d%H%M%S)
 txn=$(date +%s)
 
 step "check: is 59071 (subscriber 5907) a valid account?"
-echo "GET /cgi-bin/osmp.cgi?command=check&txn_id=$txn&account=59071&sum=10.25"
-cgi "command=check&txn_id=$txn&account=59071&sum=10.25"
+call "command=check&txn_id=$txn&account=59071&sum=10.25"
 
 step "pay 10.25 to 59071"
-echo "GET /cgi-bin/osmp.cgi?command=pay&txn_id=$txn&account=59071&sum=10.25&txn_date=$txn_date"
-cgi "command=pay&txn_id=$txn&account=59071&sum=10.25&txn_date=$txn_date"
+call "command=pay&txn_id=$txn&account=59071&sum=10.25&txn_date=$txn_date"
 
 step "the terminal did not hear the answer and repeats the pay: same answer, no second credit"
-cgi "command=pay&txn_id=$txn&account=59071&sum=10.25&txn_date=$txn_date"
+call "command=pay&txn_id=$txn&account=59071&sum=10.25&txn_date=$txn_date"
 
 step "a typo in the account (58071): refused, result 4"
-cgi "command=check&txn_id=$((txn + 1))&account=58071"
+call "command=check&txn_id=$((txn + 1))&account=58071"
 
 step "the billing's rows"
 sql "$db" -e "SELECT id, balance FROM users WHERE id = 5907; SELECT id, mid, cash, FROM_UNIXTIME(time) AS time, reason, coment FROM pays; SELECT id AS prv_txn, system_name, txn_id, account, amount, txn_date FROM paysys_txn"
 
 step "the log: $base/var/log/paysys_check.log"
 cat "$base/var/log/paysys_check.log"
+
+ms=$((($(date +%s%N) - started) / 1000000))
+step "done in $((ms / 1000)).$((ms % 1000 / 100)) s ($mode)"
