@@ -2,6 +2,7 @@
 //! executable, and the books must balance afterwards.
 
 mod common;
+mod webserver;
 
 use std::collections::HashMap;
 use std::sync::Barrier;
@@ -23,14 +24,14 @@ fn shuffle<T>(items: &mut [T], mut seed: u64) {
 }
 
 /// A terminal: retries while the answer is temporary (result 1), as OSMP terminals do.
-fn terminal(site: &Site, query: &str) -> Answer {
-    let mut answer = site.get(query);
+fn terminal(send: &(dyn Fn(&str) -> Answer + Sync), query: &str) -> Answer {
+    let mut answer = send(query);
     for attempt in 1..40 {
         if answer.result() != 1 {
             break;
         }
         std::thread::sleep(std::time::Duration::from_millis(20 * attempt));
-        answer = site.get(query);
+        answer = send(query);
     }
     answer
 }
@@ -39,6 +40,51 @@ fn terminal(site: &Site, query: &str) -> Answer {
 fn two_hundred_concurrent_pays_credit_each_txn_once() {
     let db = TestDb::new();
     let site = Site::new(&db.url, "");
+    exactly_once_under_load(&db, &site, &|q| site.get(q));
+}
+
+#[test]
+fn two_hundred_concurrent_pays_through_nginx_credit_each_txn_once() {
+    let server = common::server_url();
+    if server.contains("socket=") {
+        eprintln!("skipped: behind nginx the CGI runs as www-data and needs a TCP database URL, not {server}");
+        return;
+    }
+    let db = TestDb::new();
+    let site = Site::new(&db.url, "");
+    webserver::prepare_prefix(&site.base).expect("prepare prefix");
+    webserver::install_cgi(
+        &site.base,
+        "osmp.cgi",
+        std::path::Path::new(common::osmp_exe()),
+    )
+    .expect("install cgi");
+    let Some(web) = webserver::WebServer::start(
+        webserver::Kind::Nginx,
+        &site.base,
+        &webserver::Options::default(),
+    )
+    .expect("start nginx") else {
+        eprintln!("skipped: nginx or fcgiwrap is not installed");
+        return;
+    };
+    let send = |query: &str| {
+        let r = web
+            .get(&format!("/cgi-bin/osmp.cgi?{query}"), &[])
+            .unwrap_or_else(|e| panic!("GET: {e}"));
+        assert_eq!(r.status, 200, "{}", r.body);
+        Answer {
+            exit: None,
+            status: r.status,
+            content_type: String::new(),
+            body: r.body,
+            stderr: String::new(),
+        }
+    };
+    exactly_once_under_load(&db, &site, &send);
+}
+
+fn exactly_once_under_load(db: &TestDb, site: &Site, send: &(dyn Fn(&str) -> Answer + Sync)) {
     // 50 distinct txns over 3 subscribers, sums 1.01 .. 50.50; each sent 4 times.
     let txns: Vec<(String, u64, &str, String)> = (0..50)
         .map(|i| {
@@ -66,10 +112,9 @@ fn two_hundred_concurrent_pays_credit_each_txn_once() {
             .zip(&queries)
             .map(|(&i, q)| {
                 let barrier = &barrier;
-                let site = &site;
                 s.spawn(move || {
                     barrier.wait();
-                    (i, terminal(site, q))
+                    (i, terminal(send, q))
                 })
             })
             .collect();
