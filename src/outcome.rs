@@ -67,6 +67,8 @@ pub enum Refusal {
     SumAboveMax {
         max: Amount,
     },
+    /// Well-formed, but more digits than any sum can have: above every maximum.
+    SumTooLarge(String),
     BadTxnDate(String),
     /// NoDeny `nod12`: the terminal's date is too far from ours.
     TxnDateOutOfWindow {
@@ -98,6 +100,7 @@ impl Refusal {
             Refusal::NoSuchSubscriber => "no such subscriber".into(),
             Refusal::SumBelowMin { min } => format!("sum below min_sum {min}"),
             Refusal::SumAboveMax { max } => format!("sum above max_sum {max}"),
+            Refusal::SumTooLarge(why) => why.clone(),
             Refusal::TxnDateOutOfWindow { hours } => {
                 format!("txn_date more than {hours} h from now")
             }

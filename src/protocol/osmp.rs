@@ -56,9 +56,7 @@ impl Protocol for Osmp {
         let sum = |text: &str| -> Result<Amount, Refusal> {
             Amount::parse(text).map_err(|e| match e {
                 // Well-formed but absurdly large: the same answer as any sum above the maximum.
-                AmountError::TooLarge => Refusal::SumAboveMax {
-                    max: Amount::from_kopecks(i64::MAX),
-                },
+                AmountError::TooLarge => Refusal::SumTooLarge(format!("sum '{text}': {e}")),
                 AmountError::Malformed(why) => Refusal::BadSum(format!("sum '{text}': {why}")),
             })
         };
@@ -153,7 +151,7 @@ pub fn code(outcome: &Outcome) -> (u16, &'static str) {
             Refusal::BadTxnId(_) => (300, "nod6"),
             Refusal::BadSum(_) => (300, "nod7"),
             Refusal::SumBelowMin { .. } => (241, "nod8"),
-            Refusal::SumAboveMax { .. } => (242, "nod9"),
+            Refusal::SumAboveMax { .. } | Refusal::SumTooLarge(_) => (242, "nod9"),
             Refusal::BadTxnDate(_) => (300, "nod10"),
             Refusal::Conflict { .. } => (7, "nod11"),
             Refusal::TxnDateOutOfWindow { .. } => (300, "nod12"),
