@@ -62,7 +62,6 @@ fn code_prints_payment_codes() {
     assert!(!ok && err.contains("'x' is not a subscriber id"));
 }
 
-
 #[test]
 fn check_db_finds_non_transactional_tables() {
     let db = common::TestDb::new();
