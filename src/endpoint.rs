@@ -102,7 +102,12 @@ fn execute(config: &Config, system: &str, command: &Command, caller: Option<IpAd
         )));
     };
     let is_pay = matches!(command, Command::Pay(_));
-    let mut conn = match db::connect(&config.database) {
+    let usage = if is_pay {
+        db::Use::Write
+    } else {
+        db::Use::Read
+    };
+    let mut conn = match db::connect(&config.database, usage) {
         Ok(conn) => conn,
         // A pay that could not even connect was not written: NoDeny's nod13 all the same.
         Err(why) if is_pay => return Outcome::Failed(Fault::DatabaseWrite(why)),

@@ -60,7 +60,7 @@ fn check_db(path: Option<PathBuf>) -> ExitCode {
         eprintln!("paysys: unknown billing '{}'", config.database.billing);
         return ExitCode::FAILURE;
     };
-    let mut conn = match paysys::db::connect(&config.database) {
+    let mut conn = match paysys::db::connect(&config.database, paysys::db::Use::Read) {
         Ok(c) => c,
         Err(e) => {
             eprintln!("paysys: database: {e}");
