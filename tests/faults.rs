@@ -5,7 +5,7 @@
 mod common;
 
 use std::io::Write;
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use common::{pay_query, Site, TestDb};
@@ -39,13 +39,8 @@ fn killed_after_first_write_before_commit_credits_nothing_and_the_retry_pays_onc
         .unwrap();
 
     let query = pay_query("13", "59071", "10");
-    let config_path = site.config_path();
-    let mut child = Command::new(common::osmp_exe())
-        .env_clear()
-        .env("PAYSYS_CONFIG", &config_path)
-        .env("REQUEST_METHOD", "GET")
-        .env("REMOTE_ADDR", "127.0.0.1")
-        .env("QUERY_STRING", &query)
+    let mut child = site
+        .cgi_command(&query)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
@@ -133,13 +128,8 @@ fn a_closed_stdout_does_not_change_the_payment() {
     let db = TestDb::new();
     let site = Site::new(&db.url, "");
     let query = pay_query("2", "59071", "6");
-    let config_path = site.config_path();
-    let mut child = Command::new(common::osmp_exe())
-        .env_clear()
-        .env("PAYSYS_CONFIG", &config_path)
-        .env("REQUEST_METHOD", "GET")
-        .env("REMOTE_ADDR", "127.0.0.1")
-        .env("QUERY_STRING", &query)
+    let mut child = site
+        .cgi_command(&query)
         .stdin(Stdio::piped())
         .stdout(Stdio::null())
         .stderr(Stdio::piped())

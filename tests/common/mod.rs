@@ -208,6 +208,17 @@ txn_window_hours = 24
         )
     }
 
+    /// `osmp` set up for a GET from 127.0.0.1, for tests that drive the process themselves.
+    pub fn cgi_command(&self, query: &str) -> Command {
+        let mut cmd = Command::new(osmp_exe());
+        cmd.env_clear()
+            .env("PAYSYS_CONFIG", self.config_path())
+            .env("REQUEST_METHOD", "GET")
+            .env("REMOTE_ADDR", "127.0.0.1")
+            .env("QUERY_STRING", query);
+        cmd
+    }
+
     /// `osmp.cgi` with these CGI variables (plus PAYSYS_CONFIG) and stdin.
     pub fn cgi(&self, vars: &[(&str, &str)], stdin: &[u8]) -> Answer {
         let config = self.config_path();
