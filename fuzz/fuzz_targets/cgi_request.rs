@@ -29,7 +29,9 @@ const VARS: [&str; 6] = [
 ];
 
 /// Keys the protocols read, plus the empty key.
-const KEYS: [&str; 7] = ["command", "txn_id", "account", "sum", "txn_date", "prv_txn", ""];
+const KEYS: [&str; 7] = [
+    "command", "txn_id", "account", "sum", "txn_date", "prv_txn", "",
+];
 
 /// stdin as a pipe delivers it: in small pieces, interrupted once by a signal.
 struct Trickle<'a> {
@@ -75,11 +77,16 @@ fuzz_target!(|data: &[u8]| {
     let request = Request::read(var, &mut reader);
 
     // The environment arrives unchanged where it is kept as bytes.
-    let query = var("QUERY_STRING").map(OsString::into_vec).unwrap_or_default();
+    let query = var("QUERY_STRING")
+        .map(OsString::into_vec)
+        .unwrap_or_default();
     assert_eq!(request.query, query);
     assert!(!request.method.bytes().any(|b| b.is_ascii_lowercase()));
     if let Some(std::net::IpAddr::V6(v6)) = request.remote_addr {
-        assert!(v6.to_ipv4_mapped().is_none(), "IPv4-mapped address not normalized: {v6}");
+        assert!(
+            v6.to_ipv4_mapped().is_none(),
+            "IPv4-mapped address not normalized: {v6}"
+        );
     }
 
     // The body: never more than MAX_BODY, always exactly what CONTENT_LENGTH announced and
@@ -134,7 +141,10 @@ fuzz_target!(|data: &[u8]| {
 
     // A response: Content-Length is the body's length in bytes, and the body follows the
     // header block unchanged.
-    let status = u16::from_le_bytes([data.first().copied().unwrap_or(0), data.get(1).copied().unwrap_or(0)]);
+    let status = u16::from_le_bytes([
+        data.first().copied().unwrap_or(0),
+        data.get(1).copied().unwrap_or(0),
+    ]);
     for status in [200, 403, 503, status] {
         let response = Response {
             status,

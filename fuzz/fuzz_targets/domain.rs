@@ -40,7 +40,11 @@ fn reference_amount(s: &str) -> Option<Result<i128, ()>> {
     if significant.len() > 13 {
         return Some(Err(()));
     }
-    let whole: i128 = if significant.is_empty() { 0 } else { significant.parse().unwrap() };
+    let whole: i128 = if significant.is_empty() {
+        0
+    } else {
+        significant.parse().unwrap()
+    };
     let cents: i128 = match frac.len() {
         0 => 0,
         1 => frac.parse::<i128>().unwrap() * 10,
@@ -105,7 +109,10 @@ fuzz_target!(|data: &[u8]| {
             assert_eq!(id.as_str(), s);
             assert_eq!(id.to_string(), s);
         }
-        Err(_) => assert!(!((1..=20).contains(&s.len()) && all_digits(s)), "{s:?} refused"),
+        Err(_) => assert!(
+            !((1..=20).contains(&s.len()) && all_digits(s)),
+            "{s:?} refused"
+        ),
     }
 
     // PaymentCode: id + mod-10 check digit; for_id(id) prints a code that parses to id.
@@ -113,10 +120,17 @@ fuzz_target!(|data: &[u8]| {
         let id = code.id();
         assert!(id > 0);
         assert!(all_digits(s) && (2..=20).contains(&s.len()), "{s:?}");
-        assert_eq!(s.as_bytes()[s.len() - 1] - b'0', PaymentCode::check_digit(id));
+        assert_eq!(
+            s.as_bytes()[s.len() - 1] - b'0',
+            PaymentCode::check_digit(id)
+        );
         assert_eq!(s[..s.len() - 1].parse::<u64>(), Ok(id));
         let printed = PaymentCode::for_id(id).to_string();
-        assert_eq!(PaymentCode::parse(&printed).map(PaymentCode::id), Ok(id), "{s:?} -> {printed}");
+        assert_eq!(
+            PaymentCode::parse(&printed).map(PaymentCode::id),
+            Ok(id),
+            "{s:?} -> {printed}"
+        );
         assert_eq!(code.to_string(), printed);
         let account = Account::parse(s, AccountKey::PaymentCode).expect("code is an account");
         assert_eq!((account.as_str(), account.subscriber_id()), (s, id));
@@ -126,7 +140,11 @@ fuzz_target!(|data: &[u8]| {
     // Every id that prints in at most 20 characters round-trips.
     if n > 0 && n < 10_000_000_000_000_000_000 {
         let printed = PaymentCode::for_id(n).to_string();
-        assert_eq!(PaymentCode::parse(&printed).map(PaymentCode::id), Ok(n), "{printed}");
+        assert_eq!(
+            PaymentCode::parse(&printed).map(PaymentCode::id),
+            Ok(n),
+            "{printed}"
+        );
         // A one-digit typo in the check digit is always caught.
         let mut typo = printed.into_bytes();
         let last = typo.len() - 1;
@@ -141,13 +159,18 @@ fuzz_target!(|data: &[u8]| {
         assert!(all_digits(s));
     }
     if let Ok(key) = AccountKey::parse(s) {
-        assert!(matches!((s, key), ("payment_code", AccountKey::PaymentCode) | ("id", AccountKey::Id)));
+        assert!(matches!(
+            (s, key),
+            ("payment_code", AccountKey::PaymentCode) | ("id", AccountKey::Id)
+        ));
     }
 
     // TxnDate: `now` only for test systems, otherwise 14 digits naming a real time that
     // MySQL accepts as a DATETIME, and that prints back as the same 14 digits.
     for test in [false, true] {
-        let Ok(date) = TxnDate::parse(s, now(), test) else { continue };
+        let Ok(date) = TxnDate::parse(s, now(), test) else {
+            continue;
+        };
         if s == "now" {
             assert!(test);
             assert_eq!(date.naive(), now());
@@ -155,7 +178,12 @@ fuzz_target!(|data: &[u8]| {
         }
         assert!(s.len() == 14 && all_digits(s), "{s:?}");
         let t = date.naive();
-        assert_eq!(t.nanosecond(), 0, "{s:?} parsed as a leap second: sql() = {}", date.sql());
+        assert_eq!(
+            t.nanosecond(),
+            0,
+            "{s:?} parsed as a leap second: sql() = {}",
+            date.sql()
+        );
         assert_eq!(t.format("%Y%m%d%H%M%S").to_string(), s);
         let sql = date.sql();
         assert_eq!(sql.len(), 19, "{sql}");
@@ -166,7 +194,10 @@ fuzz_target!(|data: &[u8]| {
         );
         let _ = date.unix_time();
         let window = (n % 100_000) as u32;
-        assert_eq!(date.within(now(), window), (t - now()).num_seconds().abs() <= i64::from(window) * 3600);
+        assert_eq!(
+            date.within(now(), window),
+            (t - now()).num_seconds().abs() <= i64::from(window) * 3600
+        );
         assert!(date.within(t, 0));
     }
 });
