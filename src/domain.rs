@@ -290,9 +290,11 @@ impl TxnDate {
         if text.len() != 14 || !text.bytes().all(|b| b.is_ascii_digit()) {
             return Err("txn_date must be exactly 14 digits YYYYMMDDHHMMSS".into());
         }
-        NaiveDateTime::parse_from_str(text, "%Y%m%d%H%M%S")
-            .map(TxnDate)
-            .map_err(|_| format!("txn_date {text} is not a real date and time"))
+        match NaiveDateTime::parse_from_str(text, "%Y%m%d%H%M%S") {
+            // chrono reads second 60 as a leap second; MySQL's DATETIME has none.
+            Ok(t) if t.and_utc().timestamp_subsec_nanos() == 0 => Ok(TxnDate(t)),
+            _ => Err(format!("txn_date {text} is not a real date and time")),
+        }
     }
 
     /// NoDeny's safety net (`nod12`): a terminal whose clock or software is wrong must not
@@ -460,6 +462,8 @@ mod tests {
             ("202611220930000", false), // 15 digits
             ("20261399999999", false),  // month 13
             ("20260230120000", false),  // 30 February
+            ("20261122095960", false),  // second 60 (chrono: a leap second)
+            ("20261231235960", false),
             ("20261122246000", false),
             ("2026-11-22 09:3", false),
             ("now", false), // not a test system

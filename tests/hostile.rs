@@ -182,6 +182,16 @@ fn hostile_input_table() {
             (300, "nod10"),
         ),
         get(
+            "second 60 in txn_date",
+            pay("25", "59071", "1", &format!("{}60", &d[..12])),
+            (300, "nod10"),
+        ),
+        get(
+            "xml noncharacter in txn_id",
+            pay("%EF%BF%BE", "59071", "1", &d),
+            (300, "nod6"),
+        ),
+        get(
             "impossible txn_date",
             pay("12", "59071", "1", "20261399999999"),
             (300, "nod10"),
@@ -267,7 +277,9 @@ fn hostile_input_table() {
             .unwrap_or_else(|| panic!("{}: no header", case.name));
         assert_eq!(body.matches("<result>").count(), 1, "{}: {body}", case.name);
         assert!(
-            !body.chars().any(|c| c.is_control() && c != '\n'),
+            !body
+                .chars()
+                .any(|c| (c.is_control() && c != '\n') || matches!(c, '\u{FFFE}' | '\u{FFFF}')),
             "{}: control chars in {body:?}",
             case.name
         );

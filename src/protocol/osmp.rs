@@ -179,13 +179,20 @@ fn push_element(xml: &mut String, name: &str, text: &str) {
     xml.push('>');
 }
 
-/// Echoed text: control characters (CR, LF, NUL — NUL is not even legal XML) become `?`,
-/// and the length is capped. Markup characters are escaped later by [`push_element`].
+/// Echoed text: control characters (CR, LF, NUL) and the noncharacters U+FFFE and U+FFFF,
+/// which XML 1.0 does not allow at all, become `?`; the length is capped. Markup
+/// characters are escaped later by [`push_element`].
 fn clean(text: &str) -> String {
     let mut out: String = text
         .chars()
         .take(ECHO_MAX)
-        .map(|c| if c.is_control() { '?' } else { c })
+        .map(|c| {
+            if c.is_control() || matches!(c, '\u{FFFE}' | '\u{FFFF}') {
+                '?'
+            } else {
+                c
+            }
+        })
         .collect();
     if text.chars().count() > ECHO_MAX {
         out.push('…');
@@ -308,6 +315,15 @@ mod tests {
         );
         assert!(body.contains("<sum>1??</sum>"), "{body}");
         assert_eq!(reply.response.content_type, "text/xml; charset=utf-8");
+    }
+
+    #[test]
+    fn answers_hold_only_legal_xml_characters() {
+        let echo = Osmp.echo(&request("txn_id=%EF%BF%BE%EF%BF%BF%00%1B&sum=%C2%85"));
+        let reply = Osmp.render(&echo, &Outcome::Refused(Refusal::UnknownTxn));
+        let body = &reply.response.body;
+        assert!(body.contains("<osmp_txn_id>????</osmp_txn_id>"), "{body}");
+        assert!(body.contains("<sum>?</sum>"), "{body}");
     }
 
     #[test]
