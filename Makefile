@@ -1,7 +1,8 @@
 # paysys — build, test, demo, install.
 #
 #   make            release executables in cgi-bin/ (osmp.cgi) and target/release/paysys
-#   make test       every test (unit, integration against MariaDB); see README
+#   make test       every test (unit, integration against MariaDB, end to end behind nginx
+#                   and Apache), then a bounded fuzz run (FUZZ_SECONDS per target; 0 skips)
 #   make demo       a real check and pay end to end, with the answers and the log lines
 #   make install    build, then install into PREFIX (default /usr/local/paysys;
 #                   PREFIX=/usr/abills drops into ABillS); DESTDIR=… stages for packagers
@@ -15,6 +16,7 @@ CARGO      ?= cargo
 CGI         = cgi-bin/osmp.cgi
 PREFIX      = /usr/local/paysys
 DESTDIR    ?=
+FUZZ_SECONDS ?= 60
 OSMP_BIN   ?= target/release/osmp
 PAYSYS_BIN ?= target/release/paysys
 
@@ -28,8 +30,10 @@ build:
 	$(CARGO) build --release --locked --bins
 	install -m 0755 target/release/osmp cgi-bin/osmp.cgi
 
+# Every test, then each fuzz target for FUZZ_SECONDS (0 skips fuzzing).
 test:
 	PAYSYS_TEST_DB_URL="$$(scripts/mariadb.sh url)" $(CARGO) test --locked --all-targets
+	@if [ "$(FUZZ_SECONDS)" -gt 0 ]; then fuzz/run.sh $(FUZZ_SECONDS); fi
 
 demo:
 	scripts/demo.sh
