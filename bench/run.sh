@@ -1,0 +1,179 @@
+#!/usr/bin/env bash
+# bench/run.sh — paysys benchmarks: figures to read, not pass/fail. See docs/BENCHMARKS.md.
+#
+#   bench/run.sh [--duration 10s] [--connections 8] [--threads 2] [--rounds 1]
+#                [--reps 50] [--rows 1000000] [--wait-quiet MINUTES]
+#                [--only web|process|scale|profile] [--osmp PATH] [--variants]
+#
+# What it does, in order:
+#   1. installs what is missing (as root, with apt-get): wrk, time, strace, valgrind, and the
+#      web servers the tests use (apache2, nginx, fcgiwrap); gcc and MariaDB must be there
+#      (scripts/mariadb.sh finds or starts the database);
+#   2. builds the release executables (cargo build --release --bins), the no-op CGI
+#      (bench/noop.c) and the rusage wrapper (bench/rusage.c) into target/bench/;
+#   3. with --wait-quiet M: waits up to M minutes until the 1-minute load average is below
+#      1.0 and no cargo, rustc or fuzzer runs (the machine is shared); runs anyway after;
+#   4. runs the #[ignore]d benchmarks of tests/bench.rs, one at a time:
+#        bench_1_web      wrk: no-op CGI, osmp.cgi refused before the DB, check, pay
+#                         through nginx+fcgiwrap and Apache (mod_cgid)
+#        bench_2_process  one CGI process: CPU ms, peak RSS, wall ms; /usr/bin/time -v
+#        bench_3_scale    check and pay at 10 k and at --rows rows per table
+#        bench_4_profile  perf stat, strace (syscalls, DB round trips), callgrind
+#      and keeps everything they print in target/bench/run-<date>.txt (raw outputs of wrk,
+#      strace, perf and callgrind next to it).
+#
+# Options:
+#   --duration D      wrk -d for each measured target (default 10s)
+#   --connections N   wrk -c; fcgiwrap gets max(N, 8) children (default 8)
+#   --threads N       wrk -t (default 2; at most N connections)
+#   --rounds N        repeat noop/no-DB/check/pay N times per server (default 1)
+#   --reps N          processes per figure in the process and scale benchmarks (default 50)
+#   --rows N          rows per table for the large scale measurement (default 1000000)
+#   --wait-quiet M    wait up to M minutes for a quiet machine first (default 0: don't)
+#   --only NAME       run one benchmark: web, process, scale or profile
+#   --osmp PATH       measure this osmp executable instead of target/release/osmp (for
+#                     example a build with an optimisation being tried)
+#   --variants        also build bench/variants.sh's osmp variants (optimisations src/ does
+#                     not have) and measure their check and pay in the same run, next to
+#                     this tree's (web and process benchmarks)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$(pwd)
+
+duration=10s connections=8 threads=2 rounds=1 reps=50 rows=1000000 wait_quiet=0 only="" osmp="" variants=""
+usage() { sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; }
+while [ $# -gt 0 ]; do
+    case "$1" in
+        --duration) duration=$2; shift 2 ;;
+        --connections) connections=$2; shift 2 ;;
+        --threads) threads=$2; shift 2 ;;
+        --rounds) rounds=$2; shift 2 ;;
+        --reps) reps=$2; shift 2 ;;
+        --rows) rows=$2; shift 2 ;;
+        --wait-quiet) wait_quiet=$2; shift 2 ;;
+        --only) only=$2; shift 2 ;;
+        --osmp) osmp=$(realpath "$2"); shift 2 ;;
+        --variants) variants=1; shift ;;
+        -h|--help) usage; exit 0 ;;
+        *) echo "bench/run.sh: unknown option $1 (--help)" >&2; exit 2 ;;
+    esac
+done
+case "$only" in
+    "") filter="bench_" ;;
+    web) filter="bench_1_web" ;;
+    process) filter="bench_2_process" ;;
+    scale) filter="bench_3_scale" ;;
+    profile) filter="bench_4_profile" ;;
+    *) echo "bench/run.sh: --only web|process|scale|profile" >&2; exit 2 ;;
+esac
+
+say() { printf 'bench: %s\n' "$*" >&2; }
+started=$(date +%s)
+
+# 1. Tools.
+have() { command -v "$1" >/dev/null 2>&1 || [ -x "/usr/sbin/$1" ]; }
+need=()
+have wrk || need+=(wrk)
+[ -x /usr/bin/time ] || need+=(time)
+have strace || need+=(strace)
+have valgrind || need+=(valgrind)
+have apache2 || need+=(apache2)
+have nginx || need+=(nginx)
+have fcgiwrap || need+=(fcgiwrap)
+if [ "${#need[@]}" -gt 0 ]; then
+    if [ "$(id -u)" = 0 ] && have apt-get; then
+        say "installing ${need[*]}"
+        export DEBIAN_FRONTEND=noninteractive
+        apt-get update -qq
+        apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+    else
+        say "missing ${need[*]}: install them (Debian: apt-get install ${need[*]})"
+        have wrk || exit 1
+    fi
+fi
+have gcc || { say "gcc is needed for bench/noop.c"; exit 1; }
+have perf || say "perf not found: the profile skips perf stat (Debian: apt-get install linux-perf)"
+
+PAYSYS_TEST_DB_URL=$(scripts/mariadb.sh url)
+export PAYSYS_TEST_DB_URL
+case "$PAYSYS_TEST_DB_URL" in
+    *socket=*) say "the web benchmark needs MariaDB over TCP (the CGIs run as www-data); got $PAYSYS_TEST_DB_URL" ;;
+esac
+
+# 2. Builds.
+say "building release executables"
+cargo build --release --bins
+mkdir -p target/bench
+gcc -O2 -Wall -o target/bench/noop bench/noop.c
+gcc -O2 -Wall -o target/bench/rusage bench/rusage.c
+cargo test --release --test bench --no-run
+variant_list=""
+if [ -n "$variants" ]; then
+    bench/variants.sh
+    for name in no-regex no-regex-text-check no-regex-text-check-static; do
+        variant_list="$variant_list${variant_list:+;}$name=$root/target/bench/variants/$name/osmp"
+    done
+fi
+
+# 3. A quiet machine.
+busy() {
+    # Prints why the machine is busy, if it is.
+    local load1
+    load1=$(cut -d' ' -f1 /proc/loadavg)
+    if awk -v l="$load1" 'BEGIN { exit !(l >= 1.0) }'; then
+        echo "load $load1"
+        return 0
+    fi
+    if pgrep -x cargo >/dev/null || pgrep -x rustc >/dev/null ||
+        pgrep -f 'fuzz/target|cargo fuzz|cargo-fuzz|-max_total_time=' >/dev/null; then
+        echo "load $load1, but cargo/rustc/fuzz running"
+        return 0
+    fi
+    return 1
+}
+if [ "$wait_quiet" -gt 0 ]; then
+    deadline=$(( $(date +%s) + wait_quiet * 60 ))
+    while why=$(busy); do
+        if [ "$(date +%s)" -ge "$deadline" ]; then
+            say "still busy after $wait_quiet min ($why): running anyway"
+            break
+        fi
+        say "waiting for a quiet machine: $why"
+        sleep 20
+    done
+fi
+
+# 4. The benchmarks.
+stamp=$(date +%Y%m%d-%H%M%S)
+out="target/bench/run-$stamp.txt"
+{
+    echo "# paysys benchmark run $(date -R)"
+    echo "commit:     $(git rev-parse --short HEAD 2>/dev/null || echo '?')$(git diff --quiet HEAD -- src 2>/dev/null || echo ' (src modified)')"
+    echo "options:    --duration $duration --connections $connections --threads $threads --rounds $rounds --reps $reps --rows $rows${osmp:+ --osmp $osmp}${variants:+ --variants}"
+    [ -z "$variant_list" ] || echo "variants:   ${variant_list//;/ }"
+    echo "cpu:        $(nproc) x $(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1)"
+    echo "memory:     $(free -h | awk '/^Mem:/ { print $2 " total, " $7 " available" }')"
+    echo "kernel:     $(uname -sr)"
+    echo "mariadb:    $(mariadb -N -h127.0.0.1 -uroot -e 'SELECT VERSION()' 2>/dev/null || mysql -N -uroot -e 'SELECT VERSION()' 2>/dev/null || echo '?')"
+    echo "nginx:      $(/usr/sbin/nginx -v 2>&1 | sed 's/^nginx version: //')"
+    echo "apache:     $(/usr/sbin/apache2 -v 2>/dev/null | sed -n 's/^Server version: //p')"
+    echo "wrk:        $(wrk -v 2>&1 | head -1 | cut -d' ' -f1-2)"
+    echo "rustc:      $(rustc --version)"
+    echo "load:       $(cut -d' ' -f1-3 /proc/loadavg) (1, 5, 15 min) at start"
+} | tee "$out"
+
+export BENCH_DURATION=$duration BENCH_CONNECTIONS=$connections BENCH_THREADS=$threads
+export BENCH_ROUNDS=$rounds BENCH_REPS=$reps BENCH_ROWS=$rows
+export BENCH_NOOP=$root/target/bench/noop BENCH_RUSAGE=$root/target/bench/rusage
+export BENCH_OUT=$root/target/bench BENCH_OSMP=$osmp BENCH_VARIANTS=$variant_list
+export PAYSYS_REQUIRE_WEB=1
+set +e
+cargo test --release --test bench -- --ignored --nocapture --test-threads=1 "$filter" 2>&1 | tee -a "$out"
+status=${PIPESTATUS[0]}
+set -e
+{
+    echo
+    echo "load at end: $(cut -d' ' -f1-3 /proc/loadavg); bench/run.sh took $(( $(date +%s) - started )) s"
+} | tee -a "$out"
+say "results: $out"
+exit "$status"

@@ -1,0 +1,1655 @@
+//! Benchmarks: figures to read, not timed assertions. Every test here is `#[ignore]`d;
+//! `bench/run.sh` builds what they need and runs them with
+//!
+//! ```text
+//! cargo test --release --test bench -- --ignored --nocapture --test-threads=1
+//! ```
+//!
+//! * `bench_1_web`: `wrk` against a no-op CGI (`bench/noop.c`), `osmp.cgi` check, and
+//!   `osmp.cgi` pay (a new `txn_id` per request, `bench/pay.lua`) through nginx+fcgiwrap and
+//!   Apache (mod_cgid), each server started by the tests' web-server harness from the
+//!   production snippets in `etc/`. Prints req/s, p50, p99 and the ratio to the no-op.
+//! * `bench_2_process`: one CGI process at a time, as a web server starts it (clean
+//!   environment, CGI variables, `PAYSYS_CONFIG`): CPU time (user+sys), peak RSS and wall
+//!   time from `wait4` in `bench/rusage.c`; no-op, osmp refused before the database, check,
+//!   pay; and `/usr/bin/time -v` of one run each.
+//! * `bench_3_scale`: check and pay processes with `users`, `paysys_txn` and `pays` at
+//!   ~10 k rows, then at ~1 M rows.
+//! * `bench_4_profile`: where one check process spends its time: `strace -c -f`, the
+//!   syscall timeline from `strace -f -tt -T`, `perf stat`, `valgrind --tool=callgrind`
+//!   (each only if installed).
+//!
+//! Knobs (environment; bench/run.sh sets them from its options):
+//! `BENCH_DURATION` (wrk `-d`, default 10s), `BENCH_CONNECTIONS` (8), `BENCH_THREADS` (2),
+//! `BENCH_ROUNDS` (1), `BENCH_REPS` (process runs per figure, 50), `BENCH_ROWS` (1000000),
+//! `BENCH_OSMP` (an `osmp` executable to measure instead of this tree's release build),
+//! `BENCH_VARIANTS` (`name=path;…`: other `osmp` builds whose check and pay are measured
+//! in the same run, next to this one's; `bench/variants.sh` builds some),
+//! `BENCH_NOOP` (the compiled no-op, default target/bench/noop), `BENCH_RUSAGE` (the
+//! compiled `bench/rusage.c`, default target/bench/rusage), `BENCH_OUT` (directory for raw
+//! outputs, default target/bench).
+
+mod common;
+mod webserver;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use common::{repo, Site, TestDb};
+use mysql::prelude::Queryable;
+use paysys::domain::PaymentCode;
+use webserver::{Kind, Options, WebServer};
+
+// ---------------------------------------------------------------------------------------
+// Settings
+
+struct Settings {
+    duration: String,
+    connections: usize,
+    threads: usize,
+    rounds: usize,
+    reps: usize,
+    rows: u64,
+    noop: PathBuf,
+    rusage: PathBuf,
+    out: PathBuf,
+    /// Other `osmp` builds measured next to this one: `BENCH_VARIANTS="name=path;…"`.
+    variants: Vec<(String, PathBuf)>,
+}
+
+fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
+    match std::env::var(name) {
+        Ok(v) if !v.is_empty() => v
+            .parse()
+            .unwrap_or_else(|_| panic!("{name}={v:?} is not valid")),
+        _ => default,
+    }
+}
+
+impl Settings {
+    fn get() -> Settings {
+        let connections: usize = env_or("BENCH_CONNECTIONS", 8);
+        let threads: usize = env_or("BENCH_THREADS", 2);
+        let out = PathBuf::from(env_or(
+            "BENCH_OUT",
+            repo().join("target/bench").to_string_lossy().into_owned(),
+        ));
+        std::fs::create_dir_all(&out).expect("BENCH_OUT directory");
+        Settings {
+            duration: env_or("BENCH_DURATION", "10s".to_string()),
+            connections: connections.max(1),
+            threads: threads.clamp(1, connections.max(1)),
+            rounds: env_or("BENCH_ROUNDS", 1usize).max(1),
+            reps: env_or("BENCH_REPS", 50usize).max(1),
+            rows: env_or("BENCH_ROWS", 1_000_000u64).max(10_000),
+            noop: PathBuf::from(env_or(
+                "BENCH_NOOP",
+                repo()
+                    .join("target/bench/noop")
+                    .to_string_lossy()
+                    .into_owned(),
+            )),
+            rusage: PathBuf::from(env_or(
+                "BENCH_RUSAGE",
+                repo()
+                    .join("target/bench/rusage")
+                    .to_string_lossy()
+                    .into_owned(),
+            )),
+            out,
+            variants: std::env::var("BENCH_VARIANTS")
+                .unwrap_or_default()
+                .split(';')
+                .filter(|v| !v.trim().is_empty())
+                .map(|v| {
+                    let (name, path) = v
+                        .split_once('=')
+                        .unwrap_or_else(|| panic!("BENCH_VARIANTS: {v:?} is not name=path"));
+                    assert!(
+                        name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-'),
+                        "BENCH_VARIANTS: name {name:?} must be letters, digits and -"
+                    );
+                    let path = PathBuf::from(path);
+                    assert!(path.is_file(), "BENCH_VARIANTS: {} missing", path.display());
+                    (name.to_string(), path)
+                })
+                .collect(),
+        }
+    }
+
+    fn rusage(&self) -> &Path {
+        assert!(
+            self.rusage.is_file(),
+            "{} missing: build it with `gcc -O2 -o {} bench/rusage.c` (bench/run.sh does)",
+            self.rusage.display(),
+            self.rusage.display()
+        );
+        &self.rusage
+    }
+
+    fn noop(&self) -> &Path {
+        assert!(
+            self.noop.is_file(),
+            "{} missing: build it with `gcc -O2 -o {} bench/noop.c` (bench/run.sh does)",
+            self.noop.display(),
+            self.noop.display()
+        );
+        &self.noop
+    }
+}
+
+/// The `osmp` executable measured: this tree's release build, or `BENCH_OSMP` (another
+/// build, e.g. an experiment, compared with the same harness).
+fn osmp_exe() -> &'static Path {
+    static EXE: OnceLock<PathBuf> = OnceLock::new();
+    EXE.get_or_init(|| match std::env::var_os("BENCH_OSMP") {
+        Some(p) if !p.is_empty() => PathBuf::from(p),
+        _ => PathBuf::from(env!("CARGO_BIN_EXE_osmp")),
+    })
+}
+
+/// The 1-, 5- and 15-minute load averages, as `uptime` shows them.
+fn load() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .map(|l| l.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+        .unwrap_or_else(|_| "?".into())
+}
+
+/// The CGIs run as www-data when the bench runs as root: they must reach MariaDB over TCP
+/// (root's unix_socket login would not let them in).
+fn require_tcp(db: &TestDb) {
+    assert!(
+        !db.url.contains("socket="),
+        "the benchmark needs a TCP database URL (the CGIs run as the web server's user); got {}",
+        db.url
+    );
+}
+
+/// A config like `common::Site`'s: one OSMP system that admits 127.0.0.1.
+fn config_text(db_url: &str, log_file: &str) -> String {
+    format!(
+        r#"[database]
+url = "{db_url}"
+billing = "nodeny"
+lock_timeout = 3
+
+[log]
+file = "{log_file}"
+
+[[system]]
+name = "osmp"
+protocol = "osmp"
+allow = ["127.0.0.1", "::1"]
+account = "payment_code"
+min_sum = "1.00"
+max_sum = "15000.00"
+txn_window_hours = 24
+"#
+    )
+}
+
+/// A `txn_date` a minute ago: inside the 24-hour window.
+fn txn_date() -> String {
+    common::txn_date(-1)
+}
+
+fn payment_code(id: u64) -> String {
+    format!("{id}{}", PaymentCode::check_digit(id))
+}
+
+fn median(values: &[f64]) -> f64 {
+    percentile(values, 50.0)
+}
+
+/// Nearest-rank percentile.
+fn percentile(values: &[f64], p: f64) -> f64 {
+    if values.is_empty() {
+        return f64::NAN;
+    }
+    let mut v = values.to_vec();
+    v.sort_by(f64::total_cmp);
+    let rank = ((p / 100.0) * v.len() as f64).ceil() as usize;
+    v[rank.clamp(1, v.len()) - 1]
+}
+
+// ---------------------------------------------------------------------------------------
+// wrk
+
+#[derive(Clone, Debug, Default)]
+struct WrkResult {
+    requests: u64,
+    rps: f64,
+    p50_ms: f64,
+    p99_ms: f64,
+    non_2xx: u64,
+    socket_errors: u64,
+}
+
+/// `1.23ms`, `850.00us`, `1.02s`, `2.00m` → milliseconds.
+fn wrk_time_ms(text: &str) -> Option<f64> {
+    let split = text.find(|c: char| c.is_ascii_alphabetic())?;
+    let (num, unit) = text.split_at(split);
+    let n: f64 = num.parse().ok()?;
+    Some(match unit {
+        "us" => n / 1000.0,
+        "ms" => n,
+        "s" => n * 1000.0,
+        "m" => n * 60_000.0,
+        "h" => n * 3_600_000.0,
+        _ => return None,
+    })
+}
+
+fn parse_wrk(out: &str) -> WrkResult {
+    let mut r = WrkResult::default();
+    for line in out.lines() {
+        let t = line.trim();
+        let words: Vec<&str> = t.split_whitespace().collect();
+        if let Some(v) = t.strip_prefix("Requests/sec:") {
+            r.rps = v.trim().parse().unwrap_or(0.0);
+        } else if t.starts_with("50%") && words.len() == 2 {
+            r.p50_ms = wrk_time_ms(words[1]).unwrap_or(f64::NAN);
+        } else if t.starts_with("99%") && words.len() == 2 {
+            r.p99_ms = wrk_time_ms(words[1]).unwrap_or(f64::NAN);
+        } else if words.len() > 2 && words[1] == "requests" && words[2] == "in" {
+            r.requests = words[0].parse().unwrap_or(0);
+        } else if let Some(v) = t.strip_prefix("Non-2xx or 3xx responses:") {
+            r.non_2xx = v.trim().parse().unwrap_or(0);
+        } else if let Some(v) = t.strip_prefix("Socket errors:") {
+            // "connect 0, read 0, write 0, timeout 0"
+            r.socket_errors = v
+                .split(',')
+                .filter_map(|p| p.split_whitespace().nth(1)?.parse::<u64>().ok())
+                .sum();
+        }
+    }
+    r
+}
+
+fn run_wrk(
+    s: &Settings,
+    url: &str,
+    duration: &str,
+    script: Option<(&Path, &[String])>,
+) -> (WrkResult, String) {
+    let mut cmd = Command::new("wrk");
+    cmd.arg("-t")
+        .arg(s.threads.to_string())
+        .arg("-c")
+        .arg(s.connections.to_string())
+        .arg("-d")
+        .arg(duration)
+        .arg("--timeout")
+        .arg("30s")
+        .arg("--latency");
+    if let Some((lua, _)) = script {
+        cmd.arg("-s").arg(lua);
+    }
+    cmd.arg(url);
+    if let Some((_, args)) = script {
+        cmd.arg("--").args(args);
+    }
+    let out = cmd.output().unwrap_or_else(|e| {
+        panic!("cannot run wrk ({e}): apt-get install wrk, or use bench/run.sh")
+    });
+    let text =
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "wrk failed: {text}");
+    let result = parse_wrk(&text);
+    assert!(
+        result.requests > 0 && result.rps > 0.0,
+        "no requests in: {text}"
+    );
+    (result, text)
+}
+
+/// Lines the CGIs appended to `log` since byte `from`, once nothing more is being written
+/// (requests wrk abandoned at the end of its run may still be finishing).
+fn new_log_lines(log: &Path, from: u64) -> (Vec<String>, u64) {
+    let mut size = std::fs::metadata(log).map(|m| m.len()).unwrap_or(0);
+    for _ in 0..50 {
+        std::thread::sleep(Duration::from_millis(200));
+        let now = std::fs::metadata(log).map(|m| m.len()).unwrap_or(0);
+        if now == size {
+            break;
+        }
+        size = now;
+    }
+    let text = std::fs::read(log).unwrap_or_default();
+    let start = (from as usize).min(text.len());
+    let lines = String::from_utf8_lossy(&text[start..])
+        .lines()
+        .map(str::to_string)
+        .collect();
+    (lines, text.len() as u64)
+}
+
+fn log_field<'a>(line: &'a str, key: &str) -> &'a str {
+    line.split(' ')
+        .find_map(|w| w.strip_prefix(key)?.strip_prefix('='))
+        .unwrap_or("-")
+}
+
+/// `cmd result` → count, e.g. `{"check 0": 1234}`.
+fn tally(lines: &[String]) -> BTreeMap<String, u64> {
+    let mut t = BTreeMap::new();
+    for l in lines {
+        let key = format!("{} {}", log_field(l, "cmd"), log_field(l, "result"));
+        *t.entry(key).or_insert(0) += 1;
+    }
+    t
+}
+
+/// CPU time used so far, in ms: the whole machine (all CPUs, every process: includes other
+/// users' noise) and the MariaDB server process (all its threads), if it runs here.
+#[derive(Clone, Copy, Default)]
+struct CpuSnapshot {
+    machine_ms: f64,
+    mysqld_ms: Option<f64>,
+}
+
+/// Clock ticks per second of /proc/stat (USER_HZ; 100 on Linux).
+const USER_HZ: f64 = 100.0;
+
+fn mysqld_pid() -> Option<u32> {
+    std::fs::read_dir("/proc").ok()?.flatten().find_map(|e| {
+        let pid: u32 = e.file_name().to_str()?.parse().ok()?;
+        let comm = std::fs::read_to_string(e.path().join("comm")).ok()?;
+        matches!(comm.trim(), "mariadbd" | "mysqld").then_some(pid)
+    })
+}
+
+impl CpuSnapshot {
+    fn now() -> CpuSnapshot {
+        let machine_ms = std::fs::read_to_string("/proc/stat")
+            .ok()
+            .and_then(|t| {
+                let first = t.lines().next()?.to_string();
+                let v: Vec<f64> = first
+                    .split_whitespace()
+                    .skip(1)
+                    .filter_map(|x| x.parse().ok())
+                    .collect();
+                // user nice system idle iowait irq softirq steal …: busy = all - idle - iowait
+                let total: f64 = v.iter().take(8).sum();
+                Some((total - v.get(3)? - v.get(4)?) * 1000.0 / USER_HZ)
+            })
+            .unwrap_or(f64::NAN);
+        let mysqld_ms = mysqld_pid().and_then(|pid| {
+            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+            // Fields after the ")" of comm: state is field 3, utime 14, stime 15.
+            let rest = stat.rsplit_once(')')?.1;
+            let f: Vec<&str> = rest.split_whitespace().collect();
+            let ticks: f64 = f.get(11)?.parse::<f64>().ok()? + f.get(12)?.parse::<f64>().ok()?;
+            Some(ticks * 1000.0 / USER_HZ)
+        });
+        CpuSnapshot {
+            machine_ms,
+            mysqld_ms,
+        }
+    }
+
+    /// (machine, mysqld) CPU ms per request since `self`.
+    fn per_request(&self, requests: u64) -> (f64, Option<f64>) {
+        let now = CpuSnapshot::now();
+        let n = requests.max(1) as f64;
+        (
+            (now.machine_ms - self.machine_ms) / n,
+            match (self.mysqld_ms, now.mysqld_ms) {
+                (Some(a), Some(b)) => Some((b - a) / n),
+                _ => None,
+            },
+        )
+    }
+}
+
+struct WebRow {
+    server: Kind,
+    round: usize,
+    target: String,
+    r: WrkResult,
+    noop_rps: f64,
+    machine_ms: f64,
+    mysqld_ms: Option<f64>,
+    note: String,
+}
+
+/// What `bench_1_web` sends. `expect`: the `cmd result` every log line must have (none for
+/// the no-op, which writes no log).
+struct Target {
+    name: String,
+    path: String,
+    pay: bool,
+    expect: Option<&'static str>,
+}
+
+/// The no-op, then this build's no-DB refusal, check and pay, then each variant's check and
+/// pay (installed as `osmp-<name>.cgi`).
+fn web_targets(variants: &[(String, PathBuf)]) -> Vec<Target> {
+    let check = "command=check&txn_id=1&account=59071&sum=10.00";
+    let mut targets = vec![
+        Target {
+            name: "noop".into(),
+            path: format!("/cgi-bin/noop.cgi?{check}"),
+            pay: false,
+            expect: None,
+        },
+        Target {
+            // Refused on its check digit: config, gate and parse, but no database.
+            name: "osmp, no DB".into(),
+            path: "/cgi-bin/osmp.cgi?command=check&txn_id=1&account=59070&sum=10.00".into(),
+            pay: false,
+            expect: Some("check 4"),
+        },
+    ];
+    let builds = std::iter::once((String::new(), "osmp.cgi".to_string())).chain(
+        variants
+            .iter()
+            .map(|(name, _)| (format!(" [{name}]"), format!("osmp-{name}.cgi"))),
+    );
+    for (label, cgi) in builds {
+        targets.push(Target {
+            name: format!("check{label}"),
+            path: format!("/cgi-bin/{cgi}?{check}"),
+            pay: false,
+            expect: Some("check 0"),
+        });
+        targets.push(Target {
+            name: format!("pay{label}"),
+            path: format!("/cgi-bin/{cgi}"),
+            pay: true,
+            expect: Some("pay 0"),
+        });
+    }
+    targets
+}
+
+#[test]
+#[ignore = "benchmark: bench/run.sh"]
+fn bench_1_web() {
+    let s = Settings::get();
+    let noop = s.noop().to_path_buf();
+    let db = TestDb::new();
+    require_tcp(&db);
+    let prefix = webserver::temp_prefix("bench").expect("temp prefix");
+    webserver::prepare_prefix(&prefix).expect("prepare prefix");
+    webserver::install_cgi(&prefix, "osmp.cgi", osmp_exe()).expect("osmp.cgi");
+    webserver::install_cgi(&prefix, "noop.cgi", &noop).expect("noop.cgi");
+    for (name, path) in &s.variants {
+        webserver::install_cgi(&prefix, &format!("osmp-{name}.cgi"), path).expect("variant");
+    }
+    std::fs::write(
+        prefix.join("etc/paysys.toml"),
+        config_text(&db.url, "var/log/paysys_check.log"),
+    )
+    .expect("config");
+    let log = prefix.join("var/log/paysys_check.log");
+    let lua = repo().join("bench/pay.lua");
+    let opts = Options {
+        // One fcgiwrap child serves one request at a time: at least one per connection.
+        fcgi_children: s.connections.max(8),
+        ..Options::default()
+    };
+    let targets = web_targets(&s.variants);
+
+    println!(
+        "\n== web: wrk -t{} -c{} -d{} --latency, {} round(s); osmp: {}; load before: {}",
+        s.threads,
+        s.connections,
+        s.duration,
+        s.rounds,
+        osmp_exe().display(),
+        load()
+    );
+    let mut rows: Vec<WebRow> = Vec::new();
+    let mut raw = String::new();
+    let mut log_offset = 0u64;
+    for (server_no, kind) in Kind::ALL.into_iter().enumerate() {
+        let Some(web) = WebServer::start(kind, &prefix, &opts).expect("start web server") else {
+            println!("skipped {kind}: not installed");
+            continue;
+        };
+        let base = web.base_url();
+        // Every target answers as expected through this server before anything is measured.
+        for t in targets.iter().filter(|t| !t.pay) {
+            let r = web.get(&t.path, &[]).expect("request");
+            let want = match t.expect {
+                Some(e) => format!("<result>{}</result>", e.rsplit(' ').next().unwrap_or("")),
+                None => "<result>0</result>".into(),
+            };
+            assert!(r.body.contains(&want), "{kind} {}: {}", t.name, r.body);
+        }
+        // Warm-up: page cache, the server's workers, MariaDB's buffer pool.
+        run_wrk(&s, &format!("{base}{}", targets[2].path), "2s", None);
+        run_wrk(&s, &format!("{base}{}", targets[0].path), "1s", None);
+        (_, log_offset) = new_log_lines(&log, log_offset);
+
+        for round in 1..=s.rounds {
+            let mut noop_rps = f64::NAN;
+            for (target_no, t) in targets.iter().enumerate() {
+                let url = format!("{base}{}", t.path);
+                let txn_prefix = format!("9{server_no}{round:02}{target_no:02}");
+                let pays_before = db.pays();
+                let args = vec![
+                    txn_prefix.clone(),
+                    "59071".to_string(),
+                    txn_date(),
+                    "1.00".to_string(),
+                ];
+                let cpu = CpuSnapshot::now();
+                let (r, out) = if t.pay {
+                    run_wrk(&s, &url, &s.duration, Some((&lua, &args)))
+                } else {
+                    run_wrk(&s, &url, &s.duration, None)
+                };
+                let (machine_ms, mysqld_ms) = cpu.per_request(r.requests);
+                raw += &format!("--- {kind} round {round} {}\n{out}\n", t.name);
+                if t.expect.is_none() {
+                    noop_rps = r.rps;
+                }
+                let mut note = String::new();
+                if let Some(expect) = t.expect {
+                    let (lines, off) = new_log_lines(&log, log_offset);
+                    log_offset = off;
+                    let tl = tally(&lines);
+                    let ok = tl.get(expect).copied().unwrap_or(0);
+                    // wrk counts completed responses; a request per connection may have been
+                    // cut off at the end of the run and still be answered (and logged).
+                    let complete = ok as usize == lines.len()
+                        && ok >= r.requests
+                        && ok <= r.requests + s.connections as u64;
+                    note = format!(
+                        "{ok} log lines `{expect}` of {}{}",
+                        lines.len(),
+                        if complete { "" } else { " <-- CHECK" }
+                    );
+                    if t.pay {
+                        let txns = db.count(&format!(
+                            "SELECT COUNT(*) FROM paysys_txn WHERE txn_id LIKE '{txn_prefix}%'"
+                        ));
+                        let pays = db.pays() - pays_before;
+                        note += &format!(
+                            "; {txns} paysys_txn rows, {pays} pays rows{}",
+                            if txns == pays && txns == ok {
+                                ""
+                            } else {
+                                " <-- CHECK"
+                            }
+                        );
+                    }
+                }
+                rows.push(WebRow {
+                    server: kind,
+                    round,
+                    target: t.name.clone(),
+                    r,
+                    noop_rps,
+                    machine_ms,
+                    mysqld_ms,
+                    note,
+                });
+            }
+        }
+        let errors = web.error_log();
+        let errors: Vec<&str> = errors
+            .lines()
+            .filter(|l| !l.contains(":notice]") && !l.contains("[notice]"))
+            .collect();
+        if !errors.is_empty() {
+            println!(
+                "{kind} error log, {} lines other than notices; last ones:\n{}",
+                errors.len(),
+                tail(&errors.join("\n"), 10)
+            );
+        }
+    }
+    println!("load after: {}\n", load());
+    println!(
+        "| server | round | target | req/s | p50 ms | p99 ms | ratio to no-op | non-2xx | socket errors | machine CPU ms/req | mysqld CPU ms/req | checked |"
+    );
+    println!("|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---|");
+    for w in &rows {
+        println!(
+            "| {} | {} | {} | {:.0} | {:.2} | {:.2} | {:.0} % | {} | {} | {:.2} | {} | {} |",
+            w.server,
+            w.round,
+            w.target,
+            w.r.rps,
+            w.r.p50_ms,
+            w.r.p99_ms,
+            100.0 * w.r.rps / w.noop_rps,
+            w.r.non_2xx,
+            w.r.socket_errors,
+            w.machine_ms,
+            w.mysqld_ms
+                .map(|m| format!("{m:.2}"))
+                .unwrap_or_else(|| "-".into()),
+            w.note
+        );
+    }
+    if s.rounds > 1 {
+        println!(
+            "\nmedians over the {} rounds (ratio: median of each round's req/s over that round's no-op):\n",
+            s.rounds
+        );
+        println!(
+            "| server | target | req/s | p50 ms | p99 ms | ratio to no-op: median (min–max) | median req/s ÷ median no-op req/s | machine CPU ms/req | mysqld CPU ms/req | rounds with a CHECK |"
+        );
+        println!("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|");
+        for kind in Kind::ALL {
+            let noop_median = median(
+                &rows
+                    .iter()
+                    .filter(|w| w.server == kind && w.target == "noop")
+                    .map(|w| w.r.rps)
+                    .collect::<Vec<_>>(),
+            );
+            for t in &targets {
+                let of: Vec<&WebRow> = rows
+                    .iter()
+                    .filter(|w| w.server == kind && w.target == t.name)
+                    .collect();
+                if of.is_empty() {
+                    continue;
+                }
+                let all = |f: &dyn Fn(&WebRow) -> f64| of.iter().map(|w| f(w)).collect::<Vec<_>>();
+                let m = |f: &dyn Fn(&WebRow) -> f64| median(&all(f));
+                let ratios = all(&|w| 100.0 * w.r.rps / w.noop_rps);
+                println!(
+                    "| {kind} | {} | {:.0} | {:.2} | {:.2} | {:.0} % ({:.0}–{:.0}) | {:.0} % | {:.2} | {} | {} |",
+                    t.name,
+                    m(&|w| w.r.rps),
+                    m(&|w| w.r.p50_ms),
+                    m(&|w| w.r.p99_ms),
+                    median(&ratios),
+                    percentile(&ratios, 0.0),
+                    percentile(&ratios, 100.0),
+                    100.0 * m(&|w| w.r.rps) / noop_median,
+                    m(&|w| w.machine_ms),
+                    if of.iter().all(|w| w.mysqld_ms.is_some()) {
+                        format!("{:.2}", m(&|w| w.mysqld_ms.unwrap_or(0.0)))
+                    } else {
+                        "-".into()
+                    },
+                    of.iter().filter(|w| w.note.contains("CHECK")).count()
+                );
+            }
+        }
+    }
+    let raw_path = s.out.join("wrk-raw.txt");
+    std::fs::write(&raw_path, raw).expect("write wrk output");
+    println!("\nraw wrk output: {}", raw_path.display());
+    let _ = std::fs::remove_dir_all(&prefix);
+}
+
+fn tail(text: &str, n: usize) -> String {
+    let lines: Vec<&str> = text.lines().collect();
+    lines[lines.len().saturating_sub(n)..].join("\n")
+}
+
+// ---------------------------------------------------------------------------------------
+// One process at a time
+
+/// One finished process: what it printed and what it cost.
+struct Run {
+    stdout: String,
+    stderr: String,
+    cpu_ms: f64,
+    maxrss_kb: u64,
+    wall_ms: f64,
+    minflt: u64,
+}
+
+/// Runs `exe` as a web server runs a CGI (clean environment, these variables, no stdin)
+/// under `bench/rusage.c`, which reports its CPU time, peak RSS and wall time.
+fn run_process(s: &Settings, exe: &Path, vars: &[(&str, &str)]) -> Run {
+    let out = Command::new(s.rusage())
+        .arg(exe)
+        .env_clear()
+        .envs(vars.iter().copied())
+        .stdin(Stdio::null())
+        .output()
+        .unwrap_or_else(|e| panic!("run {} under rusage: {e}", exe.display()));
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    let mut stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    let report = stderr
+        .lines()
+        .rev()
+        .find(|l| l.starts_with("rusage "))
+        .unwrap_or_else(|| panic!("no rusage line from {}: {stderr}", exe.display()))
+        .to_string();
+    stderr = stderr.replace(&format!("{report}\n"), "");
+    let field = |key: &str| -> u64 {
+        report
+            .split(' ')
+            .find_map(|w| w.strip_prefix(key)?.strip_prefix('='))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or_else(|| panic!("{key} missing in {report}"))
+    };
+    assert_eq!(
+        field("status"),
+        0,
+        "{} failed: {stdout}{stderr}",
+        exe.display()
+    );
+    Run {
+        cpu_ms: field("cpu_us") as f64 / 1000.0,
+        maxrss_kb: field("maxrss_kb"),
+        wall_ms: field("wall_us") as f64 / 1000.0,
+        minflt: field("minflt"),
+        stdout,
+        stderr,
+    }
+}
+
+fn cgi_vars<'a>(config: &'a str, query: &'a str, remote: &'a str) -> Vec<(&'a str, &'a str)> {
+    vec![
+        ("GATEWAY_INTERFACE", "CGI/1.1"),
+        ("SERVER_PROTOCOL", "HTTP/1.1"),
+        ("REQUEST_METHOD", "GET"),
+        ("SCRIPT_NAME", "/cgi-bin/osmp.cgi"),
+        ("QUERY_STRING", query),
+        ("REMOTE_ADDR", remote),
+        ("PAYSYS_CONFIG", config),
+    ]
+}
+
+/// Summary of `reps` runs of one kind of request.
+struct Figures {
+    name: String,
+    cpu: Vec<f64>,
+    wall: Vec<f64>,
+    rss: Vec<f64>,
+    minflt: Vec<f64>,
+    /// `ms=` of the log line: from the start of `endpoint::run` to the log write.
+    inproc: Vec<f64>,
+}
+
+impl Figures {
+    fn new(name: &str) -> Figures {
+        Figures {
+            name: name.to_string(),
+            cpu: Vec::new(),
+            wall: Vec::new(),
+            rss: Vec::new(),
+            minflt: Vec::new(),
+            inproc: Vec::new(),
+        }
+    }
+
+    fn add(&mut self, r: &Run) {
+        self.cpu.push(r.cpu_ms);
+        self.wall.push(r.wall_ms);
+        self.rss.push(r.maxrss_kb as f64);
+        self.minflt.push(r.minflt as f64);
+    }
+
+    /// Adds the `ms=` of the last line of the log (the request's own line).
+    fn add_log_ms(&mut self, site: &Site) {
+        let ms = site
+            .log_lines()
+            .last()
+            .map(|l| log_field(l, "ms").parse().unwrap_or(f64::NAN))
+            .unwrap_or(f64::NAN);
+        self.inproc.push(ms);
+    }
+
+    fn header() -> &'static str {
+        "| process | runs | CPU ms (user+sys) median | p90 | wall ms median | p90 | log ms= median | peak RSS KB median | max | page faults |\n\
+         |---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+    }
+
+    fn row(&self) -> String {
+        let inproc = if self.inproc.is_empty() {
+            "-".to_string()
+        } else {
+            format!("{:.1}", median(&self.inproc))
+        };
+        format!(
+            "| {} | {} | {:.2} | {:.2} | {:.2} | {:.2} | {inproc} | {:.0} | {:.0} | {:.0} |",
+            self.name,
+            self.cpu.len(),
+            median(&self.cpu),
+            percentile(&self.cpu, 90.0),
+            median(&self.wall),
+            percentile(&self.wall, 90.0),
+            median(&self.rss),
+            percentile(&self.rss, 100.0),
+            median(&self.minflt)
+        )
+    }
+}
+
+/// The XML `<result>` of a CGI's stdout.
+fn result_of(stdout: &str) -> &str {
+    stdout
+        .split_once("<result>")
+        .and_then(|(_, rest)| rest.split_once("</result>"))
+        .map(|(r, _)| r)
+        .unwrap_or("?")
+}
+
+/// `/usr/bin/time -v` of one run: its own report of user, system, elapsed and peak RSS.
+fn time_v(exe: &Path, vars: &[(&str, &str)]) -> String {
+    let time = Path::new("/usr/bin/time");
+    if !time.is_file() {
+        return "/usr/bin/time not installed (apt-get install time)".into();
+    }
+    let out = Command::new(time)
+        .arg("-v")
+        .arg(exe)
+        .env_clear()
+        .envs(vars.iter().copied())
+        .stdin(Stdio::null())
+        .output()
+        .expect("run /usr/bin/time");
+    let report = String::from_utf8_lossy(&out.stderr);
+    let keep = [
+        "User time",
+        "System time",
+        "Elapsed (wall clock)",
+        "Maximum resident set size",
+        "Voluntary context switches",
+        "Involuntary context switches",
+        "Minor (reclaiming",
+    ];
+    report
+        .lines()
+        .map(str::trim)
+        .filter(|l| keep.iter().any(|k| l.starts_with(k)))
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+#[test]
+#[ignore = "benchmark: bench/run.sh"]
+fn bench_2_process() {
+    let s = Settings::get();
+    let noop = s.noop().to_path_buf();
+    let db = TestDb::new();
+    let site = Site::new(&db.url, "");
+    let config = site.config_path().to_string_lossy().into_owned();
+    let check = "command=check&txn_id=1&account=59071&sum=10.00";
+    let date = txn_date();
+    println!(
+        "\n== process: each figure from {} runs (after 3 warm-up runs), one process at a time; osmp: {}; load before: {}",
+        s.reps,
+        osmp_exe().display(),
+        load()
+    );
+
+    let mut figures = Vec::new();
+    let mut measure =
+        |name: &str, exe: &Path, query: &dyn Fn(usize) -> String, remote: &str, want: &str| {
+            let mut f = Figures::new(name);
+            for i in 0..s.reps + 3 {
+                let q = query(i);
+                let run = run_process(&s, exe, &cgi_vars(&config, &q, remote));
+                assert_eq!(
+                    result_of(&run.stdout),
+                    want,
+                    "{name}: {}{}",
+                    run.stdout,
+                    run.stderr
+                );
+                if i >= 3 {
+                    f.add(&run);
+                    if exe != noop.as_path() {
+                        f.add_log_ms(&site);
+                    }
+                }
+            }
+            figures.push(f);
+        };
+    measure(
+        "no-op CGI (bench/noop.c)",
+        &noop,
+        &|_| check.to_string(),
+        "127.0.0.1",
+        "0",
+    );
+    measure(
+        "osmp.cgi, refused before the database (bad check digit)",
+        osmp_exe(),
+        &|_| "command=check&txn_id=1&account=59070&sum=10.00".to_string(),
+        "127.0.0.1",
+        "4",
+    );
+    measure(
+        "osmp.cgi check",
+        osmp_exe(),
+        &|_| check.to_string(),
+        "127.0.0.1",
+        "0",
+    );
+    measure(
+        "osmp.cgi pay (new txn_id each)",
+        osmp_exe(),
+        &|i| {
+            format!(
+                "command=pay&txn_id={}&account=59071&sum=1.00&txn_date={date}",
+                500_000 + i
+            )
+        },
+        "127.0.0.1",
+        "0",
+    );
+    for (v, (name, path)) in s.variants.iter().enumerate() {
+        measure(
+            &format!("osmp.cgi check [{name}]"),
+            path,
+            &|_| check.to_string(),
+            "127.0.0.1",
+            "0",
+        );
+        measure(
+            &format!("osmp.cgi pay [{name}]"),
+            path,
+            &|i| {
+                format!(
+                    "command=pay&txn_id={}&account=59071&sum=1.00&txn_date={date}",
+                    700_000 + 10_000 * v + i
+                )
+            },
+            "127.0.0.1",
+            "0",
+        );
+    }
+    println!("load after: {}\n", load());
+    println!("{}", Figures::header());
+    for f in &figures {
+        println!("{}", f.row());
+    }
+
+    println!("\n/usr/bin/time -v, one run each:");
+    let pay = format!("command=pay&txn_id=600000&account=59071&sum=1.00&txn_date={date}");
+    for (name, exe, q) in [
+        ("no-op", noop.as_path(), check.to_string()),
+        ("check", osmp_exe(), check.to_string()),
+        ("pay", osmp_exe(), pay),
+    ] {
+        println!(
+            "  {name}: {}",
+            time_v(exe, &cgi_vars(&config, &q, "127.0.0.1"))
+        );
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Scale: 10 k rows, then 1 M
+
+/// First id of the bulk subscribers (the fixture's are 3, 1234, 5907, 5908).
+const BULK_BASE: u64 = 100_000;
+
+/// Adds bulk rows `from..=to` (1-based) to users, paysys_txn and pays, in chunks.
+fn fill(conn: &mut mysql::Conn, from: u64, to: u64) {
+    let chunk = 200_000;
+    let mut lo = from;
+    while lo <= to {
+        let hi = (lo + chunk - 1).min(to);
+        let seq = format!("seq_{lo}_to_{hi}");
+        conn.query_drop("START TRANSACTION").expect("begin");
+        conn.query_drop(format!(
+            "INSERT INTO users (id, mid, name, fio, balance) \
+             SELECT {BULK_BASE} + seq, 0, CONCAT('user', seq), CONCAT('Subscriber ', seq), \
+             (seq % 1000) / 10 FROM {seq}"
+        ))
+        .expect("fill users");
+        conn.query_drop(format!(
+            "INSERT INTO paysys_txn (system_name, txn_id, account, subscriber_id, amount, txn_date, \
+             created, caller_ip, payment_ref) \
+             SELECT 'osmp', CONCAT('7', LPAD(seq, 12, '0')), CONCAT({BULK_BASE} + seq, '0'), \
+             {BULK_BASE} + seq, 10.00, NOW() - INTERVAL seq SECOND, NOW() - INTERVAL seq SECOND, \
+             '10.0.0.7', seq FROM {seq}"
+        ))
+        .expect("fill paysys_txn");
+        conn.query_drop(format!(
+            "INSERT INTO pays (mid, cash, time, admin_id, admin_ip, office, bonus, reason, coment, \
+             type, category) \
+             SELECT {BULK_BASE} + seq, 10.00, UNIX_TIMESTAMP() - seq, 0, 167772167, 0, '', \
+             CONCAT('osmp txn_id=7', LPAD(seq, 12, '0')), CONCAT('paysys prv_txn=', seq), 10, 0 \
+             FROM {seq}"
+        ))
+        .expect("fill pays");
+        conn.query_drop("COMMIT").expect("commit");
+        lo = hi + 1;
+    }
+}
+
+fn status_counter(conn: &mut mysql::Conn, name: &str) -> u64 {
+    conn.query_first::<(String, u64), _>(format!("SHOW GLOBAL STATUS LIKE '{name}'"))
+        .expect("show status")
+        .map(|(_, v)| v)
+        .unwrap_or(0)
+}
+
+/// A small deterministic generator: the same accounts in every run.
+struct Lcg(u64);
+
+impl Lcg {
+    fn next(&mut self, n: u64) -> u64 {
+        self.0 = self
+            .0
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        (self.0 >> 33) % n
+    }
+}
+
+#[test]
+#[ignore = "benchmark: bench/run.sh"]
+fn bench_3_scale() {
+    let s = Settings::get();
+    let date = txn_date();
+    // Two databases, measured in turns (small, big, small, big, …), so that whatever else
+    // the machine is doing weighs on both alike.
+    let dbs = [(10_000u64, TestDb::new()), (s.rows, TestDb::new())];
+    let sites: Vec<Site> = dbs.iter().map(|(_, db)| Site::new(&db.url, "")).collect();
+    let configs: Vec<String> = sites
+        .iter()
+        .map(|site| site.config_path().to_string_lossy().into_owned())
+        .collect();
+    let mut conn = dbs[0].1.conn();
+    let pool_mb = conn
+        .query_first::<u64, _>("SELECT @@innodb_buffer_pool_size")
+        .expect("buffer pool size")
+        .unwrap_or(0)
+        / (1 << 20);
+    println!(
+        "\n== scale: check and pay processes against a database with 10 k and one with {} rows, \
+         in turns; {} runs each (a random bulk subscriber per run), first touch then the same \
+         subscribers again; InnoDB buffer pool {pool_mb} MB; load before: {}",
+        s.rows,
+        s.reps,
+        load()
+    );
+    for (rows, db) in &dbs {
+        let t = Instant::now();
+        let mut c = db.conn();
+        fill(&mut c, 1, *rows);
+        // Fresh statistics, as a long-lived table has (and information_schema sizes).
+        let _: Vec<mysql::Row> = c
+            .query("ANALYZE TABLE users, paysys_txn, pays")
+            .expect("analyze table");
+        let load_s = t.elapsed().as_secs_f64();
+        let size: (u64, u64, u64, u64) = conn
+            .query_first(format!(
+                "SELECT \
+                 (SELECT COUNT(*) FROM `{0}`.users), (SELECT COUNT(*) FROM `{0}`.paysys_txn), \
+                 (SELECT COUNT(*) FROM `{0}`.pays), \
+                 (SELECT SUM(data_length + index_length) FROM information_schema.tables \
+                  WHERE table_schema = '{0}' AND table_name IN ('users', 'paysys_txn', 'pays'))",
+                db.name
+            ))
+            .expect("counts")
+            .expect("a row");
+        println!(
+            "loaded {rows} bulk rows per table in {load_s:.1} s: users {}, paysys_txn {}, pays {}; \
+             data + indexes {} MB",
+            size.0,
+            size.1,
+            size.2,
+            size.3 / (1 << 20)
+        );
+    }
+
+    let n = s.reps + 3;
+    let mut rng = Lcg(42);
+    // Per database: the subscribers its checks and its pays go to.
+    let ids: Vec<(Vec<u64>, Vec<u64>)> = dbs
+        .iter()
+        .map(|(rows, _)| {
+            let mut pick =
+                || -> Vec<u64> { (0..n).map(|_| BULK_BASE + 1 + rng.next(*rows)).collect() };
+            (pick(), pick())
+        })
+        .collect();
+    // figures[pass][db] = (check, pay)
+    let mut figures: Vec<Vec<(Figures, Figures)>> = Vec::new();
+    let mut txn = 0u64;
+    for pass in ["first touch", "again"] {
+        let mut this: Vec<(Figures, Figures)> = dbs
+            .iter()
+            .map(|(rows, _)| {
+                (
+                    Figures::new(&format!("check @ {rows} rows, {pass}")),
+                    Figures::new(&format!("pay @ {rows} rows, {pass}")),
+                )
+            })
+            .collect();
+        let reads_before = status_counter(&mut conn, "Innodb_buffer_pool_reads");
+        for i in 0..n {
+            for k in 0..dbs.len() {
+                let account = payment_code(ids[k].0[i]);
+                let q = format!("command=check&txn_id={i}&account={account}&sum=10.00");
+                let r = run_process(&s, osmp_exe(), &cgi_vars(&configs[k], &q, "127.0.0.1"));
+                assert_eq!(result_of(&r.stdout), "0", "{q}: {}", r.stdout);
+                if i >= 3 {
+                    this[k].0.add(&r);
+                    this[k].0.add_log_ms(&sites[k]);
+                }
+                txn += 1;
+                let account = payment_code(ids[k].1[i]);
+                let q = format!(
+                    "command=pay&txn_id={}&account={account}&sum=1.00&txn_date={date}",
+                    60_000_000 + txn
+                );
+                let r = run_process(&s, osmp_exe(), &cgi_vars(&configs[k], &q, "127.0.0.1"));
+                assert_eq!(result_of(&r.stdout), "0", "{q}: {}", r.stdout);
+                if i >= 3 {
+                    this[k].1.add(&r);
+                    this[k].1.add_log_ms(&sites[k]);
+                }
+            }
+        }
+        let misses = status_counter(&mut conn, "Innodb_buffer_pool_reads") - reads_before;
+        println!(
+            "  {pass}: {misses} buffer-pool misses (pages read from disk) in {} processes",
+            2 * n * dbs.len()
+        );
+        figures.push(this);
+    }
+    println!("load after: {}\n", load());
+    println!("{}", Figures::header());
+    for pass in &figures {
+        for (c, p) in pass {
+            println!("{}\n{}", c.row(), p.row());
+        }
+    }
+    let ratio = |a: &Figures, b: &Figures| {
+        format!(
+            "wall {:.2}, log ms= {:.2}, CPU {:.2}",
+            median(&b.wall) / median(&a.wall),
+            median(&b.inproc) / median(&a.inproc),
+            median(&b.cpu) / median(&a.cpu)
+        )
+    };
+    println!("\nratio of medians, {} rows / 10000 rows:", s.rows);
+    for (pass, f) in ["first touch", "again"].iter().zip(&figures) {
+        println!("  check, {pass}: {}", ratio(&f[0].0, &f[1].0));
+        println!("  pay,   {pass}: {}", ratio(&f[0].1, &f[1].1));
+    }
+
+    // How each statement finds its row at full size: ANALYZE runs it and counts rows read.
+    let big = &dbs[1].1;
+    let mut conn = big.conn();
+    let id = BULK_BASE + s.rows / 2;
+    let txn_id = format!("7{:012}", s.rows / 2);
+    let prv: u64 = conn
+        .exec_first(
+            "SELECT id FROM paysys_txn WHERE system_name = 'osmp' AND txn_id = ?",
+            (&txn_id,),
+        )
+        .expect("select")
+        .unwrap_or(0);
+    println!(
+        "\nANALYZE of the statements a request runs, at {} rows (r_rows: rows actually read; \
+         a const lookup is done while planning and shows NULL):",
+        s.rows
+    );
+    conn.query_drop("START TRANSACTION").expect("begin");
+    for sql in [
+        format!("SELECT id, name, balance FROM users WHERE id = {id} AND mid = 0"),
+        format!("SELECT id FROM paysys_txn WHERE system_name = 'osmp' AND txn_id = '{txn_id}'"),
+        format!("UPDATE users SET balance = balance + 1 WHERE id = {id} AND mid = 0"),
+        format!("UPDATE paysys_txn SET payment_ref = 1 WHERE id = {prv}"),
+    ] {
+        let plan: Vec<mysql::Row> = conn.query(format!("ANALYZE {sql}")).expect("analyze");
+        for row in plan {
+            let col = |name: &str| -> String {
+                row.get_opt::<Option<String>, _>(name)
+                    .and_then(Result::ok)
+                    .flatten()
+                    .unwrap_or_else(|| "NULL".into())
+            };
+            println!(
+                "  {sql}\n    -> table {} type {} key {} rows {} r_rows {}",
+                col("table"),
+                col("type"),
+                col("key"),
+                col("rows"),
+                col("r_rows")
+            );
+        }
+    }
+    conn.query_drop("ROLLBACK").expect("rollback");
+}
+
+// ---------------------------------------------------------------------------------------
+// Where one check process spends its time
+
+fn have(tool: &str) -> bool {
+    Command::new("sh")
+        .arg("-c")
+        .arg(format!("command -v {tool} >/dev/null 2>&1"))
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+/// Runs `tool args… exe` with a CGI environment; returns (stdout, stderr).
+fn under(tool: &str, args: &[&str], exe: &Path, vars: &[(&str, &str)]) -> (String, String) {
+    let out = Command::new(tool)
+        .args(args)
+        .arg(exe)
+        .env_clear()
+        .envs(vars.iter().copied())
+        .env("PATH", "/usr/bin:/bin")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap_or_else(|e| panic!("{tool}: {e}"));
+    (
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// A `strace -f -tt` line's time of day in microseconds, and the call. Lines start with the
+/// pid when strace writes to a file with `-f`.
+fn strace_time(line: &str) -> Option<(f64, &str)> {
+    let line = line
+        .trim_start_matches(|c: char| c.is_ascii_digit())
+        .trim_start();
+    let (ts, rest) = line.split_once(' ')?;
+    let mut parts = ts.split(':');
+    let h: f64 = parts.next()?.parse().ok()?;
+    let m: f64 = parts.next()?.parse().ok()?;
+    let s: f64 = parts.next()?.parse().ok()?;
+    Some(((h * 3600.0 + m * 60.0 + s) * 1e6, rest))
+}
+
+/// A profiled request: name, executable, query.
+struct Probe {
+    name: &'static str,
+    exe: PathBuf,
+    query: fn(usize) -> String,
+}
+
+fn probe_check(_: usize) -> String {
+    "command=check&txn_id=1&account=59071&sum=10.00".into()
+}
+
+fn probe_no_db(_: usize) -> String {
+    "command=check&txn_id=1&account=59070&sum=10.00".into()
+}
+
+fn probe_pay(i: usize) -> String {
+    format!(
+        "command=pay&txn_id={}&account=59071&sum=1.00&txn_date={}",
+        800_000 + i,
+        txn_date()
+    )
+}
+
+/// `perf stat -x,` output → event → value.
+fn perf_values(csv: &str) -> BTreeMap<String, f64> {
+    csv.lines()
+        .filter_map(|l| {
+            let f: Vec<&str> = l.split(',').collect();
+            let v: f64 = f.first()?.parse().ok()?;
+            Some((f.get(2)?.to_string(), v))
+        })
+        .collect()
+}
+
+#[test]
+#[ignore = "benchmark: bench/run.sh"]
+fn bench_4_profile() {
+    let s = Settings::get();
+    let db = TestDb::new();
+    let site = Site::new(&db.url, "");
+    let config = site.config_path().to_string_lossy().into_owned();
+    let dir = s.out.join("profile");
+    std::fs::create_dir_all(&dir).expect("profile dir");
+    let probes = [
+        Probe {
+            name: "no-op",
+            exe: s.noop().to_path_buf(),
+            query: probe_check,
+        },
+        Probe {
+            name: "osmp, no DB",
+            exe: osmp_exe().to_path_buf(),
+            query: probe_no_db,
+        },
+        Probe {
+            name: "check",
+            exe: osmp_exe().to_path_buf(),
+            query: probe_check,
+        },
+        Probe {
+            name: "pay",
+            exe: osmp_exe().to_path_buf(),
+            query: probe_pay,
+        },
+    ];
+    let mut serial = 0usize;
+    let mut next_query = |p: &Probe| {
+        serial += 1;
+        (p.query)(serial)
+    };
+    println!("\n== profile: one process at a time; load: {}", load());
+
+    // perf stat: CPU time, page faults, and user/kernel instructions and cycles.
+    if have("perf") {
+        let events = "task-clock,page-faults,instructions:u,instructions:k,cycles:u,cycles:k";
+        let runs = 20;
+        println!("\nperf stat -e {events}, median of {runs} runs each:");
+        println!("| process | task-clock ms | page faults | instructions user | instructions kernel | cycles user | cycles kernel |");
+        println!("|---|---:|---:|---:|---:|---:|---:|");
+        let mut raw = String::new();
+        for p in &probes {
+            let mut values: BTreeMap<String, Vec<f64>> = BTreeMap::new();
+            for _ in 0..runs {
+                let q = next_query(p);
+                let (_, err) = under(
+                    "perf",
+                    &["stat", "-x", ",", "-e", events, "--"],
+                    &p.exe,
+                    &cgi_vars(&config, &q, "127.0.0.1"),
+                );
+                raw += &format!("--- {}\n{err}\n", p.name);
+                for (k, v) in perf_values(&err) {
+                    values.entry(k).or_default().push(v);
+                }
+            }
+            let m = |k: &str| -> String {
+                values
+                    .get(k)
+                    .map(|v| median(v))
+                    .map(|v| {
+                        if k == "task-clock" {
+                            format!("{v:.2}")
+                        } else {
+                            format!("{v:.0}")
+                        }
+                    })
+                    .unwrap_or_else(|| "n/a".into())
+            };
+            println!(
+                "| {} | {} | {} | {} | {} | {} | {} |",
+                p.name,
+                m("task-clock"),
+                m("page-faults"),
+                m("instructions:u"),
+                m("instructions:k"),
+                m("cycles:u"),
+                m("cycles:k")
+            );
+        }
+        std::fs::write(dir.join("perf-stat.txt"), raw).expect("write");
+    } else {
+        println!("perf not installed (apt-get install linux-perf)");
+    }
+
+    // strace: syscall counts, and the timeline of the database exchange.
+    if have("strace") {
+        for p in probes
+            .iter()
+            .filter(|p| p.name == "check" || p.name == "pay")
+        {
+            let q = next_query(p);
+            let vars = cgi_vars(&config, &q, "127.0.0.1");
+            let (_, summary) = under("strace", &["-f", "-c", "-o", "/dev/stderr"], &p.exe, &vars);
+            std::fs::write(dir.join(format!("strace-c-{}.txt", p.name)), &summary).expect("write");
+            let total = summary
+                .lines()
+                .find(|l| l.trim_end().ends_with("total"))
+                .unwrap_or("")
+                .to_string();
+            println!("\nstrace -c -f, one {} process: {}", p.name, total.trim());
+            let counts: Vec<String> = summary
+                .lines()
+                .filter_map(|l| {
+                    let f: Vec<&str> = l.split_whitespace().collect();
+                    // % time, seconds, usecs/call, calls, [errors], syscall
+                    if f.len() >= 5 && f[0].contains('.') && *f.last()? != "total" {
+                        Some(format!("{} {}", f.last()?, f[3]))
+                    } else {
+                        None
+                    }
+                })
+                .collect();
+            println!("  calls: {}", counts.join(", "));
+
+            let q = next_query(p);
+            let vars = cgi_vars(&config, &q, "127.0.0.1");
+            let trace_path = dir.join(format!("strace-timeline-{}.txt", p.name));
+            let trace_arg = trace_path.to_string_lossy().into_owned();
+            // Only these calls are stopped (seccomp-bpf): the others run at full speed, so
+            // the gaps between the traced calls are close to the real ones.
+            let _ = under(
+                "strace",
+                &[
+                    "-f",
+                    "--seccomp-bpf",
+                    "-tt",
+                    "-T",
+                    "-s",
+                    "80",
+                    "-e",
+                    "trace=execve,openat,connect,sendto,recvfrom,write,close,exit_group",
+                    "-o",
+                    &trace_arg,
+                ],
+                &p.exe,
+                &vars,
+            );
+            let trace = std::fs::read_to_string(&trace_path).unwrap_or_default();
+            println!("\nstrace timeline of one {} process:", p.name);
+            summarize_trace(&trace);
+            println!("  (trace: {})", trace_path.display());
+        }
+    } else {
+        println!("strace not installed (apt-get install strace)");
+    }
+
+    // callgrind: user-space instructions by function, for one process each.
+    if have("valgrind") && have("callgrind_annotate") {
+        for p in probes.iter().filter(|p| p.name != "no-op") {
+            let q = next_query(p);
+            let vars = cgi_vars(&config, &q, "127.0.0.1");
+            let slug = p.name.replace([' ', ','], "-");
+            let out_file = dir.join(format!("callgrind-{slug}.out"));
+            let out_arg = format!("--callgrind-out-file={}", out_file.display());
+            let _ = under("valgrind", &["--tool=callgrind", &out_arg], &p.exe, &vars);
+            let annotate = Command::new("callgrind_annotate")
+                .arg("--inclusive=yes")
+                .arg("--threshold=100")
+                .arg(&out_file)
+                .output()
+                .expect("callgrind_annotate");
+            let inclusive = String::from_utf8_lossy(&annotate.stdout).into_owned();
+            std::fs::write(dir.join(format!("callgrind-{slug}.txt")), &inclusive).expect("write");
+            println!(
+                "\ncallgrind, one {} process: instructions by phase (inclusive)",
+                p.name
+            );
+            print_phases(&inclusive);
+        }
+    } else {
+        println!("valgrind not installed (apt-get install valgrind)");
+    }
+    println!("\nraw profiles: {}", dir.display());
+}
+
+/// Inclusive instruction counts of the functions that mark the phases of a request.
+fn print_phases(report: &str) {
+    let phases: &[(&str, &str)] = &[
+        ("PROGRAM TOTALS", "whole process (user space)"),
+        ("_dl_start ", "dynamic loader: relocations, libc"),
+        ("std::rt::lang_start_internal", "Rust main"),
+        ("paysys::cgi::Request::from_process", "read the CGI request"),
+        ("paysys::config::Config::load", "read and check the config"),
+        ("paysys::db::connect", "database connect (all of it)"),
+        (
+            "HandshakePacket::server_version_parsed",
+            "  of which: server version regex (mysql_common)",
+        ),
+        (
+            "HandshakePacket::maria_db_server_version_parsed",
+            "  of which: MariaDB version regex (mysql_common)",
+        ),
+        ("Billing>::find", "check: SELECT the subscriber"),
+        ("paysys::ledger::pay", "pay: the transaction"),
+        (
+            "<mysql::conn::Conn as core::ops::drop::Drop>::drop",
+            "close statements, COM_QUIT",
+        ),
+        ("chrono::offset::local", "local time zone (chrono)"),
+    ];
+    let total: f64 = report
+        .lines()
+        .find(|l| l.contains("PROGRAM TOTALS"))
+        .and_then(|l| l.split_whitespace().next())
+        .and_then(|n| n.replace(',', "").parse().ok())
+        .unwrap_or(f64::NAN);
+    for (needle, label) in phases {
+        // The first (largest) line naming the function.
+        let found = report.lines().find(|l| l.contains(needle));
+        if let Some(line) = found {
+            let ir: f64 = line
+                .split_whitespace()
+                .next()
+                .and_then(|n| n.replace(',', "").parse().ok())
+                .unwrap_or(f64::NAN);
+            println!("  {:>10.0} Ir {:>5.1} %  {label}", ir, 100.0 * ir / total);
+        }
+    }
+}
+
+/// The phases of one process from a `strace -f -tt -T` of a few calls: process start to the
+/// DB connect, each client → server exchange with the time until the reply had arrived,
+/// and the end.
+fn summarize_trace(trace: &str) {
+    let lines: Vec<(f64, &str)> = trace.lines().filter_map(strace_time).collect();
+    let (Some(&(t0, _)), Some(&(t_end, _))) = (lines.first(), lines.last()) else {
+        println!("  empty trace");
+        return;
+    };
+    // -T appends the time spent in the call: `= 11 <0.001786>`.
+    let duration = |l: &str| -> f64 {
+        l.rsplit_once('<')
+            .and_then(|(_, d)| d.trim_end_matches('>').parse::<f64>().ok())
+            .map(|d| d * 1e6)
+            .unwrap_or(0.0)
+    };
+    let db = |l: &str| l.starts_with("connect(") && l.contains("htons(3306)");
+    let Some(fd) = lines
+        .iter()
+        .find(|(_, l)| db(l))
+        .and_then(|(_, l)| l["connect(".len()..].split(',').next())
+        .map(str::to_string)
+    else {
+        println!(
+            "  execve to exit_group: {:.2} ms; no TCP connect to port 3306 seen",
+            (t_end - t0) / 1000.0
+        );
+        return;
+    };
+    let is = |l: &str, call: &str| l.starts_with(&format!("{call}({fd},"));
+    // (sent at, what, reply arrived at)
+    let mut exchanges: Vec<(f64, String, Option<f64>)> = Vec::new();
+    let mut open = false;
+    let mut last_db = t0;
+    for (t, l) in &lines {
+        if db(l) {
+            open = true;
+            exchanges.push((*t, "TCP connect, server greeting".into(), None));
+        } else if !open {
+            continue;
+        } else if l.starts_with(&format!("close({fd})")) {
+            open = false;
+        } else if is(l, "sendto") || is(l, "write") {
+            exchanges.push((*t, packet_summary(l), None));
+            last_db = *t;
+        } else if is(l, "recvfrom") && !l.contains("EAGAIN") {
+            let end = t + duration(l);
+            last_db = end;
+            // The reply belongs to the latest exchange still waiting for one.
+            if let Some(x) = exchanges.iter_mut().rev().find(|x| x.2.is_none()) {
+                x.2 = Some(end);
+            }
+        }
+    }
+    let first_db = exchanges.first().map(|x| x.0).unwrap_or(t0);
+    let trips = exchanges.iter().filter(|x| x.2.is_some()).count();
+    let waited: f64 = exchanges.iter().filter_map(|x| Some(x.2? - x.0)).sum();
+    println!(
+        "  execve to exit_group {:.2} ms = execve to connect() {:.2} + connect() to the last DB packet {:.2} + the rest {:.2}",
+        (t_end - t0) / 1000.0,
+        (first_db - t0) / 1000.0,
+        (last_db - first_db) / 1000.0,
+        (t_end - last_db) / 1000.0
+    );
+    println!(
+        "  {trips} round trips to MariaDB (connect included): {:.2} ms from sending to the reply's arrival, {:.2} ms between them in the client",
+        waited / 1000.0,
+        (last_db - first_db - waited) / 1000.0
+    );
+    println!("  sent at (ms since execve), reply after (ms), what:");
+    for (t, what, reply) in &exchanges {
+        let r = reply
+            .map(|r| format!("{:6.3}", (r - t) / 1000.0))
+            .unwrap_or_else(|| "     -".into());
+        println!("    +{:7.3}  {r}  {what}", (t - t0) / 1000.0);
+    }
+}
+
+/// A short name for a client packet from strace's escaped text of it.
+fn packet_summary(line: &str) -> String {
+    let Some(text) = line.split_once('"').map(|(_, r)| r) else {
+        return line.to_string();
+    };
+    // 4-byte header (3 length bytes, sequence), then the command byte.
+    let mut bytes = Vec::new();
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c == '"' {
+            break;
+        }
+        if c == '\\' {
+            match chars.next() {
+                Some('n') => bytes.push(b'\n'),
+                Some('t') => bytes.push(b'\t'),
+                Some('r') => bytes.push(b'\r'),
+                Some('f') => bytes.push(0x0c),
+                Some('v') => bytes.push(0x0b),
+                Some('\\') => bytes.push(b'\\'),
+                Some('"') => bytes.push(b'"'),
+                Some('x') => {
+                    let h: String = chars.by_ref().take(2).collect();
+                    bytes.push(u8::from_str_radix(&h, 16).unwrap_or(0));
+                }
+                Some(d) if d.is_ascii_digit() => {
+                    let mut oct = d.to_string();
+                    while oct.len() < 3 && chars.peek().is_some_and(|c| c.is_digit(8)) {
+                        oct.push(chars.next().unwrap_or('0'));
+                    }
+                    bytes.push(u8::from_str_radix(&oct, 8).unwrap_or(0));
+                }
+                Some(other) => bytes.push(other as u8),
+                None => break,
+            }
+        } else {
+            let mut buf = [0u8; 4];
+            bytes.extend_from_slice(c.encode_utf8(&mut buf).as_bytes());
+        }
+    }
+    if bytes.len() < 5 {
+        return "(short packet)".into();
+    }
+    let body = String::from_utf8_lossy(&bytes[5..]);
+    let sql: String = body.chars().take(70).collect();
+    match (bytes[3], bytes[4]) {
+        (1, _) => "handshake response (login)".into(),
+        (_, 0x01) => "COM_QUIT".into(),
+        (_, 0x03) => format!("COM_QUERY {sql}"),
+        (_, 0x16) => format!("COM_STMT_PREPARE {sql}"),
+        (_, 0x17) => "COM_STMT_EXECUTE".into(),
+        (_, 0x19) => "COM_STMT_CLOSE (no reply)".into(),
+        (seq, cmd) => format!("packet seq {seq} command {cmd:#04x}"),
+    }
+}
