@@ -12,6 +12,7 @@
 //! PAYSYS_REQUIRE_WEB=1).
 
 mod common;
+#[macro_use]
 mod webserver;
 
 use std::fs;
@@ -72,30 +73,7 @@ fn fixture(kind: Kind, tag: &str, opts: &Options) -> Option<Fixture> {
 
 /// `prefix/etc/paysys.toml` as `common::Site::new` writes it, with this allow list.
 fn write_config(prefix: &Path, db_url: &str, allow: &[&str]) {
-    let allow = allow
-        .iter()
-        .map(|a| format!("{a:?}"))
-        .collect::<Vec<_>>()
-        .join(", ");
-    let text = format!(
-        r#"[database]
-url = "{db_url}"
-billing = "nodeny"
-lock_timeout = 3
-
-[log]
-file = "var/log/paysys_check.log"
-
-[[system]]
-name = "osmp"
-protocol = "osmp"
-allow = [{allow}]
-account = "payment_code"
-min_sum = "1.00"
-max_sum = "15000.00"
-txn_window_hours = 24
-"#
-    );
+    let text = common::config_text(db_url, allow, "");
     // Written whole in one go: a CGI reading it meanwhile sees the old or the new text.
     let tmp = prefix.join("etc/paysys.toml.new");
     fs::write(&tmp, text).expect("write config");
@@ -160,22 +138,6 @@ fn ok(a: &Answer) {
         "{}",
         a.body
     );
-}
-
-/// One test per server kind: `name::nginx`, `name::apache`.
-macro_rules! both {
-    ($name:ident) => {
-        mod $name {
-            #[test]
-            fn nginx() {
-                super::$name(super::Kind::Nginx);
-            }
-            #[test]
-            fn apache() {
-                super::$name(super::Kind::Apache);
-            }
-        }
-    };
 }
 
 fn check_pay_repeat_post_and_log(kind: Kind) {

@@ -4,6 +4,7 @@
 //! that is not installed makes the test print "skipped: …" (an error with
 //! PAYSYS_REQUIRE_WEB=1).
 
+#[macro_use]
 mod webserver;
 
 use std::collections::HashMap;
@@ -95,22 +96,6 @@ fn config_path(prefix: &Path) -> String {
         .to_str()
         .expect("utf-8")
         .to_string()
-}
-
-/// One test per server kind: `name::nginx`, `name::apache`.
-macro_rules! both {
-    ($name:ident) => {
-        mod $name {
-            #[test]
-            fn nginx() {
-                super::$name(super::Kind::Nginx);
-            }
-            #[test]
-            fn apache() {
-                super::$name(super::Kind::Apache);
-            }
-        }
-    };
 }
 
 fn get_query_and_path_info(kind: Kind) {

@@ -142,6 +142,36 @@ pub fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
+/// The tests' config: `db_url`, one OSMP system admitting `allow`, plus `system_extra`
+/// TOML lines in its `[[system]]` table.
+pub fn config_text(db_url: &str, allow: &[&str], system_extra: &str) -> String {
+    let allow = allow
+        .iter()
+        .map(|a| format!("{a:?}"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    format!(
+        r#"[database]
+url = "{db_url}"
+billing = "nodeny"
+lock_timeout = 3
+
+[log]
+file = "var/log/paysys_check.log"
+
+[[system]]
+name = "osmp"
+protocol = "osmp"
+allow = [{allow}]
+account = "payment_code"
+min_sum = "1.00"
+max_sum = "15000.00"
+txn_window_hours = 24
+{system_extra}
+"#
+    )
+}
+
 /// An install base: `etc/paysys.toml` and `var/log/`, in a temp dir of its own.
 pub struct Site {
     pub base: PathBuf,
@@ -153,25 +183,10 @@ impl Site {
         let base = std::env::temp_dir().join(unique("paysys_site"));
         std::fs::create_dir_all(base.join("etc")).expect("mkdir etc");
         let site = Site { base };
-        site.write_config(&format!(
-            r#"[database]
-url = "{db_url}"
-billing = "nodeny"
-lock_timeout = 3
-
-[log]
-file = "var/log/paysys_check.log"
-
-[[system]]
-name = "osmp"
-protocol = "osmp"
-allow = ["127.0.0.1", "::1", "10.0.0.0/8", "!10.0.0.13"]
-account = "payment_code"
-min_sum = "1.00"
-max_sum = "15000.00"
-txn_window_hours = 24
-{system_extra}
-"#
+        site.write_config(&config_text(
+            db_url,
+            &["127.0.0.1", "::1", "10.0.0.0/8", "!10.0.0.13"],
+            system_extra,
         ));
         site
     }

@@ -36,6 +36,23 @@
 //! - `PAYSYS_KEEP_WEB=1`: keep every state directory.
 #![allow(dead_code)]
 
+/// One test per server kind: `name::nginx`, `name::apache`, each calling `name(kind)`.
+#[allow(unused_macros)]
+macro_rules! both {
+    ($name:ident) => {
+        mod $name {
+            #[test]
+            fn nginx() {
+                super::$name(super::Kind::Nginx);
+            }
+            #[test]
+            fn apache() {
+                super::$name(super::Kind::Apache);
+            }
+        }
+    };
+}
+
 use std::collections::HashSet;
 use std::fmt::Write as _;
 use std::fs::{self, File};
