@@ -20,6 +20,7 @@
 //! * [`policy`] — the system's limits: sum range, `txn_date` window.
 //! * [`billing`] — one file per billing schema ([`billing::nodeny`]): find the subscriber,
 //!   credit within the ledger's transaction.
+//! * [`db`] — one connection per request, with the timeouts a terminal needs.
 //! * [`ledger`] — the only code that moves money: one transaction, exactly once.
 //! * [`journal`] — the log line.
 //! * [`endpoint`] — the pipeline that strings them together, and the executables' `main`.
