@@ -168,29 +168,6 @@ fn require_tcp(db: &TestDb) {
     );
 }
 
-/// A config like `common::Site`'s: one OSMP system that admits 127.0.0.1.
-fn config_text(db_url: &str, log_file: &str) -> String {
-    format!(
-        r#"[database]
-url = "{db_url}"
-billing = "nodeny"
-lock_timeout = 3
-
-[log]
-file = "{log_file}"
-
-[[system]]
-name = "osmp"
-protocol = "osmp"
-allow = ["127.0.0.1", "::1"]
-account = "payment_code"
-min_sum = "1.00"
-max_sum = "15000.00"
-txn_window_hours = 24
-"#
-    )
-}
-
 /// A `txn_date` a minute ago: inside the 24-hour window.
 fn txn_date() -> String {
     common::txn_date(-1)
@@ -483,7 +460,7 @@ fn bench_1_web() {
     }
     std::fs::write(
         prefix.join("etc/paysys.toml"),
-        config_text(&db.url, "var/log/paysys_check.log"),
+        common::config_text(&db.url, &["127.0.0.1", "::1"], ""),
     )
     .expect("config");
     let log = prefix.join("var/log/paysys_check.log");

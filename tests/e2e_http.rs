@@ -16,10 +16,10 @@ mod common;
 mod webserver;
 
 use std::fs;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use common::{txn_date, Answer, TestDb};
-use webserver::{HttpResponse, Kind, Options, WebServer};
+use webserver::{HttpResponse, Kind, Options, TempPrefix, WebServer};
 
 /// What every config admits unless a test says otherwise.
 const LOOPBACK: &[&str] = &["127.0.0.1", "::1"];
@@ -28,18 +28,8 @@ const LOOPBACK: &[&str] = &["127.0.0.1", "::1"];
 /// Fields drop in order: the server stops before the prefix and the database go.
 struct Fixture {
     web: WebServer,
-    prefix: Prefix,
+    prefix: TempPrefix,
     db: TestDb,
-}
-
-struct Prefix(PathBuf);
-
-impl Drop for Prefix {
-    fn drop(&mut self) {
-        if !std::thread::panicking() {
-            let _ = fs::remove_dir_all(&self.0);
-        }
-    }
 }
 
 fn fixture(kind: Kind, tag: &str, opts: &Options) -> Option<Fixture> {
@@ -51,7 +41,8 @@ fn fixture(kind: Kind, tag: &str, opts: &Options) -> Option<Fixture> {
         );
         return None;
     }
-    let prefix = Prefix(webserver::temp_prefix(&format!("e2e-{tag}-{kind}")).expect("temp prefix"));
+    let prefix =
+        TempPrefix(webserver::temp_prefix(&format!("e2e-{tag}-{kind}")).expect("temp prefix"));
     let p = prefix.0.as_path();
     webserver::prepare_prefix(p).expect("prepare_prefix");
     webserver::install_cgi(p, "osmp.cgi", Path::new(env!("CARGO_BIN_EXE_osmp")))

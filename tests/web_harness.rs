@@ -9,10 +9,10 @@ mod webserver;
 
 use std::collections::HashMap;
 use std::fs;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::{Duration, Instant};
 
-use webserver::{Kind, Options, WebServer};
+use webserver::{Kind, Options, TempPrefix, WebServer};
 
 /// Prints its CGI environment as KEY=value lines, then the request body (exactly
 /// CONTENT_LENGTH bytes, as a CGI must read it), then tries to append to var/log.
@@ -43,21 +43,11 @@ const SLEEP_CGI: &str =
 /// in order: the server stops before the prefix is removed.
 struct Fixture {
     web: WebServer,
-    prefix: Prefix,
-}
-
-struct Prefix(PathBuf);
-
-impl Drop for Prefix {
-    fn drop(&mut self) {
-        if !std::thread::panicking() {
-            let _ = fs::remove_dir_all(&self.0);
-        }
-    }
+    prefix: TempPrefix,
 }
 
 fn fixture(kind: Kind, tag: &str, opts: &Options) -> Option<Fixture> {
-    let prefix = Prefix(webserver::temp_prefix(&format!("{tag}-{kind}")).expect("temp prefix"));
+    let prefix = TempPrefix(webserver::temp_prefix(&format!("{tag}-{kind}")).expect("temp prefix"));
     let p = prefix.0.as_path();
     webserver::prepare_prefix(p).expect("prepare_prefix");
     let echo = ECHO_CGI.replace("@PREFIX@", p.to_str().expect("utf-8 temp dir"));

@@ -373,6 +373,18 @@ pub fn temp_prefix(tag: &str) -> Result<PathBuf, String> {
     Ok(dir)
 }
 
+/// A prefix from [`temp_prefix`] that is removed when dropped — unless the test is failing,
+/// so that what the CGI left there can be looked at.
+pub struct TempPrefix(pub PathBuf);
+
+impl Drop for TempPrefix {
+    fn drop(&mut self) {
+        if !std::thread::panicking() {
+            let _ = fs::remove_dir_all(&self.0);
+        }
+    }
+}
+
 /// Copies an executable (e.g. `env!("CARGO_BIN_EXE_osmp")`) to `prefix/cgi-bin/<name>`, 0755.
 pub fn install_cgi(prefix: &Path, name: &str, from: &Path) -> Result<PathBuf, String> {
     let to = prefix.join("cgi-bin").join(name);
