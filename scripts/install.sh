@@ -11,15 +11,23 @@
 #               written into a file names $PREFIX
 #   OSMP_BIN    the osmp executable to install as cgi-bin/osmp.cgi (target/release/osmp)
 #   PAYSYS_BIN  the admin tool to install as bin/paysys (target/release/paysys)
+#   RUNDIR      the directory of osmp.cgi's FastCGI socket in persistent mode, absolute,
+#               written into the nginx and systemd files (default /run/paysys)
 #
 # Layout under PREFIX:
 #   cgi-bin/osmp.cgi                 0755
 #   bin/paysys                       0755
 #   etc/paysys.toml.example          0644, always replaced
 #   etc/paysys.toml                  0640 root:www-data, only when it does not exist yet
-#   etc/apache/paysys.conf           web-server snippets with @PREFIX@ filled in, 0644,
-#   etc/nginx/paysys.conf              always replaced: copy them into /etc, do not edit
-#   etc/logrotate.d/paysys             them here
+#   etc/apache/paysys.conf           osmp.cgi as a CGI: Apache; nginx + fcgiwrap
+#   etc/nginx/paysys.conf
+#   etc/apache/paysys-fcgid.conf     osmp.cgi persistent (FastCGI): Apache mod_fcgid;
+#   etc/nginx/paysys-fastcgi.conf      nginx + the systemd socket and service
+#   etc/systemd/paysys-osmp.socket
+#   etc/systemd/paysys-osmp.service
+#   etc/logrotate.d/paysys           these seven with @PREFIX@ and @RUNDIR@ filled in, 0644,
+#                                      always replaced: copy them into /etc, do not edit
+#                                      them here
 #   var/log/                         0750 www-data:adm (when root and www-data exists)
 #   sql/*.sql                        0644
 #   share/paysys/installed-files     what was installed, one PREFIX-relative path a line
@@ -36,6 +44,7 @@ PREFIX=${PREFIX:-/usr/local/paysys}
 DESTDIR=${DESTDIR:-}
 OSMP_BIN=${OSMP_BIN:-target/release/osmp}
 PAYSYS_BIN=${PAYSYS_BIN:-target/release/paysys}
+RUNDIR=${RUNDIR:-/run/paysys}
 
 say() { printf 'install.sh: %s\n' "$*" >&2; }
 die() { say "$*"; exit 1; }
@@ -46,18 +55,27 @@ case "$PREFIX" in
 esac
 PREFIX=${PREFIX%/}
 [ -n "$PREFIX" ] || die "PREFIX=/ is not an install base"
+case "$RUNDIR" in
+/?*) ;;
+*) die "RUNDIR must be an absolute path, not '$RUNDIR'" ;;
+esac
+RUNDIR=${RUNDIR%/}
 root="$DESTDIR$PREFIX"
 manifest_rel=share/paysys/installed-files
 manifest="$root/$manifest_rel"
 
 # The directories an install may create, deepest first (the order uninstall removes them in).
-dirs=(cgi-bin bin etc/apache etc/nginx etc/logrotate.d etc sql share/paysys share var/log var)
+dirs=(cgi-bin bin etc/apache etc/nginx etc/logrotate.d etc/systemd etc sql share/paysys share var/log var)
 
-# The web-server and logrotate snippets: source in this tree -> PREFIX-relative target.
+# The web-server, logrotate and systemd files: source in this tree -> PREFIX-relative target.
 snippets=(
     "etc/apache/paysys.conf:etc/apache/paysys.conf"
+    "etc/apache/paysys-fcgid.conf:etc/apache/paysys-fcgid.conf"
     "etc/nginx/paysys.conf:etc/nginx/paysys.conf"
+    "etc/nginx/paysys-fastcgi.conf:etc/nginx/paysys-fastcgi.conf"
     "etc/logrotate.d/paysys:etc/logrotate.d/paysys"
+    "etc/systemd/paysys-osmp.socket:etc/systemd/paysys-osmp.socket"
+    "etc/systemd/paysys-osmp.service:etc/systemd/paysys-osmp.service"
 )
 
 is_root() { [ "$(id -u)" = 0 ]; }
@@ -90,14 +108,17 @@ do_install() {
     install -m 0755 "$PAYSYS_BIN" "$root/bin/paysys"
     install -m 0644 etc/paysys.toml.example "$root/etc/paysys.toml.example"
 
-    # @PREFIX@ -> PREFIX (escaped for sed's replacement text).
-    local repl s
+    # @PREFIX@ -> PREFIX, @RUNDIR@ -> RUNDIR (escaped for sed's replacement text).
+    local repl rrepl s made_for
     repl=$(printf '%s' "$PREFIX" | sed -e 's/[\\|&]/\\&/g')
+    rrepl=$(printf '%s' "$RUNDIR" | sed -e 's/[\\|&]/\\&/g')
     for s in "${snippets[@]}"; do
+        made_for="PREFIX=$PREFIX"
+        ! grep -q '@RUNDIR@' "${s%%:*}" || made_for="$made_for RUNDIR=$RUNDIR"
         {
-            echo "# Written by paysys's make install for PREFIX=$PREFIX, and again by every"
+            echo "# Written by paysys's make install for $made_for, and again by every"
             echo "# install: copy it into place (see INSTALL), do not edit it here."
-            sed -e "s|@PREFIX@|$repl|g" "${s%%:*}"
+            sed -e "s|@PREFIX@|$repl|g" -e "s|@RUNDIR@|$rrepl|g" "${s%%:*}"
         } >"$root/${s#*:}.tmp"
         chmod 0644 "$root/${s#*:}.tmp"
         mv -f "$root/${s#*:}.tmp" "$root/${s#*:}"

@@ -154,13 +154,18 @@ fn full_install() -> BTreeSet<String> {
         "cgi-bin/osmp.cgi",
         "etc/",
         "etc/apache/",
+        "etc/apache/paysys-fcgid.conf",
         "etc/apache/paysys.conf",
         "etc/logrotate.d/",
         "etc/logrotate.d/paysys",
         "etc/nginx/",
+        "etc/nginx/paysys-fastcgi.conf",
         "etc/nginx/paysys.conf",
         "etc/paysys.toml",
         "etc/paysys.toml.example",
+        "etc/systemd/",
+        "etc/systemd/paysys-osmp.service",
+        "etc/systemd/paysys-osmp.socket",
         "share/",
         "share/paysys/",
         "share/paysys/installed-files",
@@ -172,9 +177,28 @@ fn full_install() -> BTreeSet<String> {
     all
 }
 
+/// The RUNDIR an install names when none is given.
+const DEFAULT_RUNDIR: &str = "/run/paysys";
+
+/// The web-server, logrotate and systemd files, each with `@PREFIX@` (and `@RUNDIR@`).
+const SNIPPETS: [&str; 7] = [
+    "etc/apache/paysys.conf",
+    "etc/apache/paysys-fcgid.conf",
+    "etc/nginx/paysys.conf",
+    "etc/nginx/paysys-fastcgi.conf",
+    "etc/logrotate.d/paysys",
+    "etc/systemd/paysys-osmp.socket",
+    "etc/systemd/paysys-osmp.service",
+];
+
 /// Files, modes, contents and the `@PREFIX@` substitution of an install at `prefix`
 /// (`written_as`: the PREFIX the files must name; differs from `prefix` with DESTDIR).
 fn assert_installed(prefix: &Path, written_as: &str) {
+    assert_installed_with(prefix, written_as, DEFAULT_RUNDIR);
+}
+
+/// [`assert_installed`] for an install with `RUNDIR=rundir`.
+fn assert_installed_with(prefix: &Path, written_as: &str, rundir: &str) {
     for (file, from) in [
         ("cgi-bin/osmp.cgi", env!("CARGO_BIN_EXE_osmp")),
         ("bin/paysys", env!("CARGO_BIN_EXE_paysys")),
@@ -214,19 +238,54 @@ fn assert_installed(prefix: &Path, written_as: &str) {
             "etc/logrotate.d/paysys",
             vec![format!("\n{written_as}/var/log/paysys_check.log {{\n")],
         ),
+        (
+            "etc/apache/paysys-fcgid.conf",
+            vec![
+                format!("ScriptAlias /cgi-bin/ \"{written_as}/cgi-bin/\""),
+                format!("<Directory \"{written_as}/cgi-bin\">"),
+                "<Files \"osmp.cgi\">\n        SetHandler fcgid-script\n".to_string(),
+                format!("FcgidInitialEnv PAYSYS_CONFIG \"{written_as}/etc/paysys.toml\""),
+            ],
+        ),
+        (
+            "etc/nginx/paysys-fastcgi.conf",
+            vec![
+                format!("fastcgi_pass unix:{rundir}/osmp.sock;"),
+                "fastcgi_pass unix:/run/fcgiwrap.socket;".to_string(),
+                format!("fastcgi_param PAYSYS_CONFIG   {written_as}/etc/paysys.toml;"),
+            ],
+        ),
+        (
+            "etc/systemd/paysys-osmp.socket",
+            vec![
+                format!("\nListenStream={rundir}/osmp.sock\n"),
+                "\nSocketUser=www-data\n".to_string(),
+            ],
+        ),
+        (
+            "etc/systemd/paysys-osmp.service",
+            vec![
+                format!("\nExecStart={written_as}/cgi-bin/osmp.cgi\n"),
+                "\nStandardInput=socket\n".to_string(),
+                "\nStandardOutput=journal\n".to_string(),
+                format!("\nReadWritePaths={written_as}/var/log\n"),
+            ],
+        ),
     ] {
         let path = prefix.join(file);
         assert_eq!(mode(&path), 0o644, "{file}");
         let got = text(&path);
         assert!(
-            !got.contains("@PREFIX@"),
-            "{file} still has @PREFIX@:\n{got}"
+            !got.contains("@PREFIX@") && !got.contains("@RUNDIR@"),
+            "{file} still has a placeholder:\n{got}"
         );
         for line in expect {
             assert!(got.contains(&line), "{file} lacks {line:?}:\n{got}");
         }
         // Apart from the header and the substitution, the snippet as shipped.
-        let shipped = text(&repo().join(file)).replace("@PREFIX@", written_as);
+        let shipped = text(&repo().join(file))
+            .replace("@PREFIX@", written_as)
+            .replace("@RUNDIR@", rundir);
         assert!(
             got.ends_with(&shipped),
             "{file} differs from the shipped one"
@@ -383,11 +442,7 @@ fn destdir_stages_files_that_name_the_real_prefix() {
     assert_eq!(tree(&staged), full_install());
     assert_installed(&staged, "/usr/abills");
     let stage_str = stage.to_str().unwrap();
-    for file in [
-        "etc/apache/paysys.conf",
-        "etc/nginx/paysys.conf",
-        "etc/logrotate.d/paysys",
-    ] {
+    for file in SNIPPETS {
         assert!(!text(&staged.join(file)).contains(stage_str), "{file}");
     }
 
@@ -422,4 +477,49 @@ fn make_install_builds_before_copying() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("absolute"));
     assert!(!repo().join("relative").exists());
+}
+
+#[test]
+fn rundir_names_the_fastcgi_socket() {
+    let scratch = Scratch::new("rundir");
+    let prefix = scratch.0.join("paysys");
+    let p = prefix.to_str().unwrap();
+    make(
+        "install-files",
+        &[("PREFIX", p), ("RUNDIR", "/run/p&y|s\\x/")],
+    );
+    assert_installed_with(&prefix, p, "/run/p&y|s\\x");
+    for file in SNIPPETS {
+        let got = text(&prefix.join(file));
+        let names_rundir = got.contains("/run/p&y|s\\x/osmp.sock");
+        assert_eq!(
+            names_rundir,
+            file.contains("fastcgi") || file.contains("systemd/paysys-osmp.socket"),
+            "{file}:\n{got}"
+        );
+        assert!(!got.contains("/run/paysys/"), "{file}:\n{got}");
+        // The header says which RUNDIR a file was written for, where it names one.
+        let header = got.lines().next().unwrap_or_default();
+        assert_eq!(
+            header.contains("RUNDIR=/run/p&y|s\\x"),
+            text(&repo().join(file)).contains("@RUNDIR@"),
+            "{file}: {header}"
+        );
+    }
+    uninstall(&prefix);
+    assert!(!prefix.exists(), "left: {:?}", tree(&prefix));
+
+    // A relative RUNDIR is refused before anything is written.
+    let out = Command::new("make")
+        .current_dir(repo())
+        .args(["--no-print-directory", "install-files"])
+        .arg(format!("PREFIX={p}"))
+        .arg("RUNDIR=run/paysys")
+        .arg(format!("OSMP_BIN={}", env!("CARGO_BIN_EXE_osmp")))
+        .arg(format!("PAYSYS_BIN={}", env!("CARGO_BIN_EXE_paysys")))
+        .output()
+        .expect("make install-files");
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("RUNDIR must be an absolute path"));
+    assert!(!prefix.exists());
 }
