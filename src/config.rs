@@ -72,7 +72,7 @@ pub struct Config {
     pub systems: Vec<System>,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DatabaseConfig {
     /// `mysql://user:pass@host:port/db`, optionally `?socket=/run/mysqld/mysqld.sock`.
     pub url: String,

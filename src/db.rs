@@ -1,6 +1,9 @@
-//! One MySQL/MariaDB connection per request, with the timeouts a terminal needs.
+//! MySQL/MariaDB connections, with the timeouts a terminal needs.
 //!
-//! A CGI process lives for one request, so there is no pool: connect, do the work, exit.
+//! A CGI process lives for one request: connect, do the work, exit. A FastCGI worker
+//! ([`crate::fastcgi`]) keeps its connection from one request to the next, which saves the
+//! connect and lets the driver's statement cache save the `PREPARE`s. [`Connections`] is
+//! both, so the pipeline does not care which mode it runs in.
 //! Every statement elsewhere is a prepared statement with `?` parameters.
 
 use std::time::Duration;
@@ -63,6 +66,73 @@ pub fn connect(config: &DatabaseConfig, usage: Use) -> Result<Conn, String> {
     }
     // The init statement runs inside `Conn::new`; its failure fails the connect.
     Conn::new(builder).map_err(|e| format!("cannot connect: {e}"))
+}
+
+/// Where a request gets its connection: a new one each time (CGI), or one kept by the
+/// worker (FastCGI).
+pub struct Connections {
+    keep: bool,
+    held: Option<Held>,
+}
+
+struct Held {
+    /// The `[database]` section it was opened with: a config edit reconnects.
+    config: DatabaseConfig,
+    conn: Conn,
+}
+
+impl Connections {
+    /// A connection per request, opened for what the request needs and closed after it.
+    pub fn per_request() -> Connections {
+        Connections {
+            keep: false,
+            held: None,
+        }
+    }
+
+    /// One connection kept across requests while the `[database]` section stays the same.
+    pub fn persistent() -> Connections {
+        Connections {
+            keep: true,
+            held: None,
+        }
+    }
+
+    /// The connection for this request.
+    ///
+    /// A kept connection is pinged first (one round trip): the server may have closed it
+    /// since the last request (`wait_timeout`, a restart, `KILL`), and a connection that
+    /// fails its first statement mid-payment is a temporary error the terminal has to retry,
+    /// where a ping's failure costs only a reconnect.
+    pub fn get(&mut self, config: &DatabaseConfig, usage: Use) -> Result<&mut Conn, String> {
+        let reusable = self.keep
+            && match self.held.as_mut() {
+                Some(h) if h.config == *config => h.conn.ping().is_ok(),
+                _ => false,
+            };
+        if !reusable {
+            self.held = None;
+            // A kept connection serves checks and pays alike: set the lock timeouts once.
+            let usage = if self.keep { Use::Write } else { usage };
+            let conn = connect(config, usage)?;
+            self.held = Some(Held {
+                config: config.clone(),
+                conn,
+            });
+        }
+        match self.held.as_mut() {
+            Some(h) => Ok(&mut h.conn),
+            None => Err("no connection".into()),
+        }
+    }
+
+    /// The request is over. `healthy`: it ended without a database error or a panic, so a
+    /// kept connection is in a known state (no transaction open) and may serve the next one.
+    pub fn done(&mut self, healthy: bool) {
+        if !self.keep || !healthy {
+            self.held = None;
+        }
+    }
 }
 
 /// What `paysys check-db` found wrong with the database, one sentence each, saying what to do.

@@ -4,20 +4,25 @@
 //! → journal.
 //!
 //! [`serve`] decides; it touches no process state, so tests and the admin command line can
-//! call it. [`run`] is what `main` calls: it reads the process's CGI environment, writes the
-//! answer to stdout and the line to the log, and makes sure no panic reaches the web server.
+//! call it. [`run`] is what `main` calls. Started as a CGI, it reads the process's CGI
+//! environment, writes the answer to stdout and the line to the log, and exits. Started
+//! with a listening socket as standard input, it is a FastCGI responder ([`crate::fastcgi`])
+//! and does the same for each request it accepts, keeping its database connection between
+//! them. Either way no panic reaches the web server.
 
+use std::io::{Cursor, Write};
 use std::net::IpAddr;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Local};
 
 use crate::billing;
 use crate::cgi::Request;
 use crate::config::{self, Config};
-use crate::db;
+use crate::db::{self, Connections};
+use crate::fastcgi::{self, Listener, Stream};
 use crate::gate;
 use crate::journal::{self, Line};
 use crate::ledger::{self, Paid};
@@ -36,12 +41,14 @@ pub struct Served {
     pub debug: bool,
 }
 
-/// Decides one request. `config_path` is the main config file; `now` the server's time.
+/// Decides one request. `config_path` is the main config file; `now` the server's time;
+/// `conns` where the database connection comes from.
 pub fn serve(
     protocol: &dyn Protocol,
     request: &Request,
     config_path: &Path,
     now: DateTime<Local>,
+    conns: &mut Connections,
 ) -> Served {
     let echo = protocol.echo(request);
     let (outcome, system, log_file, debug) = match Config::load(config_path) {
@@ -50,7 +57,7 @@ pub fn serve(
             (Outcome::Failed(Fault::config(e)), None, log_file, false)
         }
         Ok(config) => {
-            let (outcome, system) = decide(protocol, request, &config, now);
+            let (outcome, system) = decide(protocol, request, &config, now, conns);
             (outcome, system, config.log.file.clone(), config.log.debug)
         }
     };
@@ -70,6 +77,7 @@ fn decide(
     request: &Request,
     config: &Config,
     now: DateTime<Local>,
+    conns: &mut Connections,
 ) -> (Outcome, Option<String>) {
     // The caller first: someone we do not know learns nothing about the request's validity.
     let Some(system) = gate::identify(&config.systems, request.remote_addr, |s| {
@@ -86,14 +94,25 @@ fn decide(
         Err(refusal) => Outcome::Refused(refusal),
         Ok(command) => match policy::check(system, &command, now.naive_local()) {
             Err(refusal) => Outcome::Refused(refusal),
-            Ok(()) => execute(config, &system.name, &command, request.remote_addr),
+            Ok(()) => {
+                let outcome = execute(config, &system.name, &command, request.remote_addr, conns);
+                // After a database error the connection's state is unknown: never reuse it.
+                conns.done(!matches!(outcome, Outcome::Failed(_)));
+                outcome
+            }
         },
     };
     (outcome, Some(system.name.clone()))
 }
 
 /// The part that talks to the database.
-fn execute(config: &Config, system: &str, command: &Command, caller: Option<IpAddr>) -> Outcome {
+fn execute(
+    config: &Config,
+    system: &str,
+    command: &Command,
+    caller: Option<IpAddr>,
+    conns: &mut Connections,
+) -> Outcome {
     let Some(billing) = billing::by_name(&config.database.billing) else {
         // Config loading already refused unknown billings; this is a bug if reached.
         return Outcome::Failed(Fault::Internal(format!(
@@ -107,14 +126,14 @@ fn execute(config: &Config, system: &str, command: &Command, caller: Option<IpAd
     } else {
         db::Use::Read
     };
-    let mut conn = match db::connect(&config.database, usage) {
+    let conn = match conns.get(&config.database, usage) {
         Ok(conn) => conn,
         // A pay that could not even connect was not written: NoDeny's nod13 all the same.
         Err(why) if is_pay => return Outcome::Failed(Fault::DatabaseWrite(why)),
         Err(why) => return Outcome::Failed(Fault::DatabaseRead(why)),
     };
     match command {
-        Command::Check(check) => match billing.find(&mut conn, &check.account) {
+        Command::Check(check) => match billing.find(conn, &check.account) {
             Ok(Some(subscriber)) => Outcome::Checked {
                 subscriber,
                 sum: check.sum,
@@ -122,7 +141,7 @@ fn execute(config: &Config, system: &str, command: &Command, caller: Option<IpAd
             Ok(None) => Outcome::Refused(Refusal::NoSuchSubscriber),
             Err(e) => Outcome::Failed(Fault::DatabaseRead(e.to_string())),
         },
-        Command::Pay(pay) => match ledger::pay(&mut conn, billing, system, pay, caller) {
+        Command::Pay(pay) => match ledger::pay(conn, billing, system, pay, caller) {
             Ok(Paid::New { prv_txn }) => Outcome::Paid {
                 prv_txn,
                 sum: pay.sum,
@@ -145,7 +164,7 @@ fn execute(config: &Config, system: &str, command: &Command, caller: Option<IpAd
             Ok(Paid::NoSubscriber) => Outcome::Refused(Refusal::NoSuchSubscriber),
             Err(e) => Outcome::Failed(Fault::DatabaseWrite(e.to_string())),
         },
-        Command::Status(query) => match ledger::find(&mut conn, system, &query.txn_id) {
+        Command::Status(query) => match ledger::find(conn, system, &query.txn_id) {
             Ok(Some(stored)) => Outcome::Found {
                 prv_txn: stored.prv_txn,
                 sum: stored.sum,
@@ -203,18 +222,46 @@ pub fn run(protocol: &'static dyn Protocol) -> i32 {
         simplelog::Config::default(),
         std::io::stderr(),
     );
+    if let Some(listener) = Listener::from_stdin() {
+        return run_fastcgi(protocol, listener);
+    }
     let request = Request::from_process();
-    let exe = std::env::current_exe().ok();
-    let env_config = std::env::var_os("PAYSYS_CONFIG")
-        .filter(|v| !v.is_empty())
-        .map(PathBuf::from);
-    let config_path = config::locate(env_config.as_deref(), exe.as_deref());
-    let now = Local::now();
+    let config_path = config_path(std::env::var_os("PAYSYS_CONFIG"));
+    let mut conns = Connections::per_request();
+    let served = serve_safely(protocol, &request, &config_path, &mut conns);
+    if let Err(e) = served
+        .reply
+        .response
+        .write_to(&mut std::io::stdout().lock())
+    {
+        log::error!("cannot write the answer to the web server: {e}");
+    }
+    record(&request, &served, started);
+    0
+}
 
-    let served = catch_unwind(AssertUnwindSafe(|| {
-        serve(protocol, &request, &config_path, now)
+/// The main config file: `PAYSYS_CONFIG` if set, else `../etc/paysys.toml` beside the
+/// executable's directory.
+fn config_path(from_env: Option<std::ffi::OsString>) -> PathBuf {
+    let exe = std::env::current_exe().ok();
+    let env_config = from_env.filter(|v| !v.is_empty()).map(PathBuf::from);
+    config::locate(env_config.as_deref(), exe.as_deref())
+}
+
+/// [`serve`], with a panic turned into the protocol's temporary error.
+fn serve_safely(
+    protocol: &dyn Protocol,
+    request: &Request,
+    config_path: &Path,
+    conns: &mut Connections,
+) -> Served {
+    let now = Local::now();
+    catch_unwind(AssertUnwindSafe(|| {
+        serve(protocol, request, config_path, now, conns)
     }))
     .unwrap_or_else(|panic| {
+        // Whatever the connection was doing when the panic struck, it is not to be trusted.
+        conns.done(false);
         let why = panic
             .downcast_ref::<&str>()
             .map(|s| s.to_string())
@@ -227,19 +274,104 @@ pub fn run(protocol: &'static dyn Protocol) -> i32 {
             outcome,
             echo,
             system: None,
-            log_file: config::default_log_file(&config::base_of(&config_path)),
+            log_file: config::default_log_file(&config::base_of(config_path)),
             debug: false,
         }
-    });
+    })
+}
 
-    if let Err(e) = served
-        .reply
-        .response
-        .write_to(&mut std::io::stdout().lock())
-    {
-        log::error!("cannot write the answer to the web server: {e}");
-    }
-    let line = log_line(&request, &served, Local::now(), std::process::id(), started);
+/// Writes the request's log line (after the answer has gone out).
+fn record(request: &Request, served: &Served, started: Instant) {
+    let line = log_line(request, served, Local::now(), std::process::id(), started);
     journal::record(&served.log_file, &line);
+}
+
+/// How many threads accept FastCGI connections when `PAYSYS_WORKERS` does not say.
+/// mod_fcgid sends a process one request at a time, so one is right there; behind nginx,
+/// set it to the number of requests to serve at once.
+const DEFAULT_WORKERS: usize = 1;
+const MAX_WORKERS: usize = 256;
+/// How long a worker waits on a silent web server (mid-request, or between requests on a
+/// kept connection) before closing the connection.
+const FASTCGI_IO_TIMEOUT: Duration = Duration::from_secs(75);
+
+/// The FastCGI responder: `PAYSYS_WORKERS` threads accept on `listener`, each serving one
+/// request at a time with a database connection of its own. Runs until the process is
+/// killed (mod_fcgid, systemd and spawn-fcgi stop it with SIGTERM).
+fn run_fastcgi(protocol: &'static dyn Protocol, listener: Listener) -> i32 {
+    let workers = match std::env::var("PAYSYS_WORKERS") {
+        Err(_) => DEFAULT_WORKERS,
+        Ok(text) => match text.trim().parse::<usize>() {
+            Ok(n) if (1..=MAX_WORKERS).contains(&n) => n,
+            _ => {
+                log::error!(
+                    "PAYSYS_WORKERS='{text}' is not a number from 1 to {MAX_WORKERS}; using {DEFAULT_WORKERS}"
+                );
+                DEFAULT_WORKERS
+            }
+        },
+    };
+    for n in 1..workers {
+        match listener.try_clone() {
+            Ok(l) => {
+                let spawned = std::thread::Builder::new()
+                    .name(format!("worker-{n}"))
+                    .spawn(move || worker(protocol, &l));
+                if let Err(e) = spawned {
+                    log::error!("cannot start FastCGI worker {n}: {e}; going on with fewer");
+                }
+            }
+            Err(e) => log::error!("cannot share the FastCGI socket with worker {n}: {e}"),
+        }
+    }
+    worker(protocol, &listener);
     0
+}
+
+fn worker(protocol: &dyn Protocol, listener: &Listener) {
+    let mut conns = Connections::persistent();
+    loop {
+        match listener.accept() {
+            Ok(stream) => connection(protocol, stream, &mut conns),
+            Err(e) => {
+                // Out of file descriptors, a signal: wait a little instead of spinning.
+                log::error!("FastCGI accept failed: {e}");
+                std::thread::sleep(Duration::from_millis(100));
+            }
+        }
+    }
+}
+
+/// Serves the requests of one web-server connection.
+fn connection(protocol: &dyn Protocol, mut stream: Stream, conns: &mut Connections) {
+    if let Err(e) = stream.set_timeouts(FASTCGI_IO_TIMEOUT) {
+        log::error!("FastCGI connection: cannot set timeouts: {e}");
+        return;
+    }
+    loop {
+        let fcgi = match fastcgi::read_request(&mut stream) {
+            Ok(Some(r)) => r,
+            Ok(None) => return,
+            Err(e) => {
+                log::warn!("{e}; closing the connection");
+                return;
+            }
+        };
+        let started = Instant::now();
+        let request = Request::read(|k| fcgi.var(k), &mut Cursor::new(&fcgi.stdin));
+        let config_path = config_path(
+            fcgi.var("PAYSYS_CONFIG")
+                .or_else(|| std::env::var_os("PAYSYS_CONFIG")),
+        );
+        let served = serve_safely(protocol, &request, &config_path, conns);
+        let answer = fastcgi::response(fcgi.id, &served.reply.response.to_bytes());
+        let sent = stream.write_all(&answer).and_then(|()| stream.flush());
+        if let Err(e) = &sent {
+            log::error!("cannot write the answer to the web server: {e}");
+        }
+        record(&request, &served, started);
+        if sent.is_err() || !fcgi.keep_conn {
+            return;
+        }
+    }
 }

@@ -20,10 +20,13 @@
 //! * [`policy`] — the system's limits: sum range, `txn_date` window.
 //! * [`billing`] — one file per billing schema ([`billing::nodeny`]): find the subscriber,
 //!   credit within the ledger's transaction.
-//! * [`db`] — one connection per request, with the timeouts a terminal needs.
+//! * [`db`] — connections with the timeouts a terminal needs: one per request (CGI) or one
+//!   kept by each worker (FastCGI).
 //! * [`ledger`] — the only code that moves money: one transaction, exactly once.
 //! * [`journal`] — the log line.
 //! * [`endpoint`] — the pipeline that strings them together, and the executables' `main`.
+//! * [`fastcgi`] — the persistent mode: the same executable, started with a listening
+//!   socket as stdin, reads each request as FastCGI records instead of a CGI environment.
 //!
 //! # Invariants about money
 //!
@@ -43,6 +46,7 @@ pub mod config;
 pub mod db;
 pub mod domain;
 pub mod endpoint;
+pub mod fastcgi;
 pub mod gate;
 pub mod journal;
 pub mod ledger;

@@ -285,7 +285,7 @@ pub struct Answer {
 }
 
 impl Answer {
-    fn parse(exit: Option<i32>, stdout: &[u8], stderr: &[u8]) -> Answer {
+    pub fn parse(exit: Option<i32>, stdout: &[u8], stderr: &[u8]) -> Answer {
         let text = String::from_utf8_lossy(stdout).into_owned();
         let (head, body) = text
             .split_once("\r\n\r\n")

@@ -1,0 +1,426 @@
+//! osmp.cgi as a FastCGI responder, spoken to directly (no web server): the test is the web
+//! server. It starts the real executable with a listening Unix socket as its standard
+//! input, as mod_fcgid, spawn-fcgi and systemd do, and checks that the persistent mode
+//! answers, logs and pays exactly as the CGI does, survives what a long-lived process
+//! meets (a killed database connection, a config edit, a bad peer), and keeps exactly-once
+//! under concurrent workers. The web servers in front of it: tests/e2e_fastcgi.rs.
+
+mod common;
+
+use std::collections::HashMap;
+use std::io::{Read, Write};
+use std::os::fd::OwnedFd;
+use std::os::unix::net::{UnixListener, UnixStream};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::{pay_query, Answer, Site, TestDb};
+use mysql::prelude::Queryable;
+
+/// The executable serving FastCGI on a socket of its own; killed on drop.
+struct Responder {
+    child: Child,
+    socket: PathBuf,
+    stderr: PathBuf,
+}
+
+impl Responder {
+    fn start(site: &Site, workers: usize) -> Responder {
+        let socket = site.base.join("osmp.sock");
+        let stderr = site.base.join("osmp.stderr");
+        let listener = UnixListener::bind(&socket).expect("bind socket");
+        let child = Command::new(common::osmp_exe())
+            .env_clear()
+            .env("PAYSYS_CONFIG", site.config_path())
+            .env("PAYSYS_WORKERS", workers.to_string())
+            .stdin(Stdio::from(OwnedFd::from(listener)))
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&stderr).expect("stderr file"))
+            .spawn()
+            .expect("spawn osmp");
+        Responder {
+            child,
+            socket,
+            stderr,
+        }
+    }
+
+    fn connect(&self) -> UnixStream {
+        let s = UnixStream::connect(&self.socket).expect("connect");
+        s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+        s
+    }
+
+    /// One request on a connection of its own, from 127.0.0.1.
+    fn get(&self, query: &str) -> Answer {
+        self.request(&[("REQUEST_METHOD", "GET"), ("QUERY_STRING", query)], b"")
+    }
+
+    fn request(&self, vars: &[(&str, &str)], body: &[u8]) -> Answer {
+        let mut s = self.connect();
+        send(&mut s, 1, vars, body, false);
+        let answer = receive(&mut s, 1);
+        // Not keeping the connection: the responder closes it.
+        let mut rest = Vec::new();
+        s.read_to_end(&mut rest).expect("read to end");
+        assert!(rest.is_empty(), "bytes after END_REQUEST: {rest:?}");
+        answer
+    }
+
+    fn alive(&mut self) -> bool {
+        self.child.try_wait().expect("try_wait").is_none()
+    }
+
+    fn stderr(&self) -> String {
+        std::fs::read_to_string(&self.stderr).unwrap_or_default()
+    }
+}
+
+impl Drop for Responder {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn record(out: &mut Vec<u8>, kind: u8, id: u16, content: &[u8]) {
+    assert!(content.len() <= 65535);
+    out.extend_from_slice(&[1, kind]);
+    out.extend_from_slice(&id.to_be_bytes());
+    out.extend_from_slice(&(content.len() as u16).to_be_bytes());
+    out.extend_from_slice(&[0, 0]);
+    out.extend_from_slice(content);
+}
+
+fn pair(out: &mut Vec<u8>, name: &str, value: &[u8]) {
+    for len in [name.len(), value.len()] {
+        if len < 128 {
+            out.push(len as u8);
+        } else {
+            out.extend_from_slice(&((len as u32) | 0x8000_0000).to_be_bytes());
+        }
+    }
+    out.extend_from_slice(name.as_bytes());
+    out.extend_from_slice(value);
+}
+
+/// A request as nginx sends it: BEGIN_REQUEST, PARAMS, STDIN. REMOTE_ADDR defaults to
+/// 127.0.0.1 unless `vars` names it.
+fn send(s: &mut UnixStream, id: u16, vars: &[(&str, &str)], body: &[u8], keep: bool) {
+    let mut out = Vec::new();
+    record(&mut out, 1, id, &[0, 1, u8::from(keep), 0, 0, 0, 0, 0]);
+    let mut params = Vec::new();
+    pair(&mut params, "GATEWAY_INTERFACE", b"CGI/1.1");
+    if !vars.iter().any(|(k, _)| *k == "REMOTE_ADDR") {
+        pair(&mut params, "REMOTE_ADDR", b"127.0.0.1");
+    }
+    let length = body.len().to_string();
+    if !body.is_empty() {
+        pair(&mut params, "CONTENT_LENGTH", length.as_bytes());
+        pair(
+            &mut params,
+            "CONTENT_TYPE",
+            b"application/x-www-form-urlencoded",
+        );
+    }
+    for (k, v) in vars {
+        pair(&mut params, k, v.as_bytes());
+    }
+    record(&mut out, 4, id, &params);
+    record(&mut out, 4, id, &[]);
+    for chunk in body.chunks(65535) {
+        record(&mut out, 5, id, chunk);
+    }
+    record(&mut out, 5, id, &[]);
+    // A body the responder refuses early may meet a closed socket: that is its right.
+    let _ = s.write_all(&out);
+}
+
+/// Reads STDOUT records up to END_REQUEST and parses them as a CGI answer.
+fn receive(s: &mut UnixStream, id: u16) -> Answer {
+    let mut stdout = Vec::new();
+    loop {
+        let mut h = [0u8; 8];
+        s.read_exact(&mut h).expect("record header");
+        assert_eq!(h[0], 1, "version");
+        assert_eq!(u16::from_be_bytes([h[2], h[3]]), id, "request id");
+        let len = usize::from(u16::from_be_bytes([h[4], h[5]]));
+        let mut content = vec![0u8; len + usize::from(h[6])];
+        s.read_exact(&mut content).expect("record content");
+        match h[1] {
+            6 => stdout.extend_from_slice(&content[..len]),
+            3 => {
+                assert_eq!(&content[..5], &[0, 0, 0, 0, 0], "END_REQUEST status");
+                return Answer::parse(Some(0), &stdout, b"");
+            }
+            other => panic!("unexpected record type {other}"),
+        }
+    }
+}
+
+fn waiting_for<T>(what: &str, mut f: impl FnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        if let Some(v) = f() {
+            return v;
+        }
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn log_field<'a>(line: &'a str, key: &str) -> Option<&'a str> {
+    line.split(' ')
+        .find_map(|f| f.strip_prefix(key).and_then(|v| v.strip_prefix('=')))
+}
+
+#[test]
+fn check_pay_repeat_and_status_from_one_process() {
+    let db = TestDb::new();
+    let site = Site::new(&db.url, "");
+    let mut osmp = Responder::start(&site, 1);
+
+    let check = osmp.get("command=check&txn_id=1&account=59071&sum=10.00");
+    assert_eq!(check.result(), 0, "{}", check.body);
+    assert_eq!(check.content_type, "text/xml; charset=utf-8");
+
+    let pay = osmp.get(&pay_query("7001", "59071", "10.25"));
+    assert_eq!(pay.result(), 0, "{}", pay.body);
+    let prv = pay.prv_txn().expect("prv_txn");
+    let again = osmp.get(&pay_query("7001", "59071", "10.25"));
+    assert_eq!(again.result(), 0);
+    assert_eq!(again.prv_txn(), Some(prv.clone()));
+    assert_eq!(db.balance(5907), "110.25");
+    assert_eq!((db.txns(), db.pays()), (1, 1));
+
+    let status = osmp.get("command=status&txn_id=7001");
+    assert_eq!(status.prv_txn(), Some(prv));
+    let unknown = osmp.get("command=check&txn_id=2&account=59070&sum=10.00");
+    assert_eq!(unknown.result(), 4);
+
+    // One line per request, all from the same process.
+    let lines = site.log_lines();
+    assert_eq!(lines.len(), 5, "{lines:#?}");
+    let pids: Vec<_> = lines.iter().map(|l| log_field(l, "pid")).collect();
+    assert!(
+        pids.iter().all(|p| p.is_some() && *p == pids[0]),
+        "{lines:#?}"
+    );
+    assert_eq!(log_field(&lines[1], "result"), Some("0"));
+    assert!(osmp.alive(), "{}", osmp.stderr());
+}
+
+#[test]
+fn a_kept_connection_serves_several_requests() {
+    let db = TestDb::new();
+    let site = Site::new(&db.url, "");
+    let osmp = Responder::start(&site, 1);
+    let mut s = osmp.connect();
+    for (id, txn) in [(1u16, "8001"), (2, "8002"), (3, "8001")] {
+        let q = pay_query(txn, "33", "5.00");
+        send(&mut s, id, &[("QUERY_STRING", &q)], b"", true);
+        assert_eq!(receive(&mut s, id).result(), 0);
+    }
+    assert_eq!(db.txns(), 2);
+    assert_eq!(site.log_lines().len(), 3);
+}
+
+#[test]
+fn a_killed_database_connection_is_replaced() {
+    let db = TestDb::new();
+    let site = Site::new(&db.url, "");
+    let osmp = Responder::start(&site, 1);
+    assert_eq!(osmp.get(&pay_query("9001", "59071", "1.00")).result(), 0);
+
+    // What wait_timeout or a server restart does to an idle connection.
+    let mut admin = db.conn();
+    let ids: Vec<u64> = admin
+        .exec(
+            "SELECT ID FROM information_schema.PROCESSLIST WHERE DB = ? AND ID <> CONNECTION_ID()",
+            (&db.name,),
+        )
+        .expect("processlist");
+    assert_eq!(ids.len(), 1, "the responder keeps one connection");
+    for id in ids {
+        admin.query_drop(format!("KILL {id}")).expect("kill");
+    }
+
+    let check = osmp.get("command=check&txn_id=1&account=59071&sum=1.00");
+    assert_eq!(check.result(), 0, "{}", check.body);
+    let pay = osmp.get(&pay_query("9002", "59071", "1.00"));
+    assert_eq!(pay.result(), 0, "{}", pay.body);
+    assert_eq!(db.balance(5907), "102.00");
+}
+
+#[test]
+fn config_edits_apply_without_a_restart() {
+    let db = TestDb::new();
+    let other = TestDb::new();
+    let site = Site::new(&db.url, "");
+    let osmp = Responder::start(&site, 1);
+    assert_eq!(osmp.get(&pay_query("1", "33", "1.00")).result(), 0);
+
+    // The caller is no longer allowed.
+    site.write_config(&common::config_text(&db.url, &["10.9.9.9"], ""));
+    let refused = osmp.get("command=check&txn_id=2&account=33&sum=1.00");
+    assert_eq!(refused.result(), 8, "{}", refused.body);
+    assert_eq!(refused.status, 403);
+
+    // Another database: the kept connection is not reused for it.
+    site.write_config(&common::config_text(&other.url, &["127.0.0.1"], ""));
+    assert_eq!(osmp.get(&pay_query("1", "33", "1.00")).result(), 0);
+    assert_eq!((db.txns(), other.txns()), (1, 1));
+
+    // A broken config: nod2, then fixed again.
+    site.write_config("[database\n");
+    let broken = osmp.get("command=check&txn_id=3&account=33&sum=1.00");
+    assert_eq!(broken.result(), 1);
+    assert!(broken.comment().contains("nod2"), "{}", broken.body);
+    site.write_config(&common::config_text(&db.url, &["127.0.0.1"], ""));
+    assert_eq!(
+        osmp.get("command=check&txn_id=3&account=33&sum=1.00")
+            .result(),
+        0
+    );
+}
+
+#[test]
+fn a_database_that_is_down_is_a_temporary_error_then_recovers() {
+    let db = TestDb::new();
+    let site = Site::new(&db.url, "");
+    let osmp = Responder::start(&site, 1);
+    // A port nothing listens on.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = closed.local_addr().unwrap().port();
+    drop(closed);
+    let down = format!("mysql://root@127.0.0.1:{port}/{}", db.name);
+    site.write_config(&common::config_text(&down, &["127.0.0.1"], ""));
+    let pay = osmp.get(&pay_query("5", "33", "1.00"));
+    assert_eq!(pay.result(), 1, "{}", pay.body);
+    assert!(pay.comment().contains("nod13"), "{}", pay.body);
+    assert_eq!(db.txns(), 0);
+
+    site.write_config(&common::config_text(&db.url, &["127.0.0.1"], ""));
+    assert_eq!(osmp.get(&pay_query("5", "33", "1.00")).result(), 0);
+    assert_eq!(db.txns(), 1);
+}
+
+#[test]
+fn a_bad_peer_costs_its_own_connection_only() {
+    let db = TestDb::new();
+    let site = Site::new(&db.url, "");
+    let mut osmp = Responder::start(&site, 1);
+
+    // Not FastCGI at all.
+    let mut s = osmp.connect();
+    s.write_all(b"GET / HTTP/1.0\r\n\r\n").unwrap();
+    let mut rest = Vec::new();
+    let _ = s.read_to_end(&mut rest);
+    assert!(rest.is_empty(), "{rest:?}");
+
+    // Half a request, then the peer goes away.
+    let mut s = osmp.connect();
+    let mut out = Vec::new();
+    record(&mut out, 1, 1, &[0, 1, 0, 0, 0, 0, 0, 0]);
+    out.extend_from_slice(&[1, 4, 0, 1, 0, 200]);
+    s.write_all(&out).unwrap();
+    drop(s);
+
+    // A body far over the limit: refused in the protocol, like the CGI does.
+    let big = vec![b'a'; 10 * 1024 * 1024];
+    let answer = osmp.request(&[("REQUEST_METHOD", "POST")], &big);
+    assert_eq!(answer.result(), 300, "{}", answer.body);
+
+    assert!(osmp.alive(), "{}", osmp.stderr());
+    assert_eq!(
+        osmp.get("command=check&txn_id=1&account=33&sum=1.00")
+            .result(),
+        0
+    );
+    assert_eq!(db.txns(), 0);
+    assert_eq!(site.log_lines().len(), 2, "{:#?}", site.log_lines());
+}
+
+#[test]
+fn concurrent_workers_pay_exactly_once() {
+    const ACCOUNTS: &[(u64, &str)] = &[(3, "33"), (1234, "12340"), (5907, "59071")];
+    let db = TestDb::new();
+    let site = Site::new(&db.url, "");
+    let osmp = Responder::start(&site, 4);
+
+    // 50 txns × 4 sends, interleaved over 8 client threads.
+    let mut sends = Vec::new();
+    for round in 0..4 {
+        for t in 0..50u64 {
+            let (_, code) = ACCOUNTS[(t % 3) as usize];
+            let sum = format!("{}.{:02}", 1 + t % 7, (t * 13) % 100);
+            sends.push((round, format!("4{t:03}"), code, sum));
+        }
+    }
+    let answers: Vec<(String, Answer)> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..8)
+            .map(|k| {
+                let mine: Vec<_> = sends.iter().skip(k).step_by(8).cloned().collect();
+                let osmp = &osmp;
+                scope.spawn(move || {
+                    mine.into_iter()
+                        .map(|(_, txn, code, sum)| {
+                            let a = osmp.get(&pay_query(&txn, code, &sum));
+                            (txn, a)
+                        })
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().expect("client thread"))
+            .collect()
+    });
+
+    let mut prv: HashMap<String, String> = HashMap::new();
+    for (txn, a) in &answers {
+        assert_eq!(a.result(), 0, "{txn}: {}", a.body);
+        let p = a.prv_txn().expect("prv_txn");
+        assert_eq!(prv.entry(txn.clone()).or_insert(p.clone()), &p, "{txn}");
+    }
+    assert_eq!(prv.len(), 50);
+    assert_eq!((db.txns(), db.pays()), (50, 50));
+    // Every balance is its starting balance plus its distinct payments.
+    let mut conn = db.conn();
+    for (id, _) in ACCOUNTS {
+        let (expected, actual): (String, String) = conn
+            .exec_first(
+                "SELECT CAST(SUM(amount) AS CHAR), CAST((SELECT balance FROM users WHERE id = ?) AS CHAR) \
+                 FROM paysys_txn WHERE subscriber_id = ?",
+                (id, id),
+            )
+            .expect("sums")
+            .expect("row");
+        let start: f64 = match id {
+            3 => 0.0,
+            1234 => 15.5,
+            _ => 100.0,
+        };
+        let expected: f64 = expected.parse::<f64>().unwrap() + start;
+        let actual: f64 = actual.parse().unwrap();
+        assert!(
+            (expected - actual).abs() < 0.001,
+            "subscriber {id}: {expected} vs {actual}"
+        );
+    }
+    assert_eq!(site.log_lines().len(), 200);
+    // The workers used at most one connection each.
+    let held = waiting_for("the processlist", || {
+        let n: u64 = conn
+            .exec_first(
+                "SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE DB = ? AND ID <> CONNECTION_ID()",
+                (&db.name,),
+            )
+            .ok()
+            .flatten()?;
+        Some(n)
+    });
+    assert!((1..=4).contains(&held), "{held} connections");
+}
