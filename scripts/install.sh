@@ -9,8 +9,9 @@
 #   PREFIX      the install base, absolute (default /usr/local/paysys; ABillS: /usr/abills)
 #   DESTDIR     staging root for packagers: files go to $DESTDIR$PREFIX, but every path
 #               written into a file names $PREFIX
-#   OSMP_BIN    the osmp executable to install as cgi-bin/osmp.cgi (target/release/osmp)
-#   PAYSYS_BIN  the admin tool to install as bin/paysys (target/release/paysys)
+#   OSMP_BIN    the osmp executable to install as cgi-bin/osmp.cgi (default: what `make`
+#               builds, target/<host>/release/osmp)
+#   PAYSYS_BIN  the admin tool to install as bin/paysys (target/<host>/release/paysys)
 #   RUNDIR      the directory of osmp.cgi's FastCGI socket in persistent mode, absolute,
 #               written into the nginx and systemd files (default /run/paysys)
 #
@@ -42,8 +43,10 @@ cd "$here"
 
 PREFIX=${PREFIX:-/usr/local/paysys}
 DESTDIR=${DESTDIR:-}
-OSMP_BIN=${OSMP_BIN:-target/release/osmp}
-PAYSYS_BIN=${PAYSYS_BIN:-target/release/paysys}
+host=$(rustc -vV 2>/dev/null | sed -n 's/^host: //p') || true
+release=target/${host:-$(uname -m)-unknown-linux-gnu}/release # the Makefile's static build
+OSMP_BIN=${OSMP_BIN:-$release/osmp}
+PAYSYS_BIN=${PAYSYS_BIN:-$release/paysys}
 RUNDIR=${RUNDIR:-/run/paysys}
 
 say() { printf 'install.sh: %s\n' "$*" >&2; }
