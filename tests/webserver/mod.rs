@@ -3,6 +3,20 @@
 //! through the production snippets `etc/apache/paysys.conf` and `etc/nginx/paysys.conf`
 //! (with `@PREFIX@` replaced by the test's prefix).
 //!
+//! With `Options::fastcgi`, `/cgi-bin/osmp.cgi` is served in persistent (FastCGI) mode
+//! instead, through the production files for that mode, while every other `*.cgi` stays a
+//! plain CGI:
+//! - nginx: `etc/nginx/paysys-fastcgi.conf` (`@RUNDIR@` is the instance's `run/`). The
+//!   harness does what `etc/systemd/paysys-osmp.socket` + `.service` do: it creates the
+//!   listening socket `run/osmp.sock` (owned by the worker user, 0660) and starts
+//!   `<prefix>/cgi-bin/osmp.cgi` with that socket as its stdin, as the worker user, with the
+//!   `Environment=` of the service unit (`PAYSYS_WORKERS` from `Options::workers` when not
+//!   0), its stdout and stderr in `logs/osmp-fastcgi.log`. It is ready when it answers a
+//!   FastCGI `FCGI_GET_VALUES` on the socket (no request, so no log line).
+//! - Apache: `etc/apache/paysys-fcgid.conf` with mod_fcgid loaded, its `FcgidIPCDir` and
+//!   `FcgidProcessTableFile` in the instance's `run/`; mod_fcgid starts osmp.cgi itself and
+//!   its stderr goes to Apache's error log.
+//!
 //! Use it from a test file with `mod webserver;`. Standard library only.
 //!
 //! ```ignore
@@ -30,7 +44,8 @@
 //! searchable by it.
 //!
 //! Environment:
-//! - `PAYSYS_REQUIRE_WEB=1`: a missing server binary is an error instead of `Ok(None)`.
+//! - `PAYSYS_REQUIRE_WEB=1`: a missing server binary (or mod_fcgid, with
+//!   `Options::fastcgi`) is an error instead of `Ok(None)`.
 //! - `PAYSYS_APACHE_BIN`, `PAYSYS_NGINX_BIN`, `PAYSYS_FCGIWRAP_BIN`: binaries to use.
 //! - `PAYSYS_APACHE_MODULES`: Apache module dir (default `/usr/lib/apache2/modules`).
 //! - `PAYSYS_KEEP_WEB=1`: keep every state directory.
@@ -58,8 +73,9 @@ use std::fmt::Write as _;
 use std::fs::{self, File};
 use std::io::{Read, Write};
 use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
+use std::os::fd::OwnedFd;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
-use std::os::unix::net::UnixStream;
+use std::os::unix::net::{UnixListener, UnixStream};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -78,6 +94,10 @@ const DEFAULT_HTTP_TIMEOUT: Duration = Duration::from_secs(30);
 /// a time, so this is nginx's CGI concurrency.
 const DEFAULT_FCGI_CHILDREN: usize = 8;
 const DEFAULT_APACHE_MODULES: &str = "/usr/lib/apache2/modules";
+/// The persistent osmp.cgi's stdout and stderr, under the state dir (nginx, `fastcgi`).
+const FASTCGI_LOG: &str = "logs/osmp-fastcgi.log";
+/// The systemd service whose `Environment=` the persistent osmp.cgi gets (nginx, `fastcgi`).
+const FASTCGI_SERVICE: &str = "etc/systemd/paysys-osmp.service";
 const SIGKILL: i32 = 9;
 const SIGTERM: i32 = 15;
 
@@ -104,11 +124,15 @@ impl Kind {
         }
     }
 
-    fn snippet_path(self) -> PathBuf {
-        Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("etc")
-            .join(self.name())
-            .join("paysys.conf")
+    /// `etc/<kind>/paysys.conf`, or the persistent-mode file (`fastcgi`):
+    /// `etc/nginx/paysys-fastcgi.conf`, `etc/apache/paysys-fcgid.conf`.
+    fn snippet_path(self, fastcgi: bool) -> PathBuf {
+        let file = match (self, fastcgi) {
+            (_, false) => "paysys.conf",
+            (Kind::Nginx, true) => "paysys-fastcgi.conf",
+            (Kind::Apache, true) => "paysys-fcgid.conf",
+        };
+        repo_path(&format!("etc/{}/{file}", self.name()))
     }
 }
 
@@ -128,6 +152,13 @@ pub struct Options {
     pub env: Vec<(String, String)>,
     /// nginx only: number of fcgiwrap children (CGI requests served at once); 0 means 8.
     pub fcgi_children: usize,
+    /// Serve `/cgi-bin/osmp.cgi` in persistent (FastCGI) mode (see the module docs); it
+    /// must have been installed into the prefix (`install_cgi`) before `start`.
+    pub fastcgi: bool,
+    /// nginx with `fastcgi`: `PAYSYS_WORKERS` for osmp.cgi (requests served at once); 0
+    /// keeps the service unit's value. Apache: unused (mod_fcgid starts more processes
+    /// instead, each serving one request at a time).
+    pub workers: usize,
 }
 
 #[derive(Clone, Debug)]
@@ -155,7 +186,16 @@ pub struct WebServer {
     state: PathBuf,
     server: Option<Child>,
     fcgiwrap: Option<Child>,
+    /// nginx with `Options::fastcgi`: the persistent osmp.cgi.
+    fastcgi: Option<Child>,
     http_timeout: Duration,
+}
+
+/// What `start_apache` / `start_nginx` started besides the server itself.
+struct Started {
+    server: Child,
+    fcgiwrap: Option<Child>,
+    fastcgi: Option<Child>,
 }
 
 /// The unprivileged user the servers and CGIs run as when the test runs as root.
@@ -168,13 +208,16 @@ struct Worker {
 
 impl WebServer {
     /// Starts a private instance on a free 127.0.0.1 port serving `prefix/cgi-bin/*.cgi`,
-    /// configured by the production snippet `etc/<kind>/paysys.conf` with `@PREFIX@`
-    /// replaced by `prefix`. Returns when the server answers on its port.
+    /// configured by the production snippet `etc/<kind>/paysys.conf` (with
+    /// `Options::fastcgi`: the persistent-mode file, see the module docs) with `@PREFIX@`
+    /// replaced by `prefix`. Returns when the server answers on its port (and the
+    /// persistent osmp.cgi, if any, on its socket).
     ///
-    /// `Ok(None)`: the server (or fcgiwrap) is not installed; the test should print
-    /// "skipped: …" and return. With `PAYSYS_REQUIRE_WEB=1` that is an error instead.
+    /// `Ok(None)`: the server (or fcgiwrap; with `Options::fastcgi`, Apache's mod_fcgid) is
+    /// not installed; the test should print "skipped: …" and return. With
+    /// `PAYSYS_REQUIRE_WEB=1` that is an error instead.
     pub fn start(kind: Kind, prefix: &Path, opts: &Options) -> Result<Option<WebServer>, String> {
-        let bins = match find_binaries(kind)? {
+        let bins = match find_binaries(kind, opts.fastcgi)? {
             Some(bins) => bins,
             None => return Ok(None),
         };
@@ -188,12 +231,20 @@ impl WebServer {
                 prefix.display()
             ));
         }
+        if opts.fastcgi && !is_executable(&prefix.join("cgi-bin/osmp.cgi")) {
+            return Err(format!(
+                "Options::fastcgi serves {}/cgi-bin/osmp.cgi, which is not an executable file \
+                 (call webserver::install_cgi first)",
+                prefix.display()
+            ));
+        }
         let worker = worker_user()?;
         if let Some(w) = &worker {
             check_searchable(&prefix.join("cgi-bin"), w)?;
         }
-        let template = fs::read_to_string(kind.snippet_path())
-            .map_err(|e| format!("reading {}: {e}", kind.snippet_path().display()))?;
+        let snippet = kind.snippet_path(opts.fastcgi);
+        let template = fs::read_to_string(&snippet)
+            .map_err(|e| format!("reading {}: {e}", snippet.display()))?;
 
         let mut last_err = String::new();
         for _attempt in 0..5 {
@@ -220,13 +271,14 @@ impl WebServer {
                 ),
             };
             match result {
-                Ok((server, fcgiwrap)) => {
+                Ok(started) => {
                     return Ok(Some(WebServer {
                         kind,
                         port,
                         state,
-                        server: Some(server),
-                        fcgiwrap,
+                        server: Some(started.server),
+                        fcgiwrap: started.fcgiwrap,
+                        fastcgi: started.fastcgi,
                         http_timeout: DEFAULT_HTTP_TIMEOUT,
                     }))
                 }
@@ -266,10 +318,36 @@ impl WebServer {
         &self.state
     }
 
-    /// The server's error log so far. The CGIs' stderr ends up here (Apache: mod_cgid;
-    /// nginx: "FastCGI sent in stderr", fcgiwrap runs with `-f`).
+    /// The server's error log so far. The CGIs' stderr ends up here (Apache: mod_cgid and
+    /// mod_fcgid; nginx: "FastCGI sent in stderr", fcgiwrap runs with `-f`), except the
+    /// persistent osmp.cgi's behind nginx: see `fastcgi_log`.
     pub fn error_log(&self) -> String {
         fs::read_to_string(self.state.join("logs/error.log")).unwrap_or_default()
+    }
+
+    /// nginx with `Options::fastcgi`: the persistent osmp.cgi's stdout and stderr so far
+    /// (in production they go to the journal). Empty otherwise.
+    pub fn fastcgi_log(&self) -> String {
+        fs::read_to_string(self.state.join(FASTCGI_LOG)).unwrap_or_default()
+    }
+
+    /// nginx with `Options::fastcgi`: the pid of the persistent osmp.cgi.
+    pub fn fastcgi_pid(&self) -> Option<u32> {
+        self.fastcgi.as_ref().map(Child::id)
+    }
+
+    /// The error log and, when there is one, the persistent osmp.cgi's output: for
+    /// assertion messages.
+    pub fn logs(&self) -> String {
+        let mut s = format!("--- logs/error.log ---\n{}", tail(&self.error_log(), 40));
+        if self.fastcgi.is_some() {
+            let _ = write!(
+                s,
+                "\n--- {FASTCGI_LOG} ---\n{}",
+                tail(&self.fastcgi_log(), 40)
+            );
+        }
+        s
     }
 
     /// Time limit for one whole request made by `get`, `post_form` and `request`.
@@ -331,6 +409,10 @@ impl Drop for WebServer {
         if let Some(child) = self.fcgiwrap.take() {
             stop_group(child);
         }
+        let fastcgi = self.fastcgi.take().is_some_and(|child| {
+            stop_group(child);
+            true
+        });
         let keep = std::env::var("PAYSYS_KEEP_WEB").is_ok_and(|v| v == "1");
         if thread::panicking() || keep {
             eprintln!(
@@ -340,6 +422,13 @@ impl Drop for WebServer {
                 self.state.display(),
                 tail(&self.error_log(), 40)
             );
+            if fastcgi {
+                eprintln!(
+                    "--- tail of {}/{FASTCGI_LOG} ---\n{}",
+                    self.state.display(),
+                    tail(&self.fastcgi_log(), 40)
+                );
+            }
         } else {
             let _ = fs::remove_dir_all(&self.state);
         }
@@ -432,17 +521,18 @@ impl From<String> for Failure {
     }
 }
 
-fn find_binaries(kind: Kind) -> Result<Option<Binaries>, String> {
+fn find_binaries(kind: Kind, fastcgi: bool) -> Result<Option<Binaries>, String> {
     let require = std::env::var("PAYSYS_REQUIRE_WEB").is_ok_and(|v| v == "1");
-    let missing = |what: String| -> Result<Option<Binaries>, String> {
+    let missing_from = |what: String, packages: &str| -> Result<Option<Binaries>, String> {
         if require {
             Err(format!(
-                "{what} (PAYSYS_REQUIRE_WEB=1; Debian: apt-get install apache2 nginx fcgiwrap)"
+                "{what} (PAYSYS_REQUIRE_WEB=1; Debian: apt-get install {packages})"
             ))
         } else {
             Ok(None)
         }
     };
+    let missing = |what: String| missing_from(what, "apache2 nginx fcgiwrap");
     match kind {
         Kind::Apache => {
             let Some(server) = find_binary("PAYSYS_APACHE_BIN", &["apache2", "httpd"])? else {
@@ -453,6 +543,15 @@ fn find_binaries(kind: Kind) -> Result<Option<Binaries>, String> {
                 .unwrap_or_else(|_| PathBuf::from(DEFAULT_APACHE_MODULES));
             if !modules.join("mod_cgid.so").is_file() {
                 return missing(format!("{}/mod_cgid.so not found", modules.display()));
+            }
+            if fastcgi && !modules.join("mod_fcgid.so").is_file() {
+                return missing_from(
+                    format!(
+                        "{}/mod_fcgid.so not found: Apache cannot serve osmp.cgi in FastCGI mode",
+                        modules.display()
+                    ),
+                    "libapache2-mod-fcgid",
+                );
             }
             Ok(Some(Binaries {
                 server,
@@ -504,6 +603,11 @@ fn find_binary(override_var: &str, names: &[&str]) -> Result<Option<PathBuf>, St
         }
     }
     Ok(None)
+}
+
+/// A path in this source tree.
+fn repo_path(rel: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join(rel)
 }
 
 fn is_executable(path: &Path) -> bool {
@@ -729,7 +833,7 @@ fn start_apache(
     template: &str,
     opts: &Options,
     worker: Option<&Worker>,
-) -> Result<(Child, Option<Child>), Failure> {
+) -> Result<Started, Failure> {
     let st = config_safe_path(state, "state dir")?;
     let modules = bins
         .apache_modules
@@ -739,7 +843,9 @@ fn start_apache(
 
     write_file(
         &state.join("conf/paysys.conf"),
-        &template.replace("@PREFIX@", prefix),
+        &template
+            .replace("@PREFIX@", prefix)
+            .replace("@RUNDIR@", &format!("{st}/run")),
     )?;
     write_file(&state.join("conf/mime.types"), "")?;
 
@@ -775,6 +881,14 @@ fn start_apache(
         let _ = writeln!(
             c,
             "<IfModule !{m}_module>\n    LoadModule {m}_module \"{modules}/mod_{m}.so\"\n</IfModule>"
+        );
+    }
+    if opts.fastcgi {
+        // Debian's defaults (/var/lib/apache2/fcgid/…) would be shared by every instance.
+        let _ = writeln!(
+            c,
+            "<IfModule !fcgid_module>\n    LoadModule fcgid_module \"{modules}/mod_fcgid.so\"\n</IfModule>\n\
+             FcgidIPCDir \"{st}/run/fcgid\"\nFcgidProcessTableFile \"{st}/run/fcgid_shm\""
         );
     }
     if let Some(w) = worker {
@@ -840,7 +954,11 @@ fn start_apache(
         Some(&state.join("run/cgid.sock")),
         state,
     )?;
-    Ok((child, None))
+    Ok(Started {
+        server: child,
+        fcgiwrap: None,
+        fastcgi: None,
+    })
 }
 
 fn start_nginx(
@@ -851,13 +969,17 @@ fn start_nginx(
     template: &str,
     opts: &Options,
     worker: Option<&Worker>,
-) -> Result<(Child, Option<Child>), Failure> {
+) -> Result<Started, Failure> {
     let st = config_safe_path(state, "state dir")?;
     let socket = format!("{st}/run/fcgiwrap.sock");
-    write_file(
-        &state.join("conf/paysys.conf"),
-        &nginx_snippet(template, prefix, &socket, &opts.env)?,
-    )?;
+    let snippet = NginxSnippet {
+        prefix,
+        rundir: &format!("{st}/run"),
+        fcgiwrap_socket: &socket,
+        fastcgi: opts.fastcgi,
+        env: &opts.env,
+    };
+    write_file(&state.join("conf/paysys.conf"), &snippet.render(template)?)?;
     // The snippet says `include fastcgi_params;`, which nginx resolves next to the main
     // config file: give it the system's copy (Debian: /etc/nginx/fastcgi_params).
     let params = fs::read_to_string("/etc/nginx/fastcgi_params")
@@ -937,6 +1059,24 @@ fn start_nginx(
         stop_group(fcgiwrap);
         return Err(Failure::Other(e));
     }
+    // The persistent osmp.cgi, as the systemd socket and service start it.
+    let fastcgi = if opts.fastcgi {
+        match start_osmp_fastcgi(state, prefix, opts, worker) {
+            Ok(child) => Some(child),
+            Err(e) => {
+                stop_group(fcgiwrap);
+                return Err(Failure::Other(e));
+            }
+        }
+    } else {
+        None
+    };
+    let stop_helpers = |fastcgi: Option<Child>, fcgiwrap: Child| {
+        if let Some(child) = fastcgi {
+            stop_group(child);
+        }
+        stop_group(fcgiwrap);
+    };
 
     let mut cmd = server_command(&bins.server, &state.join("logs/stderr.log"))?;
     cmd.arg("-e")
@@ -950,7 +1090,7 @@ fn start_nginx(
     let child = match cmd.spawn() {
         Ok(child) => child,
         Err(e) => {
-            stop_group(fcgiwrap);
+            stop_helpers(fastcgi, fcgiwrap);
             return Err(Failure::Other(format!(
                 "spawning {}: {e}",
                 bins.server.display()
@@ -958,66 +1098,231 @@ fn start_nginx(
         }
     };
     match wait_ready(child, port, &state.join("run/nginx.pid"), None, state) {
-        Ok(child) => Ok((child, Some(fcgiwrap))),
+        Ok(child) => Ok(Started {
+            server: child,
+            fcgiwrap: Some(fcgiwrap),
+            fastcgi,
+        }),
         Err(e) => {
-            stop_group(fcgiwrap);
+            stop_helpers(fastcgi, fcgiwrap);
             Err(e)
         }
     }
 }
 
-/// The nginx snippet with `@PREFIX@` replaced, `fastcgi_pass` pointed at our fcgiwrap
-/// socket, and `env` as `fastcgi_param`s: a name the snippet sets gets our value in place,
-/// other names are added at the top of the location block.
-fn nginx_snippet(
-    template: &str,
+/// What `etc/systemd/paysys-osmp.socket` and `.service` do, for one instance: binds
+/// `state/run/osmp.sock` (the worker user's, 0660, so nginx's workers can connect), starts
+/// `prefix/cgi-bin/osmp.cgi` with it as stdin, as the worker user, with the service's
+/// `Environment=` (`@PREFIX@` filled in; `PAYSYS_WORKERS` from `opts.workers` unless 0), in
+/// a process group of its own. Returns once it answers `FCGI_GET_VALUES` on the socket.
+fn start_osmp_fastcgi(
+    state: &Path,
     prefix: &str,
-    socket: &str,
-    env: &[(String, String)],
-) -> Result<String, String> {
-    let text = template.replace("@PREFIX@", prefix);
-    let param_name = |line: &str| -> Option<String> {
-        let rest = line.trim_start().strip_prefix("fastcgi_param")?;
-        if !rest.starts_with([' ', '\t']) {
-            return None;
+    opts: &Options,
+    worker: Option<&Worker>,
+) -> Result<Child, String> {
+    let mut env = service_environment(&repo_path(FASTCGI_SERVICE), prefix)?;
+    if opts.workers > 0 {
+        env.retain(|(name, _)| name != "PAYSYS_WORKERS");
+        env.push(("PAYSYS_WORKERS".into(), opts.workers.to_string()));
+    }
+    let socket = state.join("run/osmp.sock");
+    let listener =
+        UnixListener::bind(&socket).map_err(|e| format!("binding {}: {e}", socket.display()))?;
+    if let Some(w) = worker {
+        chown(&socket, w.uid, w.gid)?;
+    }
+    set_mode(&socket, 0o660)?;
+
+    let exe = Path::new(prefix).join("cgi-bin/osmp.cgi");
+    let mut cmd = server_command(&exe, &state.join(FASTCGI_LOG))?;
+    cmd.envs(env.iter().map(|(n, v)| (n, v)))
+        .stdin(Stdio::from(OwnedFd::from(listener)));
+    if let Some(w) = worker {
+        // As the service's User=www-data, Group=www-data.
+        cmd.uid(w.uid).gid(w.gid);
+    }
+    let mut child = cmd
+        .spawn()
+        .map_err(|e| format!("spawning {} (FastCGI): {e}", exe.display()))?;
+    match wait_fastcgi(&mut child, &socket) {
+        Ok(()) => Ok(child),
+        Err(e) => {
+            stop_group(child);
+            let log = fs::read_to_string(state.join(FASTCGI_LOG)).unwrap_or_default();
+            Err(format!(
+                "osmp.cgi in FastCGI mode (stdin: the listening socket {}): {e}\n\
+                 --- {FASTCGI_LOG} ---\n{}",
+                socket.display(),
+                tail(&log, 30)
+            ))
         }
-        rest.split_whitespace().next().map(str::to_string)
-    };
-    let in_snippet: HashSet<String> = text.lines().filter_map(param_name).collect();
-    let mut out = String::new();
-    let (mut passes, mut locations) = (0, 0);
+    }
+}
+
+/// `NAME=value` pairs of the `Environment=` lines of a systemd unit, `@PREFIX@` filled in.
+/// Only the plain form (no quotes, no specifiers) is understood; anything else is an error
+/// rather than a silent difference from what systemd would do.
+fn service_environment(unit: &Path, prefix: &str) -> Result<Vec<(String, String)>, String> {
+    let text = fs::read_to_string(unit).map_err(|e| format!("reading {}: {e}", unit.display()))?;
+    let mut env = Vec::new();
     for line in text.lines() {
-        let t = line.trim_start();
-        let indent = &line[..line.len() - t.len()];
-        if t.starts_with("fastcgi_pass ") || t.starts_with("fastcgi_pass\t") {
-            passes += 1;
-            let _ = writeln!(out, "{indent}fastcgi_pass unix:{socket};");
+        let Some(rest) = line.trim().strip_prefix("Environment=") else {
             continue;
+        };
+        for assignment in rest.split_whitespace() {
+            let pair = assignment.split_once('=').filter(|(n, v)| {
+                !n.is_empty() && !(n.to_string() + v).contains(['"', '\'', '%', '\\'])
+            });
+            let Some((name, value)) = pair else {
+                return Err(format!(
+                    "{}: the test harness understands only Environment=NAME=value (no quotes or \
+                     specifiers), not {line:?}",
+                    unit.display()
+                ));
+            };
+            env.push((name.to_string(), value.replace("@PREFIX@", prefix)));
         }
-        if let Some(name) = param_name(line) {
-            if let Some((_, value)) = env.iter().find(|(n, _)| *n == name) {
-                let _ = writeln!(out, "{indent}fastcgi_param {name} \"{value}\";");
+    }
+    Ok(env)
+}
+
+/// Waits until the process behind `socket` answers a FastCGI `FCGI_GET_VALUES` record (a
+/// management record: no request is run, nothing is logged). Fails when the process exits
+/// first (for example: it took its stdin for a CGI request) or after START_TIMEOUT.
+fn wait_fastcgi(child: &mut Child, socket: &Path) -> Result<(), String> {
+    let deadline = Instant::now() + START_TIMEOUT;
+    let mut last = String::from("no answer yet");
+    loop {
+        if let Ok(Some(status)) = child.try_wait() {
+            return Err(format!(
+                "exited at startup ({status}) instead of serving FastCGI on the listening socket \
+                 it got as stdin (an osmp.cgi without the FastCGI mode?); last probe: {last}"
+            ));
+        }
+        match fastcgi_get_values(socket) {
+            Ok(()) => return Ok(()),
+            Err(e) => last = e,
+        }
+        if Instant::now() >= deadline {
+            return Err(format!(
+                "no FastCGI answer after {START_TIMEOUT:?}: {last} (does this osmp.cgi have \
+                 the FastCGI mode?)"
+            ));
+        }
+        thread::sleep(Duration::from_millis(25));
+    }
+}
+
+/// One `FCGI_GET_VALUES` (asking for `FCGI_MPXS_CONNS`) on a fresh connection; `Ok` when a
+/// `FCGI_GET_VALUES_RESULT` record comes back.
+fn fastcgi_get_values(socket: &Path) -> Result<(), String> {
+    const GET_VALUES: u8 = 9;
+    const GET_VALUES_RESULT: u8 = 10;
+    let name = b"FCGI_MPXS_CONNS";
+    let mut body = vec![name.len() as u8, 0];
+    body.extend_from_slice(name);
+    let mut record = vec![1, GET_VALUES, 0, 0, 0, body.len() as u8, 0, 0];
+    record.extend_from_slice(&body);
+
+    let mut conn = UnixStream::connect(socket).map_err(|e| format!("connect: {e}"))?;
+    conn.set_read_timeout(Some(Duration::from_millis(500)))
+        .and_then(|()| conn.set_write_timeout(Some(Duration::from_millis(500))))
+        .and_then(|()| conn.write_all(&record))
+        .map_err(|e| format!("sending FCGI_GET_VALUES: {e}"))?;
+    let mut header = [0u8; 8];
+    conn.read_exact(&mut header)
+        .map_err(|e| format!("reading the answer to FCGI_GET_VALUES: {e}"))?;
+    if header[0] == 1 && header[1] == GET_VALUES_RESULT {
+        // The whole record, then an orderly close: leaving bytes unread would reset the
+        // connection, which the process would rightly log as an error.
+        let rest = usize::from(u16::from_be_bytes([header[4], header[5]])) + usize::from(header[6]);
+        let mut body = vec![0u8; rest];
+        conn.read_exact(&mut body)
+            .and_then(|()| conn.shutdown(std::net::Shutdown::Write))
+            .map_err(|e| format!("reading the answer to FCGI_GET_VALUES: {e}"))?;
+        // Until the process closes its side: it has then seen our end of input.
+        let _ = conn.read(&mut [0u8; 64]);
+        Ok(())
+    } else {
+        Err(format!(
+            "answered FCGI_GET_VALUES with record type {} (version {})",
+            header[1], header[0]
+        ))
+    }
+}
+
+/// How `start_nginx` fills in the nginx snippet.
+struct NginxSnippet<'a> {
+    prefix: &'a str,
+    /// What `@RUNDIR@` becomes: the instance's `run/`.
+    rundir: &'a str,
+    fcgiwrap_socket: &'a str,
+    /// The snippet is `paysys-fastcgi.conf`: one location passes to `@RUNDIR@/osmp.sock`.
+    fastcgi: bool,
+    env: &'a [(String, String)],
+}
+
+impl NginxSnippet<'_> {
+    /// The snippet with `@PREFIX@` and `@RUNDIR@` replaced, every `fastcgi_pass` except the
+    /// one to `@RUNDIR@/osmp.sock` pointed at our fcgiwrap socket, and `env` as
+    /// `fastcgi_param`s: a name the snippet sets gets our value in place, other names are
+    /// added at the top of every location block.
+    fn render(&self, template: &str) -> Result<String, String> {
+        let file = if self.fastcgi {
+            "etc/nginx/paysys-fastcgi.conf"
+        } else {
+            "etc/nginx/paysys.conf"
+        };
+        let osmp_pass = format!("fastcgi_pass unix:{}/osmp.sock;", self.rundir);
+        let text = template
+            .replace("@PREFIX@", self.prefix)
+            .replace("@RUNDIR@", self.rundir);
+        let param_name = |line: &str| -> Option<String> {
+            let rest = line.trim_start().strip_prefix("fastcgi_param")?;
+            if !rest.starts_with([' ', '\t']) {
+                return None;
+            }
+            rest.split_whitespace().next().map(str::to_string)
+        };
+        let in_snippet: HashSet<String> = text.lines().filter_map(param_name).collect();
+        let mut out = String::new();
+        let (mut passes, mut osmp_passes, mut locations) = (0, 0, 0);
+        for line in text.lines() {
+            let t = line.trim_start();
+            let indent = &line[..line.len() - t.len()];
+            if t.trim_end() == osmp_pass {
+                osmp_passes += 1;
+            } else if t.starts_with("fastcgi_pass ") || t.starts_with("fastcgi_pass\t") {
+                passes += 1;
+                let _ = writeln!(out, "{indent}fastcgi_pass unix:{};", self.fcgiwrap_socket);
                 continue;
             }
-        }
-        out.push_str(line);
-        out.push('\n');
-        if t.starts_with("location ") && t.ends_with('{') {
-            locations += 1;
-            if locations == 1 {
-                for (name, value) in env.iter().filter(|(n, _)| !in_snippet.contains(n)) {
+            if let Some(name) = param_name(line) {
+                if let Some((_, value)) = self.env.iter().find(|(n, _)| *n == name) {
+                    let _ = writeln!(out, "{indent}fastcgi_param {name} \"{value}\";");
+                    continue;
+                }
+            }
+            out.push_str(line);
+            out.push('\n');
+            if t.starts_with("location ") && t.ends_with('{') {
+                locations += 1;
+                for (name, value) in self.env.iter().filter(|(n, _)| !in_snippet.contains(n)) {
                     let _ = writeln!(out, "    fastcgi_param {name} \"{value}\";");
                 }
             }
         }
+        let expected = if self.fastcgi { (2, 1, 1) } else { (1, 0, 1) };
+        if (locations, osmp_passes, passes) != expected {
+            return Err(format!(
+                "{file}: expected {} `location … {{` line(s), {} `fastcgi_pass unix:@RUNDIR@/osmp.sock;` \
+                 and {} other `fastcgi_pass` line(s); found {locations}, {osmp_passes} and {passes}",
+                expected.0, expected.1, expected.2
+            ));
+        }
+        Ok(out)
     }
-    if passes != 1 || locations != 1 {
-        return Err(format!(
-            "etc/nginx/paysys.conf: expected one `location … {{` line and one `fastcgi_pass` line, \
-             found {locations} and {passes}"
-        ));
-    }
-    Ok(out)
 }
 
 fn group_name(gid: u32) -> Option<String> {
@@ -1105,7 +1410,12 @@ fn wait_unix_socket(child: &mut Child, socket: &Path, state: &Path) -> Result<()
 
 fn startup_logs(state: &Path) -> String {
     let mut s = String::new();
-    for name in ["stderr.log", "error.log", "fcgiwrap.log"] {
+    for name in [
+        "stderr.log",
+        "error.log",
+        "fcgiwrap.log",
+        "osmp-fastcgi.log",
+    ] {
         if let Ok(text) = fs::read_to_string(state.join("logs").join(name)) {
             if !text.trim().is_empty() {
                 let _ = write!(s, "--- logs/{name} ---\n{}\n", tail(&text, 30));
