@@ -619,3 +619,49 @@ fn an_executable_without_fastcgi_mode_is_reported() {
         Ok(Some(_)) => panic!("a shell script passed for a FastCGI server"),
     }
 }
+
+/// The upgrade step INSTALL gives for Apache: after a new osmp.cgi is installed,
+/// `systemctl reload apache2` (a graceful restart, SIGUSR1) ends the running processes and
+/// the next request is served by a new one.
+#[test]
+fn apache_graceful_restart_starts_the_new_executable() {
+    let Some(f) = fixture(Kind::Apache, "graceful") else {
+        return;
+    };
+    ok(&f.check(1));
+    let old = f.pids(1);
+    assert_eq!(old.len(), 1, "{}", f.log());
+
+    // As make install does it: a new file in place of the old one, not the old one rewritten.
+    let exe = f.prefix.0.join("cgi-bin/osmp.cgi");
+    fs::remove_file(&exe).expect("remove osmp.cgi");
+    webserver::install_cgi(
+        &f.prefix.0,
+        "osmp.cgi",
+        Path::new(env!("CARGO_BIN_EXE_osmp")),
+    )
+    .expect("install osmp.cgi again");
+    let apache = fs::read_to_string(f.web.state_dir().join("run/apache2.pid")).expect("pid file");
+    let status = std::process::Command::new("kill")
+        .args(["-USR1", apache.trim()])
+        .status()
+        .expect("kill -USR1");
+    assert!(status.success());
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while running(old[0]) && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(
+        !running(old[0]),
+        "osmp.cgi (pid {}) outlived the graceful restart\n{}",
+        old[0],
+        f.web.logs()
+    );
+
+    ok(&f.check(2));
+    let lines = f.log_lines(2);
+    assert_eq!(lines.len(), 2, "{lines:#?}");
+    let new = pid_of(&lines[1]);
+    assert_ne!(new, old[0], "{lines:#?}");
+    assert!(running(new), "{lines:#?}");
+}
