@@ -14,6 +14,7 @@ use std::io::{Cursor, Write};
 use std::net::IpAddr;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Local};
@@ -296,8 +297,8 @@ const MAX_WORKERS: usize = 256;
 const FASTCGI_IO_TIMEOUT: Duration = Duration::from_secs(75);
 
 /// The FastCGI responder: `PAYSYS_WORKERS` threads accept on `listener`, each serving one
-/// request at a time with a database connection of its own. Runs until the process is
-/// killed (mod_fcgid, systemd and spawn-fcgi stop it with SIGTERM).
+/// request at a time with a database connection of its own. Runs until SIGTERM or SIGINT
+/// (how mod_fcgid, systemd and spawn-fcgi stop it), then finishes the requests in flight.
 fn run_fastcgi(protocol: &'static dyn Protocol, listener: Listener) -> i32 {
     let workers = match std::env::var("PAYSYS_WORKERS") {
         Err(_) => DEFAULT_WORKERS,
@@ -311,12 +312,17 @@ fn run_fastcgi(protocol: &'static dyn Protocol, listener: Listener) -> i32 {
             }
         },
     };
+    // Before any worker starts, so that every thread inherits the blocked signals.
+    let stop: &'static Stop = Box::leak(Box::default());
+    if let Err(e) = stop.install() {
+        log::error!("cannot catch SIGTERM ({e}); stopping will cut off requests in flight");
+    }
     for n in 1..workers {
         match listener.try_clone() {
             Ok(l) => {
                 let spawned = std::thread::Builder::new()
                     .name(format!("worker-{n}"))
-                    .spawn(move || worker(protocol, &l));
+                    .spawn(move || worker(protocol, &l, stop));
                 if let Err(e) = spawned {
                     log::error!("cannot start FastCGI worker {n}: {e}; going on with fewer");
                 }
@@ -324,15 +330,81 @@ fn run_fastcgi(protocol: &'static dyn Protocol, listener: Listener) -> i32 {
             Err(e) => log::error!("cannot share the FastCGI socket with worker {n}: {e}"),
         }
     }
-    worker(protocol, &listener);
+    worker(protocol, &listener, stop);
     0
 }
 
-fn worker(protocol: &dyn Protocol, listener: &Listener) {
+/// A graceful stop. A request that has been read is finished — its transaction committed
+/// or rolled back, its answer sent, its line logged — before the process exits; nothing new
+/// is started once SIGTERM has arrived. (Killing the process mid-payment would not break
+/// exactly-once, the server rolls back, but the terminal would get an error and retry.)
+#[derive(Default)]
+struct Stop {
+    stopping: AtomicBool,
+    in_flight: AtomicUsize,
+}
+
+/// How long a stop waits for the requests in flight: a pay waits at most `lock_timeout`
+/// per statement, and process managers send SIGKILL after their own limit anyway.
+const STOP_GRACE: Duration = Duration::from_secs(60);
+
+impl Stop {
+    /// Blocks SIGTERM and SIGINT in this thread (and so in the workers it starts) and
+    /// waits for them in a thread of their own.
+    fn install(&'static self) -> Result<(), String> {
+        // SAFETY: sigset_t is plain data initialised by sigemptyset before use; the mask
+        // change affects only this thread and the threads it starts afterwards.
+        let set = unsafe {
+            let mut set: libc::sigset_t = std::mem::zeroed();
+            libc::sigemptyset(&mut set);
+            libc::sigaddset(&mut set, libc::SIGTERM);
+            libc::sigaddset(&mut set, libc::SIGINT);
+            let rc = libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
+            if rc != 0 {
+                return Err(std::io::Error::from_raw_os_error(rc).to_string());
+            }
+            set
+        };
+        std::thread::Builder::new()
+            .name("signals".into())
+            .spawn(move || {
+                let mut signal = 0;
+                // SAFETY: `set` and `signal` are valid for the call.
+                while unsafe { libc::sigwait(&set, &mut signal) } != 0 {}
+                self.stopping.store(true, Ordering::SeqCst);
+                let deadline = Instant::now() + STOP_GRACE;
+                while self.in_flight.load(Ordering::SeqCst) > 0 && Instant::now() < deadline {
+                    std::thread::sleep(Duration::from_millis(5));
+                }
+                std::process::exit(0);
+            })
+            .map(|_| ())
+            .map_err(|e| e.to_string())
+    }
+
+    /// Claims a request for serving; `false` once stopping (the request is dropped unserved,
+    /// which the web server reports as an error the caller retries).
+    fn begin(&self) -> bool {
+        // Counted first, checked second; the signal thread sets first, counts second: one
+        // of the two sees the other.
+        self.in_flight.fetch_add(1, Ordering::SeqCst);
+        if self.stopping.load(Ordering::SeqCst) {
+            self.end();
+            return false;
+        }
+        true
+    }
+
+    fn end(&self) {
+        self.in_flight.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+fn worker(protocol: &dyn Protocol, listener: &Listener, stop: &Stop) {
     let mut conns = Connections::persistent();
     loop {
         match listener.accept() {
-            Ok(stream) => connection(protocol, stream, &mut conns),
+            Ok(stream) => connection(protocol, stream, &mut conns, stop),
             Err(e) => {
                 // Out of file descriptors, a signal: wait a little instead of spinning.
                 log::error!("FastCGI accept failed: {e}");
@@ -343,7 +415,7 @@ fn worker(protocol: &dyn Protocol, listener: &Listener) {
 }
 
 /// Serves the requests of one web-server connection.
-fn connection(protocol: &dyn Protocol, mut stream: Stream, conns: &mut Connections) {
+fn connection(protocol: &dyn Protocol, mut stream: Stream, conns: &mut Connections, stop: &Stop) {
     if let Err(e) = stream.set_timeouts(FASTCGI_IO_TIMEOUT) {
         log::error!("FastCGI connection: cannot set timeouts: {e}");
         return;
@@ -357,6 +429,9 @@ fn connection(protocol: &dyn Protocol, mut stream: Stream, conns: &mut Connectio
                 return;
             }
         };
+        if !stop.begin() {
+            return;
+        }
         let started = Instant::now();
         let request = Request::read(|k| fcgi.var(k), &mut Cursor::new(&fcgi.stdin));
         let config_path = config_path(
@@ -364,12 +439,15 @@ fn connection(protocol: &dyn Protocol, mut stream: Stream, conns: &mut Connectio
                 .or_else(|| std::env::var_os("PAYSYS_CONFIG")),
         );
         let served = serve_safely(protocol, &request, &config_path, conns);
+        // The line first: once the web server has the answer, the process may be stopped
+        // at any moment, and an answered request must not go unlogged.
+        record(&request, &served, started);
         let answer = fastcgi::response(fcgi.id, &served.reply.response.to_bytes());
         let sent = stream.write_all(&answer).and_then(|()| stream.flush());
+        stop.end();
         if let Err(e) = &sent {
             log::error!("cannot write the answer to the web server: {e}");
         }
-        record(&request, &served, started);
         if sent.is_err() || !fcgi.keep_conn {
             return;
         }

@@ -424,3 +424,48 @@ fn concurrent_workers_pay_exactly_once() {
     });
     assert!((1..=4).contains(&held), "{held} connections");
 }
+
+#[test]
+fn sigterm_finishes_the_payment_in_flight_then_exits() {
+    let db = TestDb::new();
+    let site = Site::new(&db.url, "");
+    let mut osmp = Responder::start(&site, 2);
+    assert_eq!(
+        osmp.get("command=check&txn_id=1&account=59071&sum=1.00")
+            .result(),
+        0
+    );
+
+    // Another session holds the subscriber's row: the pay below waits for it.
+    let mut admin = db.conn();
+    admin.query_drop("START TRANSACTION").unwrap();
+    admin
+        .query_drop("SELECT balance FROM users WHERE id = 5907 FOR UPDATE")
+        .unwrap();
+    let answer = std::thread::scope(|scope| {
+        let pay = scope.spawn(|| osmp.get(&pay_query("6001", "59071", "2.00")));
+        // The pay is waiting on the lock when the stop arrives.
+        waiting_for("the pay to wait for the row lock", || {
+            let n: u64 = db
+                .conn()
+                .exec_first(
+                    "SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE DB = ? AND INFO LIKE 'UPDATE users%'",
+                    (&db.name,),
+                )
+                .ok()
+                .flatten()?;
+            (n > 0).then_some(())
+        });
+        let pid = osmp.child.id().to_string();
+        let killed = Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+        assert!(killed.success());
+        std::thread::sleep(Duration::from_millis(300));
+        admin.query_drop("COMMIT").unwrap();
+        pay.join().expect("pay thread")
+    });
+    assert_eq!(answer.result(), 0, "{}", answer.body);
+    assert_eq!(db.balance(5907), "102.00");
+    let status = waiting_for("the responder to exit", || osmp.child.try_wait().unwrap());
+    assert!(status.success(), "{status:?}; {}", osmp.stderr());
+    assert_eq!(site.log_lines().len(), 2, "{:#?}", site.log_lines());
+}
