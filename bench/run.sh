@@ -9,7 +9,8 @@
 #   1. installs what is missing (as root, with apt-get): wrk, time, strace, valgrind, and the
 #      web servers the tests use (apache2, nginx, fcgiwrap); gcc and MariaDB must be there
 #      (scripts/mariadb.sh finds or starts the database);
-#   2. builds the release executables (cargo build --release --bins), the no-op CGI
+#   2. builds the release executables as `make` builds and ships them (static:
+#      target/<host>/release/osmp, also installed as cgi-bin/osmp.cgi), the no-op CGI
 #      (bench/noop.c) and the rusage wrapper (bench/rusage.c) into target/bench/;
 #   3. with --wait-quiet M: waits up to M minutes until the 1-minute load average is below
 #      1.0 and no cargo, rustc or fuzzer runs (the machine is shared); runs anyway after;
@@ -31,11 +32,12 @@
 #   --rows N          rows per table for the large scale measurement (default 1000000)
 #   --wait-quiet M    wait up to M minutes for a quiet machine first (default 0: don't)
 #   --only NAME       run one benchmark: web, process, scale or profile
-#   --osmp PATH       measure this osmp executable instead of target/release/osmp (for
-#                     example a build with an optimisation being tried)
+#   --osmp PATH       measure this osmp executable instead of make's (for example a build
+#                     with an optimisation being tried)
 #   --variants        also build bench/variants.sh's osmp variants (optimisations src/ does
-#                     not have) and measure their check and pay in the same run, next to
-#                     this tree's (web and process benchmarks)
+#                     not have, and the dynamically linked build) and measure their check
+#                     and pay in the same run, next to this tree's (web and process
+#                     benchmarks)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
@@ -101,8 +103,10 @@ case "$PAYSYS_TEST_DB_URL" in
 esac
 
 # 2. Builds.
-say "building release executables"
-cargo build --release --bins
+say "building release executables (make build: static)"
+make --no-print-directory build
+host=$(rustc -vV | sed -n 's/^host: //p')
+[ -n "$osmp" ] || osmp=$root/target/$host/release/osmp
 mkdir -p target/bench
 gcc -O2 -Wall -o target/bench/noop bench/noop.c
 gcc -O2 -Wall -o target/bench/rusage bench/rusage.c
@@ -110,7 +114,7 @@ cargo test --release --test bench --no-run
 variant_list=""
 if [ -n "$variants" ]; then
     bench/variants.sh
-    for name in no-regex no-regex-text-check no-regex-text-check-static; do
+    for name in no-regex no-regex-text-check dynamic; do
         variant_list="$variant_list${variant_list:+;}$name=$root/target/bench/variants/$name/osmp"
     done
 fi
@@ -149,7 +153,8 @@ out="target/bench/run-$stamp.txt"
 {
     echo "# paysys benchmark run $(date -R)"
     echo "commit:     $(git rev-parse --short HEAD 2>/dev/null || echo '?')$(git diff --quiet HEAD -- src 2>/dev/null || echo ' (src modified)')"
-    echo "options:    --duration $duration --connections $connections --threads $threads --rounds $rounds --reps $reps --rows $rows${osmp:+ --osmp $osmp}${variants:+ --variants}"
+    echo "options:    --duration $duration --connections $connections --threads $threads --rounds $rounds --reps $reps --rows $rows${variants:+ --variants}"
+    echo "osmp:       $osmp"
     [ -z "$variant_list" ] || echo "variants:   ${variant_list//;/ }"
     echo "cpu:        $(nproc) x $(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1)"
     echo "memory:     $(free -h | awk '/^Mem:/ { print $2 " total, " $7 " available" }')"

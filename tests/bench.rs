@@ -22,7 +22,8 @@
 //! Knobs (environment; bench/run.sh sets them from its options):
 //! `BENCH_DURATION` (wrk `-d`, default 10s), `BENCH_CONNECTIONS` (8), `BENCH_THREADS` (2),
 //! `BENCH_ROUNDS` (1), `BENCH_REPS` (process runs per figure, 50), `BENCH_ROWS` (1000000),
-//! `BENCH_OSMP` (an `osmp` executable to measure instead of this tree's release build),
+//! `BENCH_OSMP` (the `osmp` executable to measure: bench/run.sh passes `make`'s static
+//! build, or `--osmp`; without it, cargo's release build of this tree),
 //! `BENCH_VARIANTS` (`name=path;…`: other `osmp` builds whose check and pay are measured
 //! in the same run, next to this one's; `bench/variants.sh` builds some),
 //! `BENCH_NOOP` (the compiled no-op, default target/bench/noop), `BENCH_RUSAGE` (the
@@ -141,8 +142,9 @@ impl Settings {
     }
 }
 
-/// The `osmp` executable measured: this tree's release build, or `BENCH_OSMP` (another
-/// build, e.g. an experiment, compared with the same harness).
+/// The `osmp` executable measured: `BENCH_OSMP` (bench/run.sh: the static build `make`
+/// ships, or another build such as an experiment, compared with the same harness), else
+/// cargo's release build of this tree.
 fn osmp_exe() -> &'static Path {
     static EXE: OnceLock<PathBuf> = OnceLock::new();
     EXE.get_or_init(|| match std::env::var_os("BENCH_OSMP") {
