@@ -6,17 +6,20 @@
 #                [--only web|process|scale|profile] [--osmp PATH] [--variants]
 #
 # What it does, in order:
-#   1. installs what is missing (as root, with apt-get): wrk, time, strace, valgrind, and the
-#      web servers the tests use (apache2, nginx, fcgiwrap); gcc and MariaDB must be there
-#      (scripts/mariadb.sh finds or starts the database);
+#   1. installs what is missing (as root, with apt-get): wrk, time, strace, valgrind, the
+#      web servers the tests use (apache2, nginx, fcgiwrap) and MariaDB's client library
+#      (libmariadb-dev, for bench/floor.c); gcc and MariaDB must be there (scripts/mariadb.sh
+#      finds or starts the database);
 #   2. builds the release executables as `make` builds and ships them (static:
 #      target/<host>/release/osmp, also installed as cgi-bin/osmp.cgi), the no-op CGI
-#      (bench/noop.c) and the rusage wrapper (bench/rusage.c) into target/bench/;
+#      (bench/noop.c), the database floor (bench/floor.c, when mariadb_config is there) and
+#      the rusage wrapper (bench/rusage.c) into target/bench/;
 #   3. with --wait-quiet M: waits up to M minutes until the 1-minute load average is below
 #      1.0 and no cargo, rustc or fuzzer runs (the machine is shared); runs anyway after;
 #   4. runs the #[ignore]d benchmarks of tests/bench.rs, one at a time:
-#        bench_1_web      wrk: no-op CGI, osmp.cgi refused before the DB, check, pay
-#                         through nginx+fcgiwrap and Apache (mod_cgid)
+#        bench_1_web      wrk: no-op CGI, the database floor's check and pay, osmp.cgi
+#                         refused before the DB, check, pay through nginx+fcgiwrap and
+#                         Apache (mod_cgid)
 #        bench_2_process  one CGI process: CPU ms, peak RSS, wall ms; /usr/bin/time -v
 #        bench_3_scale    check and pay at 10 k and at --rows rows per table
 #        bench_4_profile  perf stat, strace (syscalls, DB round trips), callgrind
@@ -27,7 +30,7 @@
 #   --duration D      wrk -d for each measured target (default 10s)
 #   --connections N   wrk -c; fcgiwrap gets max(N, 8) children (default 8)
 #   --threads N       wrk -t (default 2; at most N connections)
-#   --rounds N        repeat noop/no-DB/check/pay N times per server (default 1)
+#   --rounds N        repeat every web target N times per server (default 1)
 #   --reps N          processes per figure in the process and scale benchmarks (default 50)
 #   --rows N          rows per table for the large scale measurement (default 1000000)
 #   --wait-quiet M    wait up to M minutes for a quiet machine first (default 0: don't)
@@ -82,6 +85,7 @@ have valgrind || need+=(valgrind)
 have apache2 || need+=(apache2)
 have nginx || need+=(nginx)
 have fcgiwrap || need+=(fcgiwrap)
+have mariadb_config || need+=(libmariadb-dev)
 if [ "${#need[@]}" -gt 0 ]; then
     if [ "$(id -u)" = 0 ] && have apt-get; then
         say "installing ${need[*]}"
@@ -94,6 +98,7 @@ if [ "${#need[@]}" -gt 0 ]; then
     fi
 fi
 have gcc || { say "gcc is needed for bench/noop.c"; exit 1; }
+have mariadb_config || say "mariadb_config not found: the web benchmark skips the database floor (Debian: apt-get install libmariadb-dev)"
 have perf || say "perf not found: the profile skips perf stat (Debian: apt-get install linux-perf)"
 
 PAYSYS_TEST_DB_URL=$(scripts/mariadb.sh url)
@@ -110,6 +115,11 @@ host=$(rustc -vV | sed -n 's/^host: //p')
 mkdir -p target/bench
 gcc -O2 -Wall -o target/bench/noop bench/noop.c
 gcc -O2 -Wall -o target/bench/rusage bench/rusage.c
+rm -f target/bench/floor
+if have mariadb_config; then
+    # shellcheck disable=SC2046 # mariadb_config's flags are words
+    gcc -O2 -Wall -o target/bench/floor bench/floor.c $(mariadb_config --cflags --libs)
+fi
 cargo test --release --test bench --no-run
 variant_list=""
 if [ -n "$variants" ]; then
@@ -170,6 +180,7 @@ out="target/bench/run-$stamp.txt"
 export BENCH_DURATION=$duration BENCH_CONNECTIONS=$connections BENCH_THREADS=$threads
 export BENCH_ROUNDS=$rounds BENCH_REPS=$reps BENCH_ROWS=$rows
 export BENCH_NOOP=$root/target/bench/noop BENCH_RUSAGE=$root/target/bench/rusage
+export BENCH_FLOOR=$root/target/bench/floor
 export BENCH_OUT=$root/target/bench BENCH_OSMP=$osmp BENCH_VARIANTS=$variant_list
 export PAYSYS_REQUIRE_WEB=1
 set +e

@@ -5,10 +5,14 @@
 //! cargo test --release --test bench -- --ignored --nocapture --test-threads=1
 //! ```
 //!
-//! * `bench_1_web`: `wrk` against a no-op CGI (`bench/noop.c`), `osmp.cgi` check, and
-//!   `osmp.cgi` pay (a new `txn_id` per request, `bench/pay.lua`) through nginx+fcgiwrap and
-//!   Apache (mod_cgid), each server started by the tests' web-server harness from the
-//!   production snippets in `etc/`. Prints req/s, p50, p99 and the ratio to the no-op.
+//! * `bench_1_web`: `wrk` against a no-op CGI (`bench/noop.c`), the database floor
+//!   (`bench/floor.c`: the least a CGI linked to MariaDB's C client can do for a check and a
+//!   pay, installed as `floor.cgi`; skipped when not built), `osmp.cgi` refused before the
+//!   database, `osmp.cgi` check, and `osmp.cgi` pay (a new `txn_id` per request,
+//!   `bench/pay.lua`, as for the floor's pay) through nginx+fcgiwrap and Apache (mod_cgid),
+//!   each server started by the tests' web-server harness from the production snippets in
+//!   `etc/`. Prints req/s, p50, p99 and the ratio to the no-op, and checks each target's
+//!   work: osmp's log lines, and for both pays the rows they added.
 //! * `bench_2_process`: one CGI process at a time, as a web server starts it (clean
 //!   environment, CGI variables, `PAYSYS_CONFIG`): CPU time (user+sys), peak RSS and wall
 //!   time from `wait4` in `bench/rusage.c`; no-op, osmp refused before the database, check,
@@ -26,7 +30,8 @@
 //! build, or `--osmp`; without it, cargo's release build of this tree),
 //! `BENCH_VARIANTS` (`name=path;…`: other `osmp` builds whose check and pay are measured
 //! in the same run, next to this one's; `bench/variants.sh` builds some),
-//! `BENCH_NOOP` (the compiled no-op, default target/bench/noop), `BENCH_RUSAGE` (the
+//! `BENCH_NOOP` (the compiled no-op, default target/bench/noop), `BENCH_FLOOR` (the
+//! compiled `bench/floor.c`, default target/bench/floor), `BENCH_RUSAGE` (the
 //! compiled `bench/rusage.c`, default target/bench/rusage), `BENCH_OUT` (directory for raw
 //! outputs, default target/bench).
 
@@ -55,6 +60,7 @@ struct Settings {
     reps: usize,
     rows: u64,
     noop: PathBuf,
+    floor: PathBuf,
     rusage: PathBuf,
     out: PathBuf,
     /// Other `osmp` builds measured next to this one: `BENCH_VARIANTS="name=path;…"`.
@@ -90,6 +96,13 @@ impl Settings {
                 "BENCH_NOOP",
                 repo()
                     .join("target/bench/noop")
+                    .to_string_lossy()
+                    .into_owned(),
+            )),
+            floor: PathBuf::from(env_or(
+                "BENCH_FLOOR",
+                repo()
+                    .join("target/bench/floor")
                     .to_string_lossy()
                     .into_owned(),
             )),
@@ -139,6 +152,11 @@ impl Settings {
             self.noop.display()
         );
         &self.noop
+    }
+
+    /// The database floor, if it was built (it needs MariaDB's client library).
+    fn floor(&self) -> Option<&Path> {
+        self.floor.is_file().then_some(self.floor.as_path())
     }
 }
 
@@ -306,6 +324,29 @@ fn new_log_lines(log: &Path, from: u64) -> (Vec<String>, u64) {
     (lines, text.len() as u64)
 }
 
+/// The `paysys_txn` rows whose `txn_id` starts with `prefix`, and all `pays` rows, once
+/// they no longer grow (requests wrk abandoned at the end of its run may still commit).
+fn settled_rows(db: &TestDb, prefix: &str) -> (u64, u64) {
+    let read = || {
+        (
+            db.count(&format!(
+                "SELECT COUNT(*) FROM paysys_txn WHERE txn_id LIKE '{prefix}%'"
+            )),
+            db.pays(),
+        )
+    };
+    let mut last = read();
+    for _ in 0..50 {
+        std::thread::sleep(Duration::from_millis(200));
+        let now = read();
+        if now == last {
+            break;
+        }
+        last = now;
+    }
+    last
+}
+
 fn log_field<'a>(line: &'a str, key: &str) -> &'a str {
     line.split(' ')
         .find_map(|w| w.strip_prefix(key)?.strip_prefix('='))
@@ -397,7 +438,8 @@ struct WebRow {
 }
 
 /// What `bench_1_web` sends. `expect`: the `cmd result` every log line must have (none for
-/// the no-op, which writes no log).
+/// the no-op and the floor, which write no log). `pay`: through `bench/pay.lua`, and the
+/// rows it added are counted.
 struct Target {
     name: String,
     path: String,
@@ -405,25 +447,37 @@ struct Target {
     expect: Option<&'static str>,
 }
 
-/// The no-op, then this build's no-DB refusal, check and pay, then each variant's check and
-/// pay (installed as `osmp-<name>.cgi`).
-fn web_targets(variants: &[(String, PathBuf)]) -> Vec<Target> {
+/// The no-op, the floor's check and pay (with `floor`), then this build's no-DB refusal,
+/// check and pay, then each variant's check and pay (installed as `osmp-<name>.cgi`).
+fn web_targets(variants: &[(String, PathBuf)], floor: bool) -> Vec<Target> {
     let check = "command=check&txn_id=1&account=59071&sum=10.00";
-    let mut targets = vec![
-        Target {
-            name: "noop".into(),
-            path: format!("/cgi-bin/noop.cgi?{check}"),
+    let mut targets = vec![Target {
+        name: "noop".into(),
+        path: format!("/cgi-bin/noop.cgi?{check}"),
+        pay: false,
+        expect: None,
+    }];
+    if floor {
+        targets.push(Target {
+            name: "floor check".into(),
+            path: format!("/cgi-bin/floor.cgi?{check}"),
             pay: false,
             expect: None,
-        },
-        Target {
-            // Refused on its check digit: config, gate and parse, but no database.
-            name: "osmp, no DB".into(),
-            path: "/cgi-bin/osmp.cgi?command=check&txn_id=1&account=59070&sum=10.00".into(),
-            pay: false,
-            expect: Some("check 4"),
-        },
-    ];
+        });
+        targets.push(Target {
+            name: "floor pay".into(),
+            path: "/cgi-bin/floor.cgi".into(),
+            pay: true,
+            expect: None,
+        });
+    }
+    targets.push(Target {
+        // Refused on its check digit: config, gate and parse, but no database.
+        name: "osmp, no DB".into(),
+        path: "/cgi-bin/osmp.cgi?command=check&txn_id=1&account=59070&sum=10.00".into(),
+        pay: false,
+        expect: Some("check 4"),
+    });
     let builds = std::iter::once((String::new(), "osmp.cgi".to_string())).chain(
         variants
             .iter()
@@ -460,6 +514,9 @@ fn bench_1_web() {
     for (name, path) in &s.variants {
         webserver::install_cgi(&prefix, &format!("osmp-{name}.cgi"), path).expect("variant");
     }
+    if let Some(floor) = s.floor() {
+        webserver::install_cgi(&prefix, "floor.cgi", floor).expect("floor.cgi");
+    }
     std::fs::write(
         prefix.join("etc/paysys.toml"),
         common::config_text(&db.url, &["127.0.0.1", "::1"], ""),
@@ -472,7 +529,7 @@ fn bench_1_web() {
         fcgi_children: s.connections.max(8),
         ..Options::default()
     };
-    let targets = web_targets(&s.variants);
+    let targets = web_targets(&s.variants, s.floor().is_some());
 
     println!(
         "\n== web: wrk -t{} -c{} -d{} --latency, {} round(s); osmp: {}; load before: {}",
@@ -483,6 +540,13 @@ fn bench_1_web() {
         osmp_exe().display(),
         load()
     );
+    if s.floor().is_none() {
+        println!(
+            "no database floor: {} not built (bench/run.sh builds it when libmariadb-dev is \
+             installed); skipping floor check and floor pay",
+            s.floor.display()
+        );
+    }
     let mut rows: Vec<WebRow> = Vec::new();
     let mut raw = String::new();
     let mut log_offset = 0u64;
@@ -502,7 +566,8 @@ fn bench_1_web() {
             assert!(r.body.contains(&want), "{kind} {}: {}", t.name, r.body);
         }
         // Warm-up: page cache, the server's workers, MariaDB's buffer pool.
-        run_wrk(&s, &format!("{base}{}", targets[2].path), "2s", None);
+        let check = targets.iter().find(|t| t.name == "check").expect("check");
+        run_wrk(&s, &format!("{base}{}", check.path), "2s", None);
         run_wrk(&s, &format!("{base}{}", targets[0].path), "1s", None);
         (_, log_offset) = new_log_lines(&log, log_offset);
 
@@ -526,10 +591,12 @@ fn bench_1_web() {
                 };
                 let (machine_ms, mysqld_ms) = cpu.per_request(r.requests);
                 raw += &format!("--- {kind} round {round} {}\n{out}\n", t.name);
-                if t.expect.is_none() {
+                if t.name == "noop" {
                     noop_rps = r.rps;
                 }
                 let mut note = String::new();
+                // Log lines: osmp's answered requests; the no-op and the floor write none.
+                let mut answered = None;
                 if let Some(expect) = t.expect {
                     let (lines, off) = new_log_lines(&log, log_offset);
                     log_offset = off;
@@ -545,20 +612,26 @@ fn bench_1_web() {
                         lines.len(),
                         if complete { "" } else { " <-- CHECK" }
                     );
-                    if t.pay {
-                        let txns = db.count(&format!(
-                            "SELECT COUNT(*) FROM paysys_txn WHERE txn_id LIKE '{txn_prefix}%'"
-                        ));
-                        let pays = db.pays() - pays_before;
-                        note += &format!(
-                            "; {txns} paysys_txn rows, {pays} pays rows{}",
-                            if txns == pays && txns == ok {
-                                ""
-                            } else {
-                                " <-- CHECK"
-                            }
-                        );
-                    }
+                    answered = Some(ok);
+                }
+                if t.pay {
+                    let (txns, pays) = settled_rows(&db, &txn_prefix);
+                    let pays = pays - pays_before;
+                    // Without a log, the rows must match what wrk counted (plus a request
+                    // per connection cut off at the end and still committed).
+                    let expected = match answered {
+                        Some(ok) => txns == ok,
+                        None => txns >= r.requests && txns <= r.requests + s.connections as u64,
+                    };
+                    note += &format!(
+                        "{}{txns} paysys_txn rows, {pays} pays rows{}",
+                        if note.is_empty() { "" } else { "; " },
+                        if txns == pays && expected {
+                            ""
+                        } else {
+                            " <-- CHECK"
+                        }
+                    );
                 }
                 rows.push(WebRow {
                     server: kind,
