@@ -4,6 +4,7 @@
 #   bench/run.sh [--duration 10s] [--connections 8] [--threads 2] [--rounds 1]
 #                [--reps 50] [--rows 1000000] [--wait-quiet MINUTES]
 #                [--only web|process|scale|profile] [--osmp PATH] [--variants]
+#                [--workers N] [--no-fastcgi]
 #
 # What it does, in order:
 #   1. installs what is missing (as root, with apt-get): wrk, time, strace, valgrind, the
@@ -41,11 +42,17 @@
 #                     not have, and the dynamically linked build) and measure their check
 #                     and pay in the same run, next to this tree's (web and process
 #                     benchmarks)
+#   --workers N       PAYSYS_WORKERS of the persistent (FastCGI) osmp behind nginx (default
+#                     4); Apache's mod_fcgid starts processes as it needs them instead
+#   --no-fastcgi      measure osmp.cgi as a CGI only (the web benchmark otherwise measures
+#                     it a second time in persistent mode: nginx to its socket, Apache
+#                     through mod_fcgid, next to the same no-op CGI)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
 
 duration=10s connections=8 threads=2 rounds=1 reps=50 rows=1000000 wait_quiet=0 only="" osmp="" variants=""
+workers=4 fastcgi=1
 usage() { sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; }
 while [ $# -gt 0 ]; do
     case "$1" in
@@ -59,6 +66,8 @@ while [ $# -gt 0 ]; do
         --only) only=$2; shift 2 ;;
         --osmp) osmp=$(realpath "$2"); shift 2 ;;
         --variants) variants=1; shift ;;
+        --workers) workers=$2; shift 2 ;;
+        --no-fastcgi) fastcgi=0; shift ;;
         -h|--help) usage; exit 0 ;;
         *) echo "bench/run.sh: unknown option $1 (--help)" >&2; exit 2 ;;
     esac
@@ -163,7 +172,7 @@ out="target/bench/run-$stamp.txt"
 {
     echo "# paysys benchmark run $(date -R)"
     echo "commit:     $(git rev-parse --short HEAD 2>/dev/null || echo '?')$(git diff --quiet HEAD -- src 2>/dev/null || echo ' (src modified)')"
-    echo "options:    --duration $duration --connections $connections --threads $threads --rounds $rounds --reps $reps --rows $rows${variants:+ --variants}"
+    echo "options:    --duration $duration --connections $connections --threads $threads --rounds $rounds --reps $reps --rows $rows --workers $workers${variants:+ --variants}$([ "$fastcgi" = 1 ] || echo ' --no-fastcgi')"
     echo "osmp:       $osmp"
     [ -z "$variant_list" ] || echo "variants:   ${variant_list//;/ }"
     echo "cpu:        $(nproc) x $(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1)"
@@ -179,6 +188,7 @@ out="target/bench/run-$stamp.txt"
 
 export BENCH_DURATION=$duration BENCH_CONNECTIONS=$connections BENCH_THREADS=$threads
 export BENCH_ROUNDS=$rounds BENCH_REPS=$reps BENCH_ROWS=$rows
+export BENCH_WORKERS=$workers BENCH_FASTCGI=$fastcgi
 export BENCH_NOOP=$root/target/bench/noop BENCH_RUSAGE=$root/target/bench/rusage
 export BENCH_FLOOR=$root/target/bench/floor
 export BENCH_OUT=$root/target/bench BENCH_OSMP=$osmp BENCH_VARIANTS=$variant_list

@@ -11,8 +11,11 @@
 //!   database, `osmp.cgi` check, and `osmp.cgi` pay (a new `txn_id` per request,
 //!   `bench/pay.lua`, as for the floor's pay) through nginx+fcgiwrap and Apache (mod_cgid),
 //!   each server started by the tests' web-server harness from the production snippets in
-//!   `etc/`. Prints req/s, p50, p99 and the ratio to the no-op, and checks each target's
-//!   work: osmp's log lines, and for both pays the rows they added.
+//!   `etc/`. Then again with osmp.cgi persistent (FastCGI: nginx to a socket osmp serves
+//!   with `BENCH_WORKERS` threads, Apache through mod_fcgid; `etc/*/paysys-f*.conf`): the
+//!   no-op, osmp refused before the database, check and pay, the no-op still a CGI through
+//!   the same server. Prints req/s, p50, p99 and the ratio to the no-op, and checks each
+//!   target's work: osmp's log lines, and for both pays the rows they added.
 //! * `bench_2_process`: one CGI process at a time, as a web server starts it (clean
 //!   environment, CGI variables, `PAYSYS_CONFIG`): CPU time (user+sys), peak RSS and wall
 //!   time from `wait4` in `bench/rusage.c`; no-op, osmp refused before the database, check,
@@ -30,6 +33,7 @@
 //! build, or `--osmp`; without it, cargo's release build of this tree),
 //! `BENCH_VARIANTS` (`name=path;…`: other `osmp` builds whose check and pay are measured
 //! in the same run, next to this one's; `bench/variants.sh` builds some),
+//! `BENCH_FASTCGI` (1: also measure the persistent mode; 0: not), `BENCH_WORKERS` (4),
 //! `BENCH_NOOP` (the compiled no-op, default target/bench/noop), `BENCH_FLOOR` (the
 //! compiled `bench/floor.c`, default target/bench/floor), `BENCH_RUSAGE` (the
 //! compiled `bench/rusage.c`, default target/bench/rusage), `BENCH_OUT` (directory for raw
@@ -65,6 +69,10 @@ struct Settings {
     out: PathBuf,
     /// Other `osmp` builds measured next to this one: `BENCH_VARIANTS="name=path;…"`.
     variants: Vec<(String, PathBuf)>,
+    /// Also measure osmp.cgi in persistent (FastCGI) mode: `BENCH_FASTCGI` (default 1).
+    fastcgi: bool,
+    /// `PAYSYS_WORKERS` of the persistent osmp behind nginx: `BENCH_WORKERS` (default 4).
+    workers: usize,
 }
 
 fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
@@ -114,6 +122,8 @@ impl Settings {
                     .into_owned(),
             )),
             out,
+            fastcgi: env_or("BENCH_FASTCGI", 1u8) != 0,
+            workers: env_or("BENCH_WORKERS", 4usize).clamp(1, 256),
             variants: std::env::var("BENCH_VARIANTS")
                 .unwrap_or_default()
                 .split(';')
@@ -427,7 +437,8 @@ impl CpuSnapshot {
 }
 
 struct WebRow {
-    server: Kind,
+    /// The set-up's label: "nginx", "apache", "nginx fastcgi", "apache fcgid".
+    server: String,
     round: usize,
     target: String,
     r: WrkResult,
@@ -550,11 +561,43 @@ fn bench_1_web() {
     let mut rows: Vec<WebRow> = Vec::new();
     let mut raw = String::new();
     let mut log_offset = 0u64;
-    for (server_no, kind) in Kind::ALL.into_iter().enumerate() {
+    // Each server twice: osmp.cgi as a CGI (fcgiwrap, mod_cgid), then persistent (FastCGI:
+    // nginx to a socket osmp serves with BENCH_WORKERS threads, Apache through mod_fcgid).
+    // In the persistent set-ups the no-op is still a CGI: the same reference in every row.
+    let setups: Vec<(Kind, bool, String)> = Kind::ALL
+        .into_iter()
+        .map(|k| (k, false, k.to_string()))
+        .chain(
+            s.fastcgi
+                .then(|| {
+                    Kind::ALL.into_iter().map(|k| {
+                        let label = match k {
+                            Kind::Nginx => "nginx fastcgi",
+                            Kind::Apache => "apache fcgid",
+                        };
+                        (k, true, label.to_string())
+                    })
+                })
+                .into_iter()
+                .flatten(),
+        )
+        .collect();
+    let persistent_targets = ["noop", "osmp, no DB", "check", "pay"];
+    for (server_no, (kind, fastcgi, label)) in setups.iter().enumerate() {
+        let kind = *kind;
+        let opts = Options {
+            fastcgi: *fastcgi,
+            workers: s.workers,
+            ..opts.clone()
+        };
         let Some(web) = WebServer::start(kind, &prefix, &opts).expect("start web server") else {
-            println!("skipped {kind}: not installed");
+            println!("skipped {label}: not installed");
             continue;
         };
+        let targets: Vec<&Target> = targets
+            .iter()
+            .filter(|t| !fastcgi || persistent_targets.contains(&t.name.as_str()))
+            .collect();
         let base = web.base_url();
         // Every target answers as expected through this server before anything is measured.
         for t in targets.iter().filter(|t| !t.pay) {
@@ -563,7 +606,7 @@ fn bench_1_web() {
                 Some(e) => format!("<result>{}</result>", e.rsplit(' ').next().unwrap_or("")),
                 None => "<result>0</result>".into(),
             };
-            assert!(r.body.contains(&want), "{kind} {}: {}", t.name, r.body);
+            assert!(r.body.contains(&want), "{label} {}: {}", t.name, r.body);
         }
         // Warm-up: page cache, the server's workers, MariaDB's buffer pool.
         let check = targets.iter().find(|t| t.name == "check").expect("check");
@@ -590,7 +633,7 @@ fn bench_1_web() {
                     run_wrk(&s, &url, &s.duration, None)
                 };
                 let (machine_ms, mysqld_ms) = cpu.per_request(r.requests);
-                raw += &format!("--- {kind} round {round} {}\n{out}\n", t.name);
+                raw += &format!("--- {label} round {round} {}\n{out}\n", t.name);
                 if t.name == "noop" {
                     noop_rps = r.rps;
                 }
@@ -634,7 +677,7 @@ fn bench_1_web() {
                     );
                 }
                 rows.push(WebRow {
-                    server: kind,
+                    server: label.clone(),
                     round,
                     target: t.name.clone(),
                     r,
@@ -652,7 +695,7 @@ fn bench_1_web() {
             .collect();
         if !errors.is_empty() {
             println!(
-                "{kind} error log, {} lines other than notices; last ones:\n{}",
+                "{label} error log, {} lines other than notices; last ones:\n{}",
                 errors.len(),
                 tail(&errors.join("\n"), 10)
             );
@@ -691,18 +734,18 @@ fn bench_1_web() {
             "| server | target | req/s | p50 ms | p99 ms | ratio to no-op: median (min–max) | median req/s ÷ median no-op req/s | machine CPU ms/req | mysqld CPU ms/req | rounds with a CHECK |"
         );
         println!("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|");
-        for kind in Kind::ALL {
+        for (_, _, kind) in &setups {
             let noop_median = median(
                 &rows
                     .iter()
-                    .filter(|w| w.server == kind && w.target == "noop")
+                    .filter(|w| w.server == *kind && w.target == "noop")
                     .map(|w| w.r.rps)
                     .collect::<Vec<_>>(),
             );
             for t in &targets {
                 let of: Vec<&WebRow> = rows
                     .iter()
-                    .filter(|w| w.server == kind && w.target == t.name)
+                    .filter(|w| w.server == *kind && w.target == t.name)
                     .collect();
                 if of.is_empty() {
                     continue;
