@@ -382,21 +382,24 @@ impl Stop {
             .map_err(|e| e.to_string())
     }
 
-    /// Claims a request for serving; `false` once stopping (the request is dropped unserved,
-    /// which the web server reports as an error the caller retries).
-    fn begin(&self) -> bool {
+    /// Claims a request for serving until the returned guard is dropped; `None` once
+    /// stopping (the request is dropped unserved, which the web server reports as an error
+    /// the caller retries).
+    fn begin(&self) -> Option<InFlight<'_>> {
         // Counted first, checked second; the signal thread sets first, counts second: one
         // of the two sees the other.
         self.in_flight.fetch_add(1, Ordering::SeqCst);
-        if self.stopping.load(Ordering::SeqCst) {
-            self.end();
-            return false;
-        }
-        true
+        let guard = InFlight(self);
+        (!self.stopping.load(Ordering::SeqCst)).then_some(guard)
     }
+}
 
-    fn end(&self) {
-        self.in_flight.fetch_sub(1, Ordering::SeqCst);
+/// A request being served; dropping it (also on a panic) lets a stop proceed.
+struct InFlight<'a>(&'a Stop);
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.0.in_flight.fetch_sub(1, Ordering::SeqCst);
     }
 }
 
@@ -404,7 +407,17 @@ fn worker(protocol: &dyn Protocol, listener: &Listener, stop: &Stop) {
     let mut conns = Connections::persistent();
     loop {
         match listener.accept() {
-            Ok(stream) => connection(protocol, stream, &mut conns, stop),
+            Ok(stream) => {
+                // serve_safely already catches a panic in a request; this is for one in the
+                // connection's own handling, which must cost that connection, not a worker.
+                let served = catch_unwind(AssertUnwindSafe(|| {
+                    connection(protocol, stream, &mut conns, stop)
+                }));
+                if served.is_err() {
+                    log::error!("FastCGI connection handling panicked; connection dropped");
+                    conns.done(false);
+                }
+            }
             Err(e) => {
                 // Out of file descriptors, a signal: wait a little instead of spinning.
                 log::error!("FastCGI accept failed: {e}");
@@ -429,9 +442,9 @@ fn connection(protocol: &dyn Protocol, mut stream: Stream, conns: &mut Connectio
                 return;
             }
         };
-        if !stop.begin() {
+        let Some(in_flight) = stop.begin() else {
             return;
-        }
+        };
         let started = Instant::now();
         let request = Request::read(|k| fcgi.var(k), &mut Cursor::new(&fcgi.stdin));
         let config_path = config_path(
@@ -444,7 +457,7 @@ fn connection(protocol: &dyn Protocol, mut stream: Stream, conns: &mut Connectio
         record(&request, &served, started);
         let answer = fastcgi::response(fcgi.id, &served.reply.response.to_bytes());
         let sent = stream.write_all(&answer).and_then(|()| stream.flush());
-        stop.end();
+        drop(in_flight);
         if let Err(e) = &sent {
             log::error!("cannot write the answer to the web server: {e}");
         }
