@@ -23,134 +23,31 @@ use std::time::{Duration, Instant};
 
 use mysql::prelude::Queryable;
 
-use common::{txn_date, Answer, TestDb};
-use webserver::{HttpResponse, Kind, Options, TempPrefix, WebServer};
+mod e2e;
 
-/// What every config admits unless a test says otherwise.
-const LOOPBACK: &[&str] = &["127.0.0.1", "::1"];
+use common::{txn_date, Answer};
+use e2e::{ok, pay_path, refused, write_config_text, Fixture, LOOPBACK};
+use webserver::{Kind, Options, TempPrefix, WebServer};
 
 /// Worker threads of the persistent osmp.cgi behind nginx (`PAYSYS_WORKERS`).
 const WORKERS: usize = 4;
 
-/// How long a log line may take to appear after its answer (see `Fixture::log_lines`).
-const LOG_WAIT: Duration = Duration::from_secs(5);
-
-/// A prefix with `osmp.cgi` and a config, a server in front of it and the database behind.
-/// Fields drop in order: the server stops before the prefix and the database go.
-struct Fixture {
-    web: WebServer,
-    prefix: TempPrefix,
-    db: TestDb,
-}
-
+/// The persistent-mode fixture.
 fn fixture(kind: Kind, tag: &str) -> Option<Fixture> {
-    let server = common::server_url();
-    if server.contains("socket=") {
-        eprintln!(
-            "skipped: the database URL {server} is a socket URL; osmp.cgi behind the web server \
-             runs as www-data and needs a TCP URL (set PAYSYS_TEST_DB_URL=mysql://…@127.0.0.1:3306)"
-        );
-        return None;
-    }
-    let prefix =
-        TempPrefix(webserver::temp_prefix(&format!("fcgi-{tag}-{kind}")).expect("temp prefix"));
-    let p = prefix.0.as_path();
-    webserver::prepare_prefix(p).expect("prepare_prefix");
-    webserver::install_cgi(p, "osmp.cgi", Path::new(env!("CARGO_BIN_EXE_osmp")))
-        .expect("install osmp.cgi");
-    let db = TestDb::new();
-    write_config_text(p, &common::config_text(&db.url, LOOPBACK, ""));
     let opts = Options {
         fastcgi: true,
         workers: WORKERS,
         ..Options::default()
     };
-    match WebServer::start(kind, p, &opts).expect("start web server in FastCGI mode") {
-        Some(web) => Some(Fixture { web, prefix, db }),
-        None => {
-            let what = match kind {
-                Kind::Nginx => "nginx or fcgiwrap",
-                Kind::Apache => "apache2 or its mod_cgid/mod_fcgid",
-            };
-            eprintln!("skipped: {what} is not installed");
-            None
-        }
-    }
-}
-
-/// `prefix/etc/paysys.toml`, written whole in one go: a request reading it meanwhile sees
-/// the old or the new text.
-fn write_config_text(prefix: &Path, text: &str) {
-    let tmp = prefix.join("etc/paysys.toml.new");
-    fs::write(&tmp, text).expect("write config");
-    fs::rename(&tmp, prefix.join("etc/paysys.toml")).expect("rename config");
+    e2e::fixture(kind, tag, &opts)
 }
 
 impl Fixture {
-    fn set_allow(&self, allow: &[&str]) {
-        write_config_text(
-            &self.prefix.0,
-            &common::config_text(&self.db.url, allow, ""),
-        );
-    }
-
-    fn get(&self, path_and_query: &str, headers: &[(&str, &str)]) -> Answer {
-        let r = self
-            .web
-            .get(path_and_query, headers)
-            .unwrap_or_else(|e| panic!("GET {path_and_query}: {e}\n{}", self.web.logs()));
-        self.answer(r)
-    }
-
-    fn post(&self, path: &str, body: &str) -> Answer {
-        let r = self
-            .web
-            .post_form(path, body, &[])
-            .unwrap_or_else(|e| panic!("POST {path}: {e}\n{}", self.web.logs()));
-        self.answer(r)
-    }
-
     fn check(&self, txn: u32) -> Answer {
         self.get(
             &format!("/cgi-bin/osmp.cgi?command=check&txn_id={txn}&account=59071&sum=10"),
             &[],
         )
-    }
-
-    /// The HTTP answer as a CGI answer; it must be an OSMP XML document.
-    fn answer(&self, r: HttpResponse) -> Answer {
-        let a = Answer {
-            exit: None,
-            status: r.status,
-            content_type: r.header("content-type").unwrap_or_default().to_string(),
-            body: r.body,
-            stderr: String::new(),
-        };
-        assert!(
-            a.content_type.starts_with("text/xml") && a.body.contains("<response>"),
-            "{} did not answer OSMP XML: {a:?}\n{}",
-            self.web.kind(),
-            self.web.logs()
-        );
-        a
-    }
-
-    fn log(&self) -> String {
-        fs::read_to_string(self.prefix.0.join("var/log/paysys_check.log")).unwrap_or_default()
-    }
-
-    /// The log's lines once there are `expected` of them (or after LOG_WAIT): in FastCGI
-    /// mode osmp.cgi writes a request's line just after the answer has gone out, where a
-    /// CGI's line is there before the web server ends the response (at the CGI's exit).
-    fn log_lines(&self, expected: usize) -> Vec<String> {
-        let deadline = Instant::now() + LOG_WAIT;
-        loop {
-            let lines: Vec<String> = self.log().lines().map(str::to_string).collect();
-            if lines.len() >= expected || Instant::now() >= deadline {
-                return lines;
-            }
-            std::thread::sleep(Duration::from_millis(10));
-        }
     }
 
     /// The distinct `pid=` of the first `requests` log lines: the processes that served
@@ -196,28 +93,6 @@ fn running(pid: u32) -> bool {
         stat.rsplit_once(')')
             .is_some_and(|(_, rest)| !rest.trim_start().starts_with(['Z', 'X']))
     })
-}
-
-fn pay_path(txn: &str, account: &str, sum: &str) -> String {
-    format!("/cgi-bin/osmp.cgi?{}", common::pay_query(txn, account, sum))
-}
-
-fn ok(a: &Answer) {
-    assert_eq!(
-        (a.status, a.result(), a.comment().as_str()),
-        (200, 0, "OK"),
-        "{}",
-        a.body
-    );
-}
-
-fn refused(a: &Answer, what: &str) {
-    assert_eq!(
-        (a.status, a.result(), a.comment().as_str()),
-        (403, 8, "nod15"),
-        "{what}: {}",
-        a.body
-    );
 }
 
 fn check_pay_repeat_post_by_one_process(kind: Kind) {

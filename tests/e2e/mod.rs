@@ -1,0 +1,153 @@
+//! End to end through a real web server: a prefix with `osmp.cgi` and its config, a server
+//! in front (CGI or persistent, as `Options` says) and a test database behind. Shared by
+//! tests/e2e_http.rs (CGI) and tests/e2e_fastcgi.rs (persistent mode); a test file uses it
+//! with `mod common; #[macro_use] mod webserver; mod e2e;`.
+#![allow(dead_code)]
+
+use std::fs;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use super::common::{self, Answer, TestDb};
+use super::webserver::{self, HttpResponse, Kind, Options, TempPrefix, WebServer};
+
+/// What every config admits unless a test says otherwise.
+pub const LOOPBACK: &[&str] = &["127.0.0.1", "::1"];
+
+/// How long a log line may take to appear after its answer (see `Fixture::log_lines`).
+const LOG_WAIT: Duration = Duration::from_secs(5);
+
+/// A prefix with `osmp.cgi` and a config, a server in front of it and the database behind.
+/// Fields drop in order: the server stops before the prefix and the database go.
+pub struct Fixture {
+    pub web: WebServer,
+    pub prefix: TempPrefix,
+    pub db: TestDb,
+}
+
+/// The fixture, or `None` (with the reason printed) when the server is not installed or
+/// the database is reachable only by socket.
+pub fn fixture(kind: Kind, tag: &str, opts: &Options) -> Option<Fixture> {
+    let server = common::server_url();
+    if server.contains("socket=") {
+        eprintln!(
+            "skipped: the database URL {server} is a socket URL; osmp.cgi behind the web server \
+             runs as www-data and needs a TCP URL (set PAYSYS_TEST_DB_URL=mysql://…@127.0.0.1:3306)"
+        );
+        return None;
+    }
+    let mode = if opts.fastcgi { "fcgi" } else { "e2e" };
+    let prefix =
+        TempPrefix(webserver::temp_prefix(&format!("{mode}-{tag}-{kind}")).expect("temp prefix"));
+    let p = prefix.0.as_path();
+    webserver::prepare_prefix(p).expect("prepare_prefix");
+    webserver::install_cgi(p, "osmp.cgi", Path::new(common::osmp_exe())).expect("install osmp.cgi");
+    let db = TestDb::new();
+    write_config_text(p, &common::config_text(&db.url, LOOPBACK, ""));
+    match WebServer::start(kind, p, opts).expect("start web server") {
+        Some(web) => Some(Fixture { web, prefix, db }),
+        None => {
+            let what = match (kind, opts.fastcgi) {
+                (Kind::Nginx, _) => "nginx or fcgiwrap",
+                (Kind::Apache, false) => "apache2 or its mod_cgid",
+                (Kind::Apache, true) => "apache2 or its mod_cgid/mod_fcgid",
+            };
+            eprintln!("skipped: {what} is not installed");
+            None
+        }
+    }
+}
+
+/// `prefix/etc/paysys.toml`, written whole in one go: a request reading it meanwhile sees
+/// the old or the new text.
+pub fn write_config_text(prefix: &Path, text: &str) {
+    let tmp = prefix.join("etc/paysys.toml.new");
+    fs::write(&tmp, text).expect("write config");
+    fs::rename(&tmp, prefix.join("etc/paysys.toml")).expect("rename config");
+}
+
+impl Fixture {
+    pub fn set_allow(&self, allow: &[&str]) {
+        write_config_text(
+            &self.prefix.0,
+            &common::config_text(&self.db.url, allow, ""),
+        );
+    }
+
+    pub fn get(&self, path_and_query: &str, headers: &[(&str, &str)]) -> Answer {
+        let r = self
+            .web
+            .get(path_and_query, headers)
+            .unwrap_or_else(|e| panic!("GET {path_and_query}: {e}\n{}", self.web.logs()));
+        self.answer(r)
+    }
+
+    pub fn post(&self, path: &str, body: &str) -> Answer {
+        let r = self
+            .web
+            .post_form(path, body, &[])
+            .unwrap_or_else(|e| panic!("POST {path}: {e}\n{}", self.web.logs()));
+        self.answer(r)
+    }
+
+    /// The HTTP answer as a CGI answer; it must be an OSMP XML document.
+    pub fn answer(&self, r: HttpResponse) -> Answer {
+        let a = Answer {
+            exit: None,
+            status: r.status,
+            content_type: r.header("content-type").unwrap_or_default().to_string(),
+            body: r.body,
+            stderr: String::new(),
+        };
+        assert!(
+            a.content_type.starts_with("text/xml") && a.body.contains("<response>"),
+            "{} did not answer OSMP XML: {a:?}\n{}",
+            self.web.kind(),
+            self.web.logs()
+        );
+        a
+    }
+
+    pub fn log(&self) -> String {
+        fs::read_to_string(self.prefix.0.join("var/log/paysys_check.log")).unwrap_or_default()
+    }
+
+    /// The log's lines once there are `expected` of them (or after LOG_WAIT). A CGI's line
+    /// is there before the web server ends the response (at the CGI's exit); a persistent
+    /// osmp.cgi writes it before answering, but the test may read the log while another
+    /// request of a burst is still being logged.
+    pub fn log_lines(&self, expected: usize) -> Vec<String> {
+        let deadline = Instant::now() + LOG_WAIT;
+        loop {
+            let lines: Vec<String> = self.log().lines().map(str::to_string).collect();
+            if lines.len() >= expected || Instant::now() >= deadline {
+                return lines;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+}
+
+pub fn pay_path(txn: &str, account: &str, sum: &str) -> String {
+    format!("/cgi-bin/osmp.cgi?{}", common::pay_query(txn, account, sum))
+}
+
+/// A check or pay answered OK.
+pub fn ok(a: &Answer) {
+    assert_eq!(
+        (a.status, a.result(), a.comment().as_str()),
+        (200, 0, "OK"),
+        "{}",
+        a.body
+    );
+}
+
+/// A caller no payment system admits.
+pub fn refused(a: &Answer, what: &str) {
+    assert_eq!(
+        (a.status, a.result(), a.comment().as_str()),
+        (403, 8, "nod15"),
+        "{what}: {}",
+        a.body
+    );
+}
