@@ -25,7 +25,7 @@ use mysql::prelude::Queryable;
 
 mod e2e;
 
-use common::{txn_date, Answer};
+use common::Answer;
 use e2e::{ok, pay_path, refused, write_config_text, Fixture, LOOPBACK};
 use webserver::{Kind, Options, TempPrefix, WebServer};
 
@@ -100,52 +100,8 @@ fn check_pay_repeat_post_by_one_process(kind: Kind) {
         return;
     };
 
-    let a = f.get(
-        "/cgi-bin/osmp.cgi?command=check&txn_id=1&account=59071&sum=10.25",
-        &[],
-    );
-    ok(&a);
-    assert_eq!(a.element("osmp_txn_id").as_deref(), Some("1"));
+    let prv_txn = e2e::check_pay_repeat_post(&f);
 
-    let pay = pay_path("666", "59071", "10.25");
-    let first = f.get(&pay, &[]);
-    ok(&first);
-    let prv_txn = first.prv_txn().expect("prv_txn");
-    assert_eq!(first.element("sum").as_deref(), Some("10.25"));
-    assert_eq!(f.db.balance(5907), "110.25");
-
-    // The terminal did not hear the answer and repeats: same prv_txn, credited once.
-    let again = f.get(&pay, &[]);
-    ok(&again);
-    assert_eq!(again.prv_txn().as_deref(), Some(prv_txn.as_str()));
-    assert_eq!(f.db.balance(5907), "110.25");
-    assert_eq!((f.db.pays(), f.db.txns()), (1, 1));
-
-    // A pay as a form body (POST), to another subscriber.
-    let body = format!(
-        "command=pay&txn_id=667&account=12340&sum=4.50&txn_date={}",
-        txn_date(-1)
-    );
-    let posted = f.post("/cgi-bin/osmp.cgi", &body);
-    ok(&posted);
-    assert_ne!(posted.prv_txn(), Some(prv_txn.clone()));
-    assert_eq!(f.db.balance(1234), "20.00");
-    assert_eq!((f.db.pays(), f.db.txns()), (2, 2));
-
-    // The same URL forms as in CGI mode: PATH_INFO is ignored, a bad account is refused.
-    let a = f.get(
-        "/cgi-bin/osmp.cgi/3?command=check&txn_id=2&account=59071&sum=1",
-        &[],
-    );
-    ok(&a);
-    let a = f.get(
-        "/cgi-bin/osmp.cgi?command=check&txn_id=3&account=58071",
-        &[],
-    );
-    assert_eq!(
-        (a.status, a.result(), a.comment().as_str()),
-        (200, 4, "nod4")
-    );
     // A bare request answers as osmp.pl did.
     let a = f.get("/cgi-bin/osmp.cgi", &[]);
     assert_eq!(
@@ -366,31 +322,7 @@ fn concurrent_identical_pays_credit_once(kind: Kind) {
     let Some(f) = fixture(kind, "burst") else {
         return;
     };
-    let pay = pay_path("4242", "59071", "7.77");
-    let answers: Vec<Answer> = std::thread::scope(|s| {
-        let handles: Vec<_> = (0..20).map(|_| s.spawn(|| f.get(&pay, &[]))).collect();
-        handles
-            .into_iter()
-            .map(|h| h.join().expect("request thread"))
-            .collect()
-    });
-    for a in &answers {
-        ok(a);
-    }
-    let prv: Vec<Option<String>> = answers.iter().map(Answer::prv_txn).collect();
-    assert!(
-        prv[0].is_some() && prv.iter().all(|p| *p == prv[0]),
-        "one prv_txn: {prv:?}"
-    );
-    assert_eq!(f.db.balance(5907), "107.77");
-    assert_eq!((f.db.pays(), f.db.txns()), (1, 1));
-    let lines = f.log_lines(20);
-    assert_eq!(lines.len(), 20, "one line per request: {lines:#?}");
-    let expected = format!(
-        " ip=127.0.0.1 system=osmp cmd=pay txn=4242 account=59071 sum=7.77 result=0 prv_txn={} ",
-        prv[0].as_deref().unwrap_or_default()
-    );
-    assert!(lines.iter().all(|l| l.contains(&expected)), "{lines:#?}");
+    e2e::burst_of_identical_pays(&f);
     if kind == Kind::Nginx {
         // One process, several worker threads.
         assert_eq!(f.pids(20), vec![f.web.fastcgi_pid().expect("pid")]);

@@ -17,7 +17,7 @@ mod webserver;
 
 mod e2e;
 
-use common::{txn_date, Answer};
+use common::Answer;
 use e2e::{fixture, ok, pay_path, LOOPBACK};
 use webserver::{Kind, Options};
 
@@ -25,76 +25,7 @@ fn check_pay_repeat_post_and_log(kind: Kind) {
     let Some(f) = fixture(kind, "pay", &Options::default()) else {
         return;
     };
-
-    let a = f.get(
-        "/cgi-bin/osmp.cgi?command=check&txn_id=1&account=59071&sum=10.25",
-        &[],
-    );
-    ok(&a);
-    assert_eq!(a.element("osmp_txn_id").as_deref(), Some("1"));
-
-    let pay = pay_path("666", "59071", "10.25");
-    let first = f.get(&pay, &[]);
-    ok(&first);
-    let prv_txn = first.prv_txn().expect("prv_txn");
-    assert_eq!(f.db.balance(5907), "110.25");
-
-    // The terminal did not hear the answer and repeats: same prv_txn, credited once.
-    let again = f.get(&pay, &[]);
-    ok(&again);
-    assert_eq!(again.prv_txn().as_deref(), Some(prv_txn.as_str()));
-    assert_eq!(f.db.balance(5907), "110.25");
-    assert_eq!((f.db.pays(), f.db.txns()), (1, 1));
-
-    // A pay as a form body (POST), to another subscriber.
-    let body = format!(
-        "command=pay&txn_id=667&account=12340&sum=4.50&txn_date={}",
-        txn_date(-1)
-    );
-    let posted = f.post("/cgi-bin/osmp.cgi", &body);
-    ok(&posted);
-    assert_ne!(posted.prv_txn(), Some(prv_txn.clone()));
-    assert_eq!(f.db.balance(1234), "20.00");
-    assert_eq!((f.db.pays(), f.db.txns()), (2, 2));
-
-    // PATH_INFO (the ABillS domain id) does not break routing; osmp.cgi ignores it.
-    let a = f.get(
-        "/cgi-bin/osmp.cgi/3?command=check&txn_id=2&account=59071&sum=1",
-        &[],
-    );
-    ok(&a);
-    assert_eq!(a.element("osmp_txn_id").as_deref(), Some("2"));
-    let a = f.get(
-        "/cgi-bin/osmp.cgi/3?command=check&txn_id=3&account=58071",
-        &[],
-    );
-    assert_eq!(
-        (a.result(), a.comment().as_str()),
-        (4, "nod4"),
-        "{}",
-        a.body
-    );
-
-    // One line per request, with the TCP peer as the caller.
-    let log = f.log();
-    let lines: Vec<&str> = log.lines().collect();
-    assert_eq!(lines.len(), 6, "{log}");
-    assert!(
-        lines[0].contains("ip=127.0.0.1 system=osmp cmd=check"),
-        "{}",
-        lines[0]
-    );
-    let paid = format!(
-        "ip=127.0.0.1 system=osmp cmd=pay txn=666 account=59071 sum=10.25 result=0 prv_txn={prv_txn} "
-    );
-    assert!(lines[1].contains(&paid), "{}", lines[1]);
-    assert!(lines[2].contains(&paid), "{}", lines[2]);
-    assert!(
-        lines[3].contains("ip=127.0.0.1 system=osmp cmd=pay txn=667 account=12340"),
-        "{}",
-        lines[3]
-    );
-    assert!(lines.iter().all(|l| l.contains(" ip=127.0.0.1 ")), "{log}");
+    e2e::check_pay_repeat_post(&f);
 }
 both!(check_pay_repeat_post_and_log);
 
@@ -184,31 +115,6 @@ fn concurrent_identical_pays_credit_once(kind: Kind) {
     let Some(f) = fixture(kind, "burst", &Options::default()) else {
         return;
     };
-    let pay = pay_path("4242", "59071", "7.77");
-    let answers: Vec<Answer> = std::thread::scope(|s| {
-        let handles: Vec<_> = (0..20).map(|_| s.spawn(|| f.get(&pay, &[]))).collect();
-        handles
-            .into_iter()
-            .map(|h| h.join().expect("request thread"))
-            .collect()
-    });
-    for a in &answers {
-        ok(a);
-    }
-    let prv: Vec<Option<String>> = answers.iter().map(Answer::prv_txn).collect();
-    assert!(
-        prv[0].is_some() && prv.iter().all(|p| *p == prv[0]),
-        "one prv_txn: {prv:?}"
-    );
-    assert_eq!(f.db.balance(5907), "107.77");
-    assert_eq!((f.db.pays(), f.db.txns()), (1, 1));
-    let log = f.log();
-    assert_eq!(log.lines().count(), 20, "one line per request:\n{log}");
-    assert!(
-        log.lines().all(|l| l.contains(" ip=127.0.0.1 ")
-            && l.contains(" cmd=pay txn=4242 ")
-            && l.contains(" result=0 ")),
-        "{log}"
-    );
+    e2e::burst_of_identical_pays(&f);
 }
 both!(concurrent_identical_pays_credit_once);

@@ -8,7 +8,7 @@ use std::fs;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use super::common::{self, Answer, TestDb};
+use super::common::{self, txn_date, Answer, TestDb};
 use super::webserver::{self, HttpResponse, Kind, Options, TempPrefix, WebServer};
 
 /// What every config admits unless a test says otherwise.
@@ -126,6 +126,115 @@ impl Fixture {
             std::thread::sleep(Duration::from_millis(10));
         }
     }
+}
+
+/// The common path through one server: a check, a pay, the terminal's repeat of it, a pay
+/// POSTed as a form, PATH_INFO (the ABillS domain id), a bad check digit: six requests and
+/// six log lines, the TCP peer as the caller. Returns the first pay's `prv_txn`.
+pub fn check_pay_repeat_post(f: &Fixture) -> String {
+    let a = f.get(
+        "/cgi-bin/osmp.cgi?command=check&txn_id=1&account=59071&sum=10.25",
+        &[],
+    );
+    ok(&a);
+    assert_eq!(a.element("osmp_txn_id").as_deref(), Some("1"));
+
+    let pay = pay_path("666", "59071", "10.25");
+    let first = f.get(&pay, &[]);
+    ok(&first);
+    let prv_txn = first.prv_txn().expect("prv_txn");
+    assert_eq!(first.element("sum").as_deref(), Some("10.25"));
+    assert_eq!(f.db.balance(5907), "110.25");
+
+    // The terminal did not hear the answer and repeats: same prv_txn, credited once.
+    let again = f.get(&pay, &[]);
+    ok(&again);
+    assert_eq!(again.prv_txn().as_deref(), Some(prv_txn.as_str()));
+    assert_eq!(f.db.balance(5907), "110.25");
+    assert_eq!((f.db.pays(), f.db.txns()), (1, 1));
+
+    // A pay as a form body (POST), to another subscriber.
+    let body = format!(
+        "command=pay&txn_id=667&account=12340&sum=4.50&txn_date={}",
+        txn_date(-1)
+    );
+    let posted = f.post("/cgi-bin/osmp.cgi", &body);
+    ok(&posted);
+    assert_ne!(posted.prv_txn(), Some(prv_txn.clone()));
+    assert_eq!(f.db.balance(1234), "20.00");
+    assert_eq!((f.db.pays(), f.db.txns()), (2, 2));
+
+    // PATH_INFO (the ABillS domain id) does not break routing; osmp.cgi ignores it.
+    let a = f.get(
+        "/cgi-bin/osmp.cgi/3?command=check&txn_id=2&account=59071&sum=1",
+        &[],
+    );
+    ok(&a);
+    assert_eq!(a.element("osmp_txn_id").as_deref(), Some("2"));
+    let a = f.get(
+        "/cgi-bin/osmp.cgi/3?command=check&txn_id=3&account=58071",
+        &[],
+    );
+    assert_eq!(
+        (a.result(), a.comment().as_str()),
+        (4, "nod4"),
+        "{}",
+        a.body
+    );
+
+    // One line per request, with the TCP peer as the caller.
+    let lines = f.log_lines(6);
+    assert_eq!(lines.len(), 6, "{lines:#?}");
+    assert!(
+        lines[0].contains("ip=127.0.0.1 system=osmp cmd=check"),
+        "{}",
+        lines[0]
+    );
+    let paid = format!(
+        "ip=127.0.0.1 system=osmp cmd=pay txn=666 account=59071 sum=10.25 result=0 prv_txn={prv_txn} "
+    );
+    assert!(lines[1].contains(&paid), "{}", lines[1]);
+    assert!(lines[2].contains(&paid), "{}", lines[2]);
+    assert!(
+        lines[3].contains("ip=127.0.0.1 system=osmp cmd=pay txn=667 account=12340"),
+        "{}",
+        lines[3]
+    );
+    assert!(
+        lines.iter().all(|l| l.contains(" ip=127.0.0.1 ")),
+        "{lines:#?}"
+    );
+    prv_txn
+}
+
+/// Twenty identical pays at once, as a terminal retrying in a hurry: every answer OK with
+/// one `prv_txn`, one credit, one row each, one log line per request.
+pub fn burst_of_identical_pays(f: &Fixture) {
+    let pay = pay_path("4242", "59071", "7.77");
+    let answers: Vec<Answer> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..20).map(|_| s.spawn(|| f.get(&pay, &[]))).collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().expect("request thread"))
+            .collect()
+    });
+    for a in &answers {
+        ok(a);
+    }
+    let prv: Vec<Option<String>> = answers.iter().map(Answer::prv_txn).collect();
+    assert!(
+        prv[0].is_some() && prv.iter().all(|p| *p == prv[0]),
+        "one prv_txn: {prv:?}"
+    );
+    assert_eq!(f.db.balance(5907), "107.77");
+    assert_eq!((f.db.pays(), f.db.txns()), (1, 1));
+    let lines = f.log_lines(20);
+    assert_eq!(lines.len(), 20, "one line per request: {lines:#?}");
+    let expected = format!(
+        " ip=127.0.0.1 system=osmp cmd=pay txn=4242 account=59071 sum=7.77 result=0 prv_txn={} ",
+        prv[0].as_deref().unwrap_or_default()
+    );
+    assert!(lines.iter().all(|l| l.contains(&expected)), "{lines:#?}");
 }
 
 pub fn pay_path(txn: &str, account: &str, sum: &str) -> String {
