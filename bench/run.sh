@@ -8,9 +8,10 @@
 #
 # What it does, in order:
 #   1. installs what is missing (as root, with apt-get): wrk, time, strace, valgrind, the
-#      web servers the tests use (apache2, nginx, fcgiwrap) and MariaDB's client library
-#      (libmariadb-dev, for bench/floor.c); gcc and MariaDB must be there (scripts/mariadb.sh
-#      finds or starts the database);
+#      web servers the tests use (apache2, nginx, fcgiwrap, and libapache2-mod-fcgid for
+#      the persistent set-ups) and MariaDB's client library (libmariadb-dev, for
+#      bench/floor.c); gcc and MariaDB must be there (scripts/mariadb.sh finds or starts the
+#      database);
 #   2. builds the release executables as `make` builds and ships them (static:
 #      target/<host>/release/osmp, also installed as cgi-bin/osmp.cgi), the no-op CGI
 #      (bench/noop.c), the database floor (bench/floor.c, when mariadb_config is there) and
@@ -94,6 +95,10 @@ have valgrind || need+=(valgrind)
 have apache2 || need+=(apache2)
 have nginx || need+=(nginx)
 have fcgiwrap || need+=(fcgiwrap)
+# The persistent set-ups: Apache's through mod_fcgid.
+if [ "$fastcgi" = 1 ] && [ ! -e "${PAYSYS_APACHE_MODULES:-/usr/lib/apache2/modules}/mod_fcgid.so" ]; then
+    need+=(libapache2-mod-fcgid)
+fi
 have mariadb_config || need+=(libmariadb-dev)
 if [ "${#need[@]}" -gt 0 ]; then
     if [ "$(id -u)" = 0 ] && have apt-get; then
