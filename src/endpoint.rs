@@ -312,6 +312,10 @@ fn run_fastcgi(protocol: &'static dyn Protocol, listener: Listener) -> i32 {
             }
         },
     };
+    // Where the config is when the web server does not say (PAYSYS_CONFIG as a FastCGI
+    // parameter): found once, not per request.
+    let default_config: &'static Path =
+        Box::leak(config_path(std::env::var_os("PAYSYS_CONFIG")).into_boxed_path());
     // Before any worker starts, so that every thread inherits the blocked signals.
     let stop: &'static Stop = Box::leak(Box::default());
     if let Err(e) = stop.install() {
@@ -322,7 +326,7 @@ fn run_fastcgi(protocol: &'static dyn Protocol, listener: Listener) -> i32 {
             Ok(l) => {
                 let spawned = std::thread::Builder::new()
                     .name(format!("worker-{n}"))
-                    .spawn(move || worker(protocol, &l, stop));
+                    .spawn(move || worker(protocol, &l, default_config, stop));
                 if let Err(e) = spawned {
                     log::error!("cannot start FastCGI worker {n}: {e}; going on with fewer");
                 }
@@ -330,7 +334,7 @@ fn run_fastcgi(protocol: &'static dyn Protocol, listener: Listener) -> i32 {
             Err(e) => log::error!("cannot share the FastCGI socket with worker {n}: {e}"),
         }
     }
-    worker(protocol, &listener, stop);
+    worker(protocol, &listener, default_config, stop);
     0
 }
 
@@ -403,7 +407,7 @@ impl Drop for InFlight<'_> {
     }
 }
 
-fn worker(protocol: &dyn Protocol, listener: &Listener, stop: &Stop) {
+fn worker(protocol: &dyn Protocol, listener: &Listener, default_config: &Path, stop: &Stop) {
     let mut conns = Connections::persistent();
     loop {
         match listener.accept() {
@@ -411,7 +415,7 @@ fn worker(protocol: &dyn Protocol, listener: &Listener, stop: &Stop) {
                 // serve_safely already catches a panic in a request; this is for one in the
                 // connection's own handling, which must cost that connection, not a worker.
                 let served = catch_unwind(AssertUnwindSafe(|| {
-                    connection(protocol, stream, &mut conns, stop)
+                    connection(protocol, stream, &mut conns, default_config, stop)
                 }));
                 if served.is_err() {
                     log::error!("FastCGI connection handling panicked; connection dropped");
@@ -428,7 +432,13 @@ fn worker(protocol: &dyn Protocol, listener: &Listener, stop: &Stop) {
 }
 
 /// Serves the requests of one web-server connection.
-fn connection(protocol: &dyn Protocol, mut stream: Stream, conns: &mut Connections, stop: &Stop) {
+fn connection(
+    protocol: &dyn Protocol,
+    mut stream: Stream,
+    conns: &mut Connections,
+    default_config: &Path,
+    stop: &Stop,
+) {
     if let Err(e) = stream.set_timeouts(FASTCGI_IO_TIMEOUT) {
         log::error!("FastCGI connection: cannot set timeouts: {e}");
         return;
@@ -447,10 +457,11 @@ fn connection(protocol: &dyn Protocol, mut stream: Stream, conns: &mut Connectio
         };
         let started = Instant::now();
         let request = Request::read(|k| fcgi.var(k), &mut Cursor::new(&fcgi.stdin));
-        let config_path = config_path(
-            fcgi.var("PAYSYS_CONFIG")
-                .or_else(|| std::env::var_os("PAYSYS_CONFIG")),
-        );
+        let config_path = fcgi
+            .var("PAYSYS_CONFIG")
+            .filter(|v| !v.is_empty())
+            .map(PathBuf::from)
+            .unwrap_or_else(|| default_config.to_path_buf());
         let served = serve_safely(protocol, &request, &config_path, conns);
         // The line first: once the web server has the answer, the process may be stopped
         // at any moment, and an answered request must not go unlogged.

@@ -225,7 +225,8 @@ struct Open {
 /// between requests.
 pub fn read_request<S: Read + Write>(conn: &mut S) -> Result<Option<FcgiRequest>, ReadError> {
     let mut open: Option<Open> = None;
-    let mut content = vec![0u8; MAX_CONTENT + 255];
+    // Grown to the largest record seen, not allocated at its maximum for every request.
+    let mut content = Vec::new();
     loop {
         let Some(h) = read_header(conn)? else {
             return match open {
@@ -235,7 +236,8 @@ pub fn read_request<S: Read + Write>(conn: &mut S) -> Result<Option<FcgiRequest>
                 )),
             };
         };
-        let body = &mut content[..h.content + h.padding];
+        content.resize(h.content + h.padding, 0);
+        let body = content.as_mut_slice();
         read_exact(conn, body)?;
         let body = &body[..h.content];
 
