@@ -17,8 +17,7 @@ mod webserver;
 
 mod e2e;
 
-use common::Answer;
-use e2e::{fixture, ok, pay_path, LOOPBACK};
+use e2e::{fixture, ok, pay_path};
 use webserver::{Kind, Options};
 
 fn check_pay_repeat_post_and_log(kind: Kind) {
@@ -33,49 +32,7 @@ fn callers_are_known_by_remote_addr_only(kind: Kind) {
     let Some(f) = fixture(kind, "caller", &Options::default()) else {
         return;
     };
-    let refused = |a: &Answer, what: &str| {
-        assert_eq!(
-            (a.status, a.result(), a.comment().as_str()),
-            (403, 8, "nod15"),
-            "{what}: {}",
-            a.body
-        );
-    };
-
-    // 127.0.0.1 is in no system's allow list.
-    f.set_allow(&["192.0.2.0/24"]);
-    let a = f.get(
-        "/cgi-bin/osmp.cgi?command=check&txn_id=1&account=59071&sum=10",
-        &[],
-    );
-    refused(&a, "unknown caller");
-    let a = f.get(&pay_path("1", "59071", "10"), &[]);
-    refused(&a, "unknown caller, pay");
-
-    // A forged header naming an allowed address changes nothing: REMOTE_ADDR wins.
-    f.set_allow(&["10.0.0.0/8"]);
-    for header in ["X-Forwarded-For", "X-Real-IP", "Client-IP"] {
-        let a = f.get(&pay_path("2", "59071", "10"), &[(header, "10.0.0.5")]);
-        refused(&a, header);
-    }
-    assert_eq!((f.db.pays(), f.db.txns()), (0, 0));
-    assert_eq!(f.db.balance(5907), "100.00");
-    let log = f.log();
-    assert_eq!(log.lines().count(), 5, "{log}");
-    assert!(
-        log.lines()
-            .all(|l| l.contains(" ip=127.0.0.1 system=- ") && l.contains("comment=\"nod15\"")),
-        "{log}"
-    );
-
-    // And back: the same request from an allowed peer pays.
-    f.set_allow(LOOPBACK);
-    let a = f.get(
-        &pay_path("2", "59071", "10"),
-        &[("X-Forwarded-For", "10.0.0.5")],
-    );
-    ok(&a);
-    assert_eq!(f.db.balance(5907), "110.00");
+    e2e::callers_are_known_by_remote_addr_only(&f);
 }
 both!(callers_are_known_by_remote_addr_only);
 

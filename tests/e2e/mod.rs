@@ -237,6 +237,60 @@ pub fn burst_of_identical_pays(f: &Fixture) {
     assert!(lines.iter().all(|l| l.contains(&expected)), "{lines:#?}");
 }
 
+/// The caller is the TCP peer and nothing else: refused (403, nod15) while loopback is in
+/// no allow list, whatever forwarding header names an allowed address; nothing written;
+/// every refusal logged with the peer; then allowed, the same pay goes through.
+pub fn callers_are_known_by_remote_addr_only(f: &Fixture) {
+    // 127.0.0.1 is in no system's allow list.
+    f.set_allow(&["192.0.2.0/24"]);
+    refused(
+        &f.get(
+            "/cgi-bin/osmp.cgi?command=check&txn_id=1&account=59071&sum=10",
+            &[],
+        ),
+        "unknown caller",
+    );
+    refused(
+        &f.get(&pay_path("1", "59071", "10"), &[]),
+        "unknown caller, pay",
+    );
+
+    // A forged header naming an allowed address changes nothing: REMOTE_ADDR wins.
+    f.set_allow(&["10.0.0.0/8"]);
+    for header in ["X-Forwarded-For", "X-Real-IP", "Client-IP"] {
+        let a = f.get(&pay_path("2", "59071", "10"), &[(header, "10.0.0.5")]);
+        refused(&a, header);
+    }
+    assert_eq!((f.db.pays(), f.db.txns()), (0, 0));
+    assert_eq!(f.db.balance(5907), "100.00");
+    let lines = f.log_lines(5);
+    assert_eq!(lines.len(), 5, "{lines:#?}");
+    assert!(
+        lines
+            .iter()
+            .all(|l| l.contains(" ip=127.0.0.1 system=- ") && l.contains("comment=\"nod15\"")),
+        "{lines:#?}"
+    );
+
+    // And back: the same request from an allowed peer pays; the forged header still does
+    // not become the caller.
+    f.set_allow(LOOPBACK);
+    let a = f.get(
+        &pay_path("2", "59071", "10"),
+        &[("X-Forwarded-For", "192.0.2.99")],
+    );
+    ok(&a);
+    assert_eq!(f.db.balance(5907), "110.00");
+    let lines = f.log_lines(6);
+    assert_eq!(lines.len(), 6, "{lines:#?}");
+    assert!(
+        lines[5].contains(" ip=127.0.0.1 system=osmp cmd=pay txn=2 ")
+            && !lines[5].contains("192.0.2.99"),
+        "{}",
+        lines[5]
+    );
+}
+
 pub fn pay_path(txn: &str, account: &str, sum: &str) -> String {
     format!("/cgi-bin/osmp.cgi?{}", common::pay_query(txn, account, sum))
 }
