@@ -7,7 +7,7 @@
 -- `id` is the prv_txn we answer with.
 CREATE TABLE IF NOT EXISTS paysys_txn (
   id            BIGINT UNSIGNED NOT NULL AUTO_INCREMENT,
-  system_name   VARCHAR(32)     NOT NULL,
+  system_name   VARCHAR(32)     CHARACTER SET ascii COLLATE ascii_bin NOT NULL COMMENT 'compared exactly: qiwi and QIWI are two systems',
   txn_id        VARCHAR(20)     NOT NULL,
   account       VARCHAR(64)     NOT NULL,
   subscriber_id BIGINT UNSIGNED NOT NULL,
@@ -21,3 +21,9 @@ CREATE TABLE IF NOT EXISTS paysys_txn (
   KEY subscriber (subscriber_id),
   KEY created (created)
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4;
+
+-- Brings a paysys_txn made by an earlier version up to date, and does nothing to a current
+-- one. Earlier tables compared system_name ignoring letter case, so a system named QIWI
+-- would have found the txn ids of one named qiwi: names are ASCII (the config allows
+-- letters, digits, '_' and '-'), so the change cannot fail on existing rows.
+ALTER TABLE paysys_txn MODIFY system_name VARCHAR(32) CHARACTER SET ascii COLLATE ascii_bin NOT NULL COMMENT 'compared exactly: qiwi and QIWI are two systems';

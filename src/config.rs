@@ -91,6 +91,9 @@ pub struct LogConfig {
     pub debug: bool,
 }
 
+/// Largest `txn_window_hours`: a year and a day.
+pub const MAX_WINDOW_HOURS: u32 = 24 * 366;
+
 /// One payment system: who may call as it, what it speaks, and its limits.
 #[derive(Debug, Clone)]
 pub struct System {
@@ -483,7 +486,20 @@ impl Merged {
             s.max_sum = Some(Set::new(at.amount(v, &key("max_sum"))?, at, v));
         }
         if let Some(v) = &sys.txn_window_hours {
-            s.txn_window_hours = Some(at.count(v, &key("txn_window_hours"), 24 * 366)?);
+            let hours = at.count(v, &key("txn_window_hours"), MAX_WINDOW_HOURS)?;
+            if hours == 0 {
+                // A txn_date is the terminal's clock at payment time, never exactly ours:
+                // a zero window would refuse every payment, finally (nod12).
+                return Err(at.error(
+                    v,
+                    &key("txn_window_hours"),
+                    format!(
+                        "0 would refuse every payment; it is how many hours a txn_date may be \
+                         from the server's clock: 1 to {MAX_WINDOW_HOURS} (default 24)"
+                    ),
+                ));
+            }
+            s.txn_window_hours = Some(hours);
         }
         if let Some(v) = &sys.test {
             s.test = Some(at.boolean(v, &key("test"))?);
@@ -515,7 +531,7 @@ impl Merged {
         } else {
             base.join(log_file)
         };
-        let mut systems = Vec::with_capacity(self.systems.len());
+        let mut systems: Vec<System> = Vec::with_capacity(self.systems.len());
         for s in self.systems {
             let (path, line) = s.first_seen.clone().unwrap_or((main.clone(), 0));
             let invalid = |line: usize, why: String| ConfigError::Invalid {
@@ -523,6 +539,24 @@ impl Merged {
                 line: Some(line),
                 why,
             };
+            // A system's name is its identity in paysys_txn (UNIQUE (system_name, txn_id)).
+            // Names are compared exactly there, but an older table compares them ignoring
+            // case, and a human reading the log would too: `qiwi` and `QIWI` must not be two
+            // systems whose txn ids could be taken for each other's.
+            if let Some(other) = systems
+                .iter()
+                .find(|o| o.name.eq_ignore_ascii_case(&s.name))
+            {
+                return Err(invalid(
+                    line,
+                    format!(
+                        "system '{}': the name differs from system '{}' only in letter case; \
+                         system names must differ in more than case (rename one, or use the \
+                         same spelling to change the same system)",
+                        s.name, other.name
+                    ),
+                ));
+            }
             let protocol = s.protocol.ok_or_else(|| {
                 invalid(
                     line,
@@ -724,6 +758,55 @@ test = false
         .unwrap_err()
         .to_string();
         assert!(e.contains("below min_sum"), "{e}");
+    }
+
+    #[test]
+    fn a_zero_window_is_refused_not_taken_as_refuse_everything() {
+        let e = load(&[(
+            "p.toml",
+            &MAIN.replace("txn_window_hours = 24", "txn_window_hours = 0"),
+        )])
+        .unwrap_err()
+        .to_string();
+        assert!(
+            e.contains("txn_window_hours") && e.contains("would refuse every payment"),
+            "{e}"
+        );
+        let one = load(&[(
+            "p.toml",
+            &MAIN.replace("txn_window_hours = 24", "txn_window_hours = 1"),
+        )])
+        .unwrap();
+        assert_eq!(one.systems[0].txn_window_hours, 1);
+    }
+
+    #[test]
+    fn system_names_differing_only_in_case_are_refused() {
+        let second =
+            "\n[[system]]\nname = \"OSMP\"\nprotocol = \"osmp\"\nallow = [\"192.0.2.1\"]\n";
+        let e = load(&[("etc/paysys.toml", &format!("{MAIN}{second}"))])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("system 'OSMP'")
+                && e.contains("only in letter case")
+                && e.contains("'osmp'"),
+            "{e}"
+        );
+        // In an overlay too, where it would otherwise be taken for a new system.
+        let e = load(&[("etc/paysys.toml", MAIN), ("etc/paysys.d/x.toml", second)])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("etc/paysys.d/x.toml line 3"), "{e}");
+        // Names that differ in more than case are two systems.
+        let other = second.replace("OSMP", "osmp2");
+        assert_eq!(
+            load(&[("etc/paysys.toml", &format!("{MAIN}{other}"))])
+                .unwrap()
+                .systems
+                .len(),
+            2
+        );
     }
 
     #[test]

@@ -172,5 +172,18 @@ pub fn schema_problems(
                 .into(),
         );
     }
+    let collation: Option<Option<String>> = conn.query_first(
+        "SELECT COLLATION_NAME FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = DATABASE() \
+         AND TABLE_NAME = 'paysys_txn' AND COLUMN_NAME = 'system_name'",
+    )?;
+    if let Some(Some(collation)) = collation {
+        if !collation.ends_with("_bin") {
+            problems.push(format!(
+                "paysys_txn.system_name compares system names ignoring letter case (collation \
+                 {collation}), so systems QIWI and qiwi would share txn ids: load sql/paysys.sql \
+                 again, which brings the table up to date"
+            ));
+        }
+    }
     Ok(problems)
 }
