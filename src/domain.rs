@@ -6,7 +6,7 @@
 
 use std::fmt;
 
-use chrono::{Local, NaiveDateTime, TimeZone};
+use chrono::{DateTime, Duration, Local, NaiveDateTime, Offset, TimeZone};
 
 /// Largest integer part we accept in a sum: 13 digits keeps kopecks well inside `i64` and
 /// inside `DECIMAL(16,2)`, far beyond any configured maximum.
@@ -298,9 +298,11 @@ impl TxnDate {
     }
 
     /// NoDeny's safety net (`nod12`): a terminal whose clock or software is wrong must not
-    /// post payments days in the past or the future.
-    pub fn within(self, now: NaiveDateTime, window_hours: u32) -> bool {
-        let distance = (self.0 - now).num_seconds().unsigned_abs();
+    /// post payments days in the past or the future. Measured between instants (see
+    /// [`TxnDate::instant_in`]), so a clock change inside the window does not stretch it.
+    pub fn within<Tz: TimeZone>(self, now: &DateTime<Tz>, window_hours: u32) -> bool {
+        let at = self.instant_in(&now.timezone());
+        let distance = (at.timestamp() - now.timestamp()).unsigned_abs();
         distance <= u64::from(window_hours) * 3600
     }
 
@@ -308,15 +310,45 @@ impl TxnDate {
         self.0
     }
 
-    /// Seconds since the epoch, reading the date in the server's time zone (NoDeny's
-    /// `pays.time` is a Unix time). A time skipped by a DST change falls back to the
-    /// earliest valid reading.
-    pub fn unix_time(self) -> i64 {
-        match Local.from_local_datetime(&self.0) {
-            chrono::LocalResult::Single(t) => t.timestamp(),
-            chrono::LocalResult::Ambiguous(t, _) => t.timestamp(),
-            chrono::LocalResult::None => self.0.and_utc().timestamp(),
+    /// The instant this wall-clock time names in `tz` (the server's zone, in which terminals
+    /// are taken to run).
+    ///
+    /// A clock change makes some local times name no instant (spring: 03:30 in a 03:00 →
+    /// 04:00 jump) and others name two (autumn: 03:30 happens twice). One rule covers
+    /// both: **such a time is read with the UTC offset in force before the change**, as if
+    /// the terminal's clock had not been moved yet. A skipped 03:30 EET becomes 01:30 UTC
+    /// (shown as 04:30 summer time); a doubled 03:30 is its first occurrence, 03:30 summer
+    /// time, the earlier of the two instants. Either way the payment lands at most an hour
+    /// away from what the terminal meant, and always in the order the terminal paid.
+    pub fn instant_in<Tz: TimeZone>(self, tz: &Tz) -> DateTime<Tz> {
+        match tz.from_local_datetime(&self.0) {
+            chrono::LocalResult::Single(t) => t,
+            // The two readings differ only in their offset; the larger offset (the one
+            // before an autumn change) gives the earlier instant.
+            chrono::LocalResult::Ambiguous(a, b) => {
+                if a.timestamp() <= b.timestamp() {
+                    a
+                } else {
+                    b
+                }
+            }
+            chrono::LocalResult::None => {
+                // A day earlier is safely before the change (zones change their clocks at
+                // most twice a year); its offset is the one in force before the gap.
+                let before = tz
+                    .offset_from_utc_datetime(&(self.0 - Duration::hours(24)))
+                    .fix();
+                tz.from_utc_datetime(
+                    &(self.0 - Duration::seconds(i64::from(before.local_minus_utc()))),
+                )
+            }
         }
+    }
+
+    /// Seconds since the epoch, reading the date in the server's time zone (NoDeny's
+    /// `pays.time` is a Unix time), by the rule of [`TxnDate::instant_in`].
+    pub fn unix_time(self) -> i64 {
+        self.instant_in(&Local).timestamp()
     }
 
     /// `YYYY-MM-DD HH:MM:SS`, the form MySQL takes for `DATETIME`.
@@ -481,11 +513,108 @@ mod tests {
     #[test]
     fn txn_date_window_is_symmetric_and_inclusive() {
         let at = |s: &str| TxnDate::parse(s, now(), false).unwrap();
-        assert!(at("20261121100000").within(now(), 24));
-        assert!(at("20261123100000").within(now(), 24));
-        assert!(!at("20261121095959").within(now(), 24));
-        assert!(!at("20261123100001").within(now(), 24));
-        assert!(!at("20251122100000").within(now(), 24));
+        let now = chrono::Utc.from_utc_datetime(&now());
+        assert!(at("20261121100000").within(&now, 24));
+        assert!(at("20261123100000").within(&now, 24));
+        assert!(!at("20261121095959").within(&now, 24));
+        assert!(!at("20261123100001").within(&now, 24));
+        assert!(!at("20251122100000").within(&now, 24));
         assert_eq!(at("20261122093000").sql(), "2026-11-22 09:30:00");
+    }
+
+    /// Europe/Kyiv in 2026, by hand: EET (+02:00), and EEST (+03:00) from 29 March 01:00 UTC
+    /// (local 03:00 → 04:00) to 25 October 01:00 UTC (local 04:00 → 03:00).
+    #[derive(Debug, Clone, Copy)]
+    struct Kyiv2026;
+
+    impl Kyiv2026 {
+        fn at(h: u32, date: &str) -> NaiveDateTime {
+            NaiveDateTime::parse_from_str(&format!("{date}{h:02}0000"), "%Y%m%d%H%M%S").unwrap()
+        }
+        fn eet() -> chrono::FixedOffset {
+            chrono::FixedOffset::east_opt(2 * 3600).unwrap()
+        }
+        fn eest() -> chrono::FixedOffset {
+            chrono::FixedOffset::east_opt(3 * 3600).unwrap()
+        }
+    }
+
+    impl TimeZone for Kyiv2026 {
+        type Offset = chrono::FixedOffset;
+        fn from_offset(_: &chrono::FixedOffset) -> Self {
+            Kyiv2026
+        }
+        fn offset_from_local_date(
+            &self,
+            _: &chrono::NaiveDate,
+        ) -> chrono::LocalResult<chrono::FixedOffset> {
+            unimplemented!("not used")
+        }
+        fn offset_from_local_datetime(
+            &self,
+            local: &NaiveDateTime,
+        ) -> chrono::LocalResult<chrono::FixedOffset> {
+            let (spring, autumn) = (Self::at(3, "20260329"), Self::at(3, "20261025"));
+            let hour = Duration::hours(1);
+            if *local >= spring && *local < spring + hour {
+                chrono::LocalResult::None
+            } else if *local >= autumn && *local < autumn + hour {
+                // In the order chrono's own zones may give them: later reading first.
+                chrono::LocalResult::Ambiguous(Self::eet(), Self::eest())
+            } else if *local >= spring + hour && *local < autumn {
+                chrono::LocalResult::Single(Self::eest())
+            } else {
+                chrono::LocalResult::Single(Self::eet())
+            }
+        }
+        fn offset_from_utc_date(&self, _: &chrono::NaiveDate) -> chrono::FixedOffset {
+            unimplemented!("not used")
+        }
+        fn offset_from_utc_datetime(&self, utc: &NaiveDateTime) -> chrono::FixedOffset {
+            if *utc >= Self::at(1, "20260329") && *utc < Self::at(1, "20261025") {
+                Self::eest()
+            } else {
+                Self::eet()
+            }
+        }
+    }
+
+    #[test]
+    fn clock_changes_read_with_the_offset_before_the_change() {
+        let utc = |s: &str| {
+            NaiveDateTime::parse_from_str(s, "%Y%m%d%H%M%S")
+                .unwrap()
+                .and_utc()
+                .timestamp()
+        };
+        let table: &[(&str, &str, &str)] = &[
+            ("20260329023000", "20260329003000", "ordinary winter time"),
+            (
+                "20260329033000",
+                "20260329013000",
+                "skipped: read as EET, before the jump",
+            ),
+            ("20260329035959", "20260329015959", "skipped, last second"),
+            ("20260329040000", "20260329010000", "first summer second"),
+            ("20261025023000", "20261024233000", "ordinary summer time"),
+            (
+                "20261025033000",
+                "20261025003000",
+                "doubled: the first (EEST) reading",
+            ),
+            (
+                "20261025040000",
+                "20261025020000",
+                "ordinary winter time again",
+            ),
+        ];
+        for (local, expected_utc, why) in table {
+            let date = TxnDate::parse(local, now(), false).unwrap();
+            assert_eq!(
+                date.instant_in(&Kyiv2026).timestamp(),
+                utc(expected_utc),
+                "{local}: {why}"
+            );
+        }
     }
 }

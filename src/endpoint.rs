@@ -23,10 +23,11 @@ use crate::billing;
 use crate::cgi::Request;
 use crate::config::{self, Config};
 use crate::db::{self, Connections};
+use crate::domain::Amount;
 use crate::fastcgi::{self, Listener, Stream};
 use crate::gate;
 use crate::journal::{self, Line};
-use crate::ledger::{self, Paid};
+use crate::ledger::{self, LedgerError, Paid};
 use crate::outcome::{Command, Echo, Fault, Outcome, Refusal};
 use crate::policy;
 use crate::protocol::{ParseContext, Protocol, Reply};
@@ -93,10 +94,19 @@ fn decide(
     };
     let outcome = match protocol.parse(request, &ctx) {
         Err(refusal) => Outcome::Refused(refusal),
-        Ok(command) => match policy::check(system, &command, now.naive_local()) {
-            Err(refusal) => Outcome::Refused(refusal),
-            Ok(()) => {
-                let outcome = execute(config, &system.name, &command, request.remote_addr, conns);
+        Ok(command) => match (policy::check(system, &command, &now), &command) {
+            // A check or status outside today's limits needs no database to be refused.
+            // A pay does: it may be the retry of one committed under earlier limits.
+            (Err(refusal), Command::Check(_) | Command::Status(_)) => Outcome::Refused(refusal),
+            (admitted, _) => {
+                let outcome = execute(
+                    config,
+                    &system.name,
+                    &command,
+                    admitted,
+                    request.remote_addr,
+                    conns,
+                );
                 // After a database error the connection's state is unknown: never reuse it.
                 conns.done(!matches!(outcome, Outcome::Failed(_)));
                 outcome
@@ -106,11 +116,13 @@ fn decide(
     (outcome, Some(system.name.clone()))
 }
 
-/// The part that talks to the database.
+/// The part that talks to the database. `admitted`: what the system's limits said of the
+/// command.
 fn execute(
     config: &Config,
     system: &str,
     command: &Command,
+    admitted: Result<(), Refusal>,
     caller: Option<IpAddr>,
     conns: &mut Connections,
 ) -> Outcome {
@@ -122,10 +134,11 @@ fn execute(
         )));
     };
     let is_pay = matches!(command, Command::Pay(_));
-    let usage = if is_pay {
-        db::Use::Write
-    } else {
-        db::Use::Read
+    // Pays write; status may wait on a pay of the same txn in flight (ledger::find): both
+    // need the lock timeouts. A check only reads what is committed.
+    let usage = match command {
+        Command::Pay(_) | Command::Status(_) => db::Use::Write,
+        Command::Check(_) => db::Use::Read,
     };
     let conn = match conns.get(&config.database, usage) {
         Ok(conn) => conn,
@@ -142,28 +155,23 @@ fn execute(
             Ok(None) => Outcome::Refused(Refusal::NoSuchSubscriber),
             Err(e) => Outcome::Failed(Fault::DatabaseRead(e.to_string())),
         },
-        Command::Pay(pay) => match ledger::pay(conn, billing, system, pay, caller) {
-            Ok(Paid::New { prv_txn }) => Outcome::Paid {
-                prv_txn,
-                sum: pay.sum,
-                repeat: false,
+        Command::Pay(pay) => match admitted {
+            Ok(()) => match ledger::pay(conn, billing, system, pay, caller) {
+                Ok(paid) => paid_outcome(paid, pay.sum),
+                Err(LedgerError::CommitUnknown(e)) => {
+                    Outcome::Failed(Fault::CommitUnknown(e.to_string()))
+                }
+                Err(e) => Outcome::Failed(Fault::DatabaseWrite(e.to_string())),
             },
-            Ok(Paid::Repeat { prv_txn }) => Outcome::Paid {
-                prv_txn,
-                sum: pay.sum,
-                repeat: true,
+            // Outside today's limits: refused, unless this txn was committed before, in
+            // which case its first answer stands (invariant 3: the window or the limits may
+            // have changed since, and the retry of a paid payment must not be told it failed).
+            Err(refusal) => match ledger::settled(conn, system, pay) {
+                Ok(Some(paid)) => paid_outcome(paid, pay.sum),
+                Ok(None) => Outcome::Refused(refusal),
+                // Not knowing whether it is a repeat, a final refusal could be wrong.
+                Err(e) => Outcome::Failed(Fault::DatabaseRead(e.to_string())),
             },
-            Ok(Paid::Conflict {
-                prv_txn,
-                account,
-                sum,
-            }) => Outcome::Refused(Refusal::Conflict {
-                prv_txn,
-                account,
-                sum,
-            }),
-            Ok(Paid::NoSubscriber) => Outcome::Refused(Refusal::NoSuchSubscriber),
-            Err(e) => Outcome::Failed(Fault::DatabaseWrite(e.to_string())),
         },
         Command::Status(query) => match ledger::find(conn, system, &query.txn_id) {
             Ok(Some(stored)) => Outcome::Found {
@@ -173,6 +181,32 @@ fn execute(
             Ok(None) => Outcome::Refused(Refusal::UnknownTxn),
             Err(e) => Outcome::Failed(Fault::DatabaseRead(e.to_string())),
         },
+    }
+}
+
+/// The outcome of a pay the ledger has settled.
+fn paid_outcome(paid: Paid, sum: Amount) -> Outcome {
+    match paid {
+        Paid::New { prv_txn } => Outcome::Paid {
+            prv_txn,
+            sum,
+            repeat: false,
+        },
+        Paid::Repeat { prv_txn } => Outcome::Paid {
+            prv_txn,
+            sum,
+            repeat: true,
+        },
+        Paid::Conflict {
+            prv_txn,
+            account,
+            sum,
+        } => Outcome::Refused(Refusal::Conflict {
+            prv_txn,
+            account,
+            sum,
+        }),
+        Paid::NoSubscriber => Outcome::Refused(Refusal::NoSuchSubscriber),
     }
 }
 

@@ -139,9 +139,57 @@ pub fn record(path: &Path, line: &str) {
     }
 }
 
+/// The lines of the log at `path` about txn `txn_id` (of `system`, when given): those with
+/// the field `txn=<txn_id>` exactly, in file order. A missing log is no lines.
+pub fn lines_about(
+    path: &Path,
+    txn_id: &crate::domain::TxnId,
+    system: Option<&str>,
+) -> io::Result<Vec<String>> {
+    let text = match std::fs::read(path) {
+        Ok(bytes) => String::from_utf8_lossy(&bytes).into_owned(),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(e),
+    };
+    let txn_field = format!("txn={txn_id}");
+    let system_field = system.map(|s| format!("system={s}"));
+    // Fields are space-separated and a txn id is digits, so a whole-word match is exact:
+    // `txn=66` does not find `txn=666`.
+    let has = |line: &str, field: &str| line.split(' ').any(|word| word == field);
+    Ok(text
+        .lines()
+        .filter(|line| has(line, &txn_field))
+        .filter(|line| system_field.as_deref().is_none_or(|f| has(line, f)))
+        .map(str::to_string)
+        .collect())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn lines_about_a_txn_match_the_whole_field() {
+        let path = std::env::temp_dir().join(format!("paysys-journal-{}.log", std::process::id()));
+        std::fs::write(
+            &path,
+            "a system=osmp cmd=pay txn=666 result=0\n\
+             b system=osmp cmd=pay txn=6666 result=0\n\
+             c system=qiwi cmd=pay txn=666 result=1\n\
+             d system=osmp cmd=check account=666 result=0\n",
+        )
+        .unwrap();
+        let txn = crate::domain::TxnId::parse("666").unwrap();
+        let all = lines_about(&path, &txn, None).unwrap();
+        assert_eq!(all.len(), 2, "{all:?}");
+        let osmp = lines_about(&path, &txn, Some("osmp")).unwrap();
+        assert_eq!(
+            osmp,
+            vec!["a system=osmp cmd=pay txn=666 result=0".to_string()]
+        );
+        std::fs::remove_file(&path).unwrap();
+        assert!(lines_about(&path, &txn, None).unwrap().is_empty());
+    }
     use chrono::TimeZone;
 
     fn at() -> DateTime<Local> {

@@ -11,9 +11,11 @@
 //!
 //! Success is reported only after `COMMIT` returned OK. A duplicate key means the txn was
 //! paid before: the stored row is the first answer, given again if account and sum match,
-//! refused as a conflict if they do not. Any other error leaves nothing committed and is
-//! a [`LedgerError`], which the protocol answers as *temporary*: the retry then finds the
-//! committed row or none.
+//! refused as a conflict if they do not. Any other error is a [`LedgerError`], which the
+//! protocol answers as *temporary*: the retry then finds the committed row or none. Every
+//! such error leaves nothing committed but one: a connection lost after `COMMIT` was sent
+//! ([`LedgerError::CommitUnknown`]), where only the database knows — and says so to the
+//! retry, or to `paysys txn`.
 
 use std::net::IpAddr;
 
@@ -29,10 +31,15 @@ use crate::outcome::Pay;
 /// back whole, so trying again is safe.
 const DEADLOCK_ATTEMPTS: u32 = 3;
 
-/// Nothing was committed by this request; the caller should retry.
+/// The payment could not be confirmed; the caller should retry. Nothing was committed by
+/// this request, except possibly in the [`LedgerError::CommitUnknown`] case.
 #[derive(Debug)]
 pub enum LedgerError {
+    /// The statement failed before COMMIT, or the server refused the COMMIT: rolled back.
     Database(mysql::Error),
+    /// COMMIT was sent and no answer came back: the payment may or may not be committed.
+    /// `paysys txn` (or the terminal's retry) tells which.
+    CommitUnknown(mysql::Error),
     /// The duplicate key said the txn exists, yet its row could not be read back. Rows are
     /// never deleted by us, so only a hand in the database does this; retry, don't guess.
     Vanished,
@@ -48,6 +55,7 @@ impl std::fmt::Display for LedgerError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             LedgerError::Database(e) => e.fmt(f),
+            LedgerError::CommitUnknown(e) => write!(f, "no answer to COMMIT: {e}"),
             LedgerError::Vanished => f.write_str("paysys_txn row of a duplicate txn_id is missing"),
         }
     }
@@ -148,32 +156,61 @@ fn try_pay(
                 "UPDATE paysys_txn SET payment_ref = ? WHERE id = ?",
                 (payment_ref, prv_txn),
             )?;
-            tx.commit()?;
-            Ok(Paid::New { prv_txn })
+            match tx.commit() {
+                Ok(()) => Ok(Paid::New { prv_txn }),
+                // The server answered: it rolled the transaction back (a deadlock or a
+                // cluster conflict at commit). Nothing was credited.
+                Err(e) if server_code(&e).is_some() => Err(e.into()),
+                // No answer to COMMIT (connection lost, timeout): the server may have
+                // committed. Still a temporary answer — the retry finds the row or none —
+                // but nobody may read this as "not written".
+                Err(e) => Err(LedgerError::CommitUnknown(e)),
+            }
         }
     }
 }
 
 /// The txn was committed before (the duplicate key said so): same payment or a conflict?
 fn repeat(conn: &mut Conn, system: &str, pay: &Pay) -> Result<Paid, LedgerError> {
-    let stored = find(conn, system, &pay.txn_id)?.ok_or(LedgerError::Vanished)?;
-    if stored.subscriber_id == pay.account.subscriber_id() && stored.sum == pay.sum {
-        Ok(Paid::Repeat {
-            prv_txn: stored.prv_txn,
-        })
-    } else {
-        Ok(Paid::Conflict {
-            prv_txn: stored.prv_txn,
-            account: stored.account,
-            sum: stored.sum,
-        })
-    }
+    settled(conn, system, pay)?.ok_or(LedgerError::Vanished)
+}
+
+/// What a pay of an already committed txn is answered: the first answer if account and sum
+/// match, a conflict if they do not; `None` if the txn was never committed.
+///
+/// The endpoint asks this before it refuses a pay for today's limits (window, sums): a
+/// retry of a payment committed under earlier ones must get its first answer, not a final
+/// refusal the terminal would act on (the subscriber has the money).
+pub fn settled(conn: &mut Conn, system: &str, pay: &Pay) -> Result<Option<Paid>, mysql::Error> {
+    let Some(stored) = find(conn, system, &pay.txn_id)? else {
+        return Ok(None);
+    };
+    Ok(Some(
+        if stored.subscriber_id == pay.account.subscriber_id() && stored.sum == pay.sum {
+            Paid::Repeat {
+                prv_txn: stored.prv_txn,
+            }
+        } else {
+            Paid::Conflict {
+                prv_txn: stored.prv_txn,
+                account: stored.account,
+                sum: stored.sum,
+            }
+        },
+    ))
 }
 
 /// The committed payment for (system, txn_id), if any.
+///
+/// A *locking* read: if a pay of this txn is in flight (its row inserted, not yet
+/// committed), this waits for it to end — at most the connection's lock timeout, after
+/// which the caller answers "temporary" — instead of answering "no such txn" a moment
+/// before the payment commits. A plain consistent read would not see the uncommitted row,
+/// and a caller told "unknown" may cancel or re-route a payment that is about to succeed.
+/// The shared lock lasts only this statement (autocommit).
 pub fn find(conn: &mut Conn, system: &str, txn_id: &TxnId) -> Result<Option<Stored>, mysql::Error> {
     let row: Option<(u64, String, u64, String)> = conn.exec_first(
-        "SELECT id, account, subscriber_id, CAST(amount AS CHAR) FROM paysys_txn WHERE system_name = ? AND txn_id = ?",
+        "SELECT id, account, subscriber_id, CAST(amount AS CHAR) FROM paysys_txn WHERE system_name = ? AND txn_id = ? LOCK IN SHARE MODE",
         (system, txn_id.as_str()),
     )?;
     Ok(row.and_then(|(prv_txn, account, subscriber_id, sum)| {
@@ -184,4 +221,94 @@ pub fn find(conn: &mut Conn, system: &str, txn_id: &TxnId) -> Result<Option<Stor
             sum: Amount::parse(&sum).ok()?,
         })
     }))
+}
+
+/// A `paysys_txn` row, for the admin (`paysys txn`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Record {
+    pub prv_txn: u64,
+    pub system: String,
+    pub txn_id: String,
+    pub account: String,
+    pub subscriber_id: u64,
+    pub amount: String,
+    pub txn_date: String,
+    pub created: String,
+    pub caller_ip: String,
+    pub payment_ref: u64,
+}
+
+impl Record {
+    /// Label and value of each column, in the order an admin reads them.
+    pub fn fields(&self) -> Vec<(&'static str, String)> {
+        vec![
+            ("prv_txn", self.prv_txn.to_string()),
+            ("account", self.account.clone()),
+            ("subscriber", self.subscriber_id.to_string()),
+            ("sum", self.amount.clone()),
+            ("txn_date", self.txn_date.clone()),
+            ("committed at", self.created.clone()),
+            ("caller", self.caller_ip.clone()),
+            ("billing row", self.payment_ref.to_string()),
+        ]
+    }
+}
+
+/// A `paysys_txn` row as [`lookup`] selects it, column by column.
+type RecordRow = (
+    u64,
+    String,
+    String,
+    String,
+    u64,
+    String,
+    String,
+    String,
+    String,
+    u64,
+);
+
+/// Every committed payment with this txn id (of `system`, if given). Only committed rows
+/// exist, so an empty answer means: not committed.
+pub fn lookup(
+    conn: &mut Conn,
+    txn_id: &TxnId,
+    system: Option<&str>,
+) -> Result<Vec<Record>, mysql::Error> {
+    let rows: Vec<RecordRow> = conn.exec(
+        "SELECT id, system_name, txn_id, account, subscriber_id, CAST(amount AS CHAR), \
+             CAST(txn_date AS CHAR), CAST(created AS CHAR), caller_ip, payment_ref \
+             FROM paysys_txn WHERE txn_id = ? AND (? IS NULL OR system_name = ?) ORDER BY id",
+        (txn_id.as_str(), system, system),
+    )?;
+    Ok(rows
+        .into_iter()
+        .map(
+            |(
+                prv_txn,
+                system,
+                txn_id,
+                account,
+                subscriber_id,
+                amount,
+                txn_date,
+                created,
+                caller_ip,
+                payment_ref,
+            )| {
+                Record {
+                    prv_txn,
+                    system,
+                    txn_id,
+                    account,
+                    subscriber_id,
+                    amount,
+                    txn_date,
+                    created,
+                    caller_ip,
+                    payment_ref,
+                }
+            },
+        )
+        .collect())
 }

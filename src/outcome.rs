@@ -129,6 +129,11 @@ pub enum Fault {
     /// A payment could not be committed (NoDeny `nod13`). The transaction was rolled back or
     /// never committed, so the retry either finds the committed row or pays afresh.
     DatabaseWrite(String),
+    /// `COMMIT` was sent and its answer never came (the connection dropped): the payment may
+    /// be committed or not. Answered as temporary like [`Fault::DatabaseWrite`] — the retry
+    /// gets the first answer if it was — but logged for what it is, so that an admin
+    /// reconciling from the log does not conclude that no money moved.
+    CommitUnknown(String),
     /// A bug, caught before it reached the web server.
     Internal(String),
 }
@@ -146,6 +151,10 @@ impl Fault {
             Fault::ConfigMissing(e) | Fault::ConfigInvalid(e) => e.to_string(),
             Fault::DatabaseRead(why) => format!("database: {why}"),
             Fault::DatabaseWrite(why) => format!("payment not written: {why}"),
+            Fault::CommitUnknown(why) => format!(
+                "commit outcome unknown: {why}; the payment may be committed: \
+                 `paysys txn TXN --system SYSTEM` shows whether it is, and the retry gets the first answer"
+            ),
             Fault::Internal(why) => format!("internal error: {why}"),
         }
     }

@@ -1,14 +1,23 @@
 //! A system's own limits, the same whatever protocol it speaks: the sum range and the
 //! `txn_date` window.
+//!
+//! They are today's limits, and they judge only payments not made yet: a pay whose txn was
+//! committed under earlier limits (or earlier in its window) gets its first answer whatever
+//! they say now, which [`crate::endpoint`] makes sure of by asking the ledger before it
+//! answers a pay with one of these refusals.
 
-use chrono::NaiveDateTime;
+use chrono::{DateTime, TimeZone};
 
 use crate::config::System;
 use crate::domain::Amount;
 use crate::outcome::{Command, Refusal};
 
 /// Refuses a command that is well-formed but outside what `system` accepts.
-pub fn check(system: &System, command: &Command, now: NaiveDateTime) -> Result<(), Refusal> {
+pub fn check<Tz: TimeZone>(
+    system: &System,
+    command: &Command,
+    now: &DateTime<Tz>,
+) -> Result<(), Refusal> {
     let sum = match command {
         Command::Check(c) => c.sum,
         Command::Pay(p) => Some(p.sum),

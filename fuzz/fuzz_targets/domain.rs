@@ -5,7 +5,7 @@
 //! eight bytes, read as a little-endian `u64`, are also used as a subscriber id and a window.
 #![no_main]
 
-use chrono::{NaiveDate, NaiveDateTime, Timelike};
+use chrono::{NaiveDate, NaiveDateTime, TimeZone, Timelike};
 use libfuzzer_sys::fuzz_target;
 use paysys::domain::{
     parse_balance, Account, AccountKey, Amount, AmountError, PaymentCode, TxnDate, TxnId,
@@ -193,11 +193,17 @@ fuzz_target!(|data: &[u8]| {
             "{sql}"
         );
         let _ = date.unix_time();
+        // In UTC, wall-clock time and instants agree: the window is plain arithmetic.
         let window = (n % 100_000) as u32;
+        let utc_now = chrono::Utc.from_utc_datetime(&now());
         assert_eq!(
-            date.within(now(), window),
+            date.within(&utc_now, window),
             (t - now()).num_seconds().abs() <= i64::from(window) * 3600
         );
-        assert!(date.within(t, 0));
+        assert!(date.within(&chrono::Utc.from_utc_datetime(&t), 0));
+        assert_eq!(date.instant_in(&chrono::Utc).naive_utc(), t);
+        // In any zone, the instant is within the largest offset (±26 h) of the text.
+        let local = date.instant_in(&chrono::Local).naive_utc();
+        assert!((local - t).num_hours().abs() <= 26, "{s:?}");
     }
 });

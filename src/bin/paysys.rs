@@ -6,6 +6,9 @@
 //! paysys check-db [CONFIG]       connect as the CGIs would and check the tables: present,
 //!                                transactional (InnoDB), paysys_txn's UNIQUE key in place
 //! paysys code ID...              NoDeny personal payment codes for subscriber ids
+//! paysys txn TXN_ID [--system S] [--config CONFIG]
+//!                                was this payment committed? our row for it (the truth,
+//!                                whatever an answer or a log line said) and its log lines
 //! ```
 
 use std::path::PathBuf;
@@ -18,7 +21,10 @@ const USAGE: &str = "usage:
   paysys check-config [CONFIG]   check etc/paysys.toml (default: $PAYSYS_CONFIG, or ../etc/paysys.toml
                                  next to this program) and its paysys.d/ overlays
   paysys check-db [CONFIG]       connect as the CGIs would and check the billing's tables and ours
-  paysys code ID...              print the NoDeny payment code of each subscriber id";
+  paysys code ID...              print the NoDeny payment code of each subscriber id
+  paysys txn TXN_ID [--system S] [--config CONFIG]
+                                 was payment TXN_ID committed? prints our paysys_txn row and the
+                                 request's log lines; exit 0 committed, 1 not committed, 2 error";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -26,6 +32,7 @@ fn main() -> ExitCode {
         Some("check-config") => check_config(args.get(1).map(PathBuf::from)),
         Some("check-db") => check_db(args.get(1).map(PathBuf::from)),
         Some("code") if args.len() > 1 => code(&args[1..]),
+        Some("txn") => txn(&args[1..]),
         Some("-h" | "--help" | "help") => {
             println!("{USAGE}");
             ExitCode::SUCCESS
@@ -147,4 +154,98 @@ fn code(ids: &[String]) -> ExitCode {
         }
     }
     status
+}
+
+/// `paysys txn TXN_ID [--system S] [--config CONFIG]`.
+fn txn(args: &[String]) -> ExitCode {
+    let usage = || {
+        eprintln!("usage: paysys txn TXN_ID [--system S] [--config CONFIG]");
+        ExitCode::from(2)
+    };
+    let (mut txn_id, mut system, mut config) = (None, None, None);
+    let mut rest = args.iter();
+    while let Some(arg) = rest.next() {
+        match arg.as_str() {
+            "--system" => match rest.next() {
+                Some(s) => system = Some(s.clone()),
+                None => return usage(),
+            },
+            "--config" => match rest.next() {
+                Some(c) => config = Some(PathBuf::from(c)),
+                None => return usage(),
+            },
+            other if txn_id.is_none() && !other.starts_with('-') => {
+                txn_id = Some(other.to_string())
+            }
+            _ => return usage(),
+        }
+    }
+    let Some(txn_id) = txn_id else {
+        return usage();
+    };
+    let txn_id = match paysys::domain::TxnId::parse(&txn_id) {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("paysys: '{txn_id}': {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let config = match Config::load(&config_path(config)) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("paysys: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let mut conn = match paysys::db::connect(&config.database, paysys::db::Use::Read) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("paysys: database: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let rows = match paysys::ledger::lookup(&mut conn, &txn_id, system.as_deref()) {
+        Ok(rows) => rows,
+        Err(e) => {
+            eprintln!("paysys: database: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let scope = system
+        .as_deref()
+        .map(|s| format!(" of system {s}"))
+        .unwrap_or_default();
+    if rows.is_empty() {
+        println!(
+            "not committed: no payment with txn_id {txn_id}{scope} in paysys_txn; \
+             nothing was credited for it, and its next pay will be"
+        );
+    }
+    for row in &rows {
+        println!("committed: txn_id {txn_id} of system {}", row.system);
+        for (key, value) in row.fields() {
+            println!("  {key:<14}{value}");
+        }
+    }
+    let log_lines = paysys::journal::lines_about(&config.log.file, &txn_id, system.as_deref());
+    match log_lines {
+        Ok(lines) if lines.is_empty() => {
+            println!(
+                "log {}: no line with txn={txn_id}",
+                config.log.file.display()
+            )
+        }
+        Ok(lines) => {
+            println!("log {}:", config.log.file.display());
+            for line in lines {
+                println!("  {line}");
+            }
+        }
+        Err(e) => println!("log {}: cannot be read: {e}", config.log.file.display()),
+    }
+    if rows.is_empty() {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    }
 }

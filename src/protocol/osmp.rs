@@ -163,6 +163,7 @@ pub fn code(outcome: &Outcome) -> (u16, &'static str) {
             Fault::ConfigMissing(_) => (1, "nod1"),
             Fault::ConfigInvalid(_) => (1, "nod2"),
             Fault::DatabaseWrite(_) => (1, "nod13"),
+            Fault::CommitUnknown(_) => (1, "nod19"),
             Fault::DatabaseRead(_) => (1, "nod14"),
             Fault::Internal(_) => (1, "nod18"),
         },

@@ -1,0 +1,510 @@
+//! The money path's edges: retries that must keep their first answer whatever changed since,
+//! system identity, a commit whose answer never came, clock changes, and `status` racing a
+//! pay. Each test runs the real `osmp` executable (or the ledger itself) against a real
+//! MariaDB, one database per test.
+
+mod common;
+
+use std::io::{Read, Write};
+use std::net::{Shutdown, TcpListener, TcpStream};
+use std::process::Command;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use chrono::{Datelike, NaiveDate, NaiveDateTime, Weekday};
+use common::{pay_query, txn_date, Site, TestDb};
+use mysql::prelude::Queryable;
+
+fn set_config(site: &Site, from: &str, to: &str) {
+    let config = std::fs::read_to_string(site.config_path()).unwrap();
+    assert!(config.contains(from), "{from} not in the config");
+    site.write_config(&config.replace(from, to));
+}
+
+fn paysys(args: &[&str]) -> (i32, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_paysys"))
+        .args(args)
+        .env_remove("PAYSYS_CONFIG")
+        .output()
+        .expect("run paysys");
+    (
+        out.status.code().unwrap_or(-1),
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ),
+    )
+}
+
+// ----- a retry keeps its first answer --------------------------------------------------------
+
+#[test]
+fn a_retry_after_the_window_or_the_limits_changed_gets_its_first_answer() {
+    let db = TestDb::new();
+    let site = Site::new(&db.url, "");
+    // Paid 20 hours into a 24-hour window...
+    let query = format!(
+        "command=pay&txn_id=4242&account=59071&sum=500&txn_date={}",
+        txn_date(-20 * 60)
+    );
+    let first = site.get(&query);
+    assert_eq!(first.result(), 0, "{}", first.body);
+    assert_eq!(db.balance(5907), "600.00");
+
+    // ...and retried after its window closed (here: the window shrank, the same thing as
+    // far as the txn_date check goes), then after the admin lowered max_sum below it.
+    set_config(&site, "txn_window_hours = 24", "txn_window_hours = 1");
+    let late = site.get(&query);
+    assert_eq!(
+        (late.result(), late.prv_txn()),
+        (0, first.prv_txn()),
+        "a committed pay retried out of its window: {}",
+        late.body
+    );
+    set_config(&site, "max_sum = \"15000.00\"", "max_sum = \"100.00\"");
+    let over = site.get(&query);
+    assert_eq!(
+        (over.result(), over.prv_txn()),
+        (0, first.prv_txn()),
+        "a committed pay retried above today's max_sum: {}",
+        over.body
+    );
+    assert_eq!(db.balance(5907), "600.00", "credited once");
+    assert_eq!((db.pays(), db.txns()), (1, 1));
+    let log = site.log();
+    assert_eq!(
+        log.matches("repeat: first answer returned").count(),
+        2,
+        "{log}"
+    );
+
+    // The same txn with another sum is still a conflict, not a limit refusal.
+    let other = site.get(&query.replace("sum=500", "sum=501"));
+    assert_eq!(
+        (other.result(), other.comment().as_str()),
+        (7, "nod11"),
+        "{}",
+        other.body
+    );
+
+    // A new payment outside today's limits is refused as before, and writes nothing.
+    let new_late = site.get(
+        &query
+            .replace("txn_id=4242", "txn_id=4243")
+            .replace("sum=500", "sum=50"),
+    );
+    assert_eq!(new_late.comment(), "nod12", "{}", new_late.body);
+    let new_over = site.get(&pay_query("4244", "59071", "500"));
+    assert_eq!(new_over.result(), 242, "{}", new_over.body);
+    assert_eq!((db.pays(), db.txns()), (1, 1));
+}
+
+#[test]
+fn a_pay_outside_the_limits_is_temporary_when_the_ledger_cannot_be_asked() {
+    // Without the database we cannot tell a new pay from the retry of a committed one: a
+    // final refusal could be wrong, so the answer is "try again later".
+    let site = Site::new("mysql://root@127.0.0.1:9/nodeny", "");
+    let a = site.get(&format!(
+        "command=pay&txn_id=7&account=59071&sum=1&txn_date={}",
+        txn_date(-48 * 60)
+    ));
+    assert_eq!(a.result(), 1, "{}", a.body);
+    // A check needs no ledger to be refused.
+    let a = site.get("command=check&account=59071&sum=99999");
+    assert_eq!(a.result(), 242, "{}", a.body);
+}
+
+// ----- system identity -----------------------------------------------------------------------
+
+fn pay(txn: &str, sum: &str) -> paysys::outcome::Pay {
+    use paysys::domain::{Account, AccountKey, Amount, TxnDate, TxnId};
+    let now = chrono::Local::now().naive_local();
+    paysys::outcome::Pay {
+        txn_id: TxnId::parse(txn).unwrap(),
+        account: Account::parse("59071", AccountKey::PaymentCode).unwrap(),
+        sum: Amount::parse(sum).unwrap(),
+        txn_date: TxnDate::parse("now", now, true).unwrap(),
+    }
+}
+
+#[test]
+fn systems_whose_names_differ_in_case_do_not_share_txn_ids() {
+    use paysys::ledger::{self, Paid};
+    let db = TestDb::new();
+    let billing = paysys::billing::by_name("nodeny").unwrap();
+    let mut conn = db.conn();
+    let lower = ledger::pay(&mut conn, billing, "qiwi", &pay("900", "1.00"), None).unwrap();
+    let upper = ledger::pay(&mut conn, billing, "QIWI", &pay("900", "1.00"), None).unwrap();
+    assert!(matches!(lower, Paid::New { .. }), "{lower:?}");
+    assert!(
+        matches!(upper, Paid::New { .. }),
+        "QIWI's txn 900 taken for qiwi's: {upper:?}"
+    );
+    assert_eq!(db.txns(), 2);
+    let again = ledger::pay(&mut conn, billing, "QIWI", &pay("900", "1.00"), None).unwrap();
+    assert!(matches!(again, Paid::Repeat { .. }), "{again:?}");
+}
+
+#[test]
+fn an_older_paysys_txn_is_flagged_and_brought_up_to_date() {
+    let paysys_sql = std::fs::read_to_string(common::repo().join("sql/paysys.sql")).unwrap();
+    // The table as the first version created it: system_name in the database's collation.
+    let create = &paysys_sql[paysys_sql.find("CREATE TABLE").unwrap()..];
+    let create = &create[..create.find(';').unwrap()];
+    let old = regex_free_column(create);
+    let fixture = std::fs::read_to_string(common::repo().join("sql/nodeny.sql")).unwrap();
+    let db = TestDb::with_fixture(&format!(
+        "DROP TABLE paysys_txn;\n{old};\nINSERT INTO paysys_txn (system_name, txn_id, account, subscriber_id, amount, txn_date, created) VALUES ('osmp', '1', '59071', 5907, 1, NOW(), NOW());\n{fixture}"
+    ));
+    let site = Site::new(&db.url, "");
+    let config = site.config_path();
+    let (code, out) = paysys(&["check-db", config.to_str().unwrap()]);
+    assert_ne!(code, 0, "{out}");
+    assert!(
+        out.contains("ignoring letter case") && out.contains("load sql/paysys.sql again"),
+        "{out}"
+    );
+    common::run_script(&mut db.conn(), &paysys_sql);
+    let (code, out) = paysys(&["check-db", config.to_str().unwrap()]);
+    assert_eq!(code, 0, "{out}");
+    assert_eq!(db.txns(), 1, "the upgrade keeps the rows");
+    let collation: String = db
+        .conn()
+        .query_first(
+            "SELECT COLLATION_NAME FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = DATABASE() \
+             AND TABLE_NAME = 'paysys_txn' AND COLUMN_NAME = 'system_name'",
+        )
+        .unwrap()
+        .unwrap();
+    assert_eq!(collation, "ascii_bin");
+}
+
+/// `CREATE TABLE` text with `system_name` as the first version declared it.
+fn regex_free_column(create: &str) -> String {
+    let start = create.find("system_name").unwrap();
+    let end = start + create[start..].find('\n').unwrap();
+    format!(
+        "{}system_name   VARCHAR(32)     NOT NULL,{}",
+        &create[..start],
+        &create[end..]
+    )
+}
+
+// ----- a commit whose answer never came ------------------------------------------------------
+
+/// A TCP proxy to the test server that passes everything through until the client sends
+/// `COMMIT`: that is delivered, the server's answer to it is swallowed, and the client's
+/// connection is cut. The server has committed; the client cannot know.
+struct CommitCutter {
+    port: u16,
+    cut: Arc<AtomicBool>,
+}
+
+impl CommitCutter {
+    fn start() -> CommitCutter {
+        let upstream = common::server_url();
+        let host_port = upstream
+            .split("://")
+            .nth(1)
+            .and_then(|rest| rest.split('@').next_back())
+            .and_then(|rest| rest.split(['/', '?']).next())
+            .filter(|hp| hp.contains(':'))
+            .unwrap_or_else(|| panic!("the commit test needs a TCP test server, not {upstream}"))
+            .to_string();
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let cut = Arc::new(AtomicBool::new(false));
+        let cut_flag = cut.clone();
+        std::thread::spawn(move || {
+            for client in listener.incoming() {
+                let Ok(client) = client else { return };
+                let Ok(server) = TcpStream::connect(&host_port) else {
+                    return;
+                };
+                let seen_commit = Arc::new(AtomicBool::new(false));
+                let (c2, s2) = (client.try_clone().unwrap(), server.try_clone().unwrap());
+                let seen = seen_commit.clone();
+                // client → server: watch for COMMIT.
+                std::thread::spawn(move || {
+                    pump(c2, s2, |chunk| {
+                        if chunk.windows(7).any(|w| w == b"\x03COMMIT") {
+                            seen.store(true, Ordering::SeqCst);
+                        }
+                    })
+                });
+                // server → client: once COMMIT went out, its answer is swallowed and the
+                // client cut off.
+                let cut = cut_flag.clone();
+                std::thread::spawn(move || {
+                    let mut server = server;
+                    let mut client = client;
+                    let mut buf = [0u8; 16384];
+                    loop {
+                        let n = match server.read(&mut buf) {
+                            Ok(0) | Err(_) => break,
+                            Ok(n) => n,
+                        };
+                        if seen_commit.load(Ordering::SeqCst) {
+                            cut.store(true, Ordering::SeqCst);
+                            break;
+                        }
+                        if client.write_all(&buf[..n]).is_err() {
+                            break;
+                        }
+                    }
+                    let _ = client.shutdown(Shutdown::Both);
+                    let _ = server.shutdown(Shutdown::Both);
+                });
+            }
+        });
+        CommitCutter { port, cut }
+    }
+}
+
+fn pump(mut from: TcpStream, mut to: TcpStream, mut watch: impl FnMut(&[u8])) {
+    let mut buf = [0u8; 16384];
+    loop {
+        let n = match from.read(&mut buf) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => n,
+        };
+        watch(&buf[..n]);
+        if to.write_all(&buf[..n]).is_err() {
+            break;
+        }
+    }
+    let _ = to.shutdown(Shutdown::Write);
+}
+
+#[test]
+fn a_commit_without_an_answer_is_logged_as_unknown_and_the_retry_tells() {
+    let db = TestDb::new();
+    let cutter = CommitCutter::start();
+    let proxied = db.url.replacen(
+        &common::server_url()
+            .split('@')
+            .next_back()
+            .unwrap()
+            .trim_end_matches('/')
+            .to_string(),
+        &format!("127.0.0.1:{}", cutter.port),
+        1,
+    );
+    assert_ne!(proxied, db.url);
+    let site = Site::new(&proxied, "");
+    let query = pay_query("6060", "59071", "25.00");
+    let a = site.get(&query);
+    assert!(
+        cutter.cut.load(Ordering::SeqCst),
+        "the proxy never saw COMMIT"
+    );
+    assert_eq!(
+        (a.result(), a.comment().as_str()),
+        (1, "nod19"),
+        "temporary: {}",
+        a.body
+    );
+    let log = site.log();
+    assert!(log.contains("commit outcome unknown"), "{log}");
+    assert!(!log.contains("payment not written"), "{log}");
+
+    // The database has the truth: committed.
+    assert_eq!(db.balance(5907), "125.00");
+    assert_eq!(db.txns(), 1);
+    let direct = Site::new(&db.url, "");
+    let (code, out) = paysys(&[
+        "txn",
+        "6060",
+        "--system",
+        "osmp",
+        "--config",
+        direct.config_path().to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{out}");
+    assert!(
+        out.contains("committed: txn_id 6060 of system osmp"),
+        "{out}"
+    );
+    assert!(out.contains("25.00"), "{out}");
+    let (code, out) = paysys(&[
+        "txn",
+        "6061",
+        "--config",
+        direct.config_path().to_str().unwrap(),
+    ]);
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("not committed"), "{out}");
+
+    // The terminal's retry gets the first answer; nothing more is credited.
+    let retry = direct.get(&query);
+    assert_eq!(retry.result(), 0, "{}", retry.body);
+    assert_eq!(db.balance(5907), "125.00");
+}
+
+// ----- clock changes -------------------------------------------------------------------------
+
+/// The last Sunday of `month` in `year`, at `hour`:30 local.
+fn last_sunday(year: i32, month: u32, hour: u32) -> NaiveDateTime {
+    let mut day = NaiveDate::from_ymd_opt(year, month + 1, 1).unwrap() - chrono::Duration::days(1);
+    while day.weekday() != Weekday::Sun {
+        day -= chrono::Duration::days(1);
+    }
+    day.and_hms_opt(hour, 30, 0).unwrap()
+}
+
+/// Of this year's, last year's and next year's, the one nearest to now.
+fn nearest(month: u32, hour: u32) -> NaiveDateTime {
+    let now = chrono::Utc::now().naive_utc();
+    (now.year() - 1..=now.year() + 1)
+        .map(|y| last_sunday(y, month, hour))
+        .min_by_key(|t| (*t - now).num_seconds().abs())
+        .unwrap()
+}
+
+#[test]
+fn txn_dates_at_clock_changes_are_read_with_the_offset_before_the_change() {
+    let zone = ["Europe/Kyiv", "Europe/Kiev", "Europe/Helsinki"]
+        .into_iter()
+        .find(|z| std::path::Path::new("/usr/share/zoneinfo").join(z).exists())
+        .expect("tzdata: /usr/share/zoneinfo/Europe/Kyiv is missing; apt-get install tzdata");
+    let db = TestDb::new();
+    let site = Site::new(&db.url, "");
+    set_config(&site, "txn_window_hours = 24", "txn_window_hours = 8784");
+    // EU rules: summer time from the last Sunday of March, 03:00 → 04:00 local (01:00 UTC);
+    // back on the last Sunday of October, 04:00 → 03:00 local (01:00 UTC).
+    let cases = [
+        // 03:30 does not exist: read as EET (+02:00), before the jump.
+        (nearest(3, 3), chrono::Duration::hours(2), "skipped"),
+        // 03:30 happens twice: the first one, EEST (+03:00).
+        (nearest(10, 3), chrono::Duration::hours(3), "doubled"),
+    ];
+    for (n, (local, offset, what)) in cases.iter().enumerate() {
+        let txn = format!("{}", 7000 + n);
+        let a = site.cgi(
+            &[
+                ("REQUEST_METHOD", "GET"),
+                (
+                    "QUERY_STRING",
+                    &format!(
+                        "command=pay&txn_id={txn}&account=59071&sum=1&txn_date={}",
+                        local.format("%Y%m%d%H%M%S")
+                    ),
+                ),
+                ("REMOTE_ADDR", "127.0.0.1"),
+                ("TZ", zone),
+            ],
+            b"",
+        );
+        assert_eq!(a.result(), 0, "{what}: {}", a.body);
+        let time: i64 = db
+            .conn()
+            .exec_first(
+                "SELECT time FROM pays WHERE reason = ?",
+                (format!("osmp txn_id={txn}"),),
+            )
+            .unwrap()
+            .unwrap();
+        let expected = (*local - *offset).and_utc().timestamp();
+        assert_eq!(
+            time - expected,
+            0,
+            "{what} {local} in {zone}: pays.time is {}s off",
+            time - expected
+        );
+    }
+}
+
+// ----- status racing a pay -------------------------------------------------------------------
+
+/// Statements of `db` running now whose text starts with `prefix` (a pay waiting on a row
+/// lock shows as its `UPDATE users`, a status as its `SELECT id, account`).
+fn running(db: &TestDb, prefix: &str) -> u64 {
+    db.conn()
+        .exec_first(
+            "SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE DB = ? AND INFO LIKE ?",
+            (&db.name, format!("{prefix}%")),
+        )
+        .unwrap()
+        .unwrap_or(0)
+}
+
+fn wait_until_running(db: &TestDb, prefix: &str) {
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while running(db, prefix) == 0 {
+        assert!(Instant::now() < deadline, "never saw '{prefix}' running");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+const PAY_WAITING: &str = "UPDATE users";
+const STATUS_WAITING: &str = "SELECT id, account";
+
+#[test]
+fn status_waits_for_a_pay_in_flight_instead_of_calling_it_unknown() {
+    let db = TestDb::new();
+    let site = Arc::new(Site::new(&db.url, ""));
+    set_config(&site, "lock_timeout = 3", "lock_timeout = 20");
+    // Hold the subscriber's row: the pay inserts its paysys_txn row, then waits.
+    let mut holder = db.conn();
+    holder.query_drop("START TRANSACTION").unwrap();
+    holder
+        .query_drop("SELECT * FROM users WHERE id = 5907 FOR UPDATE")
+        .unwrap();
+    let pay = {
+        let site = site.clone();
+        std::thread::spawn(move || site.get(&pay_query("8080", "59071", "3.00")))
+    };
+    wait_until_running(&db, PAY_WAITING);
+    let status = {
+        let site = site.clone();
+        std::thread::spawn(move || site.get("command=status&txn_id=8080"))
+    };
+    // Give the status request the time to be answered wrongly, if it is going to be.
+    let until = Instant::now() + Duration::from_secs(5);
+    while running(&db, STATUS_WAITING) == 0 && !status.is_finished() && Instant::now() < until {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    holder.query_drop("COMMIT").unwrap();
+    let pay = pay.join().unwrap();
+    let status = status.join().unwrap();
+    assert_eq!(pay.result(), 0, "{}", pay.body);
+    assert_eq!(
+        (status.result(), status.prv_txn()),
+        (0, pay.prv_txn()),
+        "status during the pay: {}",
+        status.body
+    );
+}
+
+#[test]
+fn status_of_a_pay_stuck_in_flight_is_temporary() {
+    let db = TestDb::new();
+    let site = Arc::new(Site::new(&db.url, ""));
+    set_config(&site, "lock_timeout = 3", "lock_timeout = 20");
+    let mut holder = db.conn();
+    holder.query_drop("START TRANSACTION").unwrap();
+    holder
+        .query_drop("SELECT * FROM users WHERE id = 5907 FOR UPDATE")
+        .unwrap();
+    let pay = {
+        let site = site.clone();
+        std::thread::spawn(move || site.get(&pay_query("8081", "59071", "3.00")))
+    };
+    wait_until_running(&db, PAY_WAITING);
+    // The status request gives up before the pay does: it cannot know, so it must not say.
+    set_config(&site, "lock_timeout = 20", "lock_timeout = 1");
+    let status = site.get("command=status&txn_id=8081");
+    assert_eq!(
+        status.result(),
+        1,
+        "never final while in doubt: {}",
+        status.body
+    );
+    holder.query_drop("COMMIT").unwrap();
+    let pay = pay.join().unwrap();
+    assert_eq!(pay.result(), 0, "{}", pay.body);
+    let status = site.get("command=status&txn_id=8081");
+    assert_eq!((status.result(), status.prv_txn()), (0, pay.prv_txn()));
+}
