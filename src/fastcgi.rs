@@ -19,8 +19,11 @@
 //!   tied to a worker: between requests it waits in the [`poller`] with every other idle
 //!   one, so connections a web server keeps open (`fastcgi_keep_conn on`) cost a file
 //!   descriptor each, not a worker;
-//! - a TCP listener admits only the addresses in `FCGI_WEB_SERVER_ADDRS` when it is set,
-//!   as other FastCGI applications do.
+//! - who may connect decides `REMOTE_ADDR` and `PAYSYS_CONFIG`, so only the web server may:
+//!   a Unix socket is guarded by its file's permissions (the shipped set-ups all use one);
+//!   a TCP listener admits exactly the addresses in `FCGI_WEB_SERVER_ADDRS` when it is set,
+//!   as other FastCGI applications do, and only loopback peers when it is not
+//!   ([`admits`]); a refused peer is logged and closed.
 
 pub mod poller;
 
@@ -501,7 +504,7 @@ pub enum Listener {
     Unix(UnixListener),
     Tcp {
         listener: TcpListener,
-        /// `FCGI_WEB_SERVER_ADDRS`: the only peers admitted, when set.
+        /// `FCGI_WEB_SERVER_ADDRS`: the only peers admitted, when set; else loopback only.
         allowed: Option<Vec<IpAddr>>,
     },
 }
@@ -520,17 +523,12 @@ impl Listener {
         let fd = unsafe { OwnedFd::from_raw_fd(0) };
         match domain {
             libc::AF_UNIX => Some(Listener::Unix(UnixListener::from(fd))),
-            libc::AF_INET | libc::AF_INET6 => {
-                let allowed = std::env::var("FCGI_WEB_SERVER_ADDRS").ok().map(|list| {
-                    list.split(',')
-                        .filter_map(|a| crate::gate::parse_remote_addr(Some(a.trim())))
-                        .collect()
-                });
-                Some(Listener::Tcp {
-                    listener: TcpListener::from(fd),
-                    allowed,
-                })
-            }
+            libc::AF_INET | libc::AF_INET6 => Some(Listener::Tcp {
+                listener: TcpListener::from(fd),
+                allowed: std::env::var("FCGI_WEB_SERVER_ADDRS")
+                    .ok()
+                    .and_then(|list| web_server_addrs(&list)),
+            }),
             _ => None,
         }
     }
@@ -549,8 +547,8 @@ impl Listener {
         }
     }
 
-    /// Takes the next connection. `Ok(None)`: it came from a peer that is not admitted;
-    /// it has been closed and logged. The connection is blocking whatever the
+    /// Takes the next connection. `Ok(None)`: it came from a peer that is not admitted
+    /// ([`admits`]); it has been closed and logged. The connection is blocking whatever the
     /// listener is (on Linux an accepted socket never inherits `O_NONBLOCK`, on the BSDs
     /// it does): its reader relies on timeouts, not on polling.
     pub fn accept(&self) -> io::Result<Option<Stream>> {
@@ -562,11 +560,17 @@ impl Listener {
             }
             Listener::Tcp { listener, allowed } => {
                 let (stream, peer) = listener.accept()?;
-                let ip = crate::gate::normalize(peer.ip());
-                if allowed.as_ref().is_some_and(|list| !list.contains(&ip)) {
-                    log::warn!(
-                        "FastCGI connection from {peer} refused: not in FCGI_WEB_SERVER_ADDRS"
-                    );
+                if !admits(allowed.as_deref(), peer.ip()) {
+                    match allowed {
+                        None => log::warn!(
+                            "FastCGI connection from {peer} refused: without FCGI_WEB_SERVER_ADDRS \
+                             only loopback peers are admitted; set FCGI_WEB_SERVER_ADDRS to the \
+                             web servers' addresses (comma-separated) to admit others"
+                        ),
+                        Some(_) => log::warn!(
+                            "FastCGI connection from {peer} refused: not in FCGI_WEB_SERVER_ADDRS"
+                        ),
+                    }
                     return Ok(None);
                 }
                 stream.set_nonblocking(false)?;
@@ -583,6 +587,46 @@ impl AsRawFd for Listener {
             Listener::Tcp { listener, .. } => listener.as_raw_fd(),
         }
     }
+}
+
+/// Whether a TCP peer may speak FastCGI to us. Whoever may connect sets `REMOTE_ADDR` and
+/// `PAYSYS_CONFIG` for the requests they send, so past this point the payment systems'
+/// allow lists mean nothing: only the web server may connect. With `allowed` (the
+/// addresses of `FCGI_WEB_SERVER_ADDRS`), exactly those; without, the loopback addresses
+/// alone (127.0.0.0/8, ::1, and 127.x as IPv4-mapped IPv6), that is, a web server on this
+/// host. A listener on a Unix socket is guarded by the socket file's permissions instead.
+pub fn admits(allowed: Option<&[IpAddr]>, peer: IpAddr) -> bool {
+    let peer = crate::gate::normalize(peer);
+    match allowed {
+        None => peer.is_loopback(),
+        Some(list) => list.contains(&peer),
+    }
+}
+
+/// The addresses of `FCGI_WEB_SERVER_ADDRS` (comma-separated, as other FastCGI
+/// applications read it). An entry that is not an IP address is logged and left out, so
+/// a typo admits less, never more. `None` for a value with no entries at all: as if unset.
+fn web_server_addrs(list: &str) -> Option<Vec<IpAddr>> {
+    let entries: Vec<&str> = list
+        .split(',')
+        .map(str::trim)
+        .filter(|e| !e.is_empty())
+        .collect();
+    if entries.is_empty() {
+        return None;
+    }
+    let mut addrs = Vec::new();
+    for entry in entries {
+        match crate::gate::parse_remote_addr(Some(entry)) {
+            Some(ip) => addrs.push(ip),
+            None => log::error!(
+                "FCGI_WEB_SERVER_ADDRS: '{entry}' is not an IP address (networks and host \
+                 names are not accepted); ignored, so no peer is admitted by it: write the \
+                 web server's address"
+            ),
+        }
+    }
+    Some(addrs)
 }
 
 /// An integer socket option of `fd` at `SOL_SOCKET`; `None` if `fd` is not a socket.
@@ -872,6 +916,49 @@ mod tests {
             assert_eq!(read_next(&mut c).unwrap(), expected);
             assert_eq!(c.input.position(), len);
             assert!(!c.output.is_empty(), "{expected:?} is answered");
+        }
+    }
+
+    #[test]
+    fn tcp_peers_are_loopback_or_the_named_web_servers() {
+        let ip = |s: &str| s.parse::<IpAddr>().unwrap();
+        let named = [ip("10.0.0.5")];
+        for (allowed, peer, admitted) in [
+            (None, "10.0.0.5", false),
+            (None, "192.168.1.1", false),
+            (None, "::ffff:10.0.0.5", false),
+            (None, "127.0.0.1", true),
+            (None, "127.1.2.3", true),
+            (None, "::1", true),
+            (None, "::ffff:127.0.0.1", true),
+            (Some(&named[..]), "10.0.0.5", true),
+            (Some(&named[..]), "::ffff:10.0.0.5", true),
+            (Some(&named[..]), "10.0.0.6", false),
+            (Some(&named[..]), "127.0.0.1", false),
+            (Some(&named[..]), "::1", false),
+            (Some(&[][..]), "127.0.0.1", false),
+        ] {
+            assert_eq!(admits(allowed, ip(peer)), admitted, "{allowed:?} + {peer}");
+        }
+    }
+
+    #[test]
+    fn fcgi_web_server_addrs_is_a_list_of_addresses() {
+        let ip = |s: &str| s.parse::<IpAddr>().unwrap();
+        for (text, expected) in [
+            ("10.0.0.5", Some(vec![ip("10.0.0.5")])),
+            (
+                " 10.0.0.5 , ::ffff:10.0.0.6,::1",
+                Some(vec![ip("10.0.0.5"), ip("10.0.0.6"), ip("::1")]),
+            ),
+            // Bad entries are logged and admit nobody; the good ones still count.
+            ("10.0.0.0/8,10.0.0.5", Some(vec![ip("10.0.0.5")])),
+            ("web1", Some(vec![])),
+            // No entries at all: as if unset.
+            ("", None),
+            (" , ", None),
+        ] {
+            assert_eq!(web_server_addrs(text), expected, "{text:?}");
         }
     }
 

@@ -9,6 +9,7 @@ mod common;
 
 use std::collections::HashMap;
 use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
 use std::os::fd::OwnedFd;
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::PathBuf;
@@ -586,4 +587,46 @@ fn a_management_record_on_an_idle_connection_does_not_hold_a_worker() {
     // The asking connection can still send a request.
     asking.set_read_timeout(Some(NOT_STARVED)).unwrap();
     assert_eq!(kept(&mut asking, 1, CHECK).result(), 0);
+}
+
+#[test]
+fn a_tcp_listener_admits_loopback_peers_or_exactly_the_named_ones() {
+    let db = TestDb::new();
+    let site = Site::new(&db.url, "");
+
+    // No FCGI_WEB_SERVER_ADDRS: a web server on the same host is admitted.
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = listener.local_addr().unwrap();
+    let osmp = Responder::start_on(&site, 1, OwnedFd::from(listener), &[]);
+    let mut s = TcpStream::connect(addr).expect("connect");
+    s.set_read_timeout(Some(NOT_STARVED)).unwrap();
+    assert_eq!(kept(&mut s, 1, CHECK).result(), 0);
+    drop(osmp);
+
+    // Named addresses: those alone, so this loopback peer is refused, and the refusal is
+    // logged with what to do about it.
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = listener.local_addr().unwrap();
+    let env = [("FCGI_WEB_SERVER_ADDRS", "10.0.0.5, not-an-address")];
+    let osmp = Responder::start_on(&site, 1, OwnedFd::from(listener), &env);
+    let mut s = TcpStream::connect(addr).expect("connect");
+    s.set_read_timeout(Some(NOT_STARVED)).unwrap();
+    send(
+        &mut s,
+        1,
+        &[("REQUEST_METHOD", "GET"), ("QUERY_STRING", CHECK)],
+        b"",
+        false,
+    );
+    let mut answer = Vec::new();
+    // Closed without an answer (a reset, if the request was still unread, is as good).
+    let _ = s.read_to_end(&mut answer);
+    assert!(answer.is_empty(), "{answer:?}");
+    let stderr = waiting_for("the refusal in stderr", || {
+        let e = osmp.stderr();
+        e.contains("127.0.0.1").then_some(e)
+    });
+    assert!(stderr.contains("FCGI_WEB_SERVER_ADDRS"), "{stderr}");
+    assert!(stderr.contains("not-an-address"), "{stderr}");
+    assert_eq!(site.log_lines().len(), 1, "{:#?}", site.log_lines());
 }
