@@ -15,6 +15,7 @@ use std::net::IpAddr;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Local};
@@ -24,7 +25,8 @@ use crate::cgi::Request;
 use crate::config::{self, Config};
 use crate::db::{self, Connections};
 use crate::domain::Amount;
-use crate::fastcgi::{self, Listener, Stream};
+use crate::fastcgi::poller::{self, Handoff, Poller};
+use crate::fastcgi::{self, Listener, Next, Stream};
 use crate::gate;
 use crate::journal::{self, Line};
 use crate::ledger::{self, LedgerError, Paid};
@@ -321,18 +323,17 @@ fn record(request: &Request, served: &Served, started: Instant) {
     journal::record(&served.log_file, &line);
 }
 
-/// How many threads accept FastCGI connections when `PAYSYS_WORKERS` does not say.
+/// How many threads serve FastCGI requests when `PAYSYS_WORKERS` does not say.
 /// mod_fcgid sends a process one request at a time, so one is right there; behind nginx,
 /// set it to the number of requests to serve at once.
 const DEFAULT_WORKERS: usize = 1;
 const MAX_WORKERS: usize = 256;
-/// How long a worker waits on a silent web server (mid-request, or between requests on a
-/// kept connection) before closing the connection.
-const FASTCGI_IO_TIMEOUT: Duration = Duration::from_secs(75);
 
-/// The FastCGI responder: `PAYSYS_WORKERS` threads accept on `listener`, each serving one
-/// request at a time with a database connection of its own. Runs until SIGTERM or SIGINT
-/// (how mod_fcgid, systemd and spawn-fcgi stop it), then finishes the requests in flight.
+/// The FastCGI responder: the main thread is the [`Poller`], which accepts on `listener`
+/// and holds every connection between requests; `PAYSYS_WORKERS` threads serve the
+/// requests, one at a time each, each with a database connection of its own. Runs until
+/// SIGTERM or SIGINT (how mod_fcgid, systemd and spawn-fcgi stop it), then finishes the
+/// requests in flight.
 fn run_fastcgi(protocol: &'static dyn Protocol, listener: Listener) -> i32 {
     let workers = match std::env::var("PAYSYS_WORKERS") {
         Err(_) => DEFAULT_WORKERS,
@@ -355,21 +356,30 @@ fn run_fastcgi(protocol: &'static dyn Protocol, listener: Listener) -> i32 {
     if let Err(e) = stop.install() {
         log::error!("cannot catch SIGTERM ({e}); stopping will cut off requests in flight");
     }
-    for n in 1..workers {
-        match listener.try_clone() {
-            Ok(l) => {
-                let spawned = std::thread::Builder::new()
-                    .name(format!("worker-{n}"))
-                    .spawn(move || worker(protocol, &l, default_config, stop));
-                if let Err(e) = spawned {
-                    log::error!("cannot start FastCGI worker {n}: {e}; going on with fewer");
-                }
-            }
-            Err(e) => log::error!("cannot share the FastCGI socket with worker {n}: {e}"),
+    let (poller, handoff) = match Poller::new(listener, poller::max_held(workers)) {
+        Ok(p) => p,
+        Err(e) => {
+            log::error!("cannot set up the FastCGI socket for polling: {e}");
+            return 1;
+        }
+    };
+    let mut started = 0;
+    for n in 1..=workers {
+        let handoff = Arc::clone(&handoff);
+        let spawned = std::thread::Builder::new()
+            .name(format!("worker-{n}"))
+            .spawn(move || worker(protocol, &handoff, default_config, stop));
+        match spawned {
+            Ok(_) => started += 1,
+            Err(e) => log::error!("cannot start FastCGI worker {n}: {e}; going on with fewer"),
         }
     }
-    worker(protocol, &listener, default_config, stop);
-    0
+    if started == 0 {
+        // Exiting lets the process manager (systemd, mod_fcgid) start another try.
+        log::error!("no FastCGI worker could start; exiting");
+        return 1;
+    }
+    poller.run()
 }
 
 /// A graceful stop. A request that has been read is finished — its transaction committed
@@ -441,73 +451,64 @@ impl Drop for InFlight<'_> {
     }
 }
 
-fn worker(protocol: &dyn Protocol, listener: &Listener, default_config: &Path, stop: &Stop) {
+fn worker(protocol: &dyn Protocol, handoff: &Handoff, default_config: &Path, stop: &Stop) {
     let mut conns = Connections::persistent();
     loop {
-        match listener.accept() {
-            Ok(stream) => {
-                // serve_safely already catches a panic in a request; this is for one in the
-                // connection's own handling, which must cost that connection, not a worker.
-                let served = catch_unwind(AssertUnwindSafe(|| {
-                    connection(protocol, stream, &mut conns, default_config, stop)
-                }));
-                if served.is_err() {
-                    log::error!("FastCGI connection handling panicked; connection dropped");
-                    conns.done(false);
-                }
-            }
-            Err(e) => {
-                // Out of file descriptors, a signal: wait a little instead of spinning.
-                log::error!("FastCGI accept failed: {e}");
-                std::thread::sleep(Duration::from_millis(100));
+        let stream = handoff.take();
+        // serve_safely already catches a panic in a request; this is for one in the
+        // connection's own handling, which must cost that connection, not a worker.
+        let kept = catch_unwind(AssertUnwindSafe(|| {
+            next_request(protocol, stream, &mut conns, default_config, stop)
+        }));
+        match kept {
+            Ok(Some(stream)) => handoff.give_back(stream),
+            Ok(None) => handoff.closed(),
+            Err(_) => {
+                log::error!("FastCGI connection handling panicked; connection dropped");
+                conns.done(false);
+                handoff.closed();
             }
         }
     }
 }
 
-/// Serves the requests of one web-server connection.
-fn connection(
+/// Reads and serves the next request of a connection that has bytes to read. Returns the
+/// connection if the web server keeps it for more requests: the next one may come much
+/// later, and it is the poller that waits for it, not this worker.
+fn next_request(
     protocol: &dyn Protocol,
     mut stream: Stream,
     conns: &mut Connections,
     default_config: &Path,
     stop: &Stop,
-) {
-    if let Err(e) = stream.set_timeouts(FASTCGI_IO_TIMEOUT) {
-        log::error!("FastCGI connection: cannot set timeouts: {e}");
-        return;
-    }
-    loop {
-        let fcgi = match fastcgi::read_request(&mut stream) {
-            Ok(Some(r)) => r,
-            Ok(None) => return,
-            Err(e) => {
-                log::warn!("{e}; closing the connection");
-                return;
-            }
-        };
-        let Some(in_flight) = stop.begin() else {
-            return;
-        };
-        let started = Instant::now();
-        let request = Request::read(|k| fcgi.var(k), &mut Cursor::new(&fcgi.stdin));
-        let config_path = fcgi
-            .var("PAYSYS_CONFIG")
-            .filter(|v| !v.is_empty())
-            .map(PathBuf::from)
-            .unwrap_or_else(|| default_config.to_path_buf());
-        let served = serve_safely(protocol, &request, &config_path, conns);
-        // The line first: once the web server has the answer, the process may be stopped
-        // at any moment, and an answered request must not go unlogged.
-        record(&request, &served, started);
-        let answer = fastcgi::response(fcgi.id, &served.reply.response.to_bytes());
-        let sent = stream.write_all(&answer).and_then(|()| stream.flush());
-        drop(in_flight);
-        if let Err(e) = &sent {
-            log::error!("cannot write the answer to the web server: {e}");
+) -> Option<Stream> {
+    let fcgi = match fastcgi::read_next(&mut stream) {
+        Ok(Next::Request(r)) => r,
+        Ok(Next::Idle) => return Some(stream),
+        Ok(Next::Closed) => return None,
+        Err(e) => {
+            log::warn!("{e}; closing the connection");
+            return None;
         }
-        if sent.is_err() || !fcgi.keep_conn {
-            return;
-        }
+    };
+    // Stopping: the request is dropped unserved (see Stop::begin).
+    let in_flight = stop.begin()?;
+    let started = Instant::now();
+    let request = Request::read(|k| fcgi.var(k), &mut Cursor::new(&fcgi.stdin));
+    let config_path = fcgi
+        .var("PAYSYS_CONFIG")
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
+        .unwrap_or_else(|| default_config.to_path_buf());
+    let served = serve_safely(protocol, &request, &config_path, conns);
+    // The line first: once the web server has the answer, the process may be stopped
+    // at any moment, and an answered request must not go unlogged.
+    record(&request, &served, started);
+    let answer = fastcgi::response(fcgi.id, &served.reply.response.to_bytes());
+    let sent = stream.write_all(&answer).and_then(|()| stream.flush());
+    drop(in_flight);
+    if let Err(e) = &sent {
+        log::error!("cannot write the answer to the web server: {e}");
     }
+    (sent.is_ok() && fcgi.keep_conn).then_some(stream)
 }

@@ -15,13 +15,22 @@
 //!   connection is closed), the body is kept up to [`crate::cgi::MAX_BODY`]` + 1` bytes,
 //!   and at most [`MAX_DRAIN`] bytes are read in all, so a huge body costs bounded memory
 //!   and is refused by the same rule as in CGI mode;
-//! - a TCP listener admits only the addresses in `FCGI_WEB_SERVER_ADDRS` when it is set,
-//!   as other FastCGI applications do.
+//! - the requests of a connection are read one after the other, but a connection is not
+//!   tied to a worker: between requests it waits in the [`poller`] with every other idle
+//!   one, so connections a web server keeps open (`fastcgi_keep_conn on`) cost a file
+//!   descriptor each, not a worker;
+//! - who may connect decides `REMOTE_ADDR` and `PAYSYS_CONFIG`, so only the web server may:
+//!   a Unix socket is guarded by its file's permissions (the shipped set-ups all use one);
+//!   a TCP listener admits exactly the addresses in `FCGI_WEB_SERVER_ADDRS` when it is set,
+//!   as other FastCGI applications do, and only loopback peers when it is not
+//!   ([`admits`]); a refused peer is logged and closed.
+
+pub mod poller;
 
 use std::ffi::OsString;
 use std::io::{self, Read, Write};
 use std::net::{IpAddr, TcpListener, TcpStream};
-use std::os::fd::{FromRawFd, OwnedFd};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::ffi::OsStringExt;
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::time::Duration;
@@ -220,17 +229,49 @@ struct Open {
     stdin_done: bool,
 }
 
+/// What the next records on a connection came to.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Next {
+    /// A whole request, to be served.
+    Request(FcgiRequest),
+    /// Records that left no request open (`FCGI_GET_VALUES`, an aborted request on a kept
+    /// connection, the records of a refused request): the web server may send the next
+    /// request whenever it likes.
+    Idle,
+    /// The web server closed the connection between requests, or asked for it to be closed.
+    Closed,
+}
+
 /// Reads the next request on a connection, answering management records and refusing what
 /// a responder cannot do on the way. `Ok(None)`: the web server closed the connection
-/// between requests.
+/// between requests. (A connection that goes idle on the way is read on: this is for a
+/// reader that owns the connection; a server that waits on many uses [`read_next`].)
 pub fn read_request<S: Read + Write>(conn: &mut S) -> Result<Option<FcgiRequest>, ReadError> {
+    loop {
+        match read_next(conn)? {
+            Next::Request(r) => return Ok(Some(r)),
+            Next::Idle => {}
+            Next::Closed => return Ok(None),
+        }
+    }
+}
+
+/// Reads records up to the end of the next request, or up to a point where the connection
+/// is idle again, answering management records and refusing what a responder cannot do on
+/// the way.
+///
+/// It reads exactly the bytes of the records it handles (a header, then that record's
+/// content and padding) and never ahead. So when it returns, nothing of the connection is
+/// buffered on our side: the connection can wait in [`poller`] for its next request and go
+/// to whichever worker is free, with no bytes left behind in the one before.
+pub fn read_next<S: Read + Write>(conn: &mut S) -> Result<Next, ReadError> {
     let mut open: Option<Open> = None;
     // Grown to the largest record seen, not allocated at its maximum for every request.
     let mut content = Vec::new();
     loop {
         let Some(h) = read_header(conn)? else {
             return match open {
-                None => Ok(None),
+                None => Ok(Next::Closed),
                 Some(_) => Err(ReadError::Protocol(
                     "connection closed in the middle of a request".into(),
                 )),
@@ -259,6 +300,9 @@ pub fn read_request<S: Read + Write>(conn: &mut S) -> Result<Option<FcgiRequest>
                 push_record(&mut out, UNKNOWN_TYPE, 0, &[h.kind, 0, 0, 0, 0, 0, 0, 0]);
             }
             conn.write_all(&out)?;
+            if open.is_none() {
+                return Ok(Next::Idle);
+            }
             continue;
         }
 
@@ -287,12 +331,9 @@ pub fn read_request<S: Read + Write>(conn: &mut S) -> Result<Option<FcgiRequest>
                 }
             }
             ABORT_REQUEST if open.as_ref().is_some_and(|o| o.id == h.id) => {
-                let keep = open.as_ref().is_some_and(|o| o.keep_conn);
-                open = None;
+                let keep = open.take().is_some_and(|o| o.keep_conn);
                 conn.write_all(&end_request(h.id, 0, REQUEST_COMPLETE))?;
-                if !keep {
-                    return Ok(None);
-                }
+                return Ok(if keep { Next::Idle } else { Next::Closed });
             }
             PARAMS => {
                 if let Some(o) = open.as_mut().filter(|o| o.id == h.id && !o.params_done) {
@@ -330,12 +371,17 @@ pub fn read_request<S: Read + Write>(conn: &mut S) -> Result<Option<FcgiRequest>
         }
 
         if let Some(o) = open.take_if(|o| o.params_done && o.stdin_done) {
-            return Ok(Some(FcgiRequest {
+            return Ok(Next::Request(FcgiRequest {
                 id: o.id,
                 params: decode_pairs(&o.params).map_err(ReadError::Protocol)?,
                 stdin: o.stdin,
                 keep_conn: o.keep_conn,
             }));
+        }
+        if open.is_none() {
+            // Between requests (after a refused one's records, say): whatever comes next
+            // may come much later.
+            return Ok(Next::Idle);
         }
     }
 }
@@ -367,7 +413,43 @@ pub enum Stream {
     Tcp(TcpStream),
 }
 
+/// What a connection that `poll` reported has to offer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Readiness {
+    /// Bytes to read: the start of a request (or of a management record).
+    Data,
+    /// The web server closed it (or it failed): nothing more will come.
+    Closed,
+    /// Nothing after all.
+    Nothing,
+}
+
 impl Stream {
+    /// Looks, without reading or waiting, whether the connection has bytes for us or has
+    /// been closed, so that a connection the web server closed is not handed to a worker
+    /// just to find that out.
+    pub fn readiness(&self) -> Readiness {
+        let mut byte = 0u8;
+        // SAFETY: the buffer is one valid, writable byte; MSG_PEEK leaves the byte in the
+        // socket for the reader, MSG_DONTWAIT makes the call return at once.
+        let n = unsafe {
+            libc::recv(
+                self.as_raw_fd(),
+                (&mut byte as *mut u8).cast(),
+                1,
+                libc::MSG_PEEK | libc::MSG_DONTWAIT,
+            )
+        };
+        match n {
+            1.. => Readiness::Data,
+            0 => Readiness::Closed,
+            _ => match io::Error::last_os_error().kind() {
+                io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted => Readiness::Nothing,
+                _ => Readiness::Closed,
+            },
+        }
+    }
+
     /// Bounds every read and write, so that a web server that stops talking mid-request
     /// cannot hold a worker forever.
     pub fn set_timeouts(&self, t: Duration) -> io::Result<()> {
@@ -380,6 +462,15 @@ impl Stream {
                 s.set_read_timeout(Some(t))?;
                 s.set_write_timeout(Some(t))
             }
+        }
+    }
+}
+
+impl AsRawFd for Stream {
+    fn as_raw_fd(&self) -> RawFd {
+        match self {
+            Stream::Unix(s) => s.as_raw_fd(),
+            Stream::Tcp(s) => s.as_raw_fd(),
         }
     }
 }
@@ -413,7 +504,7 @@ pub enum Listener {
     Unix(UnixListener),
     Tcp {
         listener: TcpListener,
-        /// `FCGI_WEB_SERVER_ADDRS`: the only peers admitted, when set.
+        /// `FCGI_WEB_SERVER_ADDRS`: the only peers admitted, when set; else loopback only.
         allowed: Option<Vec<IpAddr>>,
     },
 }
@@ -432,17 +523,12 @@ impl Listener {
         let fd = unsafe { OwnedFd::from_raw_fd(0) };
         match domain {
             libc::AF_UNIX => Some(Listener::Unix(UnixListener::from(fd))),
-            libc::AF_INET | libc::AF_INET6 => {
-                let allowed = std::env::var("FCGI_WEB_SERVER_ADDRS").ok().map(|list| {
-                    list.split(',')
-                        .filter_map(|a| crate::gate::parse_remote_addr(Some(a.trim())))
-                        .collect()
-                });
-                Some(Listener::Tcp {
-                    listener: TcpListener::from(fd),
-                    allowed,
-                })
-            }
+            libc::AF_INET | libc::AF_INET6 => Some(Listener::Tcp {
+                listener: TcpListener::from(fd),
+                allowed: std::env::var("FCGI_WEB_SERVER_ADDRS")
+                    .ok()
+                    .and_then(|list| web_server_addrs(&list)),
+            }),
             _ => None,
         }
     }
@@ -452,36 +538,95 @@ impl Listener {
         Listener::Unix(listener)
     }
 
-    /// Waits for the next connection (from an admitted peer).
-    pub fn accept(&self) -> io::Result<Stream> {
+    /// Whether [`Listener::accept`] waits for a connection (`false`) or answers
+    /// `WouldBlock` when none is waiting (`true`).
+    pub fn set_nonblocking(&self, nonblocking: bool) -> io::Result<()> {
         match self {
-            Listener::Unix(l) => Ok(Stream::Unix(l.accept()?.0)),
-            Listener::Tcp { listener, allowed } => loop {
-                let (stream, peer) = listener.accept()?;
-                let ip = crate::gate::parse_remote_addr(Some(&peer.ip().to_string()));
-                match (allowed, ip) {
-                    (None, _) => return Ok(Stream::Tcp(stream)),
-                    (Some(list), Some(ip)) if list.contains(&ip) => return Ok(Stream::Tcp(stream)),
-                    _ => {
-                        log::warn!(
-                            "FastCGI connection from {peer} refused: not in FCGI_WEB_SERVER_ADDRS"
-                        );
-                    }
-                }
-            },
+            Listener::Unix(l) => l.set_nonblocking(nonblocking),
+            Listener::Tcp { listener, .. } => listener.set_nonblocking(nonblocking),
         }
     }
 
-    /// Another handle on the same socket, for another worker thread.
-    pub fn try_clone(&self) -> io::Result<Listener> {
-        Ok(match self {
-            Listener::Unix(l) => Listener::Unix(l.try_clone()?),
-            Listener::Tcp { listener, allowed } => Listener::Tcp {
-                listener: listener.try_clone()?,
-                allowed: allowed.clone(),
-            },
-        })
+    /// Takes the next connection. `Ok(None)`: it came from a peer that is not admitted
+    /// ([`admits`]); it has been closed and logged. The connection is blocking whatever the
+    /// listener is (on Linux an accepted socket never inherits `O_NONBLOCK`, on the BSDs
+    /// it does): its reader relies on timeouts, not on polling.
+    pub fn accept(&self) -> io::Result<Option<Stream>> {
+        match self {
+            Listener::Unix(l) => {
+                let (stream, _) = l.accept()?;
+                stream.set_nonblocking(false)?;
+                Ok(Some(Stream::Unix(stream)))
+            }
+            Listener::Tcp { listener, allowed } => {
+                let (stream, peer) = listener.accept()?;
+                if !admits(allowed.as_deref(), peer.ip()) {
+                    match allowed {
+                        None => log::warn!(
+                            "FastCGI connection from {peer} refused: without FCGI_WEB_SERVER_ADDRS \
+                             only loopback peers are admitted; set FCGI_WEB_SERVER_ADDRS to the \
+                             web servers' addresses (comma-separated) to admit others"
+                        ),
+                        Some(_) => log::warn!(
+                            "FastCGI connection from {peer} refused: not in FCGI_WEB_SERVER_ADDRS"
+                        ),
+                    }
+                    return Ok(None);
+                }
+                stream.set_nonblocking(false)?;
+                Ok(Some(Stream::Tcp(stream)))
+            }
+        }
     }
+}
+
+impl AsRawFd for Listener {
+    fn as_raw_fd(&self) -> RawFd {
+        match self {
+            Listener::Unix(l) => l.as_raw_fd(),
+            Listener::Tcp { listener, .. } => listener.as_raw_fd(),
+        }
+    }
+}
+
+/// Whether a TCP peer may speak FastCGI to us. Whoever may connect sets `REMOTE_ADDR` and
+/// `PAYSYS_CONFIG` for the requests they send, so past this point the payment systems'
+/// allow lists mean nothing: only the web server may connect. With `allowed` (the
+/// addresses of `FCGI_WEB_SERVER_ADDRS`), exactly those; without, the loopback addresses
+/// alone (127.0.0.0/8, ::1, and 127.x as IPv4-mapped IPv6), that is, a web server on this
+/// host. A listener on a Unix socket is guarded by the socket file's permissions instead.
+pub fn admits(allowed: Option<&[IpAddr]>, peer: IpAddr) -> bool {
+    let peer = crate::gate::normalize(peer);
+    match allowed {
+        None => peer.is_loopback(),
+        Some(list) => list.contains(&peer),
+    }
+}
+
+/// The addresses of `FCGI_WEB_SERVER_ADDRS` (comma-separated, as other FastCGI
+/// applications read it). An entry that is not an IP address is logged and left out, so
+/// a typo admits less, never more. `None` for a value with no entries at all: as if unset.
+fn web_server_addrs(list: &str) -> Option<Vec<IpAddr>> {
+    let entries: Vec<&str> = list
+        .split(',')
+        .map(str::trim)
+        .filter(|e| !e.is_empty())
+        .collect();
+    if entries.is_empty() {
+        return None;
+    }
+    let mut addrs = Vec::new();
+    for entry in entries {
+        match crate::gate::parse_remote_addr(Some(entry)) {
+            Some(ip) => addrs.push(ip),
+            None => log::error!(
+                "FCGI_WEB_SERVER_ADDRS: '{entry}' is not an IP address (networks and host \
+                 names are not accepted); ignored, so no peer is admitted by it: write the \
+                 web server's address"
+            ),
+        }
+    }
+    Some(addrs)
 }
 
 /// An integer socket option of `fd` at `SOL_SOCKET`; `None` if `fd` is not a socket.
@@ -732,6 +877,89 @@ mod tests {
         assert_eq!(stdout, body);
         assert_eq!(kinds.last(), Some(&(END_REQUEST, 8)));
         assert_eq!(kinds[kinds.len() - 2], (STDOUT, 0));
+    }
+
+    #[test]
+    fn a_request_is_read_to_its_last_byte_and_no_further() {
+        // What lets a kept connection wait in the poller and go to another worker: the
+        // next request's bytes are all still in the connection.
+        let first = request(1, &[("A", "b")], b"body", KEEP_CONN);
+        let mut bytes = first.clone();
+        bytes.extend(request(2, &[("C", "d")], b"", KEEP_CONN));
+        let mut c = duplex(bytes);
+        assert!(matches!(read_next(&mut c), Ok(Next::Request(r)) if r.id == 1));
+        assert_eq!(c.input.position(), first.len() as u64);
+        assert!(matches!(read_next(&mut c), Ok(Next::Request(r)) if r.id == 2));
+        assert!(matches!(read_next(&mut c), Ok(Next::Closed)));
+    }
+
+    #[test]
+    fn records_that_leave_no_request_open_leave_the_connection_idle() {
+        let mut get_values = Vec::new();
+        push_record(&mut get_values, GET_VALUES, 0, &[]);
+        let mut aborted = Vec::new();
+        begin(&mut aborted, 1, RESPONDER, KEEP_CONN);
+        push_record(&mut aborted, ABORT_REQUEST, 1, &[]);
+        let mut aborted_closing = Vec::new();
+        begin(&mut aborted_closing, 1, RESPONDER, 0);
+        push_record(&mut aborted_closing, ABORT_REQUEST, 1, &[]);
+        let mut other_role = Vec::new();
+        begin(&mut other_role, 1, 2, KEEP_CONN);
+        for (bytes, expected) in [
+            (get_values, Next::Idle),
+            (aborted, Next::Idle),
+            (aborted_closing, Next::Closed),
+            (other_role, Next::Idle),
+        ] {
+            let len = bytes.len() as u64;
+            let mut c = duplex(bytes);
+            assert_eq!(read_next(&mut c).unwrap(), expected);
+            assert_eq!(c.input.position(), len);
+            assert!(!c.output.is_empty(), "{expected:?} is answered");
+        }
+    }
+
+    #[test]
+    fn tcp_peers_are_loopback_or_the_named_web_servers() {
+        let ip = |s: &str| s.parse::<IpAddr>().unwrap();
+        let named = [ip("10.0.0.5")];
+        for (allowed, peer, admitted) in [
+            (None, "10.0.0.5", false),
+            (None, "192.168.1.1", false),
+            (None, "::ffff:10.0.0.5", false),
+            (None, "127.0.0.1", true),
+            (None, "127.1.2.3", true),
+            (None, "::1", true),
+            (None, "::ffff:127.0.0.1", true),
+            (Some(&named[..]), "10.0.0.5", true),
+            (Some(&named[..]), "::ffff:10.0.0.5", true),
+            (Some(&named[..]), "10.0.0.6", false),
+            (Some(&named[..]), "127.0.0.1", false),
+            (Some(&named[..]), "::1", false),
+            (Some(&[][..]), "127.0.0.1", false),
+        ] {
+            assert_eq!(admits(allowed, ip(peer)), admitted, "{allowed:?} + {peer}");
+        }
+    }
+
+    #[test]
+    fn fcgi_web_server_addrs_is_a_list_of_addresses() {
+        let ip = |s: &str| s.parse::<IpAddr>().unwrap();
+        for (text, expected) in [
+            ("10.0.0.5", Some(vec![ip("10.0.0.5")])),
+            (
+                " 10.0.0.5 , ::ffff:10.0.0.6,::1",
+                Some(vec![ip("10.0.0.5"), ip("10.0.0.6"), ip("::1")]),
+            ),
+            // Bad entries are logged and admit nobody; the good ones still count.
+            ("10.0.0.0/8,10.0.0.5", Some(vec![ip("10.0.0.5")])),
+            ("web1", Some(vec![])),
+            // No entries at all: as if unset.
+            ("", None),
+            (" , ", None),
+        ] {
+            assert_eq!(web_server_addrs(text), expected, "{text:?}");
+        }
     }
 
     #[test]

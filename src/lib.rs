@@ -26,7 +26,9 @@
 //! * [`journal`] — the log line.
 //! * [`endpoint`] — the pipeline that strings them together, and the executables' `main`.
 //! * [`fastcgi`] — the persistent mode: the same executable, started with a listening
-//!   socket as stdin, reads each request as FastCGI records instead of a CGI environment.
+//!   socket as stdin, reads each request as FastCGI records instead of a CGI environment;
+//!   its [`fastcgi::poller`] holds the connections between requests, so an idle one kept by
+//!   the web server costs no worker.
 //!
 //! # Invariants about money
 //!

@@ -9,6 +9,7 @@ mod common;
 
 use std::collections::HashMap;
 use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
 use std::os::fd::OwnedFd;
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::PathBuf;
@@ -27,14 +28,22 @@ struct Responder {
 
 impl Responder {
     fn start(site: &Site, workers: usize) -> Responder {
+        let listener = UnixListener::bind(site.base.join("osmp.sock")).expect("bind socket");
+        Responder::start_on(site, workers, OwnedFd::from(listener), &[])
+    }
+
+    /// The executable with `listener` as its standard input and `env` added to its
+    /// environment. [`Responder::connect`] reaches it only when `listener` is the Unix
+    /// socket `osmp.sock` in the site's base, as [`Responder::start`] binds it.
+    fn start_on(site: &Site, workers: usize, listener: OwnedFd, env: &[(&str, &str)]) -> Responder {
         let socket = site.base.join("osmp.sock");
         let stderr = site.base.join("osmp.stderr");
-        let listener = UnixListener::bind(&socket).expect("bind socket");
         let child = Command::new(common::osmp_exe())
             .env_clear()
             .env("PAYSYS_CONFIG", site.config_path())
             .env("PAYSYS_WORKERS", workers.to_string())
-            .stdin(Stdio::from(OwnedFd::from(listener)))
+            .envs(env.iter().copied())
+            .stdin(Stdio::from(listener))
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(&stderr).expect("stderr file"))
             .spawn()
@@ -107,7 +116,7 @@ fn pair(out: &mut Vec<u8>, name: &str, value: &[u8]) {
 
 /// A request as nginx sends it: BEGIN_REQUEST, PARAMS, STDIN. REMOTE_ADDR defaults to
 /// 127.0.0.1 unless `vars` names it.
-fn send(s: &mut UnixStream, id: u16, vars: &[(&str, &str)], body: &[u8], keep: bool) {
+fn send(s: &mut impl Write, id: u16, vars: &[(&str, &str)], body: &[u8], keep: bool) {
     let mut out = Vec::new();
     record(&mut out, 1, id, &[0, 1, u8::from(keep), 0, 0, 0, 0, 0]);
     let mut params = Vec::new();
@@ -138,11 +147,12 @@ fn send(s: &mut UnixStream, id: u16, vars: &[(&str, &str)], body: &[u8], keep: b
 }
 
 /// Reads STDOUT records up to END_REQUEST and parses them as a CGI answer.
-fn receive(s: &mut UnixStream, id: u16) -> Answer {
+fn receive(s: &mut impl Read, id: u16) -> Answer {
     let mut stdout = Vec::new();
     loop {
         let mut h = [0u8; 8];
-        s.read_exact(&mut h).expect("record header");
+        s.read_exact(&mut h)
+            .expect("record header (no answer within the read timeout?)");
         assert_eq!(h[0], 1, "version");
         assert_eq!(u16::from_be_bytes([h[2], h[3]]), id, "request id");
         let len = usize::from(u16::from_be_bytes([h[4], h[5]]));
@@ -468,4 +478,155 @@ fn sigterm_finishes_the_payment_in_flight_then_exits() {
     let status = waiting_for("the responder to exit", || osmp.child.try_wait().unwrap());
     assert!(status.success(), "{status:?}; {}", osmp.stderr());
     assert_eq!(site.log_lines().len(), 2, "{:#?}", site.log_lines());
+}
+
+/// A request on a connection the web server keeps (`FCGI_KEEP_CONN`), and its answer.
+fn kept(s: &mut (impl Read + Write), id: u16, query: &str) -> Answer {
+    send(
+        s,
+        id,
+        &[("REQUEST_METHOD", "GET"), ("QUERY_STRING", query)],
+        b"",
+        true,
+    );
+    receive(s, id)
+}
+
+const CHECK: &str = "command=check&txn_id=1&account=59071&sum=1.00";
+
+/// How long a test waits for an answer that must not wait for an idle connection. Not a
+/// speed requirement: a worker pinned by an idle kept connection frees itself only after
+/// the 75 s I/O timeout, past the 60 s a terminal waits, and this bound tells the two apart.
+const NOT_STARVED: Duration = Duration::from_secs(20);
+
+#[test]
+fn an_idle_kept_connection_does_not_hold_a_worker() {
+    let db = TestDb::new();
+    let site = Site::new(&db.url, "");
+    let mut osmp = Responder::start(&site, 1);
+
+    // nginx with fastcgi_keep_conn on: a request, then the connection stays open, idle.
+    let mut first = osmp.connect();
+    assert_eq!(kept(&mut first, 1, CHECK).result(), 0);
+
+    let mut second = osmp.connect();
+    second.set_read_timeout(Some(NOT_STARVED)).unwrap();
+    let pay = kept(&mut second, 1, &pay_query("9101", "59071", "1.00"));
+    assert_eq!(pay.result(), 0, "{}", pay.body);
+
+    // Both connections keep working, in either order.
+    first.set_read_timeout(Some(NOT_STARVED)).unwrap();
+    assert_eq!(kept(&mut first, 2, CHECK).result(), 0);
+    assert_eq!(kept(&mut second, 2, CHECK).result(), 0);
+    assert_eq!(kept(&mut first, 3, CHECK).result(), 0);
+    assert_eq!(db.balance(5907), "101.00");
+    assert_eq!(site.log_lines().len(), 5, "{:#?}", site.log_lines());
+    assert!(osmp.alive(), "{}", osmp.stderr());
+}
+
+#[test]
+fn idle_kept_connections_beyond_the_workers_do_not_block_a_new_one() {
+    let db = TestDb::new();
+    let site = Site::new(&db.url, "");
+    let mut osmp = Responder::start(&site, 2);
+
+    // A web server's pool of ten kept connections, each used once and then idle.
+    let mut pool: Vec<UnixStream> = (0..10).map(|_| osmp.connect()).collect();
+    for s in &mut pool {
+        s.set_read_timeout(Some(NOT_STARVED)).unwrap();
+        assert_eq!(kept(s, 1, CHECK).result(), 0);
+    }
+
+    // An eleventh, not kept: answered and closed.
+    let mut eleventh = osmp.connect();
+    eleventh.set_read_timeout(Some(NOT_STARVED)).unwrap();
+    send(
+        &mut eleventh,
+        1,
+        &[("REQUEST_METHOD", "GET"), ("QUERY_STRING", CHECK)],
+        b"",
+        false,
+    );
+    assert_eq!(receive(&mut eleventh, 1).result(), 0);
+    let mut rest = Vec::new();
+    eleventh.read_to_end(&mut rest).expect("read to end");
+    assert!(rest.is_empty(), "bytes after END_REQUEST: {rest:?}");
+
+    // The pool is still served, newest first this time.
+    for s in pool.iter_mut().rev() {
+        assert_eq!(kept(s, 2, CHECK).result(), 0);
+    }
+    assert_eq!(site.log_lines().len(), 21);
+    assert!(osmp.alive(), "{}", osmp.stderr());
+}
+
+#[test]
+fn a_management_record_on_an_idle_connection_does_not_hold_a_worker() {
+    let db = TestDb::new();
+    let site = Site::new(&db.url, "");
+    let osmp = Responder::start(&site, 1);
+
+    // FCGI_GET_VALUES, as a web server asks before it sends requests; then nothing.
+    let mut asking = osmp.connect();
+    let mut names = Vec::new();
+    pair(&mut names, "FCGI_MPXS_CONNS", b"");
+    let mut out = Vec::new();
+    record(&mut out, 9, 0, &names);
+    asking.write_all(&out).unwrap();
+    let mut h = [0u8; 8];
+    asking.read_exact(&mut h).expect("GET_VALUES_RESULT header");
+    assert_eq!(h[1], 10, "GET_VALUES_RESULT");
+    let mut content = vec![0u8; usize::from(u16::from_be_bytes([h[4], h[5]])) + usize::from(h[6])];
+    asking
+        .read_exact(&mut content)
+        .expect("GET_VALUES_RESULT content");
+
+    let mut other = osmp.connect();
+    other.set_read_timeout(Some(NOT_STARVED)).unwrap();
+    assert_eq!(kept(&mut other, 1, CHECK).result(), 0);
+    // The asking connection can still send a request.
+    asking.set_read_timeout(Some(NOT_STARVED)).unwrap();
+    assert_eq!(kept(&mut asking, 1, CHECK).result(), 0);
+}
+
+#[test]
+fn a_tcp_listener_admits_loopback_peers_or_exactly_the_named_ones() {
+    let db = TestDb::new();
+    let site = Site::new(&db.url, "");
+
+    // No FCGI_WEB_SERVER_ADDRS: a web server on the same host is admitted.
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = listener.local_addr().unwrap();
+    let osmp = Responder::start_on(&site, 1, OwnedFd::from(listener), &[]);
+    let mut s = TcpStream::connect(addr).expect("connect");
+    s.set_read_timeout(Some(NOT_STARVED)).unwrap();
+    assert_eq!(kept(&mut s, 1, CHECK).result(), 0);
+    drop(osmp);
+
+    // Named addresses: those alone, so this loopback peer is refused, and the refusal is
+    // logged with what to do about it.
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = listener.local_addr().unwrap();
+    let env = [("FCGI_WEB_SERVER_ADDRS", "10.0.0.5, not-an-address")];
+    let osmp = Responder::start_on(&site, 1, OwnedFd::from(listener), &env);
+    let mut s = TcpStream::connect(addr).expect("connect");
+    s.set_read_timeout(Some(NOT_STARVED)).unwrap();
+    send(
+        &mut s,
+        1,
+        &[("REQUEST_METHOD", "GET"), ("QUERY_STRING", CHECK)],
+        b"",
+        false,
+    );
+    let mut answer = Vec::new();
+    // Closed without an answer (a reset, if the request was still unread, is as good).
+    let _ = s.read_to_end(&mut answer);
+    assert!(answer.is_empty(), "{answer:?}");
+    let stderr = waiting_for("the refusal in stderr", || {
+        let e = osmp.stderr();
+        e.contains("127.0.0.1").then_some(e)
+    });
+    assert!(stderr.contains("FCGI_WEB_SERVER_ADDRS"), "{stderr}");
+    assert!(stderr.contains("not-an-address"), "{stderr}");
+    assert_eq!(site.log_lines().len(), 1, "{:#?}", site.log_lines());
 }
