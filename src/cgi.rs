@@ -3,6 +3,25 @@
 //! Nothing here can fail the process. A bad body (too long, shorter than `CONTENT_LENGTH`
 //! claims, a length that is not a number) is kept as a [`BadRequest`] inside the request so
 //! that the caller can still be identified and answered in its own protocol.
+//!
+//! # Where the body ends
+//!
+//! * `CONTENT_LENGTH` set (not empty): exactly that many bytes of stdin, at most
+//!   [`MAX_BODY`]; fewer is a short body, refused.
+//! * `CONTENT_LENGTH` absent or empty and the method is `POST`: stdin up to EOF, at most
+//!   [`MAX_BODY`]; more is refused like a too-long `CONTENT_LENGTH`. This is a chunked
+//!   POST (`Transfer-Encoding: chunked`): Apache's mod_cgid passes it with no
+//!   `CONTENT_LENGTH`, the de-chunked body on stdin, and EOF after it (it shuts down its
+//!   side of the socket); nginx reads the whole body first and passes its length, and
+//!   fcgiwrap closes the pipe after the body. In FastCGI mode stdin is the `STDIN` records
+//!   already collected, so EOF is the end of the bytes. A POST that has no body at all gets
+//!   EOF at once from all of them.
+//! * Any other method without `CONTENT_LENGTH` (a GET): no body, and stdin is not touched,
+//!   since nothing promises an EOF on it.
+//!
+//! A body without a length cannot be checked for truncation here: should the client's
+//! upload break off, the web server answers the client with an error, but the CGI sees EOF
+//! after what did arrive. A terminal that sends `Content-Length` is safer.
 
 use std::ffi::OsString;
 use std::io::{self, Read, Write};
@@ -85,7 +104,7 @@ impl Request {
             .map(|q| q.into_encoded_bytes())
             .unwrap_or_default();
         let content_length = var("CONTENT_LENGTH").map(|v| v.to_string_lossy().trim().to_string());
-        let body = read_body(content_length.as_deref(), stdin);
+        let body = read_body(&method, content_length.as_deref(), stdin);
         Request {
             method,
             remote_addr,
@@ -128,8 +147,14 @@ impl Request {
     }
 }
 
-fn read_body(content_length: Option<&str>, stdin: &mut dyn Read) -> Result<Vec<u8>, BadRequest> {
+/// The body, as the module docs ("Where the body ends") say. `method` is upper case.
+fn read_body(
+    method: &str,
+    content_length: Option<&str>,
+    stdin: &mut dyn Read,
+) -> Result<Vec<u8>, BadRequest> {
     let len = match content_length {
+        None | Some("") if method == "POST" => return read_to_eof(stdin),
         None | Some("") => return Ok(Vec::new()),
         Some(text) => match text.parse::<u64>() {
             Ok(n) => n,
@@ -153,6 +178,21 @@ fn read_body(content_length: Option<&str>, stdin: &mut dyn Read) -> Result<Vec<u
             "body is {n} bytes, CONTENT_LENGTH said {len}"
         ))),
         Err(e) => Err(BadRequest(format!("body could not be read: {e}"))),
+    }
+}
+
+/// A body of unknown length: stdin to EOF. One byte past [`MAX_BODY`] is enough to know it
+/// is too long; the rest is left unread, for the web server to discard.
+fn read_to_eof(stdin: &mut dyn Read) -> Result<Vec<u8>, BadRequest> {
+    let mut body = Vec::new();
+    match stdin.take(MAX_BODY as u64 + 1).read_to_end(&mut body) {
+        Ok(n) if n > MAX_BODY => Err(BadRequest(format!(
+            "body without CONTENT_LENGTH is over the {MAX_BODY}-byte limit"
+        ))),
+        Ok(_) => Ok(body),
+        Err(e) => Err(BadRequest(format!(
+            "body without CONTENT_LENGTH could not be read: {e}"
+        ))),
     }
 }
 
@@ -252,6 +292,89 @@ mod tests {
             b"<a/",
         );
         assert!(xml.form().is_err());
+    }
+
+    /// A reader that fails the test if it is read at all: where stdin must not be touched.
+    struct Untouchable;
+
+    impl Read for Untouchable {
+        fn read(&mut self, _: &mut [u8]) -> io::Result<usize> {
+            panic!("stdin was read")
+        }
+    }
+
+    #[test]
+    fn without_content_length_only_a_post_reads_to_eof() {
+        let form = b"command=pay&txn_id=7&account=59071".to_vec();
+        let full = vec![b'a'; MAX_BODY];
+        let over = vec![b'a'; MAX_BODY + 1];
+        // (method, CONTENT_LENGTH, stdin, the body or a word of the refusal)
+        type Case<'a> = (
+            &'a str,
+            Option<&'a str>,
+            &'a [u8],
+            Result<&'a [u8], &'a str>,
+        );
+        let cases: Vec<Case> = vec![
+            ("POST", None, &form, Ok(&form)),
+            ("POST", Some(""), &form, Ok(&form)),
+            ("POST", Some("  "), &form, Ok(&form)),
+            ("post", None, &form, Ok(&form)),
+            ("POST", None, b"", Ok(b"")),
+            ("POST", None, &full, Ok(&full)),
+            ("POST", None, &over, Err("over the 65536-byte limit")),
+            // With a length, the length still rules.
+            ("POST", Some("11"), &form, Ok(b"command=pay")),
+        ];
+        for (method, length, stdin, expected) in cases {
+            let mut vars = vec![("REQUEST_METHOD", method)];
+            if let Some(l) = length {
+                vars.push(("CONTENT_LENGTH", l));
+            }
+            let body = request(&vars, stdin).body;
+            let what = format!("{method} {length:?} {} bytes", stdin.len());
+            match expected {
+                Ok(b) => assert_eq!(body.as_deref(), Ok(b), "{what}"),
+                Err(word) => assert!(
+                    body.as_ref().is_err_and(|e| e.0.contains(word)),
+                    "{what}: {body:?}"
+                ),
+            }
+        }
+        // Any other method has no body without a length; its stdin may never see EOF.
+        for method in ["GET", "HEAD", "PUT", ""] {
+            let map = [
+                ("REQUEST_METHOD", method),
+                ("QUERY_STRING", "command=check"),
+            ];
+            let r = Request::read(
+                |k| {
+                    map.iter()
+                        .find(|(n, _)| *n == k)
+                        .map(|(_, v)| OsString::from(v))
+                },
+                &mut Untouchable,
+            );
+            assert_eq!(r.body, Ok(Vec::new()), "{method:?}");
+        }
+    }
+
+    #[test]
+    fn a_chunked_post_is_a_form() {
+        // What Apache hands over for `Transfer-Encoding: chunked`.
+        let r = request(
+            &[
+                ("REQUEST_METHOD", "POST"),
+                ("HTTP_TRANSFER_ENCODING", "chunked"),
+                ("CONTENT_TYPE", "application/x-www-form-urlencoded"),
+                ("QUERY_STRING", "prv_id=1"),
+            ],
+            b"command=pay&txn_id=7",
+        );
+        let f = r.form().unwrap();
+        assert_eq!(f.get("command").unwrap(), Some("pay"));
+        assert_eq!(f.get("txn_id").unwrap(), Some("7"));
+        assert_eq!(f.get("prv_id").unwrap(), Some("1"));
     }
 
     #[test]

@@ -5,6 +5,9 @@
 //! connect and lets the driver's statement cache save the `PREPARE`s. [`Connections`] is
 //! both, so the pipeline does not care which mode it runs in.
 //! Every statement elsewhere is a prepared statement with `?` parameters.
+//!
+//! A connection does not trust the server's session defaults: [`connect`] turns
+//! autocommit on (see there why), whatever my.cnf or `init_connect` say.
 
 use std::time::Duration;
 
@@ -52,13 +55,21 @@ pub fn connect(config: &DatabaseConfig, usage: Use) -> Result<Conn, String> {
         // Known up front, the client need not ask the server (`SELECT @@max_allowed_packet`,
         // a round trip per request); our packets are a few hundred bytes.
         .max_allowed_packet(Some(4 * 1024 * 1024));
+    // Autocommit is set, not assumed: a server whose default is off (`autocommit=0` in
+    // my.cnf, or `init_connect='SET autocommit=0'`, which runs before this) would put every
+    // read in an implicit transaction that nothing ends, so a kept connection (FastCGI)
+    // would go on reading the snapshot of its first request and miss payments committed
+    // since. Payments bring their own transaction (`ledger`) either way. One statement, so
+    // one round trip: a write's lock timeouts share it; a read pays this round trip alone
+    // (tens of microseconds on a local server, against a millisecond or so for the connect).
+    let mut init = String::from("SET SESSION autocommit = 1");
     if usage == Use::Write {
-        // One round trip, paid only by payments.
-        builder = builder.init(vec![format!(
-            "SET SESSION innodb_lock_wait_timeout = {0}, lock_wait_timeout = {0}",
+        init.push_str(&format!(
+            ", innodb_lock_wait_timeout = {0}, lock_wait_timeout = {0}",
             config.lock_timeout
-        )]);
+        ));
     }
+    builder = builder.init(vec![init]);
     // By default the client reconnects over the local socket after a TCP connect to
     // localhost: one more connection per request. Only do that when the admin asks.
     if !config.url.contains("prefer_socket") {

@@ -166,6 +166,14 @@ fn unknown_callers_and_forged_headers_are_refused(kind: Kind) {
 }
 both!(unknown_callers_and_forged_headers_are_refused);
 
+fn chunked_post_pays_once(kind: Kind) {
+    let Some(f) = fixture(kind, "chunked") else {
+        return;
+    };
+    e2e::chunked_post_pays_once(&f);
+}
+both!(chunked_post_pays_once);
+
 fn config_edits_apply_without_a_restart(kind: Kind) {
     let Some(f) = fixture(kind, "config") else {
         return;

@@ -28,6 +28,14 @@ fn check_pay_repeat_post_and_log(kind: Kind) {
 }
 both!(check_pay_repeat_post_and_log);
 
+fn chunked_post_pays_once(kind: Kind) {
+    let Some(f) = fixture(kind, "chunked", &Options::default()) else {
+        return;
+    };
+    e2e::chunked_post_pays_once(&f);
+}
+both!(chunked_post_pays_once);
+
 fn callers_are_known_by_remote_addr_only(kind: Kind) {
     let Some(f) = fixture(kind, "caller", &Options::default()) else {
         return;

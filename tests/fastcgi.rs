@@ -236,6 +236,42 @@ fn a_kept_connection_serves_several_requests() {
     assert_eq!(site.log_lines().len(), 3);
 }
 
+/// On a server whose sessions start with autocommit off, the worker's kept connection must
+/// not keep reading the snapshot of its first request: a txn paid meanwhile by another
+/// process (a CGI, another worker) is paid for the next `status` too.
+#[test]
+fn a_kept_connection_sees_payments_made_since_on_an_autocommit_off_server() {
+    let Some(server) = common::mariadb::PrivateServer::start("fcgi", &["--autocommit=0"])
+        .unwrap_or_else(|e| panic!("{e}"))
+    else {
+        return;
+    };
+    let db = TestDb::new_on(&server.url());
+    let site = Site::new(&db.url, "");
+    let osmp = Responder::start(&site, 1);
+    let status = "command=status&txn_id=9101";
+    let a = osmp.get(status);
+    assert_eq!(
+        (a.result(), a.comment().as_str()),
+        (300, "nod17"),
+        "{}",
+        a.body
+    );
+
+    // Paid through another connection: the CGI.
+    let paid = site.get(&pay_query("9101", "59071", "1.00"));
+    assert_eq!(paid.result(), 0, "{}", paid.body);
+
+    let a = osmp.get(status);
+    assert_eq!(
+        (a.result(), a.prv_txn()),
+        (0, paid.prv_txn()),
+        "the worker read a stale snapshot: {}",
+        a.body
+    );
+    assert_eq!(db.balance(5907), "101.00");
+}
+
 #[test]
 fn a_killed_database_connection_is_replaced() {
     let db = TestDb::new();

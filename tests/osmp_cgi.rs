@@ -494,6 +494,57 @@ fn post_form_bodies_are_read() {
     assert_eq!(db.balance(5907), "102.50");
 }
 
+/// A chunked POST as Apache's mod_cgid passes it: no CONTENT_LENGTH, the de-chunked body
+/// on stdin up to EOF. Read as a form, credited once; a repeat finds the first answer.
+#[test]
+fn a_post_without_content_length_is_read_to_eof() {
+    let (db, site) = setup();
+    let body = pay_query("503", "59071", "3.25");
+    let vars = [
+        ("REQUEST_METHOD", "POST"),
+        ("REMOTE_ADDR", "127.0.0.1"),
+        ("CONTENT_TYPE", "application/x-www-form-urlencoded"),
+        ("HTTP_TRANSFER_ENCODING", "chunked"),
+    ];
+    let first = site.cgi(&vars, body.as_bytes());
+    assert_eq!(
+        (first.result(), first.comment().as_str()),
+        (0, "OK"),
+        "{}",
+        first.body
+    );
+    let prv_txn = first.prv_txn().expect("prv_txn");
+    let again = site.cgi(&vars, body.as_bytes());
+    assert_eq!(again.result(), 0, "{}", again.body);
+    assert_eq!(again.prv_txn(), Some(prv_txn));
+    assert_eq!(db.balance(5907), "103.25");
+    assert_eq!((db.pays(), db.txns()), (1, 1));
+    let lines = site.log_lines();
+    assert!(
+        lines[0].contains("cmd=pay txn=503 account=59071 sum=3.25 result=0"),
+        "{lines:#?}"
+    );
+
+    // Over the limit, without a length to say so up front: the same refusal as a too-long
+    // CONTENT_LENGTH, and nothing credited.
+    let mut big = body.clone().into_bytes();
+    big.extend(std::iter::repeat_n(b'a', 10 * 1024 * 1024));
+    let a = site.cgi(&vars, &big);
+    assert_eq!(
+        (a.result(), a.comment().as_str()),
+        (300, "nod16"),
+        "{}",
+        a.body
+    );
+    assert_eq!(a.exit, Some(0));
+    assert_eq!(db.balance(5907), "103.25");
+    let lines = site.log_lines();
+    assert!(
+        lines.len() == 3 && lines[2].contains("limit"),
+        "the log says why: {lines:#?}"
+    );
+}
+
 #[test]
 fn broken_bodies_are_clean_refusals() {
     let (db, site) = setup();

@@ -36,6 +36,16 @@ else
 fi
 "#;
 
+/// Reads its stdin to EOF, as osmp.cgi does for a POST without CONTENT_LENGTH, and says
+/// whether EOF came (`timeout` exits 124 when it did not within 5 s) and what was read.
+const STDIN_CGI: &str = r#"#!/bin/sh
+printf 'Content-Type: text/plain\r\n\r\n'
+printf 'CONTENT_LENGTH=%s\n' "${CONTENT_LENGTH-unset}"
+printf 'HTTP_TRANSFER_ENCODING=%s\n' "${HTTP_TRANSFER_ENCODING-unset}"
+body=$(timeout 5 cat)
+printf 'EOF=%s\nBODY=%s\n' "$?" "$body"
+"#;
+
 const SLEEP_CGI: &str =
     "#!/bin/sh\nsleep 1\nprintf 'Content-Type: text/plain\\r\\n\\r\\nslept\\n'\n";
 
@@ -53,6 +63,7 @@ fn fixture(kind: Kind, tag: &str, opts: &Options) -> Option<Fixture> {
     let echo = ECHO_CGI.replace("@PREFIX@", p.to_str().expect("utf-8 temp dir"));
     webserver::write_cgi_script(p, "echo.cgi", &echo).expect("echo.cgi");
     webserver::write_cgi_script(p, "sleep.cgi", SLEEP_CGI).expect("sleep.cgi");
+    webserver::write_cgi_script(p, "stdin.cgi", STDIN_CGI).expect("stdin.cgi");
     fs::write(p.join("cgi-bin/not-a-cgi.txt"), "plain file\n").expect("not-a-cgi.txt");
     match WebServer::start(kind, p, opts).expect("start web server") {
         Some(web) => Some(Fixture { web, prefix }),
@@ -169,6 +180,53 @@ fn post_form_body_on_stdin(kind: Kind) {
     );
 }
 both!(post_form_body_on_stdin);
+
+/// A chunked POST reaches the CGI de-chunked on stdin, followed by EOF. osmp.cgi relies on
+/// both when it reads a POST that has no CONTENT_LENGTH to EOF: without the EOF it would
+/// hang until the server's timeout. Apache (mod_cgid) passes no CONTENT_LENGTH for it;
+/// nginx reads the whole body first and passes its length.
+fn chunked_post_body_on_stdin_then_eof(kind: Kind) {
+    let Some(f) = fixture(kind, "chunked", &Options::default()) else {
+        return;
+    };
+    let started = Instant::now();
+    let r = f
+        .web
+        .post_chunked("/cgi-bin/stdin.cgi", &[b"command=pay&", b"txn_id=7"], &[])
+        .expect("chunked POST");
+    assert_eq!(r.status, 200, "{r:?}\n{}", f.web.error_log());
+    let v = vars(&r.body);
+    // vars() splits at the first '=': BODY's value is the whole body.
+    assert_eq!(
+        (var(&v, "EOF"), var(&v, "BODY")),
+        ("0", "command=pay&txn_id=7"),
+        "{r:?}"
+    );
+    let length = var(&v, "CONTENT_LENGTH");
+    match kind {
+        Kind::Apache => assert_eq!(
+            (length, var(&v, "HTTP_TRANSFER_ENCODING")),
+            ("unset", "chunked"),
+            "{r:?}"
+        ),
+        Kind::Nginx => assert!(length == "unset" || length == "20", "{r:?}"),
+    }
+
+    // A POST with no body at all (neither Content-Length nor Transfer-Encoding): EOF at
+    // once, not a CGI left waiting for a body that never comes.
+    let r = f
+        .web
+        .request("POST", "/cgi-bin/stdin.cgi?a=1", &[], None)
+        .expect("POST without a body");
+    let v = vars(&r.body);
+    assert_eq!((var(&v, "EOF"), var(&v, "BODY")), ("0", ""), "{r:?}");
+    assert!(
+        started.elapsed() < Duration::from_secs(4),
+        "EOF came late: {:?}",
+        started.elapsed()
+    );
+}
+both!(chunked_post_body_on_stdin_then_eof);
 
 fn remote_addr_is_the_peer_not_forwarded_for(kind: Kind) {
     let Some(f) = fixture(kind, "xff", &Options::default()) else {

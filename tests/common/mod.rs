@@ -18,7 +18,7 @@ pub fn server_url() -> String {
 
 static COUNTER: AtomicU32 = AtomicU32::new(0);
 
-fn unique(prefix: &str) -> String {
+pub(crate) fn unique(prefix: &str) -> String {
     let n = COUNTER.fetch_add(1, Ordering::SeqCst);
     let nanos = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -27,10 +27,14 @@ fn unique(prefix: &str) -> String {
     format!("{prefix}_{}_{n}_{nanos:x}", std::process::id())
 }
 
+pub mod mariadb;
+
 /// A database of its own, with our tables and the NoDeny fixture; dropped at the end.
 pub struct TestDb {
     pub name: String,
     pub url: String,
+    /// The server it is on (no database in the URL).
+    server: String,
 }
 
 impl TestDb {
@@ -50,15 +54,31 @@ impl TestDb {
     }
 
     pub fn with_fixture(fixture: &str) -> TestDb {
+        TestDb::on_server(&server_url(), fixture)
+    }
+
+    /// The NoDeny fixture on another server than the shared one (a private server).
+    pub fn new_on(server: &str) -> TestDb {
+        TestDb::on_server(
+            server,
+            &std::fs::read_to_string(repo().join("sql/nodeny.sql")).expect("sql/nodeny.sql"),
+        )
+    }
+
+    pub fn on_server(server: &str, fixture: &str) -> TestDb {
         let name = unique("paysys_t");
-        let mut admin = Conn::new(Opts::from_url(&server_url()).expect("PAYSYS_TEST_DB_URL")).unwrap_or_else(|e| {
-            panic!("cannot reach the test database at {}: {e}. Start MariaDB or set PAYSYS_TEST_DB_URL.", server_url())
+        let mut admin = Conn::new(Opts::from_url(server).expect("PAYSYS_TEST_DB_URL")).unwrap_or_else(|e| {
+            panic!("cannot reach the test database at {server}: {e}. Start MariaDB or set PAYSYS_TEST_DB_URL.")
         });
         admin
             .query_drop(format!("CREATE DATABASE `{name}` CHARACTER SET utf8mb4"))
             .expect("create database");
-        let url = with_database(&server_url(), &name);
-        let db = TestDb { name, url };
+        let url = with_database(server, &name);
+        let db = TestDb {
+            name,
+            url,
+            server: server.to_string(),
+        };
         let mut conn = db.conn();
         run_script(
             &mut conn,
@@ -68,9 +88,14 @@ impl TestDb {
         db
     }
 
+    /// A connection in autocommit mode whatever the server's default (a private server may
+    /// run with `--autocommit=0`): the fixture's rows and a test's own writes are committed
+    /// as they are made.
     pub fn conn(&self) -> Conn {
         Conn::new(
-            OptsBuilder::from_opts(Opts::from_url(&self.url).expect("url")).prefer_socket(false),
+            OptsBuilder::from_opts(Opts::from_url(&self.url).expect("url"))
+                .prefer_socket(false)
+                .init(vec!["SET SESSION autocommit = 1"]),
         )
         .expect("connect")
     }
@@ -103,7 +128,7 @@ impl TestDb {
 
 impl Drop for TestDb {
     fn drop(&mut self) {
-        if let Ok(mut admin) = Conn::new(Opts::from_url(&server_url()).expect("url")) {
+        if let Ok(mut admin) = Conn::new(Opts::from_url(&self.server).expect("url")) {
             let _ = admin.query_drop(format!("DROP DATABASE IF EXISTS `{}`", self.name));
         }
     }

@@ -82,6 +82,17 @@ impl Fixture {
         self.answer(r)
     }
 
+    /// POST `body` as a form with `Transfer-Encoding: chunked`, cut into `chunks` pieces.
+    pub fn post_chunked(&self, path: &str, body: &str, chunks: usize) -> Answer {
+        let size = body.len().div_ceil(chunks.max(1)).max(1);
+        let pieces: Vec<&[u8]> = body.as_bytes().chunks(size).collect();
+        let r = self
+            .web
+            .post_chunked(path, &pieces, &[])
+            .unwrap_or_else(|e| panic!("chunked POST {path}: {e}\n{}", self.web.logs()));
+        self.answer(r)
+    }
+
     pub fn post(&self, path: &str, body: &str) -> Answer {
         let r = self
             .web
@@ -288,6 +299,32 @@ pub fn callers_are_known_by_remote_addr_only(f: &Fixture) {
             && !lines[5].contains("192.0.2.99"),
         "{}",
         lines[5]
+    );
+}
+
+/// A pay POSTed with `Transfer-Encoding: chunked`, as a client streaming its body sends it
+/// (Apache passes it to a CGI without CONTENT_LENGTH): credited once, and its repeat answers
+/// the same `prv_txn`.
+pub fn chunked_post_pays_once(f: &Fixture) {
+    let body = format!(
+        "command=pay&txn_id=668&account=59071&sum=5.05&txn_date={}",
+        txn_date(-1)
+    );
+    let first = f.post_chunked("/cgi-bin/osmp.cgi", &body, 3);
+    ok(&first);
+    let prv_txn = first.prv_txn().expect("prv_txn");
+    let again = f.post_chunked("/cgi-bin/osmp.cgi", &body, 1);
+    ok(&again);
+    assert_eq!(again.prv_txn(), Some(prv_txn));
+    assert_eq!(f.db.balance(5907), "105.05");
+    assert_eq!((f.db.pays(), f.db.txns()), (1, 1));
+    let lines = f.log_lines(2);
+    assert!(
+        lines.len() == 2
+            && lines.iter().all(|l| l.contains(
+                " ip=127.0.0.1 system=osmp cmd=pay txn=668 account=59071 sum=5.05 result=0 "
+            )),
+        "{lines:#?}"
     );
 }
 

@@ -381,8 +381,37 @@ impl WebServer {
         self.request("POST", path, &all, Some(body.as_bytes()))
     }
 
+    /// POST with `Transfer-Encoding: chunked`, one HTTP chunk per element of `chunks` (an
+    /// empty element is skipped: it would end the body), and no `Content-Length`, the way a
+    /// client streaming its body sends it. `Content-Type` is a form unless `headers` name one.
+    pub fn post_chunked(
+        &self,
+        path: &str,
+        chunks: &[&[u8]],
+        headers: &[(&str, &str)],
+    ) -> Result<HttpResponse, String> {
+        let mut all: Vec<(&str, &str)> = headers.to_vec();
+        if !headers
+            .iter()
+            .any(|(n, _)| n.eq_ignore_ascii_case("content-type"))
+        {
+            all.push(("Content-Type", "application/x-www-form-urlencoded"));
+        }
+        all.push(("Transfer-Encoding", "chunked"));
+        let mut body = Vec::new();
+        for chunk in chunks.iter().filter(|c| !c.is_empty()) {
+            let _ = write!(body, "{:x}\r\n", chunk.len());
+            body.extend_from_slice(chunk);
+            body.extend_from_slice(b"\r\n");
+        }
+        body.extend_from_slice(b"0\r\n\r\n");
+        self.request("POST", path, &all, Some(&body))
+    }
+
     /// One HTTP/1.1 request on a fresh connection (`Connection: close`). `Host` and
-    /// `Content-Length` (when there is a body) are added unless `headers` name them.
+    /// `Content-Length` (when there is a body and `headers` name no `Transfer-Encoding`) are
+    /// added unless `headers` name them. The body is sent as given: with a
+    /// `Transfer-Encoding`, already encoded.
     pub fn request(
         &self,
         method: &str,
@@ -1485,7 +1514,7 @@ fn http_request(
     }
     let _ = write!(req, "Connection: close\r\n");
     if let Some(body) = body {
-        if !has("content-length") {
+        if !has("content-length") && !has("transfer-encoding") {
             let _ = write!(req, "Content-Length: {}\r\n", body.len());
         }
     }
