@@ -441,12 +441,15 @@ fn wait_until_running(db: &TestDb, prefix: &str) {
 const PAY_WAITING: &str = "UPDATE users";
 const STATUS_WAITING: &str = "SELECT id, account";
 
-#[test]
-fn status_waits_for_a_pay_in_flight_instead_of_calling_it_unknown() {
-    let db = TestDb::new();
-    let site = Arc::new(Site::new(&db.url, ""));
-    set_config(&site, "lock_timeout = 3", "lock_timeout = 20");
-    // Hold the subscriber's row: the pay inserts its paysys_txn row, then waits.
+/// A pay of `txn` (3.00 to 59071) that has inserted its paysys_txn row and waits on the
+/// subscriber's row, which the returned connection holds locked until it commits or rolls
+/// back. The pay may wait 20 s.
+fn pay_in_flight(
+    db: &TestDb,
+    site: &Arc<Site>,
+    txn: &str,
+) -> (mysql::Conn, std::thread::JoinHandle<common::Answer>) {
+    set_config(site, "lock_timeout = 3", "lock_timeout = 20");
     let mut holder = db.conn();
     holder.query_drop("START TRANSACTION").unwrap();
     holder
@@ -454,9 +457,18 @@ fn status_waits_for_a_pay_in_flight_instead_of_calling_it_unknown() {
         .unwrap();
     let pay = {
         let site = site.clone();
-        std::thread::spawn(move || site.get(&pay_query("8080", "59071", "3.00")))
+        let query = pay_query(txn, "59071", "3.00");
+        std::thread::spawn(move || site.get(&query))
     };
-    wait_until_running(&db, PAY_WAITING);
+    wait_until_running(db, PAY_WAITING);
+    (holder, pay)
+}
+
+#[test]
+fn status_waits_for_a_pay_in_flight_instead_of_calling_it_unknown() {
+    let db = TestDb::new();
+    let site = Arc::new(Site::new(&db.url, ""));
+    let (mut holder, pay) = pay_in_flight(&db, &site, "8080");
     let status = {
         let site = site.clone();
         std::thread::spawn(move || site.get("command=status&txn_id=8080"))
@@ -482,17 +494,7 @@ fn status_waits_for_a_pay_in_flight_instead_of_calling_it_unknown() {
 fn status_of_a_pay_stuck_in_flight_is_temporary() {
     let db = TestDb::new();
     let site = Arc::new(Site::new(&db.url, ""));
-    set_config(&site, "lock_timeout = 3", "lock_timeout = 20");
-    let mut holder = db.conn();
-    holder.query_drop("START TRANSACTION").unwrap();
-    holder
-        .query_drop("SELECT * FROM users WHERE id = 5907 FOR UPDATE")
-        .unwrap();
-    let pay = {
-        let site = site.clone();
-        std::thread::spawn(move || site.get(&pay_query("8081", "59071", "3.00")))
-    };
-    wait_until_running(&db, PAY_WAITING);
+    let (mut holder, pay) = pay_in_flight(&db, &site, "8081");
     // The status request gives up before the pay does: it cannot know, so it must not say.
     set_config(&site, "lock_timeout = 20", "lock_timeout = 1");
     let status = site.get("command=status&txn_id=8081");

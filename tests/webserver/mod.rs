@@ -371,14 +371,12 @@ impl WebServer {
         body: &str,
         headers: &[(&str, &str)],
     ) -> Result<HttpResponse, String> {
-        let mut all: Vec<(&str, &str)> = headers.to_vec();
-        if !headers
-            .iter()
-            .any(|(n, _)| n.eq_ignore_ascii_case("content-type"))
-        {
-            all.push(("Content-Type", "application/x-www-form-urlencoded"));
-        }
-        self.request("POST", path, &all, Some(body.as_bytes()))
+        self.request(
+            "POST",
+            path,
+            &with_form_type(headers),
+            Some(body.as_bytes()),
+        )
     }
 
     /// POST with `Transfer-Encoding: chunked`, one HTTP chunk per element of `chunks` (an
@@ -390,13 +388,7 @@ impl WebServer {
         chunks: &[&[u8]],
         headers: &[(&str, &str)],
     ) -> Result<HttpResponse, String> {
-        let mut all: Vec<(&str, &str)> = headers.to_vec();
-        if !headers
-            .iter()
-            .any(|(n, _)| n.eq_ignore_ascii_case("content-type"))
-        {
-            all.push(("Content-Type", "application/x-www-form-urlencoded"));
-        }
+        let mut all = with_form_type(headers);
         all.push(("Transfer-Encoding", "chunked"));
         let mut body = Vec::new();
         for chunk in chunks.iter().filter(|c| !c.is_empty()) {
@@ -1757,3 +1749,15 @@ fastcgi_param  SERVER_ADDR        $server_addr;
 fastcgi_param  SERVER_PORT        $server_port;
 fastcgi_param  SERVER_NAME        $server_name;
 ";
+
+/// `headers`, plus a form `Content-Type` unless they name one.
+fn with_form_type<'a>(headers: &[(&'a str, &'a str)]) -> Vec<(&'a str, &'a str)> {
+    let mut all = headers.to_vec();
+    if !headers
+        .iter()
+        .any(|(n, _)| n.eq_ignore_ascii_case("content-type"))
+    {
+        all.push(("Content-Type", "application/x-www-form-urlencoded"));
+    }
+    all
+}
