@@ -54,6 +54,33 @@ fn check_config_names_file_line_and_key() {
 }
 
 #[test]
+fn check_config_refuses_a_zero_window() {
+    let dir = std::env::temp_dir().join(format!("paysys-cli-window-{}", std::process::id()));
+    std::fs::create_dir_all(dir.join("etc")).unwrap();
+    let example = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/etc/paysys.toml.example"
+    ))
+    .unwrap();
+    assert!(example.contains("txn_window_hours = 24"));
+    std::fs::write(
+        dir.join("etc/paysys.toml"),
+        example.replace("txn_window_hours = 24", "txn_window_hours = 0"),
+    )
+    .unwrap();
+    let (ok, _, err) = paysys(&[
+        "check-config",
+        dir.join("etc/paysys.toml").to_str().unwrap(),
+    ]);
+    std::fs::remove_dir_all(dir).unwrap();
+    assert!(!ok);
+    assert!(
+        err.contains("txn_window_hours: 0 would refuse every payment"),
+        "{err}"
+    );
+}
+
+#[test]
 fn code_prints_payment_codes() {
     let (ok, out, _) = paysys(&["code", "5907", "3"]);
     assert!(ok);
