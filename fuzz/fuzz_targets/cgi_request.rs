@@ -90,7 +90,9 @@ fuzz_target!(|data: &[u8]| {
     }
 
     // The body: never more than MAX_BODY, always exactly what CONTENT_LENGTH announced and
-    // a prefix of stdin; a sane length with enough stdin is always read.
+    // a prefix of stdin; a sane length with enough stdin is always read. Without a length,
+    // a POST's body is all of stdin (up to MAX_BODY) and any other method has none.
+    let post = request.method == "POST";
     let declared = var("CONTENT_LENGTH").map(|v| v.to_string_lossy().trim().to_string());
     let declared_len = declared.as_deref().and_then(|t| t.parse::<u64>().ok());
     match &request.body {
@@ -98,13 +100,14 @@ fuzz_target!(|data: &[u8]| {
             assert!(body.len() <= MAX_BODY, "body of {} bytes", body.len());
             assert!(stdin.starts_with(body), "body is not what stdin held");
             match declared.as_deref() {
+                None | Some("") if post => assert_eq!(body.as_slice(), stdin),
                 None | Some("") => assert!(body.is_empty()),
                 Some(_) => assert_eq!(Some(body.len() as u64), declared_len),
             }
         }
         Err(_) => {
             let readable = match (declared.as_deref(), declared_len) {
-                (None | Some(""), _) => true,
+                (None | Some(""), _) => !post || stdin.len() <= MAX_BODY,
                 (_, Some(n)) => n <= MAX_BODY as u64 && n <= stdin.len() as u64,
                 (_, None) => false,
             };
