@@ -4,7 +4,8 @@
 -- One row per payment we committed. The UNIQUE key on (system_name, txn_id) is what makes a
 -- payment happen exactly once: the row is inserted in the same transaction as the balance
 -- change, so a second, concurrent insert of the same txn waits for the first and then fails.
--- `id` is the prv_txn we answer with.
+-- prv_txn is the number the payment was answered with: our id (NoDeny) or ABillS's
+-- paysys_log.id; a cancel names it.
 CREATE TABLE IF NOT EXISTS paysys_txn (
   id            BIGINT UNSIGNED NOT NULL AUTO_INCREMENT,
   system_name   VARCHAR(32)     CHARACTER SET ascii COLLATE ascii_bin NOT NULL COMMENT 'compared exactly: qiwi and QIWI are two systems',
@@ -15,9 +16,13 @@ CREATE TABLE IF NOT EXISTS paysys_txn (
   txn_date      DATETIME        NOT NULL,
   created       DATETIME        NOT NULL,
   caller_ip     VARCHAR(45)     NOT NULL DEFAULT '',
-  payment_ref   BIGINT UNSIGNED NOT NULL DEFAULT 0 COMMENT 'the billing''s payment row (NoDeny pays.id)',
+  payment_ref   BIGINT UNSIGNED NOT NULL DEFAULT 0 COMMENT 'the billing''s payment row (NoDeny pays.id, ABillS payments.id)',
+  prv_txn       BIGINT UNSIGNED NOT NULL DEFAULT 0 COMMENT 'the number the payment was answered with (ours, or ABillS paysys_log.id)',
+  cancelled     DATETIME        NULL DEFAULT NULL COMMENT 'when it was reversed by a cancel',
+  domain_id     INT UNSIGNED    NOT NULL DEFAULT 0 COMMENT 'ABillS domain (PATH_INFO)',
   PRIMARY KEY (id),
   UNIQUE KEY system_txn (system_name, txn_id),
+  KEY prv_txn (prv_txn),
   KEY subscriber (subscriber_id),
   KEY created (created)
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4;
@@ -27,3 +32,11 @@ CREATE TABLE IF NOT EXISTS paysys_txn (
 -- would have found the txn ids of one named qiwi: names are ASCII (the config allows
 -- letters, digits, '_' and '-'), so the change cannot fail on existing rows.
 ALTER TABLE paysys_txn MODIFY system_name VARCHAR(32) CHARACTER SET ascii COLLATE ascii_bin NOT NULL COMMENT 'compared exactly: qiwi and QIWI are two systems';
+
+-- Columns added since the first version, for a table made by it (MariaDB: IF NOT EXISTS
+-- makes each a no-op on a current table). Rows of earlier versions were answered with id.
+ALTER TABLE paysys_txn ADD COLUMN IF NOT EXISTS prv_txn BIGINT UNSIGNED NOT NULL DEFAULT 0 COMMENT 'the number the payment was answered with (ours, or ABillS paysys_log.id)';
+ALTER TABLE paysys_txn ADD COLUMN IF NOT EXISTS cancelled DATETIME NULL DEFAULT NULL COMMENT 'when it was reversed by a cancel';
+ALTER TABLE paysys_txn ADD COLUMN IF NOT EXISTS domain_id INT UNSIGNED NOT NULL DEFAULT 0 COMMENT 'ABillS domain (PATH_INFO)';
+CREATE INDEX IF NOT EXISTS prv_txn ON paysys_txn (prv_txn);
+UPDATE paysys_txn SET prv_txn = id WHERE prv_txn = 0;

@@ -27,7 +27,7 @@ use std::ffi::OsString;
 use std::io::{self, Read, Write};
 use std::net::IpAddr;
 
-use crate::gate;
+use crate::allow;
 
 /// Largest body we read. OSMP requests are a few hundred bytes; anything near this is not a
 /// payment terminal.
@@ -99,7 +99,7 @@ impl Request {
     pub fn read(var: impl Fn(&str) -> Option<OsString>, stdin: &mut dyn Read) -> Request {
         let method = lossy(var("REQUEST_METHOD")).to_ascii_uppercase();
         let remote_addr_text = lossy(var("REMOTE_ADDR"));
-        let remote_addr = gate::parse_remote_addr(Some(&remote_addr_text));
+        let remote_addr = allow::parse_remote_addr(Some(&remote_addr_text));
         let query = var("QUERY_STRING")
             .map(|q| q.into_encoded_bytes())
             .unwrap_or_default();
@@ -119,6 +119,24 @@ impl Request {
     /// Reads the real process environment and stdin.
     pub fn from_process() -> Request {
         Request::read(|k| std::env::var_os(k), &mut io::stdin().lock())
+    }
+
+    /// The request as received, for the log (the journal escapes it): method, query
+    /// string, and up to 4 KiB of the body or why it could not be read.
+    pub fn dump(&self) -> String {
+        let mut text = format!("{} {}", self.method, String::from_utf8_lossy(&self.query));
+        match &self.body {
+            Ok(body) if !body.is_empty() => {
+                text.push_str(" body=");
+                text.push_str(&String::from_utf8_lossy(&body[..body.len().min(4096)]));
+            }
+            Ok(_) => {}
+            Err(e) => {
+                text.push_str(" body-error=");
+                text.push_str(&e.0);
+            }
+        }
+        text
     }
 
     /// The query string and, for a form POST, the body, as one form. An unreadable body

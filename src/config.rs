@@ -15,8 +15,8 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 use toml::{Spanned, Value};
 
-use crate::domain::{AccountKey, Amount};
-use crate::gate::AllowList;
+use crate::allow::AllowList;
+use crate::domain::{AccountExpr, AccountKey, AccountRule, Amount};
 
 /// Why no usable configuration could be had. `Missing` and `Invalid` are told apart because
 /// NoDeny's terminals and admins know them as `nod1` and `nod2`.
@@ -76,8 +76,8 @@ pub struct Config {
 pub struct DatabaseConfig {
     /// `mysql://user:pass@host:port/db`, optionally `?socket=/run/mysqld/mysqld.sock`.
     pub url: String,
-    /// The billing schema's name (`nodeny`), resolved by [`crate::billing::by_name`].
-    pub billing: String,
+    /// The billing schema, resolved by [`crate::billing::of`].
+    pub billing: BillingKind,
     /// Seconds to wait for a connection before answering "temporary error".
     pub connect_timeout: u32,
     /// Seconds a statement may wait for a row lock (`innodb_lock_wait_timeout`). Terminals
@@ -98,13 +98,100 @@ pub const MAX_WINDOW_HOURS: u32 = 24 * 366;
 #[derive(Debug, Clone)]
 pub struct System {
     pub name: String,
-    pub protocol: String,
+    pub protocol: ProtocolKind,
     pub allow: AllowList,
-    pub account: AccountKey,
+    /// Addresses that may call as this system in test mode (`txn_date=now` accepted, the
+    /// log line says `test=1`): an admin's desk, like ABillS's `PAYSYS_TEST_SYSTEM`.
+    pub test_allow: AllowList,
+    /// How the typed account names a subscriber: keys tried in order, optional rewrite.
+    pub account: AccountRule,
+    /// Show the payer's name masked (`Ив*** И***`) in check answers, as ABillS's
+    /// `FIO_HIDDEN`. Default true: a terminal's screen is public.
+    pub mask_name: bool,
     pub min_sum: Amount,
     pub max_sum: Amount,
     pub txn_window_hours: u32,
     pub test: bool,
+    /// How ABillS records this system's payments (ignored by other billings).
+    pub abills: AbillsSystem,
+}
+
+/// A system's identity in ABillS's own tables.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AbillsSystem {
+    /// `paysys_log.system_id`: the system's id in ABillS (`paysys_connect.paysys_id`).
+    pub id: u8,
+    /// `payments.method`: the payment type ABillS files these payments under.
+    pub payment_method: u32,
+    /// `payments.aid`: the ABillS admin the payments are made as.
+    pub admin_id: u32,
+    /// `payments.dsc`.
+    pub description: String,
+    /// `"<prefix>:<txn_id>"` is `payments.ext_id` and `paysys_log.transaction_id`.
+    pub txn_prefix: String,
+}
+
+/// The billing schemas a config may name. The config only names them; [`crate::billing`]
+/// holds their code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BillingKind {
+    NoDeny,
+    Abills,
+}
+
+impl BillingKind {
+    pub const ALL: &'static [BillingKind] = &[BillingKind::NoDeny, BillingKind::Abills];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            BillingKind::NoDeny => "nodeny",
+            BillingKind::Abills => "abills",
+        }
+    }
+
+    fn parse(text: &str) -> Option<BillingKind> {
+        Self::ALL.iter().copied().find(|b| b.name() == text)
+    }
+
+    /// The account keys this billing can look up; the first is the default.
+    pub fn account_keys(self) -> &'static [AccountKey] {
+        match self {
+            BillingKind::NoDeny => &[AccountKey::PaymentCode, AccountKey::Id],
+            BillingKind::Abills => &[AccountKey::Uid, AccountKey::Login, AccountKey::ContractId],
+        }
+    }
+}
+
+/// The wire protocols a config may name; [`crate::protocol`] holds their code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProtocolKind {
+    Osmp,
+}
+
+impl ProtocolKind {
+    pub const ALL: &'static [ProtocolKind] = &[ProtocolKind::Osmp];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            ProtocolKind::Osmp => "osmp",
+        }
+    }
+
+    fn parse(text: &str) -> Option<ProtocolKind> {
+        Self::ALL.iter().copied().find(|p| p.name() == text)
+    }
+
+    /// The system's id in ABillS (`paysys_connect.paysys_id`, `paysys_log.system_id`) that
+    /// ABillS gives this protocol's module.
+    pub fn abills_id(self) -> u8 {
+        match self {
+            ProtocolKind::Osmp => 44,
+        }
+    }
+}
+
+fn names<T: Copy>(all: &[T], name: impl Fn(T) -> &'static str) -> String {
+    all.iter().map(|t| name(*t)).collect::<Vec<_>>().join(" | ")
 }
 
 /// Where the config lives: `PAYSYS_CONFIG` if the web server set it, else
@@ -185,6 +272,36 @@ impl Config {
     }
 }
 
+/// ABillS's prefix for a system's transactions when the config does not say: the first
+/// three letters of its name in capitals (`osmp` → `OSM`, as ABillS writes `OSM:666`).
+fn default_prefix(name: &str) -> String {
+    let letters: String = name
+        .chars()
+        .filter(char::is_ascii_alphanumeric)
+        .take(3)
+        .collect::<String>()
+        .to_ascii_uppercase();
+    if letters.is_empty() {
+        "PAY".into()
+    } else {
+        letters
+    }
+}
+
+/// Pairs of systems whose allow lists share addresses: config order decides which of the
+/// two such a caller is, which `paysys check-config` points out.
+pub fn overlapping_systems(systems: &[System]) -> Vec<(&str, &str)> {
+    let mut pairs = Vec::new();
+    for (i, a) in systems.iter().enumerate() {
+        for b in &systems[i + 1..] {
+            if a.allow.overlaps(&b.allow) {
+                pairs.push((a.name.as_str(), b.name.as_str()));
+            }
+        }
+    }
+    pairs
+}
+
 // ----- the raw layer, as one file says it ---------------------------------------------------
 
 type Field = Option<Spanned<Value>>;
@@ -221,7 +338,15 @@ struct SystemLayer {
     reset: Field,
     protocol: Field,
     allow: Field,
+    test_allow: Field,
     account: Field,
+    account_expr: Field,
+    mask_name: Field,
+    abills_id: Field,
+    payment_method: Field,
+    admin_id: Field,
+    description: Field,
+    txn_prefix: Field,
     min_sum: Field,
     max_sum: Field,
     txn_window_hours: Field,
@@ -354,7 +479,7 @@ impl<T> Set<T> {
 #[derive(Default)]
 struct Merged {
     url: Option<String>,
-    billing: Option<String>,
+    billing: Option<BillingKind>,
     connect_timeout: Option<u32>,
     lock_timeout: Option<u32>,
     log_file: Option<String>,
@@ -366,9 +491,17 @@ struct Merged {
 struct MergedSystem {
     name: String,
     first_seen: Option<(PathBuf, usize)>,
-    protocol: Option<Set<String>>,
+    protocol: Option<Set<ProtocolKind>>,
     allow: Option<AllowList>,
-    account: Option<AccountKey>,
+    test_allow: Option<AllowList>,
+    account: Option<Set<Vec<AccountKey>>>,
+    account_expr: Option<AccountExpr>,
+    mask_name: Option<bool>,
+    abills_id: Option<u8>,
+    payment_method: Option<u32>,
+    admin_id: Option<u32>,
+    description: Option<String>,
+    txn_prefix: Option<Set<String>>,
     min_sum: Option<Set<Amount>>,
     max_sum: Option<Set<Amount>>,
     txn_window_hours: Option<u32>,
@@ -383,15 +516,15 @@ impl Merged {
             }
             if let Some(v) = &db.billing {
                 let name = at.string(v, "database.billing")?;
-                if crate::billing::by_name(&name).is_none() {
-                    let known = crate::billing::NAMES.join(" | ");
+                let Some(billing) = BillingKind::parse(&name) else {
+                    let known = names(BillingKind::ALL, BillingKind::name);
                     return Err(at.error(
                         v,
                         "database.billing",
                         format!("'{name}' is not a known billing ({known})"),
                     ));
-                }
-                self.billing = Some(name);
+                };
+                self.billing = Some(billing);
             }
             if let Some(v) = &db.connect_timeout {
                 self.connect_timeout = Some(at.count(v, "database.connect_timeout", 300)?);
@@ -459,25 +592,95 @@ impl Merged {
             s.first_seen = Some((at.path.to_path_buf(), line_of(at.text, name_v.span().start)));
         }
         if let Some(v) = &sys.protocol {
-            let protocol = at.string(v, &key("protocol"))?;
-            if crate::protocol::by_name(&protocol).is_none() {
-                let known = crate::protocol::NAMES.join(" | ");
+            let text = at.string(v, &key("protocol"))?;
+            let Some(protocol) = ProtocolKind::parse(&text) else {
+                let known = names(ProtocolKind::ALL, ProtocolKind::name);
                 return Err(at.error(
                     v,
                     &key("protocol"),
-                    format!("'{protocol}' is not a known protocol ({known})"),
+                    format!("'{text}' is not a known protocol ({known})"),
                 ));
-            }
+            };
             s.protocol = Some(Set::new(protocol, at, v));
         }
         if let Some(v) = &sys.allow {
             let entries = at.strings(v, &key("allow"))?;
             s.allow = Some(AllowList::parse(&entries).map_err(|e| at.error(v, &key("allow"), e))?);
         }
+        if let Some(v) = &sys.test_allow {
+            let entries = at.strings(v, &key("test_allow"))?;
+            s.test_allow =
+                Some(AllowList::parse(&entries).map_err(|e| at.error(v, &key("test_allow"), e))?);
+        }
         if let Some(v) = &sys.account {
-            let text = at.string(v, &key("account"))?;
-            s.account =
-                Some(AccountKey::parse(&text).map_err(|e| at.error(v, &key("account"), e))?);
+            // One key, or a list tried in order (ABillS: a payment recognised by more than
+            // one parameter).
+            let texts = match v.get_ref() {
+                Value::Array(_) => at.strings(v, &key("account"))?,
+                _ => vec![at.string(v, &key("account"))?],
+            };
+            if texts.is_empty() {
+                return Err(at.error(v, &key("account"), "the list is empty"));
+            }
+            let keys = texts
+                .iter()
+                .map(|t| AccountKey::parse(t).map_err(|e| at.error(v, &key("account"), e)))
+                .collect::<Result<Vec<_>, _>>()?;
+            s.account = Some(Set::new(keys, at, v));
+        }
+        if let Some(v) = &sys.account_expr {
+            let text = at.string(v, &key("account_expr"))?;
+            s.account_expr = if text.is_empty() {
+                None
+            } else {
+                Some(AccountExpr::parse(&text).map_err(|e| at.error(v, &key("account_expr"), e))?)
+            };
+        }
+        if let Some(v) = &sys.mask_name {
+            s.mask_name = Some(at.boolean(v, &key("mask_name"))?);
+        }
+        if let Some(v) = &sys.abills_id {
+            let id = at.count(v, &key("abills_id"), u32::from(u8::MAX))?;
+            s.abills_id = u8::try_from(id).ok();
+        }
+        if let Some(v) = &sys.payment_method {
+            // payments.method is TINYINT UNSIGNED, payments.aid SMALLINT UNSIGNED.
+            s.payment_method = Some(at.count(v, &key("payment_method"), 255)?);
+        }
+        if let Some(v) = &sys.admin_id {
+            s.admin_id = Some(at.count(v, &key("admin_id"), 65535)?);
+        }
+        if let Some(v) = &sys.description {
+            let text = at.string(v, &key("description"))?;
+            // payments.dsc is VARCHAR(80) in utf8: longer, a strict server refuses the payment.
+            if text.chars().count() > 80
+                || text.chars().any(|c| c as u32 > 0xFFFF || c.is_control())
+            {
+                return Err(at.error(
+                    v,
+                    &key("description"),
+                    "at most 80 characters, no control characters or emoji (payments.dsc)",
+                ));
+            }
+            s.description = Some(text);
+        }
+        if let Some(v) = &sys.txn_prefix {
+            let prefix = at.string(v, &key("txn_prefix"))?;
+            // "<prefix>:" plus 20 digits must fit paysys_log.transaction_id, VARCHAR(24).
+            if prefix.is_empty()
+                || prefix.len() > 3
+                || !prefix.bytes().all(|b| b.is_ascii_alphanumeric())
+            {
+                return Err(at.error(
+                    v,
+                    &key("txn_prefix"),
+                    format!(
+                        "'{prefix}' must be 1-3 letters or digits: \"<prefix>:<txn_id>\" has to \
+                         fit ABillS's 24-character transaction_id"
+                    ),
+                ));
+            }
+            s.txn_prefix = Some(Set::new(prefix, at, v));
         }
         if let Some(v) = &sys.min_sum {
             s.min_sum = Some(Set::new(at.amount(v, &key("min_sum"))?, at, v));
@@ -521,7 +724,7 @@ impl Merged {
         let url = self.url.ok_or_else(|| missing("database.url is not set"))?;
         let billing = self
             .billing
-            .ok_or_else(|| missing("database.billing is not set (nodeny)"))?;
+            .ok_or_else(|| missing("database.billing is not set (nodeny | abills)"))?;
         let log_file = PathBuf::from(
             self.log_file
                 .unwrap_or_else(|| "var/log/paysys_check.log".into()),
@@ -581,12 +784,77 @@ impl Merged {
                 Some(m) => m.value,
                 None => Amount::from_kopecks(1_500_000),
             };
+            let keys = match s.account {
+                Some(set) => {
+                    if let Some(k) = set
+                        .value
+                        .iter()
+                        .find(|k| !billing.account_keys().contains(k))
+                    {
+                        return Err(ConfigError::Invalid {
+                            path: set.path,
+                            line: Some(set.line),
+                            why: format!(
+                                "system '{}': account: '{}' is not a key of billing '{}' ({})",
+                                s.name,
+                                k.name(),
+                                billing.name(),
+                                names(billing.account_keys(), AccountKey::name)
+                            ),
+                        });
+                    }
+                    set.value
+                }
+                None => vec![billing.account_keys()[0]],
+            };
+            let abills = AbillsSystem {
+                id: s.abills_id.unwrap_or(protocol.value.abills_id()),
+                // ABillS's own defaults: payment type 2 ("External payments"), and the
+                // system admin (SYSTEM_ADMIN_ID, 2).
+                payment_method: s.payment_method.unwrap_or(2),
+                admin_id: s.admin_id.unwrap_or(2),
+                description: s
+                    .description
+                    .unwrap_or_else(|| format!("{} Payments", s.name.to_uppercase())),
+                txn_prefix: match &s.txn_prefix {
+                    Some(p) => p.value.clone(),
+                    None => default_prefix(&s.name),
+                },
+            };
+            // ABillS finds a payment by "<prefix>:<txn_id>" alone: two systems sharing a
+            // prefix would take each other's payments for repeats.
+            if billing == BillingKind::Abills {
+                if let Some(other) = systems
+                    .iter()
+                    .find(|o| o.abills.txn_prefix == abills.txn_prefix)
+                {
+                    let (path, line) = match &s.txn_prefix {
+                        Some(p) => (p.path.clone(), p.line),
+                        None => (path.clone(), line),
+                    };
+                    return Err(ConfigError::Invalid {
+                        path,
+                        line: Some(line),
+                        why: format!(
+                            "system '{}': txn_prefix '{}' is also system '{}''s; ABillS tells \
+                             payments apart by \"<prefix>:<txn_id>\", so set txn_prefix to \
+                             another 1-3 letters",
+                            s.name, abills.txn_prefix, other.name
+                        ),
+                    });
+                }
+            }
             systems.push(System {
                 name: s.name,
                 protocol: protocol.value,
                 // No allow list means nobody may call: the safe default.
                 allow: s.allow.unwrap_or_default(),
-                account: s.account.unwrap_or(AccountKey::PaymentCode),
+                test_allow: s.test_allow.unwrap_or_default(),
+                account: AccountRule {
+                    keys,
+                    expr: s.account_expr,
+                },
+                mask_name: s.mask_name.unwrap_or(true),
                 // A zero payment moves nothing and would still write rows: never allowed.
                 min_sum: if min_sum.is_zero() {
                     Amount::from_kopecks(1)
@@ -596,6 +864,7 @@ impl Merged {
                 max_sum,
                 txn_window_hours: s.txn_window_hours.unwrap_or(24),
                 test: s.test.unwrap_or(false),
+                abills,
             });
         }
         Ok(Config {
@@ -651,7 +920,7 @@ test = false
     #[test]
     fn the_design_example_loads() {
         let c = load(&[("etc/paysys.toml", MAIN)]).unwrap();
-        assert_eq!(c.database.billing, "nodeny");
+        assert_eq!(c.database.billing, BillingKind::NoDeny);
         assert_eq!(
             c.log.file,
             PathBuf::from("/usr/abills/var/log/paysys_check.log")
@@ -679,7 +948,7 @@ test = false
         );
         assert!(!s.test);
         assert_eq!(s.txn_window_hours, 24);
-        assert_eq!(s.account, AccountKey::PaymentCode);
+        assert_eq!(s.account, AccountRule::new(AccountKey::PaymentCode));
     }
 
     #[test]

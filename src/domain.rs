@@ -220,8 +220,14 @@ impl fmt::Display for PaymentCode {
 pub enum AccountKey {
     /// NoDeny personal payment code: id + mod-10 check digit.
     PaymentCode,
-    /// The bare subscriber id.
+    /// The bare subscriber id (NoDeny `users.id`).
     Id,
+    /// ABillS `users.uid`.
+    Uid,
+    /// ABillS `users.id`, the login: text, unique per domain.
+    Login,
+    /// ABillS `users_pi.contract_id`.
+    ContractId,
 }
 
 impl AccountKey {
@@ -229,45 +235,245 @@ impl AccountKey {
         match text {
             "payment_code" => Ok(AccountKey::PaymentCode),
             "id" => Ok(AccountKey::Id),
+            "uid" => Ok(AccountKey::Uid),
+            "login" => Ok(AccountKey::Login),
+            "contract_id" => Ok(AccountKey::ContractId),
             other => Err(format!(
-                "'{other}' is not an account key (payment_code | id)"
+                "'{other}' is not an account key (NoDeny: payment_code | id; ABillS: uid | login | contract_id)"
             )),
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            AccountKey::PaymentCode => "payment_code",
+            AccountKey::Id => "id",
+            AccountKey::Uid => "uid",
+            AccountKey::Login => "login",
+            AccountKey::ContractId => "contract_id",
         }
     }
 }
 
-/// The account as the caller typed it, already checked against the system's [`AccountKey`].
-/// `text` is what the caller sent (for logs and our transaction row), `subscriber` what it
-/// names.
+/// ABillS's `PAYSYS_ACCOUNT_EXPR`: `PATTERN/REPLACEMENT`, applied to the typed account
+/// before it is looked up, as Perl's `s/PATTERN/REPLACEMENT/` would (first match; no match
+/// leaves the account as typed). `\d+(\d{8})$/$1` keeps the last eight digits.
+#[derive(Debug, Clone)]
+pub struct AccountExpr {
+    pattern: regex::Regex,
+    replacement: String,
+    text: String,
+}
+
+impl PartialEq for AccountExpr {
+    fn eq(&self, other: &Self) -> bool {
+        self.text == other.text
+    }
+}
+
+impl AccountExpr {
+    pub fn parse(text: &str) -> Result<AccountExpr, String> {
+        let Some((pattern, replacement)) = text.rsplit_once('/') else {
+            return Err(format!(
+                "'{text}' is not PATTERN/REPLACEMENT (e.g. \\d+(\\d{{8}})$/$1)"
+            ));
+        };
+        let pattern = regex::Regex::new(pattern)
+            .map_err(|e| format!("'{pattern}' is not a regular expression: {e}"))?;
+        // Perl's $1 is regex's ${1}: braces, so that "$1x" does not read as group "1x".
+        let mut rust_replacement = String::with_capacity(replacement.len() + 4);
+        let mut chars = replacement.chars().peekable();
+        while let Some(c) = chars.next() {
+            if c == '$' && chars.peek().is_some_and(char::is_ascii_digit) {
+                rust_replacement.push_str("${");
+                while let Some(d) = chars.next_if(char::is_ascii_digit) {
+                    rust_replacement.push(d);
+                }
+                rust_replacement.push('}');
+            } else if c == '$' {
+                rust_replacement.push_str("$$");
+            } else {
+                rust_replacement.push(c);
+            }
+        }
+        Ok(AccountExpr {
+            pattern,
+            replacement: rust_replacement,
+            text: text.to_string(),
+        })
+    }
+
+    pub fn apply(&self, account: &str) -> String {
+        self.pattern
+            .replace(account, self.replacement.as_str())
+            .into_owned()
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.text
+    }
+}
+
+/// How a system reads its accounts: the keys tried in order, and an optional rewrite.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AccountRule {
+    pub keys: Vec<AccountKey>,
+    pub expr: Option<AccountExpr>,
+}
+
+impl AccountRule {
+    pub fn new(key: AccountKey) -> AccountRule {
+        AccountRule {
+            keys: vec![key],
+            expr: None,
+        }
+    }
+}
+
+/// One way an account may name a subscriber, checked against its key's form.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AccountRef {
+    /// A numeric id (NoDeny `users.id` from a payment code or a bare id; ABillS `uid`).
+    Id(u64),
+    /// ABillS login, a literal value (never a search pattern).
+    Login(String),
+    /// ABillS contract number, a literal value.
+    ContractId(String),
+}
+
+/// Longest account text we look up: ABillS logins and contract numbers are far shorter.
+const ACCOUNT_MAX: usize = 64;
+
+/// The account as the caller typed it, already checked against the system's
+/// [`AccountRule`]: `text` is what the caller sent (for logs and our transaction row),
+/// `refs` the lookups it allows, in the order the rule tries them.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Account {
     text: String,
-    subscriber: u64,
+    refs: Vec<AccountRef>,
 }
 
 impl Account {
-    pub fn parse(text: &str, key: AccountKey) -> Result<Account, String> {
-        let subscriber = match key {
-            AccountKey::PaymentCode => PaymentCode::parse(text)?.id(),
-            AccountKey::Id => {
-                if text.len() > 20 {
-                    return Err(format!("account has {} characters, too long", text.len()));
-                }
-                parse_id(text).map_err(|e| format!("account {e}"))?
-            }
+    /// Parses `text` by `rule`: rewritten by the rule's expression first, then read by each
+    /// key; keys the text does not fit are skipped. Refused when no key fits.
+    pub fn parse_by(text: &str, rule: &AccountRule) -> Result<Account, String> {
+        if text.chars().count() > ACCOUNT_MAX {
+            return Err(format!("account has {} characters, too long", text.len()));
+        }
+        let value = match &rule.expr {
+            Some(expr) => expr.apply(text),
+            None => text.to_string(),
         };
+        let mut refs = Vec::with_capacity(rule.keys.len());
+        let mut first_error = None;
+        for key in &rule.keys {
+            match account_ref(&value, *key) {
+                Ok(r) if !refs.contains(&r) => refs.push(r),
+                Ok(_) => {}
+                Err(e) => {
+                    first_error.get_or_insert(e);
+                }
+            }
+        }
+        if refs.is_empty() {
+            return Err(first_error.unwrap_or_else(|| "no account key configured".into()));
+        }
         Ok(Account {
             text: text.to_string(),
-            subscriber,
+            refs,
         })
+    }
+
+    /// [`Account::parse_by`] with a single key and no rewrite.
+    pub fn parse(text: &str, key: AccountKey) -> Result<Account, String> {
+        Account::parse_by(text, &AccountRule::new(key))
     }
 
     pub fn as_str(&self) -> &str {
         &self.text
     }
 
-    pub fn subscriber_id(&self) -> u64 {
-        self.subscriber
+    pub fn refs(&self) -> &[AccountRef] {
+        &self.refs
+    }
+
+    /// The subscriber id, when the account names one by number alone (NoDeny's keys, ABillS
+    /// `uid`): the first numeric lookup.
+    pub fn subscriber_id(&self) -> Option<u64> {
+        self.refs.iter().find_map(|r| match r {
+            AccountRef::Id(id) => Some(*id),
+            _ => None,
+        })
+    }
+}
+
+fn account_ref(value: &str, key: AccountKey) -> Result<AccountRef, String> {
+    match key {
+        AccountKey::PaymentCode => Ok(AccountRef::Id(PaymentCode::parse(value)?.id())),
+        AccountKey::Id | AccountKey::Uid => {
+            if value.len() > 20 {
+                return Err(format!("account has {} characters, too long", value.len()));
+            }
+            Ok(AccountRef::Id(
+                parse_id(value).map_err(|e| format!("account {e}"))?,
+            ))
+        }
+        AccountKey::Login => literal(value, "login").map(AccountRef::Login),
+        AccountKey::ContractId => literal(value, "contract number").map(AccountRef::ContractId),
+    }
+}
+
+/// A login or contract number as typed: compared with `=` in SQL, so `%`, `*` or `>0` are
+/// just characters. What no such value has is refused here: nothing, blanks at either end
+/// (MySQL's `=` ignores trailing blanks, which would make `test1 ` find `test1`), control
+/// characters.
+fn literal(value: &str, what: &str) -> Result<String, String> {
+    if value.is_empty() {
+        return Err(format!("{what} is empty"));
+    }
+    if value.trim() != value {
+        return Err(format!("{what} begins or ends with blanks"));
+    }
+    if value.chars().any(char::is_control) {
+        return Err(format!("{what} has control characters"));
+    }
+    Ok(value.to_string())
+}
+
+/// An ABillS domain (Multidoms): the last part of `/cgi-bin/paysys_check.cgi/3`
+/// (`PATH_INFO`). Accounts are looked up in the domain the URL names; no `PATH_INFO` is
+/// domain 0, the only one of an ABillS without Multidoms.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Domain(u32);
+
+impl Domain {
+    /// `""` or `"/"` → 0; `"/3"` → 3; anything else is refused, so that a mistyped URL
+    /// cannot pay into the wrong domain.
+    pub fn from_path_info(path_info: &str) -> Result<Domain, String> {
+        let digits = path_info.strip_prefix('/').unwrap_or(path_info);
+        let digits = digits.strip_suffix('/').unwrap_or(digits);
+        if digits.is_empty() {
+            return Ok(Domain(0));
+        }
+        if digits.len() > 9 || !digits.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(format!(
+                "PATH_INFO '{path_info}' is not a domain id (/paysys_check.cgi/3)"
+            ));
+        }
+        digits
+            .parse::<u32>()
+            .map(Domain)
+            .map_err(|_| format!("PATH_INFO '{path_info}' is not a domain id"))
+    }
+
+    pub fn id(self) -> u32 {
+        self.0
+    }
+}
+
+impl fmt::Display for Domain {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.0)
     }
 }
 
@@ -472,18 +678,18 @@ mod tests {
     #[test]
     fn accounts_follow_the_systems_key() {
         let by_code = Account::parse("59071", AccountKey::PaymentCode).unwrap();
-        assert_eq!(by_code.subscriber_id(), 5907);
+        assert_eq!(by_code.subscriber_id(), Some(5907));
         assert_eq!(by_code.as_str(), "59071");
         assert_eq!(
             Account::parse("5907", AccountKey::Id)
                 .unwrap()
                 .subscriber_id(),
-            5907
+            Some(5907)
         );
         assert!(Account::parse("5907", AccountKey::PaymentCode).is_err());
         assert!(Account::parse("0", AccountKey::Id).is_err());
         assert!(Account::parse("12a", AccountKey::Id).is_err());
-        assert!(AccountKey::parse("login").is_err());
+        assert!(AccountKey::parse("uid_or_login").is_err());
     }
 
     #[test]
@@ -614,6 +820,90 @@ mod tests {
                 date.instant_in(&Kyiv2026).timestamp(),
                 utc(expected_utc),
                 "{local}: {why}"
+            );
+        }
+    }
+
+    #[test]
+    fn abills_accounts_are_literal_values() {
+        let rule = AccountRule {
+            keys: vec![AccountKey::Uid, AccountKey::Login, AccountKey::ContractId],
+            expr: None,
+        };
+        let login = |t: &str| AccountRef::Login(t.into());
+        let contract = |t: &str| AccountRef::ContractId(t.into());
+        let table: &[(&str, Option<Vec<AccountRef>>)] = &[
+            (
+                "17",
+                Some(vec![AccountRef::Id(17), login("17"), contract("17")]),
+            ),
+            ("test1", Some(vec![login("test1"), contract("test1")])),
+            // Search patterns are characters like any other: looked up literally.
+            ("*", Some(vec![login("*"), contract("*")])),
+            (">0", Some(vec![login(">0"), contract(">0")])),
+            ("a%b", Some(vec![login("a%b"), contract("a%b")])),
+            ("test1 ", None),
+            (" test1", None),
+            ("a\nb", None),
+            ("", None),
+        ];
+        for (text, expected) in table {
+            assert_eq!(
+                Account::parse_by(text, &rule)
+                    .ok()
+                    .map(|a| a.refs().to_vec()),
+                *expected,
+                "{text:?}"
+            );
+        }
+        let uid_only = AccountRule::new(AccountKey::Uid);
+        assert!(Account::parse_by("test1", &uid_only).is_err());
+        assert_eq!(
+            Account::parse_by("0017", &uid_only)
+                .unwrap()
+                .subscriber_id(),
+            Some(17)
+        );
+    }
+
+    #[test]
+    fn account_expr_rewrites_as_perl_would() {
+        let expr = AccountExpr::parse(r"\d+(\d{8})$/$1").unwrap();
+        assert_eq!(expr.apply("38044123456789"), "23456789");
+        assert_eq!(expr.apply("1234"), "1234", "no match: as typed");
+        let expr = AccountExpr::parse("^0+/").unwrap();
+        assert_eq!(expr.apply("000123"), "123");
+        let expr = AccountExpr::parse(r"^(\d+)-(\d+)$/$2$1x").unwrap();
+        assert_eq!(expr.apply("12-34"), "3412x");
+        assert!(AccountExpr::parse("no slash").is_err());
+        assert!(AccountExpr::parse("(/x").is_err());
+        let rule = AccountRule {
+            keys: vec![AccountKey::Uid],
+            expr: Some(AccountExpr::parse(r"\d+(\d{3})$/$1").unwrap()),
+        };
+        let account = Account::parse_by("9990017", &rule).unwrap();
+        assert_eq!(account.as_str(), "9990017", "the log keeps what was typed");
+        assert_eq!(account.subscriber_id(), Some(17));
+    }
+
+    #[test]
+    fn domains_come_from_path_info() {
+        let table: &[(&str, Option<u32>)] = &[
+            ("", Some(0)),
+            ("/", Some(0)),
+            ("/3", Some(3)),
+            ("/3/", Some(3)),
+            ("/0", Some(0)),
+            ("/abc", None),
+            ("/3/extra", None),
+            ("/-1", None),
+            ("/99999999999", None),
+        ];
+        for (text, expected) in table {
+            assert_eq!(
+                Domain::from_path_info(text).ok().map(Domain::id),
+                *expected,
+                "{text:?}"
             );
         }
     }

@@ -596,7 +596,7 @@ impl AsRawFd for Listener {
 /// alone (127.0.0.0/8, ::1, and 127.x as IPv4-mapped IPv6), that is, a web server on this
 /// host. A listener on a Unix socket is guarded by the socket file's permissions instead.
 pub fn admits(allowed: Option<&[IpAddr]>, peer: IpAddr) -> bool {
-    let peer = crate::gate::normalize(peer);
+    let peer = crate::allow::normalize(peer);
     match allowed {
         None => peer.is_loopback(),
         Some(list) => list.contains(&peer),
@@ -617,7 +617,7 @@ fn web_server_addrs(list: &str) -> Option<Vec<IpAddr>> {
     }
     let mut addrs = Vec::new();
     for entry in entries {
-        match crate::gate::parse_remote_addr(Some(entry)) {
+        match crate::allow::parse_remote_addr(Some(entry)) {
             Some(ip) => addrs.push(ip),
             None => log::error!(
                 "FCGI_WEB_SERVER_ADDRS: '{entry}' is not an IP address (networks and host \

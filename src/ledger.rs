@@ -20,12 +20,13 @@
 use std::net::IpAddr;
 
 use mysql::prelude::Queryable;
-use mysql::{Conn, TxOpts};
+use mysql::{Conn, Transaction, TxOpts};
 
-use crate::billing::{Billing, Credit, Credited};
+use crate::billing::{Billing, Credit, Credited, Uncredit, Uncredited};
+use crate::config::System;
 use crate::db::{server_code, ER_DUP_ENTRY, ER_LOCK_DEADLOCK};
-use crate::domain::{Amount, TxnId};
-use crate::outcome::Pay;
+use crate::domain::{Amount, Domain, TxnId};
+use crate::outcome::{CancelOrder, Pay, Refusal};
 
 /// How often a transaction chosen as a deadlock victim is tried again. InnoDB rolled it
 /// back whole, so trying again is safe.
@@ -74,100 +75,156 @@ pub enum Paid {
         account: String,
         sum: Amount,
     },
-    /// The subscriber does not exist; rolled back.
-    NoSubscriber,
+    /// Committed earlier and cancelled since: not paid again.
+    Cancelled { prv_txn: u64 },
+    /// The billing refused (no such subscriber, disabled, …); rolled back.
+    Refused(Refusal),
 }
 
 /// A committed payment, as `paysys_txn` holds it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Stored {
+    /// The number the payment was answered with.
     pub prv_txn: u64,
+    pub txn_id: String,
     pub account: String,
     pub subscriber_id: u64,
     pub sum: Amount,
+    /// The billing's payment row (NoDeny `pays.id`, ABillS `payments.id`).
+    pub payment_ref: u64,
+    pub cancelled: bool,
+}
+
+/// A pay, with what the billing records besides the command.
+#[derive(Debug, Clone, Copy)]
+pub struct PayOrder<'a> {
+    pub system: &'a System,
+    pub pay: &'a Pay,
+    pub caller: Option<IpAddr>,
+    pub domain: Domain,
+    pub params: &'a [(String, String)],
 }
 
 pub fn pay(
     conn: &mut Conn,
     billing: &dyn Billing,
-    system: &str,
-    pay: &Pay,
-    caller: Option<IpAddr>,
+    order: &PayOrder<'_>,
 ) -> Result<Paid, LedgerError> {
-    let mut attempt = 1;
+    with_deadlock_retries(|| try_pay(conn, billing, order))
+}
+
+/// Runs `attempt` again when InnoDB (or a Galera certification) chose it as a deadlock
+/// victim: it was rolled back whole, so trying again is safe.
+fn with_deadlock_retries<T>(
+    mut attempt: impl FnMut() -> Result<T, LedgerError>,
+) -> Result<T, LedgerError> {
+    let mut n = 1;
     loop {
-        match try_pay(conn, billing, system, pay, caller) {
+        match attempt() {
             Err(LedgerError::Database(e))
-                if server_code(&e) == Some(ER_LOCK_DEADLOCK) && attempt < DEADLOCK_ATTEMPTS =>
+                if server_code(&e) == Some(ER_LOCK_DEADLOCK) && n < DEADLOCK_ATTEMPTS =>
             {
-                attempt += 1;
+                n += 1;
             }
             result => return result,
         }
     }
 }
 
+/// COMMIT, telling a refused commit (rolled back) from one whose answer never came.
+fn commit(tx: Transaction<'_>) -> Result<(), LedgerError> {
+    match tx.commit() {
+        Ok(()) => Ok(()),
+        // The server answered: it rolled the transaction back (a deadlock or a cluster
+        // conflict at commit). Nothing was changed.
+        Err(e) if server_code(&e).is_some() => Err(e.into()),
+        // No answer to COMMIT (connection lost, timeout): the server may have committed.
+        // Still a temporary answer — the retry finds the row or none — but nobody may read
+        // this as "not written".
+        Err(e) => Err(LedgerError::CommitUnknown(e)),
+    }
+}
+
 fn try_pay(
     conn: &mut Conn,
     billing: &dyn Billing,
-    system: &str,
-    pay: &Pay,
-    caller: Option<IpAddr>,
+    order: &PayOrder<'_>,
 ) -> Result<Paid, LedgerError> {
+    let (system, pay) = (order.system, order.pay);
     let mut tx = conn.start_transaction(TxOpts::default())?;
     let inserted = tx.exec_drop(
-        "INSERT INTO paysys_txn (system_name, txn_id, account, subscriber_id, amount, txn_date, created, caller_ip) \
-         VALUES (?, ?, ?, ?, CAST(? AS DECIMAL(16,2)), ?, NOW(), ?)",
+        "INSERT INTO paysys_txn (system_name, txn_id, account, subscriber_id, amount, txn_date, created, caller_ip, domain_id) \
+         VALUES (?, ?, ?, ?, CAST(? AS DECIMAL(16,2)), ?, NOW(), ?, ?)",
         (
-            system,
+            &system.name,
             pay.txn_id.as_str(),
             pay.account.as_str(),
-            pay.account.subscriber_id(),
+            // Known now for numeric keys; the billing says whom it credited below.
+            pay.account.subscriber_id().unwrap_or(0),
             pay.sum.to_string(),
             pay.txn_date.sql(),
-            caller.map(|ip| ip.to_string()).unwrap_or_default(),
+            order.caller.map(|ip| ip.to_string()).unwrap_or_default(),
+            order.domain.id(),
         ),
     );
     match inserted {
         Ok(()) => {}
         Err(e) if server_code(&e) == Some(ER_DUP_ENTRY) => {
             tx.rollback()?;
-            return repeat(conn, system, pay);
+            return repeat(conn, &system.name, pay);
         }
         Err(e) => return Err(e.into()),
     }
-    let prv_txn = tx.last_insert_id().unwrap_or(0);
+    let row = tx.last_insert_id().unwrap_or(0);
     let credit = Credit {
         system,
         txn_id: &pay.txn_id,
         account: &pay.account,
         amount: pay.sum,
         txn_date: pay.txn_date,
-        caller,
-        prv_txn,
+        caller: order.caller,
+        domain: order.domain,
+        params: order.params,
+        txn_row: row,
     };
-    match billing.credit(&mut tx, &credit)? {
-        Credited::NoSubscriber => {
+    let (subscriber_id, payment_ref, prv_txn, paid) = match billing.credit(&mut tx, &credit)? {
+        Credited::Refused(refusal) => {
             tx.rollback()?;
-            Ok(Paid::NoSubscriber)
+            return Ok(Paid::Refused(refusal));
         }
-        Credited::Done { payment_ref } => {
-            tx.exec_drop(
-                "UPDATE paysys_txn SET payment_ref = ? WHERE id = ?",
-                (payment_ref, prv_txn),
-            )?;
-            match tx.commit() {
-                Ok(()) => Ok(Paid::New { prv_txn }),
-                // The server answered: it rolled the transaction back (a deadlock or a
-                // cluster conflict at commit). Nothing was credited.
-                Err(e) if server_code(&e).is_some() => Err(e.into()),
-                // No answer to COMMIT (connection lost, timeout): the server may have
-                // committed. Still a temporary answer — the retry finds the row or none —
-                // but nobody may read this as "not written".
-                Err(e) => Err(LedgerError::CommitUnknown(e)),
-            }
+        Credited::Done {
+            subscriber_id,
+            payment_ref,
+            prv_txn,
+        } => {
+            let prv_txn = prv_txn.unwrap_or(row);
+            (subscriber_id, payment_ref, prv_txn, Paid::New { prv_txn })
         }
-    }
+        // Paid before paysys took over: our row records that it was, so that every later
+        // repeat is answered from it like any other.
+        Credited::Recorded {
+            prv_txn,
+            subscriber_id,
+            same: true,
+            ..
+        } => (subscriber_id, 0, prv_txn, Paid::Repeat { prv_txn }),
+        Credited::Recorded {
+            prv_txn, amount, ..
+        } => {
+            tx.rollback()?;
+            return Ok(Paid::Conflict {
+                prv_txn,
+                account: format!("(recorded by {} before)", billing.kind().name()),
+                sum: amount,
+            });
+        }
+    };
+    tx.exec_drop(
+        "UPDATE paysys_txn SET subscriber_id = ?, payment_ref = ?, prv_txn = ? WHERE id = ?",
+        (subscriber_id, payment_ref, prv_txn, row),
+    )?;
+    commit(tx)?;
+    Ok(paid)
 }
 
 /// The txn was committed before (the duplicate key said so): same payment or a conflict?
@@ -176,7 +233,8 @@ fn repeat(conn: &mut Conn, system: &str, pay: &Pay) -> Result<Paid, LedgerError>
 }
 
 /// What a pay of an already committed txn is answered: the first answer if account and sum
-/// match, a conflict if they do not; `None` if the txn was never committed.
+/// match, a conflict if they do not, a refusal if it was cancelled since; `None` if the txn
+/// was never committed.
 ///
 /// The endpoint asks this before it refuses a pay for today's limits (window, sums): a
 /// retry of a payment committed under earlier ones must get its first answer, not a final
@@ -185,19 +243,26 @@ pub fn settled(conn: &mut Conn, system: &str, pay: &Pay) -> Result<Option<Paid>,
     let Some(stored) = find(conn, system, &pay.txn_id)? else {
         return Ok(None);
     };
-    Ok(Some(
-        if stored.subscriber_id == pay.account.subscriber_id() && stored.sum == pay.sum {
-            Paid::Repeat {
-                prv_txn: stored.prv_txn,
-            }
-        } else {
-            Paid::Conflict {
-                prv_txn: stored.prv_txn,
-                account: stored.account,
-                sum: stored.sum,
-            }
-        },
-    ))
+    if stored.cancelled {
+        return Ok(Some(Paid::Cancelled {
+            prv_txn: stored.prv_txn,
+        }));
+    }
+    // The same account: as typed, or naming the same subscriber by number (a terminal that
+    // drops a leading zero on its retry still retries the same payment).
+    let same_account = stored.account == pay.account.as_str()
+        || pay.account.subscriber_id() == Some(stored.subscriber_id);
+    Ok(Some(if same_account && stored.sum == pay.sum {
+        Paid::Repeat {
+            prv_txn: stored.prv_txn,
+        }
+    } else {
+        Paid::Conflict {
+            prv_txn: stored.prv_txn,
+            account: stored.account,
+            sum: stored.sum,
+        }
+    }))
 }
 
 /// The committed payment for (system, txn_id), if any.
@@ -209,18 +274,144 @@ pub fn settled(conn: &mut Conn, system: &str, pay: &Pay) -> Result<Option<Paid>,
 /// and a caller told "unknown" may cancel or re-route a payment that is about to succeed.
 /// The shared lock lasts only this statement (autocommit).
 pub fn find(conn: &mut Conn, system: &str, txn_id: &TxnId) -> Result<Option<Stored>, mysql::Error> {
-    let row: Option<(u64, String, u64, String)> = conn.exec_first(
-        "SELECT id, account, subscriber_id, CAST(amount AS CHAR) FROM paysys_txn WHERE system_name = ? AND txn_id = ? LOCK IN SHARE MODE",
+    let row: Option<StoredRow> = conn.exec_first(
+        format!("{STORED_SELECT} WHERE system_name = ? AND txn_id = ? LOCK IN SHARE MODE"),
         (system, txn_id.as_str()),
     )?;
-    Ok(row.and_then(|(prv_txn, account, subscriber_id, sum)| {
-        Some(Stored {
-            prv_txn,
-            account,
-            subscriber_id,
-            sum: Amount::parse(&sum).ok()?,
-        })
-    }))
+    Ok(row.and_then(stored))
+}
+
+/// The columns of a [`Stored`]. `prv_txn` is 0 only in rows of versions that answered with
+/// our own id.
+const STORED_SELECT: &str = "SELECT IF(prv_txn = 0, id, prv_txn), txn_id, account, subscriber_id, \
+     CAST(amount AS CHAR), payment_ref, cancelled IS NOT NULL, system_name FROM paysys_txn";
+
+type StoredRow = (u64, String, String, u64, String, u64, bool, String);
+
+fn stored(
+    (prv_txn, txn_id, account, subscriber_id, sum, payment_ref, cancelled, _system): StoredRow,
+) -> Option<Stored> {
+    Some(Stored {
+        prv_txn,
+        txn_id,
+        account,
+        subscriber_id,
+        sum: Amount::parse(&sum).ok()?,
+        payment_ref,
+        cancelled,
+    })
+}
+
+/// How a cancel ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Unpaid {
+    /// Reversed now.
+    Cancelled {
+        prv_txn: u64,
+        sum: Amount,
+    },
+    /// Reversed before: the first answer again, nothing done now.
+    Repeat {
+        prv_txn: u64,
+        sum: Amount,
+    },
+    Refused(Refusal),
+}
+
+/// Reverses the payment `system` was answered `order.prv_txn` for: the billing's rows
+/// undone, our row kept and marked cancelled, in one transaction. Exactly once: the row is
+/// locked first, so concurrent cancels of one payment reverse it once and a pay repeated
+/// meanwhile waits and then learns it was cancelled.
+pub fn cancel(
+    conn: &mut Conn,
+    billing: &dyn Billing,
+    system: &System,
+    order: &CancelOrder,
+) -> Result<Unpaid, LedgerError> {
+    with_deadlock_retries(|| try_cancel(conn, billing, system, order))
+}
+
+fn try_cancel(
+    conn: &mut Conn,
+    billing: &dyn Billing,
+    system: &System,
+    order: &CancelOrder,
+) -> Result<Unpaid, LedgerError> {
+    let mut tx = conn.start_transaction(TxOpts::default())?;
+    let rows: Vec<(u64, StoredRow)> = tx
+        .exec::<(u64, u64, String, String, u64, String, u64, bool, String), _, _>(
+            format!(
+                "SELECT id, {} WHERE prv_txn = ? OR (prv_txn = 0 AND id = ?) FOR UPDATE",
+                &STORED_SELECT["SELECT ".len()..]
+            ),
+            (order.prv_txn, order.prv_txn),
+        )?
+        .into_iter()
+        .map(|(id, a, b, c, d, e, f, g, h)| (id, (a, b, c, d, e, f, g, h)))
+        .collect();
+    let unknown = |why: String| -> Result<Unpaid, LedgerError> {
+        Ok(Unpaid::Refused(Refusal::CancelUnknown(why)))
+    };
+    let Some((row, mine)) = rows.iter().find(|(_, r)| r.7 == system.name).cloned() else {
+        tx.rollback()?;
+        return match rows.first() {
+            Some((_, other)) => unknown(format!(
+                "prv_txn {} is a payment of system {}, not {}",
+                order.prv_txn, other.7, system.name
+            )),
+            None => unknown(format!("prv_txn {}: no such payment", order.prv_txn)),
+        };
+    };
+    let Some(stored) = stored(mine) else {
+        tx.rollback()?;
+        return Err(LedgerError::Vanished);
+    };
+    if let Some(txn_id) = &order.txn_id {
+        if txn_id.as_str() != stored.txn_id {
+            tx.rollback()?;
+            return unknown(format!(
+                "prv_txn {} is txn {}, not {txn_id}",
+                order.prv_txn, stored.txn_id
+            ));
+        }
+    }
+    if stored.cancelled {
+        tx.rollback()?;
+        return Ok(Unpaid::Repeat {
+            prv_txn: stored.prv_txn,
+            sum: stored.sum,
+        });
+    }
+    let uncredit = Uncredit {
+        system,
+        txn_id: &stored.txn_id,
+        subscriber_id: stored.subscriber_id,
+        amount: stored.sum,
+        payment_ref: stored.payment_ref,
+        prv_txn: stored.prv_txn,
+    };
+    match billing.cancel(&mut tx, &uncredit)? {
+        Uncredited::NotSupported => {
+            tx.rollback()?;
+            return Ok(Unpaid::Refused(Refusal::CancelNotSupported(
+                billing.kind().name(),
+            )));
+        }
+        Uncredited::Gone(why) => {
+            tx.rollback()?;
+            return Ok(Unpaid::Refused(Refusal::CancelUnknown(why)));
+        }
+        Uncredited::Done => {}
+    }
+    tx.exec_drop(
+        "UPDATE paysys_txn SET cancelled = NOW() WHERE id = ?",
+        (row,),
+    )?;
+    commit(tx)?;
+    Ok(Unpaid::Cancelled {
+        prv_txn: stored.prv_txn,
+        sum: stored.sum,
+    })
 }
 
 /// A `paysys_txn` row, for the admin (`paysys txn`).
@@ -236,6 +427,8 @@ pub struct Record {
     pub created: String,
     pub caller_ip: String,
     pub payment_ref: u64,
+    /// When it was cancelled, if it was.
+    pub cancelled: Option<String>,
 }
 
 impl Record {
@@ -250,6 +443,10 @@ impl Record {
             ("committed at", self.created.clone()),
             ("caller", self.caller_ip.clone()),
             ("billing row", self.payment_ref.to_string()),
+            (
+                "cancelled",
+                self.cancelled.clone().unwrap_or_else(|| "no".into()),
+            ),
         ]
     }
 }
@@ -266,6 +463,7 @@ type RecordRow = (
     String,
     String,
     u64,
+    Option<String>,
 );
 
 /// Every committed payment with this txn id (of `system`, if given). Only committed rows
@@ -276,9 +474,9 @@ pub fn lookup(
     system: Option<&str>,
 ) -> Result<Vec<Record>, mysql::Error> {
     let rows: Vec<RecordRow> = conn.exec(
-        "SELECT id, system_name, txn_id, account, subscriber_id, CAST(amount AS CHAR), \
-             CAST(txn_date AS CHAR), CAST(created AS CHAR), caller_ip, payment_ref \
-             FROM paysys_txn WHERE txn_id = ? AND (? IS NULL OR system_name = ?) ORDER BY id",
+        "SELECT IF(prv_txn = 0, id, prv_txn), system_name, txn_id, account, subscriber_id, \
+             CAST(amount AS CHAR), CAST(txn_date AS CHAR), CAST(created AS CHAR), caller_ip, \
+             payment_ref, CAST(cancelled AS CHAR) FROM paysys_txn WHERE txn_id = ? AND (? IS NULL OR system_name = ?) ORDER BY id",
         (txn_id.as_str(), system, system),
     )?;
     Ok(rows
@@ -295,6 +493,7 @@ pub fn lookup(
                 created,
                 caller_ip,
                 payment_ref,
+                cancelled,
             )| {
                 Record {
                     prv_txn,
@@ -307,6 +506,7 @@ pub fn lookup(
                     created,
                     caller_ip,
                     payment_ref,
+                    cancelled,
                 }
             },
         )

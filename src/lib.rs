@@ -42,6 +42,7 @@
 //! 7. One request, one log line, one `write()`.
 //! 8. No panic reaches the web server.
 
+pub mod allow;
 pub mod billing;
 pub mod cgi;
 pub mod config;
@@ -53,5 +54,7 @@ pub mod gate;
 pub mod journal;
 pub mod ledger;
 pub mod outcome;
+pub mod pipeline;
 pub mod policy;
 pub mod protocol;
+pub mod server;

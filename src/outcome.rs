@@ -6,7 +6,6 @@
 //! caller retries. A protocol's `render` is one `match` over [`Outcome`]: a reader sees every
 //! ending in one place.
 
-use crate::config::ConfigError;
 use crate::domain::{Account, Amount, TxnDate, TxnId};
 
 /// A request, parsed: every field is a domain value.
@@ -15,6 +14,7 @@ pub enum Command {
     Check(Check),
     Pay(Pay),
     Status(StatusQuery),
+    Cancel(CancelOrder),
 }
 
 impl Command {
@@ -23,6 +23,7 @@ impl Command {
             Command::Check(_) => "check",
             Command::Pay(_) => "pay",
             Command::Status(_) => "status",
+            Command::Cancel(_) => "cancel",
         }
     }
 }
@@ -50,6 +51,14 @@ pub struct StatusQuery {
     pub txn_id: TxnId,
 }
 
+/// Reverse the payment this system was answered `prv_txn` for.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CancelOrder {
+    pub prv_txn: u64,
+    /// The payment's txn id, when the caller names it too: then it must match.
+    pub txn_id: Option<TxnId>,
+}
+
 /// The request is refused; retrying the same request will not help.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Refusal {
@@ -60,6 +69,16 @@ pub enum Refusal {
     BadTxnId(String),
     BadAccount(String),
     NoSuchSubscriber,
+    /// The subscriber exists but is disabled (ABillS `users.disable`).
+    AccountInactive,
+    /// Payments through payment systems are off for the subscriber's group (ABillS
+    /// `groups.disable_paysys`).
+    PaymentsDisabled,
+    /// `PATH_INFO` is not a domain id.
+    BadDomain(String),
+    /// The subscriber has no bill to credit (ABillS `users.bill_id` 0): the admin must give
+    /// them one; answered "not finished", so the terminal keeps the payment and retries.
+    NoBill,
     BadSum(String),
     SumBelowMin {
         min: Amount,
@@ -82,6 +101,16 @@ pub enum Refusal {
     },
     /// `status` for a txn_id we never paid.
     UnknownTxn,
+    /// A pay of a txn that was paid and then cancelled: it is not paid again.
+    PaidThenCancelled {
+        prv_txn: u64,
+    },
+    /// `cancel` of a `prv_txn` this system has no payment for (or whose txn_id differs).
+    CancelUnknown(String),
+    /// The billing cannot reverse a payment (NoDeny: no cancel in `osmp.pl` either).
+    CancelNotSupported(&'static str),
+    /// The command before a payment (`[hooks] before_payment`) said no.
+    HookRefused(String),
     /// `REMOTE_ADDR` is in no system's allow list.
     CallerNotAllowed,
 }
@@ -98,6 +127,20 @@ impl Refusal {
             | Refusal::BadSum(why)
             | Refusal::BadTxnDate(why) => why.clone(),
             Refusal::NoSuchSubscriber => "no such subscriber".into(),
+            Refusal::AccountInactive => "the subscriber's account is disabled".into(),
+            Refusal::NoBill => "the subscriber has no bill to credit (ABillS users.bill_id)".into(),
+            Refusal::PaymentsDisabled => {
+                "payment systems are disabled for the subscriber's group".into()
+            }
+            Refusal::BadDomain(why) | Refusal::CancelUnknown(why) | Refusal::HookRefused(why) => {
+                why.clone()
+            }
+            Refusal::PaidThenCancelled { prv_txn } => {
+                format!("txn was paid as prv_txn {prv_txn} and cancelled since: not paid again")
+            }
+            Refusal::CancelNotSupported(billing) => {
+                format!("billing {billing} cannot cancel payments")
+            }
             Refusal::SumBelowMin { min } => format!("sum below min_sum {min}"),
             Refusal::SumAboveMax { max } => format!("sum above max_sum {max}"),
             Refusal::SumTooLarge(why) => why.clone(),
@@ -120,10 +163,10 @@ impl Refusal {
 /// Something on our side failed; the caller should retry later. Nothing was credited.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Fault {
-    /// NoDeny `nod1`.
-    ConfigMissing(ConfigError),
-    /// NoDeny `nod2`.
-    ConfigInvalid(ConfigError),
+    /// NoDeny `nod1`: the config file cannot be read (why, with its path).
+    ConfigMissing(String),
+    /// NoDeny `nod2`: the config is invalid (file, line, key and why).
+    ConfigInvalid(String),
     /// The database could not be reached or read; nothing was written.
     DatabaseRead(String),
     /// A payment could not be committed (NoDeny `nod13`). The transaction was rolled back or
@@ -139,16 +182,9 @@ pub enum Fault {
 }
 
 impl Fault {
-    pub fn config(e: ConfigError) -> Fault {
-        match e {
-            ConfigError::Missing { .. } => Fault::ConfigMissing(e),
-            ConfigError::Invalid { .. } => Fault::ConfigInvalid(e),
-        }
-    }
-
     pub fn detail(&self) -> String {
         match self {
-            Fault::ConfigMissing(e) | Fault::ConfigInvalid(e) => e.to_string(),
+            Fault::ConfigMissing(e) | Fault::ConfigInvalid(e) => e.clone(),
             Fault::DatabaseRead(why) => format!("database: {why}"),
             Fault::DatabaseWrite(why) => format!("payment not written: {why}"),
             Fault::CommitUnknown(why) => format!(
@@ -164,8 +200,31 @@ impl Fault {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Subscriber {
     pub id: u64,
+    /// The full name, or masked (`Ив*** И***`) when the system says so.
     pub name: String,
     pub balance: Option<Amount>,
+}
+
+/// A name as a public terminal screen may show it (ABillS `FIO_HIDDEN`): enough for the
+/// payer to recognise the account as theirs, too little for a passer-by. The first word
+/// (the surname) keeps two letters and hides its length behind `***`; every further word
+/// keeps its initial, one `*` per other letter: `Иванов Иван Иванович` →
+/// `Ив*** И*** И*******`.
+pub fn mask_name(name: &str) -> String {
+    name.split_whitespace()
+        .enumerate()
+        .map(|(i, word)| {
+            let len = word.chars().count();
+            if i == 0 {
+                // A one- or two-letter surname keeps one letter: never the whole word.
+                let keep = if len > 2 { 2 } else { 1 };
+                word.chars().take(keep).collect::<String>() + "***"
+            } else {
+                word.chars().take(1).collect::<String>() + &"*".repeat(len.saturating_sub(1))
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 /// How a request ended.
@@ -181,10 +240,17 @@ pub enum Outcome {
         sum: Amount,
         repeat: bool,
     },
-    /// `status` of a committed payment.
+    /// `status` of a committed payment; `cancelled`: reversed since.
     Found {
         prv_txn: u64,
         sum: Amount,
+        cancelled: bool,
+    },
+    /// Reversed. `repeat`: it was reversed before, and this is the first answer again.
+    Cancelled {
+        prv_txn: u64,
+        sum: Amount,
+        repeat: bool,
     },
     Refused(Refusal),
     Failed(Fault),
@@ -193,8 +259,12 @@ pub enum Outcome {
 impl Outcome {
     pub fn prv_txn(&self) -> Option<u64> {
         match self {
-            Outcome::Paid { prv_txn, .. } | Outcome::Found { prv_txn, .. } => Some(*prv_txn),
-            Outcome::Refused(Refusal::Conflict { prv_txn, .. }) => Some(*prv_txn),
+            Outcome::Paid { prv_txn, .. }
+            | Outcome::Found { prv_txn, .. }
+            | Outcome::Cancelled { prv_txn, .. } => Some(*prv_txn),
+            Outcome::Refused(
+                Refusal::Conflict { prv_txn, .. } | Refusal::PaidThenCancelled { prv_txn },
+            ) => Some(*prv_txn),
             _ => None,
         }
     }
@@ -207,6 +277,12 @@ impl Outcome {
             Outcome::Paid { repeat: true, .. } => {
                 Some("repeat: first answer returned, nothing credited".into())
             }
+            Outcome::Cancelled { repeat: true, .. } => {
+                Some("repeat: cancelled before, nothing reversed now".into())
+            }
+            Outcome::Found {
+                cancelled: true, ..
+            } => Some("paid, then cancelled".into()),
             _ => None,
         }
     }
@@ -222,4 +298,26 @@ pub struct Echo {
     pub sum: String,
     /// The whole request as received, for `[log] debug = true`.
     pub dump: String,
+    /// The request's parameters as received, in order (ABillS keeps them with each
+    /// payment, `paysys_log.info`).
+    pub params: Vec<(String, String)>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_masked_as_terminals_show_them() {
+        let table = [
+            ("Иванов Иван Иванович", "Ив*** И*** И*******"),
+            ("Petrov  Petr", "Pe*** P***"),
+            ("Ли", "Л***"),
+            ("", ""),
+            ("  ", ""),
+        ];
+        for (name, masked) in table {
+            assert_eq!(mask_name(name), masked, "{name:?}");
+        }
+    }
 }

@@ -19,9 +19,11 @@ pub fn check<Tz: TimeZone>(
     now: &DateTime<Tz>,
 ) -> Result<(), Refusal> {
     let sum = match command {
-        Command::Check(c) => c.sum,
+        // A check is about the account: terminals pre-check with `sum=0.00` or no sum at
+        // all, and must get the account's answer, not a sum refusal.
+        Command::Check(c) => c.sum.filter(|s| !s.is_zero()),
         Command::Pay(p) => Some(p.sum),
-        Command::Status(_) => None,
+        Command::Status(_) | Command::Cancel(_) => None,
     };
     if let Some(sum) = sum {
         check_sum(system, sum)?;

@@ -129,21 +129,42 @@ fn pay(txn: &str, sum: &str) -> paysys::outcome::Pay {
     }
 }
 
+/// A system of the tests' config, renamed.
+fn system_named(name: &str) -> paysys::config::System {
+    let text = common::config_text("mysql://x@127.0.0.1/x", &["127.0.0.1"], "")
+        .replace("name = \"osmp\"", &format!("name = \"{name}\""));
+    let config = paysys::config::Config::from_sources(
+        std::path::PathBuf::from("/tmp"),
+        &[(std::path::PathBuf::from("paysys.toml"), text)],
+    )
+    .unwrap();
+    config.systems[0].clone()
+}
+
 #[test]
 fn systems_whose_names_differ_in_case_do_not_share_txn_ids() {
-    use paysys::ledger::{self, Paid};
+    use paysys::ledger::{self, Paid, PayOrder};
     let db = TestDb::new();
-    let billing = paysys::billing::by_name("nodeny").unwrap();
+    let billing = paysys::billing::of(paysys::config::BillingKind::NoDeny);
     let mut conn = db.conn();
-    let lower = ledger::pay(&mut conn, billing, "qiwi", &pay("900", "1.00"), None).unwrap();
-    let upper = ledger::pay(&mut conn, billing, "QIWI", &pay("900", "1.00"), None).unwrap();
+    let (qiwi, upper) = (system_named("qiwi"), system_named("QIWI"));
+    let pay = pay("900", "1.00");
+    let order = |system| PayOrder {
+        system,
+        pay: &pay,
+        caller: None,
+        domain: Default::default(),
+        params: &[],
+    };
+    let lower = ledger::pay(&mut conn, billing, &order(&qiwi)).unwrap();
+    let second = ledger::pay(&mut conn, billing, &order(&upper)).unwrap();
     assert!(matches!(lower, Paid::New { .. }), "{lower:?}");
     assert!(
-        matches!(upper, Paid::New { .. }),
-        "QIWI's txn 900 taken for qiwi's: {upper:?}"
+        matches!(second, Paid::New { .. }),
+        "QIWI's txn 900 taken for qiwi's: {second:?}"
     );
     assert_eq!(db.txns(), 2);
-    let again = ledger::pay(&mut conn, billing, "QIWI", &pay("900", "1.00"), None).unwrap();
+    let again = ledger::pay(&mut conn, billing, &order(&upper)).unwrap();
     assert!(matches!(again, Paid::Repeat { .. }), "{again:?}");
 }
 

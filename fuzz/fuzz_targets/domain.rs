@@ -8,7 +8,8 @@
 use chrono::{NaiveDate, NaiveDateTime, TimeZone, Timelike};
 use libfuzzer_sys::fuzz_target;
 use paysys::domain::{
-    parse_balance, Account, AccountKey, Amount, AmountError, PaymentCode, TxnDate, TxnId,
+    parse_balance, Account, AccountKey, AccountRef, Amount, AmountError, PaymentCode, TxnDate,
+    TxnId,
 };
 
 fn now() -> NaiveDateTime {
@@ -133,7 +134,7 @@ fuzz_target!(|data: &[u8]| {
         );
         assert_eq!(code.to_string(), printed);
         let account = Account::parse(s, AccountKey::PaymentCode).expect("code is an account");
-        assert_eq!((account.as_str(), account.subscriber_id()), (s, id));
+        assert_eq!((account.as_str(), account.subscriber_id()), (s, Some(id)));
     } else {
         assert!(Account::parse(s, AccountKey::PaymentCode).is_err());
     }
@@ -154,15 +155,18 @@ fuzz_target!(|data: &[u8]| {
 
     // Account by bare id: digits, not zero, fits u64.
     if let Ok(account) = Account::parse(s, AccountKey::Id) {
-        assert!(account.subscriber_id() > 0);
-        assert_eq!(s.parse::<u64>(), Ok(account.subscriber_id()), "{s:?}");
+        let id = account.subscriber_id().expect("an id account names an id");
+        assert!(id > 0);
+        assert_eq!(s.parse::<u64>(), Ok(id), "{s:?}");
         assert!(all_digits(s));
     }
+    // ABillS logins and contract numbers: literal, what was typed, never blank-edged.
+    if let Ok(account) = Account::parse(s, AccountKey::Login) {
+        assert_eq!(account.refs(), &[AccountRef::Login(s.to_string())]);
+        assert!(!s.is_empty() && s.trim() == s && !s.chars().any(char::is_control));
+    }
     if let Ok(key) = AccountKey::parse(s) {
-        assert!(matches!(
-            (s, key),
-            ("payment_code", AccountKey::PaymentCode) | ("id", AccountKey::Id)
-        ));
+        assert_eq!(key.name(), s);
     }
 
     // TxnDate: `now` only for test systems, otherwise 14 digits naming a real time that

@@ -1,10 +1,10 @@
-//! The OSMP protocol: `Osmp.echo`, `Osmp.parse`, `Osmp.render` on arbitrary requests.
+//! The OSMP protocol: `echo`, `parse`, `render` of both dialects on arbitrary requests.
 //!
 //! The input is the form, raw (`command=pay&txn_id=…`). It is sent three ways — as a GET
 //! query, as a form POST body, and split at its first `&` into query + body — which must all
-//! parse the same. Each is parsed with every `ParseContext` (payment code / id accounts,
-//! test on / off) and the result rendered; every answer must be well-formed XML with exactly
-//! one `<result>`, and no control character but `\n`.
+//! parse the same. Each is parsed with every `ParseContext` (payment code / id / ABillS
+//! accounts, test on / off) and the result rendered in both dialects; every answer must be
+//! well-formed XML with exactly one `<result>`, and no control character but `\n`.
 #![no_main]
 
 use std::ffi::OsString;
@@ -13,7 +13,7 @@ use std::os::unix::ffi::OsStringExt;
 use chrono::{NaiveDate, NaiveDateTime};
 use libfuzzer_sys::fuzz_target;
 use paysys::cgi::{Request, MAX_BODY};
-use paysys::domain::{AccountKey, Amount, PaymentCode, TxnId};
+use paysys::domain::{AccountKey, AccountRef, AccountRule, Amount, PaymentCode, TxnId};
 use paysys::outcome::{Command, Echo, Fault, Outcome, Refusal, Subscriber};
 use paysys::protocol::osmp::Osmp;
 use paysys::protocol::{ParseContext, Protocol, Reply};
@@ -212,15 +212,32 @@ fn check_command(command: &Command, ctx: &ParseContext) {
             assert_eq!(TxnId::parse(s.txn_id.as_str()).as_ref(), Ok(&s.txn_id));
             None
         }
+        Command::Cancel(c) => {
+            if let Some(txn) = &c.txn_id {
+                assert_eq!(TxnId::parse(txn.as_str()).as_ref(), Ok(txn));
+            }
+            None
+        }
     };
     if let Some(account) = account {
-        let id = account.subscriber_id();
-        assert!(id > 0);
-        match ctx.account_key {
-            AccountKey::Id => assert_eq!(account.as_str().parse::<u64>(), Ok(id)),
-            AccountKey::PaymentCode => {
-                let code = PaymentCode::parse(account.as_str()).expect("account re-parse");
-                assert_eq!(code.id(), id);
+        assert!(!account.refs().is_empty());
+        for r in account.refs() {
+            match r {
+                AccountRef::Id(id) => {
+                    assert!(*id > 0);
+                    if ctx.account.keys == [AccountKey::PaymentCode] {
+                        let code = PaymentCode::parse(account.as_str()).expect("account re-parse");
+                        assert_eq!(code.id(), *id);
+                    } else {
+                        assert_eq!(account.as_str().parse::<u64>(), Ok(*id));
+                    }
+                }
+                // Literal values: what was typed, with nothing a lookup could misread.
+                AccountRef::Login(text) | AccountRef::ContractId(text) => {
+                    assert_eq!(text, account.as_str());
+                    assert_eq!(text.trim(), text);
+                    assert!(!text.is_empty() && !text.chars().any(char::is_control));
+                }
             }
         }
     }
@@ -249,7 +266,7 @@ fn outcomes(parsed: &Result<Command, Refusal>) -> Vec<Outcome> {
         ],
         Ok(Command::Check(c)) => vec![Outcome::Checked {
             subscriber: Subscriber {
-                id: c.account.subscriber_id(),
+                id: c.account.subscriber_id().unwrap_or(1),
                 name: "<Ivanov & Co>".into(),
                 balance: Some(Amount::from_kopecks(-1)),
             },
@@ -259,8 +276,22 @@ fn outcomes(parsed: &Result<Command, Refusal>) -> Vec<Outcome> {
             Outcome::Found {
                 prv_txn: 1,
                 sum: Amount::from_kopecks(1050),
+                cancelled: false,
+            },
+            Outcome::Found {
+                prv_txn: 1,
+                sum: Amount::from_kopecks(1050),
+                cancelled: true,
             },
             Outcome::Refused(Refusal::UnknownTxn),
+        ],
+        Ok(Command::Cancel(c)) => vec![
+            Outcome::Cancelled {
+                prv_txn: c.prv_txn,
+                sum: Amount::from_kopecks(1050),
+                repeat: false,
+            },
+            Outcome::Refused(Refusal::CancelUnknown("no such payment".into())),
         ],
     }
 }
@@ -275,50 +306,59 @@ fuzz_target!(|data: &[u8]| {
         others.push(request("POST", &data[..at], &data[at + 1..]));
     }
 
-    let contexts = [
-        (AccountKey::PaymentCode, false),
-        (AccountKey::PaymentCode, true),
-        (AccountKey::Id, false),
-        (AccountKey::Id, true),
-    ]
-    .map(|(account_key, test)| ParseContext {
-        account_key,
-        now: now(),
-        test,
-    });
+    let rules = [
+        AccountRule::new(AccountKey::PaymentCode),
+        AccountRule::new(AccountKey::Id),
+        AccountRule {
+            keys: vec![AccountKey::Uid, AccountKey::Login, AccountKey::ContractId],
+            expr: None,
+        },
+    ];
+    let contexts: Vec<ParseContext> = rules
+        .iter()
+        .flat_map(|account| {
+            [false, true].map(|test| ParseContext {
+                account,
+                now: now(),
+                test,
+            })
+        })
+        .collect();
 
     // Answers that depend on the request's echo only.
-    let echo = Osmp.echo(&get);
+    let echo = Osmp::NODENY.echo(&get);
     for outcome in [
         Outcome::Refused(Refusal::CallerNotAllowed),
         Outcome::Failed(Fault::DatabaseWrite("lost connection".into())),
     ] {
-        check_reply(&echo, &outcome, &Osmp.render(&echo, &outcome));
+        check_reply(&echo, &outcome, &Osmp::NODENY.render(&echo, &outcome));
     }
 
     let mut rendered: Vec<Result<Command, Refusal>> = Vec::new();
     for ctx in &contexts {
-        let parsed = Osmp.parse(&get, ctx);
+        let parsed = Osmp::NODENY.parse(&get, ctx);
         if let Ok(command) = &parsed {
             check_command(command, ctx);
         }
         // GET, POST and query + body are the same form: the same echo and the same answer.
         for (i, other) in others.iter().enumerate() {
             assert_eq!(
-                Osmp.parse(other, ctx),
+                Osmp::NODENY.parse(other, ctx),
                 parsed,
                 "POST {i} parses differently from the GET"
             );
         }
         if !rendered.contains(&parsed) {
             for outcome in outcomes(&parsed) {
-                check_reply(&echo, &outcome, &Osmp.render(&echo, &outcome));
+                for dialect in [&Osmp::NODENY, &Osmp::ABILLS] {
+                    check_reply(&echo, &outcome, &dialect.render(&echo, &outcome));
+                }
             }
             rendered.push(parsed);
         }
     }
     for (i, other) in others.iter().enumerate() {
-        let other_echo = Osmp.echo(other);
+        let other_echo = Osmp::NODENY.echo(other);
         assert_eq!(
             (
                 &other_echo.command,

@@ -1,51 +1,109 @@
 //! Billing schemas: one file each, one trait for all.
 //!
 //! A billing adapter knows one billing's tables: how to find the subscriber an account
-//! names, and how to credit a payment *inside a transaction the ledger owns*. It never
-//! begins, commits or rolls back: that is [`crate::ledger`]'s job, which is what lets the
-//! ledger's exactly-once row and the billing's rows commit together or not at all.
+//! names, how to credit a payment and how to reverse one, each *inside a transaction the
+//! ledger owns*. It never begins, commits or rolls back: that is [`crate::ledger`]'s job,
+//! which is what lets the ledger's exactly-once row and the billing's rows commit together
+//! or not at all.
+//!
+//! An account is resolved inside the payment's transaction, by the billing: an ABillS login
+//! is not a number, and the subscriber found is the one whose rows are locked and written.
 
 use std::net::IpAddr;
 
 use mysql::{Conn, Transaction};
 
-use crate::domain::{Account, Amount, TxnDate, TxnId};
-use crate::outcome::Subscriber;
+use crate::config::{BillingKind, System};
+use crate::domain::{Account, Amount, Domain, TxnDate, TxnId};
+use crate::outcome::{Refusal, Subscriber};
 
+pub mod abills;
 pub mod nodeny;
 
 /// One payment, as the billing should record it.
 #[derive(Debug, Clone)]
 pub struct Credit<'a> {
-    pub system: &'a str,
+    pub system: &'a System,
     pub txn_id: &'a TxnId,
     pub account: &'a Account,
     pub amount: Amount,
     pub txn_date: TxnDate,
     pub caller: Option<IpAddr>,
-    /// Our transaction number, for the billing's comment.
-    pub prv_txn: u64,
+    pub domain: Domain,
+    /// The request's parameters as received (ABillS keeps them, `paysys_log.info`).
+    pub params: &'a [(String, String)],
+    /// Our transaction number (`paysys_txn.id`).
+    pub txn_row: u64,
 }
 
 /// What crediting did.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Credited {
-    /// Rows written; `payment_ref` is the billing's own payment row id.
-    Done { payment_ref: u64 },
-    /// The subscriber does not exist (any more): the ledger rolls back.
-    NoSubscriber,
+    /// Rows written. `payment_ref`: the billing's payment row; `prv_txn`: the number the
+    /// caller is answered with, when the billing has its own (ABillS: `paysys_log.id`;
+    /// `None`: ours).
+    Done {
+        subscriber_id: u64,
+        payment_ref: u64,
+        prv_txn: Option<u64>,
+    },
+    /// Refused (no such subscriber, disabled, payments off): nothing written, the ledger
+    /// rolls back.
+    Refused(Refusal),
+    /// The billing recorded this txn itself before paysys took over (ABillS's own script
+    /// wrote its `paysys_log` row): nothing written now. `same`: the record has this
+    /// payment's subscriber and sum, so this is a repeat; otherwise a conflict.
+    Recorded {
+        prv_txn: u64,
+        subscriber_id: u64,
+        amount: Amount,
+        same: bool,
+    },
+}
+
+/// A committed payment to reverse, as the ledger holds it.
+#[derive(Debug, Clone)]
+pub struct Uncredit<'a> {
+    pub system: &'a System,
+    pub txn_id: &'a str,
+    pub subscriber_id: u64,
+    pub amount: Amount,
+    pub payment_ref: u64,
+    pub prv_txn: u64,
+}
+
+/// What reversing did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Uncredited {
+    Done,
+    /// The billing's rows of the payment are gone (removed by hand): nothing to reverse.
+    Gone(String),
+    /// This billing does not reverse payments.
+    NotSupported,
 }
 
 pub trait Billing: Sync {
-    /// The name used in `[database] billing = "…"`.
-    fn name(&self) -> &'static str;
+    fn kind(&self) -> BillingKind;
 
     /// The billing's tables that a payment writes or reads; `paysys check-db` makes sure
     /// they exist and are transactional.
     fn tables(&self) -> &'static [&'static str];
 
-    /// The subscriber `account` names, with what a check may show.
-    fn find(&self, conn: &mut Conn, account: &Account) -> Result<Option<Subscriber>, mysql::Error>;
+    /// Whether accounts live in domains (`PATH_INFO` names one); otherwise `PATH_INFO` is
+    /// ignored.
+    fn has_domains(&self) -> bool {
+        false
+    }
+
+    /// The subscriber `account` names in `domain`, with what a check may show, or why it
+    /// may not be paid.
+    fn find(
+        &self,
+        conn: &mut Conn,
+        system: &System,
+        account: &Account,
+        domain: Domain,
+    ) -> Result<Result<Subscriber, Refusal>, mysql::Error>;
 
     /// Writes the payment and raises the balance, within `tx`.
     fn credit(
@@ -53,14 +111,19 @@ pub trait Billing: Sync {
         tx: &mut Transaction<'_>,
         credit: &Credit<'_>,
     ) -> Result<Credited, mysql::Error>;
+
+    /// Reverses a committed payment, within `tx`.
+    fn cancel(
+        &self,
+        tx: &mut Transaction<'_>,
+        payment: &Uncredit<'_>,
+    ) -> Result<Uncredited, mysql::Error>;
 }
 
-/// Every billing a config may name.
-pub const NAMES: &[&str] = &["nodeny"];
-
-pub fn by_name(name: &str) -> Option<&'static dyn Billing> {
-    match name {
-        "nodeny" => Some(&nodeny::NoDeny),
-        _ => None,
+/// The code of a billing the config names.
+pub fn of(kind: BillingKind) -> &'static dyn Billing {
+    match kind {
+        BillingKind::NoDeny => &nodeny::NoDeny,
+        BillingKind::Abills => &abills::Abills,
     }
 }

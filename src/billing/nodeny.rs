@@ -11,9 +11,10 @@ use std::net::IpAddr;
 use mysql::prelude::Queryable;
 use mysql::{Conn, Transaction};
 
-use crate::billing::{Billing, Credit, Credited};
-use crate::domain::{parse_balance, Account};
-use crate::outcome::Subscriber;
+use crate::billing::{Billing, Credit, Credited, Uncredit, Uncredited};
+use crate::config::{BillingKind, System};
+use crate::domain::{parse_balance, Account, Domain};
+use crate::outcome::{Refusal, Subscriber};
 
 pub struct NoDeny;
 
@@ -23,56 +24,71 @@ const PAYS_TYPE_PAYMENT: u8 = 10;
 const PAYS_CATEGORY: u16 = 0;
 
 impl Billing for NoDeny {
-    fn name(&self) -> &'static str {
-        "nodeny"
+    fn kind(&self) -> BillingKind {
+        BillingKind::NoDeny
     }
 
     fn tables(&self) -> &'static [&'static str] {
         &["users", "pays"]
     }
 
-    fn find(&self, conn: &mut Conn, account: &Account) -> Result<Option<Subscriber>, mysql::Error> {
+    fn find(
+        &self,
+        conn: &mut Conn,
+        _system: &System,
+        account: &Account,
+        _domain: Domain,
+    ) -> Result<Result<Subscriber, Refusal>, mysql::Error> {
+        let Some(id) = account.subscriber_id() else {
+            return Ok(Err(Refusal::NoSuchSubscriber));
+        };
         let row: Option<(u64, Option<Vec<u8>>, Option<String>)> = conn.exec_first(
             "SELECT id, name, CAST(balance AS DECIMAL(16,2)) FROM users WHERE id = ? AND mid = 0",
-            (account.subscriber_id(),),
+            (id,),
         )?;
-        Ok(row.map(|(id, name, balance)| Subscriber {
-            id,
-            // NoDeny databases are often cp1251 or koi8-r; the server converts to the
-            // connection's utf8mb4, and anything left over must not fail a payment.
-            name: name
-                .map(|n| String::from_utf8_lossy(&n).into_owned())
-                .unwrap_or_default(),
-            balance: balance.as_deref().and_then(parse_balance),
-        }))
+        Ok(row
+            .map(|(id, name, balance)| Subscriber {
+                id,
+                // NoDeny databases are often cp1251 or koi8-r; the server converts to the
+                // connection's utf8mb4, and anything left over must not fail a payment.
+                name: name
+                    .map(|n| String::from_utf8_lossy(&n).into_owned())
+                    .unwrap_or_default(),
+                balance: balance.as_deref().and_then(parse_balance),
+            })
+            .ok_or(Refusal::NoSuchSubscriber))
     }
 
     fn credit(&self, tx: &mut Transaction<'_>, c: &Credit<'_>) -> Result<Credited, mysql::Error> {
+        // NoDeny's keys (payment code, id) are numbers: the config allows no other.
+        let Some(id) = c.account.subscriber_id() else {
+            return Ok(Credited::Refused(Refusal::NoSuchSubscriber));
+        };
         // The balance first: it tells whether the subscriber exists (CLIENT_FOUND_ROWS makes
         // affected_rows "rows matched") and takes the row lock that orders payments to one
         // subscriber.
         tx.exec_drop(
             "UPDATE users SET balance = balance + CAST(? AS DECIMAL(16,2)) WHERE id = ? AND mid = 0",
-            (c.amount.to_string(), c.account.subscriber_id()),
+            (c.amount.to_string(), id),
         )?;
         if tx.affected_rows() != 1 {
-            return Ok(Credited::NoSubscriber);
+            return Ok(Credited::Refused(Refusal::NoSuchSubscriber));
         }
         let admin_ip: u32 = match c.caller {
             Some(IpAddr::V4(v4)) => u32::from(v4),
             _ => 0,
         };
-        let reason = format!("{} txn_id={}", c.system, c.txn_id);
+        let reason = format!("{} txn_id={}", c.system.name, c.txn_id);
         let coment = format!(
             "paysys prv_txn={} account={}",
-            c.prv_txn,
+            c.txn_row,
             c.account.as_str()
         );
         tx.exec_drop(
             "INSERT INTO pays (mid, cash, time, admin_id, admin_ip, office, bonus, reason, coment, type, category) \
              VALUES (?, CAST(? AS DECIMAL(16,2)), ?, 0, ?, 0, '', ?, ?, ?, ?)",
             (
-                c.account.subscriber_id(),
+                id,
                 c.amount.to_string(),
                 c.txn_date.unix_time(),
                 admin_ip,
@@ -83,7 +99,19 @@ impl Billing for NoDeny {
             ),
         )?;
         Ok(Credited::Done {
+            subscriber_id: id,
             payment_ref: tx.last_insert_id().unwrap_or(0),
+            prv_txn: None,
         })
+    }
+
+    /// NoDeny's `osmp.pl` never reversed a payment, and its admins do it by hand in NoDeny:
+    /// a cancel is refused rather than guessed at.
+    fn cancel(
+        &self,
+        _tx: &mut Transaction<'_>,
+        _payment: &Uncredit<'_>,
+    ) -> Result<Uncredited, mysql::Error> {
+        Ok(Uncredited::NotSupported)
     }
 }

@@ -63,10 +63,7 @@ fn check_db(path: Option<PathBuf>) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let Some(billing) = paysys::billing::by_name(&config.database.billing) else {
-        eprintln!("paysys: unknown billing '{}'", config.database.billing);
-        return ExitCode::FAILURE;
-    };
+    let billing = paysys::billing::of(config.database.billing);
     let mut conn = match paysys::db::connect(&config.database, paysys::db::Use::Read) {
         Ok(c) => c,
         Err(e) => {
@@ -106,18 +103,25 @@ fn check_config(path: Option<PathBuf>) -> ExitCode {
             for file in &c.files {
                 println!("read     {}", file.display());
             }
-            println!("billing  {}", c.database.billing);
+            println!("billing  {}", c.database.billing.name());
             println!(
                 "log      {}{}",
                 c.log.file.display(),
                 if c.log.debug { " (debug)" } else { "" }
             );
             for s in &c.systems {
+                let keys: Vec<&str> = s.account.keys.iter().map(|k| k.name()).collect();
+                let expr = s
+                    .account
+                    .expr
+                    .as_ref()
+                    .map(|e| format!(" account_expr={}", e.as_str()))
+                    .unwrap_or_default();
                 println!(
-                    "system   {} protocol={} account={:?} sums={}..{} window={}h{}{}",
+                    "system   {} protocol={} account={}{expr} sums={}..{} window={}h{}{}",
                     s.name,
-                    s.protocol,
-                    s.account,
+                    s.protocol.name(),
+                    keys.join(","),
                     s.min_sum,
                     s.max_sum,
                     s.txn_window_hours,
@@ -135,6 +139,18 @@ fn check_config(path: Option<PathBuf>) -> ExitCode {
             }
             if c.systems.is_empty() {
                 println!("warning  no [[system]]: every caller will be refused");
+            }
+            for s in c.systems.iter().filter(|s| !s.test_allow.is_empty()) {
+                println!(
+                    "test     {}: test_allow callers are served in test mode (txn_date=now accepted)",
+                    s.name
+                );
+            }
+            for (first, second) in paysys::config::overlapping_systems(&c.systems) {
+                println!(
+                    "warning  systems {first} and {second} admit some of the same addresses: \
+                     paysys_check.cgi takes such a caller for {first} (the first in the config)"
+                );
             }
             println!("ok");
             ExitCode::SUCCESS

@@ -2,21 +2,26 @@
 //!
 //! A protocol turns a [`Request`] into a typed [`Command`] and an [`Outcome`] into the bytes
 //! its callers expect. It knows nothing about databases or billing; the pipeline in
-//! [`crate::endpoint`] never matches on a protocol's name. Adding a protocol is adding a file
-//! and a line in [`by_name`].
+//! [`crate::pipeline`] never matches on a protocol's name. Adding a protocol is adding a
+//! file, a [`ProtocolKind`] and a line in [`of`].
+//!
+//! The same protocol may answer a little differently depending on the executable that
+//! serves it: [`Dialect`] says whose answers to give (OSMP on `osmp.cgi` answers as NoDeny's
+//! `osmp.pl`, on `paysys_check.cgi` as ABillS's script).
 
 use chrono::NaiveDateTime;
 
 use crate::cgi::{Request, Response};
-use crate::domain::AccountKey;
+use crate::config::ProtocolKind;
+use crate::domain::AccountRule;
 use crate::outcome::{Command, Echo, Outcome, Refusal};
 
 pub mod osmp;
 
 /// What a protocol needs from the system's config to parse a request.
 #[derive(Debug, Clone, Copy)]
-pub struct ParseContext {
-    pub account_key: AccountKey,
+pub struct ParseContext<'a> {
+    pub account: &'a AccountRule,
     /// The server's local time, for `txn_date=now` on test systems.
     pub now: NaiveDateTime,
     pub test: bool,
@@ -33,8 +38,8 @@ pub struct Reply {
 }
 
 pub trait Protocol: Sync {
-    /// The name used in `[[system]] protocol = "…"`.
-    fn name(&self) -> &'static str;
+    /// What `[[system]] protocol = "…"` names it.
+    fn kind(&self) -> ProtocolKind;
 
     /// The request's fields as sent, for the answer and the log; never fails.
     fn echo(&self, request: &Request) -> Echo;
@@ -46,12 +51,38 @@ pub trait Protocol: Sync {
     fn render(&self, echo: &Echo, outcome: &Outcome) -> Reply;
 }
 
-/// Every protocol a config may name.
-pub const NAMES: &[&str] = &["osmp"];
+/// Whose answers a protocol gives where the billings' own scripts differ.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dialect {
+    /// NoDeny's `osmp.pl` (`osmp.cgi`).
+    NoDeny,
+    /// ABillS's `paysys_check.cgi`.
+    Abills,
+}
 
-pub fn by_name(name: &str) -> Option<&'static dyn Protocol> {
-    match name {
-        "osmp" => Some(&osmp::Osmp),
-        _ => None,
+/// The protocol `kind` speaking `dialect`.
+pub fn of(kind: ProtocolKind, dialect: Dialect) -> &'static dyn Protocol {
+    match (kind, dialect) {
+        (ProtocolKind::Osmp, Dialect::NoDeny) => &osmp::Osmp::NODENY,
+        (ProtocolKind::Osmp, Dialect::Abills) => &osmp::Osmp::ABILLS,
     }
+}
+
+/// The echo of a form request (OSMP and its kin): `command`, `txn_id`, `account` and `sum`
+/// as sent, the parameters, and the whole request for the log. Also what a request no system
+/// has claimed is logged with.
+pub fn form_echo(request: &Request) -> Echo {
+    let mut echo = Echo {
+        dump: request.dump(),
+        ..Echo::default()
+    };
+    if let Ok(form) = request.form() {
+        let field = |k: &str| form.get(k).ok().flatten().unwrap_or("").to_string();
+        echo.command = field("command");
+        echo.txn_id = field("txn_id");
+        echo.account = field("account");
+        echo.sum = field("sum");
+        echo.params = form.pairs().to_vec();
+    }
+    echo
 }

@@ -1,8 +1,12 @@
-//! OSMP (QIWI) terminal protocol, as NoDeny's `osmp.pl` speaks it.
+//! OSMP (QIWI) terminal protocol, as NoDeny's `osmp.pl` and ABillS's `paysys_check.cgi`
+//! speak it.
 //!
-//! Request: `command=check|pay|status`, `txn_id` (1–20 digits), `account`, `sum`
-//! (`.`-decimal, up to 2 places), `txn_date` (pay: `YYYYMMDDHHMMSS`), by GET or form POST.
+//! Request: `command=check|pay|status|cancel`, `txn_id` (1–20 digits), `account`, `sum`
+//! (`.`-decimal, up to 2 places), `txn_date` (pay: `YYYYMMDDHHMMSS`), `prv_txn` (cancel),
+//! by GET or form POST.
 //! Answer: `text/xml`, `<response>` with `osmp_txn_id`, `prv_txn`, `sum`, `result`, `comment`.
+//! The two dialects differ in one answer: a successful check comments `OK` (NoDeny) or
+//! `Balance: 12.50 Ив*** И***` (ABillS).
 //!
 //! `result` tells the terminal whether to retry: 1 and 90 mean "later", everything else is
 //! final. `comment` carries NoDeny's `nodN` codes, which admins already know; the full table
@@ -11,33 +15,36 @@
 use quick_xml::escape::escape;
 
 use crate::cgi::{Request, Response};
+use crate::config::ProtocolKind;
 use crate::domain::{Account, Amount, AmountError, TxnDate, TxnId};
-use crate::outcome::{Check, Command, Echo, Fault, Outcome, Pay, Refusal, StatusQuery};
-use crate::protocol::{ParseContext, Protocol, Reply};
+use crate::outcome::{
+    CancelOrder, Check, Command, Echo, Fault, Outcome, Pay, Refusal, StatusQuery,
+};
+use crate::protocol::{form_echo, Dialect, ParseContext, Protocol, Reply};
 
-pub struct Osmp;
+pub struct Osmp {
+    dialect: Dialect,
+}
+
+impl Osmp {
+    pub const NODENY: Osmp = Osmp {
+        dialect: Dialect::NoDeny,
+    };
+    pub const ABILLS: Osmp = Osmp {
+        dialect: Dialect::Abills,
+    };
+}
 
 /// Echoed values are cut to this many characters: enough for any real field.
 const ECHO_MAX: usize = 64;
 
 impl Protocol for Osmp {
-    fn name(&self) -> &'static str {
-        "osmp"
+    fn kind(&self) -> ProtocolKind {
+        ProtocolKind::Osmp
     }
 
     fn echo(&self, request: &Request) -> Echo {
-        let mut echo = Echo {
-            dump: dump(request),
-            ..Echo::default()
-        };
-        if let Ok(form) = request.form() {
-            let field = |k: &str| form.get(k).ok().flatten().unwrap_or("").to_string();
-            echo.command = field("command");
-            echo.txn_id = field("txn_id");
-            echo.account = field("account");
-            echo.sum = field("sum");
-        }
-        echo
+        form_echo(request)
     }
 
     fn parse(&self, request: &Request, ctx: &ParseContext) -> Result<Command, Refusal> {
@@ -50,7 +57,7 @@ impl Protocol for Osmp {
         let account = || -> Result<Account, Refusal> {
             match get("account")? {
                 None | Some("") => Err(Refusal::BadAccount("account is missing".into())),
-                Some(text) => Account::parse(text, ctx.account_key).map_err(Refusal::BadAccount),
+                Some(text) => Account::parse_by(text, ctx.account).map_err(Refusal::BadAccount),
             }
         };
         let sum = |text: &str| -> Result<Amount, Refusal> {
@@ -93,12 +100,49 @@ impl Protocol for Osmp {
                 }))
             }
             "status" => Ok(Command::Status(StatusQuery { txn_id: txn_id()? })),
+            "cancel" => {
+                let prv_txn = match get("prv_txn")? {
+                    Some(text)
+                        if (1..=20).contains(&text.len())
+                            && text.bytes().all(|b| b.is_ascii_digit()) =>
+                    {
+                        text.parse::<u64>().map_err(|_| {
+                            Refusal::CancelUnknown(format!("prv_txn {text}: no such payment"))
+                        })?
+                    }
+                    Some(text) => {
+                        return Err(Refusal::BadRequest(format!(
+                            "prv_txn '{text}' is not a number"
+                        )))
+                    }
+                    None => return Err(Refusal::BadRequest("cancel without prv_txn".into())),
+                };
+                let txn_id = match get("txn_id")? {
+                    None | Some("") => None,
+                    Some(_) => Some(txn_id()?),
+                };
+                Ok(Command::Cancel(CancelOrder { prv_txn, txn_id }))
+            }
             other => Err(Refusal::NoCommand(other.to_string())),
         }
     }
 
     fn render(&self, echo: &Echo, outcome: &Outcome) -> Reply {
-        let (result, comment) = code(outcome);
+        let (result, code_comment) = code(outcome);
+        let balance_comment;
+        let comment = match (self.dialect, outcome) {
+            // ABillS's script answers a check with the balance and the (masked) name, which
+            // terminals show the payer.
+            (Dialect::Abills, Outcome::Checked { subscriber, .. }) => {
+                let balance = subscriber
+                    .balance
+                    .map(|b| b.to_string())
+                    .unwrap_or_default();
+                balance_comment = clean_long(&format!("Balance: {balance} {}", subscriber.name));
+                balance_comment.trim_end()
+            }
+            _ => code_comment,
+        };
         let mut xml = String::with_capacity(256);
         xml.push_str("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<response>");
         push_element(&mut xml, "osmp_txn_id", &clean(&echo.txn_id));
@@ -106,7 +150,9 @@ impl Protocol for Osmp {
             push_element(&mut xml, "prv_txn", &prv_txn.to_string());
         }
         let sum = match outcome {
-            Outcome::Paid { sum, .. } | Outcome::Found { sum, .. } => Some(sum.to_string()),
+            Outcome::Paid { sum, .. }
+            | Outcome::Found { sum, .. }
+            | Outcome::Cancelled { sum, .. } => Some(sum.to_string()),
             Outcome::Checked { sum: Some(sum), .. } => Some(sum.to_string()),
             _ if !echo.sum.is_empty() => Some(clean(&echo.sum)),
             _ => None,
@@ -142,7 +188,13 @@ impl Protocol for Osmp {
 /// the other numbers are ours, one per refusal, listed in INSTALL.
 pub fn code(outcome: &Outcome) -> (u16, &'static str) {
     match outcome {
-        Outcome::Checked { .. } | Outcome::Paid { .. } | Outcome::Found { .. } => (0, "OK"),
+        Outcome::Found {
+            cancelled: true, ..
+        } => (7, "nod22"),
+        Outcome::Checked { .. }
+        | Outcome::Paid { .. }
+        | Outcome::Found { .. }
+        | Outcome::Cancelled { .. } => (0, "OK"),
         Outcome::Refused(refusal) => match refusal {
             // NoDeny answers a bare request with result 1, and terminals are used to it.
             Refusal::NoCommand(_) => (1, "nod3"),
@@ -158,6 +210,16 @@ pub fn code(outcome: &Outcome) -> (u16, &'static str) {
             Refusal::CallerNotAllowed => (8, "nod15"),
             Refusal::BadRequest(_) => (300, "nod16"),
             Refusal::UnknownTxn => (300, "nod17"),
+            Refusal::AccountInactive => (79, "nod20"),
+            Refusal::PaymentsDisabled => (7, "nod21"),
+            Refusal::PaidThenCancelled { .. } => (7, "nod22"),
+            // Another system's payment is answered as an unknown one: a caller learns
+            // nothing about payments that are not its own.
+            Refusal::CancelUnknown(_) => (300, "nod23"),
+            Refusal::CancelNotSupported(_) => (300, "nod24"),
+            Refusal::BadDomain(_) => (300, "nod25"),
+            Refusal::HookRefused(_) => (7, "nod26"),
+            Refusal::NoBill => (90, "nod27"),
         },
         Outcome::Failed(fault) => match fault {
             Fault::ConfigMissing(_) => (1, "nod1"),
@@ -178,6 +240,20 @@ fn push_element(xml: &mut String, name: &str, text: &str) {
     xml.push_str("</");
     xml.push_str(name);
     xml.push('>');
+}
+
+/// A longer text for an answer (a name): as [`clean`], capped at 128 characters.
+fn clean_long(text: &str) -> String {
+    text.chars()
+        .take(128)
+        .map(|c| {
+            if c.is_control() || matches!(c, '\u{FFFE}' | '\u{FFFF}') {
+                '?'
+            } else {
+                c
+            }
+        })
+        .collect()
 }
 
 /// Echoed text: control characters (CR, LF, NUL) and the noncharacters U+FFFE and U+FFFF,
@@ -201,31 +277,10 @@ fn clean(text: &str) -> String {
     out
 }
 
-/// The request as received, for debug logging (the journal escapes it).
-fn dump(request: &Request) -> String {
-    let mut text = format!(
-        "{} {}",
-        request.method,
-        String::from_utf8_lossy(&request.query)
-    );
-    match &request.body {
-        Ok(body) if !body.is_empty() => {
-            text.push_str(" body=");
-            text.push_str(&String::from_utf8_lossy(&body[..body.len().min(4096)]));
-        }
-        Ok(_) => {}
-        Err(e) => {
-            text.push_str(" body-error=");
-            text.push_str(&e.0);
-        }
-    }
-    text
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::AccountKey;
+    use crate::domain::{AccountKey, AccountRule};
     use chrono::NaiveDateTime;
     use std::ffi::OsString;
 
@@ -246,12 +301,13 @@ mod tests {
     }
 
     fn parse(query: &str) -> Result<Command, Refusal> {
+        let rule = AccountRule::new(AccountKey::PaymentCode);
         let ctx = ParseContext {
-            account_key: AccountKey::PaymentCode,
+            account: &rule,
             now: now(),
             test: false,
         };
-        Osmp.parse(&request(query), &ctx)
+        Osmp::NODENY.parse(&request(query), &ctx)
     }
 
     fn comment_of(query: &str) -> &'static str {
@@ -296,17 +352,17 @@ mod tests {
             panic!("not a pay")
         };
         assert_eq!(pay.txn_id.as_str(), "666");
-        assert_eq!(pay.account.subscriber_id(), 5907);
+        assert_eq!(pay.account.subscriber_id(), Some(5907));
         assert_eq!(pay.sum.kopecks(), 1050);
         assert_eq!(pay.txn_date.sql(), "2026-11-22 09:30:00");
     }
 
     #[test]
     fn answers_are_well_formed_and_escaped() {
-        let echo = Osmp.echo(&request(
+        let echo = Osmp::NODENY.echo(&request(
             "command=pay&txn_id=%3C/osmp_txn_id%3E%3Cresult%3E0%3C/result%3E&sum=1%0D%0A",
         ));
-        let reply = Osmp.render(&echo, &Outcome::Refused(Refusal::BadTxnId("x".into())));
+        let reply = Osmp::NODENY.render(&echo, &Outcome::Refused(Refusal::BadTxnId("x".into())));
         let body = &reply.response.body;
         assert_eq!(body.matches("<result>").count(), 1, "{body}");
         assert!(body.contains("<result>300</result>"), "{body}");
@@ -320,8 +376,8 @@ mod tests {
 
     #[test]
     fn answers_hold_only_legal_xml_characters() {
-        let echo = Osmp.echo(&request("txn_id=%EF%BF%BE%EF%BF%BF%00%1B&sum=%C2%85"));
-        let reply = Osmp.render(&echo, &Outcome::Refused(Refusal::UnknownTxn));
+        let echo = Osmp::NODENY.echo(&request("txn_id=%EF%BF%BE%EF%BF%BF%00%1B&sum=%C2%85"));
+        let reply = Osmp::NODENY.render(&echo, &Outcome::Refused(Refusal::UnknownTxn));
         let body = &reply.response.body;
         assert!(body.contains("<osmp_txn_id>????</osmp_txn_id>"), "{body}");
         assert!(body.contains("<sum>?</sum>"), "{body}");
@@ -329,8 +385,8 @@ mod tests {
 
     #[test]
     fn paid_answer_has_prv_txn_and_sum() {
-        let echo = Osmp.echo(&request("command=pay&txn_id=666&sum=10.5"));
-        let reply = Osmp.render(
+        let echo = Osmp::NODENY.echo(&request("command=pay&txn_id=666&sum=10.5"));
+        let reply = Osmp::NODENY.render(
             &echo,
             &Outcome::Paid {
                 prv_txn: 18,
@@ -348,8 +404,8 @@ mod tests {
 
     #[test]
     fn a_bare_request_answers_like_nodeny() {
-        let reply = Osmp.render(
-            &Osmp.echo(&request("")),
+        let reply = Osmp::NODENY.render(
+            &Osmp::NODENY.echo(&request("")),
             &Outcome::Refused(Refusal::NoCommand(String::new())),
         );
         assert!(reply

@@ -1,0 +1,367 @@
+//! ABillS: `users`, `users_pi`, `groups`, `companies`, `bills`, `payments`, `paysys_log`.
+//!
+//! What ABillS's own Paysys module writes, and we write the same (see `docs/ABILLS.md`): a
+//! payment raises `bills.deposit` — the company's bill for a company's user — and adds a
+//! `payments` row (`ext_id "<prefix>:<txn_id>"`, `last_deposit` = the deposit before) and a
+//! `paysys_log` row (`transaction_id "<prefix>:<txn_id>"`, status 2, the request in `info`),
+//! whose id is the `prv_txn` the caller is answered with. Unlike ABillS's script, all of it
+//! commits in one transaction with our own row, an account is a literal value (ABillS
+//! splices it into SQL, where `>0` or `*` match somebody), a disabled user or a group
+//! without payment systems is refused, and cancel is scoped to the system that paid.
+//!
+//! Money columns are `DOUBLE`. Sums go in as decimal text and the arithmetic is done in
+//! `DECIMAL`, so what is stored is the exact sum rounded once to the column, never a float
+//! computed on our side.
+//!
+//! ABillS's script ran before us on the same tables: a payment it recorded (its
+//! `payments.ext_id` or `paysys_log.transaction_id` has the txn) is answered as a repeat of
+//! that record, and nothing is credited again.
+
+use std::net::IpAddr;
+
+use mysql::prelude::Queryable;
+use mysql::{Conn, Params, Transaction};
+
+use crate::billing::{Billing, Credit, Credited, Uncredit, Uncredited};
+use crate::config::{BillingKind, System};
+use crate::db::{server_code, ER_DUP_ENTRY};
+use crate::domain::{parse_balance, Account, AccountRef, Amount, Domain};
+use crate::outcome::{Refusal, Subscriber};
+
+pub struct Abills;
+
+/// `paysys_log.status` values (ABillS: 1 processing, 2 complete, 3 cancelled).
+const STATUS_COMPLETE: u8 = 2;
+const STATUS_CANCELLED: u8 = 3;
+
+/// The subscriber an account named, with what paying them needs.
+#[derive(Debug)]
+struct Target {
+    uid: u64,
+    disabled: bool,
+    paysys_disabled: bool,
+    /// The bill credited: the user's own, or the company's for a company's user.
+    bill_id: u64,
+    deposit: Option<Amount>,
+    name: String,
+}
+
+/// The columns of a [`Target`], joined as ABillS's own user search joins them.
+const TARGET_SELECT: &str = "SELECT u.uid, u.disable, IFNULL(g.disable_paysys, 0), \
+     IF(u.company_id > 0, IFNULL(c.bill_id, 0), u.bill_id), \
+     CAST(IF(u.company_id > 0, cb.deposit, b.deposit) AS DECIMAL(24,2)), \
+     CONCAT_WS(' ', pi.fio, pi.fio2, pi.fio3) \
+     FROM users u \
+     LEFT JOIN users_pi pi ON pi.uid = u.uid \
+     LEFT JOIN `groups` g ON g.gid = u.gid \
+     LEFT JOIN companies c ON c.id = u.company_id \
+     LEFT JOIN bills b ON b.id = u.bill_id \
+     LEFT JOIN bills cb ON cb.id = c.bill_id \
+     WHERE u.deleted = 0 AND u.domain_id = ?";
+
+type TargetRow = (u64, u8, u8, u64, Option<String>, Option<Vec<u8>>);
+
+/// Looks `account` up by each of its keys in turn; the first key that finds somebody
+/// decides. A key that finds two subscribers (contract numbers need not be unique) is a
+/// refusal: paying whichever came first is how money reaches the wrong person.
+fn lookup(
+    conn: &mut impl Queryable,
+    account: &Account,
+    domain: Domain,
+) -> Result<Result<Target, Refusal>, mysql::Error> {
+    for r in account.refs() {
+        let (column, value): (&str, mysql::Value) = match r {
+            AccountRef::Id(uid) => ("u.uid", (*uid).into()),
+            AccountRef::Login(login) => ("u.id", login.as_str().into()),
+            AccountRef::ContractId(contract) => ("pi.contract_id", contract.as_str().into()),
+        };
+        let rows: Vec<TargetRow> = conn.exec(
+            format!("{TARGET_SELECT} AND {column} = ? LIMIT 2"),
+            Params::Positional(vec![domain.id().into(), value]),
+        )?;
+        match rows.len() {
+            0 => continue,
+            1 => {}
+            _ => {
+                return Ok(Err(Refusal::BadAccount(format!(
+                    "account '{}' names more than one subscriber ({column})",
+                    account.as_str()
+                ))))
+            }
+        }
+        let Some((uid, disabled, paysys_disabled, bill_id, deposit, name)) =
+            rows.into_iter().next()
+        else {
+            continue;
+        };
+        return Ok(Ok(Target {
+            uid,
+            disabled: disabled != 0,
+            paysys_disabled: paysys_disabled != 0,
+            bill_id,
+            deposit: deposit.as_deref().and_then(parse_balance),
+            // Old installs keep names in cp1251 or koi8-r; whatever the server cannot
+            // convert must not fail a payment.
+            name: name
+                .map(|n| String::from_utf8_lossy(&n).into_owned())
+                .unwrap_or_default()
+                .split_whitespace()
+                .collect::<Vec<_>>()
+                .join(" "),
+        }));
+    }
+    Ok(Err(Refusal::NoSuchSubscriber))
+}
+
+/// Who may be paid: a disabled account is inactive (79), a group without payment systems
+/// refuses them (7). (ABillS's script pays disabled accounts; terminals have a code for it.)
+fn payable(target: &Target) -> Result<(), Refusal> {
+    if target.disabled {
+        return Err(Refusal::AccountInactive);
+    }
+    if target.paysys_disabled {
+        return Err(Refusal::PaymentsDisabled);
+    }
+    Ok(())
+}
+
+/// `"<prefix>:<txn_id>"`: ABillS's `payments.ext_id` and `paysys_log.transaction_id`.
+fn ext_id(system: &System, txn_id: &str) -> String {
+    format!("{}:{txn_id}", system.abills.txn_prefix)
+}
+
+/// An address as ABillS stores one (`INET_ATON`); IPv6 and unknown callers are 0.
+fn ip_number(ip: Option<IpAddr>) -> u32 {
+    match ip {
+        Some(IpAddr::V4(v4)) => u32::from(v4),
+        _ => 0,
+    }
+}
+
+/// `paysys_log.info` as ABillS writes it: `"key, value\n"` for each parameter with a value,
+/// keys sorted. The column is 3-byte `utf8` on most installs: a character beyond it would
+/// make a strict server refuse the whole payment, so such characters become `?`.
+fn info(params: &[(String, String)]) -> String {
+    let mut pairs: Vec<&(String, String)> = params.iter().filter(|(_, v)| !v.is_empty()).collect();
+    pairs.sort();
+    let mut text = String::new();
+    for (k, v) in pairs {
+        text.push_str(k);
+        text.push_str(", ");
+        text.push_str(v);
+        text.push('\n');
+    }
+    text.chars()
+        .map(|c| if (c as u32) > 0xFFFF { '?' } else { c })
+        .take(16 * 1024)
+        .collect()
+}
+
+impl Billing for Abills {
+    fn kind(&self) -> BillingKind {
+        BillingKind::Abills
+    }
+
+    fn tables(&self) -> &'static [&'static str] {
+        &[
+            "users",
+            "users_pi",
+            "groups",
+            "companies",
+            "bills",
+            "payments",
+            "paysys_log",
+        ]
+    }
+
+    fn has_domains(&self) -> bool {
+        true
+    }
+
+    fn find(
+        &self,
+        conn: &mut Conn,
+        _system: &System,
+        account: &Account,
+        domain: Domain,
+    ) -> Result<Result<Subscriber, Refusal>, mysql::Error> {
+        Ok(lookup(conn, account, domain)?.and_then(|target| {
+            payable(&target)?;
+            Ok(Subscriber {
+                id: target.uid,
+                name: target.name,
+                balance: target.deposit,
+            })
+        }))
+    }
+
+    fn credit(&self, tx: &mut Transaction<'_>, c: &Credit<'_>) -> Result<Credited, mysql::Error> {
+        let target = match lookup(tx, c.account, c.domain)? {
+            Ok(target) => target,
+            Err(refusal) => return Ok(Credited::Refused(refusal)),
+        };
+        if let Err(refusal) = payable(&target) {
+            return Ok(Credited::Refused(refusal));
+        }
+        if target.bill_id == 0 {
+            return Ok(Credited::Refused(Refusal::NoBill));
+        }
+        // The bill's row lock orders payments to one bill and makes last_deposit exact.
+        let before: Option<String> = tx.exec_first(
+            "SELECT CAST(deposit AS DECIMAL(24,6)) FROM bills WHERE id = ? FOR UPDATE",
+            (target.bill_id,),
+        )?;
+        let Some(before) = before else {
+            return Ok(Credited::Refused(Refusal::NoBill));
+        };
+        let ext = ext_id(c.system, c.txn_id.as_str());
+        // ABillS's own duplicate key: a payment its script made before the switch-over (or
+        // whose paysys_log row it failed to write afterwards).
+        let earlier: Option<(u64, u64, String)> = tx.exec_first(
+            "SELECT id, uid, CAST(sum AS DECIMAL(16,2)) FROM payments WHERE ext_id = ? LIMIT 1 FOR UPDATE",
+            (&ext,),
+        )?;
+        if let Some((_, uid, sum)) = earlier {
+            let prv_txn = log_of_recorded(tx, c, &ext, uid, &sum)?;
+            let amount = parse_balance(&sum).unwrap_or(Amount::from_kopecks(0));
+            return Ok(Credited::Recorded {
+                prv_txn,
+                subscriber_id: uid,
+                amount,
+                same: uid == target.uid && amount == c.amount,
+            });
+        }
+        let logged = tx.exec_drop(
+            "INSERT INTO paysys_log (system_id, datetime, sum, commission, uid, transaction_id, info, ip, code, paysys_ip, domain_id, status) \
+             VALUES (?, NOW(), CAST(? AS DECIMAL(16,2)), 0, ?, ?, ?, 0, '', ?, ?, ?)",
+            (
+                c.system.abills.id,
+                c.amount.to_string(),
+                target.uid,
+                &ext,
+                info(c.params),
+                ip_number(c.caller),
+                c.domain.id(),
+                STATUS_COMPLETE,
+            ),
+        );
+        match logged {
+            Ok(()) => {}
+            Err(e) if server_code(&e) == Some(ER_DUP_ENTRY) => {
+                return recorded_in_log(tx, c, &ext);
+            }
+            Err(e) => return Err(e),
+        }
+        let log_id = tx.last_insert_id().unwrap_or(0);
+        tx.exec_drop(
+            "UPDATE bills SET deposit = CAST(deposit AS DECIMAL(24,6)) + CAST(? AS DECIMAL(16,2)) WHERE id = ?",
+            (c.amount.to_string(), target.bill_id),
+        )?;
+        tx.exec_drop(
+            "INSERT INTO payments (date, sum, dsc, ip, last_deposit, uid, aid, method, ext_id, bill_id, inner_describe, amount, currency, reg_date) \
+             VALUES (NOW(), CAST(? AS DECIMAL(16,2)), ?, ?, CAST(? AS DECIMAL(24,6)), ?, ?, ?, ?, ?, '', CAST(? AS DECIMAL(16,2)), 0, NOW())",
+            (
+                c.amount.to_string(),
+                &c.system.abills.description,
+                ip_number(c.caller),
+                before,
+                target.uid,
+                c.system.abills.admin_id,
+                c.system.abills.payment_method,
+                &ext,
+                target.bill_id,
+                c.amount.to_string(),
+            ),
+        )?;
+        Ok(Credited::Done {
+            subscriber_id: target.uid,
+            payment_ref: tx.last_insert_id().unwrap_or(0),
+            prv_txn: Some(log_id),
+        })
+    }
+
+    fn cancel(
+        &self,
+        tx: &mut Transaction<'_>,
+        u: &Uncredit<'_>,
+    ) -> Result<Uncredited, mysql::Error> {
+        // Our row names the payments row; a payment recorded by ABillS's script before the
+        // switch-over is found by its ext_id, as ABillS's own cancel finds it.
+        let ext = ext_id(u.system, u.txn_id);
+        let payment: Option<(u64, u64, String)> = tx.exec_first(
+            "SELECT id, bill_id, CAST(sum AS DECIMAL(16,2)) FROM payments \
+             WHERE (id = ? AND ? > 0) OR (ext_id = ? AND ? = 0) LIMIT 1 FOR UPDATE",
+            (u.payment_ref, u.payment_ref, &ext, u.payment_ref),
+        )?;
+        let Some((payment_id, bill_id, sum)) = payment else {
+            return Ok(Uncredited::Gone(format!(
+                "the payments row of prv_txn {} ({ext}) is gone: removed in ABillS already?",
+                u.prv_txn
+            )));
+        };
+        // What the payment added is what is taken back: ABillS's payments.sum.
+        tx.exec_drop(
+            "UPDATE bills SET deposit = CAST(deposit AS DECIMAL(24,6)) - CAST(? AS DECIMAL(16,2)) WHERE id = ?",
+            (sum, bill_id),
+        )?;
+        tx.exec_drop("DELETE FROM payments WHERE id = ?", (payment_id,))?;
+        tx.exec_drop(
+            "UPDATE paysys_log SET status = ? WHERE id = ?",
+            (STATUS_CANCELLED, u.prv_txn),
+        )?;
+        Ok(Uncredited::Done)
+    }
+}
+
+/// A `payments` row with our ext_id exists: ABillS's script paid this txn. Its `paysys_log`
+/// row is the first answer; if ABillS failed to write one (it does so after its own
+/// COMMIT), it is written now, as ABillS's script does on a repeat.
+fn log_of_recorded(
+    tx: &mut Transaction<'_>,
+    c: &Credit<'_>,
+    ext: &str,
+    uid: u64,
+    sum: &str,
+) -> Result<u64, mysql::Error> {
+    let log: Option<u64> = tx.exec_first(
+        "SELECT id FROM paysys_log WHERE transaction_id = ? ORDER BY domain_id = ? DESC, id LIMIT 1",
+        (ext, c.domain.id()),
+    )?;
+    if let Some(id) = log {
+        return Ok(id);
+    }
+    tx.exec_drop(
+        "INSERT INTO paysys_log (system_id, datetime, sum, commission, uid, transaction_id, info, ip, code, paysys_ip, domain_id, status) \
+         VALUES (?, NOW(), CAST(? AS DECIMAL(16,2)), 0, ?, ?, ?, 0, '', ?, ?, ?)",
+        (
+            c.system.abills.id,
+            sum,
+            uid,
+            ext,
+            info(c.params),
+            ip_number(c.caller),
+            c.domain.id(),
+            STATUS_COMPLETE,
+        ),
+    )?;
+    Ok(tx.last_insert_id().unwrap_or(0))
+}
+
+/// `paysys_log` has our transaction_id in this domain but `payments` has no row: ABillS's
+/// cancel deletes the payment and then marks the log row 3, so this is a payment reversed
+/// since (or removed by hand): it is not paid again.
+fn recorded_in_log(
+    tx: &mut Transaction<'_>,
+    c: &Credit<'_>,
+    ext: &str,
+) -> Result<Credited, mysql::Error> {
+    let prv_txn: Option<u64> = tx.exec_first(
+        "SELECT id FROM paysys_log WHERE domain_id = ? AND transaction_id = ? FOR UPDATE",
+        (c.domain.id(), ext),
+    )?;
+    Ok(Credited::Refused(match prv_txn {
+        Some(prv_txn) => Refusal::PaidThenCancelled { prv_txn },
+        // The duplicate key said it exists; only a hand in the database removes it.
+        None => Refusal::CancelUnknown(format!("paysys_log {ext} vanished")),
+    }))
+}

@@ -1,0 +1,460 @@
+//! The pipeline of one request, the same for every executable and both modes:
+//!
+//! request → config → gate (which system?) → protocol::parse → policy → billing / ledger →
+//! protocol::render → journal.
+//!
+//! [`serve`] decides; it touches no process state, so tests and the admin command line can
+//! call it. Which systems an executable offers and how it answers before a system is known
+//! is its [`Endpoint`]; everything after that is the system's protocol and the config's
+//! billing. [`serve_safely`] turns a panic into the temporary answer, and [`record`] writes
+//! the log line.
+
+use std::net::IpAddr;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use chrono::{DateTime, Local};
+
+use crate::billing::{self, Billing};
+use crate::cgi::{Request, Response};
+use crate::config::{self, Config, ConfigError, ProtocolKind, System};
+use crate::db::{self, Connections};
+use crate::domain::{Amount, Domain};
+use crate::gate::{self, Caller};
+use crate::journal::{self, Line};
+use crate::ledger::{self, LedgerError, Paid, PayOrder, Unpaid};
+use crate::outcome::{mask_name, Command, Echo, Fault, Outcome, Refusal};
+use crate::policy;
+use crate::protocol::{self, Dialect, ParseContext, Protocol, Reply};
+
+/// What an executable serves.
+#[derive(Debug, Clone, Copy)]
+pub struct Endpoint {
+    /// For the log and errors: `osmp.cgi`, `paysys_check.cgi`.
+    pub name: &'static str,
+    /// `Some`: only the systems speaking this protocol (`osmp.cgi`); `None`: every system,
+    /// the caller's address picking it and so its protocol (`paysys_check.cgi`).
+    pub only: Option<ProtocolKind>,
+    /// Whose answers to give where NoDeny's and ABillS's scripts differ.
+    pub dialect: Dialect,
+}
+
+/// `cgi-bin/osmp.cgi`: NoDeny's `osmp.pl`, OSMP systems only.
+pub const OSMP_CGI: Endpoint = Endpoint {
+    name: "osmp.cgi",
+    only: Some(ProtocolKind::Osmp),
+    dialect: Dialect::NoDeny,
+};
+
+/// `cgi-bin/paysys_check.cgi`: ABillS's endpoint, every system.
+pub const PAYSYS_CHECK_CGI: Endpoint = Endpoint {
+    name: "paysys_check.cgi",
+    only: None,
+    dialect: Dialect::Abills,
+};
+
+/// What ABillS's script answers a caller no system admits, word for word: payment systems
+/// and admins' scripts look for this text.
+pub const UNKNOWN_SYSTEM: &str = "Error: Unknown payment system";
+
+impl Endpoint {
+    fn offers(&self, system: &System) -> bool {
+        self.only.is_none_or(|kind| kind == system.protocol)
+    }
+
+    /// The protocol that answers before a system is known (a broken config, an unknown
+    /// caller, a panic), if this endpoint has only one.
+    fn sole_protocol(&self) -> Option<&'static dyn Protocol> {
+        self.only.map(|kind| protocol::of(kind, self.dialect))
+    }
+
+    /// The echo of a request no system has claimed yet.
+    fn echo(&self, request: &Request) -> Echo {
+        match self.sole_protocol() {
+            Some(p) => p.echo(request),
+            None => protocol::form_echo(request),
+        }
+    }
+
+    /// The answer to a request no system has claimed: in the sole protocol, or as ABillS's
+    /// script gives it — plain text, which every protocol's client takes for a failure.
+    fn render_unclaimed(&self, echo: &Echo, outcome: &Outcome) -> Reply {
+        if let Some(p) = self.sole_protocol() {
+            return p.render(echo, outcome);
+        }
+        let (status, text, result) = match outcome {
+            Outcome::Refused(Refusal::CallerNotAllowed) => (200, UNKNOWN_SYSTEM, "unknown-system"),
+            // Not knowing the caller's protocol, say it in HTTP: 503 is "try again later"
+            // to every client.
+            _ => (
+                503,
+                "Error: temporarily unavailable, try again later",
+                "unavailable",
+            ),
+        };
+        Reply {
+            response: Response {
+                status,
+                content_type: "text/plain; charset=utf-8",
+                body: text.to_string(),
+            },
+            result: result.to_string(),
+            comment: text.to_string(),
+        }
+    }
+}
+
+/// What a request came to: the answer, and what the journal needs to describe it.
+pub struct Served {
+    pub reply: Reply,
+    pub outcome: Outcome,
+    pub echo: Echo,
+    /// The system the caller was identified as, if it got that far.
+    pub system: Option<String>,
+    /// Called in test mode (`test_allow`, or a system with `test = true`).
+    pub test: bool,
+    pub domain: Domain,
+    pub log_file: PathBuf,
+    pub debug: bool,
+}
+
+/// Decides one request. `config_path` is the main config file; `now` the server's time;
+/// `conns` where the database connection comes from.
+pub fn serve(
+    endpoint: &Endpoint,
+    request: &Request,
+    config_path: &Path,
+    now: DateTime<Local>,
+    conns: &mut Connections,
+) -> Served {
+    let config = match Config::load(config_path) {
+        Ok(config) => config,
+        Err(e) => {
+            let outcome = Outcome::Failed(config_fault(&e));
+            let echo = endpoint.echo(request);
+            return Served {
+                reply: endpoint.render_unclaimed(&echo, &outcome),
+                outcome,
+                echo,
+                system: None,
+                test: false,
+                domain: Domain::default(),
+                log_file: config::default_log_file(&config::base_of(config_path)),
+                debug: false,
+            };
+        }
+    };
+    // The caller first: someone we do not know learns nothing about the request's validity.
+    let Some(caller) = gate::identify(&config.systems, request.remote_addr, |s| endpoint.offers(s))
+    else {
+        let outcome = Outcome::Refused(Refusal::CallerNotAllowed);
+        let echo = endpoint.echo(request);
+        return Served {
+            reply: endpoint.render_unclaimed(&echo, &outcome),
+            outcome,
+            echo,
+            system: None,
+            test: false,
+            domain: Domain::default(),
+            log_file: config.log.file.clone(),
+            debug: config.log.debug,
+        };
+    };
+    let protocol = protocol::of(caller.system.protocol, endpoint.dialect);
+    let billing = billing::of(config.database.billing);
+    let echo = protocol.echo(request);
+    // Domains are the billing's (ABillS Multidoms); where it has none, PATH_INFO is ignored
+    // as NoDeny's script ignored it.
+    let domain = if billing.has_domains() {
+        Domain::from_path_info(&request.path_info)
+    } else {
+        Ok(Domain::default())
+    };
+    let outcome = match &domain {
+        Err(why) => Outcome::Refused(Refusal::BadDomain(why.clone())),
+        Ok(domain) => decide(
+            protocol, billing, request, &config, caller, *domain, now, conns,
+        ),
+    };
+    Served {
+        reply: protocol.render(&echo, &outcome),
+        outcome,
+        echo,
+        system: Some(caller.system.name.clone()),
+        test: caller.test,
+        domain: domain.unwrap_or_default(),
+        log_file: config.log.file.clone(),
+        debug: config.log.debug,
+    }
+}
+
+fn config_fault(e: &ConfigError) -> Fault {
+    match e {
+        ConfigError::Missing { .. } => Fault::ConfigMissing(e.to_string()),
+        ConfigError::Invalid { .. } => Fault::ConfigInvalid(e.to_string()),
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn decide(
+    protocol: &dyn Protocol,
+    billing: &dyn Billing,
+    request: &Request,
+    config: &Config,
+    caller: Caller<'_>,
+    domain: Domain,
+    now: DateTime<Local>,
+    conns: &mut Connections,
+) -> Outcome {
+    let system = caller.system;
+    let ctx = ParseContext {
+        account: &system.account,
+        now: now.naive_local(),
+        test: caller.test,
+    };
+    let command = match protocol.parse(request, &ctx) {
+        Ok(command) => command,
+        Err(refusal) => return Outcome::Refused(refusal),
+    };
+    let admitted = policy::check(system, &command, &now);
+    if let (Err(refusal), Command::Check(_) | Command::Status(_) | Command::Cancel(_)) =
+        (&admitted, &command)
+    {
+        // Outside today's limits needs no database to be refused — except a pay, which
+        // may be the retry of one committed under earlier limits.
+        return Outcome::Refused(refusal.clone());
+    }
+    let job = Job {
+        billing,
+        system,
+        caller: request.remote_addr,
+        domain,
+        params: protocol.echo(request).params,
+    };
+    let outcome = job.execute(&config.database, &command, admitted, conns);
+    // After a database error the connection's state is unknown: never reuse it.
+    conns.done(!matches!(outcome, Outcome::Failed(_)));
+    outcome
+}
+
+/// The part that talks to the database.
+struct Job<'a> {
+    billing: &'a dyn Billing,
+    system: &'a System,
+    caller: Option<IpAddr>,
+    domain: Domain,
+    params: Vec<(String, String)>,
+}
+
+impl Job<'_> {
+    /// `admitted`: what the system's limits said of the command.
+    fn execute(
+        &self,
+        database: &config::DatabaseConfig,
+        command: &Command,
+        admitted: Result<(), Refusal>,
+        conns: &mut Connections,
+    ) -> Outcome {
+        let writes = matches!(command, Command::Pay(_) | Command::Cancel(_));
+        // Pays and cancels write; status may wait on a pay of the same txn in flight
+        // (ledger::find): all need the lock timeouts. A check only reads what is committed.
+        let usage = match command {
+            Command::Check(_) => db::Use::Read,
+            _ => db::Use::Write,
+        };
+        let conn = match conns.get(database, usage) {
+            Ok(conn) => conn,
+            // A pay that could not even connect was not written: NoDeny's nod13 all the same.
+            Err(why) if writes => return Outcome::Failed(Fault::DatabaseWrite(why)),
+            Err(why) => return Outcome::Failed(Fault::DatabaseRead(why)),
+        };
+        let system = self.system;
+        match command {
+            Command::Check(check) => {
+                match self.billing.find(conn, system, &check.account, self.domain) {
+                    Ok(Ok(mut subscriber)) => {
+                        if system.mask_name {
+                            subscriber.name = mask_name(&subscriber.name);
+                        }
+                        Outcome::Checked {
+                            subscriber,
+                            sum: check.sum,
+                        }
+                    }
+                    Ok(Err(refusal)) => Outcome::Refused(refusal),
+                    Err(e) => Outcome::Failed(Fault::DatabaseRead(e.to_string())),
+                }
+            }
+            Command::Pay(pay) => match admitted {
+                Ok(()) => {
+                    let order = PayOrder {
+                        system,
+                        pay,
+                        caller: self.caller,
+                        domain: self.domain,
+                        params: &self.params,
+                    };
+                    match ledger::pay(conn, self.billing, &order) {
+                        Ok(paid) => paid_outcome(paid, pay.sum),
+                        Err(LedgerError::CommitUnknown(e)) => {
+                            Outcome::Failed(Fault::CommitUnknown(e.to_string()))
+                        }
+                        Err(e) => Outcome::Failed(Fault::DatabaseWrite(e.to_string())),
+                    }
+                }
+                // Outside today's limits: refused, unless this txn was committed before, in
+                // which case its first answer stands (invariant 3: the window or the limits
+                // may have changed since, and the retry of a paid payment must not be told
+                // it failed).
+                Err(refusal) => match ledger::settled(conn, &system.name, pay) {
+                    Ok(Some(paid)) => paid_outcome(paid, pay.sum),
+                    Ok(None) => Outcome::Refused(refusal),
+                    // Not knowing whether it is a repeat, a final refusal could be wrong.
+                    Err(e) => Outcome::Failed(Fault::DatabaseRead(e.to_string())),
+                },
+            },
+            Command::Status(query) => match ledger::find(conn, &system.name, &query.txn_id) {
+                Ok(Some(stored)) => Outcome::Found {
+                    prv_txn: stored.prv_txn,
+                    sum: stored.sum,
+                    cancelled: stored.cancelled,
+                },
+                Ok(None) => Outcome::Refused(Refusal::UnknownTxn),
+                Err(e) => Outcome::Failed(Fault::DatabaseRead(e.to_string())),
+            },
+            Command::Cancel(order) => match ledger::cancel(conn, self.billing, system, order) {
+                Ok(Unpaid::Cancelled { prv_txn, sum }) => Outcome::Cancelled {
+                    prv_txn,
+                    sum,
+                    repeat: false,
+                },
+                Ok(Unpaid::Repeat { prv_txn, sum }) => Outcome::Cancelled {
+                    prv_txn,
+                    sum,
+                    repeat: true,
+                },
+                Ok(Unpaid::Refused(refusal)) => Outcome::Refused(refusal),
+                Err(LedgerError::CommitUnknown(e)) => {
+                    Outcome::Failed(Fault::CommitUnknown(e.to_string()))
+                }
+                Err(e) => Outcome::Failed(Fault::DatabaseWrite(e.to_string())),
+            },
+        }
+    }
+}
+
+/// The outcome of a pay the ledger has settled.
+fn paid_outcome(paid: Paid, sum: Amount) -> Outcome {
+    match paid {
+        Paid::New { prv_txn } => Outcome::Paid {
+            prv_txn,
+            sum,
+            repeat: false,
+        },
+        Paid::Repeat { prv_txn } => Outcome::Paid {
+            prv_txn,
+            sum,
+            repeat: true,
+        },
+        Paid::Conflict {
+            prv_txn,
+            account,
+            sum,
+        } => Outcome::Refused(Refusal::Conflict {
+            prv_txn,
+            account,
+            sum,
+        }),
+        Paid::Cancelled { prv_txn } => Outcome::Refused(Refusal::PaidThenCancelled { prv_txn }),
+        Paid::Refused(refusal) => Outcome::Refused(refusal),
+    }
+}
+
+/// The journal line for a served request.
+pub fn log_line(
+    request: &Request,
+    served: &Served,
+    at: DateTime<Local>,
+    pid: u32,
+    started: Instant,
+) -> String {
+    let ip = if request.remote_addr_text.is_empty() {
+        "-"
+    } else {
+        &request.remote_addr_text
+    };
+    let ms = format!("{:.1}", started.elapsed().as_secs_f64() * 1000.0);
+    let prv_txn = served
+        .outcome
+        .prv_txn()
+        .map(|p| p.to_string())
+        .unwrap_or_default();
+    let domain = match served.domain.id() {
+        0 => String::new(),
+        n => n.to_string(),
+    };
+    let mut line = Line::new(at, pid)
+        .field("ip", ip)
+        .field("system", served.system.as_deref().unwrap_or("-"))
+        .field("test", if served.test { "1" } else { "" })
+        .field("domain", &domain)
+        .field("cmd", &served.echo.command)
+        .field("txn", &served.echo.txn_id)
+        .field("account", &served.echo.account)
+        .field("sum", &served.echo.sum)
+        .field("result", &served.reply.result)
+        .field("prv_txn", &prv_txn)
+        .field("ms", &ms)
+        .quoted("comment", &served.reply.comment);
+    if let Some(detail) = served.outcome.detail() {
+        line = line.quoted("detail", &detail);
+    }
+    // A caller no system admits is logged with its whole request: the admin adding a new
+    // payment system needs to see what it sent.
+    let unknown = matches!(served.outcome, Outcome::Refused(Refusal::CallerNotAllowed));
+    if served.debug || unknown {
+        line = line.quoted("request", &served.echo.dump);
+    }
+    line.finish()
+}
+
+/// [`serve`], with a panic turned into the temporary answer.
+pub fn serve_safely(
+    endpoint: &Endpoint,
+    request: &Request,
+    config_path: &Path,
+    conns: &mut Connections,
+) -> Served {
+    let now = Local::now();
+    catch_unwind(AssertUnwindSafe(|| {
+        serve(endpoint, request, config_path, now, conns)
+    }))
+    .unwrap_or_else(|panic| {
+        // Whatever the connection was doing when the panic struck, it is not to be trusted.
+        conns.done(false);
+        let why = panic
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| panic.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "panic".into());
+        let outcome = Outcome::Failed(Fault::Internal(why));
+        let echo = Echo::default();
+        Served {
+            reply: endpoint.render_unclaimed(&echo, &outcome),
+            outcome,
+            echo,
+            system: None,
+            test: false,
+            domain: Domain::default(),
+            log_file: config::default_log_file(&config::base_of(config_path)),
+            debug: false,
+        }
+    })
+}
+
+/// Writes the request's log line.
+pub fn record(request: &Request, served: &Served, started: Instant) {
+    let line = log_line(request, served, Local::now(), std::process::id(), started);
+    journal::record(&served.log_file, &line);
+}
