@@ -1,6 +1,7 @@
 # paysys — build, test, demo, install.
 #
-#   make            release executables: cgi-bin/osmp.cgi and target/<host>/release/paysys
+#   make            release executables: cgi-bin/osmp.cgi, cgi-bin/paysys_check.cgi and
+#                   target/<host>/release/paysys
 #   make test       every test (unit, integration against MariaDB, end to end behind nginx
 #                   and Apache), then a bounded fuzz run (FUZZ_SECONDS per target; 0 skips)
 #   make demo       a real check and pay end to end, with the answers and the log lines
@@ -17,12 +18,13 @@
 # `make STATIC=0` (also with install, demo) builds ordinary dynamically linked executables in
 # target/release/ instead. `cargo test` and `make test` use cargo's own debug build.
 #
-# `make install-files` is `make install` without the build (OSMP_BIN and PAYSYS_BIN name
+# `make install-files` is `make install` without the build (OSMP_BIN, PAYSYS_CHECK_BIN and PAYSYS_BIN name
 # the executables to copy; by default the ones `make` builds). The work is done by
 # scripts/install.sh; see INSTALL.
 
 CARGO      ?= cargo
 CGI         = cgi-bin/osmp.cgi
+CHECK_CGI   = cgi-bin/paysys_check.cgi
 PREFIX      = /usr/local/paysys
 DESTDIR    ?=
 FUZZ_SECONDS ?= 60
@@ -41,8 +43,10 @@ BUILD       = RUSTFLAGS="$(strip -C target-feature=+crt-static $(RUSTFLAGS))" \
 endif
 OSMP_BIN   ?= $(RELEASE)/osmp
 PAYSYS_BIN ?= $(RELEASE)/paysys
+PAYSYS_CHECK_BIN ?= $(RELEASE)/paysys_check
 
-INSTALL_ENV = PREFIX="$(PREFIX)" DESTDIR="$(DESTDIR)" OSMP_BIN="$(OSMP_BIN)" PAYSYS_BIN="$(PAYSYS_BIN)"
+INSTALL_ENV = PREFIX="$(PREFIX)" DESTDIR="$(DESTDIR)" OSMP_BIN="$(OSMP_BIN)" PAYSYS_BIN="$(PAYSYS_BIN)" \
+              PAYSYS_CHECK_BIN="$(PAYSYS_CHECK_BIN)"
 
 .PHONY: all build test demo install install-files uninstall clean
 
@@ -51,6 +55,7 @@ all: build
 build:
 	$(BUILD)
 	install -m 0755 $(RELEASE)/osmp $(CGI)
+	install -m 0755 $(RELEASE)/paysys_check $(CHECK_CGI)
 
 # Every test, then each fuzz target for FUZZ_SECONDS (0 skips fuzzing).
 test:
@@ -72,4 +77,4 @@ uninstall:
 
 clean:
 	$(CARGO) clean
-	rm -f $(CGI)
+	rm -f $(CGI) $(CHECK_CGI)

@@ -11,12 +11,17 @@
 #               written into a file names $PREFIX
 #   OSMP_BIN    the osmp executable to install as cgi-bin/osmp.cgi (default: what `make`
 #               builds, target/<host>/release/osmp)
+#   PAYSYS_CHECK_BIN  the paysys_check executable to install as cgi-bin/paysys_check.cgi
+#               (target/<host>/release/paysys_check)
 #   PAYSYS_BIN  the admin tool to install as bin/paysys (target/<host>/release/paysys)
 #   RUNDIR      the directory of osmp.cgi's FastCGI socket in persistent mode, absolute,
 #               written into the nginx and systemd files (default /run/paysys)
 #
 # Layout under PREFIX:
 #   cgi-bin/osmp.cgi                 0755
+#   cgi-bin/paysys_check.cgi         0755; an existing one that is not ours (ABillS's Perl
+#                                      script) is kept as paysys_check.cgi.abills first, and
+#                                      put back by uninstall
 #   bin/paysys                       0755
 #   etc/paysys.toml.example          0644, always replaced
 #   etc/paysys.toml                  0640 root:www-data, only when it does not exist yet
@@ -47,6 +52,7 @@ host=$(rustc -vV 2>/dev/null | sed -n 's/^host: //p') || true
 release=target/${host:-$(uname -m)-unknown-linux-gnu}/release # the Makefile's static build
 OSMP_BIN=${OSMP_BIN:-$release/osmp}
 PAYSYS_BIN=${PAYSYS_BIN:-$release/paysys}
+PAYSYS_CHECK_BIN=${PAYSYS_CHECK_BIN:-$release/paysys_check}
 RUNDIR=${RUNDIR:-/run/paysys}
 
 say() { printf 'install.sh: %s\n' "$*" >&2; }
@@ -88,6 +94,7 @@ have_group() { getent group "$1" >/dev/null 2>&1; }
 # Every file an install from this tree puts under PREFIX except etc/paysys.toml.
 shipped_files() {
     echo cgi-bin/osmp.cgi
+    echo cgi-bin/paysys_check.cgi
     echo bin/paysys
     echo etc/paysys.toml.example
     local s
@@ -97,7 +104,7 @@ shipped_files() {
 
 do_install() {
     local f
-    for f in "$OSMP_BIN" "$PAYSYS_BIN"; do
+    for f in "$OSMP_BIN" "$PAYSYS_CHECK_BIN" "$PAYSYS_BIN"; do
         [ -x "$f" ] || die "$f is missing: build first (make install does)"
     done
     say "installing into $root"
@@ -108,6 +115,18 @@ do_install() {
     done
 
     install -m 0755 "$OSMP_BIN" "$root/cgi-bin/osmp.cgi"
+    # Under an ABillS tree, cgi-bin/paysys_check.cgi is ABillS's own script: keep it, so
+    # that going back is a rename (and uninstall puts it back). Ours is listed in the
+    # manifest; anything else there is somebody else's.
+    local check="$root/cgi-bin/paysys_check.cgi" backup="$root/cgi-bin/paysys_check.cgi.abills"
+    if [ -e "$check" ] && ! { [ -f "$manifest" ] && grep -qx 'cgi-bin/paysys_check.cgi' "$manifest"; }; then
+        if [ -e "$backup" ]; then
+            die "$PREFIX/cgi-bin/paysys_check.cgi is not ours and $PREFIX/cgi-bin/paysys_check.cgi.abills exists already: move one of them away first"
+        fi
+        mv "$check" "$backup"
+        say "kept the existing $PREFIX/cgi-bin/paysys_check.cgi as paysys_check.cgi.abills"
+    fi
+    install -m 0755 "$PAYSYS_CHECK_BIN" "$check"
     install -m 0755 "$PAYSYS_BIN" "$root/bin/paysys"
     install -m 0644 etc/paysys.toml.example "$root/etc/paysys.toml.example"
 
@@ -197,6 +216,11 @@ do_uninstall() {
         rm -f "$root/$f"
     done <<<"$list"
     rm -f "$root/etc/paysys.toml.example" "$manifest"
+    # ABillS's own script, kept by the install: back in its place.
+    if [ -e "$root/cgi-bin/paysys_check.cgi.abills" ] && [ ! -e "$root/cgi-bin/paysys_check.cgi" ]; then
+        mv "$root/cgi-bin/paysys_check.cgi.abills" "$root/cgi-bin/paysys_check.cgi"
+        say "put ABillS's paysys_check.cgi back in $PREFIX/cgi-bin"
+    fi
 
     local d
     for d in "${dirs[@]}"; do

@@ -183,6 +183,23 @@ pub fn schema_problems(
                 .into(),
         );
     }
+    let columns: Vec<String> = conn.query(
+        "SELECT COLUMN_NAME FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = DATABASE() \
+         AND TABLE_NAME = 'paysys_txn'",
+    )?;
+    if !columns.is_empty() {
+        let missing: Vec<&str> = ["prv_txn", "cancelled", "domain_id"]
+            .into_iter()
+            .filter(|c| !columns.iter().any(|have| have.eq_ignore_ascii_case(c)))
+            .collect();
+        if !missing.is_empty() {
+            problems.push(format!(
+                "paysys_txn has no column {} (a table of an earlier version): load \
+                 sql/paysys.sql again, which brings the table up to date",
+                missing.join(", ")
+            ));
+        }
+    }
     let collation: Option<Option<String>> = conn.query_first(
         "SELECT COLLATION_NAME FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = DATABASE() \
          AND TABLE_NAME = 'paysys_txn' AND COLUMN_NAME = 'system_name'",

@@ -61,6 +61,10 @@ fn make(target: &str, vars: &[(&str, &str)]) -> String {
         .arg("--no-print-directory")
         .arg(target)
         .arg(format!("OSMP_BIN={}", env!("CARGO_BIN_EXE_osmp")))
+        .arg(format!(
+            "PAYSYS_CHECK_BIN={}",
+            env!("CARGO_BIN_EXE_paysys_check")
+        ))
         .arg(format!("PAYSYS_BIN={}", env!("CARGO_BIN_EXE_paysys")));
     for (name, value) in vars {
         cmd.arg(format!("{name}={value}"));
@@ -152,6 +156,7 @@ fn full_install() -> BTreeSet<String> {
         "bin/paysys",
         "cgi-bin/",
         "cgi-bin/osmp.cgi",
+        "cgi-bin/paysys_check.cgi",
         "etc/",
         "etc/apache/",
         "etc/apache/paysys-fcgid.conf",
@@ -201,6 +206,10 @@ fn assert_installed(prefix: &Path, written_as: &str) {
 fn assert_installed_with(prefix: &Path, written_as: &str, rundir: &str) {
     for (file, from) in [
         ("cgi-bin/osmp.cgi", env!("CARGO_BIN_EXE_osmp")),
+        (
+            "cgi-bin/paysys_check.cgi",
+            env!("CARGO_BIN_EXE_paysys_check"),
+        ),
         ("bin/paysys", env!("CARGO_BIN_EXE_paysys")),
     ] {
         assert_eq!(mode(&prefix.join(file)), 0o755, "{file}");
@@ -397,6 +406,32 @@ fn an_existing_config_survives_install_and_uninstall() {
 }
 
 #[test]
+fn abills_own_paysys_check_cgi_is_kept_aside_and_put_back() {
+    let scratch = Scratch::new("abills-cgi");
+    let prefix = scratch.0.join("abills");
+    fs::create_dir_all(prefix.join("cgi-bin")).unwrap();
+    let perl = b"#!/usr/bin/perl\n# ABillS's paysys_check.cgi\n";
+    fs::write(prefix.join("cgi-bin/paysys_check.cgi"), perl).unwrap();
+
+    let out = install(&prefix);
+    assert!(out.contains("as paysys_check.cgi.abills"), "{out}");
+    assert_eq!(read(&prefix.join("cgi-bin/paysys_check.cgi.abills")), perl);
+    assert_installed(&prefix, prefix.to_str().unwrap());
+    // Installing again replaces ours and leaves the kept one alone.
+    let out = install(&prefix);
+    assert!(!out.contains("paysys_check.cgi.abills"), "{out}");
+    assert_eq!(read(&prefix.join("cgi-bin/paysys_check.cgi.abills")), perl);
+
+    uninstall(&prefix);
+    assert_eq!(
+        tree(&prefix),
+        set(&["cgi-bin/", "cgi-bin/paysys_check.cgi"]),
+        "ABillS's script is back"
+    );
+    assert_eq!(read(&prefix.join("cgi-bin/paysys_check.cgi")), perl);
+}
+
+#[test]
 fn uninstall_keeps_an_edited_config_and_the_logs() {
     let scratch = Scratch::new("edited");
     let prefix = scratch.0.join("paysys");
@@ -516,6 +551,10 @@ fn rundir_names_the_fastcgi_socket() {
         .arg(format!("PREFIX={p}"))
         .arg("RUNDIR=run/paysys")
         .arg(format!("OSMP_BIN={}", env!("CARGO_BIN_EXE_osmp")))
+        .arg(format!(
+            "PAYSYS_CHECK_BIN={}",
+            env!("CARGO_BIN_EXE_paysys_check")
+        ))
         .arg(format!("PAYSYS_BIN={}", env!("CARGO_BIN_EXE_paysys")))
         .output()
         .expect("make install-files");

@@ -413,11 +413,26 @@ impl WebServer {
     ) -> Result<HttpResponse, String> {
         http_request(
             self.port,
+            None,
             self.http_timeout,
             method,
             path_and_query,
             headers,
             body,
+        )
+    }
+
+    /// A GET from the loopback address `from` (any of 127.0.0.0/8): the server sees it as
+    /// REMOTE_ADDR, so that tests can be several payment systems' callers at once.
+    pub fn get_from(&self, from: Ipv4Addr, path_and_query: &str) -> Result<HttpResponse, String> {
+        http_request(
+            self.port,
+            Some(from),
+            self.http_timeout,
+            "GET",
+            path_and_query,
+            &[],
+            None,
         )
     }
 }
@@ -1482,8 +1497,47 @@ fn stop_group(mut child: Child) {
 // ---------------------------------------------------------------------------------------
 // HTTP client
 
+/// A TCP connection to 127.0.0.1:`port` from the local address `from` (bound first: std
+/// has no bind-before-connect). Loopback only: every 127.x address is this machine's.
+fn connect_from(from: Ipv4Addr, port: u16) -> std::io::Result<TcpStream> {
+    use std::os::fd::FromRawFd;
+    if !from.is_loopback() {
+        return Err(std::io::Error::other(format!(
+            "{from} is not a loopback address"
+        )));
+    }
+    let sockaddr = |ip: Ipv4Addr, port: u16| libc::sockaddr_in {
+        sin_family: libc::AF_INET as libc::sa_family_t,
+        sin_port: port.to_be(),
+        sin_addr: libc::in_addr {
+            s_addr: u32::from(ip).to_be(),
+        },
+        sin_zero: [0; 8],
+    };
+    let len = std::mem::size_of::<libc::sockaddr_in>() as libc::socklen_t;
+    // SAFETY: plain socket calls on a descriptor owned by the TcpStream made from it at
+    // once; the sockaddr_in values live for the duration of each call.
+    unsafe {
+        let fd = libc::socket(libc::AF_INET, libc::SOCK_STREAM | libc::SOCK_CLOEXEC, 0);
+        if fd < 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        let stream = TcpStream::from_raw_fd(fd);
+        let local = sockaddr(from, 0);
+        if libc::bind(fd, (&local as *const libc::sockaddr_in).cast(), len) != 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        let remote = sockaddr(Ipv4Addr::LOCALHOST, port);
+        if libc::connect(fd, (&remote as *const libc::sockaddr_in).cast(), len) != 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        Ok(stream)
+    }
+}
+
 fn http_request(
     port: u16,
+    from: Option<Ipv4Addr>,
     timeout: Duration,
     method: &str,
     path_and_query: &str,
@@ -1526,8 +1580,11 @@ fn http_request(
 
     let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
     let deadline = Instant::now() + timeout;
-    let mut stream = TcpStream::connect_timeout(&addr, timeout)
-        .map_err(|e| format!("connecting to {addr}: {e}"))?;
+    let mut stream = match from {
+        None => TcpStream::connect_timeout(&addr, timeout),
+        Some(from) => connect_from(from, port),
+    }
+    .map_err(|e| format!("connecting to {addr}: {e}"))?;
     let _ = stream.set_nodelay(true);
     stream
         .set_write_timeout(Some(timeout))
