@@ -17,6 +17,7 @@ use toml::{Spanned, Value};
 
 use crate::allow::AllowList;
 use crate::domain::{AccountExpr, AccountKey, AccountRule, Amount};
+use crate::hooks::{HookCommand, Hooks};
 
 /// Why no usable configuration could be had. `Missing` and `Invalid` are told apart because
 /// NoDeny's terminals and admins know them as `nod1` and `nod2`.
@@ -70,6 +71,8 @@ pub struct Config {
     pub database: DatabaseConfig,
     pub log: LogConfig,
     pub systems: Vec<System>,
+    /// Commands run around payments (`[hooks]`).
+    pub hooks: Hooks,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -311,6 +314,7 @@ type Field = Option<Spanned<Value>>;
 struct Layer {
     database: Option<DatabaseLayer>,
     log: Option<LogLayer>,
+    hooks: Option<HooksLayer>,
     #[serde(default)]
     system: Vec<SystemLayer>,
 }
@@ -322,6 +326,15 @@ struct DatabaseLayer {
     billing: Field,
     connect_timeout: Field,
     lock_timeout: Field,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct HooksLayer {
+    before_payment: Field,
+    after_payment: Field,
+    notify: Field,
+    timeout: Field,
 }
 
 #[derive(Deserialize, Default)]
@@ -484,6 +497,10 @@ struct Merged {
     lock_timeout: Option<u32>,
     log_file: Option<String>,
     debug: Option<bool>,
+    before_payment: Option<Option<Vec<String>>>,
+    after_payment: Option<Option<Vec<String>>>,
+    notify: Option<Option<Vec<String>>>,
+    hook_timeout: Option<u32>,
     systems: Vec<MergedSystem>,
 }
 
@@ -539,6 +556,50 @@ impl Merged {
             }
             if let Some(v) = &log.debug {
                 self.debug = Some(at.boolean(v, "log.debug")?);
+            }
+        }
+        if let Some(hooks) = layer.hooks {
+            // A command is a program and its arguments, never a shell line: a string is the
+            // program alone, a list is the program and its arguments. "" or [] turns an
+            // inherited hook off.
+            let command =
+                |v: &Spanned<Value>, key: &str| -> Result<Option<Vec<String>>, ConfigError> {
+                    let (words, one_string) = match v.get_ref() {
+                        Value::String(s) if s.is_empty() => return Ok(None),
+                        Value::String(s) => (vec![s.clone()], true),
+                        Value::Array(a) if a.is_empty() => return Ok(None),
+                        _ => (at.strings(v, key)?, false),
+                    };
+                    if words[0].trim().is_empty()
+                        || (one_string && words[0].contains(char::is_whitespace))
+                    {
+                        return Err(at.error(
+                            v,
+                            key,
+                            format!(
+                                "'{}' is not a program: give the program and its arguments as a \
+                             list, e.g. [\"/usr/sbin/sendmail\", \"-t\"] (no shell is involved)",
+                                words[0]
+                            ),
+                        ));
+                    }
+                    Ok(Some(words))
+                };
+            if let Some(v) = &hooks.before_payment {
+                self.before_payment = Some(command(v, "hooks.before_payment")?);
+            }
+            if let Some(v) = &hooks.after_payment {
+                self.after_payment = Some(command(v, "hooks.after_payment")?);
+            }
+            if let Some(v) = &hooks.notify {
+                self.notify = Some(command(v, "hooks.notify")?);
+            }
+            if let Some(v) = &hooks.timeout {
+                let secs = at.count(v, "hooks.timeout", 55)?;
+                if secs == 0 {
+                    return Err(at.error(v, "hooks.timeout", "at least 1 second"));
+                }
+                self.hook_timeout = Some(secs);
             }
         }
         for sys in layer.system {
@@ -867,7 +928,32 @@ impl Merged {
                 abills,
             });
         }
+        // A hook's program, relative to the install base unless absolute.
+        let hook = |words: Option<Option<Vec<String>>>| {
+            words.flatten().map(|mut words| {
+                let program = PathBuf::from(words.remove(0));
+                HookCommand {
+                    program: if program.is_absolute() {
+                        program
+                    } else {
+                        base.join(program)
+                    },
+                    args: words,
+                }
+            })
+        };
+        let hooks = Hooks {
+            before_payment: hook(self.before_payment),
+            after_payment: hook(self.after_payment),
+            notify: hook(self.notify),
+            timeout: std::time::Duration::from_secs(
+                self.hook_timeout
+                    .map(u64::from)
+                    .unwrap_or(crate::hooks::DEFAULT_TIMEOUT_SECS),
+            ),
+        };
         Ok(Config {
+            hooks,
             base,
             files,
             database: DatabaseConfig {

@@ -51,6 +51,7 @@ pub mod domain;
 pub mod endpoint;
 pub mod fastcgi;
 pub mod gate;
+pub mod hooks;
 pub mod journal;
 pub mod ledger;
 pub mod outcome;

@@ -177,6 +177,9 @@ pub enum Fault {
     /// gets the first answer if it was — but logged for what it is, so that an admin
     /// reconciling from the log does not conclude that no money moved.
     CommitUnknown(String),
+    /// A `[hooks]` command could not be run or did not finish in time: nobody decided
+    /// against the payment, so it is retried.
+    Hook(String),
     /// A bug, caught before it reached the web server.
     Internal(String),
 }
@@ -191,6 +194,7 @@ impl Fault {
                 "commit outcome unknown: {why}; the payment may be committed: \
                  `paysys txn TXN --system SYSTEM` shows whether it is, and the retry gets the first answer"
             ),
+            Fault::Hook(why) => format!("hook: {why}"),
             Fault::Internal(why) => format!("internal error: {why}"),
         }
     }

@@ -22,9 +22,10 @@ use crate::config::{self, Config, ConfigError, ProtocolKind, System};
 use crate::db::{self, Connections};
 use crate::domain::{Amount, Domain};
 use crate::gate::{self, Caller};
+use crate::hooks::{self, HookError, Hooks};
 use crate::journal::{self, Line};
 use crate::ledger::{self, LedgerError, Paid, PayOrder, Unpaid};
-use crate::outcome::{mask_name, Command, Echo, Fault, Outcome, Refusal};
+use crate::outcome::{mask_name, Command, Echo, Fault, Outcome, Pay, Refusal};
 use crate::policy;
 use crate::protocol::{self, Dialect, ParseContext, Protocol, Reply};
 
@@ -117,6 +118,8 @@ pub struct Served {
     pub domain: Domain,
     pub log_file: PathBuf,
     pub debug: bool,
+    /// What went wrong around the answer without changing it (a failed hook).
+    pub notes: Vec<String>,
 }
 
 /// Decides one request. `config_path` is the main config file; `now` the server's time;
@@ -142,6 +145,7 @@ pub fn serve(
                 domain: Domain::default(),
                 log_file: config::default_log_file(&config::base_of(config_path)),
                 debug: false,
+                notes: Vec::new(),
             };
         }
     };
@@ -150,6 +154,10 @@ pub fn serve(
     else {
         let outcome = Outcome::Refused(Refusal::CallerNotAllowed);
         let echo = endpoint.echo(request);
+        let mut notes = Vec::new();
+        if let Some(hook) = &config.hooks.notify {
+            notify_unknown_caller(hook, &config.hooks, endpoint, request, &echo, &mut notes);
+        }
         return Served {
             reply: endpoint.render_unclaimed(&echo, &outcome),
             outcome,
@@ -159,6 +167,7 @@ pub fn serve(
             domain: Domain::default(),
             log_file: config.log.file.clone(),
             debug: config.log.debug,
+            notes,
         };
     };
     let protocol = protocol::of(caller.system.protocol, endpoint.dialect);
@@ -171,10 +180,11 @@ pub fn serve(
     } else {
         Ok(Domain::default())
     };
+    let mut notes = Vec::new();
     let outcome = match &domain {
         Err(why) => Outcome::Refused(Refusal::BadDomain(why.clone())),
         Ok(domain) => decide(
-            protocol, billing, request, &config, caller, *domain, now, conns,
+            protocol, billing, request, &config, caller, *domain, now, conns, &mut notes,
         ),
     };
     Served {
@@ -186,6 +196,37 @@ pub fn serve(
         domain: domain.unwrap_or_default(),
         log_file: config.log.file.clone(),
         debug: config.log.debug,
+        notes,
+    }
+}
+
+/// `[hooks] notify` about a caller no system admits: what it sent, for the admin who is
+/// about to add a payment system (or to block somebody). No request byte reaches a header
+/// line of the message.
+fn notify_unknown_caller(
+    hook: &hooks::HookCommand,
+    hooks: &Hooks,
+    endpoint: &Endpoint,
+    request: &Request,
+    echo: &Echo,
+    notes: &mut Vec<String>,
+) {
+    let printable = |text: &str, max: usize| -> String {
+        text.chars()
+            .map(|c| if c.is_control() { ' ' } else { c })
+            .take(max)
+            .collect()
+    };
+    let caller = printable(&request.remote_addr_text, 64);
+    let message = format!(
+        "Subject: paysys: unknown caller {caller}\n\n\
+         {} refused a request from {caller}, which no payment system's allow list admits:\n\n{}\n",
+        endpoint.name,
+        printable(&echo.dump, 2000)
+    );
+    let env = [("PAYSYS_CALLER", caller.clone())];
+    if let Err(e) = hooks::run(hook, &env, Some(&message), hooks.timeout) {
+        notes.push(format!("notify failed: {e}"));
     }
 }
 
@@ -206,6 +247,7 @@ fn decide(
     domain: Domain,
     now: DateTime<Local>,
     conns: &mut Connections,
+    notes: &mut Vec<String>,
 ) -> Outcome {
     let system = caller.system;
     let ctx = ParseContext {
@@ -231,23 +273,146 @@ fn decide(
         caller: request.remote_addr,
         domain,
         params: protocol.echo(request).params,
+        hooks: &config.hooks,
     };
     let outcome = job.execute(&config.database, &command, admitted, conns);
+    // The commands after a payment: only for one committed now, never for a repeat.
+    if let (
+        Outcome::Paid {
+            prv_txn,
+            repeat: false,
+            ..
+        },
+        Command::Pay(pay),
+    ) = (&outcome, &command)
+    {
+        job.after_payment(pay, *prv_txn, conns, &config.database, notes);
+    }
     // After a database error the connection's state is unknown: never reuse it.
     conns.done(!matches!(outcome, Outcome::Failed(_)));
     outcome
 }
 
-/// The part that talks to the database.
+/// The part that talks to the database (and runs the hooks around a payment).
 struct Job<'a> {
     billing: &'a dyn Billing,
     system: &'a System,
     caller: Option<IpAddr>,
     domain: Domain,
     params: Vec<(String, String)>,
+    hooks: &'a Hooks,
 }
 
 impl Job<'_> {
+    /// What a hook learns of a payment.
+    fn hook_env(
+        &self,
+        pay: &Pay,
+        uid: Option<u64>,
+        prv_txn: Option<u64>,
+    ) -> Vec<(&'static str, String)> {
+        let mut env = vec![
+            ("PAYSYS_SYSTEM", self.system.name.clone()),
+            ("PAYSYS_TXN_ID", pay.txn_id.to_string()),
+            ("PAYSYS_ACCOUNT", pay.account.as_str().to_string()),
+            ("PAYSYS_SUM", pay.sum.to_string()),
+            ("PAYSYS_DOMAIN", self.domain.to_string()),
+            (
+                "PAYSYS_CALLER",
+                self.caller.map(|ip| ip.to_string()).unwrap_or_default(),
+            ),
+        ];
+        if let Some(uid) = uid {
+            env.push(("PAYSYS_UID", uid.to_string()));
+        }
+        if let Some(prv_txn) = prv_txn {
+            env.push(("PAYSYS_PRV_TXN", prv_txn.to_string()));
+        }
+        env
+    }
+
+    /// `[hooks] before_payment` for a pay not committed before: `None` to go on, or how the
+    /// request ends. A repeat gets its first answer without the hook; the subscriber is
+    /// looked up first, so the hook knows whom it is asked about (and an unknown account is
+    /// refused as such).
+    fn before_payment(&self, conn: &mut mysql::Conn, pay: &Pay) -> Option<Outcome> {
+        let hook = self.hooks.before_payment.as_ref()?;
+        match ledger::settled(conn, &self.system.name, pay) {
+            Ok(Some(paid)) => return Some(paid_outcome(paid, pay.sum)),
+            Ok(None) => {}
+            Err(e) => return Some(Outcome::Failed(Fault::DatabaseRead(e.to_string()))),
+        }
+        let uid = match self
+            .billing
+            .find(conn, self.system, &pay.account, self.domain)
+        {
+            Ok(Ok(subscriber)) => subscriber.id,
+            Ok(Err(refusal)) => return Some(Outcome::Refused(refusal)),
+            Err(e) => return Some(Outcome::Failed(Fault::DatabaseRead(e.to_string()))),
+        };
+        let env = self.hook_env(pay, Some(uid), None);
+        match hooks::run(hook, &env, None, self.hooks.timeout) {
+            Ok(()) => None,
+            Err(HookError::Refused(why)) => Some(Outcome::Refused(Refusal::HookRefused(format!(
+                "before_payment refused: {why}"
+            )))),
+            Err(HookError::Broken(why)) => Some(Outcome::Failed(Fault::Hook(format!(
+                "before_payment: {why}"
+            )))),
+        }
+    }
+
+    /// `[hooks] after_payment` and `notify` for a payment committed now. Nothing here can
+    /// change its answer: failures become notes on the log line.
+    fn after_payment(
+        &self,
+        pay: &Pay,
+        prv_txn: u64,
+        conns: &mut Connections,
+        database: &config::DatabaseConfig,
+        notes: &mut Vec<String>,
+    ) {
+        if self.hooks.after_payment.is_none() && self.hooks.notify.is_none() {
+            return;
+        }
+        // Whom it credited, as the ledger recorded it (one read, only with hooks set).
+        let uid = conns
+            .get(database, db::Use::Read)
+            .ok()
+            .and_then(|conn| {
+                ledger::find(conn, &self.system.name, &pay.txn_id)
+                    .ok()
+                    .flatten()
+            })
+            .map(|stored| stored.subscriber_id);
+        let env = self.hook_env(pay, uid, Some(prv_txn));
+        if let Some(hook) = &self.hooks.after_payment {
+            if let Err(e) = hooks::run(hook, &env, None, self.hooks.timeout) {
+                notes.push(format!("after_payment failed: {e}"));
+            }
+        }
+        if let Some(hook) = &self.hooks.notify {
+            let caller = self.caller.map(|ip| ip.to_string()).unwrap_or_default();
+            let subscriber = uid
+                .map(|u| format!(" (subscriber {u})"))
+                .unwrap_or_default();
+            let (system, txn, account, sum) = (
+                &self.system.name,
+                &pay.txn_id,
+                pay.account.as_str(),
+                pay.sum,
+            );
+            let message = format!(
+                "Subject: paysys: {system} paid {sum} to {account} (txn {txn})\n\n\
+                 system {system}, txn {txn}, account {account}{subscriber}, sum {sum}, \
+                 prv_txn {prv_txn}, caller {caller}\n"
+            );
+            if let Err(e) = hooks::run(hook, &env, Some(&message), self.hooks.timeout) {
+                notes.push(format!("notify failed: {e}"));
+            }
+        }
+    }
+
     /// `admitted`: what the system's limits said of the command.
     fn execute(
         &self,
@@ -288,6 +453,9 @@ impl Job<'_> {
             }
             Command::Pay(pay) => match admitted {
                 Ok(()) => {
+                    if let Some(outcome) = self.before_payment(conn, pay) {
+                        return outcome;
+                    }
                     let order = PayOrder {
                         system,
                         pay,
@@ -410,6 +578,9 @@ pub fn log_line(
     if let Some(detail) = served.outcome.detail() {
         line = line.quoted("detail", &detail);
     }
+    if !served.notes.is_empty() {
+        line = line.quoted("hooks", &served.notes.join("; "));
+    }
     // A caller no system admits is logged with its whole request: the admin adding a new
     // payment system needs to see what it sent.
     let unknown = matches!(served.outcome, Outcome::Refused(Refusal::CallerNotAllowed));
@@ -449,6 +620,7 @@ pub fn serve_safely(
             domain: Domain::default(),
             log_file: config::default_log_file(&config::base_of(config_path)),
             debug: false,
+            notes: Vec::new(),
         }
     })
 }

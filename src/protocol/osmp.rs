@@ -228,6 +228,7 @@ pub fn code(outcome: &Outcome) -> (u16, &'static str) {
             Fault::CommitUnknown(_) => (1, "nod19"),
             Fault::DatabaseRead(_) => (1, "nod14"),
             Fault::Internal(_) => (1, "nod18"),
+            Fault::Hook(_) => (1, "nod28"),
         },
     }
 }
