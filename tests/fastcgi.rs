@@ -36,9 +36,20 @@ impl Responder {
     /// environment. [`Responder::connect`] reaches it only when `listener` is the Unix
     /// socket `osmp.sock` in the site's base, as [`Responder::start`] binds it.
     fn start_on(site: &Site, workers: usize, listener: OwnedFd, env: &[(&str, &str)]) -> Responder {
+        Responder::start_exe(common::osmp_exe(), site, workers, listener, env)
+    }
+
+    /// [`Responder::start_on`] for the executable `exe`.
+    fn start_exe(
+        exe: &str,
+        site: &Site,
+        workers: usize,
+        listener: OwnedFd,
+        env: &[(&str, &str)],
+    ) -> Responder {
         let socket = site.base.join("osmp.sock");
         let stderr = site.base.join("osmp.stderr");
-        let child = Command::new(common::osmp_exe())
+        let child = Command::new(exe)
             .env_clear()
             .env("PAYSYS_CONFIG", site.config_path())
             .env("PAYSYS_WORKERS", workers.to_string())
@@ -665,4 +676,76 @@ fn a_tcp_listener_admits_loopback_peers_or_exactly_the_named_ones() {
     assert!(stderr.contains("FCGI_WEB_SERVER_ADDRS"), "{stderr}");
     assert!(stderr.contains("not-an-address"), "{stderr}");
     assert_eq!(site.log_lines().len(), 1, "{:#?}", site.log_lines());
+}
+
+/// paysys_check.cgi in persistent mode: the same dispatch by caller as a CGI, ABillS's rows,
+/// and the answer to an unknown caller in ABillS's words.
+#[test]
+fn paysys_check_serves_every_system_persistently() {
+    let abills = std::fs::read_to_string(common::repo().join("sql/abills.sql")).unwrap();
+    let db = TestDb::with_fixture(&abills);
+    let site = Site::new(&db.url, "");
+    site.write_config(&format!(
+        r#"[database]
+url = "{}"
+billing = "abills"
+
+[[system]]
+name = "osmp"
+protocol = "osmp"
+allow = ["10.0.0.0/8"]
+account = "uid"
+
+[[system]]
+name = "qiwi"
+protocol = "osmp"
+allow = ["192.0.2.0/24"]
+account = "login"
+"#,
+        db.url
+    ));
+    let listener = UnixListener::bind(site.base.join("osmp.sock")).expect("bind socket");
+    let responder = Responder::start_exe(
+        env!("CARGO_BIN_EXE_paysys_check"),
+        &site,
+        2,
+        OwnedFd::from(listener),
+        &[],
+    );
+    let from = |ip: &str, query: &str| {
+        responder.request(
+            &[
+                ("REQUEST_METHOD", "GET"),
+                ("QUERY_STRING", query),
+                ("REMOTE_ADDR", ip),
+            ],
+            b"",
+        )
+    };
+    let a = from("10.1.2.3", "command=check&txn_id=1&account=1&sum=0.00");
+    assert_eq!(a.result(), 0, "{}", a.body);
+    assert_eq!(a.comment(), "Balance: 12.50 Ив*** И*** И*******");
+    let pay = pay_query("700", "test1", "2.50");
+    let a = from("192.0.2.9", &pay);
+    assert_eq!(a.result(), 0, "{}", a.body);
+    let again = from("192.0.2.9", &pay);
+    assert_eq!(again.prv_txn(), a.prv_txn());
+    let deposit: String = db
+        .conn()
+        .query_first("SELECT CAST(deposit AS DECIMAL(16,2)) FROM bills WHERE id = 1")
+        .unwrap()
+        .unwrap();
+    assert_eq!(deposit, "15.00");
+    let unknown = from("203.0.113.1", &pay);
+    assert_eq!(
+        (unknown.status, unknown.body.as_str()),
+        (200, "Error: Unknown payment system")
+    );
+    let lines = site.log_lines();
+    assert_eq!(lines.len(), 4, "{lines:#?}");
+    assert!(
+        lines[1].contains(" ip=192.0.2.9 system=qiwi cmd=pay txn=700 "),
+        "{}",
+        lines[1]
+    );
 }
