@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
-# The main job, end to end: build osmp.cgi, load a small NoDeny database, install paysys
-# into var/demo with `make install-files`, start a private nginx + fcgiwrap on a free
-# 127.0.0.1 port with the installed etc/nginx/paysys.conf, then take a real check and a real
-# pay over HTTP with curl, and show the URLs, the XML answers, the database rows and the log
-# lines. Everything it starts is stopped on exit.
+# The main job, end to end: build osmp.cgi and paysys_check.cgi, load a small NoDeny and a
+# small ABillS database, install paysys into var/demo with `make install-files`, start a
+# private nginx + fcgiwrap on a free 127.0.0.1 port with the installed etc/nginx/paysys.conf,
+# then take a real check and pay over HTTP with curl -- through osmp.cgi on NoDeny, then
+# through paysys_check.cgi on ABillS (check, pay, repeat, cancel) -- and show the URLs, the
+# answers, the database rows and the log lines. Everything it starts is stopped on exit.
 #
 # nginx, fcgiwrap and curl are installed with apt-get when missing and we are root. Without
 # them (or with PAYSYS_DEMO_WEB=0) the CGI is run directly, the way a web server runs it
@@ -75,6 +76,11 @@ sql -e "DROP DATABASE IF EXISTS $db; CREATE DATABASE $db CHARACTER SET utf8mb4"
 sql "$db" < sql/paysys.sql
 sql "$db" < sql/nodeny.sql
 sql "$db" -e "SELECT id, name, balance FROM users WHERE mid = 0"
+adb=paysys_demo_abills
+note "and an ABillS database: $adb (sql/abills.sql)"
+sql -e "DROP DATABASE IF EXISTS $adb; CREATE DATABASE $adb CHARACTER SET utf8mb4"
+sql "$adb" < sql/abills.sql
+sql "$adb" < sql/paysys.sql
 
 # The web server, when it can be had. Reasons not to are collected in $why_not.
 why_not=''
@@ -119,10 +125,13 @@ if [ -z "$why_not" ] && { [[ "$base" =~ [^A-Za-z0-9/._+-] ]] || ! runs_as test -
 fi
 rm -rf "$base"
 make -s install-files PREFIX="$base"
-case "$url" in
-*\?*) db_url="${url%%\?*}"; db_url="${db_url%/}/$db?${url#*\?}" ;;
-*) db_url="$url/$db" ;;
-esac
+db_url_of() { # the server's URL with database $1
+    case "$url" in
+    *\?*) local u="${url%%\?*}"; echo "${u%/}/$1?${url#*\?}" ;;
+    *) echo "$url/$1" ;;
+    esac
+}
+db_url=$(db_url_of "$db")
 sed -i -e "s|^url = .*|url = \"$db_url\"|" "$base/etc/paysys.toml"
 grep -E '^(url|billing|name|allow|test) ' "$base/etc/paysys.toml"
 if [ -z "$why_not" ] && ! runs_as test -r "$base/etc/paysys.toml" -a -x "$base/cgi-bin/osmp.cgi" -a -w "$base/var/log"; then
@@ -227,13 +236,13 @@ if [ "$mode" = direct ]; then
     note "($why_not)"
 fi
 
-# One request: print the URL, then the answer (status and XML).
+# One request: print the URL, then the answer (status and XML). CGI: osmp.cgi unless set.
 call() {
-    local query=$1
-    note "GET /cgi-bin/osmp.cgi?$query"
+    local query=$1 cgi=${CGI:-osmp.cgi}
+    note "GET /cgi-bin/$cgi?$query"
     if [ "$mode" = http ]; then
         local out status
-        out=$(curl -sS -w '\n%{http_code}' "http://127.0.0.1:$port/cgi-bin/osmp.cgi?$query")
+        out=$(curl -sS -w '\n%{http_code}' "http://127.0.0.1:$port/cgi-bin/$cgi?$query")
         status=${out##*$'\n'}
         note "HTTP $status"
         out=${out%$'\n'*}
@@ -241,7 +250,7 @@ call() {
     else
         env -i PATH=/usr/bin:/bin GATEWAY_INTERFACE=CGI/1.1 REQUEST_METHOD=GET \
             REMOTE_ADDR=127.0.0.1 PAYSYS_CONFIG="$base/etc/paysys.toml" QUERY_STRING="$query" \
-            "$base/cgi-bin/osmp.cgi"
+            "$base/cgi-bin/$cgi"
     fi
 }
 txn_date=$(date -d '-2 minutes' +%Y%m%d%H%M%S)
@@ -264,6 +273,44 @@ sql "$db" -e "SELECT id, balance FROM users WHERE id = 5907; SELECT id, mid, cas
 
 step "the log: $base/var/log/paysys_check.log"
 cat "$base/var/log/paysys_check.log"
+
+step "now ABillS: paysys_check.cgi, billing = \"abills\" (an overlay in etc/paysys.d; read anew per request)"
+mkdir -p "$base/etc/paysys.d"
+{
+    echo '[database]'
+    echo "url = \"$(db_url_of "$adb")\""
+    echo 'billing = "abills"'
+    echo
+    echo '[[system]]'
+    echo 'name = "osmp"'
+    echo 'account = ["uid", "login", "contract_id"]'
+} >"$base/etc/paysys.d/50-demo-abills.toml"
+chmod 0644 "$base/etc/paysys.d/50-demo-abills.toml"
+cat "$base/etc/paysys.d/50-demo-abills.toml"
+export CGI=paysys_check.cgi
+step "check login test1: ABillS's answer, the name masked for the terminal's screen"
+call "command=check&txn_id=$txn&account=test1&sum=0.00"
+step "pay 10.25 to test1: prv_txn is ABillS's paysys_log row"
+call "command=pay&txn_id=$txn&account=test1&sum=10.25&txn_date=$txn_date"
+step "the terminal repeats it: same prv_txn, nothing credited again"
+answer=$(call "command=pay&txn_id=$txn&account=test1&sum=10.25&txn_date=$txn_date")
+printf '%s\n' "$answer"
+prv=$(printf '%s' "$answer" | sed -n 's|.*<prv_txn>\([0-9]*\)</prv_txn>.*|\1|p')
+step "ABillS's rows after the pay"
+sql "$adb" -e "SELECT id, CAST(deposit AS DECIMAL(12,2)) AS deposit FROM bills WHERE id = 1; SELECT id, date, sum, dsc, ext_id, method, aid, INET_NTOA(ip) AS ip, last_deposit, bill_id FROM payments WHERE ext_id = 'OSM:$txn'; SELECT id, system_id, transaction_id, sum, uid, status, domain_id FROM paysys_log WHERE transaction_id = 'OSM:$txn'"
+step "cancel prv_txn $prv: the deposit goes back, the payments row goes, paysys_log.status = 3"
+call "command=cancel&prv_txn=$prv"
+step "cancel again: the first answer, nothing reversed twice"
+call "command=cancel&prv_txn=$prv"
+step "a caller no system admits (192.0.2.99, run directly: over loopback every caller is 127.0.0.1)"
+env -i PATH=/usr/bin:/bin GATEWAY_INTERFACE=CGI/1.1 REQUEST_METHOD=GET REMOTE_ADDR=192.0.2.99 \
+    PAYSYS_CONFIG="$base/etc/paysys.toml" QUERY_STRING="command=check&account=test1" \
+    "$base/cgi-bin/paysys_check.cgi"
+echo
+step "ABillS's rows after the cancel"
+sql "$adb" -e "SELECT id, CAST(deposit AS DECIMAL(12,2)) AS deposit FROM bills WHERE id = 1; SELECT COUNT(*) AS payments_rows FROM payments WHERE ext_id = 'OSM:$txn'; SELECT id, transaction_id, status FROM paysys_log WHERE transaction_id = 'OSM:$txn'; SELECT prv_txn, system_name, txn_id, account, amount, cancelled FROM paysys_txn"
+step "the log, from the ABillS part on"
+tail -n 6 "$base/var/log/paysys_check.log"
 
 ms=$((($(date +%s%N) - started) / 1000000))
 step "done in $((ms / 1000)).$((ms % 1000 / 100)) s ($mode)"
