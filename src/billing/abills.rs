@@ -34,6 +34,10 @@ pub struct Abills;
 const STATUS_COMPLETE: u8 = 2;
 const STATUS_CANCELLED: u8 = 3;
 
+/// "Illegal mix of collations": a value compared with a column whose character set cannot
+/// represent it.
+const ER_CANT_AGGREGATE_2COLLATIONS: u16 = 1267;
+
 /// The subscriber an account named, with what paying them needs.
 #[derive(Debug)]
 struct Target {
@@ -75,10 +79,17 @@ fn lookup(
             AccountRef::Login(login) => ("u.id", login.as_str().into()),
             AccountRef::ContractId(contract) => ("pi.contract_id", contract.as_str().into()),
         };
-        let rows: Vec<TargetRow> = conn.exec(
+        let rows: Vec<TargetRow> = match conn.exec(
             format!("{TARGET_SELECT} AND {column} = ? LIMIT 2"),
             Params::Positional(vec![domain.id().into(), value]),
-        )?;
+        ) {
+            Ok(rows) => rows,
+            // The value has characters the column's character set cannot hold (an emoji
+            // against ABillS's 3-byte utf8, Cyrillic against latin1): the server refuses to
+            // compare, and no row can hold such a value either. Nobody, not a fault.
+            Err(e) if server_code(&e) == Some(ER_CANT_AGGREGATE_2COLLATIONS) => continue,
+            Err(e) => return Err(e),
+        };
         match rows.len() {
             0 => continue,
             1 => {}

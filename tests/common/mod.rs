@@ -27,6 +27,7 @@ pub(crate) fn unique(prefix: &str) -> String {
     format!("{prefix}_{}_{n}_{nanos:x}", std::process::id())
 }
 
+pub mod abills;
 pub mod mariadb;
 
 /// A database of its own, with our tables and the NoDeny fixture; dropped at the end.
@@ -278,6 +279,10 @@ impl Drop for Site {
 
 pub fn osmp_exe() -> &'static str {
     env!("CARGO_BIN_EXE_osmp")
+}
+
+pub fn paysys_check_exe() -> &'static str {
+    env!("CARGO_BIN_EXE_paysys_check")
 }
 
 /// Runs `osmp` as a web server would: a clean environment, the CGI variables, stdin.
