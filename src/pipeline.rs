@@ -331,13 +331,43 @@ impl Job<'_> {
         env
     }
 
+    /// What a pay of a txn paid before is answered — by us ([`ledger::settled`]) or by the
+    /// billing's own script before the switch-over — or `None` if it never was.
+    fn settled(&self, conn: &mut mysql::Conn, pay: &Pay) -> Result<Option<Paid>, mysql::Error> {
+        if let Some(paid) = ledger::settled(conn, &self.system.name, pay)? {
+            return Ok(Some(paid));
+        }
+        let Some(r) = self
+            .billing
+            .recorded(conn, self.system, &pay.txn_id, self.domain)?
+        else {
+            return Ok(None);
+        };
+        if r.cancelled {
+            return Ok(Some(Paid::Cancelled { prv_txn: r.prv_txn }));
+        }
+        let same_subscriber = self
+            .billing
+            .find(conn, self.system, &pay.account, self.domain)?
+            .is_ok_and(|s| s.id == r.subscriber_id);
+        Ok(Some(if same_subscriber && r.amount == pay.sum {
+            Paid::Repeat { prv_txn: r.prv_txn }
+        } else {
+            Paid::Conflict {
+                prv_txn: r.prv_txn,
+                account: format!("(recorded by {} before)", self.billing.kind().name()),
+                sum: r.amount,
+            }
+        }))
+    }
+
     /// `[hooks] before_payment` for a pay not committed before: `None` to go on, or how the
     /// request ends. A repeat gets its first answer without the hook; the subscriber is
     /// looked up first, so the hook knows whom it is asked about (and an unknown account is
     /// refused as such).
     fn before_payment(&self, conn: &mut mysql::Conn, pay: &Pay) -> Option<Outcome> {
         let hook = self.hooks.before_payment.as_ref()?;
-        match ledger::settled(conn, &self.system.name, pay) {
+        match self.settled(conn, pay) {
             Ok(Some(paid)) => return Some(paid_outcome(paid, pay.sum)),
             Ok(None) => {}
             Err(e) => return Some(Outcome::Failed(Fault::DatabaseRead(e.to_string()))),
@@ -475,7 +505,7 @@ impl Job<'_> {
                 // which case its first answer stands (invariant 3: the window or the limits
                 // may have changed since, and the retry of a paid payment must not be told
                 // it failed).
-                Err(refusal) => match ledger::settled(conn, &system.name, pay) {
+                Err(refusal) => match self.settled(conn, pay) {
                     Ok(Some(paid)) => paid_outcome(paid, pay.sum),
                     Ok(None) => Outcome::Refused(refusal),
                     // Not knowing whether it is a repeat, a final refusal could be wrong.
@@ -488,7 +518,19 @@ impl Job<'_> {
                     sum: stored.sum,
                     cancelled: stored.cancelled,
                 },
-                Ok(None) => Outcome::Refused(Refusal::UnknownTxn),
+                // Paid before paysys (ABillS's own script)? Then that is the answer.
+                Ok(None) => match self
+                    .billing
+                    .recorded(conn, system, &query.txn_id, self.domain)
+                {
+                    Ok(Some(r)) => Outcome::Found {
+                        prv_txn: r.prv_txn,
+                        sum: r.amount,
+                        cancelled: r.cancelled,
+                    },
+                    Ok(None) => Outcome::Refused(Refusal::UnknownTxn),
+                    Err(e) => Outcome::Failed(Fault::DatabaseRead(e.to_string())),
+                },
                 Err(e) => Outcome::Failed(Fault::DatabaseRead(e.to_string())),
             },
             Command::Cancel(order) => match ledger::cancel(conn, self.billing, system, order) {

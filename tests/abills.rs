@@ -746,6 +746,27 @@ fn a_payment_abills_script_made_is_answered_as_a_repeat() {
 }
 
 #[test]
+fn a_payment_abills_script_made_keeps_its_answer_outside_the_window() {
+    // Retried long after the txn_date of ABillS's payment: the first answer, not nod12
+    // (terminals retry lost answers, and the window judges only payments not made yet).
+    let ab = Abills::new("account = \"login\"");
+    let before = ab.snapshot();
+    let late = "command=pay&txn_id=777&account=test1&sum=100.00&txn_date=20240501100000";
+    let a = ab.get(late);
+    assert_eq!(ok(&a), "1", "{}", a.body);
+    assert_eq!(ab.snapshot(), before, "nothing written");
+    refused(
+        &ab.get(&late.replace("sum=100.00", "sum=99.00")),
+        7,
+        "nod11",
+    );
+    // Its status is known before any retry reached paysys.
+    let status = ab.get("command=status&txn_id=777");
+    assert_eq!(ok(&status), "1", "{}", status.body);
+    assert_eq!(status.element("sum").as_deref(), Some("100.00"));
+}
+
+#[test]
 fn a_payment_abills_script_made_is_refused_with_another_sum() {
     let ab = Abills::new("account = \"login\"");
     let before = ab.snapshot();

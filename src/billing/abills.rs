@@ -22,10 +22,10 @@ use std::net::IpAddr;
 use mysql::prelude::Queryable;
 use mysql::{Conn, Params, Transaction};
 
-use crate::billing::{Billing, Credit, Credited, Uncredit, Uncredited};
+use crate::billing::{Billing, Credit, Credited, Recorded, Uncredit, Uncredited};
 use crate::config::{BillingKind, System};
 use crate::db::{server_code, ER_DUP_ENTRY};
-use crate::domain::{parse_balance, Account, AccountRef, Amount, Domain};
+use crate::domain::{parse_balance, Account, AccountRef, Amount, Domain, TxnId};
 use crate::outcome::{Refusal, Subscriber};
 
 pub struct Abills;
@@ -288,6 +288,45 @@ impl Billing for Abills {
             subscriber_id: target.uid,
             payment_ref: tx.last_insert_id().unwrap_or(0),
             prv_txn: Some(log_id),
+        })
+    }
+
+    fn recorded(
+        &self,
+        conn: &mut Conn,
+        system: &System,
+        txn_id: &TxnId,
+        domain: Domain,
+    ) -> Result<Option<Recorded>, mysql::Error> {
+        let ext = ext_id(system, txn_id.as_str());
+        // Locking reads, as the ledger's own: a credit of this txn in flight is waited for.
+        let log: Option<(u64, u64, String, u8)> = conn.exec_first(
+            "SELECT id, uid, CAST(sum AS DECIMAL(16,2)), status FROM paysys_log \
+             WHERE transaction_id = ? ORDER BY domain_id = ? DESC, id LIMIT 1 LOCK IN SHARE MODE",
+            (&ext, domain.id()),
+        )?;
+        let payment: Option<(u64, u64, String)> = conn.exec_first(
+            "SELECT id, uid, CAST(sum AS DECIMAL(16,2)) FROM payments WHERE ext_id = ? LIMIT 1 LOCK IN SHARE MODE",
+            (&ext,),
+        )?;
+        let amount = |sum: &str| parse_balance(sum).unwrap_or(Amount::from_kopecks(0));
+        Ok(match (log, payment) {
+            (Some((id, uid, sum, status)), payment) => Some(Recorded {
+                prv_txn: id,
+                subscriber_id: uid,
+                amount: amount(&sum),
+                // ABillS's cancel deletes the payment, then marks its log row.
+                cancelled: status == STATUS_CANCELLED || payment.is_none(),
+            }),
+            // A payment whose log row ABillS failed to write: answered with the payment's
+            // own id until a retry that reaches the ledger writes the log row.
+            (None, Some((id, uid, sum))) => Some(Recorded {
+                prv_txn: id,
+                subscriber_id: uid,
+                amount: amount(&sum),
+                cancelled: false,
+            }),
+            (None, None) => None,
         })
     }
 

@@ -61,6 +61,17 @@ pub enum Credited {
     },
 }
 
+/// A payment the billing recorded itself, before paysys took over (ABillS's own script).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Recorded {
+    /// What its caller was answered (ABillS: the `paysys_log.id`).
+    pub prv_txn: u64,
+    pub subscriber_id: u64,
+    pub amount: Amount,
+    /// Reversed since.
+    pub cancelled: bool,
+}
+
 /// A committed payment to reverse, as the ledger holds it.
 #[derive(Debug, Clone)]
 pub struct Uncredit<'a> {
@@ -111,6 +122,19 @@ pub trait Billing: Sync {
         tx: &mut Transaction<'_>,
         credit: &Credit<'_>,
     ) -> Result<Credited, mysql::Error>;
+
+    /// The payment of `txn_id` the billing recorded before paysys, if any: the first answer
+    /// to a retry that arrives after the switch-over. Only billings that had their own
+    /// script before (ABillS) have such records.
+    fn recorded(
+        &self,
+        _conn: &mut Conn,
+        _system: &System,
+        _txn_id: &TxnId,
+        _domain: Domain,
+    ) -> Result<Option<Recorded>, mysql::Error> {
+        Ok(None)
+    }
 
     /// Reverses a committed payment, within `tx`.
     fn cancel(
