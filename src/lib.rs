@@ -7,28 +7,37 @@
 //!
 //! # Layout
 //!
-//! One request flows one way through these modules; nothing calls back up.
+//! One request flows one way through these modules; nothing calls back up. Both
+//! executables — `osmp.cgi` (NoDeny's `osmp.pl`) and `paysys_check.cgi` (ABillS's script,
+//! every system behind one URL) — run the same [`pipeline`]; they differ only in their
+//! [`pipeline::Endpoint`].
 //!
 //! * [`cgi`] — the edge: CGI environment and stdin become a [`cgi::Request`] (body capped,
 //!   caller = `REMOTE_ADDR` only); a [`cgi::Response`] goes back in one write.
 //! * [`config`] — `etc/paysys.toml` plus `etc/paysys.d/*.toml` overlays, checked and typed
-//!   once; errors name file, line and key.
-//! * [`gate`] — which payment system is calling: the caller's address against each
-//!   system's allow list (IPs, networks, `!` exclusions).
+//!   once; errors name file, line and key. A leaf: it names billings and protocols, their
+//!   code lives elsewhere.
+//! * [`allow`] — `REMOTE_ADDR` and allow lists (IPs, networks, `!` exclusions).
+//! * [`gate`] — which payment system is calling: the first whose allow list admits the
+//!   caller (or whose `test_allow` does, in test mode).
 //! * [`protocol`] — one file per wire protocol ([`protocol::osmp`]): parse a request into a
-//!   [`outcome::Command`] made of [`domain`] values, render an [`outcome::Outcome`].
-//! * [`policy`] — the system's limits: sum range, `txn_date` window.
-//! * [`billing`] — one file per billing schema ([`billing::nodeny`]): find the subscriber,
-//!   credit within the ledger's transaction.
+//!   [`outcome::Command`] made of [`domain`] values, render an [`outcome::Outcome`], in the
+//!   [`protocol::Dialect`] of the executable.
+//! * [`policy`] — the system's limits: sum range, `txn_date` window. They judge new
+//!   payments only.
+//! * [`billing`] — one file per billing schema ([`billing::nodeny`], [`billing::abills`]):
+//!   find the subscriber, credit and reverse within the ledger's transaction.
 //! * [`db`] — connections with the timeouts a terminal needs: one per request (CGI) or one
 //!   kept by each worker (FastCGI).
-//! * [`ledger`] — the only code that moves money: one transaction, exactly once.
+//! * [`ledger`] — the only code that moves money: one transaction, exactly once; cancel.
+//! * [`hooks`] — the admin's commands before and after a payment.
 //! * [`journal`] — the log line.
-//! * [`endpoint`] — the pipeline that strings them together, and the executables' `main`.
-//! * [`fastcgi`] — the persistent mode: the same executable, started with a listening
-//!   socket as stdin, reads each request as FastCGI records instead of a CGI environment;
-//!   its [`fastcgi::poller`] holds the connections between requests, so an idle one kept by
-//!   the web server costs no worker.
+//! * [`pipeline`] — strings them together for one request.
+//! * [`endpoint`] — the executables' `main`: a CGI run, or the persistent mode.
+//! * [`server`] and [`fastcgi`] — the persistent mode: the same executable, started with a
+//!   listening socket as stdin, reads each request as FastCGI records instead of a CGI
+//!   environment; its [`fastcgi::poller`] holds the connections between requests, so an
+//!   idle one kept by the web server costs no worker.
 //!
 //! # Invariants about money
 //!
