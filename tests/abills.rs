@@ -1073,3 +1073,47 @@ fn hostile_extra_parameters_are_kept_in_paysys_log_info() {
     // The log line is one line whatever the request held.
     assert_eq!(ab.site.log_lines().len(), 1, "{}", ab.site.log());
 }
+
+#[test]
+fn the_grants_in_sql_are_enough() {
+    let db = TestDb::with_fixture(&common::abills::fixture());
+    let user = format!("pa{}", &db.name[db.name.len() - 8..]);
+    let grants = std::fs::read_to_string(common::repo().join("sql/grants-abills.sql"))
+        .unwrap()
+        .replace("`abills`", &format!("`{}`", db.name))
+        .replace("'paysys'@'localhost'", &format!("'{user}'@'%'"))
+        .replace("change-me", "s3cret");
+    let mut admin = db.conn();
+    common::run_script(&mut admin, &grants);
+    let url = db
+        .url
+        .replacen("mysql://root@", &format!("mysql://{user}:s3cret@"), 1);
+    let ab = Abills {
+        site: common::Site::new(&url, ""),
+        db,
+    };
+    ab.site.write_config(&common::abills::config_text(
+        &url,
+        &common::abills::system(
+            "osmp",
+            &["127.0.0.1"],
+            "account = [\"uid\", \"login\", \"contract_id\"]",
+        ),
+    ));
+    let check = ab.get("command=check&txn_id=1&account=C-0001&sum=0");
+    let paid = ab.get(&pay_query("9001", "test1", "2.00"));
+    let status = ab.get("command=status&txn_id=9001");
+    let cancel = ab.get(&format!(
+        "command=cancel&prv_txn={}",
+        paid.prv_txn().unwrap_or_default()
+    ));
+    let legacy = ab.get(&pay_query("777", "test1", "100.00"));
+    admin.query_drop(format!("DROP USER '{user}'@'%'")).unwrap();
+    let log = ab.site.log();
+    assert_eq!(check.result(), 0, "{log}");
+    assert_eq!(paid.result(), 0, "{log}");
+    assert_eq!(status.result(), 0, "{log}");
+    assert_eq!(cancel.result(), 0, "{log}");
+    assert_eq!(legacy.result(), 0, "{log}");
+    assert_eq!(ab.deposit(1), "12.50", "paid and cancelled");
+}
