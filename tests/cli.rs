@@ -115,3 +115,45 @@ fn check_db_finds_non_transactional_tables() {
         "{err}"
     );
 }
+
+#[test]
+fn check_config_points_out_overlapping_allow_lists() {
+    let dir = std::env::temp_dir().join(format!("paysys-cli-overlap-{}", std::process::id()));
+    std::fs::create_dir_all(dir.join("etc")).unwrap();
+    std::fs::write(
+        dir.join("etc/paysys.toml"),
+        r#"[database]
+url = "mysql://x@127.0.0.1/abills"
+billing = "abills"
+
+[[system]]
+name = "osmp"
+protocol = "osmp"
+allow = ["10.0.0.0/8"]
+test_allow = ["192.0.2.50"]
+
+[[system]]
+name = "qiwi"
+protocol = "osmp"
+allow = ["10.1.2.3"]
+
+[[system]]
+name = "other"
+protocol = "osmp"
+allow = ["192.0.2.0/28"]
+"#,
+    )
+    .unwrap();
+    let (ok, out, err) = paysys(&[
+        "check-config",
+        dir.join("etc/paysys.toml").to_str().unwrap(),
+    ]);
+    std::fs::remove_dir_all(dir).unwrap();
+    assert!(ok, "{err}");
+    assert!(
+        out.contains("warning  systems osmp and qiwi admit some of the same addresses"),
+        "{out}"
+    );
+    assert!(!out.contains("and other admit"), "{out}");
+    assert!(out.contains("test     osmp: test_allow"), "{out}");
+}
