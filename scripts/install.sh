@@ -31,7 +31,9 @@
 #   etc/nginx/paysys-fastcgi.conf      nginx + the systemd socket and service
 #   etc/systemd/paysys-osmp.socket
 #   etc/systemd/paysys-osmp.service
-#   etc/logrotate.d/paysys           these seven with @PREFIX@ and @RUNDIR@ filled in, 0644,
+#   etc/systemd/paysys-check.socket  paysys_check.cgi persistent, the same way
+#   etc/systemd/paysys-check.service
+#   etc/logrotate.d/paysys           these nine with @PREFIX@ and @RUNDIR@ filled in, 0644,
 #                                      always replaced: copy them into /etc, do not edit
 #                                      them here
 #   var/log/                         0750 www-data:adm (when root and www-data exists)
@@ -85,6 +87,8 @@ snippets=(
     "etc/logrotate.d/paysys:etc/logrotate.d/paysys"
     "etc/systemd/paysys-osmp.socket:etc/systemd/paysys-osmp.socket"
     "etc/systemd/paysys-osmp.service:etc/systemd/paysys-osmp.service"
+    "etc/systemd/paysys-check.socket:etc/systemd/paysys-check.socket"
+    "etc/systemd/paysys-check.service:etc/systemd/paysys-check.service"
 )
 
 is_root() { [ "$(id -u)" = 0 ]; }

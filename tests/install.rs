@@ -169,6 +169,8 @@ fn full_install() -> BTreeSet<String> {
         "etc/paysys.toml",
         "etc/paysys.toml.example",
         "etc/systemd/",
+        "etc/systemd/paysys-check.service",
+        "etc/systemd/paysys-check.socket",
         "etc/systemd/paysys-osmp.service",
         "etc/systemd/paysys-osmp.socket",
         "share/",
@@ -186,7 +188,7 @@ fn full_install() -> BTreeSet<String> {
 const DEFAULT_RUNDIR: &str = "/run/paysys";
 
 /// The web-server, logrotate and systemd files, each with `@PREFIX@` (and `@RUNDIR@`).
-const SNIPPETS: [&str; 7] = [
+const SNIPPETS: [&str; 9] = [
     "etc/apache/paysys.conf",
     "etc/apache/paysys-fcgid.conf",
     "etc/nginx/paysys.conf",
@@ -194,6 +196,8 @@ const SNIPPETS: [&str; 7] = [
     "etc/logrotate.d/paysys",
     "etc/systemd/paysys-osmp.socket",
     "etc/systemd/paysys-osmp.service",
+    "etc/systemd/paysys-check.socket",
+    "etc/systemd/paysys-check.service",
 ];
 
 /// Files, modes, contents and the `@PREFIX@` substitution of an install at `prefix`
@@ -269,6 +273,17 @@ fn assert_installed_with(prefix: &Path, written_as: &str, rundir: &str) {
             vec![
                 format!("\nListenStream={rundir}/osmp.sock\n"),
                 "\nSocketUser=www-data\n".to_string(),
+            ],
+        ),
+        (
+            "etc/systemd/paysys-check.socket",
+            vec![format!("\nListenStream={rundir}/paysys_check.sock\n")],
+        ),
+        (
+            "etc/systemd/paysys-check.service",
+            vec![
+                format!("\nExecStart={written_as}/cgi-bin/paysys_check.cgi\n"),
+                "\nRequires=paysys-check.socket\n".to_string(),
             ],
         ),
         (
