@@ -51,6 +51,7 @@
 //! 7. One request, one log line, one `write()`.
 //! 8. No panic reaches the web server.
 
+pub mod abills_import;
 pub mod allow;
 pub mod billing;
 pub mod cgi;

@@ -5,6 +5,8 @@
 //!                                would, and report the first error with file, line and key
 //! paysys check-db [CONFIG]       connect as the CGIs would and check the tables: present,
 //!                                transactional (InnoDB), paysys_txn's UNIQUE key in place
+//! paysys import-abills [CONFIG]  print ABillS's payment systems (paysys_connect) as a
+//!                                paysys.d/ overlay
 //! paysys code ID...              NoDeny personal payment codes for subscriber ids
 //! paysys txn TXN_ID [--system S] [--config CONFIG]
 //!                                was this payment committed? our row for it (the truth,
@@ -21,6 +23,8 @@ const USAGE: &str = "usage:
   paysys check-config [CONFIG]   check etc/paysys.toml (default: $PAYSYS_CONFIG, or ../etc/paysys.toml
                                  next to this program) and its paysys.d/ overlays
   paysys check-db [CONFIG]       connect as the CGIs would and check the billing's tables and ours
+  paysys import-abills [CONFIG]  print ABillS's payment systems (paysys_connect) as a paysys.d/
+                                 overlay: paysys import-abills > /usr/abills/etc/paysys.d/50-abills.toml
   paysys code ID...              print the NoDeny payment code of each subscriber id
   paysys txn TXN_ID [--system S] [--config CONFIG]
                                  was payment TXN_ID committed? prints our paysys_txn row and the
@@ -31,6 +35,11 @@ fn main() -> ExitCode {
     match args.first().map(String::as_str) {
         Some("check-config") => check_config(args.get(1).map(PathBuf::from)),
         Some("check-db") => check_db(args.get(1).map(PathBuf::from)),
+        Some("import-abills")
+            if args.len() <= 2 && !args.iter().skip(1).any(|a| a.starts_with('-')) =>
+        {
+            import_abills(args.get(1).map(PathBuf::from))
+        }
         Some("code") if args.len() > 1 => code(&args[1..]),
         Some("txn") => txn(&args[1..]),
         Some("-h" | "--help" | "help") => {
@@ -154,6 +163,39 @@ fn check_config(path: Option<PathBuf>) -> ExitCode {
             }
             println!("ok");
             ExitCode::SUCCESS
+        }
+    }
+}
+
+/// `paysys import-abills [CONFIG]`: exit 0 printed, 1 config or database error, 2 usage.
+fn import_abills(path: Option<PathBuf>) -> ExitCode {
+    let path = config_path(path);
+    let config = match Config::load(&path) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("paysys: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    // The header names the file to write: /usr/abills/etc/…, not …/cgi-bin/../etc/….
+    let path = std::fs::canonicalize(&path).unwrap_or(path);
+    match paysys::abills_import::import(&config, &path) {
+        Ok((overlay, summary)) => {
+            print!("{overlay}");
+            eprintln!("paysys: {summary}");
+            if config.database.billing != config::BillingKind::Abills {
+                eprintln!(
+                    "paysys: note: {} has database.billing = \"{}\"; the systems' ABillS keys \
+                     take effect with billing = \"abills\"",
+                    path.display(),
+                    config.database.billing.name()
+                );
+            }
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("paysys: {e}");
+            ExitCode::FAILURE
         }
     }
 }
