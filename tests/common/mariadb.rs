@@ -29,7 +29,15 @@ const STOP_TIMEOUT: Duration = Duration::from_secs(10);
 /// Options every private server gets. Small redo log: the data directory is made afresh
 /// for every server, and the default (96 MiB) would be written out each time. No DNS:
 /// the grants are by address.
-const BASE_ARGS: &[&str] = &["--innodb-log-file-size=8M", "--skip-name-resolve"];
+/// Small, and without native AIO: several private servers may start at once beside the
+/// shared one, and io_uring or libaio resources (locked memory, aio-max-nr) can run short
+/// for a bootstrap, which then fails without saying why.
+const BASE_ARGS: &[&str] = &[
+    "--innodb-log-file-size=8M",
+    "--innodb-buffer-pool-size=32M",
+    "--innodb-use-native-aio=0",
+    "--skip-name-resolve",
+];
 
 pub struct PrivateServer {
     child: Option<Child>,
@@ -63,18 +71,29 @@ impl PrivateServer {
         };
         let user: Vec<String> = run_as_root().into_iter().collect();
         let datadir = server.dir.join("data");
-        let out = Command::new(&install_db)
-            .arg("--no-defaults")
-            .arg(format!("--datadir={}", datadir.display()))
-            .args(&user)
-            // root@localhost, @127.0.0.1 and @::1 with no password (not the unix_socket
-            // plugin, which would admit only the OS user root).
-            .arg("--auth-root-authentication-method=normal")
-            .arg("--skip-test-db")
-            .args(BASE_ARGS)
-            .stdin(Stdio::null())
-            .output()
-            .map_err(|e| format!("running {}: {e}", install_db.display()))?;
+        let install = || {
+            // A failed try may leave a half-made data directory behind.
+            let _ = fs::remove_dir_all(&datadir);
+            Command::new(&install_db)
+                .arg("--no-defaults")
+                .arg(format!("--datadir={}", datadir.display()))
+                .args(&user)
+                // root@localhost, @127.0.0.1 and @::1 with no password (not the unix_socket
+                // plugin, which would admit only the OS user root).
+                .arg("--auth-root-authentication-method=normal")
+                .arg("--skip-test-db")
+                .args(BASE_ARGS)
+                .stdin(Stdio::null())
+                .output()
+                .map_err(|e| format!("running {}: {e}", install_db.display()))
+        };
+        // Once more after a failure: a bootstrap on a loaded machine has been seen to fail
+        // once and work the next time.
+        let mut out = install()?;
+        if !out.status.success() {
+            std::thread::sleep(std::time::Duration::from_millis(500));
+            out = install()?;
+        }
         if !out.status.success() {
             return Err(format!(
                 "{} failed ({}):\n{}{}",
