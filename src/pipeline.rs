@@ -122,6 +122,30 @@ pub struct Served {
     pub notes: Vec<String>,
 }
 
+impl Served {
+    /// A request no system has claimed (a config that cannot be read, an unknown caller, a
+    /// panic), answered by the endpoint itself.
+    fn unclaimed(
+        endpoint: &Endpoint,
+        echo: Echo,
+        outcome: Outcome,
+        log: (PathBuf, bool),
+        notes: Vec<String>,
+    ) -> Served {
+        Served {
+            reply: endpoint.render_unclaimed(&echo, &outcome),
+            outcome,
+            echo,
+            system: None,
+            test: false,
+            domain: Domain::default(),
+            log_file: log.0,
+            debug: log.1,
+            notes,
+        }
+    }
+}
+
 /// Decides one request. `config_path` is the main config file; `now` the server's time;
 /// `conns` where the database connection comes from.
 pub fn serve(
@@ -134,19 +158,16 @@ pub fn serve(
     let config = match Config::load(config_path) {
         Ok(config) => config,
         Err(e) => {
-            let outcome = Outcome::Failed(config_fault(&e));
-            let echo = endpoint.echo(request);
-            return Served {
-                reply: endpoint.render_unclaimed(&echo, &outcome),
-                outcome,
-                echo,
-                system: None,
-                test: false,
-                domain: Domain::default(),
-                log_file: config::default_log_file(&config::base_of(config_path)),
-                debug: false,
-                notes: Vec::new(),
-            };
+            return Served::unclaimed(
+                endpoint,
+                endpoint.echo(request),
+                Outcome::Failed(config_fault(&e)),
+                (
+                    config::default_log_file(&config::base_of(config_path)),
+                    false,
+                ),
+                Vec::new(),
+            );
         }
     };
     // The caller first: someone we do not know learns nothing about the request's validity.
@@ -158,17 +179,13 @@ pub fn serve(
         if let Some(hook) = &config.hooks.notify {
             notify_unknown_caller(hook, &config.hooks, endpoint, request, &echo, &mut notes);
         }
-        return Served {
-            reply: endpoint.render_unclaimed(&echo, &outcome),
-            outcome,
+        return Served::unclaimed(
+            endpoint,
             echo,
-            system: None,
-            test: false,
-            domain: Domain::default(),
-            log_file: config.log.file.clone(),
-            debug: config.log.debug,
+            outcome,
+            (config.log.file.clone(), config.log.debug),
             notes,
-        };
+        );
     };
     let protocol = protocol::of(caller.system.protocol, endpoint.dialect);
     let billing = billing::of(config.database.billing);
@@ -651,19 +668,16 @@ pub fn serve_safely(
             .map(|s| s.to_string())
             .or_else(|| panic.downcast_ref::<String>().cloned())
             .unwrap_or_else(|| "panic".into());
-        let outcome = Outcome::Failed(Fault::Internal(why));
-        let echo = Echo::default();
-        Served {
-            reply: endpoint.render_unclaimed(&echo, &outcome),
-            outcome,
-            echo,
-            system: None,
-            test: false,
-            domain: Domain::default(),
-            log_file: config::default_log_file(&config::base_of(config_path)),
-            debug: false,
-            notes: Vec::new(),
-        }
+        Served::unclaimed(
+            endpoint,
+            Echo::default(),
+            Outcome::Failed(Fault::Internal(why)),
+            (
+                config::default_log_file(&config::base_of(config_path)),
+                false,
+            ),
+            Vec::new(),
+        )
     })
 }
 

@@ -3,9 +3,6 @@
 //! `paysys_check` executable run as a web server runs a CGI, and the ABillS rows read back
 //! column by column.
 
-use std::io::Write;
-use std::process::{Command, Stdio};
-
 use mysql::prelude::Queryable;
 use mysql::{Row, Value};
 
@@ -294,21 +291,7 @@ impl Abills {
 
 /// Runs `paysys_check` as a web server would: a clean environment, the CGI variables, stdin.
 pub fn run_paysys_check(vars: &[(&str, &str)], stdin: &[u8]) -> Answer {
-    let mut child = Command::new(paysys_check_exe())
-        .env_clear()
-        .envs(vars.iter().copied())
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn paysys_check");
-    {
-        let mut input = child.stdin.take().expect("stdin");
-        // The CGI may stop reading early: a broken pipe is fine.
-        let _ = input.write_all(stdin);
-    }
-    let out = child.wait_with_output().expect("wait paysys_check");
-    Answer::parse(out.status.code(), &out.stdout, &out.stderr)
+    super::run_exe(paysys_check_exe(), vars, stdin)
 }
 
 fn value_text(v: Value) -> String {

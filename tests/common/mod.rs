@@ -287,20 +287,27 @@ pub fn paysys_check_exe() -> &'static str {
 
 /// Runs `osmp` as a web server would: a clean environment, the CGI variables, stdin.
 pub fn run_cgi(vars: &[(&str, &str)], stdin: &[u8]) -> Answer {
-    let mut child = Command::new(osmp_exe())
+    run_exe(osmp_exe(), vars, stdin)
+}
+
+/// Runs the CGI executable `exe` as a web server would.
+pub fn run_exe(exe: &str, vars: &[(&str, &str)], stdin: &[u8]) -> Answer {
+    let mut child = Command::new(exe)
         .env_clear()
         .envs(vars.iter().copied())
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
-        .expect("spawn osmp");
+        .unwrap_or_else(|e| panic!("spawn {exe}: {e}"));
     {
         let mut input = child.stdin.take().expect("stdin");
         // The CGI may stop reading early (a body over the limit): a broken pipe is fine.
         let _ = input.write_all(stdin);
     }
-    let out = child.wait_with_output().expect("wait osmp");
+    let out = child
+        .wait_with_output()
+        .unwrap_or_else(|e| panic!("wait {exe}: {e}"));
     Answer::parse(out.status.code(), &out.stdout, &out.stderr)
 }
 
