@@ -157,3 +157,32 @@ allow = ["192.0.2.0/28"]
     assert!(!out.contains("and other admit"), "{out}");
     assert!(out.contains("test     osmp: test_allow"), "{out}");
 }
+
+#[test]
+fn check_db_knows_abills_tables() {
+    let abills =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/sql/abills.sql")).unwrap();
+    let db = common::TestDb::with_fixture(&abills);
+    let site = common::Site::new(&db.url, "");
+    let config = std::fs::read_to_string(site.config_path())
+        .unwrap()
+        .replace("billing = \"nodeny\"", "billing = \"abills\"")
+        .replace("account = \"payment_code\"", "account = \"login\"");
+    site.write_config(&config);
+    let path = site.config_path();
+    let (ok, out, err) = paysys(&["check-db", path.to_str().unwrap()]);
+    assert!(ok, "{out}{err}");
+    assert!(
+        out.contains(
+            "users, users_pi, groups, companies, bills, payments, paysys_log and paysys_txn"
+        ),
+        "{out}"
+    );
+    use mysql::prelude::Queryable;
+    db.conn()
+        .query_drop("ALTER TABLE payments ENGINE=MyISAM")
+        .unwrap();
+    let (ok, _, err) = paysys(&["check-db", path.to_str().unwrap()]);
+    assert!(!ok);
+    assert!(err.contains("table payments is ENGINE=MyISAM"), "{err}");
+}

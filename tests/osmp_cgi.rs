@@ -28,6 +28,29 @@ fn check_finds_the_subscriber_by_payment_code() {
 }
 
 #[test]
+fn a_pre_check_with_a_zero_or_no_sum_is_about_the_account() {
+    // Terminals pre-check with sum=0.00 (or none) before the payer inserts money.
+    let (_db, site) = setup();
+    for query in [
+        "command=check&txn_id=1&account=59071&sum=0.00",
+        "command=check&txn_id=1&account=59071&sum=0",
+        "command=check&txn_id=1&account=59071",
+    ] {
+        let a = site.get(query);
+        assert_eq!(
+            (a.result(), a.comment().as_str()),
+            (0, "OK"),
+            "{query}: {}",
+            a.body
+        );
+    }
+    let a = site.get("command=check&txn_id=1&account=59081&sum=0.00");
+    assert_eq!(a.result(), 4, "the account is still checked: {}", a.body);
+    let a = site.get("command=check&txn_id=1&account=59071&sum=0.50");
+    assert_eq!(a.result(), 241, "a real sum below min_sum: {}", a.body);
+}
+
+#[test]
 fn check_refuses_a_wrong_check_digit_with_4() {
     let (_db, site) = setup();
     for account in [
