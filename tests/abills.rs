@@ -1117,3 +1117,27 @@ fn the_grants_in_sql_are_enough() {
     assert_eq!(legacy.result(), 0, "{log}");
     assert_eq!(ab.deposit(1), "12.50", "paid and cancelled");
 }
+
+#[test]
+fn a_config_that_cannot_be_read_is_a_temporary_failure_in_plain_http() {
+    // Without a config no system, so no protocol, is known: HTTP 503 says "later" to every
+    // client, and the log says why.
+    let ab = Abills::new("");
+    std::fs::write(ab.site.config_path(), "[database\n").unwrap();
+    let a = ab.get(&pay_query("1", "1", "1.00"));
+    assert_eq!(a.status, 503, "{a:?}");
+    assert!(a.content_type.starts_with("text/plain"), "{a:?}");
+    let line = ab.site.log_lines().pop().unwrap_or_default();
+    assert!(
+        line.contains("line 1") && line.contains("result=unavailable"),
+        "{line}"
+    );
+    std::fs::remove_file(ab.site.config_path()).unwrap();
+    let a = ab.get(&pay_query("1", "1", "1.00"));
+    assert_eq!(a.status, 503, "{a:?}");
+    assert!(
+        ab.site.log().contains("cannot be read"),
+        "{}",
+        ab.site.log()
+    );
+}
