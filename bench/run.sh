@@ -13,15 +13,17 @@
 #      bench/floor.c); gcc and MariaDB must be there (scripts/mariadb.sh finds or starts the
 #      database);
 #   2. builds the release executables as `make` builds and ships them (static:
-#      target/<host>/release/osmp, also installed as cgi-bin/osmp.cgi), the no-op CGI
-#      (bench/noop.c), the database floor (bench/floor.c, when mariadb_config is there) and
-#      the rusage wrapper (bench/rusage.c) into target/bench/;
+#      target/<host>/release/osmp and paysys_check, also installed as cgi-bin/osmp.cgi and
+#      cgi-bin/paysys_check.cgi), the no-op CGI (bench/noop.c), the database floor
+#      (bench/floor.c, when mariadb_config is there) and the rusage wrapper (bench/rusage.c)
+#      into target/bench/;
 #   3. with --wait-quiet M: waits up to M minutes until the 1-minute load average is below
 #      1.0 and no cargo, rustc or fuzzer runs (the machine is shared); runs anyway after;
 #   4. runs the #[ignore]d benchmarks of tests/bench.rs, one at a time:
 #        bench_1_web      wrk: no-op CGI, the database floor's check and pay, osmp.cgi
 #                         refused before the DB, check, pay through nginx+fcgiwrap and
-#                         Apache (mod_cgid)
+#                         Apache (mod_cgid); beside them paysys_check.cgi's check and pay
+#                         on ABillS, against the no-op through its own server instance
 #        bench_2_process  one CGI process: CPU ms, peak RSS, wall ms; /usr/bin/time -v
 #        bench_3_scale    check and pay at 10 k and at --rows rows per table
 #        bench_4_profile  perf stat, strace (syscalls, DB round trips), callgrind
@@ -45,9 +47,9 @@
 #                     benchmarks)
 #   --workers N       PAYSYS_WORKERS of the persistent (FastCGI) osmp behind nginx (default
 #                     4); Apache's mod_fcgid starts processes as it needs them instead
-#   --no-fastcgi      measure osmp.cgi as a CGI only (the web benchmark otherwise measures
-#                     it a second time in persistent mode: nginx to its socket, Apache
-#                     through mod_fcgid, next to the same no-op CGI)
+#   --no-fastcgi      measure osmp.cgi and paysys_check.cgi as CGIs only (the web benchmark
+#                     otherwise measures them a second time in persistent mode: nginx to
+#                     their sockets, Apache through mod_fcgid, next to the same no-op CGI)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
@@ -179,6 +181,7 @@ out="target/bench/run-$stamp.txt"
     echo "commit:     $(git rev-parse --short HEAD 2>/dev/null || echo '?')$(git diff --quiet HEAD -- src 2>/dev/null || echo ' (src modified)')"
     echo "options:    --duration $duration --connections $connections --threads $threads --rounds $rounds --reps $reps --rows $rows --workers $workers${variants:+ --variants}$([ "$fastcgi" = 1 ] || echo ' --no-fastcgi')"
     echo "osmp:       $osmp"
+    echo "paysys_check: $root/target/$host/release/paysys_check"
     [ -z "$variant_list" ] || echo "variants:   ${variant_list//;/ }"
     echo "cpu:        $(nproc) x $(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1)"
     echo "memory:     $(free -h | awk '/^Mem:/ { print $2 " total, " $7 " available" }')"
@@ -197,6 +200,7 @@ export BENCH_WORKERS=$workers BENCH_FASTCGI=$fastcgi
 export BENCH_NOOP=$root/target/bench/noop BENCH_RUSAGE=$root/target/bench/rusage
 export BENCH_FLOOR=$root/target/bench/floor
 export BENCH_OUT=$root/target/bench BENCH_OSMP=$osmp BENCH_VARIANTS=$variant_list
+export BENCH_PAYSYS_CHECK=$root/target/$host/release/paysys_check
 export PAYSYS_REQUIRE_WEB=1
 set +e
 cargo test --release --test bench -- --ignored --nocapture --test-threads=1 "$filter" 2>&1 | tee -a "$out"

@@ -16,6 +16,12 @@
 //!   no-op, osmp refused before the database, check and pay, the no-op still a CGI through
 //!   the same server. Prints req/s, p50, p99 and the ratio to the no-op, and checks each
 //!   target's work: osmp's log lines, and for both pays the rows they added.
+//!   Beside each of those four set-ups, `paysys_check.cgi` on an ABillS database
+//!   (`sql/abills.sql`, `billing = "abills"`, one system admitting 127.0.0.1, `account =
+//!   "uid"`): its own install base and server instance (one config file names one
+//!   database), with the same no-op CGI measured through it, then a check (`sum=0.00`) and a
+//!   pay to uid 1 (`bench/pay.lua`); persistent through nginx to its own socket (as
+//!   `etc/systemd/paysys-check.service` starts it) and through mod_fcgid.
 //! * `bench_2_process`: one CGI process at a time, as a web server starts it (clean
 //!   environment, CGI variables, `PAYSYS_CONFIG`): CPU time (user+sys), peak RSS and wall
 //!   time from `wait4` in `bench/rusage.c`; no-op, osmp refused before the database, check,
@@ -30,7 +36,8 @@
 //! `BENCH_DURATION` (wrk `-d`, default 10s), `BENCH_CONNECTIONS` (8), `BENCH_THREADS` (2),
 //! `BENCH_ROUNDS` (1), `BENCH_REPS` (process runs per figure, 50), `BENCH_ROWS` (1000000),
 //! `BENCH_OSMP` (the `osmp` executable to measure: bench/run.sh passes `make`'s static
-//! build, or `--osmp`; without it, cargo's release build of this tree),
+//! build, or `--osmp`; without it, cargo's release build of this tree), `BENCH_PAYSYS_CHECK`
+//! (the `paysys_check` executable, likewise: bench/run.sh passes `make`'s static build),
 //! `BENCH_VARIANTS` (`name=path;…`: other `osmp` builds whose check and pay are measured
 //! in the same run, next to this one's; `bench/variants.sh` builds some),
 //! `BENCH_FASTCGI` (1: also measure the persistent mode; 0: not), `BENCH_WORKERS` (4),
@@ -178,6 +185,16 @@ fn osmp_exe() -> &'static Path {
     EXE.get_or_init(|| match std::env::var_os("BENCH_OSMP") {
         Some(p) if !p.is_empty() => PathBuf::from(p),
         _ => PathBuf::from(env!("CARGO_BIN_EXE_osmp")),
+    })
+}
+
+/// The `paysys_check` executable measured: `BENCH_PAYSYS_CHECK` (bench/run.sh: the static
+/// build `make` ships), else cargo's release build of this tree.
+fn paysys_check_exe() -> &'static Path {
+    static EXE: OnceLock<PathBuf> = OnceLock::new();
+    EXE.get_or_init(|| match std::env::var_os("BENCH_PAYSYS_CHECK") {
+        Some(p) if !p.is_empty() => PathBuf::from(p),
+        _ => PathBuf::from(env!("CARGO_BIN_EXE_paysys_check")),
     })
 }
 
@@ -334,15 +351,24 @@ fn new_log_lines(log: &Path, from: u64) -> (Vec<String>, u64) {
     (lines, text.len() as u64)
 }
 
-/// The `paysys_txn` rows whose `txn_id` starts with `prefix`, and all `pays` rows, once
-/// they no longer grow (requests wrk abandoned at the end of its run may still commit).
-fn settled_rows(db: &TestDb, prefix: &str) -> (u64, u64) {
+/// The rows of each of `tables`.
+fn table_rows(db: &TestDb, tables: &[&str]) -> Vec<u64> {
+    tables
+        .iter()
+        .map(|t| db.count(&format!("SELECT COUNT(*) FROM {t}")))
+        .collect()
+}
+
+/// The `paysys_txn` rows whose `txn_id` starts with `prefix`, and all rows of each of
+/// `tables` (the billing's: `pays`; `payments`, `paysys_log`), once they no longer grow
+/// (requests wrk abandoned at the end of its run may still commit).
+fn settled_rows(db: &TestDb, prefix: &str, tables: &[&str]) -> (u64, Vec<u64>) {
     let read = || {
         (
             db.count(&format!(
                 "SELECT COUNT(*) FROM paysys_txn WHERE txn_id LIKE '{prefix}%'"
             )),
-            db.pays(),
+            table_rows(db, tables),
         )
     };
     let mut last = read();
@@ -437,7 +463,8 @@ impl CpuSnapshot {
 }
 
 struct WebRow {
-    /// The set-up's label: "nginx", "apache", "nginx fastcgi", "apache fcgid".
+    /// The set-up's label: "nginx", "apache", "nginx fastcgi", "apache fcgid", each also
+    /// with " abills" (paysys_check.cgi's instance).
     server: String,
     round: usize,
     target: String,
@@ -450,12 +477,59 @@ struct WebRow {
 
 /// What `bench_1_web` sends. `expect`: the `cmd result` every log line must have (none for
 /// the no-op and the floor, which write no log). `pay`: through `bench/pay.lua`, and the
-/// rows it added are counted.
+/// rows it added are counted. `persistent`: measured in the persistent set-ups too.
 struct Target {
     name: String,
     path: String,
     pay: bool,
     expect: Option<&'static str>,
+    persistent: bool,
+}
+
+/// What one server instance serves, and where its CGIs write: osmp.cgi's on NoDeny, or
+/// paysys_check.cgi's on ABillS (a config file names one database, so each has its own
+/// install base, config and log).
+struct Instance {
+    /// Appended to the set-up's label: "" or " abills".
+    tag: &'static str,
+    prefix: PathBuf,
+    db: TestDb,
+    log: PathBuf,
+    /// The account the pays credit (`bench/pay.lua`'s second argument).
+    pay_account: &'static str,
+    /// The billing's tables a pay adds one row to each.
+    pay_tables: &'static [&'static str],
+    /// The CGI served persistently in the persistent set-ups (`Options::fastcgi_cgi`).
+    persistent_cgi: &'static str,
+    targets: Vec<Target>,
+}
+
+/// paysys_check.cgi's targets on ABillS: the no-op, then a check (`sum=0.00`: about the
+/// account) and a pay to uid 1, in every set-up.
+fn check_targets() -> Vec<Target> {
+    vec![
+        Target {
+            name: "noop".into(),
+            path: "/cgi-bin/noop.cgi?command=check&txn_id=1&account=1&sum=0.00".into(),
+            pay: false,
+            expect: None,
+            persistent: true,
+        },
+        Target {
+            name: "paysys_check check".into(),
+            path: "/cgi-bin/paysys_check.cgi?command=check&txn_id=1&account=1&sum=0.00".into(),
+            pay: false,
+            expect: Some("check 0"),
+            persistent: true,
+        },
+        Target {
+            name: "paysys_check pay".into(),
+            path: "/cgi-bin/paysys_check.cgi".into(),
+            pay: true,
+            expect: Some("pay 0"),
+            persistent: true,
+        },
+    ]
 }
 
 /// The no-op, the floor's check and pay (with `floor`), then this build's no-DB refusal,
@@ -467,6 +541,7 @@ fn web_targets(variants: &[(String, PathBuf)], floor: bool) -> Vec<Target> {
         path: format!("/cgi-bin/noop.cgi?{check}"),
         pay: false,
         expect: None,
+        persistent: true,
     }];
     if floor {
         targets.push(Target {
@@ -474,12 +549,14 @@ fn web_targets(variants: &[(String, PathBuf)], floor: bool) -> Vec<Target> {
             path: format!("/cgi-bin/floor.cgi?{check}"),
             pay: false,
             expect: None,
+            persistent: false,
         });
         targets.push(Target {
             name: "floor pay".into(),
             path: "/cgi-bin/floor.cgi".into(),
             pay: true,
             expect: None,
+            persistent: false,
         });
     }
     targets.push(Target {
@@ -488,6 +565,7 @@ fn web_targets(variants: &[(String, PathBuf)], floor: bool) -> Vec<Target> {
         path: "/cgi-bin/osmp.cgi?command=check&txn_id=1&account=59070&sum=10.00".into(),
         pay: false,
         expect: Some("check 4"),
+        persistent: true,
     });
     let builds = std::iter::once((String::new(), "osmp.cgi".to_string())).chain(
         variants
@@ -500,12 +578,14 @@ fn web_targets(variants: &[(String, PathBuf)], floor: bool) -> Vec<Target> {
             path: format!("/cgi-bin/{cgi}?{check}"),
             pay: false,
             expect: Some("check 0"),
+            persistent: label.is_empty(),
         });
         targets.push(Target {
             name: format!("pay{label}"),
             path: format!("/cgi-bin/{cgi}"),
             pay: true,
             expect: Some("pay 0"),
+            persistent: label.is_empty(),
         });
     }
     targets
@@ -516,6 +596,14 @@ fn web_targets(variants: &[(String, PathBuf)], floor: bool) -> Vec<Target> {
 fn bench_1_web() {
     let s = Settings::get();
     let noop = s.noop().to_path_buf();
+    let lua = repo().join("bench/pay.lua");
+    let opts = Options {
+        // One fcgiwrap child serves one request at a time: at least one per connection.
+        fcgi_children: s.connections.max(8),
+        ..Options::default()
+    };
+
+    // osmp.cgi on NoDeny: the no-op, the floor, osmp.cgi and its variants.
     let db = TestDb::new();
     require_tcp(&db);
     let prefix = webserver::temp_prefix("bench").expect("temp prefix");
@@ -533,22 +621,52 @@ fn bench_1_web() {
         common::config_text(&db.url, &["127.0.0.1", "::1"], ""),
     )
     .expect("config");
-    let log = prefix.join("var/log/paysys_check.log");
-    let lua = repo().join("bench/pay.lua");
-    let opts = Options {
-        // One fcgiwrap child serves one request at a time: at least one per connection.
-        fcgi_children: s.connections.max(8),
-        ..Options::default()
+    let nodeny = Instance {
+        tag: "",
+        log: prefix.join("var/log/paysys_check.log"),
+        prefix,
+        db,
+        pay_account: "59071",
+        pay_tables: &["pays"],
+        persistent_cgi: "osmp",
+        targets: web_targets(&s.variants, s.floor().is_some()),
     };
-    let targets = web_targets(&s.variants, s.floor().is_some());
+
+    // paysys_check.cgi on ABillS: the same no-op, check and pay.
+    let db = TestDb::with_fixture(&common::abills::fixture());
+    let prefix = webserver::temp_prefix("bench-abills").expect("temp prefix");
+    webserver::prepare_prefix(&prefix).expect("prepare prefix");
+    webserver::install_cgi(&prefix, "paysys_check.cgi", paysys_check_exe())
+        .expect("paysys_check.cgi");
+    webserver::install_cgi(&prefix, "noop.cgi", &noop).expect("noop.cgi");
+    std::fs::write(
+        prefix.join("etc/paysys.toml"),
+        common::abills::config_text(
+            &db.url,
+            &common::abills::system("osmp", &["127.0.0.1", "::1"], "account = \"uid\""),
+        ),
+    )
+    .expect("config");
+    let abills = Instance {
+        tag: " abills",
+        log: prefix.join("var/log/paysys_check.log"),
+        prefix,
+        db,
+        pay_account: "1",
+        pay_tables: &["payments", "paysys_log"],
+        persistent_cgi: "paysys_check",
+        targets: check_targets(),
+    };
+    let instances = [nodeny, abills];
 
     println!(
-        "\n== web: wrk -t{} -c{} -d{} --latency, {} round(s); osmp: {}; load before: {}",
+        "\n== web: wrk -t{} -c{} -d{} --latency, {} round(s); osmp: {}; paysys_check: {}; load before: {}",
         s.threads,
         s.connections,
         s.duration,
         s.rounds,
         osmp_exe().display(),
+        paysys_check_exe().display(),
         load()
     );
     if s.floor().is_none() {
@@ -560,13 +678,14 @@ fn bench_1_web() {
     }
     let mut rows: Vec<WebRow> = Vec::new();
     let mut raw = String::new();
-    let mut log_offset = 0u64;
-    // Each server twice: osmp.cgi as a CGI (fcgiwrap, mod_cgid), then persistent (FastCGI:
-    // nginx to a socket osmp serves with BENCH_WORKERS threads, Apache through mod_fcgid).
-    // In the persistent set-ups the no-op is still a CGI: the same reference in every row.
-    let setups: Vec<(Kind, bool, String)> = Kind::ALL
+    // Each server twice: the CGIs as CGIs (fcgiwrap, mod_cgid), then osmp.cgi (or
+    // paysys_check.cgi) persistent (FastCGI: nginx to a socket it serves with BENCH_WORKERS
+    // threads, Apache through mod_fcgid). In the persistent set-ups the no-op is still a
+    // CGI: the same reference in every row. Each set-up once per instance, one after the
+    // other: osmp.cgi on NoDeny, then paysys_check.cgi on ABillS.
+    let servers: Vec<(Kind, bool, &str)> = Kind::ALL
         .into_iter()
-        .map(|k| (k, false, k.to_string()))
+        .map(|k| (k, false, k.name()))
         .chain(
             s.fastcgi
                 .then(|| {
@@ -575,28 +694,38 @@ fn bench_1_web() {
                             Kind::Nginx => "nginx fastcgi",
                             Kind::Apache => "apache fcgid",
                         };
-                        (k, true, label.to_string())
+                        (k, true, label)
                     })
                 })
                 .into_iter()
                 .flatten(),
         )
         .collect();
-    let persistent_targets = ["noop", "osmp, no DB", "check", "pay"];
-    for (server_no, (kind, fastcgi, label)) in setups.iter().enumerate() {
+    let setups: Vec<(Kind, bool, String, &Instance)> = servers
+        .iter()
+        .flat_map(|(kind, fastcgi, label)| {
+            instances
+                .iter()
+                .map(move |i| (*kind, *fastcgi, format!("{label}{}", i.tag), i))
+        })
+        .collect();
+    for (server_no, (kind, fastcgi, label, inst)) in setups.iter().enumerate() {
         let kind = *kind;
         let opts = Options {
             fastcgi: *fastcgi,
             workers: s.workers,
+            fastcgi_cgi: inst.persistent_cgi,
             ..opts.clone()
         };
-        let Some(web) = WebServer::start(kind, &prefix, &opts).expect("start web server") else {
+        let Some(web) = WebServer::start(kind, &inst.prefix, &opts).expect("start web server")
+        else {
             println!("skipped {label}: not installed");
             continue;
         };
-        let targets: Vec<&Target> = targets
+        let targets: Vec<&Target> = inst
+            .targets
             .iter()
-            .filter(|t| !fastcgi || persistent_targets.contains(&t.name.as_str()))
+            .filter(|t| !fastcgi || t.persistent)
             .collect();
         let base = web.base_url();
         // Every target answers as expected through this server before anything is measured.
@@ -609,20 +738,23 @@ fn bench_1_web() {
             assert!(r.body.contains(&want), "{label} {}: {}", t.name, r.body);
         }
         // Warm-up: page cache, the server's workers, MariaDB's buffer pool.
-        let check = targets.iter().find(|t| t.name == "check").expect("check");
+        let check = targets
+            .iter()
+            .find(|t| t.expect == Some("check 0"))
+            .expect("check");
         run_wrk(&s, &format!("{base}{}", check.path), "2s", None);
         run_wrk(&s, &format!("{base}{}", targets[0].path), "1s", None);
-        (_, log_offset) = new_log_lines(&log, log_offset);
+        let (_, mut log_offset) = new_log_lines(&inst.log, 0);
 
         for round in 1..=s.rounds {
             let mut noop_rps = f64::NAN;
             for (target_no, t) in targets.iter().enumerate() {
                 let url = format!("{base}{}", t.path);
                 let txn_prefix = format!("9{server_no}{round:02}{target_no:02}");
-                let pays_before = db.pays();
+                let rows_before = table_rows(&inst.db, inst.pay_tables);
                 let args = vec![
                     txn_prefix.clone(),
-                    "59071".to_string(),
+                    inst.pay_account.to_string(),
                     txn_date(),
                     "1.00".to_string(),
                 ];
@@ -638,10 +770,10 @@ fn bench_1_web() {
                     noop_rps = r.rps;
                 }
                 let mut note = String::new();
-                // Log lines: osmp's answered requests; the no-op and the floor write none.
+                // Log lines: the CGI's answered requests; the no-op and the floor write none.
                 let mut answered = None;
                 if let Some(expect) = t.expect {
-                    let (lines, off) = new_log_lines(&log, log_offset);
+                    let (lines, off) = new_log_lines(&inst.log, log_offset);
                     log_offset = off;
                     let tl = tally(&lines);
                     let ok = tl.get(expect).copied().unwrap_or(0);
@@ -658,22 +790,26 @@ fn bench_1_web() {
                     answered = Some(ok);
                 }
                 if t.pay {
-                    let (txns, pays) = settled_rows(&db, &txn_prefix);
-                    let pays = pays - pays_before;
+                    let (txns, after) = settled_rows(&inst.db, &txn_prefix, inst.pay_tables);
                     // Without a log, the rows must match what wrk counted (plus a request
                     // per connection cut off at the end and still committed).
                     let expected = match answered {
                         Some(ok) => txns == ok,
                         None => txns >= r.requests && txns <= r.requests + s.connections as u64,
                     };
+                    let mut all_match = expected;
+                    let mut counts = format!("{txns} paysys_txn rows");
+                    for ((table, before), after) in
+                        inst.pay_tables.iter().zip(&rows_before).zip(&after)
+                    {
+                        let added = after - before;
+                        all_match &= added == txns;
+                        counts += &format!(", {added} {table} rows");
+                    }
                     note += &format!(
-                        "{}{txns} paysys_txn rows, {pays} pays rows{}",
+                        "{}{counts}{}",
                         if note.is_empty() { "" } else { "; " },
-                        if txns == pays && expected {
-                            ""
-                        } else {
-                            " <-- CHECK"
-                        }
+                        if all_match { "" } else { " <-- CHECK" }
                     );
                 }
                 rows.push(WebRow {
@@ -734,7 +870,7 @@ fn bench_1_web() {
             "| server | target | req/s | p50 ms | p99 ms | ratio to no-op: median (min–max) | median req/s ÷ median no-op req/s | machine CPU ms/req | mysqld CPU ms/req | rounds with a CHECK |"
         );
         println!("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|");
-        for (_, _, kind) in &setups {
+        for (_, _, kind, inst) in &setups {
             let noop_median = median(
                 &rows
                     .iter()
@@ -742,7 +878,7 @@ fn bench_1_web() {
                     .map(|w| w.r.rps)
                     .collect::<Vec<_>>(),
             );
-            for t in &targets {
+            for t in &inst.targets {
                 let of: Vec<&WebRow> = rows
                     .iter()
                     .filter(|w| w.server == *kind && w.target == t.name)
@@ -777,7 +913,9 @@ fn bench_1_web() {
     let raw_path = s.out.join("wrk-raw.txt");
     std::fs::write(&raw_path, raw).expect("write wrk output");
     println!("\nraw wrk output: {}", raw_path.display());
-    let _ = std::fs::remove_dir_all(&prefix);
+    for inst in &instances {
+        let _ = std::fs::remove_dir_all(&inst.prefix);
+    }
 }
 
 fn tail(text: &str, n: usize) -> String {

@@ -17,6 +17,12 @@
 //!   `FcgidProcessTableFile` in the instance's `run/`; mod_fcgid starts osmp.cgi itself and
 //!   its stderr goes to Apache's error log.
 //!
+//! With `Options::fastcgi_cgi = "paysys_check"` as well, `/cgi-bin/paysys_check.cgi` is the
+//! persistent one instead, as the snippets' comments tell an admin to set it up: nginx's
+//! persistent location rewritten for it (`paysys_check\.cgi`, `@RUNDIR@/paysys_check.sock`,
+//! the `Environment=` of `etc/systemd/paysys-check.service`), Apache's `<Files "osmp.cgi">`
+//! made `<FilesMatch "^(osmp|paysys_check)\.cgi$">`.
+//!
 //! Use it from a test file with `mod webserver;`. Standard library only.
 //!
 //! ```ignore
@@ -94,10 +100,14 @@ const DEFAULT_HTTP_TIMEOUT: Duration = Duration::from_secs(30);
 /// a time, so this is nginx's CGI concurrency.
 const DEFAULT_FCGI_CHILDREN: usize = 8;
 const DEFAULT_APACHE_MODULES: &str = "/usr/lib/apache2/modules";
-/// The persistent osmp.cgi's stdout and stderr, under the state dir (nginx, `fastcgi`).
+/// The persistent CGI's stdout and stderr, under the state dir (nginx, `fastcgi`).
 const FASTCGI_LOG: &str = "logs/osmp-fastcgi.log";
-/// The systemd service whose `Environment=` the persistent osmp.cgi gets (nginx, `fastcgi`).
-const FASTCGI_SERVICE: &str = "etc/systemd/paysys-osmp.service";
+/// The systemd service whose `Environment=` the persistent CGI gets (nginx, `fastcgi`), by
+/// the CGI's name (`Options::fastcgi_cgi`).
+const FASTCGI_SERVICES: [(&str, &str); 2] = [
+    ("osmp", "etc/systemd/paysys-osmp.service"),
+    ("paysys_check", "etc/systemd/paysys-check.service"),
+];
 const SIGKILL: i32 = 9;
 const SIGTERM: i32 = 15;
 
@@ -159,6 +169,20 @@ pub struct Options {
     /// keeps the service unit's value. Apache: unused (mod_fcgid starts more processes
     /// instead, each serving one request at a time).
     pub workers: usize,
+    /// With `fastcgi`: the CGI served persistently, `"osmp"` (also when empty) or
+    /// `"paysys_check"` (see the module docs); the others stay plain CGIs.
+    pub fastcgi_cgi: &'static str,
+}
+
+impl Options {
+    /// The CGI served persistently with `fastcgi`: `osmp` unless `fastcgi_cgi` says otherwise.
+    fn persistent(&self) -> &'static str {
+        if self.fastcgi_cgi.is_empty() {
+            "osmp"
+        } else {
+            self.fastcgi_cgi
+        }
+    }
 }
 
 #[derive(Clone, Debug)]
@@ -231,10 +255,11 @@ impl WebServer {
                 prefix.display()
             ));
         }
-        if opts.fastcgi && !is_executable(&prefix.join("cgi-bin/osmp.cgi")) {
+        let persistent = opts.persistent();
+        if opts.fastcgi && !is_executable(&prefix.join(format!("cgi-bin/{persistent}.cgi"))) {
             return Err(format!(
-                "Options::fastcgi serves {}/cgi-bin/osmp.cgi, which is not an executable file \
-                 (call webserver::install_cgi first)",
+                "Options::fastcgi serves {}/cgi-bin/{persistent}.cgi, which is not an executable \
+                 file (call webserver::install_cgi first)",
                 prefix.display()
             ));
         }
@@ -245,6 +270,12 @@ impl WebServer {
         let snippet = kind.snippet_path(opts.fastcgi);
         let template = fs::read_to_string(&snippet)
             .map_err(|e| format!("reading {}: {e}", snippet.display()))?;
+        let template = if opts.fastcgi && persistent != "osmp" {
+            persistent_snippet(kind, &template, persistent)
+                .map_err(|e| format!("{}: {e}", snippet.display()))?
+        } else {
+            template
+        };
 
         let mut last_err = String::new();
         for _attempt in 0..5 {
@@ -651,6 +682,15 @@ fn is_executable(path: &Path) -> bool {
 }
 
 fn validate_options(opts: &Options) -> Result<(), String> {
+    if !FASTCGI_SERVICES
+        .iter()
+        .any(|(name, _)| *name == opts.persistent())
+    {
+        return Err(format!(
+            "Options::fastcgi_cgi: {:?} is neither \"osmp\" nor \"paysys_check\"",
+            opts.fastcgi_cgi
+        ));
+    }
     for (name, value) in &opts.env {
         let name_ok = !name.is_empty()
             && !name.starts_with(|c: char| c.is_ascii_digit())
@@ -679,6 +719,55 @@ fn validate_options(opts: &Options) -> Result<(), String> {
         }
     }
     Ok(())
+}
+
+/// The persistent-mode snippet set up for `name` instead of osmp.cgi, as its comments say:
+/// nginx's osmp location rewritten for `name` (regex, split and socket), Apache's
+/// `<Files "osmp.cgi">` widened to `<FilesMatch "^(osmp|name)\.cgi$">`.
+fn persistent_snippet(kind: Kind, template: &str, name: &str) -> Result<String, String> {
+    let count = |s: &str| template.matches(s).count();
+    match kind {
+        Kind::Nginx => {
+            let (regex, pass) = (r"/cgi-bin/osmp\.cgi", "unix:@RUNDIR@/osmp.sock;");
+            if (count(regex), count(pass)) != (2, 1) {
+                return Err(format!(
+                    "expected `{regex}` twice and `{pass}` once, found them {} and {} times",
+                    count(regex),
+                    count(pass)
+                ));
+            }
+            Ok(template
+                .replace(regex, &format!(r"/cgi-bin/{name}\.cgi"))
+                .replace(pass, &format!("unix:@RUNDIR@/{name}.sock;")))
+        }
+        Kind::Apache => {
+            // The directive lines, not the comments that name them.
+            let (open, close) = ("<Files \"osmp.cgi\">", "</Files>");
+            let lines: Vec<&str> = template.lines().collect();
+            let at = lines.iter().position(|l| l.trim() == open);
+            let end = at.and_then(|at| {
+                (at..lines.len())
+                    .find(|&i| lines[i].trim() == close)
+                    .filter(|_| lines.iter().filter(|l| l.trim() == open).count() == 1)
+            });
+            let (Some(at), Some(end)) = (at, end) else {
+                return Err(format!("expected one `{open}` … `{close}` block"));
+            };
+            let mut out = String::new();
+            for (i, line) in lines.iter().enumerate() {
+                let line = if i == at {
+                    line.replace(open, &format!("<FilesMatch \"^(osmp|{name})\\.cgi$\">"))
+                } else if i == end {
+                    line.replace(close, "</FilesMatch>")
+                } else {
+                    line.to_string()
+                };
+                out.push_str(&line);
+                out.push('\n');
+            }
+            Ok(out)
+        }
+    }
 }
 
 /// The path as a string that can go unquoted into nginx and Apache configs.
@@ -1013,6 +1102,7 @@ fn start_nginx(
         rundir: &format!("{st}/run"),
         fcgiwrap_socket: &socket,
         fastcgi: opts.fastcgi,
+        persistent: opts.persistent(),
         env: &opts.env,
     };
     write_file(&state.join("conf/paysys.conf"), &snippet.render(template)?)?;
@@ -1095,7 +1185,7 @@ fn start_nginx(
         stop_group(fcgiwrap);
         return Err(Failure::Other(e));
     }
-    // The persistent osmp.cgi, as the systemd socket and service start it.
+    // The persistent CGI (osmp.cgi), as the systemd socket and service start it.
     let fastcgi = if opts.fastcgi {
         match start_osmp_fastcgi(state, prefix, opts, worker) {
             Ok(child) => Some(child),
@@ -1151,18 +1241,26 @@ fn start_nginx(
 /// `prefix/cgi-bin/osmp.cgi` with it as stdin, as the worker user, with the service's
 /// `Environment=` (`@PREFIX@` filled in; `PAYSYS_WORKERS` from `opts.workers` unless 0), in
 /// a process group of its own. Returns once it answers `FCGI_GET_VALUES` on the socket.
+/// With `Options::fastcgi_cgi = "paysys_check"`: `paysys_check.sock`, `paysys_check.cgi`
+/// and `paysys-check.service` (`.socket`) instead.
 fn start_osmp_fastcgi(
     state: &Path,
     prefix: &str,
     opts: &Options,
     worker: Option<&Worker>,
 ) -> Result<Child, String> {
-    let mut env = service_environment(&repo_path(FASTCGI_SERVICE), prefix)?;
+    let name = opts.persistent();
+    let service = FASTCGI_SERVICES
+        .iter()
+        .find(|(n, _)| *n == name)
+        .map(|(_, unit)| *unit)
+        .ok_or_else(|| format!("no service unit for {name}.cgi"))?;
+    let mut env = service_environment(&repo_path(service), prefix)?;
     if opts.workers > 0 {
         env.retain(|(name, _)| name != "PAYSYS_WORKERS");
         env.push(("PAYSYS_WORKERS".into(), opts.workers.to_string()));
     }
-    let socket = state.join("run/osmp.sock");
+    let socket = state.join(format!("run/{name}.sock"));
     let listener =
         UnixListener::bind(&socket).map_err(|e| format!("binding {}: {e}", socket.display()))?;
     if let Some(w) = worker {
@@ -1170,7 +1268,7 @@ fn start_osmp_fastcgi(
     }
     set_mode(&socket, 0o660)?;
 
-    let exe = Path::new(prefix).join("cgi-bin/osmp.cgi");
+    let exe = Path::new(prefix).join(format!("cgi-bin/{name}.cgi"));
     let mut cmd = server_command(&exe, &state.join(FASTCGI_LOG))?;
     cmd.envs(env.iter().map(|(n, v)| (n, v)))
         .stdin(Stdio::from(OwnedFd::from(listener)));
@@ -1187,7 +1285,7 @@ fn start_osmp_fastcgi(
             stop_group(child);
             let log = fs::read_to_string(state.join(FASTCGI_LOG)).unwrap_or_default();
             Err(format!(
-                "osmp.cgi in FastCGI mode (stdin: the listening socket {}): {e}\n\
+                "{name}.cgi in FastCGI mode (stdin: the listening socket {}): {e}\n\
                  --- {FASTCGI_LOG} ---\n{}",
                 socket.display(),
                 tail(&log, 30)
@@ -1296,6 +1394,8 @@ struct NginxSnippet<'a> {
     fcgiwrap_socket: &'a str,
     /// The snippet is `paysys-fastcgi.conf`: one location passes to `@RUNDIR@/osmp.sock`.
     fastcgi: bool,
+    /// With `fastcgi`: the CGI whose socket that is (`osmp`, or as `Options::fastcgi_cgi`).
+    persistent: &'a str,
     env: &'a [(String, String)],
 }
 
@@ -1310,7 +1410,10 @@ impl NginxSnippet<'_> {
         } else {
             "etc/nginx/paysys.conf"
         };
-        let osmp_pass = format!("fastcgi_pass unix:{}/osmp.sock;", self.rundir);
+        let osmp_pass = format!(
+            "fastcgi_pass unix:{}/{}.sock;",
+            self.rundir, self.persistent
+        );
         let text = template
             .replace("@PREFIX@", self.prefix)
             .replace("@RUNDIR@", self.rundir);
