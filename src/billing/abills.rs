@@ -302,8 +302,9 @@ impl Billing for Abills {
         // Locking reads, as the ledger's own: a credit of this txn in flight is waited for.
         let log: Option<(u64, u64, String, u8)> = conn.exec_first(
             "SELECT id, uid, CAST(sum AS DECIMAL(16,2)), status FROM paysys_log \
-             WHERE transaction_id = ? ORDER BY domain_id = ? DESC, id LIMIT 1 LOCK IN SHARE MODE",
-            (&ext, domain.id()),
+             WHERE domain_id IN (?, 0) AND transaction_id = ? \
+             ORDER BY domain_id DESC LIMIT 1 LOCK IN SHARE MODE",
+            (domain.id(), &ext),
         )?;
         let payment: Option<(u64, u64, String)> = conn.exec_first(
             "SELECT id, uid, CAST(sum AS DECIMAL(16,2)) FROM payments WHERE ext_id = ? LIMIT 1 LOCK IN SHARE MODE",
@@ -374,8 +375,9 @@ fn log_of_recorded(
     sum: &str,
 ) -> Result<u64, mysql::Error> {
     let log: Option<u64> = tx.exec_first(
-        "SELECT id FROM paysys_log WHERE transaction_id = ? ORDER BY domain_id = ? DESC, id LIMIT 1",
-        (ext, c.domain.id()),
+        "SELECT id FROM paysys_log WHERE domain_id IN (?, 0) AND transaction_id = ? \
+         ORDER BY domain_id DESC LIMIT 1",
+        (c.domain.id(), ext),
     )?;
     if let Some(id) = log {
         return Ok(id);
