@@ -146,6 +146,32 @@ impl Connections {
     }
 }
 
+/// A row as the admin reads it: each column's name and its value as text (`NULL` for NULL,
+/// bytes as UTF-8 with anything else replaced).
+pub fn row_fields(row: mysql::Row) -> Vec<(String, String)> {
+    let names: Vec<String> = row
+        .columns_ref()
+        .iter()
+        .map(|c| c.name_str().into_owned())
+        .collect();
+    names
+        .into_iter()
+        .zip(row.unwrap())
+        .map(|(name, value)| {
+            let text = match value {
+                mysql::Value::NULL => "NULL".to_string(),
+                mysql::Value::Bytes(b) => String::from_utf8_lossy(&b).into_owned(),
+                mysql::Value::Int(i) => i.to_string(),
+                mysql::Value::UInt(u) => u.to_string(),
+                mysql::Value::Float(f) => f.to_string(),
+                mysql::Value::Double(d) => d.to_string(),
+                other => other.as_sql(true).trim_matches('\'').to_string(),
+            };
+            (name, text)
+        })
+        .collect()
+}
+
 /// What `paysys check-db` found wrong with the database, one sentence each, saying what to do.
 pub fn schema_problems(
     conn: &mut Conn,

@@ -146,19 +146,26 @@ pub fn lines_about(
     txn_id: &crate::domain::TxnId,
     system: Option<&str>,
 ) -> io::Result<Vec<String>> {
+    lines_with(path, &format!("txn={txn_id}"), system)
+}
+
+/// The lines of the log at `path` with the field `field` (`key=value` exactly as the log
+/// writes it) — and `system=<system>`, when given — in file order. A missing log is no
+/// lines.
+pub fn lines_with(path: &Path, field: &str, system: Option<&str>) -> io::Result<Vec<String>> {
     let text = match std::fs::read(path) {
         Ok(bytes) => String::from_utf8_lossy(&bytes).into_owned(),
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
         Err(e) => return Err(e),
     };
-    let txn_field = format!("txn={txn_id}");
+    let txn_field = field;
     let system_field = system.map(|s| format!("system={s}"));
     // Fields are space-separated and a txn id is digits, so a whole-word match is exact:
     // `txn=66` does not find `txn=666`.
     let has = |line: &str, field: &str| line.split(' ').any(|word| word == field);
     Ok(text
         .lines()
-        .filter(|line| has(line, &txn_field))
+        .filter(|line| has(line, txn_field))
         .filter(|line| system_field.as_deref().is_none_or(|f| has(line, f)))
         .map(str::to_string)
         .collect())

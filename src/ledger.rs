@@ -466,6 +466,30 @@ type RecordRow = (
     Option<String>,
 );
 
+/// The committed payments to `account` (as typed) since `since`, oldest first, at most
+/// `limit` (of `system`, if given).
+pub fn lookup_account(
+    conn: &mut Conn,
+    account: &str,
+    since: chrono::NaiveDate,
+    system: Option<&str>,
+    limit: u32,
+) -> Result<Vec<Record>, mysql::Error> {
+    let rows: Vec<RecordRow> = conn.exec(
+        format!(
+            "{RECORD_SELECT} WHERE account = ? AND created >= ? AND (? IS NULL OR system_name = ?) \
+             ORDER BY id LIMIT {limit}"
+        ),
+        (
+            account,
+            since.format("%Y-%m-%d").to_string(),
+            system,
+            system,
+        ),
+    )?;
+    Ok(rows.into_iter().map(record).collect())
+}
+
 /// Every committed payment with this txn id (of `system`, if given). Only committed rows
 /// exist, so an empty answer means: not committed.
 pub fn lookup(
@@ -474,41 +498,43 @@ pub fn lookup(
     system: Option<&str>,
 ) -> Result<Vec<Record>, mysql::Error> {
     let rows: Vec<RecordRow> = conn.exec(
-        "SELECT IF(prv_txn = 0, id, prv_txn), system_name, txn_id, account, subscriber_id, \
-             CAST(amount AS CHAR), CAST(txn_date AS CHAR), CAST(created AS CHAR), caller_ip, \
-             payment_ref, CAST(cancelled AS CHAR) FROM paysys_txn WHERE txn_id = ? AND (? IS NULL OR system_name = ?) ORDER BY id",
+        format!("{RECORD_SELECT} WHERE txn_id = ? AND (? IS NULL OR system_name = ?) ORDER BY id"),
         (txn_id.as_str(), system, system),
     )?;
-    Ok(rows
-        .into_iter()
-        .map(
-            |(
-                prv_txn,
-                system,
-                txn_id,
-                account,
-                subscriber_id,
-                amount,
-                txn_date,
-                created,
-                caller_ip,
-                payment_ref,
-                cancelled,
-            )| {
-                Record {
-                    prv_txn,
-                    system,
-                    txn_id,
-                    account,
-                    subscriber_id,
-                    amount,
-                    txn_date,
-                    created,
-                    caller_ip,
-                    payment_ref,
-                    cancelled,
-                }
-            },
-        )
-        .collect())
+    Ok(rows.into_iter().map(record).collect())
+}
+
+/// The columns of a [`Record`].
+const RECORD_SELECT: &str = "SELECT IF(prv_txn = 0, id, prv_txn), system_name, txn_id, account, \
+     subscriber_id, CAST(amount AS CHAR), CAST(txn_date AS CHAR), CAST(created AS CHAR), \
+     caller_ip, payment_ref, CAST(cancelled AS CHAR) FROM paysys_txn";
+
+fn record(
+    (
+        prv_txn,
+        system,
+        txn_id,
+        account,
+        subscriber_id,
+        amount,
+        txn_date,
+        created,
+        caller_ip,
+        payment_ref,
+        cancelled,
+    ): RecordRow,
+) -> Record {
+    Record {
+        prv_txn,
+        system,
+        txn_id,
+        account,
+        subscriber_id,
+        amount,
+        txn_date,
+        created,
+        caller_ip,
+        payment_ref,
+        cancelled,
+    }
 }

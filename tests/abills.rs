@@ -1141,3 +1141,64 @@ fn a_config_that_cannot_be_read_is_a_temporary_failure_in_plain_http() {
         ab.site.log()
     );
 }
+
+/// `paysys txn` with the site's config: exit code and everything printed.
+fn paysys_txn(ab: &Abills, args: &[&str]) -> (i32, String) {
+    let config = ab.site.config_path();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_paysys"))
+        .arg("txn")
+        .args(args)
+        .args(["--config", config.to_str().unwrap()])
+        .env_remove("PAYSYS_CONFIG")
+        .output()
+        .expect("run paysys");
+    (
+        out.status.code().unwrap_or(-1),
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ),
+    )
+}
+
+#[test]
+fn paysys_txn_shows_our_row_abills_rows_and_the_log() {
+    let ab = Abills::new("account = \"login\"");
+    let paid = ab.get(&pay_query("5150", "test1", "10.25"));
+    let prv_txn = ok(&paid);
+    let (code, out) = paysys_txn(&ab, &["5150", "--system", "osmp"]);
+    assert_eq!(code, 0, "{out}");
+    for expected in [
+        "committed: txn_id 5150 of system osmp\n",
+        "  paysys_txn\n",
+        "    prv_txn  ",
+        &format!(" {prv_txn}\n"),
+        "  payments\n",
+        " OSM:5150\n",
+        "  paysys_log\n",
+        "    transaction_id  OSM:5150\n",
+        "cmd=pay txn=5150 account=test1",
+    ] {
+        assert!(out.contains(expected), "{expected:?} in\n{out}");
+    }
+    // The account's payments, and a cancel seen in all three places.
+    ok(&ab.get(&format!("command=cancel&prv_txn={prv_txn}")));
+    let (code, out) = paysys_txn(&ab, &["--account", "test1", "--from", "2020-01-01"]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("of system osmp, cancelled since"), "{out}");
+    assert!(
+        out.lines()
+            .any(|l| l.starts_with("    status ") && l.ends_with(" 3")),
+        "{out}"
+    );
+    assert!(
+        !out.contains("  payments\n"),
+        "the payments row is gone: {out}"
+    );
+    // Nothing to an account: exit 1; a bad date: exit 2.
+    let (code, out) = paysys_txn(&ab, &["--account", "nobody"]);
+    assert_eq!(code, 1, "{out}");
+    let (code, _) = paysys_txn(&ab, &["--account", "test1", "--from", "yesterday"]);
+    assert_eq!(code, 2);
+}

@@ -349,6 +349,7 @@ fn a_commit_without_an_answer_is_logged_as_unknown_and_the_retry_tells() {
         "{out}"
     );
     assert!(out.contains("25.00"), "{out}");
+    assert!(out.contains("\n  pays\n"), "NoDeny's row too: {out}");
     let (code, out) = paysys(&[
         "txn",
         "6061",

@@ -22,7 +22,7 @@ use std::net::IpAddr;
 use mysql::prelude::Queryable;
 use mysql::{Conn, Params, Transaction};
 
-use crate::billing::{Billing, Credit, Credited, Recorded, Uncredit, Uncredited};
+use crate::billing::{Billing, BillingRow, Credit, Credited, Recorded, Uncredit, Uncredited};
 use crate::config::{BillingKind, System};
 use crate::db::{server_code, ER_DUP_ENTRY};
 use crate::domain::{parse_balance, Account, AccountRef, Amount, Domain, TxnId};
@@ -329,6 +329,36 @@ impl Billing for Abills {
             }),
             (None, None) => None,
         })
+    }
+
+    fn payment_rows(
+        &self,
+        conn: &mut Conn,
+        system: &System,
+        txn_id: &str,
+        payment_ref: u64,
+        prv_txn: u64,
+    ) -> Result<Vec<BillingRow>, mysql::Error> {
+        // By ext_id too: a payment ABillS's script made has no payment_ref of ours, and a
+        // cancelled one has no payments row any more.
+        let ext = ext_id(system, txn_id);
+        let payments: Vec<mysql::Row> = conn.exec(
+            "SELECT * FROM payments WHERE id = ? OR ext_id = ? ORDER BY id",
+            (payment_ref, &ext),
+        )?;
+        let logs: Vec<mysql::Row> = conn.exec(
+            "SELECT * FROM paysys_log WHERE id = ? ORDER BY id",
+            (prv_txn,),
+        )?;
+        let rows = |table: &'static str, rows: Vec<mysql::Row>| {
+            rows.into_iter().map(move |row| BillingRow {
+                table,
+                fields: crate::db::row_fields(row),
+            })
+        };
+        Ok(rows("payments", payments)
+            .chain(rows("paysys_log", logs))
+            .collect())
     }
 
     fn cancel(

@@ -72,6 +72,13 @@ pub struct Recorded {
     pub cancelled: bool,
 }
 
+/// One of the billing's rows of a payment, for the admin (`paysys txn`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BillingRow {
+    pub table: &'static str,
+    pub fields: Vec<(String, String)>,
+}
+
 /// A committed payment to reverse, as the ledger holds it.
 #[derive(Debug, Clone)]
 pub struct Uncredit<'a> {
@@ -135,6 +142,17 @@ pub trait Billing: Sync {
     ) -> Result<Option<Recorded>, mysql::Error> {
         Ok(None)
     }
+
+    /// The billing's own rows of a payment our ledger holds (`payment_ref`: the billing's
+    /// payment row; `prv_txn`: what the caller was answered), for the admin.
+    fn payment_rows(
+        &self,
+        conn: &mut Conn,
+        system: &System,
+        txn_id: &str,
+        payment_ref: u64,
+        prv_txn: u64,
+    ) -> Result<Vec<BillingRow>, mysql::Error>;
 
     /// Reverses a committed payment, within `tx`.
     fn cancel(

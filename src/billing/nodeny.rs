@@ -11,7 +11,7 @@ use std::net::IpAddr;
 use mysql::prelude::Queryable;
 use mysql::{Conn, Transaction};
 
-use crate::billing::{Billing, Credit, Credited, Uncredit, Uncredited};
+use crate::billing::{Billing, BillingRow, Credit, Credited, Uncredit, Uncredited};
 use crate::config::{BillingKind, System};
 use crate::domain::{parse_balance, Account, Domain};
 use crate::outcome::{Refusal, Subscriber};
@@ -103,6 +103,27 @@ impl Billing for NoDeny {
             payment_ref: tx.last_insert_id().unwrap_or(0),
             prv_txn: None,
         })
+    }
+
+    fn payment_rows(
+        &self,
+        conn: &mut Conn,
+        _system: &System,
+        _txn_id: &str,
+        payment_ref: u64,
+        _prv_txn: u64,
+    ) -> Result<Vec<BillingRow>, mysql::Error> {
+        let rows: Vec<mysql::Row> = conn.exec(
+            "SELECT *, FROM_UNIXTIME(time) AS time_as_date FROM pays WHERE id = ?",
+            (payment_ref,),
+        )?;
+        Ok(rows
+            .into_iter()
+            .map(|row| BillingRow {
+                table: "pays",
+                fields: crate::db::row_fields(row),
+            })
+            .collect())
     }
 
     /// NoDeny's `osmp.pl` never reversed a payment, and its admins do it by hand in NoDeny:

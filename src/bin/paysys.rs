@@ -9,8 +9,10 @@
 //!                                paysys.d/ overlay
 //! paysys code ID...              NoDeny personal payment codes for subscriber ids
 //! paysys txn TXN_ID [--system S] [--config CONFIG]
+//! paysys txn --account A [--from DATE] [--system S] [--config CONFIG]
 //!                                was this payment committed? our row for it (the truth,
-//!                                whatever an answer or a log line said) and its log lines
+//!                                whatever an answer or a log line said), the billing's rows
+//!                                and its log lines
 //! ```
 
 use std::path::PathBuf;
@@ -27,8 +29,11 @@ const USAGE: &str = "usage:
                                  overlay: paysys import-abills > /usr/abills/etc/paysys.d/50-abills.toml
   paysys code ID...              print the NoDeny payment code of each subscriber id
   paysys txn TXN_ID [--system S] [--config CONFIG]
-                                 was payment TXN_ID committed? prints our paysys_txn row and the
-                                 request's log lines; exit 0 committed, 1 not committed, 2 error";
+  paysys txn --account A [--from YYYY-MM-DD] [--system S] [--config CONFIG]
+                                 was payment TXN_ID committed (or: the payments to account A)?
+                                 prints our paysys_txn row, the billing's rows (NoDeny pays;
+                                 ABillS payments, paysys_log) and the log lines;
+                                 exit 0 found, 1 nothing committed, 2 error";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -214,41 +219,61 @@ fn code(ids: &[String]) -> ExitCode {
     status
 }
 
-/// `paysys txn TXN_ID [--system S] [--config CONFIG]`.
+/// `paysys txn TXN_ID [--system S] [--config CONFIG]` and
+/// `paysys txn --account A [--from DATE] [--system S] [--config CONFIG]`.
 fn txn(args: &[String]) -> ExitCode {
     let usage = || {
-        eprintln!("usage: paysys txn TXN_ID [--system S] [--config CONFIG]");
+        eprintln!("{TXN_USAGE}");
         ExitCode::from(2)
     };
-    let (mut txn_id, mut system, mut config) = (None, None, None);
+    let mut txn_id: Option<String> = None;
+    let (mut account, mut from, mut system, mut config) = (None, None, None, None);
     let mut rest = args.iter();
     while let Some(arg) = rest.next() {
-        match arg.as_str() {
-            "--system" => match rest.next() {
-                Some(s) => system = Some(s.clone()),
-                None => return usage(),
-            },
-            "--config" => match rest.next() {
-                Some(c) => config = Some(PathBuf::from(c)),
-                None => return usage(),
-            },
+        let slot = match arg.as_str() {
+            "--system" => &mut system,
+            "--config" => &mut config,
+            "--account" => &mut account,
+            "--from" => &mut from,
+            "-h" | "--help" => {
+                println!("{TXN_USAGE}");
+                return ExitCode::SUCCESS;
+            }
             other if txn_id.is_none() && !other.starts_with('-') => {
-                txn_id = Some(other.to_string())
+                txn_id = Some(other.to_string());
+                continue;
             }
             _ => return usage(),
+        };
+        match rest.next() {
+            Some(value) => *slot = Some(value.clone()),
+            None => return usage(),
         }
     }
-    let Some(txn_id) = txn_id else {
-        return usage();
-    };
-    let txn_id = match paysys::domain::TxnId::parse(&txn_id) {
-        Ok(t) => t,
-        Err(e) => {
-            eprintln!("paysys: '{txn_id}': {e}");
-            return ExitCode::from(2);
+    let query = match (txn_id, account) {
+        (Some(t), None) => match paysys::domain::TxnId::parse(&t) {
+            Ok(t) => Query::Txn(t),
+            Err(e) => {
+                eprintln!("paysys: '{t}': {e}");
+                return ExitCode::from(2);
+            }
+        },
+        (None, Some(a)) if !a.is_empty() => {
+            let since = match from.as_deref() {
+                None => (chrono::Local::now() - chrono::Duration::days(31)).date_naive(),
+                Some(text) => match chrono::NaiveDate::parse_from_str(text, "%Y-%m-%d") {
+                    Ok(d) => d,
+                    Err(_) => {
+                        eprintln!("paysys: --from '{text}' is not a date YYYY-MM-DD");
+                        return ExitCode::from(2);
+                    }
+                },
+            };
+            Query::Account(a, since)
         }
+        _ => return usage(),
     };
-    let config = match Config::load(&config_path(config)) {
+    let config = match Config::load(&config_path(config.map(PathBuf::from))) {
         Ok(c) => c,
         Err(e) => {
             eprintln!("paysys: {e}");
@@ -262,7 +287,13 @@ fn txn(args: &[String]) -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let rows = match paysys::ledger::lookup(&mut conn, &txn_id, system.as_deref()) {
+    let found = match &query {
+        Query::Txn(t) => paysys::ledger::lookup(&mut conn, t, system.as_deref()),
+        Query::Account(a, since) => {
+            paysys::ledger::lookup_account(&mut conn, a, *since, system.as_deref(), 1000)
+        }
+    };
+    let rows = match found {
         Ok(rows) => rows,
         Err(e) => {
             eprintln!("paysys: database: {e}");
@@ -274,24 +305,66 @@ fn txn(args: &[String]) -> ExitCode {
         .map(|s| format!(" of system {s}"))
         .unwrap_or_default();
     if rows.is_empty() {
-        println!(
-            "not committed: no payment with txn_id {txn_id}{scope} in paysys_txn; \
-             nothing was credited for it, and its next pay will be"
-        );
-    }
-    for row in &rows {
-        println!("committed: txn_id {txn_id} of system {}", row.system);
-        for (key, value) in row.fields() {
-            println!("  {key:<14}{value}");
+        match &query {
+            Query::Txn(t) => println!(
+                "not committed: no payment with txn_id {t}{scope} in paysys_txn; \
+                 nothing was credited for it, and its next pay will be"
+            ),
+            Query::Account(a, since) => {
+                println!("no payment to account {a}{scope} committed since {since}")
+            }
         }
     }
-    let log_lines = paysys::journal::lines_about(&config.log.file, &txn_id, system.as_deref());
-    match log_lines {
-        Ok(lines) if lines.is_empty() => {
+    let billing = paysys::billing::of(config.database.billing);
+    for row in &rows {
+        println!(
+            "committed: txn_id {} of system {}{}",
+            row.txn_id,
+            row.system,
+            if row.cancelled.is_some() {
+                ", cancelled since"
+            } else {
+                ""
+            }
+        );
+        println!("  paysys_txn");
+        print_fields(
+            &row.fields()
+                .into_iter()
+                .map(|(k, v)| (k.to_string(), v))
+                .collect::<Vec<_>>(),
+        );
+        // The billing's own rows, as the system is configured now.
+        let Some(sys) = config.system(&row.system) else {
             println!(
-                "log {}: no line with txn={txn_id}",
-                config.log.file.display()
-            )
+                "  (system {} is no longer in the config: the billing's rows are not looked up)",
+                row.system
+            );
+            continue;
+        };
+        match billing.payment_rows(&mut conn, sys, &row.txn_id, row.payment_ref, row.prv_txn) {
+            Ok(billing_rows) if billing_rows.is_empty() => {
+                println!(
+                    "  no {} row of this payment (removed?)",
+                    billing.kind().name()
+                )
+            }
+            Ok(billing_rows) => {
+                for b in billing_rows {
+                    println!("  {}", b.table);
+                    print_fields(&b.fields);
+                }
+            }
+            Err(e) => println!("  the billing's rows cannot be read: {e}"),
+        }
+    }
+    let field = match &query {
+        Query::Txn(t) => format!("txn={t}"),
+        Query::Account(a, _) => format!("account={a}"),
+    };
+    match paysys::journal::lines_with(&config.log.file, &field, system.as_deref()) {
+        Ok(lines) if lines.is_empty() => {
+            println!("log {}: no line with {field}", config.log.file.display())
         }
         Ok(lines) => {
             println!("log {}:", config.log.file.display());
@@ -307,3 +380,24 @@ fn txn(args: &[String]) -> ExitCode {
         ExitCode::SUCCESS
     }
 }
+
+/// One row's fields, a line each, the values lined up.
+fn print_fields(fields: &[(String, String)]) {
+    let width = fields.iter().map(|(k, _)| k.len()).max().unwrap_or(0) + 2;
+    for (key, value) in fields {
+        println!("    {key:<width$}{value}");
+    }
+}
+
+/// What `paysys txn` looks for.
+enum Query {
+    Txn(paysys::domain::TxnId),
+    Account(String, chrono::NaiveDate),
+}
+
+const TXN_USAGE: &str = "usage: paysys txn TXN_ID [--system S] [--config CONFIG]
+       paysys txn --account ACCOUNT [--from YYYY-MM-DD] [--system S] [--config CONFIG]
+  Everything known about a payment: our paysys_txn row (the truth: committed or not), the
+  billing's rows (NoDeny pays; ABillS payments and paysys_log) and its lines in the log.
+  With --account: the payments to that account (as typed) since --from (default: 31 days
+  ago), at most 1000. Exit 0: found; 1: nothing committed; 2: usage, config or database error.";
