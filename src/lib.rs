@@ -32,6 +32,8 @@
 //! * [`ledger`] — the only code that moves money: one transaction, exactly once; cancel.
 //! * [`hooks`] — the admin's commands before and after a payment.
 //! * [`journal`] — the log line.
+//! * [`reconcile`] — `paysys reconcile`: a provider's daily registry against `paysys_txn`
+//!   (read only; not on the request path).
 //! * [`pipeline`] — strings them together for one request.
 //! * [`endpoint`] — the executables' `main`: a CGI run, or the persistent mode.
 //! * [`server`] and [`fastcgi`] — the persistent mode: the same executable, started with a
@@ -68,4 +70,5 @@ pub mod outcome;
 pub mod pipeline;
 pub mod policy;
 pub mod protocol;
+pub mod reconcile;
 pub mod server;

@@ -13,6 +13,9 @@
 //!                                was this payment committed? our row for it (the truth,
 //!                                whatever an answer or a log line said), the billing's rows
 //!                                and its log lines
+//! paysys reconcile REGISTRY --system S --date YYYY-MM-DD [--config CONFIG] [options]
+//!                                a provider's registry (CSV) of a day's payments against
+//!                                paysys_txn; see paysys::reconcile
 //! ```
 
 use std::path::PathBuf;
@@ -33,7 +36,13 @@ const USAGE: &str = "usage:
                                  was payment TXN_ID committed (or: the payments to account A)?
                                  prints our paysys_txn row, the billing's rows (NoDeny pays;
                                  ABillS payments, paysys_log) and the log lines;
-                                 exit 0 found, 1 nothing committed, 2 error";
+                                 exit 0 found, 1 nothing committed, 2 error
+  paysys reconcile REGISTRY --system S --date YYYY-MM-DD [--config CONFIG] [OPTIONS]
+                                 compare a provider's registry (CSV) of one day's payments with
+                                 what we credited for S that day (by txn_date, not cancelled);
+                                 lists what is missing on either side and what differs, then
+                                 totals; exit 0 agree, 1 differ, 2 error.
+                                 paysys reconcile --help: columns, delimiter, encoding";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -47,6 +56,7 @@ fn main() -> ExitCode {
         }
         Some("code") if args.len() > 1 => code(&args[1..]),
         Some("txn") => txn(&args[1..]),
+        Some("reconcile") => ExitCode::from(paysys::reconcile::command(&args[1..], config_path)),
         Some("-h" | "--help" | "help") => {
             println!("{USAGE}");
             ExitCode::SUCCESS
