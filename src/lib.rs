@@ -35,6 +35,8 @@
 //! * [`reconcile`] — `paysys reconcile`: a provider's daily registry against `paysys_txn`
 //!   (read only; not on the request path).
 //! * [`pipeline`] — strings them together for one request.
+//! * [`paypro`] — aside from the request flow: PayPRO terminals' provider files, read and
+//!   turned into the requests a terminal sends us (`paysys paypro-provider`).
 //! * [`endpoint`] — the executables' `main`: a CGI run, or the persistent mode.
 //! * [`server`] and [`fastcgi`] — the persistent mode: the same executable, started with a
 //!   listening socket as stdin, reads each request as FastCGI records instead of a CGI
@@ -67,6 +69,7 @@ pub mod hooks;
 pub mod journal;
 pub mod ledger;
 pub mod outcome;
+pub mod paypro;
 pub mod pipeline;
 pub mod policy;
 pub mod protocol;

@@ -16,6 +16,9 @@
 //! paysys reconcile REGISTRY --system S --date YYYY-MM-DD [--config CONFIG] [options]
 //!                                a provider's registry (CSV) of a day's payments against
 //!                                paysys_txn; see paysys::reconcile
+//! paysys paypro-provider --url URL [--number N] [--name NAME] [--cp1251]
+//!                                the PayPRO own-provider description (MyProviders.ini) that
+//!                                makes a PayPRO terminal pre-check and pay through URL
 //! ```
 
 use std::path::PathBuf;
@@ -42,7 +45,11 @@ const USAGE: &str = "usage:
                                  what we credited for S that day (by txn_date, not cancelled);
                                  lists what is missing on either side and what differs, then
                                  totals; exit 0 agree, 1 differ, 2 error.
-                                 paysys reconcile --help: columns, delimiter, encoding";
+                                 paysys reconcile --help: columns, delimiter, encoding
+  paysys paypro-provider --url URL [--number N] [--name NAME] [--cp1251]
+                                 print the PayPRO own-provider description (MyProviders.ini) for
+                                 the endpoint at URL (…/cgi-bin/osmp.cgi or …/paysys_check.cgi);
+                                 --cp1251: in Windows-1251 with CRLF, as PayPRO's own files are";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -57,6 +64,7 @@ fn main() -> ExitCode {
         Some("code") if args.len() > 1 => code(&args[1..]),
         Some("txn") => txn(&args[1..]),
         Some("reconcile") => ExitCode::from(paysys::reconcile::command(&args[1..], config_path)),
+        Some("paypro-provider") => paypro_provider(&args[1..]),
         Some("-h" | "--help" | "help") => {
             println!("{USAGE}");
             ExitCode::SUCCESS
@@ -411,3 +419,78 @@ const TXN_USAGE: &str = "usage: paysys txn TXN_ID [--system S] [--config CONFIG]
   billing's rows (NoDeny pays; ABillS payments and paysys_log) and its lines in the log.
   With --account: the payments to that account (as typed) since --from (default: 31 days
   ago), at most 1000. Exit 0: found; 1: nothing committed; 2: usage, config or database error.";
+
+const PAYPRO_USAGE: &str =
+    "usage: paysys paypro-provider --url URL [--number N] [--name NAME] [--cp1251]
+  Prints the PayPRO own-provider description (MyProviders.ini) that makes a PayPRO terminal
+  pre-check (URL?command=check) and pay (URL?command=pay) through the endpoint at URL, and
+  show the payer the balance and name from the pre-check's answer. UTF-8 with LF; with
+  --cp1251 in Windows-1251 with CRLF, as PayPRO's own files are:
+    paysys paypro-provider --url https://billing.example.net/cgi-bin/osmp.cgi --cp1251 > MyProviders.ini
+  --number: the own provider's number (default 1; the terminal shows it as -N);
+  --name: its name on the terminal's screen and receipt. Exit 0 printed, 2 usage.";
+
+/// `paysys paypro-provider --url URL [--number N] [--name NAME] [--cp1251]`.
+fn paypro_provider(args: &[String]) -> ExitCode {
+    let usage = || {
+        eprintln!("{PAYPRO_USAGE}");
+        ExitCode::from(2)
+    };
+    let (mut url, mut number, mut name, mut cp1251) = (None, None, None, false);
+    let mut rest = args.iter();
+    while let Some(arg) = rest.next() {
+        let slot = match arg.as_str() {
+            "--url" => &mut url,
+            "--number" => &mut number,
+            "--name" => &mut name,
+            "--cp1251" => {
+                cp1251 = true;
+                continue;
+            }
+            "-h" | "--help" => {
+                println!("{PAYPRO_USAGE}");
+                return ExitCode::SUCCESS;
+            }
+            _ => return usage(),
+        };
+        match rest.next() {
+            Some(value) if slot.is_none() => *slot = Some(value.clone()),
+            _ => return usage(),
+        }
+    }
+    let Some(url) = url else { return usage() };
+    let number = match number.as_deref().map(str::parse::<u32>) {
+        None => None,
+        Some(Ok(n)) if n > 0 => Some(n),
+        Some(_) => {
+            eprintln!("paysys: --number must be a whole number from 1");
+            return ExitCode::from(2);
+        }
+    };
+    let text = match paysys::paypro::own_provider(&url, number, name.as_deref()) {
+        Ok(text) => text,
+        Err(e) => {
+            eprintln!("paysys: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let bytes = if cp1251 {
+        match paysys::paypro::encode_cp1251(&text.replace('\n', "\r\n")) {
+            Ok(bytes) => bytes,
+            Err(c) => {
+                eprintln!("paysys: '{c}' cannot be written in Windows-1251: choose another --name");
+                return ExitCode::from(2);
+            }
+        }
+    } else {
+        text.into_bytes()
+    };
+    use std::io::Write;
+    match std::io::stdout().lock().write_all(&bytes) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("paysys: cannot write: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
