@@ -60,6 +60,7 @@ pub mod allow;
 pub mod billing;
 pub mod cgi;
 pub mod config;
+pub mod cp1251;
 pub mod db;
 pub mod domain;
 pub mod endpoint;

@@ -180,45 +180,13 @@ pub fn decode(bytes: &[u8]) -> (String, Encoding) {
     }
     match std::str::from_utf8(bytes) {
         Ok(text) => (text.to_string(), Encoding::Utf8),
-        Err(_) => (
-            bytes.iter().map(|&b| cp1251_char(b)).collect(),
-            Encoding::Windows1251,
-        ),
-    }
-}
-
-/// Windows-1251's upper half from 0x80 to 0xBF (0xC0..=0xFF are А..я in order). 0x98 is
-/// unassigned; it maps to U+0098 as in the WHATWG table, so every byte round-trips.
-const CP1251_80_BF: [char; 64] = [
-    'Ђ', 'Ѓ', '‚', 'ѓ', '„', '…', '†', '‡', '€', '‰', 'Љ', '‹', 'Њ', 'Ќ', 'Ћ', 'Џ', //
-    'ђ', '‘', '’', '“', '”', '•', '–', '—', '\u{98}', '™', 'љ', '›', 'њ', 'ќ', 'ћ', 'џ', //
-    '\u{A0}', 'Ў', 'ў', 'Ј', '¤', 'Ґ', '¦', '§', 'Ё', '©', 'Є', '«', '¬', '\u{AD}', '®',
-    'Ї', //
-    '°', '±', 'І', 'і', 'ґ', 'µ', '¶', '·', 'ё', '№', 'є', '»', 'ј', 'Ѕ', 'ѕ', 'ї',
-];
-
-fn cp1251_char(b: u8) -> char {
-    match b {
-        0x00..=0x7F => b as char,
-        0x80..=0xBF => CP1251_80_BF[(b - 0x80) as usize],
-        // А (U+0410) .. я (U+044F)
-        _ => char::from_u32(0x0410 + (b - 0xC0) as u32).expect("Cyrillic letter"),
+        Err(_) => (crate::cp1251::decode(bytes), Encoding::Windows1251),
     }
 }
 
 /// Text as Windows-1251 bytes, or the first character it cannot hold.
 pub fn encode_cp1251(text: &str) -> Result<Vec<u8>, char> {
-    text.chars()
-        .map(|c| match c as u32 {
-            0x00..=0x7F => Ok(c as u8),
-            0x0410..=0x044F => Ok((c as u32 - 0x0410 + 0xC0) as u8),
-            _ => CP1251_80_BF
-                .iter()
-                .position(|&t| t == c)
-                .map(|i| 0x80 + i as u8)
-                .ok_or(c),
-        })
-        .collect()
+    crate::cp1251::encode(text)
 }
 
 /// A parameter's name in canonical form: trimmed, inner spaces collapsed, lowercased

@@ -113,40 +113,17 @@ impl Encoding {
             }
             Encoding::Windows1251 => bytes
                 .iter()
-                .map(|&b| match b {
-                    0..=0x7f => Ok(char::from(b)),
-                    0x98 => Err("byte 0x98 is not Windows-1251 text: is this the file's \
-                                 encoding? Try --encoding utf-8"
-                        .to_string()),
-                    _ => Ok(WINDOWS_1251[usize::from(b - 0x80)]),
+                .map(|&b| {
+                    crate::cp1251::char_of(b).ok_or_else(|| {
+                        "byte 0x98 is not Windows-1251 text: is this the file's encoding? \
+                         Try --encoding utf-8"
+                            .to_string()
+                    })
                 })
                 .collect(),
         }
     }
 }
-
-/// Windows-1251 bytes 0x80..=0xFF. 0x98 is unassigned (refused before the lookup). A
-/// table of our own: the registry needs one single-byte decoder, which is these 128
-/// characters.
-#[rustfmt::skip]
-const WINDOWS_1251: [char; 128] = [
-    '\u{0402}', '\u{0403}', '\u{201A}', '\u{0453}', '\u{201E}', '\u{2026}', '\u{2020}', '\u{2021}',
-    '\u{20AC}', '\u{2030}', '\u{0409}', '\u{2039}', '\u{040A}', '\u{040C}', '\u{040B}', '\u{040F}',
-    '\u{0452}', '\u{2018}', '\u{2019}', '\u{201C}', '\u{201D}', '\u{2022}', '\u{2013}', '\u{2014}',
-    '\u{FFFD}', '\u{2122}', '\u{0459}', '\u{203A}', '\u{045A}', '\u{045C}', '\u{045B}', '\u{045F}',
-    '\u{00A0}', '\u{040E}', '\u{045E}', '\u{0408}', '\u{00A4}', '\u{0490}', '\u{00A6}', '\u{00A7}',
-    '\u{0401}', '\u{00A9}', '\u{0404}', '\u{00AB}', '\u{00AC}', '\u{00AD}', '\u{00AE}', '\u{0407}',
-    '\u{00B0}', '\u{00B1}', '\u{0406}', '\u{0456}', '\u{0491}', '\u{00B5}', '\u{00B6}', '\u{00B7}',
-    '\u{0451}', '\u{2116}', '\u{0454}', '\u{00BB}', '\u{0458}', '\u{0405}', '\u{0455}', '\u{0457}',
-    '\u{0410}', '\u{0411}', '\u{0412}', '\u{0413}', '\u{0414}', '\u{0415}', '\u{0416}', '\u{0417}',
-    '\u{0418}', '\u{0419}', '\u{041A}', '\u{041B}', '\u{041C}', '\u{041D}', '\u{041E}', '\u{041F}',
-    '\u{0420}', '\u{0421}', '\u{0422}', '\u{0423}', '\u{0424}', '\u{0425}', '\u{0426}', '\u{0427}',
-    '\u{0428}', '\u{0429}', '\u{042A}', '\u{042B}', '\u{042C}', '\u{042D}', '\u{042E}', '\u{042F}',
-    '\u{0430}', '\u{0431}', '\u{0432}', '\u{0433}', '\u{0434}', '\u{0435}', '\u{0436}', '\u{0437}',
-    '\u{0438}', '\u{0439}', '\u{043A}', '\u{043B}', '\u{043C}', '\u{043D}', '\u{043E}', '\u{043F}',
-    '\u{0440}', '\u{0441}', '\u{0442}', '\u{0443}', '\u{0444}', '\u{0445}', '\u{0446}', '\u{0447}',
-    '\u{0448}', '\u{0449}', '\u{044A}', '\u{044B}', '\u{044C}', '\u{044D}', '\u{044E}', '\u{044F}',
-];
 
 /// A column of the registry: a header name (any letter case) or a 1-based number; `given`
 /// when the admin named it, which makes it required.
@@ -1451,8 +1428,6 @@ mod tests {
         let rows = read_with(text, &options).unwrap();
         assert_eq!(rows[0].account.as_deref(), Some("Ёж №1"));
         assert_eq!(rows[0].sum, Amount::from_kopecks(1000));
-        assert_eq!(WINDOWS_1251[0xC0 - 0x80], 'А');
-        assert_eq!(WINDOWS_1251[0xFF - 0x80], 'я');
         let e = read_with(b"\xef\xbb\xbftxn_id;sum\n", &options).unwrap_err();
         assert!(e.why.contains("drop --encoding windows-1251"), "{e}");
         let e = read_with(
