@@ -17,3 +17,5 @@ GRANT SELECT, INSERT, UPDATE (status) ON `abills`.`paysys_log` TO 'paysys'@'loca
 GRANT SELECT ON `abills`.`paysys_connect` TO 'paysys'@'localhost';
 -- Our own exactly-once table.
 GRANT SELECT, INSERT, UPDATE ON `abills`.`paysys_txn` TO 'paysys'@'localhost';
+-- Refused pays (one row each), and `paysys report`.
+GRANT SELECT, INSERT ON `abills`.`paysys_refusal` TO 'paysys'@'localhost';

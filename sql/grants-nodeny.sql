@@ -8,3 +8,5 @@ GRANT SELECT, UPDATE (balance) ON `nodeny`.`users` TO 'paysys'@'localhost';
 GRANT INSERT ON `nodeny`.`pays` TO 'paysys'@'localhost';
 -- Our own exactly-once table.
 GRANT SELECT, INSERT, UPDATE ON `nodeny`.`paysys_txn` TO 'paysys'@'localhost';
+-- Refused pays (one row each), and `paysys report`.
+GRANT SELECT, INSERT ON `nodeny`.`paysys_refusal` TO 'paysys'@'localhost';

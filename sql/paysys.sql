@@ -40,3 +40,24 @@ ALTER TABLE paysys_txn ADD COLUMN IF NOT EXISTS cancelled DATETIME NULL DEFAULT 
 ALTER TABLE paysys_txn ADD COLUMN IF NOT EXISTS domain_id INT UNSIGNED NOT NULL DEFAULT 0 COMMENT 'ABillS domain (PATH_INFO)';
 CREATE INDEX IF NOT EXISTS prv_txn ON paysys_txn (prv_txn);
 UPDATE paysys_txn SET prv_txn = id WHERE prv_txn = 0;
+
+-- One row per pay we refused from a known payment system (a bad account, a sum out of
+-- bounds, a txn_date out of the window, a conflict): the answer it was given and why, for
+-- `paysys report`. Checks, statuses, temporary errors and unknown callers are in the log
+-- file only. txn_id, account and amount are as the caller sent them (amount NULL when it was
+-- not a sum).
+CREATE TABLE IF NOT EXISTS paysys_refusal (
+  id            BIGINT UNSIGNED NOT NULL AUTO_INCREMENT,
+  at            DATETIME        NOT NULL,
+  system_name   VARCHAR(32)     CHARACTER SET ascii COLLATE ascii_bin NOT NULL,
+  txn_id        VARCHAR(20)     NOT NULL DEFAULT '',
+  account       VARCHAR(64)     NOT NULL DEFAULT '',
+  amount        DECIMAL(16,2)   NULL,
+  result        VARCHAR(16)     NOT NULL COMMENT 'the protocol''s result code as answered',
+  comment       VARCHAR(32)     NOT NULL COMMENT 'the protocol''s comment as answered (nod4, nod12)',
+  reason        VARCHAR(255)    NOT NULL,
+  caller_ip     VARCHAR(45)     NOT NULL DEFAULT '',
+  PRIMARY KEY (id),
+  KEY at (at),
+  KEY system_txn (system_name, txn_id)
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4;

@@ -178,7 +178,11 @@ pub fn schema_problems(
     billing_tables: &[&str],
 ) -> Result<Vec<String>, mysql::Error> {
     let mut problems = Vec::new();
-    for table in billing_tables.iter().copied().chain(["paysys_txn"]) {
+    for table in billing_tables
+        .iter()
+        .copied()
+        .chain(["paysys_txn", "paysys_refusal"])
+    {
         let engine: Option<Option<String>> = conn.exec_first(
             "SELECT ENGINE FROM information_schema.TABLES WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = ?",
             (table,),
@@ -187,6 +191,11 @@ pub fn schema_problems(
             None if table == "paysys_txn" => {
                 problems.push("table paysys_txn is missing: load sql/paysys.sql into this database".to_string())
             }
+            None if table == "paysys_refusal" => problems.push(
+                "table paysys_refusal (refused pays) is missing: load sql/paysys.sql again, \
+                 which brings our tables up to date"
+                    .to_string(),
+            ),
             None => problems.push(format!("table {table} is missing: is [database] url the billing's database?")),
             Some(e) if !e.eq_ignore_ascii_case("InnoDB") => problems.push(format!(
                 "table {table} is ENGINE={e}: a payment cannot be undone on it, so a crash mid-payment \

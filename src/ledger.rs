@@ -145,6 +145,75 @@ fn commit(tx: Transaction<'_>) -> Result<(), LedgerError> {
     }
 }
 
+/// A pay refused from a known payment system, as one `paysys_refusal` row: what the caller
+/// sent and what it was answered. Built from text as received, so every field is cut to
+/// its column and has no control characters.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RefusalRecord {
+    pub system: String,
+    pub txn_id: String,
+    pub account: String,
+    /// The sum as sent, if it was one.
+    pub amount: Option<Amount>,
+    pub result: String,
+    pub comment: String,
+    pub reason: String,
+    pub caller_ip: String,
+}
+
+/// `text` as a column of `max` characters takes it: control characters as spaces, the
+/// rest cut off.
+pub fn column_text(text: &str, max: usize) -> String {
+    text.chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .take(max)
+        .collect()
+}
+
+impl RefusalRecord {
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        system: &str,
+        txn_id: &str,
+        account: &str,
+        sum: &str,
+        result: &str,
+        comment: &str,
+        reason: &str,
+        caller_ip: &str,
+    ) -> RefusalRecord {
+        RefusalRecord {
+            system: column_text(system, 32),
+            txn_id: column_text(txn_id, 20),
+            account: column_text(account, 64),
+            amount: Amount::parse(sum).ok(),
+            result: column_text(result, 16),
+            comment: column_text(comment, 32),
+            reason: column_text(reason, 255),
+            caller_ip: column_text(caller_ip, 45),
+        }
+    }
+}
+
+/// Writes `record` (one autocommit `INSERT`; the time is the database's, as `created` of
+/// `paysys_txn` is).
+pub fn record_refusal(conn: &mut Conn, record: &RefusalRecord) -> Result<(), mysql::Error> {
+    conn.exec_drop(
+        "INSERT INTO paysys_refusal (at, system_name, txn_id, account, amount, result, comment, \
+         reason, caller_ip) VALUES (NOW(), ?, ?, ?, CAST(? AS DECIMAL(16,2)), ?, ?, ?, ?)",
+        (
+            &record.system,
+            &record.txn_id,
+            &record.account,
+            record.amount.map(|a| a.to_string()),
+            &record.result,
+            &record.comment,
+            &record.reason,
+            &record.caller_ip,
+        ),
+    )
+}
+
 fn try_pay(
     conn: &mut Conn,
     billing: &dyn Billing,

@@ -118,7 +118,8 @@ pub struct Served {
     pub domain: Domain,
     pub log_file: PathBuf,
     pub debug: bool,
-    /// What went wrong around the answer without changing it (a failed hook).
+    /// What went wrong around the answer without changing it (a failed hook, a refusal
+    /// that could not be recorded).
     pub notes: Vec<String>,
 }
 
@@ -198,14 +199,36 @@ pub fn serve(
         Ok(Domain::default())
     };
     let mut notes = Vec::new();
+    // A request that does not parse is a pay if it says so.
+    let mut pay = echo.command == PAY;
     let outcome = match &domain {
         Err(why) => Outcome::Refused(Refusal::BadDomain(why.clone())),
         Ok(domain) => decide(
-            protocol, billing, request, &config, caller, *domain, now, conns, &mut notes,
+            protocol, billing, request, &config, caller, *domain, now, conns, &mut notes, &mut pay,
         ),
     };
+    let reply = protocol.render(&echo, &outcome);
+    let mut healthy = !matches!(outcome, Outcome::Failed(_));
+    if let (true, Outcome::Refused(refusal)) = (pay, &outcome) {
+        let record = ledger::RefusalRecord::new(
+            &caller.system.name,
+            &echo.txn_id,
+            &echo.account,
+            &echo.sum,
+            &reply.result,
+            &reply.comment,
+            &refusal.detail(),
+            &request.remote_addr_text,
+        );
+        if let Err(why) = record_refusal(&config.database, conns, &record) {
+            notes.push(format!("refusal not recorded: {why}"));
+            healthy = false;
+        }
+    }
+    // After a database error the connection's state is unknown: never reuse it.
+    conns.done(healthy);
     Served {
-        reply: protocol.render(&echo, &outcome),
+        reply,
         outcome,
         echo,
         system: Some(caller.system.name.clone()),
@@ -215,6 +238,21 @@ pub fn serve(
         debug: config.log.debug,
         notes,
     }
+}
+
+/// The command name of a pay as sent ([`Command::name`]).
+const PAY: &str = "pay";
+
+/// A refused pay's `paysys_refusal` row, on the request's connection if it has one (a new
+/// one if not). Only pays from a known system get here: a flood of anything else costs no
+/// database write.
+fn record_refusal(
+    database: &config::DatabaseConfig,
+    conns: &mut Connections,
+    record: &ledger::RefusalRecord,
+) -> Result<(), String> {
+    let conn = conns.get(database, db::Use::Read)?;
+    ledger::record_refusal(conn, record).map_err(|e| e.to_string())
 }
 
 /// `[hooks] notify` about a caller no system admits: what it sent, for the admin who is
@@ -265,6 +303,7 @@ fn decide(
     now: DateTime<Local>,
     conns: &mut Connections,
     notes: &mut Vec<String>,
+    pay: &mut bool,
 ) -> Outcome {
     let system = caller.system;
     let ctx = ParseContext {
@@ -276,6 +315,7 @@ fn decide(
         Ok(command) => command,
         Err(refusal) => return Outcome::Refused(refusal),
     };
+    *pay = matches!(command, Command::Pay(_));
     let admitted = policy::check(system, &command, &now);
     if let (Err(refusal), Command::Check(_) | Command::Status(_) | Command::Cancel(_)) =
         (&admitted, &command)
@@ -305,8 +345,6 @@ fn decide(
     {
         job.after_payment(pay, *prv_txn, conns, &config.database, notes);
     }
-    // After a database error the connection's state is unknown: never reuse it.
-    conns.done(!matches!(outcome, Outcome::Failed(_)));
     outcome
 }
 
@@ -638,7 +676,7 @@ pub fn log_line(
         line = line.quoted("detail", &detail);
     }
     if !served.notes.is_empty() {
-        line = line.quoted("hooks", &served.notes.join("; "));
+        line = line.quoted("notes", &served.notes.join("; "));
     }
     // A caller no system admits is logged with its whole request: the admin adding a new
     // payment system needs to see what it sent.

@@ -1108,8 +1108,16 @@ fn the_grants_in_sql_are_enough() {
         paid.prv_txn().unwrap_or_default()
     ));
     let legacy = ab.get(&pay_query("777", "test1", "100.00"));
+    let refused = ab.get(&pay_query("9002", "nobody-here", "2.00"));
     admin.query_drop(format!("DROP USER '{user}'@'%'")).unwrap();
     let log = ab.site.log();
+    assert_ne!(refused.result(), 0, "{log}");
+    assert!(!log.contains("notes="), "{log}");
+    assert_eq!(
+        ab.db.count("SELECT COUNT(*) FROM paysys_refusal"),
+        1,
+        "{log}"
+    );
     assert_eq!(check.result(), 0, "{log}");
     assert_eq!(paid.result(), 0, "{log}");
     assert_eq!(status.result(), 0, "{log}");

@@ -774,10 +774,170 @@ fn the_grants_in_sql_are_enough() {
     let a = site.get(&pay_query("1", "59071", "2"));
     let check = site.get("command=check&account=59071");
     let status = site.get("command=status&txn_id=1");
+    let refused = site.get(&pay_query("2", "59072", "2"));
     admin.query_drop(format!("DROP USER '{user}'@'%'")).unwrap();
     assert_eq!(a.result(), 0, "{}\n{}", a.body, site.log());
     assert_eq!((check.result(), status.result()), (0, 0), "{}", site.log());
+    assert_eq!(refused.result(), 4, "{}", refused.body);
+    assert!(!site.log().contains("notes="), "{}", site.log());
+    assert_eq!(db.count("SELECT COUNT(*) FROM paysys_refusal"), 1);
     assert_eq!(db.balance(5907), "102.00");
+}
+
+// ----- refused pays --------------------------------------------------------------------------
+
+type RefusalRow = (
+    String,
+    String,
+    String,
+    Option<String>,
+    String,
+    String,
+    String,
+    String,
+);
+
+fn refusals(db: &TestDb) -> Vec<RefusalRow> {
+    db.conn()
+        .query(
+            "SELECT system_name, txn_id, account, CAST(amount AS CHAR), result, comment, reason, \
+             caller_ip FROM paysys_refusal ORDER BY id",
+        )
+        .unwrap()
+}
+
+#[test]
+fn refused_pays_are_recorded_one_row_each() {
+    let (db, site) = setup();
+    let bad_digit = site.get(&pay_query("11", "59072", "10.5"));
+    let above_max = site.get(&pay_query("12", "59071", "15000.01"));
+    let window = site.get(&format!(
+        "command=pay&txn_id=13&account=59071&sum=7&txn_date={}",
+        txn_date(-25 * 60)
+    ));
+    let not_a_sum = site.get(&pay_query("14", "59071", "1e3"));
+    assert_eq!(
+        [
+            bad_digit.result(),
+            above_max.result(),
+            window.result(),
+            not_a_sum.result()
+        ],
+        [4, 242, 300, 300]
+    );
+    let rows = refusals(&db);
+    let row = |txn: &str,
+               account: &str,
+               amount: Option<&str>,
+               result: &str,
+               comment: &str,
+               reason: &str| {
+        (
+            "osmp".to_string(),
+            txn.to_string(),
+            account.to_string(),
+            amount.map(str::to_string),
+            result.to_string(),
+            comment.to_string(),
+            reason.to_string(),
+            "127.0.0.1".to_string(),
+        )
+    };
+    assert_eq!(
+        rows,
+        vec![
+            row(
+                "11",
+                "59072",
+                Some("10.50"),
+                "4",
+                "nod4",
+                "wrong check digit: expected 1"
+            ),
+            row(
+                "12",
+                "59071",
+                Some("15000.01"),
+                "242",
+                "nod9",
+                "sum above max_sum 15000.00"
+            ),
+            row(
+                "13",
+                "59071",
+                Some("7.00"),
+                "300",
+                "nod12",
+                "txn_date more than 24 h from now"
+            ),
+            row("14", "59071", None, "300", "nod7", &rows[3].6),
+        ]
+    );
+    assert!(!rows[3].6.is_empty());
+    assert_eq!((db.pays(), db.txns()), (0, 0));
+    assert!(!site.log().contains("notes="), "{}", site.log());
+}
+
+#[test]
+fn paid_pays_checks_and_statuses_are_not_recorded_as_refusals() {
+    let (db, site) = setup();
+    assert_eq!(site.get(&pay_query("1", "59071", "5")).result(), 0);
+    assert_eq!(
+        site.get(&pay_query("1", "59071", "5")).result(),
+        0,
+        "a repeat"
+    );
+    assert_eq!(site.get("command=check&account=59072").result(), 4);
+    assert_eq!(
+        site.get("command=check&account=59071&sum=99999").result(),
+        242
+    );
+    assert_eq!(site.get("command=status&txn_id=2").comment(), "nod17");
+    assert_eq!(site.get("command=refund&txn_id=2").comment(), "nod3");
+    assert_eq!(db.count("SELECT COUNT(*) FROM paysys_refusal"), 0);
+}
+
+#[test]
+fn long_and_hostile_fields_are_cut_to_their_columns() {
+    let (db, site) = setup();
+    let long = "9".repeat(100);
+    let a = site.get(&format!(
+        "command=pay&txn_id=1%0A2&account={long}&sum=1&txn_date={}",
+        txn_date(0)
+    ));
+    assert_eq!(a.comment(), "nod6", "{}", a.body);
+    let rows = refusals(&db);
+    assert_eq!(rows.len(), 1);
+    assert_eq!(rows[0].1, "1 2");
+    assert_eq!(rows[0].2, "9".repeat(64));
+    assert!(
+        rows[0].6.chars().all(|c| !c.is_control()),
+        "{:?}",
+        rows[0].6
+    );
+}
+
+#[test]
+fn a_refusal_that_cannot_be_recorded_changes_nothing_but_the_log_note() {
+    let (db, site) = setup();
+    db.conn().query_drop("DROP TABLE paysys_refusal").unwrap();
+    let a = site.get(&pay_query("11", "59072", "10.5"));
+    assert_eq!(
+        (a.result(), a.comment().as_str()),
+        (4, "nod4"),
+        "{}",
+        a.body
+    );
+    let paid = site.get(&pay_query("12", "59071", "3"));
+    assert_eq!(paid.result(), 0, "{}", paid.body);
+    let lines = site.log_lines();
+    assert_eq!(lines.len(), 2, "{}", site.log());
+    assert!(
+        lines[0].contains("result=4") && lines[0].contains(" notes=\"refusal not recorded: "),
+        "{}",
+        lines[0]
+    );
+    assert!(!lines[1].contains("notes="), "{}", lines[1]);
 }
 
 #[test]
