@@ -75,4 +75,5 @@ pub mod pipeline;
 pub mod policy;
 pub mod protocol;
 pub mod reconcile;
+pub mod report;
 pub mod server;

@@ -16,6 +16,10 @@
 //! paysys reconcile REGISTRY --system S --date YYYY-MM-DD [--config CONFIG] [options]
 //!                                a provider's registry (CSV) of a day's payments against
 //!                                paysys_txn; see paysys::reconcile
+//! paysys report --from DATE --to DATE [--system S] [--by day|system]
+//!               [--format table|csv|html] [--config CONFIG]
+//!                                credited, cancelled and refused per day or system, from
+//!                                paysys_txn and paysys_refusal; see paysys::report
 //! paysys paypro-provider --url URL [--number N] [--name NAME] [--cp1251]
 //!                                the PayPRO own-provider description (MyProviders.ini) that
 //!                                makes a PayPRO terminal pre-check and pay through URL
@@ -46,6 +50,11 @@ const USAGE: &str = "usage:
                                  lists what is missing on either side and what differs, then
                                  totals; exit 0 agree, 1 differ, 2 error.
                                  paysys reconcile --help: columns, delimiter, encoding
+  paysys report --from YYYY-MM-DD --to YYYY-MM-DD [--system S] [--by day|system]
+                [--format table|csv|html] [--config CONFIG]
+                                 count and sum credited and cancelled (by txn_date's day), and
+                                 pays refused by comment, per day or per system, from our
+                                 tables; exit 0 printed, 2 error. paysys report --help
   paysys paypro-provider --url URL [--number N] [--name NAME] [--cp1251]
                                  print the PayPRO own-provider description (MyProviders.ini) for
                                  the endpoint at URL (…/cgi-bin/osmp.cgi or …/paysys_check.cgi);
@@ -64,6 +73,7 @@ fn main() -> ExitCode {
         Some("code") if args.len() > 1 => code(&args[1..]),
         Some("txn") => txn(&args[1..]),
         Some("reconcile") => ExitCode::from(paysys::reconcile::command(&args[1..], config_path)),
+        Some("report") => ExitCode::from(paysys::report::command(&args[1..], config_path)),
         Some("paypro-provider") => paypro_provider(&args[1..]),
         Some("-h" | "--help" | "help") => {
             println!("{USAGE}");
