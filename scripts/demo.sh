@@ -312,5 +312,11 @@ sql "$adb" -e "SELECT id, CAST(deposit AS DECIMAL(12,2)) AS deposit FROM bills W
 step "the log, from the ABillS part on"
 tail -n 6 "$base/var/log/paysys_check.log"
 
+step "the admin's view: paysys txn and paysys report (ABillS's database, the config as it is now)"
+"$base/bin/paysys" txn "$txn" --config "$base/etc/paysys.toml" | head -n 12 || true
+# A payment's day is its txn_date's: from yesterday, for a demo run just after midnight.
+"$base/bin/paysys" report --from "$(date -d yesterday +%Y-%m-%d)" --to "$(date +%Y-%m-%d)" \
+    --config "$base/etc/paysys.toml"
+
 ms=$((($(date +%s%N) - started) / 1000000))
 step "done in $((ms / 1000)).$((ms % 1000 / 100)) s ($mode)"
