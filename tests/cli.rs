@@ -186,3 +186,24 @@ fn check_db_knows_abills_tables() {
     assert!(!ok);
     assert!(err.contains("table payments is ENGINE=MyISAM"), "{err}");
 }
+
+#[test]
+fn a_reader_that_goes_away_ends_paysys_quietly() {
+    use std::io::Read;
+    use std::process::Stdio;
+    // A long output (every code from 1 to 20000) read only in part, as `| head` does.
+    let ids: Vec<String> = (1..=20000).map(|n| n.to_string()).collect();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_paysys"))
+        .arg("code")
+        .args(&ids)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run paysys");
+    let mut first = [0u8; 16];
+    child.stdout.take().unwrap().read_exact(&mut first).unwrap();
+    // stdout is closed now; the rest of the output meets a broken pipe.
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}

@@ -61,6 +61,12 @@ const USAGE: &str = "usage:
                                  --cp1251: in Windows-1251 with CRLF, as PayPRO's own files are";
 
 fn main() -> ExitCode {
+    // `paysys txn 666 | head`: like any Unix tool, end quietly when the reader goes away.
+    // Rust ignores SIGPIPE, which turns every later print into a panic message instead.
+    // SAFETY: restoring a signal's default disposition at start-up, before any thread.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
     let args: Vec<String> = std::env::args().skip(1).collect();
     match args.first().map(String::as_str) {
         Some("check-config") => check_config(args.get(1).map(PathBuf::from)),
