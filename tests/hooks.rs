@@ -4,7 +4,6 @@
 mod common;
 
 use std::fs;
-use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
 use common::{pay_query, Site, TestDb};
@@ -13,8 +12,7 @@ use mysql::prelude::Queryable;
 /// Writes an executable script `name` into the site and returns its path.
 fn script(site: &Site, name: &str, body: &str) -> PathBuf {
     let path = site.base.join(name);
-    fs::write(&path, format!("#!/bin/sh\n{body}\n")).unwrap();
-    fs::set_permissions(&path, fs::Permissions::from_mode(0o755)).unwrap();
+    common::write_executable(&path, &format!("#!/bin/sh\n{body}\n"));
     path
 }
 

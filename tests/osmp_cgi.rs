@@ -945,7 +945,7 @@ fn config_and_log_are_found_next_to_cgi_bin() {
     let (db, site) = setup();
     let cgi = site.base.join("cgi-bin/osmp.cgi");
     std::fs::create_dir_all(cgi.parent().unwrap()).unwrap();
-    std::fs::copy(common::osmp_exe(), &cgi).unwrap();
+    common::install_executable(std::path::Path::new(common::osmp_exe()), &cgi);
     let query = pay_query("1", "59071", "3");
     let out = std::process::Command::new(&cgi)
         .env_clear()

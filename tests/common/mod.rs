@@ -277,6 +277,29 @@ impl Drop for Site {
     }
 }
 
+/// Puts the executable `from` at `to` (0755), copied by `cp`, a process of its own: a file
+/// this process had open for writing may be inherited by a child another test thread forks
+/// at that moment, and executing it then fails with ETXTBSY ("Text file busy").
+pub fn install_executable(from: &Path, to: &Path) {
+    use std::os::unix::fs::PermissionsExt;
+    let status = Command::new("cp")
+        .arg("--")
+        .arg(from)
+        .arg(to)
+        .status()
+        .expect("run cp");
+    assert!(status.success(), "cp {} {}", from.display(), to.display());
+    std::fs::set_permissions(to, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+}
+
+/// Writes the script `text` to `to` as an executable (see [`install_executable`]).
+pub fn write_executable(to: &Path, text: &str) {
+    let draft = to.with_extension("draft");
+    std::fs::write(&draft, text).expect("write draft");
+    install_executable(&draft, to);
+    let _ = std::fs::remove_file(&draft);
+}
+
 pub fn osmp_exe() -> &'static str {
     env!("CARGO_BIN_EXE_osmp")
 }

@@ -544,8 +544,7 @@ impl Drop for TempPrefix {
 /// Copies an executable (e.g. `env!("CARGO_BIN_EXE_osmp")`) to `prefix/cgi-bin/<name>`, 0755.
 pub fn install_cgi(prefix: &Path, name: &str, from: &Path) -> Result<PathBuf, String> {
     let to = prefix.join("cgi-bin").join(name);
-    fs::copy(from, &to)
-        .map_err(|e| format!("copying {} to {}: {e}", from.display(), to.display()))?;
+    copy_by_child(from, &to)?;
     set_mode(&to, 0o755)?;
     Ok(to)
 }
@@ -553,9 +552,35 @@ pub fn install_cgi(prefix: &Path, name: &str, from: &Path) -> Result<PathBuf, St
 /// Writes a script (e.g. `#!/bin/sh …`) to `prefix/cgi-bin/<name>`, 0755.
 pub fn write_cgi_script(prefix: &Path, name: &str, text: &str) -> Result<PathBuf, String> {
     let to = prefix.join("cgi-bin").join(name);
-    fs::write(&to, text).map_err(|e| format!("writing {}: {e}", to.display()))?;
+    let draft = prefix.join("cgi-bin").join(format!(".{name}.draft"));
+    fs::write(&draft, text).map_err(|e| format!("writing {}: {e}", draft.display()))?;
+    copy_by_child(&draft, &to)?;
+    let _ = fs::remove_file(&draft);
     set_mode(&to, 0o755)?;
     Ok(to)
+}
+
+/// Copies a file that is going to be executed with `cp`, a process of its own. A file this
+/// process has open for writing can be inherited by a child that another test thread forks
+/// at that moment; until that child execs, executing the file fails with ETXTBSY ("Text file
+/// busy"), and fcgiwrap answers "Cannot execute script" (seen under load).
+fn copy_by_child(from: &Path, to: &Path) -> Result<(), String> {
+    let out = Command::new("cp")
+        .arg("--")
+        .arg(from)
+        .arg(to)
+        .output()
+        .map_err(|e| format!("running cp: {e}"))?;
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(format!(
+            "cp {} {}: {}",
+            from.display(),
+            to.display(),
+            String::from_utf8_lossy(&out.stderr).trim()
+        ))
+    }
 }
 
 /// The value of an `Authorization` header for HTTP basic auth.
