@@ -401,19 +401,20 @@ impl Job<'_> {
         if r.cancelled {
             return Ok(Some(Paid::Cancelled { prv_txn: r.prv_txn }));
         }
-        let same_subscriber = self
+        let uid = self
             .billing
-            .find(conn, self.system, &pay.account, self.domain)?
-            .is_ok_and(|s| s.id == r.subscriber_id);
-        Ok(Some(if same_subscriber && r.amount == pay.sum {
-            Paid::Repeat { prv_txn: r.prv_txn }
-        } else {
-            Paid::Conflict {
-                prv_txn: r.prv_txn,
-                account: format!("(recorded by {} before)", self.billing.kind().name()),
-                sum: r.amount,
-            }
-        }))
+            .subscriber_of(conn, self.system, &pay.account, self.domain)?;
+        Ok(Some(
+            if billing::same_payment(uid, r.subscriber_id, r.amount, pay.sum) {
+                Paid::Repeat { prv_txn: r.prv_txn }
+            } else {
+                Paid::Conflict {
+                    prv_txn: r.prv_txn,
+                    account: format!("(recorded by {} before)", self.billing.kind().name()),
+                    sum: r.amount,
+                }
+            },
+        ))
     }
 
     /// `[hooks] before_payment` for a pay not committed before: `None` to go on, or how the

@@ -1210,3 +1210,28 @@ fn paysys_txn_shows_our_row_abills_rows_and_the_log() {
     let (code, _) = paysys_txn(&ab, &["--account", "test1", "--from", "yesterday"]);
     assert_eq!(code, 2);
 }
+
+#[test]
+fn a_payment_abills_script_made_keeps_its_answer_after_the_subscriber_was_disabled() {
+    // The first answer comes before every other rule: a subscriber disabled (or barred from
+    // payment systems, or deleted) since ABillS's script paid still gets it, in the window
+    // or out of it; nothing is credited.
+    let ab = Abills::new("account = \"login\"");
+    ab.db
+        .conn()
+        .query_drop("UPDATE users SET disable = 1, gid = 2 WHERE uid = 1")
+        .unwrap();
+    let before = ab.snapshot();
+    let late = "command=pay&txn_id=777&account=test1&sum=100.00&txn_date=20240501100000";
+    assert_eq!(ok(&ab.get(late)), "1");
+    assert_eq!(ab.snapshot(), before, "out of the window: nothing written");
+    assert_eq!(ok(&ab.get(&pay_query("777", "test1", "100.00"))), "1");
+    assert_eq!(ab.deposit(1), "12.50", "not credited again");
+    refused(&ab.get(&pay_query("777", "test1", "99.00")), 7, "nod11");
+    // Deleted since: the account names nobody, the txn id and the sum still match.
+    ab.db
+        .conn()
+        .query_drop("UPDATE users SET deleted = 1 WHERE uid = 1")
+        .unwrap();
+    assert_eq!(ok(&ab.get(late)), "1");
+}

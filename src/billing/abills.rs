@@ -207,7 +207,36 @@ impl Billing for Abills {
     }
 
     fn credit(&self, tx: &mut Transaction<'_>, c: &Credit<'_>) -> Result<Credited, mysql::Error> {
-        let target = match lookup(tx, c.account, c.domain)? {
+        let found = lookup(tx, c.account, c.domain)?;
+        let ext = ext_id(c.system, c.txn_id.as_str());
+        // A payment ABillS's own script made before the switch-over (its duplicate key,
+        // payments.ext_id) keeps its first answer before any other rule: the subscriber may
+        // have been disabled, or its group barred from payment systems, since.
+        let earlier: Option<(u64, u64, String)> = tx.exec_first(
+            "SELECT id, uid, CAST(sum AS DECIMAL(16,2)) FROM payments WHERE ext_id = ? LIMIT 1 FOR UPDATE",
+            (&ext,),
+        )?;
+        if let Some((_, uid, sum)) = earlier {
+            let prv_txn = log_of_recorded(tx, c, &ext, uid, &sum)?;
+            let amount = parse_balance(&sum).unwrap_or(Amount::from_kopecks(0));
+            return Ok(Credited::Recorded {
+                prv_txn,
+                subscriber_id: uid,
+                amount,
+                same: super::same_payment(
+                    found.as_ref().ok().map(|t| t.uid),
+                    uid,
+                    amount,
+                    c.amount,
+                ),
+            });
+        }
+        // Its log row without a payment: reversed since (ABillS's cancel deletes the payment
+        // first). Not paid again, whatever the subscriber's state.
+        if let Some(prv_txn) = log_without_payment(tx, c, &ext)? {
+            return Ok(Credited::Refused(Refusal::PaidThenCancelled { prv_txn }));
+        }
+        let target = match found {
             Ok(target) => target,
             Err(refusal) => return Ok(Credited::Refused(refusal)),
         };
@@ -225,23 +254,6 @@ impl Billing for Abills {
         let Some(before) = before else {
             return Ok(Credited::Refused(Refusal::NoBill));
         };
-        let ext = ext_id(c.system, c.txn_id.as_str());
-        // ABillS's own duplicate key: a payment its script made before the switch-over (or
-        // whose paysys_log row it failed to write afterwards).
-        let earlier: Option<(u64, u64, String)> = tx.exec_first(
-            "SELECT id, uid, CAST(sum AS DECIMAL(16,2)) FROM payments WHERE ext_id = ? LIMIT 1 FOR UPDATE",
-            (&ext,),
-        )?;
-        if let Some((_, uid, sum)) = earlier {
-            let prv_txn = log_of_recorded(tx, c, &ext, uid, &sum)?;
-            let amount = parse_balance(&sum).unwrap_or(Amount::from_kopecks(0));
-            return Ok(Credited::Recorded {
-                prv_txn,
-                subscriber_id: uid,
-                amount,
-                same: uid == target.uid && amount == c.amount,
-            });
-        }
         let logged = tx.exec_drop(
             "INSERT INTO paysys_log (system_id, datetime, sum, commission, uid, transaction_id, info, ip, code, paysys_ip, domain_id, status) \
              VALUES (?, NOW(), CAST(? AS DECIMAL(16,2)), 0, ?, ?, ?, 0, '', ?, ?, ?)",
@@ -289,6 +301,16 @@ impl Billing for Abills {
             payment_ref: tx.last_insert_id().unwrap_or(0),
             prv_txn: Some(log_id),
         })
+    }
+
+    fn subscriber_of(
+        &self,
+        conn: &mut Conn,
+        _system: &System,
+        account: &Account,
+        domain: Domain,
+    ) -> Result<Option<u64>, mysql::Error> {
+        Ok(lookup(conn, account, domain)?.ok().map(|t| t.uid))
     }
 
     fn recorded(
@@ -429,19 +451,29 @@ fn log_of_recorded(
     Ok(tx.last_insert_id().unwrap_or(0))
 }
 
-/// `paysys_log` has our transaction_id in this domain but `payments` has no row: ABillS's
-/// cancel deletes the payment and then marks the log row 3, so this is a payment reversed
-/// since (or removed by hand): it is not paid again.
+/// `paysys_log`'s row of our transaction_id in this domain, when `payments` has none:
+/// ABillS's cancel deletes the payment and then marks the log row 3, so this is a payment
+/// reversed since (or removed by hand).
+fn log_without_payment(
+    tx: &mut Transaction<'_>,
+    c: &Credit<'_>,
+    ext: &str,
+) -> Result<Option<u64>, mysql::Error> {
+    tx.exec_first(
+        "SELECT id FROM paysys_log WHERE domain_id = ? AND transaction_id = ? FOR UPDATE",
+        (c.domain.id(), ext),
+    )
+}
+
+/// The paysys_log INSERT met its unique key although the row was not there a moment
+/// before: written meanwhile by ABillS's own script, or reversed (see
+/// [`log_without_payment`]). Not paid again.
 fn recorded_in_log(
     tx: &mut Transaction<'_>,
     c: &Credit<'_>,
     ext: &str,
 ) -> Result<Credited, mysql::Error> {
-    let prv_txn: Option<u64> = tx.exec_first(
-        "SELECT id FROM paysys_log WHERE domain_id = ? AND transaction_id = ? FOR UPDATE",
-        (c.domain.id(), ext),
-    )?;
-    Ok(Credited::Refused(match prv_txn {
+    Ok(Credited::Refused(match log_without_payment(tx, c, ext)? {
         Some(prv_txn) => Refusal::PaidThenCancelled { prv_txn },
         // The duplicate key said it exists; only a hand in the database removes it.
         None => Refusal::CancelUnknown(format!("paysys_log {ext} vanished")),

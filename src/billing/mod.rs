@@ -72,6 +72,14 @@ pub struct Recorded {
     pub cancelled: bool,
 }
 
+/// Whether a payment recorded for subscriber `recorded_uid` with `recorded` is the one a
+/// retry for `uid` (`None`: the account no longer names anybody) with `amount` asks about.
+/// The txn id already matched; an account that names nobody now (deleted since) cannot
+/// contradict it, so the sum decides.
+pub fn same_payment(uid: Option<u64>, recorded_uid: u64, recorded: Amount, amount: Amount) -> bool {
+    recorded == amount && uid.is_none_or(|u| u == recorded_uid)
+}
+
 /// One of the billing's rows of a payment, for the admin (`paysys txn`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BillingRow {
@@ -129,6 +137,18 @@ pub trait Billing: Sync {
         tx: &mut Transaction<'_>,
         credit: &Credit<'_>,
     ) -> Result<Credited, mysql::Error>;
+
+    /// The subscriber `account` names, whether or not it may be paid now (disabled,
+    /// barred): for telling a retry of a recorded payment from a conflict.
+    fn subscriber_of(
+        &self,
+        conn: &mut Conn,
+        system: &System,
+        account: &Account,
+        domain: Domain,
+    ) -> Result<Option<u64>, mysql::Error> {
+        Ok(self.find(conn, system, account, domain)?.ok().map(|s| s.id))
+    }
 
     /// The payment of `txn_id` the billing recorded before paysys, if any: the first answer
     /// to a retry that arrives after the switch-over. Only billings that had their own
