@@ -199,12 +199,12 @@ pub fn serve(
         Ok(Domain::default())
     };
     let mut notes = Vec::new();
-    // A request that does not parse is a pay if it says so.
-    let mut pay = echo.command == PAY;
+    // A pay, parsed or not, is one that says so (a refused one leaves a paysys_refusal row).
+    let pay = echo.command == PAY;
     let outcome = match &domain {
         Err(why) => Outcome::Refused(Refusal::BadDomain(why.clone())),
         Ok(domain) => decide(
-            protocol, billing, request, &config, caller, *domain, now, conns, &mut notes, &mut pay,
+            protocol, billing, request, &echo, &config, caller, *domain, now, conns, &mut notes,
         ),
     };
     let reply = protocol.render(&echo, &outcome);
@@ -297,13 +297,13 @@ fn decide(
     protocol: &dyn Protocol,
     billing: &dyn Billing,
     request: &Request,
+    echo: &Echo,
     config: &Config,
     caller: Caller<'_>,
     domain: Domain,
     now: DateTime<Local>,
     conns: &mut Connections,
     notes: &mut Vec<String>,
-    pay: &mut bool,
 ) -> Outcome {
     let system = caller.system;
     let ctx = ParseContext {
@@ -315,7 +315,6 @@ fn decide(
         Ok(command) => command,
         Err(refusal) => return Outcome::Refused(refusal),
     };
-    *pay = matches!(command, Command::Pay(_));
     let admitted = policy::check(system, &command, &now);
     if let (Err(refusal), Command::Check(_) | Command::Status(_) | Command::Cancel(_)) =
         (&admitted, &command)
@@ -329,7 +328,7 @@ fn decide(
         system,
         caller: request.remote_addr,
         domain,
-        params: protocol.echo(request).params,
+        params: &echo.params,
         hooks: &config.hooks,
     };
     let outcome = job.execute(&config.database, &command, admitted, conns);
@@ -354,7 +353,7 @@ struct Job<'a> {
     system: &'a System,
     caller: Option<IpAddr>,
     domain: Domain,
-    params: Vec<(String, String)>,
+    params: &'a [(String, String)],
     hooks: &'a Hooks,
 }
 
@@ -547,7 +546,7 @@ impl Job<'_> {
                         pay,
                         caller: self.caller,
                         domain: self.domain,
-                        params: &self.params,
+                        params: self.params,
                     };
                     match ledger::pay(conn, self.billing, &order) {
                         Ok(paid) => paid_outcome(paid, pay.sum),
