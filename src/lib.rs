@@ -37,6 +37,8 @@
 //! * [`pipeline`] — strings them together for one request.
 //! * [`paypro`] — aside from the request flow: PayPRO terminals' provider files, read and
 //!   turned into the requests a terminal sends us (`paysys paypro-provider`).
+//! * [`terminal`] — aside from the request flow too: `paysys terminal`, an OSMP or PayPRO
+//!   terminal in a command that pays through a deployment over HTTP(S), to try it end to end.
 //! * [`endpoint`] — the executables' `main`: a CGI run, or the persistent mode.
 //! * [`server`] and [`fastcgi`] — the persistent mode: the same executable, started with a
 //!   listening socket as stdin, reads each request as FastCGI records instead of a CGI
@@ -77,3 +79,4 @@ pub mod protocol;
 pub mod reconcile;
 pub mod report;
 pub mod server;
+pub mod terminal;

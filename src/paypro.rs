@@ -1636,12 +1636,15 @@ mod tests {
             .contains("&account=ivanov.i&"));
         // What the payer sees after the pre-check.
         let answer = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<response><osmp_txn_id>1234567</osmp_txn_id>\
-                      <result>0</result><comment>Balance: 12.50 Ив*** И***</comment></response>\n";
-        let vars = server_variables(&pr, answer);
-        assert_eq!(vars.len(), 1);
+                      <result>0</result><comment>OK</comment><fields><field1 name=\"fio\">Ив*** И***</field1>\
+                      <field2 name=\"balance\">12.50</field2></fields></response>\n";
+        let vars: Vec<(&str, Option<&str>)> = server_variables(&pr, answer)
+            .into_iter()
+            .map(|(v, value)| (v.name.as_str(), value))
+            .collect();
         assert_eq!(
-            (vars[0].0.name.as_str(), vars[0].1),
-            ("Баланс и абонент", Some(" 12.50 Ив*** И***"))
+            vars,
+            vec![("Абонент", Some("Ив*** И***")), ("Баланс", Some("12.50"))]
         );
     }
 

@@ -52,17 +52,18 @@ fn read_back(bytes: &[u8], number: i64, url: &str) -> paypro::Provider {
     );
     let answer =
         "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<response><osmp_txn_id>666</osmp_txn_id>\
-                  <result>0</result><comment>Balance: 12.50 Ив*** И***</comment></response>\n";
+                  <result>0</result><comment>OK</comment><fields><field1 name=\"fio\">Ив*** И***\
+                  </field1><field2 name=\"balance\">12.50</field2></fields></response>\n";
     let shown: Vec<_> = paypro::server_variables(&provider, answer)
         .into_iter()
-        .map(|(v, value)| (v.name.clone(), value.map(str::trim).map(String::from)))
+        .map(|(v, value)| (v.name.clone(), value.map(String::from)))
         .collect();
     assert_eq!(
         shown,
-        vec![(
-            "Баланс и абонент".to_string(),
-            Some("12.50 Ив*** И***".to_string())
-        )]
+        vec![
+            ("Абонент".to_string(), Some("Ив*** И***".to_string())),
+            ("Баланс".to_string(), Some("12.50".to_string())),
+        ]
     );
     provider
 }

@@ -23,6 +23,11 @@
 //! paysys paypro-provider --url URL [--number N] [--name NAME] [--cp1251]
 //!                                the PayPRO own-provider description (MyProviders.ini) that
 //!                                makes a PayPRO terminal pre-check and pay through URL
+//! paysys terminal --url URL check|pay ACCOUNT [SUM] | --txn-id N --status|--cancel
+//! paysys terminal --paypro FILE --provider N check|pay ACCOUNT [SUM]
+//!                                a payment terminal in a command: pays through a deployment
+//!                                over HTTP(S) and says whether the money is confirmed,
+//!                                refused or in doubt; see paysys::terminal
 //! ```
 
 use std::path::PathBuf;
@@ -58,7 +63,16 @@ const USAGE: &str = "usage:
   paysys paypro-provider --url URL [--number N] [--name NAME] [--cp1251]
                                  print the PayPRO own-provider description (MyProviders.ini) for
                                  the endpoint at URL (…/cgi-bin/osmp.cgi or …/paysys_check.cgi);
-                                 --cp1251: in Windows-1251 with CRLF, as PayPRO's own files are";
+                                 --cp1251: in Windows-1251 with CRLF, as PayPRO's own files are
+  paysys terminal --url URL [OPTIONS] check ACCOUNT [SUM]
+  paysys terminal --url URL [OPTIONS] pay ACCOUNT SUM
+  paysys terminal --url URL [OPTIONS] --txn-id N --status
+  paysys terminal --url URL [OPTIONS] --txn-id N --cancel
+  paysys terminal --paypro FILE [--paypro FILE…] --provider N [OPTIONS] check|pay ACCOUNT [SUM]
+                                 act as a payment terminal over HTTP(S): print the request, the
+                                 answer and its meaning, ask again after temporary answers;
+                                 exit 0 confirmed, 1 refused, 2 usage, 3 in doubt.
+                                 paysys terminal --help: every option";
 
 fn main() -> ExitCode {
     // `paysys txn 666 | head`: like any Unix tool, end quietly when the reader goes away.
@@ -81,6 +95,7 @@ fn main() -> ExitCode {
         Some("reconcile") => ExitCode::from(paysys::reconcile::command(&args[1..], config_path)),
         Some("report") => ExitCode::from(paysys::report::command(&args[1..], config_path)),
         Some("paypro-provider") => paypro_provider(&args[1..]),
+        Some("terminal") => ExitCode::from(paysys::terminal::command(&args[1..])),
         Some("-h" | "--help" | "help") => {
             println!("{USAGE}");
             ExitCode::SUCCESS

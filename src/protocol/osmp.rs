@@ -162,6 +162,18 @@ impl Protocol for Osmp {
         }
         push_element(&mut xml, "result", &result.to_string());
         push_element(&mut xml, "comment", comment);
+        // A check names the payer for the terminal's screen: the (masked) name and the
+        // balance as OSMP `<fields>`, which terminals that do not show them skip. PayPRO's
+        // own-provider description (etc/paypro/MyProviders.ini) cuts them out of here.
+        if let Outcome::Checked { subscriber, .. } = outcome {
+            xml.push_str("<fields><field1 name=\"fio\">");
+            xml.push_str(&escape(clean_long(&subscriber.name)));
+            xml.push_str("</field1><field2 name=\"balance\">");
+            if let Some(balance) = subscriber.balance {
+                xml.push_str(&balance.to_string());
+            }
+            xml.push_str("</field2></fields>");
+        }
         xml.push_str("</response>\n");
         // Terminals read the XML, not the status line; a caller we do not know gets a 403 so
         // that a misrouted request is obvious in the web server's own access log too.

@@ -172,6 +172,10 @@ pub struct Options {
     /// With `fastcgi`: the CGI served persistently, `"osmp"` (also when empty) or
     /// `"paysys_check"` (see the module docs); the others stay plain CGIs.
     pub fastcgi_cgi: &'static str,
+    /// nginx only: serve HTTPS with a self-signed certificate for 127.0.0.1, made with the
+    /// `openssl` command (`WebServer::certificate`); `base_url` is then `https://…`. The
+    /// harness's own request helpers speak plain HTTP only.
+    pub tls: bool,
 }
 
 impl Options {
@@ -213,6 +217,7 @@ pub struct WebServer {
     /// nginx with `Options::fastcgi`: the persistent osmp.cgi.
     fastcgi: Option<Child>,
     http_timeout: Duration,
+    tls: bool,
 }
 
 /// What `start_apache` / `start_nginx` started besides the server itself.
@@ -246,6 +251,9 @@ impl WebServer {
             None => return Ok(None),
         };
         validate_options(opts)?;
+        if opts.tls && kind != Kind::Nginx {
+            return Err("Options::tls: only nginx serves HTTPS in the harness".into());
+        }
         let prefix = fs::canonicalize(prefix)
             .map_err(|e| format!("web server prefix {}: {e}", prefix.display()))?;
         let prefix_str = config_safe_path(&prefix, "prefix")?;
@@ -311,6 +319,7 @@ impl WebServer {
                         fcgiwrap: started.fcgiwrap,
                         fastcgi: started.fastcgi,
                         http_timeout: DEFAULT_HTTP_TIMEOUT,
+                        tls: opts.tls,
                     }))
                 }
                 Err(Failure::PortTaken(e)) => {
@@ -339,9 +348,15 @@ impl WebServer {
         self.port
     }
 
-    /// `http://127.0.0.1:<port>`
+    /// `http://127.0.0.1:<port>` (`https://` with `Options::tls`)
     pub fn base_url(&self) -> String {
-        format!("http://127.0.0.1:{}", self.port)
+        let scheme = if self.tls { "https" } else { "http" };
+        format!("{scheme}://127.0.0.1:{}", self.port)
+    }
+
+    /// With `Options::tls`: the server's self-signed certificate (PEM).
+    pub fn certificate(&self) -> PathBuf {
+        self.state.join("conf/tls.crt")
     }
 
     /// This instance's private directory: `conf/`, `logs/`, `run/`, `tmp/`.
@@ -704,6 +719,37 @@ fn repo_path(rel: &str) -> PathBuf {
 
 fn is_executable(path: &Path) -> bool {
     fs::metadata(path).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+}
+
+/// `conf/tls.crt` and `conf/tls.key` in `state`: a self-signed certificate for 127.0.0.1
+/// (subjectAltName IP), valid for two days.
+fn self_signed_certificate(state: &Path) -> Result<(), Failure> {
+    let out = Command::new("openssl")
+        .args([
+            "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+        ])
+        .args([
+            "-subj",
+            "/CN=127.0.0.1",
+            "-addext",
+            "subjectAltName=IP:127.0.0.1",
+            // A server's certificate, not a CA's (which TLS clients refuse as a server's).
+            "-addext",
+            "basicConstraints=critical,CA:FALSE",
+        ])
+        .arg("-keyout")
+        .arg(state.join("conf/tls.key"))
+        .arg("-out")
+        .arg(state.join("conf/tls.crt"))
+        .output()
+        .map_err(|e| Failure::Other(format!("openssl (for Options::tls): {e}")))?;
+    if !out.status.success() {
+        return Err(Failure::Other(format!(
+            "openssl req failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        )));
+    }
+    Ok(())
 }
 
 fn validate_options(opts: &Options) -> Result<(), String> {
@@ -1161,7 +1207,14 @@ fn start_nginx(
         let _ = writeln!(c, "    {t}_temp_path {st}/tmp/{t};");
     }
     let _ = writeln!(c, "    server {{");
-    let _ = writeln!(c, "        listen 127.0.0.1:{port};");
+    if opts.tls {
+        self_signed_certificate(state)?;
+        let _ = writeln!(c, "        listen 127.0.0.1:{port} ssl;");
+        let _ = writeln!(c, "        ssl_certificate {st}/conf/tls.crt;");
+        let _ = writeln!(c, "        ssl_certificate_key {st}/conf/tls.key;");
+    } else {
+        let _ = writeln!(c, "        listen 127.0.0.1:{port};");
+    }
     let _ = writeln!(c, "        server_name 127.0.0.1;");
     let _ = writeln!(c, "        root {st}/htdocs;");
     if let Some((user, password)) = &opts.basic_auth {

@@ -1,0 +1,465 @@
+//! `paysys terminal` against `osmp.cgi` (and `paysys_check.cgi`) behind the real web
+//! servers: nginx + fcgiwrap and Apache, private instances on free 127.0.0.1 ports, each
+//! with a database of its own (tests/e2e, tests/webserver). The terminal is the real
+//! `paysys` executable; what it says is checked against the rows and the log.
+
+mod common;
+#[macro_use]
+mod webserver;
+
+mod e2e;
+
+use std::fs;
+use std::path::Path;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use e2e::fixture;
+use mysql::prelude::Queryable;
+use webserver::{Kind, Options, TempPrefix, WebServer};
+
+struct Run {
+    code: i32,
+    out: String,
+    err: String,
+}
+
+fn terminal(args: &[&str]) -> Run {
+    let out = Command::new(env!("CARGO_BIN_EXE_paysys"))
+        .arg("terminal")
+        .args(args)
+        .output()
+        .expect("run paysys terminal");
+    let run = Run {
+        code: out.status.code().unwrap_or(-1),
+        out: String::from_utf8_lossy(&out.stdout).into_owned(),
+        err: String::from_utf8_lossy(&out.stderr).into_owned(),
+    };
+    eprintln!("paysys terminal {}\n{}{}", args.join(" "), run.out, run.err);
+    run
+}
+
+fn osmp_url(f: &e2e::Fixture) -> String {
+    format!("{}/cgi-bin/osmp.cgi", f.web.base_url())
+}
+
+fn check_pay_repeat_status(kind: Kind) {
+    let Some(f) = fixture(kind, "term", &Options::default()) else {
+        return;
+    };
+    let url = osmp_url(&f);
+
+    let r = terminal(&["--url", &url, "check", "59071"]);
+    assert_eq!(r.code, 0, "{}", r.err);
+    assert!(
+        r.out.contains("verdict: OK: account 59071 can be paid"),
+        "{}",
+        r.out
+    );
+    assert!(r.out.contains("fio: iv***"), "the masked name: {}", r.out);
+    assert!(r.out.contains("balance: 100.00"), "{}", r.out);
+    assert!(
+        r.out.contains("-> GET http://127.0.0.1:"),
+        "the request is shown: {}",
+        r.out
+    );
+    assert!(
+        r.out.contains("<- HTTP 200"),
+        "the raw answer is shown: {}",
+        r.out
+    );
+
+    let r = terminal(&["--url", &url, "--txn-id", "666", "pay", "59071", "10.25"]);
+    assert_eq!(r.code, 0, "{}", r.err);
+    assert!(
+        r.out
+            .contains("verdict: CONFIRMED: 10.25 credited to account 59071, txn_id 666, prv_txn"),
+        "{}",
+        r.out
+    );
+    assert_eq!(f.db.balance(5907), "110.25");
+
+    // The terminal's repeat: the same txn_id is answered, not credited again.
+    let r = terminal(&[
+        "--url", &url, "--txn-id", "666", "--post", "pay", "59071", "10.25",
+    ]);
+    assert_eq!(r.code, 0);
+    assert!(r.out.contains("-> POST"), "{}", r.out);
+    assert_eq!(f.db.balance(5907), "110.25");
+    assert_eq!((f.db.pays(), f.db.txns()), (1, 1));
+
+    // The same txn_id with another sum: a final refusal.
+    let r = terminal(&["--url", &url, "--txn-id", "666", "pay", "59071", "11"]);
+    assert_eq!(r.code, 1, "{}", r.out);
+    assert!(r.out.contains("verdict: REFUSED"), "{}", r.out);
+    assert!(r.out.contains("result 7"), "{}", r.out);
+
+    let r = terminal(&["--url", &url, "--txn-id", "666", "--status"]);
+    assert_eq!(r.code, 0);
+    assert!(
+        r.out
+            .contains("verdict: CONFIRMED: payment 666 is committed, sum 10.25"),
+        "{}",
+        r.out
+    );
+    let r = terminal(&["--url", &url, "--txn-id", "667", "--status"]);
+    assert_eq!(r.code, 1, "an unknown payment: {}", r.out);
+
+    // NoDeny keeps no record to reverse: the cancel is refused, with its reason.
+    let r = terminal(&["--url", &url, "--txn-id", "666", "--cancel"]);
+    assert_eq!(r.code, 1, "{}", r.out);
+    assert!(r.out.contains("asking its status first"), "{}", r.out);
+    assert!(
+        r.out.contains("command=cancel&txn_id=666&prv_txn="),
+        "{}",
+        r.out
+    );
+    assert!(r.out.contains("comment nod24"), "{}", r.out);
+    assert_eq!(f.db.balance(5907), "110.25");
+
+    // A bad check digit: refused at once, no money.
+    let r = terminal(&["--url", &url, "pay", "59072", "5"]);
+    assert_eq!(r.code, 1);
+    assert!(r.out.contains("result 4"), "{}", r.out);
+    assert_eq!(f.db.pays(), 1);
+    // Each request is one log line: check, pay, repeat, conflict, 2 status, status+cancel,
+    // bad code.
+    assert_eq!(f.log_lines(9).len(), 9, "{}", f.log());
+}
+both!(check_pay_repeat_status);
+
+/// A temporary error, then success: the subscriber's row is locked by another transaction,
+/// so the first pay waits out `lock_timeout` and answers result 1 (nod13); the terminal asks
+/// again, the lock is gone, and the payment is credited once.
+fn temporary_error_then_success(kind: Kind) {
+    let Some(f) = fixture(kind, "retry", &Options::default()) else {
+        return;
+    };
+    let config = f.prefix.0.join("etc/paysys.toml");
+    let text = fs::read_to_string(&config).unwrap();
+    e2e::write_config_text(
+        &f.prefix.0,
+        &text.replace("lock_timeout = 3", "lock_timeout = 1"),
+    );
+    let mut holder = f.db.conn();
+    holder.query_drop("START TRANSACTION").unwrap();
+    holder
+        .query_drop("SELECT balance FROM users WHERE id = 5907 FOR UPDATE")
+        .unwrap();
+
+    let url = osmp_url(&f);
+    let child = std::thread::spawn(move || {
+        terminal(&["--url", &url, "--txn-id", "4242", "pay", "59071", "7.00"])
+    });
+    // Release the lock once the first attempt has been answered (and logged).
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while f.log().is_empty() {
+        assert!(
+            Instant::now() < deadline,
+            "no temporary answer: {}",
+            f.log()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    holder.query_drop("ROLLBACK").unwrap();
+    let r = child.join().unwrap();
+    assert_eq!(r.code, 0, "{}", r.out);
+    assert!(
+        r.out.contains("OSMP result 1: temporary error"),
+        "{}",
+        r.out
+    );
+    assert!(r.out.contains("asking again in 1 s"), "{}", r.out);
+    assert!(r.out.contains("(attempt 2)"), "{}", r.out);
+    assert!(
+        r.out.contains("verdict: CONFIRMED: 7.00 credited"),
+        "{}",
+        r.out
+    );
+    assert_eq!(f.db.balance(5907), "107.00");
+    assert_eq!((f.db.pays(), f.db.txns()), (1, 1));
+}
+both!(temporary_error_then_success);
+
+fn basic_auth(kind: Kind) {
+    let opts = Options {
+        basic_auth: Some(("terminal".to_string(), "s3cret".to_string())),
+        ..Options::default()
+    };
+    let Some(f) = fixture(kind, "tauth", &opts) else {
+        return;
+    };
+    let url = osmp_url(&f);
+    let r = terminal(&["--url", &url, "pay", "59071", "1"]);
+    assert_eq!(r.code, 1, "{}", r.out);
+    assert!(
+        r.out.contains("REFUSED by the web server: HTTP 401"),
+        "{}",
+        r.out
+    );
+    assert!(r.out.contains("--user U --password P"), "{}", r.out);
+    assert_eq!(f.db.txns(), 0);
+    let r = terminal(&[
+        "--url",
+        &url,
+        "--user",
+        "terminal",
+        "--password",
+        "s3cret",
+        "pay",
+        "59071",
+        "1",
+    ]);
+    assert_eq!(r.code, 0, "{}", r.out);
+    assert!(
+        !r.out.contains("s3cret"),
+        "the password is never printed: {}",
+        r.out
+    );
+    assert_eq!(f.db.balance(5907), "101.00");
+}
+both!(basic_auth);
+
+/// PayPRO: the shipped own-provider description, printed for this endpoint, pre-checks
+/// (the screen shows the masked name and the balance) and pays.
+fn paypro_terminal_pays_with_the_shipped_description(kind: Kind) {
+    let Some(f) = fixture(kind, "paypro", &Options::default()) else {
+        return;
+    };
+    let url = osmp_url(&f);
+    let desc = f.prefix.0.join("MyProviders.ini");
+    let out = Command::new(env!("CARGO_BIN_EXE_paysys"))
+        .args(["paypro-provider", "--url", &url, "--cp1251"])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    fs::write(&desc, &out.stdout).unwrap();
+    let desc = desc.to_str().unwrap();
+
+    let r = terminal(&["--paypro", desc, "--provider", "1", "check", "59071"]);
+    assert_eq!(r.code, 0, "{}{}", r.out, r.err);
+    assert!(r.out.contains("Абонент: iv***"), "{}", r.out);
+    assert!(r.out.contains("Баланс: 100.00"), "{}", r.out);
+
+    let r = terminal(&[
+        "--paypro",
+        desc,
+        "--provider",
+        "-1",
+        "--txn-id",
+        "900",
+        "pay",
+        "59071",
+        "25",
+    ]);
+    assert_eq!(r.code, 0, "{}{}", r.out, r.err);
+    assert!(
+        r.out
+            .contains("command=check&txn_id=900&account=59071&sum=0.00"),
+        "{}",
+        r.out
+    );
+    assert!(
+        r.out
+            .contains("command=pay&txn_id=900&account=59071&sum=25.00&txn_date="),
+        "{}",
+        r.out
+    );
+    assert!(
+        r.out.contains("verdict: CONFIRMED: 25.00 credited"),
+        "{}",
+        r.out
+    );
+    assert_eq!(f.db.balance(5907), "125.00");
+
+    // A pre-check the endpoint refuses: the payment packet is never sent.
+    let r = terminal(&["--paypro", desc, "--provider", "-1", "pay", "59072", "25"]);
+    assert_eq!(r.code, 1);
+    assert!(r.out.contains("REFUSED at the pre-check"), "{}", r.out);
+    assert!(!r.out.contains("command=pay"), "{}", r.out);
+
+    // Checked with sum 0, refused on the pay (above max_sum): PayPRO counts it as paid, the
+    // verdict does not, and the refusal is on record for paysys report.
+    let r = terminal(&[
+        "--paypro",
+        desc,
+        "--provider",
+        "-1",
+        "--txn-id",
+        "901",
+        "pay",
+        "59071",
+        "20000",
+    ]);
+    assert_eq!(r.code, 1, "{}", r.out);
+    assert!(
+        r.out.contains("PayPRO counts any non-empty answer as paid"),
+        "{}",
+        r.out
+    );
+    assert!(
+        r.out
+            .contains("verdict: REFUSED: the endpoint refused the payment (result 242"),
+        "{}",
+        r.out
+    );
+    assert_eq!(f.db.balance(5907), "125.00");
+    assert_eq!(
+        f.db.count("SELECT COUNT(*) FROM paysys_refusal WHERE txn_id = '901'"),
+        1
+    );
+}
+both!(paypro_terminal_pays_with_the_shipped_description);
+
+/// `paysys_check.cgi` on ABillS, where a payment can be cancelled: pay, then `--cancel`
+/// finds the prv_txn by a status query and reverses it.
+fn pay_and_cancel_on_abills(kind: Kind) {
+    let server = common::server_url();
+    if server.contains("socket=") {
+        eprintln!("skipped: the CGI runs as www-data and needs a TCP database URL");
+        return;
+    }
+    let prefix = TempPrefix(webserver::temp_prefix(&format!("term-abills-{kind}")).unwrap());
+    let p = prefix.0.as_path();
+    webserver::prepare_prefix(p).unwrap();
+    webserver::install_cgi(
+        p,
+        "paysys_check.cgi",
+        Path::new(env!("CARGO_BIN_EXE_paysys_check")),
+    )
+    .unwrap();
+    let db = common::TestDb::with_fixture(&common::abills::fixture());
+    let systems = common::abills::system("osmp", &["127.0.0.1"], "account = \"login\"");
+    e2e::write_config_text(p, &common::abills::config_text(&db.url, &systems));
+    let Some(web) = WebServer::start(kind, p, &Options::default()).unwrap() else {
+        eprintln!("skipped: {kind} is not installed");
+        return;
+    };
+    let url = format!("{}/cgi-bin/paysys_check.cgi", web.base_url());
+    let deposit = || -> String {
+        db.conn()
+            .query_first::<String, _>("SELECT CAST(deposit AS CHAR) FROM bills WHERE id = 1")
+            .unwrap()
+            .unwrap()
+    };
+    let before = deposit();
+    let r = terminal(&["--url", &url, "check", "test1"]);
+    assert_eq!(r.code, 0, "{}", r.out);
+    assert!(r.out.contains("fio: Ив*** И*** И*******"), "{}", r.out);
+    let r = terminal(&["--url", &url, "--txn-id", "31337", "pay", "test1", "5"]);
+    assert_eq!(r.code, 0, "{}", r.out);
+    assert_ne!(deposit(), before);
+    let r = terminal(&["--url", &url, "--txn-id", "31337", "--cancel"]);
+    assert_eq!(r.code, 0, "{}", r.out);
+    assert!(
+        r.out.contains("verdict: CONFIRMED: payment 31337 (prv_txn"),
+        "{}",
+        r.out
+    );
+    assert_eq!(deposit(), before, "the cancel took the 5.00 back");
+    drop(web);
+}
+both!(pay_and_cancel_on_abills);
+
+/// HTTPS with a self-signed certificate: refused until `--cacert` trusts it (a certificate
+/// error is the command's fault, exit 2, and nothing is sent), then a pay like any other.
+#[test]
+fn https_with_a_private_certificate() {
+    let opts = Options {
+        tls: true,
+        ..Options::default()
+    };
+    let Some(f) = fixture(Kind::Nginx, "tls", &opts) else {
+        return;
+    };
+    let url = osmp_url(&f);
+    assert!(url.starts_with("https://127.0.0.1:"), "{url}");
+    let r = terminal(&["--url", &url, "pay", "59071", "3"]);
+    assert_eq!(r.code, 2, "{}", r.out);
+    assert!(
+        r.out.contains("--cacert"),
+        "the way out is named: {}",
+        r.out
+    );
+    assert_eq!(f.db.txns(), 0);
+    let cert = f.web.certificate();
+    let r = terminal(&[
+        "--url",
+        &url,
+        "--cacert",
+        cert.to_str().unwrap(),
+        "pay",
+        "59071",
+        "3",
+    ]);
+    assert_eq!(r.code, 0, "{}", r.out);
+    assert_eq!(f.db.balance(5907), "103.00");
+    let r = terminal(&["--url", &url, "--insecure", "check", "59071"]);
+    assert_eq!(r.code, 0, "{}", r.out);
+    let r = terminal(&["--url", &url, "--cacert", "/etc/hostname", "check", "59071"]);
+    assert_eq!(r.code, 2);
+    assert!(r.err.contains("no certificate in it"), "{}", r.err);
+}
+
+/// Nobody answers: the terminal asks again within --retry-for, then says the money is in
+/// doubt and how to settle it.
+#[test]
+fn no_answer_is_in_doubt() {
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+        // Dropped: nothing listens there any more.
+    };
+    let url = format!("http://127.0.0.1:{port}/cgi-bin/osmp.cgi");
+    let r = terminal(&[
+        "--url",
+        &url,
+        "--retry-for",
+        "2.5",
+        "--txn-id",
+        "77",
+        "pay",
+        "59071",
+        "1",
+    ]);
+    assert_eq!(r.code, 3, "{}", r.out);
+    assert!(r.out.contains("<- no answer"), "{}", r.out);
+    assert!(r.out.contains("(attempt 2)"), "{}", r.out);
+    assert!(r.out.contains("verdict: IN DOUBT"), "{}", r.out);
+    assert!(
+        r.out.contains("--txn-id 77 pay 59071 1.00"),
+        "the repeat command: {}",
+        r.out
+    );
+    assert!(r.out.contains("paysys txn 77"), "{}", r.out);
+
+    let r = terminal(&["--url", &url, "--retry-for", "0", "check", "59071"]);
+    assert_eq!(r.code, 3, "{}", r.out);
+    assert!(
+        !r.out.contains("(attempt 2)"),
+        "--retry-for 0: one attempt: {}",
+        r.out
+    );
+}
+
+#[test]
+fn usage_errors_exit_2_and_help_exits_0() {
+    let r = terminal(&["pay", "59071", "1"]);
+    assert_eq!(r.code, 2);
+    assert!(r.err.contains("--url URL"), "{}", r.err);
+    let r = terminal(&["--help"]);
+    assert_eq!(r.code, 0);
+    assert!(r
+        .out
+        .contains("paysys terminal --url URL [OPTIONS] pay ACCOUNT SUM"));
+    let r = terminal(&[
+        "--paypro",
+        "/nonexistent/MyProviders.ini",
+        "--provider",
+        "1",
+        "check",
+        "1",
+    ]);
+    assert_eq!(r.code, 2);
+    assert!(r.err.contains("/nonexistent/MyProviders.ini"), "{}", r.err);
+}
