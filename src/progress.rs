@@ -1,7 +1,7 @@
 //! What a long run of the admin's command line is doing, on one line of a terminal.
 //!
 //! `paysys report` and `paysys reconcile` can spend seconds on a big month or registry. When
-//! stderr is a terminal they say what they are at — "reading the registry: 40 000 lines
+//! stderr is a terminal they say what they are at — "reading the registry: line 40 000
 //! (35 %)…" — on a single line rewritten in place with `\r`. When it is not (a script, cron,
 //! a test, `2> file`), nothing at all is written: their output stays byte for byte what it
 //! was.
