@@ -80,7 +80,8 @@ Sums are digits with up to 2 decimals after '.' or ',' (10, 10.5, 10,25); a sum 
 comma in a ','-separated file must be quoted (\"10,25\"). Quoted fields may hold the
 delimiter, line breaks and doubled quotes. Blank lines are skipped; CRLF or LF.
 
-The database is only read (SELECT on paysys_txn).
+The database is only read (SELECT on paysys_txn). When stderr is a terminal, one line
+there shows what is being read, wiped before the report; otherwise only errors go there.
 Exit status: 0 they agree, 1 they differ, 2 usage, config, database or file error.";
 
 /// The registry's text encoding.

@@ -59,6 +59,9 @@ refusal's day is when it was refused. Sums are exact, with two decimals.
                    network: a bar chart of credited sums, then the tables)
   --config CONFIG  default: $PAYSYS_CONFIG, or ../etc/paysys.toml next to this program
 
+When stderr is a terminal, one line there names the query under way, wiped before the
+report; otherwise only errors go there.
+
 Exit status: 0 printed (also when there was nothing: zeros), 2 usage, config or database
 error.";
 
