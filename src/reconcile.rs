@@ -49,9 +49,7 @@ pub const ERROR: u8 = 2;
 const BATCH: usize = 1000;
 
 pub const USAGE: &str =
-    "usage: paysys reconcile REGISTRY --system S --date YYYY-MM-DD [--config CONFIG]
-         [--txn-column C] [--sum-column C] [--date-column C] [--account-column C]
-         [--delimiter D] [--encoding utf-8|windows-1251]
+    "usage: paysys reconcile REGISTRY --system S --date YYYY-MM-DD [--config CONFIG] [OPTIONS]
 
 Compares a provider's registry of one day's successful payments (a CSV file) with what we
 credited for system S that day: the paysys_txn rows of S whose txn_date falls on the date,
@@ -67,6 +65,8 @@ twice; then count and sum on each side.
   --system S         the payment system, as named in the config ([[system]] name)
   --date YYYY-MM-DD  the registry's day
   --config CONFIG    default: $PAYSYS_CONFIG, or ../etc/paysys.toml next to this program
+
+OPTIONS, for how the registry is written:
   --txn-column C     the header name (any letter case) or 1-based number of the column
   --sum-column C       holding the txn id, the sum, the payment time and the account;
   --date-column C      defaults txn_id, sum, date, account. The date is shown, not
