@@ -34,6 +34,10 @@
 //! * [`journal`] — the log line.
 //! * [`reconcile`] — `paysys reconcile`: a provider's daily registry against `paysys_txn`
 //!   (read only; not on the request path).
+//! * [`report`] — `paysys report`: credited, cancelled and refused pays over a range of
+//!   days, from our own tables (read only; not on the request path).
+//! * [`progress`] — the line on the admin's terminal that says what a long `report` or
+//!   `reconcile` is doing; nothing when stderr is not a terminal.
 //! * [`pipeline`] — strings them together for one request.
 //! * [`paypro`] — aside from the request flow: PayPRO terminals' provider files, read and
 //!   turned into the requests a terminal sends us (`paysys paypro-provider`).
@@ -75,6 +79,7 @@ pub mod outcome;
 pub mod paypro;
 pub mod pipeline;
 pub mod policy;
+pub mod progress;
 pub mod protocol;
 pub mod reconcile;
 pub mod report;

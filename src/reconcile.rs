@@ -22,6 +22,10 @@
 //! - twice in the registry: a txn id on two lines of the file.
 //!
 //! Sums are [`Amount`]s (integer kopecks); totals add them up in `i128`, exactly.
+//!
+//! On a terminal, a [`Progress`] line counts our rows as they come, the registry's lines
+//! as they are read and the txn ids looked up on other days; nothing when stderr is not a
+//! terminal.
 
 use std::collections::HashMap;
 use std::fmt;
@@ -34,6 +38,7 @@ use mysql::{AccessMode, Conn, TxOpts};
 
 use crate::config::Config;
 use crate::domain::{parse_balance, Amount, AmountError, TxnId};
+use crate::progress::{count, Progress};
 
 /// Exit codes: the registry and we agree, they differ, or the run failed.
 pub const AGREE: u8 = 0;
@@ -44,9 +49,7 @@ pub const ERROR: u8 = 2;
 const BATCH: usize = 1000;
 
 pub const USAGE: &str =
-    "usage: paysys reconcile REGISTRY --system S --date YYYY-MM-DD [--config CONFIG]
-         [--txn-column C] [--sum-column C] [--date-column C] [--account-column C]
-         [--delimiter D] [--encoding utf-8|windows-1251]
+    "usage: paysys reconcile REGISTRY --system S --date YYYY-MM-DD [--config CONFIG] [OPTIONS]
 
 Compares a provider's registry of one day's successful payments (a CSV file) with what we
 credited for system S that day: the paysys_txn rows of S whose txn_date falls on the date,
@@ -62,6 +65,8 @@ twice; then count and sum on each side.
   --system S         the payment system, as named in the config ([[system]] name)
   --date YYYY-MM-DD  the registry's day
   --config CONFIG    default: $PAYSYS_CONFIG, or ../etc/paysys.toml next to this program
+
+OPTIONS, for how the registry is written:
   --txn-column C     the header name (any letter case) or 1-based number of the column
   --sum-column C       holding the txn id, the sum, the payment time and the account;
   --date-column C      defaults txn_id, sum, date, account. The date is shown, not
@@ -75,7 +80,8 @@ Sums are digits with up to 2 decimals after '.' or ',' (10, 10.5, 10,25); a sum 
 comma in a ','-separated file must be quoted (\"10,25\"). Quoted fields may hold the
 delimiter, line breaks and doubled quotes. Blank lines are skipped; CRLF or LF.
 
-The database is only read (SELECT on paysys_txn).
+The database is only read (SELECT on paysys_txn). When stderr is a terminal, one line
+there shows what is being read, wiped before the report; otherwise only errors go there.
 Exit status: 0 they agree, 1 they differ, 2 usage, config, database or file error.";
 
 /// The registry's text encoding.
@@ -235,6 +241,8 @@ pub struct Registry<R> {
     delimiter: char,
     /// Physical lines read so far.
     line: u64,
+    /// Bytes read so far.
+    bytes: u64,
     buf: Vec<u8>,
     header: Vec<String>,
     at: Indexes,
@@ -278,6 +286,7 @@ impl<R: BufRead> Registry<R> {
             encoding: options.encoding,
             delimiter: options.delimiter.unwrap_or(','),
             line: 0,
+            bytes: 0,
             buf: Vec::new(),
             header: Vec::new(),
             at: Indexes {
@@ -343,6 +352,16 @@ impl<R: BufRead> Registry<R> {
 
     pub fn has_account(&self) -> bool {
         self.at.account.is_some()
+    }
+
+    /// Lines of the file read so far, the header's included.
+    pub fn lines(&self) -> u64 {
+        self.line
+    }
+
+    /// Bytes of the file read so far.
+    pub fn bytes(&self) -> u64 {
+        self.bytes
     }
 
     /// The header names of the columns in use: txn id, sum, date, account.
@@ -423,6 +442,7 @@ impl<R: BufRead> Registry<R> {
             return Ok(None);
         }
         self.line += 1;
+        self.bytes += n as u64;
         let mut bytes = self.buf.as_slice();
         bytes = bytes.strip_suffix(b"\n").unwrap_or(bytes);
         bytes = bytes.strip_suffix(b"\r").unwrap_or(bytes);
@@ -581,57 +601,76 @@ type CreditedRow = (String, String, String, String, u64, Option<String>);
 const CREDITED: &str = "SELECT txn_id, account, CAST(amount AS CHAR), CAST(txn_date AS CHAR), \
      IF(prv_txn = 0, id, prv_txn), CAST(cancelled AS CHAR) FROM paysys_txn WHERE system_name = ?";
 
-fn credited(rows: Vec<CreditedRow>) -> Result<Vec<Credited>, String> {
-    rows.into_iter()
-        .map(|(txn_id, account, amount, txn_date, prv_txn, cancelled)| {
-            let sum = parse_balance(&amount).ok_or_else(|| {
-                format!("paysys_txn: txn_id {txn_id} has amount '{amount}', not a sum")
-            })?;
-            Ok(Credited {
-                txn_id,
-                account,
-                sum,
-                txn_date,
-                prv_txn,
-                cancelled,
-            })
-        })
-        .collect()
+fn credited(row: CreditedRow) -> Result<Credited, String> {
+    let (txn_id, account, amount, txn_date, prv_txn, cancelled) = row;
+    let sum = parse_balance(&amount)
+        .ok_or_else(|| format!("paysys_txn: txn_id {txn_id} has amount '{amount}', not a sum"))?;
+    Ok(Credited {
+        txn_id,
+        account,
+        sum,
+        txn_date,
+        prv_txn,
+        cancelled,
+    })
 }
 
-/// `system`'s payments whose `txn_date` falls on `date`, cancelled ones included.
+/// `system`'s payments whose `txn_date` falls on `date`, cancelled ones included; counted on
+/// `progress` as they come.
 pub fn credited_on(
     conn: &mut impl Queryable,
     system: &str,
     date: NaiveDate,
+    progress: &mut Progress,
 ) -> Result<Vec<Credited>, String> {
     let next = date
         .succ_opt()
         .ok_or_else(|| format!("{date} has no next day"))?;
-    let rows: Vec<CreditedRow> = conn
-        .exec(
+    let what = format!("reading paysys_txn of {system} on {date}");
+    progress.stage(&format!("{what}…"));
+    let rows = conn
+        .exec_iter(
             format!("{CREDITED} AND txn_date >= ? AND txn_date < ? ORDER BY txn_date, id"),
             (system, date.to_string(), next.to_string()),
         )
         .map_err(|e| e.to_string())?;
-    credited(rows)
+    let mut day = Vec::new();
+    for row in rows {
+        let row = row.map_err(|e| e.to_string())?;
+        let row: CreditedRow = mysql::from_row_opt(row).map_err(|e| format!("paysys_txn: {e}"))?;
+        day.push(credited(row)?);
+        progress.tick(|| format!("{what}: row {}…", count(day.len() as u64)));
+    }
+    Ok(day)
 }
 
-/// `system`'s payments with these txn ids, whatever their day; `BATCH` ids a query.
+/// `system`'s payments with these txn ids, whatever their day; `BATCH` ids a query, counted
+/// on `progress`.
 pub fn credited_among(
     conn: &mut impl Queryable,
     system: &str,
     txn_ids: &[&str],
+    progress: &mut Progress,
 ) -> Result<Vec<Credited>, String> {
     let mut all = Vec::new();
-    for batch in txn_ids.chunks(BATCH) {
+    if txn_ids.is_empty() {
+        return Ok(all);
+    }
+    let what = "looking up the registry's txn ids on other days";
+    let of = count(txn_ids.len() as u64);
+    progress.stage(&format!("{what}: 0 of {of}…"));
+    for (done, batch) in txn_ids.chunks(BATCH).enumerate() {
         let marks = vec!["?"; batch.len()].join(", ");
         let mut params: Vec<mysql::Value> = vec![system.into()];
         params.extend(batch.iter().map(|&t| mysql::Value::from(t)));
         let rows: Vec<CreditedRow> = conn
             .exec(format!("{CREDITED} AND txn_id IN ({marks})"), params)
             .map_err(|e| e.to_string())?;
-        all.extend(credited(rows)?);
+        for row in rows {
+            all.push(credited(row)?);
+        }
+        let looked = ((done + 1) * BATCH).min(txn_ids.len()) as u64;
+        progress.tick(|| format!("{what}: {} of {of}…", count(looked)));
     }
     Ok(all)
 }
@@ -1198,10 +1237,14 @@ fn run(args: &Args, config: &Path) -> Result<u8, String> {
     let path = &args.registry;
     let file = std::fs::File::open(path)
         .map_err(|e| format!("registry {} cannot be opened: {e}", path.display()))?;
+    // For the share read so far; a pipe has no size.
+    let size = file.metadata().map(|m| m.len()).unwrap_or(0);
     let in_file = |e: RegistryError| format!("registry {} {e}", path.display());
     let mut registry =
         Registry::open(io::BufReader::with_capacity(1 << 16, file), &args.read).map_err(in_file)?;
 
+    // Cleared before the report is printed, and when an error returns.
+    let mut progress = Progress::stderr();
     let mut conn: Conn = crate::db::connect(&config.database, crate::db::Use::Read)
         .map_err(|e| format!("database: {e}"))?;
     // One snapshot for both queries, and a server-side promise that nothing is written.
@@ -1212,16 +1255,19 @@ fn run(args: &Args, config: &Path) -> Result<u8, String> {
                 .set_access_mode(Some(AccessMode::ReadOnly)),
         )
         .map_err(|e| format!("database: {e}"))?;
-    let day =
-        credited_on(&mut tx, &args.system, args.date).map_err(|e| format!("database: {e}"))?;
+    let day = credited_on(&mut tx, &args.system, args.date, &mut progress)
+        .map_err(|e| format!("database: {e}"))?;
     let mut reconciler = Reconciler::new(day, registry.has_account());
+    progress.stage("reading the registry…");
     while let Some(entry) = registry.next_entry().map_err(in_file)? {
         reconciler.add(entry);
+        progress.tick(|| reading(registry.lines(), registry.bytes(), size));
     }
-    let elsewhere = credited_among(&mut tx, &args.system, &reconciler.pending())
+    let elsewhere = credited_among(&mut tx, &args.system, &reconciler.pending(), &mut progress)
         .map_err(|e| format!("database: {e}"))?;
     drop(tx);
     let report = reconciler.finish(elsewhere);
+    progress.clear();
 
     let heading = Heading {
         registry: path,
@@ -1237,9 +1283,32 @@ fn run(args: &Args, config: &Path) -> Result<u8, String> {
     Ok(if report.agrees() { AGREE } else { DIFFER })
 }
 
+/// The progress of reading the registry: the line, and the share of a file of `size` bytes.
+fn reading(lines: u64, bytes: u64, size: u64) -> String {
+    let share = match bytes.saturating_mul(100).checked_div(size) {
+        Some(percent) => format!(" ({} %)", percent.min(100)),
+        None => String::new(),
+    };
+    format!("reading the registry: line {}{share}…", count(lines))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn progress_reads_lines_and_the_share_of_the_file() {
+        assert_eq!(
+            reading(40_000, 350, 1000),
+            "reading the registry: line 40 000 (35 %)…"
+        );
+        // A pipe has no size; a file that grew while read stops at 100 %.
+        assert_eq!(reading(12, 350, 0), "reading the registry: line 12…");
+        assert_eq!(
+            reading(12, 2000, 1000),
+            "reading the registry: line 12 (100 %)…"
+        );
+    }
 
     fn read_with(bytes: &[u8], options: &ReadOptions) -> Result<Vec<Entry>, RegistryError> {
         let mut registry = Registry::open(bytes, options)?;

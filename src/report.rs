@@ -8,6 +8,10 @@
 //! The database is asked one `GROUP BY` query per table for the whole range, inside one
 //! read-only transaction; sums are added by the server in `DECIMAL` and read back as
 //! `i128` kopecks, exactly.
+//!
+//! On a terminal, a [`Progress`] line names the query the server is working on: the work is
+//! the server's `GROUP BY`, and a few rows come back only when it is done, so there is no
+//! count to show, only the step. Nothing when stderr is not a terminal.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -19,6 +23,7 @@ use mysql::prelude::Queryable;
 use mysql::{AccessMode, Conn, TxOpts};
 
 use crate::config::Config;
+use crate::progress::Progress;
 use crate::reconcile::{money, Total};
 
 /// Exit codes: printed, or usage, config or database error.
@@ -54,6 +59,9 @@ refusal's day is when it was refused. Sums are exact, with two decimals.
                    network: a bar chart of credited sums, then the tables)
   --config CONFIG  default: $PAYSYS_CONFIG, or ../etc/paysys.toml next to this program
 
+When stderr is a terminal, one line there names the query under way, wiped before the
+report; otherwise only errors go there.
+
 Exit status: 0 printed (also when there was nothing: zeros), 2 usage, config or database
 error.";
 
@@ -62,6 +70,15 @@ error.";
 pub enum By {
     Day,
     System,
+}
+
+impl By {
+    pub fn name(self) -> &'static str {
+        match self {
+            By::Day => "day",
+            By::System => "system",
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -238,10 +255,7 @@ impl Report {
     }
 
     fn key_name(&self) -> &'static str {
-        match self.by {
-            By::Day => "day",
-            By::System => "system",
-        }
+        self.by.name()
     }
 }
 
@@ -269,9 +283,15 @@ pub fn parse_kopecks(text: &str) -> Option<i128> {
 type TxnGroup = (String, u8, u64, String);
 type RefusalGroup = (String, String, u64, u64, String);
 
-/// Reads the range: one query on `paysys_txn`, one on `paysys_refusal`. `systems`: the
-/// config's, shown with zeros when they had nothing (`--by system`).
-pub fn read(conn: &mut impl Queryable, args: &Args, systems: &[String]) -> Result<Report, String> {
+/// Reads the range: one query on `paysys_txn`, one on `paysys_refusal`, each named on
+/// `progress` while it runs. `systems`: the config's, shown with zeros when they had nothing
+/// (`--by system`).
+pub fn read(
+    conn: &mut impl Queryable,
+    args: &Args,
+    systems: &[String],
+    progress: &mut Progress,
+) -> Result<Report, String> {
     let start = args.from.to_string();
     let end = args
         .to
@@ -286,6 +306,11 @@ pub fn read(conn: &mut impl Queryable, args: &Args, systems: &[String]) -> Resul
         By::System => ("system_name", "system_name"),
     };
     let system = args.system.as_deref();
+    let range = format!("{} .. {}", args.from, args.to);
+    progress.stage(&format!(
+        "summing paysys_txn by {} over {range}…",
+        args.by.name()
+    ));
     let txns: Vec<TxnGroup> = conn
         .exec(
             format!(
@@ -296,6 +321,10 @@ pub fn read(conn: &mut impl Queryable, args: &Args, systems: &[String]) -> Resul
             (&start, &end, system, system),
         )
         .map_err(|e| format!("paysys_txn: {e}"))?;
+    progress.stage(&format!(
+        "counting paysys_refusal by {} over {range}…",
+        args.by.name()
+    ));
     let refused: Vec<RefusalGroup> = conn
         .exec(
             format!(
@@ -660,6 +689,8 @@ pub fn command(args: &[String], config_path: impl Fn(Option<PathBuf>) -> PathBuf
 fn run(args: &Args, config: &Path) -> Result<(), String> {
     let config = Config::load(config).map_err(|e| e.to_string())?;
     let systems: Vec<String> = config.systems.iter().map(|s| s.name.clone()).collect();
+    // Cleared before the report is printed, and when an error returns.
+    let mut progress = Progress::stderr();
     let mut conn: Conn = crate::db::connect(&config.database, crate::db::Use::Read)
         .map_err(|e| format!("database: {e}"))?;
     // One snapshot for both queries, and a server-side promise that nothing is written.
@@ -670,8 +701,10 @@ fn run(args: &Args, config: &Path) -> Result<(), String> {
                 .set_access_mode(Some(AccessMode::ReadOnly)),
         )
         .map_err(|e| format!("database: {e}"))?;
-    let report = read(&mut tx, args, &systems).map_err(|e| format!("database: {e}"))?;
+    let report =
+        read(&mut tx, args, &systems, &mut progress).map_err(|e| format!("database: {e}"))?;
     drop(tx);
+    progress.clear();
     let stdout = io::stdout();
     let mut out = io::BufWriter::new(stdout.lock());
     let written = match args.format {

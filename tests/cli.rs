@@ -207,3 +207,141 @@ fn a_reader_that_goes_away_ends_paysys_quietly() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!stderr.contains("panicked"), "{stderr}");
 }
+
+/// The synopses of `cmd` in `lines`, whitespace made single spaces: each line that starts
+/// with `paysys CMD`, joined to the lines that go on with it (they start with `[`).
+/// In `paysys --help`'s list (`in_list`) a synopsis starts two spaces in and ends at two
+/// spaces in a row, where its description begins. Elsewhere (a command's own help, the
+/// README's code blocks) it may follow `usage:`, and the synopses are the lines the text
+/// opens with: an example further down is not one.
+fn synopses(lines: &[&str], cmd: &str, in_list: bool) -> Vec<String> {
+    let head = format!("paysys {cmd}");
+    let mut found: Vec<String> = Vec::new();
+    let mut going_on = false;
+    for line in lines {
+        let text = line.trim_start();
+        let starts = if in_list {
+            line.strip_prefix("  ")
+                .filter(|t| !t.starts_with(' '))
+                .and_then(|t| t.split("  ").next())
+        } else {
+            Some(text.strip_prefix("usage:").unwrap_or(text).trim_start())
+        };
+        match starts {
+            Some(t) if t == head || t.starts_with(&format!("{head} ")) => {
+                found.push(t.to_string());
+                going_on = true;
+            }
+            _ if going_on && text.starts_with('[') => {
+                if let Some(last) = found.last_mut() {
+                    last.push(' ');
+                    last.push_str(text);
+                }
+            }
+            _ if !in_list => break,
+            _ => going_on = false,
+        }
+    }
+    found.iter().map(|s| normalized(s)).collect()
+}
+
+fn normalized(text: &str) -> String {
+    text.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// The code blocks of README.md's section on the command line, each as its lines.
+fn readme_blocks() -> Vec<Vec<String>> {
+    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md"))
+        .expect("README.md");
+    let heading = "## The admin's command line: paysys\n";
+    let start = readme
+        .find(heading)
+        .unwrap_or_else(|| panic!("README.md has no section {heading:?}"));
+    let section = &readme[start + heading.len()..];
+    let section = &section[..section.find("\n## ").unwrap_or(section.len())];
+    let mut blocks = Vec::new();
+    let mut block: Option<Vec<String>> = None;
+    for line in section.lines() {
+        match (line.starts_with("```"), block.take()) {
+            (true, None) => block = Some(Vec::new()),
+            (true, Some(done)) => blocks.push(done),
+            (false, Some(mut open)) => {
+                open.push(line.to_string());
+                block = Some(open);
+            }
+            (false, None) => {}
+        }
+    }
+    blocks
+}
+
+#[test]
+fn every_command_answers_help_with_its_readme_synopsis() {
+    let (ok, usage, _) = paysys(&["--help"]);
+    assert!(ok);
+    // The commands: the word after `paysys` on the lines of usage's list.
+    let lines: Vec<&str> = usage.lines().collect();
+    let mut commands: Vec<&str> = lines
+        .iter()
+        .filter_map(|l| l.strip_prefix("  paysys "))
+        .filter_map(|l| l.split_whitespace().next())
+        .collect();
+    commands.sort_unstable();
+    commands.dedup();
+    assert!(commands.len() >= 8, "{commands:?} in {usage}");
+
+    let blocks = readme_blocks();
+    let in_readme = |cmd: &str| -> Vec<String> {
+        let mut all: Vec<String> = blocks
+            .iter()
+            .flat_map(|b| {
+                synopses(
+                    &b.iter().map(String::as_str).collect::<Vec<_>>(),
+                    cmd,
+                    false,
+                )
+            })
+            .collect();
+        all.sort();
+        all
+    };
+    for block in &blocks {
+        let cmd = block
+            .first()
+            .and_then(|l| l.strip_prefix("paysys "))
+            .and_then(|l| l.split_whitespace().next());
+        assert!(
+            cmd.is_some_and(|c| commands.contains(&c)),
+            "README.md's section on paysys has a block for no command of paysys --help: {block:?}"
+        );
+    }
+
+    for cmd in commands {
+        let out = Command::new(env!("CARGO_BIN_EXE_paysys"))
+            .args([cmd, "--help"])
+            .env_remove("PAYSYS_CONFIG")
+            .output()
+            .expect("run paysys");
+        let help = String::from_utf8_lossy(&out.stdout);
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "paysys {cmd} --help: {help}{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let mut own = synopses(&help.lines().collect::<Vec<_>>(), cmd, false);
+        own.sort();
+        assert!(
+            !own.is_empty(),
+            "paysys {cmd} --help opens with no synopsis:\n{help}"
+        );
+        assert_eq!(
+            in_readme(cmd),
+            own,
+            "README.md's section on paysys and paysys {cmd} --help"
+        );
+        let mut listed = synopses(&lines, cmd, true);
+        listed.sort();
+        assert_eq!(listed, own, "paysys --help and paysys {cmd} --help");
+    }
+}

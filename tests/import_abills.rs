@@ -239,13 +239,20 @@ fn a_database_without_paysys_connect_says_what_to_do() {
 fn usage_errors_exit_2() {
     for args in [
         &["import-abills", "a.toml", "b.toml"][..],
-        &["import-abills", "--help"][..],
+        &["import-abills", "--overlay"][..],
     ] {
         let (code, out, err) = paysys(args);
         assert_eq!(code, Some(2), "{args:?}");
         assert!(out.is_empty());
         assert!(err.contains("paysys import-abills [CONFIG]"), "{err}");
     }
+    // Asked for, the usage is no error: on stdout, exit 0.
+    let (code, out, err) = paysys(&["import-abills", "--help"]);
+    assert_eq!(code, Some(0), "{err}");
+    assert!(
+        out.starts_with("usage: paysys import-abills [CONFIG]"),
+        "{out}"
+    );
     let (code, out, _) = paysys(&["help"]);
     assert_eq!(code, Some(0));
     assert!(out.contains("paysys import-abills [CONFIG]"), "{out}");

@@ -106,6 +106,8 @@ fn payments_made_through_osmp_agree_with_their_registry() {
     );
     let run = reconcile(&site, &registry, date, &[]);
     assert_eq!(run.code, Some(0), "{}{}", run.out, run.err);
+    // stderr is not a terminal: no progress line.
+    assert_eq!(run.err, "");
     assert!(
         run.out.contains(
             "  registry        2  20.75\n  ours            2  20.75\n  difference      0   0.00\n"
@@ -262,6 +264,8 @@ fn a_month_sized_registry_agrees() {
     let started = std::time::Instant::now();
     let run = reconcile(&site, &path, "2024-05-31", &[]);
     assert_eq!(run.code, Some(0), "{}{}", run.out, run.err);
+    // A long run, but stderr is not a terminal: not a byte of progress.
+    assert_eq!(run.err, "");
     let total = format!("{}.{:02}", total / 100, total % 100);
     assert!(
         run.out
@@ -381,5 +385,66 @@ fn file_config_and_usage_errors_exit_2_and_say_what_to_do() {
             .contains("paysys reconcile REGISTRY --system S --date YYYY-MM-DD"),
         "{}",
         run.out
+    );
+}
+
+#[test]
+fn on_a_terminal_progress_shows_then_is_wiped_before_the_report() {
+    let db = TestDb::new();
+    let site = Site::new(&db.url, "");
+    insert(
+        &db,
+        "osmp",
+        "1",
+        "59071",
+        "10.00",
+        "2024-05-01 10:00:00",
+        None,
+    );
+    insert(&db, "osmp", "2", "33", "5.00", "2024-04-30 23:59:59", None);
+    let registry = write_registry(
+        &site,
+        b"txn_id,sum,date,account\n1,10.00,2024-05-01 10:00:00,59071\n\
+          2,5.00,2024-05-01 00:00:01,33\n3,1.00,2024-05-01 12:00:00,33\n",
+    );
+    let config = site.config_path();
+    let args = [
+        "reconcile",
+        registry.to_str().unwrap(),
+        "--system",
+        "osmp",
+        "--date",
+        "2024-05-01",
+        "--config",
+        config.to_str().unwrap(),
+    ];
+    let Some((code, screen)) = common::paysys_on_a_terminal(&args) else {
+        eprintln!("skipped: no script(1) to run paysys on a terminal");
+        return;
+    };
+    assert_eq!(code, Some(1), "{screen:?}");
+    let head = format!("registry  {}", registry.display());
+    let (progress, report) = screen
+        .split_once(&head)
+        .unwrap_or_else(|| panic!("no report in {screen:?}"));
+    for stage in [
+        "\rreading paysys_txn of osmp on 2024-05-01…",
+        "\rreading the registry…",
+        "\rlooking up the registry's txn ids on other days: 0 of 2…",
+    ] {
+        assert!(progress.contains(stage), "{stage:?} in {progress:?}");
+    }
+    // The line is wiped, from its start, before the report's first line.
+    let wiped = progress
+        .strip_suffix('\r')
+        .and_then(|p| p.rsplit('\r').next())
+        .unwrap_or_default();
+    assert!(
+        !wiped.is_empty() && wiped.bytes().all(|b| b == b' '),
+        "{progress:?}"
+    );
+    assert!(
+        report.contains("differ: 1 missing on our side, 1 on another day"),
+        "{report:?}"
     );
 }

@@ -113,6 +113,8 @@ fn a_month_with_thousands_of_payments_adds_up_exactly() {
 
     let run = report(&site, "2024-05-01", "2024-05-31", &["--format", "csv"]);
     assert_eq!(run.code, Some(0), "{}{}", run.out, run.err);
+    // stderr is not a terminal: not a byte of progress.
+    assert_eq!(run.err, "");
     let (header, rows) = csv(&run.out);
     assert_eq!(
         header,
@@ -353,4 +355,74 @@ fn nothing_in_the_range_prints_zeros_and_mistakes_exit_2() {
         missing.to_str().unwrap(),
     ]);
     assert_eq!(run.code, Some(2), "{}{}", run.out, run.err);
+}
+
+/// The part of a terminal's screen before `text`, and from it on; the progress line must have
+/// been wiped, from its start, right before `text`.
+fn wiped_before<'a>(screen: &'a str, text: &str) -> (&'a str, &'a str) {
+    let at = screen
+        .find(text)
+        .unwrap_or_else(|| panic!("no {text:?} in {screen:?}"));
+    let (progress, rest) = screen.split_at(at);
+    let wiped = progress
+        .strip_suffix('\r')
+        .and_then(|p| p.rsplit('\r').next())
+        .unwrap_or_default();
+    assert!(
+        !wiped.is_empty() && wiped.bytes().all(|b| b == b' '),
+        "{progress:?}"
+    );
+    (progress, rest)
+}
+
+#[test]
+fn on_a_terminal_each_query_is_named_then_wiped() {
+    let db = TestDb::new();
+    let site = Site::new(&db.url, "");
+    db.conn()
+        .query_drop(
+            "INSERT INTO paysys_txn (system_name, txn_id, account, subscriber_id, amount, \
+             txn_date, created, prv_txn) VALUES ('osmp', '1', '59071', 5907, 10.50, \
+             '2024-05-02 10:00:00', NOW(), 1)",
+        )
+        .unwrap();
+    let config = site.config_path();
+    let args = [
+        "report",
+        "--from",
+        "2024-05-01",
+        "--to",
+        "2024-05-31",
+        "--config",
+        config.to_str().unwrap(),
+    ];
+    let Some((code, screen)) = common::paysys_on_a_terminal(&args) else {
+        eprintln!("skipped: no script(1) to run paysys on a terminal");
+        return;
+    };
+    assert_eq!(code, Some(0), "{screen:?}");
+    let (progress, report) = wiped_before(&screen, "paysys report 2024-05-01 .. 2024-05-31");
+    assert!(
+        progress.starts_with(
+            "\rsumming paysys_txn by day over 2024-05-01 .. 2024-05-31…\
+             \rcounting paysys_refusal by day over 2024-05-01 .. 2024-05-31…"
+        ),
+        "{progress:?}"
+    );
+    assert!(
+        report.contains("2024-05-02          1         10.50"),
+        "{report:?}"
+    );
+
+    // An error, too, starts on a clean line.
+    db.conn().query_drop("DROP TABLE paysys_refusal").unwrap();
+    let Some((code, screen)) = common::paysys_on_a_terminal(&args) else {
+        return;
+    };
+    assert_eq!(code, Some(2), "{screen:?}");
+    let (progress, _) = wiped_before(&screen, "paysys report: database: paysys_refusal");
+    assert!(
+        progress.contains("\rcounting paysys_refusal"),
+        "{progress:?}"
+    );
 }

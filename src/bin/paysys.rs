@@ -83,6 +83,12 @@ fn main() -> ExitCode {
     }
     let args: Vec<String> = std::env::args().skip(1).collect();
     match args.first().map(String::as_str) {
+        Some(cmd @ ("check-config" | "check-db" | "import-abills" | "code"))
+            if args[1..].iter().any(|a| a == "-h" || a == "--help") =>
+        {
+            println!("{}", own_usage(cmd));
+            ExitCode::SUCCESS
+        }
         Some("check-config") => check_config(args.get(1).map(PathBuf::from)),
         Some("check-db") => check_db(args.get(1).map(PathBuf::from)),
         Some("import-abills")
@@ -444,11 +450,49 @@ enum Query {
     Account(String, chrono::NaiveDate),
 }
 
+/// The `--help` of the commands that take no options.
+fn own_usage(command: &str) -> &'static str {
+    match command {
+        "check-config" => CHECK_CONFIG_USAGE,
+        "check-db" => CHECK_DB_USAGE,
+        "import-abills" => IMPORT_ABILLS_USAGE,
+        "code" => CODE_USAGE,
+        _ => USAGE,
+    }
+}
+
+const CHECK_CONFIG_USAGE: &str = "usage: paysys check-config [CONFIG]
+  Reads the config as the CGIs would: CONFIG (default: $PAYSYS_CONFIG, or ../etc/paysys.toml
+  next to this program) and the overlays in its paysys.d/, in name order. Prints the files
+  read, the billing, the log and each payment system with its protocol, account key, sums
+  and window, and warns of a system nobody can call (empty allow list) and of systems whose
+  allow lists overlap; or names the first error with its file, line and key.
+  Exit 0: the config is valid; 1: it is not.";
+
+const CHECK_DB_USAGE: &str = "usage: paysys check-db [CONFIG]
+  Connects to the database as the CGIs would (CONFIG as for check-config) and checks the
+  billing's tables and ours (paysys_txn, paysys_refusal): present, transactional (InnoDB),
+  paysys_txn's UNIQUE key in place. Each problem found says how to fix it.
+  Exit 0: all in place; 1: a problem, or the config or the database cannot be read.";
+
+const IMPORT_ABILLS_USAGE: &str = "usage: paysys import-abills [CONFIG]
+  Prints the payment systems set up in ABillS's web interface (its paysys_connect table, in
+  the config's database) as a paysys.d/ overlay: a [[system]] for each enabled one, with its
+  protocol, the addresses ABillS admitted, its ABillS id, payment method and transaction
+  prefix; what cannot be carried over is printed as a comment. A summary goes to stderr.
+    paysys import-abills > /usr/abills/etc/paysys.d/50-abills.toml
+  Exit 0: printed; 1: config or database error; 2: usage.";
+
+const CODE_USAGE: &str = "usage: paysys code ID...
+  Prints each NoDeny subscriber id with its personal payment code, the account a subscriber
+  types on a terminal: the id and a check digit (5907 -> 59071).
+  Exit 0: all printed; 1: an ID is not a subscriber id; 2: no ID given.";
+
 const TXN_USAGE: &str = "usage: paysys txn TXN_ID [--system S] [--config CONFIG]
-       paysys txn --account ACCOUNT [--from YYYY-MM-DD] [--system S] [--config CONFIG]
+       paysys txn --account A [--from YYYY-MM-DD] [--system S] [--config CONFIG]
   Everything known about a payment: our paysys_txn row (the truth: committed or not), the
   billing's rows (NoDeny pays; ABillS payments and paysys_log) and its lines in the log.
-  With --account: the payments to that account (as typed) since --from (default: 31 days
+  With --account: the payments to account A (as typed) since --from (default: 31 days
   ago), at most 1000. Exit 0: found; 1: nothing committed; 2: usage, config or database error.";
 
 const PAYPRO_USAGE: &str =

@@ -417,3 +417,29 @@ pub fn pay_query(txn: &str, account: &str, sum: &str) -> String {
 pub fn path_str(p: &Path) -> String {
     p.to_string_lossy().into_owned()
 }
+
+/// What a terminal showed: `paysys ARGS` run by `script` (util-linux, in every Debian), its
+/// stdout and stderr both a terminal. The exit status and the bytes shown (the terminal
+/// writes each `\n` as `\r\n`); `None` when `script` is not installed.
+pub fn paysys_on_a_terminal(args: &[&str]) -> Option<(Option<i32>, String)> {
+    let quote = |s: &str| format!("'{}'", s.replace('\'', r"'\''"));
+    let line: Vec<String> = std::iter::once(env!("CARGO_BIN_EXE_paysys"))
+        .chain(args.iter().copied())
+        .map(quote)
+        .collect();
+    let out = match Command::new("script")
+        .args(["-qec", &line.join(" "), "/dev/null"])
+        .env("SHELL", "/bin/sh")
+        .env_remove("PAYSYS_CONFIG")
+        .stdin(Stdio::null())
+        .output()
+    {
+        Ok(out) => out,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return None,
+        Err(e) => panic!("run script: {e}"),
+    };
+    Some((
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+    ))
+}
