@@ -24,7 +24,8 @@ CREATE TABLE IF NOT EXISTS paysys_txn (
   UNIQUE KEY system_txn (system_name, txn_id),
   KEY prv_txn (prv_txn),
   KEY subscriber (subscriber_id),
-  KEY created (created)
+  KEY created (created),
+  KEY txn_date (txn_date) COMMENT 'paysys report and reconcile read a range of days'
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4;
 
 -- Brings a paysys_txn made by an earlier version up to date, and does nothing to a current
@@ -39,6 +40,7 @@ ALTER TABLE paysys_txn ADD COLUMN IF NOT EXISTS prv_txn BIGINT UNSIGNED NOT NULL
 ALTER TABLE paysys_txn ADD COLUMN IF NOT EXISTS cancelled DATETIME NULL DEFAULT NULL COMMENT 'when it was reversed by a cancel';
 ALTER TABLE paysys_txn ADD COLUMN IF NOT EXISTS domain_id INT UNSIGNED NOT NULL DEFAULT 0 COMMENT 'ABillS domain (PATH_INFO)';
 CREATE INDEX IF NOT EXISTS prv_txn ON paysys_txn (prv_txn);
+CREATE INDEX IF NOT EXISTS txn_date ON paysys_txn (txn_date) COMMENT 'paysys report and reconcile read a range of days';
 UPDATE paysys_txn SET prv_txn = id WHERE prv_txn = 0;
 
 -- One row per pay we refused from a known payment system (a bad account, a sum out of

@@ -34,16 +34,19 @@ use crate::paypro::{self, HttpRequest, Layer, Method, Providers};
 use answer::{Class, OsmpAnswer};
 use http::{Client, ClientOptions, Reply, SendError};
 
-pub const USAGE: &str = "usage:
-  paysys terminal --url URL [OPTIONS] check ACCOUNT [SUM]
-  paysys terminal --url URL [OPTIONS] pay ACCOUNT SUM
-  paysys terminal --url URL [OPTIONS] --txn-id N --status
-  paysys terminal --url URL [OPTIONS] --txn-id N --cancel
-  paysys terminal --paypro FILE [--paypro FILE…] --provider N [OPTIONS] check|pay ACCOUNT [SUM]
-                                 act as a payment terminal: send the request, print it, the raw
-                                 answer and what its result means; ask again after a temporary
-                                 answer; end with the verdict: confirmed, refused or in doubt;
-                                 exit 0 confirmed, 1 refused, 2 usage, 3 in doubt
+pub const USAGE: &str = "usage: paysys terminal --url URL [OPTIONS] check ACCOUNT [SUM]
+       paysys terminal --url URL [OPTIONS] pay ACCOUNT SUM
+       paysys terminal --url URL [OPTIONS] --txn-id N --status
+       paysys terminal --url URL [OPTIONS] --txn-id N --cancel
+       paysys terminal --paypro FILE [--paypro FILE…] --provider N [OPTIONS] check|pay ACCOUNT [SUM]
+
+  A payment terminal in a command: sends the request, prints it, the raw answer and what its
+  result means; asks again after a temporary answer (result 1 or 90, HTTP 5xx, no answer)
+  with pauses of 1, 2, 4 … 30 s; ends with the verdict: confirmed, refused or in doubt.
+  Exit 0 confirmed (a check: the account can be paid), 1 refused, 2 usage (nothing sent),
+  3 in doubt (it prints the command that asks again with the same txn_id).
+
+OPTIONS
 
   --url URL            the endpoint: http(s)://HOST/cgi-bin/osmp.cgi or …/paysys_check.cgi
   --txn-id N           the terminal's payment number (default: generated from the clock);
