@@ -9,7 +9,7 @@
 CREATE TABLE IF NOT EXISTS paysys_txn (
   id            BIGINT UNSIGNED NOT NULL AUTO_INCREMENT,
   system_name   VARCHAR(32)     CHARACTER SET ascii COLLATE ascii_bin NOT NULL COMMENT 'compared exactly: qiwi and QIWI are two systems',
-  txn_id        VARCHAR(20)     NOT NULL,
+  txn_id        VARCHAR(64)     NOT NULL COMMENT 'the payment system''s id: OSMP txn_id, 24NonStop PAY_ID, …',
   account       VARCHAR(64)     NOT NULL,
   subscriber_id BIGINT UNSIGNED NOT NULL,
   amount        DECIMAL(16,2)   NOT NULL,
@@ -40,6 +40,8 @@ ALTER TABLE paysys_txn ADD COLUMN IF NOT EXISTS prv_txn BIGINT UNSIGNED NOT NULL
 ALTER TABLE paysys_txn ADD COLUMN IF NOT EXISTS cancelled DATETIME NULL DEFAULT NULL COMMENT 'when it was reversed by a cancel';
 ALTER TABLE paysys_txn ADD COLUMN IF NOT EXISTS domain_id INT UNSIGNED NOT NULL DEFAULT 0 COMMENT 'ABillS domain (PATH_INFO)';
 CREATE INDEX IF NOT EXISTS prv_txn ON paysys_txn (prv_txn);
+-- Payment ids of protocols other than OSMP are up to 64 characters (a GUID and more).
+ALTER TABLE paysys_txn MODIFY txn_id VARCHAR(64) NOT NULL COMMENT 'the payment system''s id: OSMP txn_id, 24NonStop PAY_ID, …';
 CREATE INDEX IF NOT EXISTS txn_date ON paysys_txn (txn_date) COMMENT 'paysys report and reconcile read a range of days';
 UPDATE paysys_txn SET prv_txn = id WHERE prv_txn = 0;
 
@@ -52,7 +54,7 @@ CREATE TABLE IF NOT EXISTS paysys_refusal (
   id            BIGINT UNSIGNED NOT NULL AUTO_INCREMENT,
   at            DATETIME        NOT NULL,
   system_name   VARCHAR(32)     CHARACTER SET ascii COLLATE ascii_bin NOT NULL,
-  txn_id        VARCHAR(20)     NOT NULL DEFAULT '',
+  txn_id        VARCHAR(64)     NOT NULL DEFAULT '',
   account       VARCHAR(64)     NOT NULL DEFAULT '',
   amount        DECIMAL(16,2)   NULL,
   result        VARCHAR(16)     NOT NULL COMMENT 'the protocol''s result code as answered',
@@ -63,3 +65,6 @@ CREATE TABLE IF NOT EXISTS paysys_refusal (
   KEY at (at),
   KEY system_txn (system_name, txn_id)
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4;
+
+-- A paysys_refusal made by an earlier version kept 20 characters of a refused txn_id.
+ALTER TABLE paysys_refusal MODIFY txn_id VARCHAR(64) NOT NULL DEFAULT '';

@@ -338,8 +338,21 @@ fn map_row(row: &ConnectRow, taken: &[String]) -> Mapped {
 
     let module = row.module.trim();
     let stem = module.strip_suffix(".pm").unwrap_or(module).to_lowercase();
-    match ProtocolKind::ALL.iter().find(|p| p.name() == stem) {
-        Some(p) => lines.push(Line::Key(format!("protocol = {}", quoted(p.name())))),
+    match ProtocolKind::ALL.iter().find(|p| p.abills_module() == stem) {
+        Some(p) => {
+            lines.push(Line::Key(format!("protocol = {}", quoted(p.name()))));
+            if p.signed() {
+                // ABillS keeps the key in config.pl, not in paysys_connect: the admin copies
+                // it, or the system would load without one (which the config refuses).
+                blockers.push(format!(
+                    "protocol {} signs its requests: copy $conf{{PAYSYS_{}_SECRET}} from ABillS's \
+                     config.pl into secret = \"…\" below, then take the system in",
+                    p.name(),
+                    comment_text(&upper)
+                ));
+                lines.push(Line::Key("secret = \"\"".into()));
+            }
+        }
         None => {
             let spoken: Vec<&str> = ProtocolKind::ALL.iter().map(|p| p.name()).collect();
             blockers.push(format!(

@@ -86,6 +86,11 @@ impl Form {
     pub fn pairs(&self) -> &[(String, String)] {
         &self.0
     }
+
+    /// Parameters a protocol read from elsewhere than a form (an XML body's elements).
+    pub fn from_pairs(pairs: Vec<(String, String)>) -> Form {
+        Form(pairs)
+    }
 }
 
 fn lossy(value: Option<OsString>) -> String {

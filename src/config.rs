@@ -117,6 +117,37 @@ pub struct System {
     pub test: bool,
     /// How ABillS records this system's payments (ignored by other billings).
     pub abills: AbillsSystem,
+    /// How the protocol's requests are signed; `None` for a protocol without signatures,
+    /// or one whose check the admin turned off (`sign = "none"`, which check-config warns
+    /// about).
+    pub sign: Option<SignRule>,
+}
+
+/// The hash of a signed protocol (24NonStop: MD5 by default, SHA-1 for some versions).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SignHash {
+    Md5,
+    Sha1,
+}
+
+/// A signed protocol's rule: the shared secret, the hash, and (24NonStop) whether a pay's
+/// signature covers `PAY_AMOUNT` (2click 2.30) or not (24NonStop 2.20).
+#[derive(Clone, PartialEq, Eq)]
+pub struct SignRule {
+    pub secret: String,
+    pub hash: SignHash,
+    pub amount: bool,
+}
+
+impl std::fmt::Debug for SignRule {
+    // The secret stays out of every debug print.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SignRule")
+            .field("secret", &"***")
+            .field("hash", &self.hash)
+            .field("amount", &self.amount)
+            .finish()
+    }
 }
 
 /// A system's identity in ABillS's own tables.
@@ -169,14 +200,35 @@ impl BillingKind {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ProtocolKind {
     Osmp,
+    /// 24NonStop terminals (`ACT=1|4|7`, `SIGN`), also 2click.
+    Nonstop24,
 }
 
 impl ProtocolKind {
-    pub const ALL: &'static [ProtocolKind] = &[ProtocolKind::Osmp];
+    pub const ALL: &'static [ProtocolKind] = &[ProtocolKind::Osmp, ProtocolKind::Nonstop24];
 
     pub fn name(self) -> &'static str {
         match self {
             ProtocolKind::Osmp => "osmp",
+            ProtocolKind::Nonstop24 => "24nonstop",
+        }
+    }
+
+    /// The name of ABillS's Paysys module for the protocol (`systems/…/<name>.pm`), lower
+    /// case, as `paysys_connect.module` names it.
+    pub fn abills_module(self) -> &'static str {
+        match self {
+            ProtocolKind::Osmp => "osmp",
+            ProtocolKind::Nonstop24 => "24_non_stop",
+        }
+    }
+
+    /// Whether the protocol signs its requests with a shared secret, so that a system
+    /// speaking it needs `secret` (or an explicit `sign = "none"`).
+    pub fn signed(self) -> bool {
+        match self {
+            ProtocolKind::Osmp => false,
+            ProtocolKind::Nonstop24 => true,
         }
     }
 
@@ -189,6 +241,7 @@ impl ProtocolKind {
     pub fn abills_id(self) -> u8 {
         match self {
             ProtocolKind::Osmp => 44,
+            ProtocolKind::Nonstop24 => 52,
         }
     }
 }
@@ -364,6 +417,9 @@ struct SystemLayer {
     max_sum: Field,
     txn_window_hours: Field,
     test: Field,
+    secret: Field,
+    sign: Field,
+    sign_amount: Field,
 }
 
 /// A file being read, for error messages.
@@ -523,6 +579,10 @@ struct MergedSystem {
     max_sum: Option<Set<Amount>>,
     txn_window_hours: Option<u32>,
     test: Option<bool>,
+    secret: Option<Set<String>>,
+    /// `Some(None)`: `sign = "none"`.
+    sign: Option<Set<Option<SignHash>>>,
+    sign_amount: Option<Set<bool>>,
 }
 
 impl Merged {
@@ -727,17 +787,20 @@ impl Merged {
         }
         if let Some(v) = &sys.txn_prefix {
             let prefix = at.string(v, &key("txn_prefix"))?;
-            // "<prefix>:" plus 20 digits must fit paysys_log.transaction_id, VARCHAR(24).
+            // "<prefix>:<txn_id>" is paysys_log.transaction_id, VARCHAR(24): an id that
+            // does not fit after the prefix is written hashed (billing::abills::ext_id), so
+            // the prefix must leave room for enough of the hash, and with 1-3 characters
+            // OSMP's 20 digits fit whole, as ABillS's own "OSM:" does.
             if prefix.is_empty()
-                || prefix.len() > 3
+                || prefix.len() > 8
                 || !prefix.bytes().all(|b| b.is_ascii_alphanumeric())
             {
                 return Err(at.error(
                     v,
                     &key("txn_prefix"),
                     format!(
-                        "'{prefix}' must be 1-3 letters or digits: \"<prefix>:<txn_id>\" has to \
-                         fit ABillS's 24-character transaction_id"
+                        "'{prefix}' must be 1-8 letters or digits (1-3 keep a 20-digit txn_id \
+                         whole in ABillS's 24-character transaction_id)"
                     ),
                 ));
             }
@@ -767,6 +830,36 @@ impl Merged {
         }
         if let Some(v) = &sys.test {
             s.test = Some(at.boolean(v, &key("test"))?);
+        }
+        if let Some(v) = &sys.secret {
+            let secret = at.string(v, &key("secret"))?;
+            if secret.is_empty() || secret.chars().any(char::is_control) {
+                return Err(at.error(
+                    v,
+                    &key("secret"),
+                    "the key the payment system gave you: one line, not empty",
+                ));
+            }
+            s.secret = Some(Set::new(secret, at, v));
+        }
+        if let Some(v) = &sys.sign {
+            let text = at.string(v, &key("sign"))?;
+            let hash = match text.as_str() {
+                "md5" => Some(SignHash::Md5),
+                "sha1" => Some(SignHash::Sha1),
+                "none" => None,
+                _ => {
+                    return Err(at.error(
+                        v,
+                        &key("sign"),
+                        format!("'{text}' is not md5, sha1 or none"),
+                    ))
+                }
+            };
+            s.sign = Some(Set::new(hash, at, v));
+        }
+        if let Some(v) = &sys.sign_amount {
+            s.sign_amount = Some(Set::new(at.boolean(v, &key("sign_amount"))?, at, v));
         }
         Ok(())
     }
@@ -899,13 +992,62 @@ impl Merged {
                         why: format!(
                             "system '{}': txn_prefix '{}' is also system '{}''s; ABillS tells \
                              payments apart by \"<prefix>:<txn_id>\", so set txn_prefix to \
-                             another 1-3 letters",
+                             other letters",
                             s.name, abills.txn_prefix, other.name
                         ),
                     });
                 }
             }
+            let sign = if protocol.value.signed() {
+                match (&s.sign, &s.secret) {
+                    (Some(Set { value: None, .. }), _) => None,
+                    (_, Some(secret)) => Some(SignRule {
+                        secret: secret.value.clone(),
+                        hash: s
+                            .sign
+                            .as_ref()
+                            .and_then(|h| h.value)
+                            .unwrap_or(SignHash::Md5),
+                        amount: s.sign_amount.as_ref().is_some_and(|a| a.value),
+                    }),
+                    (_, None) => {
+                        return Err(ConfigError::Invalid {
+                            path: path.clone(),
+                            line: Some(line),
+                            why: format!(
+                                "system '{}': protocol {} signs its requests: set secret = \"…\" \
+                                 (the key the payment system gave you), or sign = \"none\" to \
+                                 accept unsigned ones (anyone who can reach the URL from an \
+                                 allowed address could pay)",
+                                s.name,
+                                protocol.value.name()
+                            ),
+                        })
+                    }
+                }
+            } else {
+                let stray = [
+                    s.secret.as_ref().map(|v| (&v.path, v.line, "secret")),
+                    s.sign.as_ref().map(|v| (&v.path, v.line, "sign")),
+                    s.sign_amount
+                        .as_ref()
+                        .map(|v| (&v.path, v.line, "sign_amount")),
+                ];
+                if let Some((p, l, k)) = stray.into_iter().flatten().next() {
+                    return Err(ConfigError::Invalid {
+                        path: p.clone(),
+                        line: Some(l),
+                        why: format!(
+                            "system '{}': {k}: protocol {} has no signature",
+                            s.name,
+                            protocol.value.name()
+                        ),
+                    });
+                }
+                None
+            };
             systems.push(System {
+                sign,
                 name: s.name,
                 protocol: protocol.value,
                 // No allow list means nobody may call: the safe default.

@@ -6,7 +6,7 @@
 
 use std::fmt;
 
-use chrono::{DateTime, Duration, Local, NaiveDateTime, Offset, TimeZone};
+use chrono::{DateTime, Duration, Local, NaiveDateTime, Offset, TimeZone, Timelike};
 
 /// Largest integer part we accept in a sum: 13 digits keeps kopecks well inside `i64` and
 /// inside `DECIMAL(16,2)`, far beyond any configured maximum.
@@ -110,14 +110,43 @@ pub fn parse_balance(text: &str) -> Option<Amount> {
     Some(if negative { Amount(-amount.0) } else { amount })
 }
 
-/// The payment system's own transaction id: 1 to 20 ASCII digits, nothing else.
+/// The payment system's own transaction id: OSMP's 1 to 20 ASCII digits ([`TxnId::parse`]),
+/// or another protocol's id of up to [`TxnId::MAX_LEN`] letters, digits and `-_.:{}`
+/// ([`TxnId::parse_token`]: 24NonStop's GUID-like `PAY_ID`, a bank's payment id).
 ///
 /// Kept as text: 20 digits do not fit a `u64`, and `0666` and `666` are different ids as far
-/// as we know. The database column is `VARCHAR(20)`.
+/// as we know. The database column is `VARCHAR(64)`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct TxnId(String);
 
 impl TxnId {
+    /// The longest id: `paysys_txn.txn_id` is `VARCHAR(64)`.
+    pub const MAX_LEN: usize = 64;
+
+    /// A protocol's payment id that is not OSMP's: 1 to 64 characters, each an ASCII letter
+    /// or digit or one of `-_.:{}` (a GUID, with or without braces; a dotted bank number).
+    /// Nothing that needs quoting in a log line, an XML answer or a URL.
+    pub fn parse_token(text: &str) -> Result<TxnId, String> {
+        if text.is_empty() {
+            return Err("the payment id is empty".into());
+        }
+        if text.len() > Self::MAX_LEN {
+            return Err(format!(
+                "the payment id has {} characters, at most {}",
+                text.len(),
+                Self::MAX_LEN
+            ));
+        }
+        if !text
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_.:{}".contains(&b))
+        {
+            return Err("the payment id may hold letters, digits and -_.:{} only".into());
+        }
+        Ok(TxnId(text.to_string()))
+    }
+
+    /// OSMP's `txn_id`: 1 to 20 ASCII digits, nothing else.
     pub fn parse(text: &str) -> Result<TxnId, String> {
         if text.is_empty() {
             return Err("txn_id is empty".into());
@@ -503,6 +532,12 @@ impl TxnDate {
         }
     }
 
+    /// For a protocol whose pay carries no payment time (24NonStop): the time it reached
+    /// us, which is within any window.
+    pub fn received(now: NaiveDateTime) -> TxnDate {
+        TxnDate(now.with_nanosecond(0).unwrap_or(now))
+    }
+
     /// NoDeny's safety net (`nod12`): a terminal whose clock or software is wrong must not
     /// post payments days in the past or the future. Measured between instants (see
     /// [`TxnDate::instant_in`]), so a clock change inside the window does not stretch it.
@@ -644,6 +679,28 @@ mod tests {
         ];
         for (text, ok) in table {
             assert_eq!(TxnId::parse(text).is_ok(), *ok, "{text:?}");
+        }
+    }
+
+    #[test]
+    fn other_protocols_ids_are_tokens_of_up_to_64() {
+        let table: &[(&str, bool)] = &[
+            ("12345", true),
+            ("6F9619FF-8B86-D011-B42D-00C04FC964FF", true),
+            ("{6F9619FF-8B86-D011-B42D-00C04FC964FF}", true),
+            ("0.0.345032104.1", true),
+            ("a_b:c", true),
+            (&"9".repeat(64), true),
+            (&"9".repeat(65), false),
+            ("", false),
+            ("12 34", false),
+            ("12'34", false),
+            ("12<34", false),
+            ("12%34", false),
+            ("ид", false),
+        ];
+        for (text, ok) in table {
+            assert_eq!(TxnId::parse_token(text).is_ok(), *ok, "{text:?}");
         }
     }
 

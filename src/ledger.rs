@@ -184,7 +184,7 @@ impl RefusalRecord {
     ) -> RefusalRecord {
         RefusalRecord {
             system: column_text(system, 32),
-            txn_id: column_text(txn_id, 20),
+            txn_id: column_text(txn_id, TxnId::MAX_LEN),
             account: column_text(account, 64),
             amount: Amount::parse(sum).ok(),
             result: column_text(result, 16),

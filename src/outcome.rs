@@ -113,6 +113,8 @@ pub enum Refusal {
     HookRefused(String),
     /// `REMOTE_ADDR` is in no system's allow list.
     CallerNotAllowed,
+    /// A signed protocol's signature is missing or wrong: nothing was looked up.
+    BadSignature(String),
 }
 
 impl Refusal {
@@ -156,6 +158,7 @@ impl Refusal {
             }
             Refusal::UnknownTxn => "no such transaction".into(),
             Refusal::CallerNotAllowed => "caller not in any system's allow list".into(),
+            Refusal::BadSignature(why) => why.clone(),
         }
     }
 }
@@ -237,6 +240,8 @@ pub enum Outcome {
     Checked {
         subscriber: Subscriber,
         sum: Option<Amount>,
+        /// The system's `min_sum` and `max_sum`, which some protocols tell the terminal.
+        limits: (Amount, Amount),
     },
     /// Committed. `repeat`: this txn_id was paid before and this is the first answer again.
     Paid {

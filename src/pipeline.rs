@@ -310,6 +310,7 @@ fn decide(
         account: &system.account,
         now: now.naive_local(),
         test: caller.test,
+        sign: system.sign.as_ref(),
     };
     let command = match protocol.parse(request, &ctx) {
         Ok(command) => command,
@@ -530,6 +531,7 @@ impl Job<'_> {
                         Outcome::Checked {
                             subscriber,
                             sum: check.sum,
+                            limits: (system.min_sum, system.max_sum),
                         }
                     }
                     Ok(Err(refusal)) => Outcome::Refused(refusal),

@@ -136,9 +136,34 @@ fn payable(target: &Target) -> Result<(), Refusal> {
     Ok(())
 }
 
-/// `"<prefix>:<txn_id>"`: ABillS's `payments.ext_id` and `paysys_log.transaction_id`.
+/// ABillS's `paysys_log.transaction_id` is `VARCHAR(24)` (and `payments.ext_id`
+/// `VARCHAR(28)`): what we write there must fit, or a strict server refuses the payment.
+const TRANSACTION_ID_MAX: usize = 24;
+
+/// `"<prefix>:<txn_id>"`: ABillS's `payments.ext_id` and `paysys_log.transaction_id`, as its
+/// own script writes them (`OSM:666`).
+///
+/// An id too long for 24 characters (24NonStop's GUID `PAY_ID`, 36) cannot be written
+/// whole, and cutting it would let two payments whose ids share a beginning look like one —
+/// the second would be answered as a repeat and never credited. It becomes
+/// `"<prefix>:"` plus as many hex digits of the id's SHA-256 as fit (at least 15, 60 bits):
+/// the same id always gives the same text, two ids practically never do. Our own
+/// `paysys_txn` keeps the whole id, and it is what makes a payment happen once.
 fn ext_id(system: &System, txn_id: &str) -> String {
-    format!("{}:{txn_id}", system.abills.txn_prefix)
+    transaction_id(&system.abills.txn_prefix, txn_id)
+}
+
+/// [`ext_id`] of a prefix (1 to 8 characters, see the config) and an id.
+pub fn transaction_id(prefix: &str, txn_id: &str) -> String {
+    let whole = format!("{prefix}:{txn_id}");
+    if whole.len() <= TRANSACTION_ID_MAX {
+        return whole;
+    }
+    use sha2::Digest;
+    let digest = sha2::Sha256::digest(txn_id.as_bytes());
+    let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
+    let room = TRANSACTION_ID_MAX.saturating_sub(prefix.len() + 1);
+    format!("{prefix}:{}", &hex[..room.min(hex.len())])
 }
 
 /// An address as ABillS stores one (`INET_ATON`); IPv6 and unknown callers are 0.
@@ -478,4 +503,34 @@ fn recorded_in_log(
         // The duplicate key said it exists; only a hand in the database removes it.
         None => Refusal::CancelUnknown(format!("paysys_log {ext} vanished")),
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::transaction_id;
+
+    #[test]
+    fn transaction_ids_fit_abills_columns() {
+        assert_eq!(
+            transaction_id("OSM", "12345678901234567890"),
+            "OSM:12345678901234567890"
+        );
+        assert_eq!(transaction_id("24NS", "12345"), "24NS:12345");
+        let guid = "6F9619FF-8B86-D011-B42D-00C04FC964FF";
+        let a = transaction_id("24NS", guid);
+        assert_eq!(a.len(), 24);
+        assert!(a.starts_with("24NS:"), "{a}");
+        assert!(a[5..].bytes().all(|b| b.is_ascii_hexdigit()), "{a}");
+        assert_eq!(
+            a,
+            transaction_id("24NS", guid),
+            "the same id, the same text"
+        );
+        // Ids that share their first 19 characters are still told apart.
+        let b = transaction_id("24NS", "6F9619FF-8B86-D011-B42D-00C04FC964FE");
+        assert_ne!(a, b);
+        assert_eq!(transaction_id("ABCDEFGH", guid).len(), 24);
+        // A 20-digit OSMP id with a 4-letter prefix no longer fits whole: hashed too.
+        assert_eq!(transaction_id("ABCD", "12345678901234567890").len(), 24);
+    }
 }

@@ -215,6 +215,17 @@ fn check_config(path: Option<PathBuf>) -> ExitCode {
                     s.name
                 );
             }
+            for s in c
+                .systems
+                .iter()
+                .filter(|s| s.protocol.signed() && s.sign.is_none())
+            {
+                println!(
+                    "warning  {}: sign = \"none\": requests are not checked against a secret; \
+                     anyone who can reach the URL from an allowed address can pay",
+                    s.name
+                );
+            }
             for (first, second) in paysys::config::overlapping_systems(&c.systems) {
                 println!(
                     "warning  systems {first} and {second} admit some of the same addresses: \

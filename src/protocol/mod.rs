@@ -12,10 +12,11 @@
 use chrono::NaiveDateTime;
 
 use crate::cgi::{Request, Response};
-use crate::config::ProtocolKind;
+use crate::config::{ProtocolKind, SignRule};
 use crate::domain::AccountRule;
 use crate::outcome::{Command, Echo, Outcome, Refusal};
 
+pub mod nonstop24;
 pub mod osmp;
 
 /// What a protocol needs from the system's config to parse a request.
@@ -25,6 +26,8 @@ pub struct ParseContext<'a> {
     /// The server's local time, for `txn_date=now` on test systems.
     pub now: NaiveDateTime,
     pub test: bool,
+    /// A signed protocol's rule (`None`: unsigned, or the check turned off).
+    pub sign: Option<&'a SignRule>,
 }
 
 /// An answer, plus how the journal should name its result.
@@ -65,6 +68,7 @@ pub fn of(kind: ProtocolKind, dialect: Dialect) -> &'static dyn Protocol {
     match (kind, dialect) {
         (ProtocolKind::Osmp, Dialect::NoDeny) => &osmp::Osmp::NODENY,
         (ProtocolKind::Osmp, Dialect::Abills) => &osmp::Osmp::ABILLS,
+        (ProtocolKind::Nonstop24, _) => &nonstop24::Nonstop24,
     }
 }
 

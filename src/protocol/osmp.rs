@@ -220,7 +220,8 @@ pub fn code(outcome: &Outcome) -> (u16, &'static str) {
             Refusal::Conflict { .. } => (7, "nod11"),
             Refusal::TxnDateOutOfWindow { .. } => (300, "nod12"),
             Refusal::CallerNotAllowed => (8, "nod15"),
-            Refusal::BadRequest(_) => (300, "nod16"),
+            // OSMP has no signature; another protocol's refusal, answered as a bad request.
+            Refusal::BadRequest(_) | Refusal::BadSignature(_) => (300, "nod16"),
             Refusal::UnknownTxn => (300, "nod17"),
             Refusal::AccountInactive => (79, "nod20"),
             Refusal::PaymentsDisabled => (7, "nod21"),
@@ -245,7 +246,7 @@ pub fn code(outcome: &Outcome) -> (u16, &'static str) {
     }
 }
 
-fn push_element(xml: &mut String, name: &str, text: &str) {
+pub(crate) fn push_element(xml: &mut String, name: &str, text: &str) {
     xml.push('<');
     xml.push_str(name);
     xml.push('>');
@@ -256,7 +257,7 @@ fn push_element(xml: &mut String, name: &str, text: &str) {
 }
 
 /// A longer text for an answer (a name): as [`clean`], capped at 128 characters.
-fn clean_long(text: &str) -> String {
+pub(crate) fn clean_long(text: &str) -> String {
     text.chars()
         .take(128)
         .map(|c| {
@@ -272,7 +273,7 @@ fn clean_long(text: &str) -> String {
 /// Echoed text: control characters (CR, LF, NUL) and the noncharacters U+FFFE and U+FFFF,
 /// which XML 1.0 does not allow at all, become `?`; the length is capped. Markup
 /// characters are escaped later by [`push_element`].
-fn clean(text: &str) -> String {
+pub(crate) fn clean(text: &str) -> String {
     let mut out: String = text
         .chars()
         .take(ECHO_MAX)
@@ -319,6 +320,7 @@ mod tests {
             account: &rule,
             now: now(),
             test: false,
+            sign: None,
         };
         Osmp::NODENY.parse(&request(query), &ctx)
     }

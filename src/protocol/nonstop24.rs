@@ -1,0 +1,608 @@
+//! 24NonStop terminals (and 2click, the same protocol), as ABillS's `24_non_stop` module
+//! speaks it (`../shared/PROTOCOLS.md`, section 2).
+//!
+//! Request, by GET or form POST (or POSTed as `<pay-request>` XML with lower-case tags):
+//! `ACT=1` may this account be paid, `ACT=4` pay, `ACT=7` status; `PAY_ACCOUNT`,
+//! `SERVICE_ID`, `PAY_ID` (the terminal's payment id, GUID-like, the same for the ACT=1, 4
+//! and 7 of one payment), `PAY_AMOUNT`, `RECEIPT_NUM`, `TRADE_POINT`, and `SIGN`:
+//!
+//! ```text
+//! SIGN = UPPER(hex(H(ACT _ PAY_ACCOUNT [_ SERVICE_ID] _ PAY_ID [_ PAY_AMOUNT] _ secret)))
+//! ```
+//!
+//! with the raw values as sent; `PAY_ACCOUNT` is empty where the request has none (ACT=7),
+//! `SERVICE_ID` is in only when the request carries it (2.20 and later; 2.10 has none), and
+//! `PAY_AMOUNT` only on ACT=4 with `sign_amount = true` (2click 2.30). H is MD5, or SHA-1
+//! with `sign = "sha1"`. A missing or wrong `SIGN` is refused (-101) before anything is
+//! looked up.
+//!
+//! Answer: `<pay-response>` with `status_code` 21 (may pay; with `balance`, `name`, limits),
+//! 22 (paid; a repeat of the same `PAY_ID` gets 22 again and credits nothing), 11 (status
+//! found, `<transaction>` status 111 done or 130 cancelled), or an error: -10 no such
+//! payment, -40 no such account, -41 payments impossible for it, -42 this sum impossible,
+//! -90 service unavailable (our temporary error: the terminal asks again), -100 this
+//! `PAY_ID` was paid with another account or sum, -101 bad request or signature.
+//! A pay carries no payment time: its `txn_date` is when it reached us.
+
+use chrono::Local;
+use md5::Md5;
+use quick_xml::events::Event;
+use sha1::{Digest, Sha1};
+
+use crate::cgi::{Form, Request, Response};
+use crate::config::{ProtocolKind, SignHash, SignRule};
+use crate::domain::{Account, Amount, AmountError, TxnDate, TxnId};
+use crate::outcome::{Check, Command, Echo, Outcome, Pay, Refusal, StatusQuery};
+use crate::protocol::osmp::{clean, clean_long, push_element};
+use crate::protocol::{ParseContext, Protocol, Reply};
+
+pub struct Nonstop24;
+
+/// Every status code we answer, with the words the log gets for it.
+pub fn code(outcome: &Outcome) -> (i32, &'static str) {
+    match outcome {
+        Outcome::Checked { .. } => (21, "payment possible"),
+        Outcome::Paid { .. } => (22, "payment accepted"),
+        Outcome::Found {
+            cancelled: false, ..
+        } => (11, "paid"),
+        Outcome::Found {
+            cancelled: true, ..
+        } => (11, "cancelled"),
+        // No ACT cancels; a cancel never reaches here.
+        Outcome::Cancelled { .. } => (-101, "cancel unsupported"),
+        Outcome::Refused(refusal) => match refusal {
+            Refusal::NoSuchSubscriber | Refusal::BadAccount(_) => (-40, "client not found"),
+            Refusal::AccountInactive
+            | Refusal::PaymentsDisabled
+            | Refusal::HookRefused(_)
+            | Refusal::PaidThenCancelled { .. } => (-41, "payments impossible"),
+            Refusal::SumBelowMin { .. }
+            | Refusal::SumAboveMax { .. }
+            | Refusal::SumTooLarge(_)
+            | Refusal::BadSum(_) => (-42, "amount impossible"),
+            Refusal::Conflict { .. } => (-100, "pay_id paid otherwise"),
+            Refusal::UnknownTxn => (-10, "transaction not found"),
+            // The admin must give the subscriber a bill: "later", as OSMP's 90.
+            Refusal::NoBill => (-90, "no bill"),
+            Refusal::BadSignature(_) => (-101, "bad sign"),
+            Refusal::NoCommand(_)
+            | Refusal::BadRequest(_)
+            | Refusal::BadTxnId(_)
+            | Refusal::BadTxnDate(_)
+            | Refusal::TxnDateOutOfWindow { .. }
+            | Refusal::BadDomain(_)
+            | Refusal::CancelUnknown(_)
+            | Refusal::CancelNotSupported(_)
+            | Refusal::CallerNotAllowed => (-101, "bad request"),
+        },
+        Outcome::Failed(_) => (-90, "service unavailable"),
+    }
+}
+
+impl Protocol for Nonstop24 {
+    fn kind(&self) -> ProtocolKind {
+        ProtocolKind::Nonstop24
+    }
+
+    fn echo(&self, request: &Request) -> Echo {
+        let mut echo = Echo {
+            dump: request.dump(),
+            ..Echo::default()
+        };
+        if let Ok(form) = fields(request) {
+            let field = |k: &str| form.get(k).ok().flatten().unwrap_or("").to_string();
+            echo.command = match field("ACT").as_str() {
+                "1" => "check".into(),
+                "4" => "pay".into(),
+                "7" => "status".into(),
+                other => format!("ACT={other}"),
+            };
+            echo.txn_id = field("PAY_ID");
+            echo.account = field("PAY_ACCOUNT");
+            echo.sum = field("PAY_AMOUNT");
+            echo.params = form.pairs().to_vec();
+        }
+        echo
+    }
+
+    fn parse(&self, request: &Request, ctx: &ParseContext) -> Result<Command, Refusal> {
+        let form = fields(request)?;
+        let get = |key: &str| form.get(key).map_err(|e| Refusal::BadRequest(e.0));
+        let act = get("ACT")?.unwrap_or("");
+        if !matches!(act, "1" | "4" | "7") {
+            return Err(Refusal::NoCommand(if act.is_empty() {
+                String::new()
+            } else {
+                format!("ACT={act}")
+            }));
+        }
+        let account_text = get("PAY_ACCOUNT")?.unwrap_or("");
+        let pay_id = get("PAY_ID")?.unwrap_or("");
+        let amount_text = get("PAY_AMOUNT")?.unwrap_or("");
+        // The signature first: an unsigned request learns nothing, not even whether the
+        // account exists.
+        if let Some(rule) = ctx.sign {
+            let sent = get("SIGN")?.unwrap_or("");
+            if sent.is_empty() {
+                return Err(Refusal::BadSignature("SIGN is missing".into()));
+            }
+            let expected = signature(
+                rule,
+                act,
+                account_text,
+                get("SERVICE_ID")?,
+                pay_id,
+                (act == "4" && rule.amount).then_some(amount_text),
+            );
+            if !same_text(&expected, &sent.to_ascii_uppercase()) {
+                return Err(Refusal::BadSignature(format!(
+                    "SIGN {} does not match the request signed with this system's secret",
+                    clean(sent)
+                )));
+            }
+        }
+        let txn_id =
+            TxnId::parse_token(pay_id).map_err(|e| Refusal::BadTxnId(format!("PAY_ID: {e}")))?;
+        let account = || -> Result<Account, Refusal> {
+            if account_text.is_empty() {
+                return Err(Refusal::BadAccount("PAY_ACCOUNT is missing".into()));
+            }
+            Account::parse_by(account_text, ctx.account).map_err(Refusal::BadAccount)
+        };
+        match act {
+            "1" => Ok(Command::Check(Check {
+                txn_id: Some(txn_id),
+                account: account()?,
+                sum: None,
+            })),
+            "4" => {
+                let account = account()?;
+                if amount_text.is_empty() {
+                    return Err(Refusal::BadSum("PAY_AMOUNT is missing".into()));
+                }
+                let sum = Amount::parse(amount_text).map_err(|e| match e {
+                    AmountError::TooLarge => {
+                        Refusal::SumTooLarge(format!("PAY_AMOUNT '{amount_text}': {e}"))
+                    }
+                    AmountError::Malformed(why) => {
+                        Refusal::BadSum(format!("PAY_AMOUNT '{amount_text}': {why}"))
+                    }
+                })?;
+                Ok(Command::Pay(Pay {
+                    txn_id,
+                    account,
+                    sum,
+                    txn_date: TxnDate::received(ctx.now),
+                }))
+            }
+            _ => Ok(Command::Status(StatusQuery { txn_id })),
+        }
+    }
+
+    fn render(&self, echo: &Echo, outcome: &Outcome) -> Reply {
+        let (status, words) = code(outcome);
+        let now = Local::now().format("%d.%m.%Y %H:%M:%S").to_string();
+        let service = echo
+            .params
+            .iter()
+            .find(|(k, _)| k == "SERVICE_ID")
+            .map(|(_, v)| clean(v))
+            .unwrap_or_default();
+        let mut xml = String::with_capacity(320);
+        xml.push_str("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<pay-response>");
+        match outcome {
+            Outcome::Checked {
+                subscriber, limits, ..
+            } => {
+                let balance = subscriber
+                    .balance
+                    .map(|b| b.to_string())
+                    .unwrap_or_default();
+                push_element(&mut xml, "balance", &balance);
+                push_element(&mut xml, "name", &clean_long(&subscriber.name));
+                push_element(&mut xml, "account", &clean(&echo.account));
+                push_element(&mut xml, "service_id", &service);
+                push_element(&mut xml, "abonplata", "0");
+                push_element(&mut xml, "min_amount", &limits.0.to_string());
+                push_element(&mut xml, "max_amount", &limits.1.to_string());
+            }
+            Outcome::Paid { sum, .. } => {
+                push_element(&mut xml, "pay_id", &clean(&echo.txn_id));
+                push_element(&mut xml, "service_id", &service);
+                push_element(&mut xml, "amount", &sum.to_string());
+                push_element(&mut xml, "description", "");
+            }
+            _ => {}
+        }
+        push_element(&mut xml, "status_code", &status.to_string());
+        push_element(&mut xml, "time_stamp", &now);
+        if let Outcome::Found { sum, cancelled, .. } = outcome {
+            xml.push_str("<transaction>");
+            push_element(&mut xml, "pay_id", &clean(&echo.txn_id));
+            push_element(&mut xml, "service_id", &service);
+            push_element(&mut xml, "amount", &sum.to_string());
+            push_element(&mut xml, "status", if *cancelled { "130" } else { "111" });
+            xml.push_str("</transaction>");
+        }
+        xml.push_str("</pay-response>\n");
+        let http = if matches!(outcome, Outcome::Refused(Refusal::CallerNotAllowed)) {
+            403
+        } else {
+            200
+        };
+        Reply {
+            response: Response {
+                status: http,
+                content_type: "text/xml; charset=utf-8",
+                body: xml,
+            },
+            result: status.to_string(),
+            comment: words.to_string(),
+        }
+    }
+}
+
+/// The request's fields: the form (query string and form body), or a POSTed
+/// `<pay-request>` whose elements become upper-case fields (`<pay_id>` is `PAY_ID`).
+fn fields(request: &Request) -> Result<Form, Refusal> {
+    let body = request
+        .body
+        .as_ref()
+        .map_err(|e| Refusal::BadRequest(e.0.clone()))?;
+    let xml = !body.is_empty()
+        && (request.content_type.to_ascii_lowercase().contains("xml")
+            || body.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'<'));
+    if !xml {
+        return request.form().map_err(|e| Refusal::BadRequest(e.0));
+    }
+    let text = std::str::from_utf8(body)
+        .map_err(|_| Refusal::BadRequest("the XML body is not UTF-8".into()))?;
+    let mut reader = quick_xml::Reader::from_str(text);
+    let mut pairs = Vec::new();
+    let mut depth = 0usize;
+    let mut current: Option<String> = None;
+    let mut value = String::new();
+    loop {
+        let event = reader
+            .read_event()
+            .map_err(|e| Refusal::BadRequest(format!("XML body: {e}")))?;
+        match event {
+            Event::Start(e) => {
+                depth += 1;
+                if depth == 1 && e.name().as_ref() != b"pay-request" {
+                    return Err(Refusal::BadRequest(
+                        "the XML body is not a <pay-request>".into(),
+                    ));
+                }
+                if depth == 2 {
+                    current = Some(String::from_utf8_lossy(e.name().as_ref()).to_ascii_uppercase());
+                    value.clear();
+                }
+                if depth > 2 {
+                    return Err(Refusal::BadRequest("the <pay-request> is nested".into()));
+                }
+            }
+            Event::Text(t) if depth == 2 => {
+                value.push_str(
+                    &t.unescape()
+                        .map_err(|e| Refusal::BadRequest(format!("XML body: {e}")))?,
+                );
+            }
+            Event::End(_) => {
+                if depth == 2 {
+                    if let Some(name) = current.take() {
+                        pairs.push((name, value.trim().to_string()));
+                    }
+                }
+                depth = depth.saturating_sub(1);
+            }
+            // No entities of its own: a DOCTYPE is how an XML bomb starts.
+            Event::DocType(_) => {
+                return Err(Refusal::BadRequest("a DOCTYPE in the XML body".into()))
+            }
+            Event::Eof if depth == 0 => break,
+            Event::Eof => return Err(Refusal::BadRequest("the XML body ends early".into())),
+            _ => {}
+        }
+        if pairs.len() > 64 {
+            return Err(Refusal::BadRequest(
+                "too many fields in the XML body".into(),
+            ));
+        }
+    }
+    Ok(Form::from_pairs(pairs))
+}
+
+/// The `SIGN` a request with these raw values must carry.
+pub fn signature(
+    rule: &SignRule,
+    act: &str,
+    account: &str,
+    service: Option<&str>,
+    pay_id: &str,
+    amount: Option<&str>,
+) -> String {
+    let mut text = format!("{act}_{account}_");
+    if let Some(service) = service {
+        text.push_str(service);
+        text.push('_');
+    }
+    text.push_str(pay_id);
+    text.push('_');
+    if let Some(amount) = amount {
+        text.push_str(amount);
+        text.push('_');
+    }
+    text.push_str(&rule.secret);
+    let digest: Vec<u8> = match rule.hash {
+        SignHash::Md5 => Md5::digest(text.as_bytes()).to_vec(),
+        SignHash::Sha1 => Sha1::digest(text.as_bytes()).to_vec(),
+    };
+    digest.iter().map(|b| format!("{b:02X}")).collect()
+}
+
+/// Equal texts, compared in time that does not depend on where they differ.
+fn same_text(a: &str, b: &str) -> bool {
+    a.len() == b.len()
+        && a.bytes()
+            .zip(b.bytes())
+            .fold(0u8, |acc, (x, y)| acc | (x ^ y))
+            == 0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::{AccountKey, AccountRule};
+    use crate::outcome::Subscriber;
+    use chrono::NaiveDateTime;
+    use std::ffi::OsString;
+
+    fn rule(hash: SignHash, amount: bool) -> SignRule {
+        SignRule {
+            secret: "guessmeifyoucan".into(),
+            hash,
+            amount,
+        }
+    }
+
+    #[test]
+    fn signatures_match_the_protocol_vectors() {
+        let md5 = rule(SignHash::Md5, false);
+        // (ACT, PAY_ACCOUNT, PAY_AMOUNT signed, SIGN); SERVICE_ID=Internet, PAY_ID=12345.
+        let table: &[(&str, &str, Option<&str>, &str)] = &[
+            ("1", "1", None, "F4815904D4C731A3E89A0C009A1EDDEE"),
+            ("4", "1", None, "EAFE0622EF7573BA7B488455FB9D997C"),
+            ("4", "1", Some("10.00"), "3D141DF13345B3949E9D7A683A685077"),
+            ("7", "", None, "33DEE597D5F5E769ECBB713B0A3AE174"),
+        ];
+        for (act, acc, amount, want) in table {
+            let got = signature(&md5, act, acc, Some("Internet"), "12345", *amount);
+            assert_eq!(got, *want, "{act}");
+        }
+        let sha1 = rule(SignHash::Sha1, true);
+        assert_eq!(
+            signature(&sha1, "4", "1", Some("Internet"), "12345", Some("10.00")),
+            "AFB23CB3E713BB8A980B96DF1FEA6F48BDF49454"
+        );
+    }
+
+    fn request(query: &str) -> Request {
+        let env = |k: &str| -> Option<OsString> {
+            match k {
+                "REQUEST_METHOD" => Some("GET".into()),
+                "QUERY_STRING" => Some(query.into()),
+                "REMOTE_ADDR" => Some("127.0.0.1".into()),
+                _ => None,
+            }
+        };
+        Request::read(env, &mut std::io::empty())
+    }
+
+    fn post_xml(body: &str) -> Request {
+        let len = body.len().to_string();
+        let env = |k: &str| -> Option<OsString> {
+            match k {
+                "REQUEST_METHOD" => Some("POST".into()),
+                "CONTENT_TYPE" => Some("text/xml".into()),
+                "CONTENT_LENGTH" => Some(len.clone().into()),
+                "REMOTE_ADDR" => Some("127.0.0.1".into()),
+                _ => None,
+            }
+        };
+        Request::read(env, &mut body.as_bytes())
+    }
+
+    fn parse_with(req: &Request, sign: Option<&SignRule>) -> Result<Command, Refusal> {
+        let accounts = AccountRule::new(AccountKey::Id);
+        let now = NaiveDateTime::parse_from_str("20261122100000", "%Y%m%d%H%M%S").unwrap();
+        let ctx = ParseContext {
+            account: &accounts,
+            now,
+            test: false,
+            sign,
+        };
+        Nonstop24.parse(req, &ctx)
+    }
+
+    fn signed(act: &str, acc: &str, amount: &str, rule: &SignRule) -> String {
+        let sign = signature(
+            rule,
+            act,
+            acc,
+            Some("Internet"),
+            "12345",
+            (act == "4" && rule.amount).then_some(amount),
+        );
+        format!("ACT={act}&PAY_ACCOUNT={acc}&SERVICE_ID=Internet&PAY_ID=12345&PAY_AMOUNT={amount}&SIGN={sign}")
+    }
+
+    #[test]
+    fn requests_parse_like_the_protocol_table() {
+        let md5 = rule(SignHash::Md5, false);
+        let check = parse_with(&request(&signed("1", "5907", "", &md5)), Some(&md5)).unwrap();
+        assert!(
+            matches!(check, Command::Check(Check { txn_id: Some(ref t), .. }) if t.as_str() == "12345")
+        );
+        let pay = parse_with(&request(&signed("4", "5907", "10.00", &md5)), Some(&md5)).unwrap();
+        let Command::Pay(pay) = pay else {
+            panic!("{pay:?}")
+        };
+        assert_eq!(pay.sum, Amount::from_kopecks(1000));
+        assert_eq!(pay.txn_date.sql(), "2026-11-22 10:00:00");
+        let status = parse_with(&request(&signed("7", "", "", &md5)), Some(&md5)).unwrap();
+        assert!(matches!(status, Command::Status(_)));
+        // 2click: the amount is signed too, with SHA-1.
+        let sha1 = rule(SignHash::Sha1, true);
+        assert!(parse_with(&request(&signed("4", "5907", "10.00", &sha1)), Some(&sha1)).is_ok());
+        // Lower-case hex is the same signature.
+        let good = signed("1", "5907", "", &md5);
+        let (head, sign) = good.split_once("SIGN=").unwrap();
+        let lower = format!("{head}SIGN={}", sign.to_ascii_lowercase());
+        assert!(parse_with(&request(&lower), Some(&md5)).is_ok(), "{lower}");
+    }
+
+    #[test]
+    fn bad_or_missing_signatures_are_refused_first() {
+        let md5 = rule(SignHash::Md5, false);
+        let good = signed("4", "5907", "10.00", &md5);
+        let table = [
+            good.replace("SIGN=", "SIGN=0"),
+            good.replace("PAY_ACCOUNT=5907", "PAY_ACCOUNT=5908"),
+            good.replace("PAY_ID=12345", "PAY_ID=12346"),
+            good.split("&SIGN=").next().unwrap().to_string(),
+            // The amount is not signed in 2.20, but a wrong account with a bad sum is still
+            // a bad signature, not a bad sum: nothing is judged before the signature.
+            good.replace("PAY_ACCOUNT=5907", "PAY_ACCOUNT=x")
+                .replace("PAY_AMOUNT=10.00", "PAY_AMOUNT=abc"),
+        ];
+        for query in table {
+            let r = parse_with(&request(&query), Some(&md5));
+            assert!(matches!(r, Err(Refusal::BadSignature(_))), "{query}: {r:?}");
+        }
+        // sign = "none": not checked at all.
+        assert!(parse_with(&request("ACT=1&PAY_ACCOUNT=5907&PAY_ID=1"), None).is_ok());
+    }
+
+    #[test]
+    fn bad_input_gets_the_protocols_codes() {
+        let cases: &[(&str, i32)] = &[
+            ("ACT=2&PAY_ID=1&PAY_ACCOUNT=5907", -101),
+            ("PAY_ID=1", -101),
+            ("ACT=1&PAY_ID=&PAY_ACCOUNT=5907", -101),
+            ("ACT=1&PAY_ID=a%20b&PAY_ACCOUNT=5907", -101),
+            ("ACT=1&PAY_ID=1", -40),
+            ("ACT=1&PAY_ID=1&PAY_ACCOUNT=x", -40),
+            ("ACT=4&PAY_ID=1&PAY_ACCOUNT=5907", -42),
+            ("ACT=4&PAY_ID=1&PAY_ACCOUNT=5907&PAY_AMOUNT=1,5", -42),
+            (
+                "ACT=4&PAY_ID=1&PAY_ACCOUNT=5907&PAY_AMOUNT=99999999999999999999",
+                -42,
+            ),
+            ("ACT=1&ACT=4&PAY_ID=1&PAY_ACCOUNT=5907", -101),
+        ];
+        for (query, want) in cases {
+            let refusal = parse_with(&request(query), None).unwrap_err();
+            assert_eq!(
+                code(&Outcome::Refused(refusal.clone())).0,
+                *want,
+                "{query}: {refusal:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn xml_requests_are_the_same_fields() {
+        let body =
+            "<?xml version=\"1.0\"?><pay-request><act>4</act><pay_account>5907</pay_account>\
+                    <pay_id>12345</pay_id><pay_amount>10.00</pay_amount></pay-request>";
+        let Command::Pay(pay) = parse_with(&post_xml(body), None).unwrap() else {
+            panic!()
+        };
+        assert_eq!(pay.sum, Amount::from_kopecks(1000));
+        let echo = Nonstop24.echo(&post_xml(body));
+        assert_eq!(
+            (echo.command.as_str(), echo.txn_id.as_str()),
+            ("pay", "12345")
+        );
+        for bad in [
+            "<!DOCTYPE x [<!ENTITY a \"aaaa\">]><pay-request><act>&a;</act></pay-request>",
+            "<other><act>1</act></other>",
+            "<pay-request><act>1</act>",
+            "<pay-request><act><b>1</b></act></pay-request>",
+        ] {
+            let r = parse_with(&post_xml(bad), None);
+            assert!(matches!(r, Err(Refusal::BadRequest(_))), "{bad}: {r:?}");
+        }
+    }
+
+    #[test]
+    fn answers_are_pay_responses() {
+        let echo = Nonstop24.echo(&request(
+            "ACT=1&PAY_ACCOUNT=%3Cx%3E&SERVICE_ID=Internet&PAY_ID=12345",
+        ));
+        let reply = Nonstop24.render(
+            &echo,
+            &Outcome::Checked {
+                subscriber: Subscriber {
+                    id: 5907,
+                    name: "Ив*** И***".into(),
+                    balance: Some(Amount::from_kopecks(-350)),
+                },
+                sum: None,
+                limits: (Amount::from_kopecks(100), Amount::from_kopecks(1_500_000)),
+            },
+        );
+        let body = &reply.response.body;
+        for part in [
+            "<balance>-3.50</balance>",
+            "<name>Ив*** И***</name>",
+            "<account>&lt;x&gt;</account>",
+            "<service_id>Internet</service_id>",
+            "<min_amount>1.00</min_amount>",
+            "<max_amount>15000.00</max_amount>",
+            "<status_code>21</status_code>",
+        ] {
+            assert!(body.contains(part), "{part} in {body}");
+        }
+        assert_eq!(reply.result, "21");
+        let paid = Nonstop24.render(
+            &Nonstop24.echo(&request("ACT=4&PAY_ID=12345&SERVICE_ID=Internet")),
+            &Outcome::Paid {
+                prv_txn: 7,
+                sum: Amount::from_kopecks(1000),
+                repeat: true,
+            },
+        );
+        assert!(
+            paid.response.body.contains(
+                "<pay_id>12345</pay_id><service_id>Internet</service_id><amount>10.00</amount>"
+            ),
+            "{}",
+            paid.response.body
+        );
+        assert!(paid.response.body.contains("<status_code>22</status_code>"));
+        let found = Nonstop24.render(
+            &Nonstop24.echo(&request("ACT=7&PAY_ID=12345")),
+            &Outcome::Found {
+                prv_txn: 7,
+                sum: Amount::from_kopecks(1000),
+                cancelled: false,
+            },
+        );
+        assert!(found
+            .response
+            .body
+            .contains("<status_code>11</status_code>"));
+        assert!(found.response.body.contains("<transaction><pay_id>12345</pay_id><service_id></service_id><amount>10.00</amount><status>111</status></transaction>"), "{}", found.response.body);
+        let failed = Nonstop24.render(
+            &echo,
+            &Outcome::Failed(crate::outcome::Fault::DatabaseWrite("x".into())),
+        );
+        assert!(failed
+            .response
+            .body
+            .contains("<status_code>-90</status_code>"));
+    }
+}
