@@ -84,4 +84,5 @@ pub mod protocol;
 pub mod reconcile;
 pub mod report;
 pub mod server;
+#[cfg(feature = "terminal")]
 pub mod terminal;

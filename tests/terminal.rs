@@ -361,6 +361,106 @@ fn pay_and_cancel_on_abills(kind: Kind) {
 }
 both!(pay_and_cancel_on_abills);
 
+/// `--protocol 24nonstop` against paysys_check.cgi with a 24NonStop system: signed check,
+/// pay, repeat and status; a wrong secret is refused before anything is looked up.
+fn nonstop24_terminal(kind: Kind) {
+    let server = common::server_url();
+    if server.contains("socket=") {
+        eprintln!("skipped: the CGI runs as www-data and needs a TCP database URL");
+        return;
+    }
+    let prefix = TempPrefix(webserver::temp_prefix(&format!("term-24ns-{kind}")).unwrap());
+    let p = prefix.0.as_path();
+    webserver::prepare_prefix(p).unwrap();
+    webserver::install_cgi(
+        p,
+        "paysys_check.cgi",
+        Path::new(env!("CARGO_BIN_EXE_paysys_check")),
+    )
+    .unwrap();
+    let db = common::TestDb::with_fixture(&common::abills::fixture());
+    let systems = common::abills::system(
+        "24ns",
+        &["127.0.0.1"],
+        "account = \"login\"\nsecret = \"k3y\"\nsign = \"sha1\"\nsign_amount = true",
+    )
+    .replace("protocol = \"osmp\"", "protocol = \"24nonstop\"");
+    e2e::write_config_text(p, &common::abills::config_text(&db.url, &systems));
+    let Some(web) = WebServer::start(kind, p, &Options::default()).unwrap() else {
+        eprintln!("skipped: {kind} is not installed");
+        return;
+    };
+    let url = format!("{}/cgi-bin/paysys_check.cgi", web.base_url());
+    let ns = |extra: &[&str]| -> Run {
+        let mut a = vec![
+            "--url",
+            &url,
+            "--protocol",
+            "24nonstop",
+            "--secret",
+            "k3y",
+            "--sign",
+            "sha1",
+            "--sign-amount",
+            "--service-id",
+            "Internet",
+        ];
+        a.extend_from_slice(extra);
+        terminal(&a)
+    };
+    let r = ns(&["check", "test1"]);
+    assert_eq!(r.code, 0, "{}", r.out);
+    assert!(
+        r.out.contains("24NonStop status_code 21: payment possible"),
+        "{}",
+        r.out
+    );
+    assert!(r.out.contains("name: Ив*** И*** И*******"), "{}", r.out);
+    let guid = "6F9619FF-8B86-D011-B42D-00C04FC964FF";
+    let r = ns(&["--txn-id", guid, "pay", "test1", "4.50"]);
+    assert_eq!(r.code, 0, "{}", r.out);
+    assert!(
+        r.out
+            .contains("ACT=4&PAY_ACCOUNT=test1&SERVICE_ID=Internet"),
+        "{}",
+        r.out
+    );
+    assert!(
+        r.out.contains("verdict: CONFIRMED: 4.50 credited"),
+        "{}",
+        r.out
+    );
+    let r = ns(&["--txn-id", guid, "pay", "test1", "4.50"]);
+    assert_eq!(r.code, 0, "the repeat: {}", r.out);
+    let r = ns(&["--txn-id", guid, "--status"]);
+    assert_eq!(r.code, 0, "{}", r.out);
+    assert!(r.out.contains("24NonStop status_code 11"), "{}", r.out);
+    let credited: u64 = db
+        .conn()
+        .query_first("SELECT COUNT(*) FROM payments WHERE sum = 4.5")
+        .unwrap()
+        .unwrap();
+    assert_eq!(credited, 1);
+    // A terminal with the wrong secret: -101, final.
+    let r = terminal(&[
+        "--url",
+        &url,
+        "--protocol",
+        "24nonstop",
+        "--secret",
+        "guess",
+        "--sign",
+        "sha1",
+        "check",
+        "test1",
+    ]);
+    assert_eq!(r.code, 1, "{}", r.out);
+    assert!(r.out.contains("status_code -101"), "{}", r.out);
+    assert!(!r.out.contains("k3y"), "{}", r.out);
+    drop(web);
+}
+both!(nonstop24_terminal);
+
 /// HTTPS with a self-signed certificate: refused until `--cacert` trusts it (a certificate
 /// error is the command's fault, exit 2, and nothing is sent), then a pay like any other.
 #[test]

@@ -101,6 +101,7 @@ fn main() -> ExitCode {
         Some("reconcile") => ExitCode::from(paysys::reconcile::command(&args[1..], config_path)),
         Some("report") => ExitCode::from(paysys::report::command(&args[1..], config_path)),
         Some("paypro-provider") => paypro_provider(&args[1..]),
+        #[cfg(feature = "terminal")]
         Some("terminal") => ExitCode::from(paysys::terminal::command(&args[1..])),
         Some("-h" | "--help" | "help") => {
             println!("{USAGE}");

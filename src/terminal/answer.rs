@@ -1,20 +1,79 @@
-//! An OSMP answer as a terminal reads it: the `<response>` XML typed, and what its
-//! `result` tells the terminal to do next.
+//! An answer as a terminal reads it: OSMP's `<response>` or 24NonStop's `<pay-response>`
+//! typed, and what its code tells the terminal to do next.
 
 use quick_xml::events::Event;
 use quick_xml::Reader;
 
-/// The parts of an OSMP `<response>` a terminal uses. Text values are as sent (unescaped).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct OsmpAnswer {
-    pub result: u16,
+/// The protocol a terminal speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Wire {
+    Osmp,
+    Nonstop24,
+}
+
+impl Wire {
+    /// The answer in `body`, or `None` when it is not one of this protocol's.
+    pub fn read(self, body: &str) -> Option<Answer> {
+        let mut a = match self {
+            Wire::Osmp => parse(body)?,
+            Wire::Nonstop24 => parse_nonstop24(body)?,
+        };
+        let (meaning, class) = match self {
+            Wire::Osmp => meaning(a.result),
+            Wire::Nonstop24 => meaning_nonstop24(a.result),
+        };
+        a.meaning = meaning;
+        a.class = class;
+        Some(a)
+    }
+
+    /// How the code is named when shown: "OSMP result 0".
+    pub fn label(self) -> &'static str {
+        match self {
+            Wire::Osmp => "OSMP result",
+            Wire::Nonstop24 => "24NonStop status_code",
+        }
+    }
+}
+
+/// The parts of an answer a terminal uses. Text values are as sent (unescaped).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Answer {
+    /// OSMP `result`, 24NonStop `status_code`.
+    pub result: i32,
+    /// What the code means ([`Wire::read`] fills it in).
+    pub meaning: &'static str,
+    pub class: Class,
     pub comment: String,
     pub osmp_txn_id: Option<String>,
     pub prv_txn: Option<String>,
     pub sum: Option<String>,
-    /// `<fields><field1 name="fio">…</field1>…</fields>`: (the `name` attribute, or the
-    /// element's name without one; the text), in order.
+    /// `<fields><field1 name="fio">…</field1>…</fields>` (OSMP; the `name` attribute, or
+    /// the element's name without one) or a 24NonStop check's `balance` and `name`: (name,
+    /// text), in order.
     pub fields: Vec<(String, String)>,
+}
+
+impl Answer {
+    /// Done: checked, paid, found, cancelled.
+    pub fn ok(&self) -> bool {
+        self.class == Class::Ok
+    }
+}
+
+impl Default for Answer {
+    fn default() -> Answer {
+        Answer {
+            result: 0,
+            meaning: "",
+            class: Class::Refused,
+            comment: String::new(),
+            osmp_txn_id: None,
+            prv_txn: None,
+            sum: None,
+            fields: Vec::new(),
+        }
+    }
 }
 
 /// What a `result` means for the terminal.
@@ -30,13 +89,13 @@ pub enum Class {
 
 /// The OSMP `<response>` in `body`, or `None` when the body is not one (an HTML error
 /// page, an empty body, a `result` that is not a number): a terminal cannot read it.
-pub fn parse(body: &str) -> Option<OsmpAnswer> {
+pub fn parse(body: &str) -> Option<Answer> {
     let mut reader = Reader::from_str(body);
     let mut path: Vec<String> = Vec::new();
     let mut field_name: Option<String> = None;
     let mut text = String::new();
-    let mut answer = OsmpAnswer::default();
-    let mut result: Option<u16> = None;
+    let mut answer = Answer::default();
+    let mut result: Option<i32> = None;
     let mut in_response = false;
     loop {
         match reader.read_event().ok()? {
@@ -67,7 +126,7 @@ pub fn parse(body: &str) -> Option<OsmpAnswer> {
                     1 => {
                         let value = std::mem::take(&mut text).trim().to_string();
                         match name.as_str() {
-                            "result" => result = Some(value.parse().ok()?),
+                            "result" => result = Some(value.parse::<u16>().ok()?.into()),
                             "comment" => answer.comment = value,
                             "osmp_txn_id" => answer.osmp_txn_id = Some(value),
                             "prv_txn" => answer.prv_txn = Some(value),
@@ -93,12 +152,78 @@ pub fn parse(body: &str) -> Option<OsmpAnswer> {
         return None;
     }
     answer.result = result?;
+    let (meaning, class) = meaning(answer.result);
+    answer.meaning = meaning;
+    answer.class = class;
     Some(answer)
+}
+
+/// A 24NonStop `<pay-response>`: `status_code`, a check's `balance` and `name` as fields,
+/// a pay's `pay_id` and `amount`, a status's `<transaction>` `amount` and `status`.
+pub fn parse_nonstop24(body: &str) -> Option<Answer> {
+    let mut reader = Reader::from_str(body);
+    let mut path: Vec<String> = Vec::new();
+    let mut text = String::new();
+    let mut answer = Answer::default();
+    let mut code: Option<i32> = None;
+    loop {
+        match reader.read_event().ok()? {
+            Event::Start(e) => {
+                let name = String::from_utf8_lossy(e.name().as_ref()).into_owned();
+                if path.is_empty() && name != "pay-response" {
+                    return None;
+                }
+                path.push(name);
+                text.clear();
+            }
+            Event::Text(t) => text.push_str(&t.unescape().ok()?),
+            Event::End(_) => {
+                let name = path.pop()?;
+                let value = std::mem::take(&mut text).trim().to_string();
+                match (path.len(), name.as_str()) {
+                    (1, "status_code") => code = Some(value.parse().ok()?),
+                    (1, "balance" | "name") => answer.fields.push((name, value)),
+                    (1, "description") => answer.comment = value,
+                    (1, "amount") | (2, "amount") => answer.sum = Some(value),
+                    (2, "status") => answer.fields.push(("status".into(), value)),
+                    _ => {}
+                }
+            }
+            Event::DocType(_) => return None,
+            Event::Eof => break,
+            _ => {}
+        }
+    }
+    if !path.is_empty() {
+        return None;
+    }
+    answer.result = code?;
+    let (meaning, class) = meaning_nonstop24(answer.result);
+    answer.meaning = meaning;
+    answer.class = class;
+    Some(answer)
+}
+
+/// What a 24NonStop `status_code` means for the terminal.
+pub fn meaning_nonstop24(code: i32) -> (&'static str, Class) {
+    match code {
+        21 => ("payment possible", Class::Ok),
+        22 => ("payment accepted", Class::Ok),
+        11 => ("transaction found", Class::Ok),
+        -10 => ("transaction not found", Class::Refused),
+        -40 => ("client not found", Class::Refused),
+        -41 => ("payments for this client impossible", Class::Refused),
+        -42 => ("payment of this amount impossible", Class::Refused),
+        -90 => ("service unavailable: ask again later", Class::Temporary),
+        -100 => ("this PAY_ID was paid otherwise", Class::Refused),
+        -101 => ("request parameters incorrect (SIGN?)", Class::Refused),
+        _ => ("unknown status code: final for a terminal", Class::Refused),
+    }
 }
 
 /// What `result` means, in a few words, and what the terminal does about it. The codes are
 /// OSMP's; the words are those of the protocol table in INSTALL ("Answers").
-pub fn meaning(result: u16) -> (&'static str, Class) {
+pub fn meaning(result: i32) -> (&'static str, Class) {
     match result {
         0 => ("OK", Class::Ok),
         1 => (
@@ -174,6 +299,36 @@ mod tests {
         ] {
             assert_eq!(parse(body), None, "{body:?}");
         }
+    }
+
+    #[test]
+    fn reads_24nonstop_answers() {
+        let check =
+            "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<pay-response><balance>92.10</balance>\
+                     <name>test  Test user</name><account>1</account><status_code>21</status_code>\
+                     <time_stamp>19.01.2015 15:26:00</time_stamp></pay-response>";
+        let a = Wire::Nonstop24.read(check).unwrap();
+        assert_eq!((a.result, a.class), (21, Class::Ok));
+        assert_eq!(a.fields[0], ("balance".to_string(), "92.10".to_string()));
+        let a = Wire::Nonstop24
+            .read("<pay-response><status_code>-90</status_code></pay-response>")
+            .unwrap();
+        assert_eq!(a.class, Class::Temporary);
+        let a = Wire::Nonstop24
+            .read(
+                "<pay-response><status_code>11</status_code><transaction><amount>10.00</amount>\
+                   <status>111</status></transaction></pay-response>",
+            )
+            .unwrap();
+        assert_eq!((a.sum.as_deref(), a.ok()), (Some("10.00"), true));
+        assert_eq!(
+            Wire::Nonstop24.read("<response><result>0</result></response>"),
+            None
+        );
+        assert_eq!(
+            Wire::Osmp.read("<pay-response><status_code>21</status_code></pay-response>"),
+            None
+        );
     }
 
     #[test]

@@ -29,9 +29,10 @@ use std::time::{Duration, Instant};
 
 use chrono::{Local, NaiveDateTime};
 
+use crate::config::{SignHash, SignRule};
 use crate::domain::{Amount, TxnId};
 use crate::paypro::{self, HttpRequest, Layer, Method, Providers};
-use answer::{Class, OsmpAnswer};
+use answer::{Answer, Class, Wire};
 use http::{Client, ClientOptions, Reply, SendError};
 
 pub const USAGE: &str = "usage: paysys terminal --url URL [OPTIONS] check ACCOUNT [SUM]
@@ -64,6 +65,9 @@ OPTIONS
   --timeout SECS       wait for one answer up to SECS (default 30)
   --cacert FILE        trust the certificates in this PEM file (a self-signed or private CA)
   --insecure           do not check the server's certificate
+  --protocol NAME      osmp (default) or 24nonstop (24NonStop and 2click terminals; ACT=1, 4,
+                       7 signed with --secret S; --sign sha1, --sign-amount, --service-id ID as
+                       the system's config says)
   --paypro FILE        a PayPRO provider file (providers.ini, providers_user.ini, or an own
                        MyProviders.ini) or a terminal's directory of them; repeat to layer
                        files in that order
@@ -108,6 +112,10 @@ struct Args {
     paypro: Vec<PathBuf>,
     provider: Option<i64>,
     action: Action,
+    wire: Wire,
+    /// 24NonStop: how to sign, and the SERVICE_ID to send (and sign) if any.
+    sign: Option<SignRule>,
+    service: Option<String>,
 }
 
 /// `paysys terminal ARGS…`: the exit code.
@@ -155,6 +163,11 @@ fn parse_args(args: &[String]) -> Result<Args, String> {
     let mut status = false;
     let mut cancel = false;
     let mut prv_txn = None;
+    let mut wire = Wire::Osmp;
+    let mut secret = None;
+    let mut hash = SignHash::Md5;
+    let mut sign_amount = false;
+    let mut service = None;
     let mut words: Vec<String> = Vec::new();
     let mut it = args.iter();
     while let Some(arg) = it.next() {
@@ -168,10 +181,7 @@ fn parse_args(args: &[String]) -> Result<Args, String> {
             "--post" => post = true,
             "--user" => user = Some(value("--user")?),
             "--password" => password = Some(value("--password")?),
-            "--txn-id" => {
-                let v = value("--txn-id")?;
-                txn_id = Some(TxnId::parse(&v).map_err(|e| format!("--txn-id {v}: {e}"))?);
-            }
+            "--txn-id" => txn_id = Some(value("--txn-id")?),
             "--txn-date" => {
                 let v = value("--txn-date")?;
                 if v.len() != 14 || !v.bytes().all(|b| b.is_ascii_digit()) {
@@ -208,6 +218,25 @@ fn parse_args(args: &[String]) -> Result<Args, String> {
             "--status" => status = true,
             "--cancel" => cancel = true,
             "--prv-txn" => prv_txn = Some(value("--prv-txn")?),
+            "--protocol" => {
+                wire = match value("--protocol")?.as_str() {
+                    "osmp" => Wire::Osmp,
+                    "24nonstop" => Wire::Nonstop24,
+                    other => {
+                        return Err(format!("--protocol {other}: osmp or 24nonstop"));
+                    }
+                }
+            }
+            "--secret" => secret = Some(value("--secret")?),
+            "--sign" => {
+                hash = match value("--sign")?.as_str() {
+                    "md5" => SignHash::Md5,
+                    "sha1" => SignHash::Sha1,
+                    other => return Err(format!("--sign {other}: md5 or sha1")),
+                }
+            }
+            "--sign-amount" => sign_amount = true,
+            "--service-id" => service = Some(value("--service-id")?),
             s if s.starts_with('-') && s.len() > 1 && s.parse::<f64>().is_err() => {
                 return Err(format!("unknown option {s}"))
             }
@@ -282,6 +311,37 @@ fn parse_args(args: &[String]) -> Result<Args, String> {
             return Err("--post and --param: the provider description says how to send".into());
         }
     }
+    if wire == Wire::Nonstop24 {
+        if !paypro.is_empty() {
+            return Err("--protocol 24nonstop or --paypro: one terminal at a time".into());
+        }
+        if matches!(action, Action::Cancel { .. }) {
+            return Err("24NonStop has no cancel".into());
+        }
+        if secret.is_none() {
+            return Err(
+                "--protocol 24nonstop signs every request: --secret S (the system's secret)".into(),
+            );
+        }
+    } else if secret.is_some() || sign_amount || service.is_some() {
+        return Err("--secret, --sign-amount and --service-id are for --protocol 24nonstop".into());
+    }
+    // OSMP's txn_id is 1-20 digits; 24NonStop's PAY_ID a GUID-like token.
+    let txn_id = match txn_id {
+        None => None,
+        Some(v) => Some(
+            match wire {
+                Wire::Osmp => TxnId::parse(&v),
+                Wire::Nonstop24 => TxnId::parse_token(&v),
+            }
+            .map_err(|e| format!("--txn-id {v}: {e}"))?,
+        ),
+    };
+    let sign = secret.map(|secret| SignRule {
+        secret,
+        hash,
+        amount: sign_amount,
+    });
     let auth = match (user, password) {
         (Some(u), p) => Some((u, p.unwrap_or_default())),
         (None, Some(_)) => return Err("--password needs --user".into()),
@@ -303,6 +363,9 @@ fn parse_args(args: &[String]) -> Result<Args, String> {
         paypro,
         provider,
         action,
+        wire,
+        sign,
+        service,
     })
 }
 
@@ -329,13 +392,59 @@ fn fallback_txn_id() -> TxnId {
     TxnId::parse("1").expect("1 is a txn_id")
 }
 
-/// The OSMP form for a command, in the order terminals send it.
+/// The form for a command in the terminal's protocol. `extra` names OSMP's fields
+/// (`account`, `sum`, `txn_date`, `prv_txn`); 24NonStop sends its own names, signed.
 fn osmp_form(args: &Args, command: &str, txn_id: &TxnId, extra: &[(&str, String)]) -> String {
+    if args.wire == Wire::Nonstop24 {
+        return nonstop24_form(args, command, txn_id, extra);
+    }
     let mut pairs: Vec<(String, String)> = vec![
         ("command".into(), command.into()),
         ("txn_id".into(), txn_id.to_string()),
     ];
     pairs.extend(extra.iter().map(|(k, v)| (k.to_string(), v.clone())));
+    pairs.extend(args.params.iter().cloned());
+    serde_urlencoded::to_string(&pairs).unwrap_or_default()
+}
+
+/// A 24NonStop request: ACT 1 (check), 4 (pay) or 7 (status), SIGN computed as the
+/// operator's terminal does with the system's secret.
+fn nonstop24_form(args: &Args, command: &str, txn_id: &TxnId, extra: &[(&str, String)]) -> String {
+    let act = match command {
+        "check" => "1",
+        "pay" => "4",
+        _ => "7",
+    };
+    let get = |k: &str| extra.iter().find(|(n, _)| *n == k).map(|(_, v)| v.as_str());
+    let account = if act == "7" {
+        ""
+    } else {
+        get("account").unwrap_or("")
+    };
+    let amount = (act == "4").then(|| get("sum").unwrap_or(""));
+    let mut pairs: Vec<(String, String)> = vec![("ACT".into(), act.into())];
+    if !account.is_empty() {
+        pairs.push(("PAY_ACCOUNT".into(), account.into()));
+    }
+    if let Some(service) = &args.service {
+        pairs.push(("SERVICE_ID".into(), service.clone()));
+    }
+    pairs.push(("PAY_ID".into(), txn_id.to_string()));
+    if let Some(amount) = amount {
+        pairs.push(("PAY_AMOUNT".into(), amount.into()));
+    }
+    if let Some(rule) = &args.sign {
+        let signed_amount = amount.filter(|_| rule.amount);
+        let sign = crate::protocol::nonstop24::signature(
+            rule,
+            act,
+            account,
+            args.service.as_deref(),
+            txn_id.as_str(),
+            signed_amount,
+        );
+        pairs.push(("SIGN".into(), sign));
+    }
     pairs.extend(args.params.iter().cloned());
     serde_urlencoded::to_string(&pairs).unwrap_or_default()
 }
@@ -366,7 +475,7 @@ fn osmp_request(args: &Args, form: String) -> HttpRequest {
 #[derive(Debug)]
 enum Ending {
     /// A final OSMP answer: result 0 or a refusal.
-    Answer(OsmpAnswer),
+    Answer(Answer),
     /// The web server answered with a final HTTP status and no OSMP answer: the endpoint's
     /// program did not decide anything.
     Http(Reply),
@@ -386,8 +495,8 @@ fn osmp_terminal(client: &Client, args: &Args) -> Verdict {
                 extra.push(("sum", sum.to_string()));
             }
             let request = osmp_request(args, osmp_form(args, "check", &txn_id, &extra));
-            match exchange(client, &request, args.retry_for, "OSMP") {
-                Ending::Answer(a) if a.result == 0 => {
+            match exchange(client, &request, args.retry_for, args.wire) {
+                Ending::Answer(a) if a.ok() => {
                     say(&format!("verdict: OK: account {account} can be paid"));
                     show_fields(&a);
                     Verdict::Confirmed
@@ -407,8 +516,8 @@ fn osmp_terminal(client: &Client, args: &Args) -> Verdict {
             ];
             let request = osmp_request(args, osmp_form(args, "pay", &txn_id, &extra));
             let repeat = repeat_command(args, &txn_id, &format!("pay {account} {sum}"));
-            match exchange(client, &request, args.retry_for, "OSMP") {
-                Ending::Answer(a) if a.result == 0 => {
+            match exchange(client, &request, args.retry_for, args.wire) {
+                Ending::Answer(a) if a.ok() => {
                     say(&format!(
                         "verdict: CONFIRMED: {} credited to account {account}, txn_id {txn_id}{}",
                         a.sum.as_deref().unwrap_or(&sum.to_string()),
@@ -424,8 +533,14 @@ fn osmp_terminal(client: &Client, args: &Args) -> Verdict {
         }
         Action::Status => {
             let request = osmp_request(args, osmp_form(args, "status", &txn_id, &[]));
-            match exchange(client, &request, args.retry_for, "OSMP") {
-                Ending::Answer(a) if a.result == 0 => {
+            match exchange(client, &request, args.retry_for, args.wire) {
+                Ending::Answer(a) if a.fields.iter().any(|(k, v)| k == "status" && v == "130") => {
+                    say(&format!(
+                        "verdict: CANCELLED: payment {txn_id} was paid and cancelled since"
+                    ));
+                    Verdict::Refused
+                }
+                Ending::Answer(a) if a.ok() => {
                     say(&format!(
                         "verdict: CONFIRMED: payment {txn_id} is committed{}{}",
                         a.sum
@@ -450,8 +565,8 @@ fn osmp_terminal(client: &Client, args: &Args) -> Verdict {
                         "cancel needs the endpoint's prv_txn of payment {txn_id}: asking its status first"
                     ));
                     let request = osmp_request(args, osmp_form(args, "status", &txn_id, &[]));
-                    match exchange(client, &request, args.retry_for, "OSMP") {
-                        Ending::Answer(a) if a.result == 0 => match a.prv_txn {
+                    match exchange(client, &request, args.retry_for, args.wire) {
+                        Ending::Answer(a) if a.ok() => match a.prv_txn {
                             Some(p) => p,
                             None => {
                                 say("verdict: the status answer names no prv_txn; give it with --prv-txn P");
@@ -467,8 +582,8 @@ fn osmp_terminal(client: &Client, args: &Args) -> Verdict {
                 osmp_form(args, "cancel", &txn_id, &[("prv_txn", prv_txn.clone())]),
             );
             let repeat = repeat_command(args, &txn_id, &format!("--cancel --prv-txn {prv_txn}"));
-            match exchange(client, &request, args.retry_for, "OSMP") {
-                Ending::Answer(a) if a.result == 0 => {
+            match exchange(client, &request, args.retry_for, args.wire) {
+                Ending::Answer(a) if a.ok() => {
                     say(&format!(
                         "verdict: CONFIRMED: payment {txn_id} (prv_txn {prv_txn}) is cancelled"
                     ));
@@ -486,6 +601,19 @@ fn repeat_command(args: &Args, txn_id: &TxnId, what: &str) -> String {
         "paysys terminal --url '{}' --txn-id {txn_id}",
         args.url.as_deref().unwrap_or("URL")
     );
+    if let (Wire::Nonstop24, Some(rule)) = (args.wire, &args.sign) {
+        // Never the secret itself on the screen.
+        cmd.push_str(" --protocol 24nonstop --secret \"$SECRET\"");
+        if rule.hash == SignHash::Sha1 {
+            cmd.push_str(" --sign sha1");
+        }
+        if rule.amount {
+            cmd.push_str(" --sign-amount");
+        }
+        if let Some(service) = &args.service {
+            cmd.push_str(&format!(" --service-id '{service}'"));
+        }
+    }
     if let (Action::Pay { .. }, Some(date)) = (&args.action, &args.txn_date) {
         cmd.push_str(&format!(" --txn-date {date}"));
     }
@@ -497,7 +625,7 @@ fn repeat_command(args: &Args, txn_id: &TxnId, what: &str) -> String {
 fn final_verdict(ending: Ending, what: &str, money: Option<(&TxnId, &str)>) -> Verdict {
     match ending {
         Ending::Answer(a) => {
-            let (meaning, _) = answer::meaning(a.result);
+            let meaning = a.meaning;
             say(&format!(
                 "verdict: REFUSED: {what} got result {} ({meaning}; comment {}): final, asking again gets the same answer",
                 a.result, a.comment
@@ -545,7 +673,7 @@ fn final_verdict(ending: Ending, what: &str, money: Option<(&TxnId, &str)>) -> V
 
 /// Sends `request` until a final answer, asking again after temporary ones with pauses of
 /// 1, 2, 4, … 30 s while `retry_for` lasts. Prints every attempt.
-fn exchange(client: &Client, request: &HttpRequest, retry_for: Duration, label: &str) -> Ending {
+fn exchange(client: &Client, request: &HttpRequest, retry_for: Duration, wire: Wire) -> Ending {
     let started = Instant::now();
     let mut pause = Duration::from_secs(1);
     let mut attempts = 0;
@@ -560,21 +688,27 @@ fn exchange(client: &Client, request: &HttpRequest, retry_for: Duration, label: 
             }
             Ok(reply) => {
                 show_reply(&reply);
-                match answer::parse(&reply.body) {
+                match wire.read(&reply.body) {
                     Some(a) => {
-                        let (meaning, class) = answer::meaning(a.result);
                         say(&format!(
-                            "   {label} result {}: {meaning}; comment {}",
-                            a.result, a.comment
+                            "   {} {}: {}{}",
+                            wire.label(),
+                            a.result,
+                            a.meaning,
+                            if a.comment.is_empty() {
+                                String::new()
+                            } else {
+                                format!("; comment {}", a.comment)
+                            }
                         ));
-                        match class {
+                        match a.class {
                             Class::Ok | Class::Refused => return Ending::Answer(a),
                             Class::Temporary => format!("result {} ({})", a.result, a.comment),
                         }
                     }
                     None if (300..500).contains(&reply.status) => return Ending::Http(reply),
                     None => {
-                        say("   not an OSMP answer: a terminal asks again");
+                        say("   not an answer of the protocol: a terminal asks again");
                         format!("HTTP {} without an OSMP answer", reply.status)
                     }
                 }
@@ -638,7 +772,7 @@ fn show_reply(reply: &Reply) {
     }
 }
 
-fn show_fields(a: &OsmpAnswer) {
+fn show_fields(a: &Answer) {
     for (name, value) in &a.fields {
         say(&format!("         {name}: {value}"));
     }
@@ -750,7 +884,7 @@ fn paypro_terminal(client: &Client, args: &Args) -> Verdict {
     let osmp = answer::parse(&answer.body);
     match &osmp {
         Some(a) => {
-            let (meaning, class) = answer::meaning(a.result);
+            let (meaning, class) = (a.meaning, a.class);
             say(&format!(
                 "   OSMP result {}: {meaning}; comment {}",
                 a.result, a.comment
@@ -835,7 +969,7 @@ fn paypro_terminal(client: &Client, args: &Args) -> Verdict {
     let url = provider.pay_url.as_deref().unwrap_or("URL");
     let base = url.split('?').next().unwrap_or(url);
     match answer::parse(&reply.body) {
-        Some(a) if a.result == 0 => {
+        Some(a) if a.ok() => {
             say(&format!(
                 "verdict: CONFIRMED: {sum} credited to account {account}, txn_id {txn_id}{}",
                 a.prv_txn
@@ -846,7 +980,7 @@ fn paypro_terminal(client: &Client, args: &Args) -> Verdict {
             Verdict::Confirmed
         }
         Some(a) => {
-            let (meaning, class) = answer::meaning(a.result);
+            let (meaning, class) = (a.meaning, a.class);
             if class == Class::Temporary {
                 say(&format!(
                     "verdict: IN DOUBT: the endpoint answered result {} ({meaning}; comment {}), but PayPRO \
