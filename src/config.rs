@@ -202,15 +202,22 @@ pub enum ProtocolKind {
     Osmp,
     /// 24NonStop terminals (`ACT=1|4|7`, `SIGN`), also 2click.
     Nonstop24,
+    /// iBox terminals: OSMP with `ibox_txn_id` and `prv_txn_date`.
+    Ibox,
 }
 
 impl ProtocolKind {
-    pub const ALL: &'static [ProtocolKind] = &[ProtocolKind::Osmp, ProtocolKind::Nonstop24];
+    pub const ALL: &'static [ProtocolKind] = &[
+        ProtocolKind::Osmp,
+        ProtocolKind::Nonstop24,
+        ProtocolKind::Ibox,
+    ];
 
     pub fn name(self) -> &'static str {
         match self {
             ProtocolKind::Osmp => "osmp",
             ProtocolKind::Nonstop24 => "24nonstop",
+            ProtocolKind::Ibox => "ibox",
         }
     }
 
@@ -220,6 +227,7 @@ impl ProtocolKind {
         match self {
             ProtocolKind::Osmp => "osmp",
             ProtocolKind::Nonstop24 => "24_non_stop",
+            ProtocolKind::Ibox => "ibox",
         }
     }
 
@@ -229,6 +237,7 @@ impl ProtocolKind {
         match self {
             ProtocolKind::Osmp => false,
             ProtocolKind::Nonstop24 => true,
+            ProtocolKind::Ibox => false,
         }
     }
 
@@ -242,6 +251,7 @@ impl ProtocolKind {
         match self {
             ProtocolKind::Osmp => 44,
             ProtocolKind::Nonstop24 => 52,
+            ProtocolKind::Ibox => 60,
         }
     }
 }

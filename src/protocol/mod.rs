@@ -69,6 +69,7 @@ pub fn of(kind: ProtocolKind, dialect: Dialect) -> &'static dyn Protocol {
         (ProtocolKind::Osmp, Dialect::NoDeny) => &osmp::Osmp::NODENY,
         (ProtocolKind::Osmp, Dialect::Abills) => &osmp::Osmp::ABILLS,
         (ProtocolKind::Nonstop24, _) => &nonstop24::Nonstop24,
+        (ProtocolKind::Ibox, _) => &osmp::Osmp::IBOX,
     }
 }
 

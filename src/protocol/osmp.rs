@@ -24,14 +24,34 @@ use crate::protocol::{form_echo, Dialect, ParseContext, Protocol, Reply};
 
 pub struct Osmp {
     dialect: Dialect,
+    kind: ProtocolKind,
+    /// The element that echoes `txn_id`: `osmp_txn_id`, iBox's `ibox_txn_id`.
+    txn_tag: &'static str,
+    /// iBox: a pay's answer carries `<prv_txn_date>`, and a check without `sum` is refused
+    /// (ABillS's iBox module answers 300).
+    ibox: bool,
 }
 
 impl Osmp {
     pub const NODENY: Osmp = Osmp {
         dialect: Dialect::NoDeny,
+        kind: ProtocolKind::Osmp,
+        txn_tag: "osmp_txn_id",
+        ibox: false,
     };
     pub const ABILLS: Osmp = Osmp {
         dialect: Dialect::Abills,
+        kind: ProtocolKind::Osmp,
+        txn_tag: "osmp_txn_id",
+        ibox: false,
+    };
+    /// iBox (Ukrainian terminals): OSMP with `ibox_txn_id` and `prv_txn_date`, on
+    /// `paysys_check.cgi` (`protocol = "ibox"`).
+    pub const IBOX: Osmp = Osmp {
+        dialect: Dialect::Abills,
+        kind: ProtocolKind::Ibox,
+        txn_tag: "ibox_txn_id",
+        ibox: true,
     };
 }
 
@@ -40,7 +60,7 @@ const ECHO_MAX: usize = 64;
 
 impl Protocol for Osmp {
     fn kind(&self) -> ProtocolKind {
-        ProtocolKind::Osmp
+        self.kind
     }
 
     fn echo(&self, request: &Request) -> Echo {
@@ -75,6 +95,11 @@ impl Protocol for Osmp {
                 };
                 let account = account()?;
                 let sum = match get("sum")? {
+                    None | Some("") if self.ibox => {
+                        return Err(Refusal::BadSum(
+                            "sum is missing (iBox sends it with a check)".into(),
+                        ))
+                    }
                     None | Some("") => None,
                     Some(text) => Some(sum(text)?),
                 };
@@ -145,9 +170,12 @@ impl Protocol for Osmp {
         };
         let mut xml = String::with_capacity(256);
         xml.push_str("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<response>");
-        push_element(&mut xml, "osmp_txn_id", &clean(&echo.txn_id));
+        push_element(&mut xml, self.txn_tag, &clean(&echo.txn_id));
         if let Some(prv_txn) = outcome.prv_txn() {
             push_element(&mut xml, "prv_txn", &prv_txn.to_string());
+        }
+        if let (true, Outcome::Paid { .. }) = (self.ibox, outcome) {
+            push_element(&mut xml, "prv_txn_date", &ibox_date(echo));
         }
         let sum = match outcome {
             Outcome::Paid { sum, .. }
@@ -192,6 +220,17 @@ impl Protocol for Osmp {
             comment: comment.to_string(),
         }
     }
+}
+
+/// iBox's `prv_txn_date` (`YYYY-MM-DD HH:MM:SS`): the pay's own `txn_date`, so that the
+/// answer to a repeat is the first answer again.
+fn ibox_date(echo: &Echo) -> String {
+    echo.params
+        .iter()
+        .find(|(k, _)| k == "txn_date")
+        .and_then(|(_, v)| chrono::NaiveDateTime::parse_from_str(v, "%Y%m%d%H%M%S").ok())
+        .map(|t| t.format("%Y-%m-%d %H:%M:%S").to_string())
+        .unwrap_or_default()
 }
 
 /// OSMP `result` and NoDeny-style `comment` for every way a request can end.
@@ -396,6 +435,47 @@ mod tests {
         let body = &reply.response.body;
         assert!(body.contains("<osmp_txn_id>????</osmp_txn_id>"), "{body}");
         assert!(body.contains("<sum>?</sum>"), "{body}");
+    }
+
+    #[test]
+    fn ibox_is_osmp_with_its_own_tags() {
+        let rule = AccountRule::new(AccountKey::Id);
+        let ctx = ParseContext {
+            account: &rule,
+            now: now(),
+            test: false,
+            sign: None,
+        };
+        // A check without a sum: 300, as ABillS's iBox module answers.
+        let refused = Osmp::IBOX.parse(&request("command=check&txn_id=1&account=7517"), &ctx);
+        assert!(matches!(refused, Err(Refusal::BadSum(_))), "{refused:?}");
+        assert!(Osmp::IBOX
+            .parse(
+                &request("command=check&txn_id=1&account=7517&sum=0.00"),
+                &ctx
+            )
+            .is_ok());
+        let q = "command=pay&txn_id=199869975&account=7517&sum=100.00&txn_date=20141211071519&pay_type=1";
+        assert!(matches!(
+            Osmp::IBOX.parse(&request(q), &ctx),
+            Ok(Command::Pay(_))
+        ));
+        let echo = Osmp::IBOX.echo(&request(q));
+        let paid = Osmp::IBOX.render(
+            &echo,
+            &Outcome::Paid {
+                prv_txn: 18,
+                sum: Amount::from_kopecks(10000),
+                repeat: false,
+            },
+        );
+        assert_eq!(
+            paid.response.body,
+            "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<response><ibox_txn_id>199869975</ibox_txn_id>\
+             <prv_txn>18</prv_txn><prv_txn_date>2014-12-11 07:15:19</prv_txn_date><sum>100.00</sum>\
+             <result>0</result><comment>OK</comment></response>\n"
+        );
+        assert_eq!(Osmp::IBOX.kind(), ProtocolKind::Ibox);
     }
 
     #[test]

@@ -8,6 +8,8 @@ use quick_xml::Reader;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Wire {
     Osmp,
+    /// iBox: OSMP's fields and answers, `ibox_txn_id` for `osmp_txn_id`.
+    Ibox,
     Nonstop24,
 }
 
@@ -15,11 +17,11 @@ impl Wire {
     /// The answer in `body`, or `None` when it is not one of this protocol's.
     pub fn read(self, body: &str) -> Option<Answer> {
         let mut a = match self {
-            Wire::Osmp => parse(body)?,
+            Wire::Osmp | Wire::Ibox => parse(body)?,
             Wire::Nonstop24 => parse_nonstop24(body)?,
         };
         let (meaning, class) = match self {
-            Wire::Osmp => meaning(a.result),
+            Wire::Osmp | Wire::Ibox => meaning(a.result),
             Wire::Nonstop24 => meaning_nonstop24(a.result),
         };
         a.meaning = meaning;
@@ -31,6 +33,7 @@ impl Wire {
     pub fn label(self) -> &'static str {
         match self {
             Wire::Osmp => "OSMP result",
+            Wire::Ibox => "iBox result",
             Wire::Nonstop24 => "24NonStop status_code",
         }
     }

@@ -65,8 +65,9 @@ OPTIONS
   --timeout SECS       wait for one answer up to SECS (default 30)
   --cacert FILE        trust the certificates in this PEM file (a self-signed or private CA)
   --insecure           do not check the server's certificate
-  --protocol NAME      osmp (default) or 24nonstop (24NonStop and 2click terminals; ACT=1, 4,
-                       7 signed with --secret S; --sign sha1, --sign-amount, --service-id ID as
+  --protocol NAME      osmp (default), ibox (OSMP with ibox_txn_id; a check sends sum 0.00
+                       unless given), or 24nonstop (24NonStop and 2click terminals; ACT=1, 4, 7
+                       signed with --secret S; --sign sha1, --sign-amount, --service-id ID as
                        the system's config says)
   --paypro FILE        a PayPRO provider file (providers.ini, providers_user.ini, or an own
                        MyProviders.ini) or a terminal's directory of them; repeat to layer
@@ -222,8 +223,9 @@ fn parse_args(args: &[String]) -> Result<Args, String> {
                 wire = match value("--protocol")?.as_str() {
                     "osmp" => Wire::Osmp,
                     "24nonstop" => Wire::Nonstop24,
+                    "ibox" => Wire::Ibox,
                     other => {
-                        return Err(format!("--protocol {other}: osmp or 24nonstop"));
+                        return Err(format!("--protocol {other}: osmp, ibox or 24nonstop"));
                     }
                 }
             }
@@ -331,7 +333,7 @@ fn parse_args(args: &[String]) -> Result<Args, String> {
         None => None,
         Some(v) => Some(
             match wire {
-                Wire::Osmp => TxnId::parse(&v),
+                Wire::Osmp | Wire::Ibox => TxnId::parse(&v),
                 Wire::Nonstop24 => TxnId::parse_token(&v),
             }
             .map_err(|e| format!("--txn-id {v}: {e}"))?,
@@ -491,8 +493,11 @@ fn osmp_terminal(client: &Client, args: &Args) -> Verdict {
     match &args.action {
         Action::Check { account, sum } => {
             let mut extra = vec![("account", account.clone())];
-            if let Some(sum) = sum {
-                extra.push(("sum", sum.to_string()));
+            match (sum, args.wire) {
+                (Some(sum), _) => extra.push(("sum", sum.to_string())),
+                // iBox terminals always send one; ABillS's iBox module refuses a check without.
+                (None, Wire::Ibox) => extra.push(("sum", "0.00".into())),
+                (None, _) => {}
             }
             let request = osmp_request(args, osmp_form(args, "check", &txn_id, &extra));
             match exchange(client, &request, args.retry_for, args.wire) {
