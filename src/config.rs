@@ -204,6 +204,8 @@ pub enum ProtocolKind {
     Nonstop24,
     /// iBox terminals: OSMP with `ibox_txn_id` and `prv_txn_date`.
     Ibox,
+    /// City24 / City-Pay terminals (`QueryType=check|pay|cancel`, listings).
+    City24,
 }
 
 impl ProtocolKind {
@@ -211,6 +213,7 @@ impl ProtocolKind {
         ProtocolKind::Osmp,
         ProtocolKind::Nonstop24,
         ProtocolKind::Ibox,
+        ProtocolKind::City24,
     ];
 
     pub fn name(self) -> &'static str {
@@ -218,6 +221,7 @@ impl ProtocolKind {
             ProtocolKind::Osmp => "osmp",
             ProtocolKind::Nonstop24 => "24nonstop",
             ProtocolKind::Ibox => "ibox",
+            ProtocolKind::City24 => "city24",
         }
     }
 
@@ -228,6 +232,7 @@ impl ProtocolKind {
             ProtocolKind::Osmp => "osmp",
             ProtocolKind::Nonstop24 => "24_non_stop",
             ProtocolKind::Ibox => "ibox",
+            ProtocolKind::City24 => "usmp",
         }
     }
 
@@ -237,7 +242,7 @@ impl ProtocolKind {
         match self {
             ProtocolKind::Osmp => false,
             ProtocolKind::Nonstop24 => true,
-            ProtocolKind::Ibox => false,
+            ProtocolKind::Ibox | ProtocolKind::City24 => false,
         }
     }
 
@@ -252,6 +257,7 @@ impl ProtocolKind {
             ProtocolKind::Osmp => 44,
             ProtocolKind::Nonstop24 => 52,
             ProtocolKind::Ibox => 60,
+            ProtocolKind::City24 => 47,
         }
     }
 }

@@ -407,17 +407,30 @@ fn try_cancel(
     order: &CancelOrder,
 ) -> Result<Unpaid, LedgerError> {
     let mut tx = conn.start_transaction(TxOpts::default())?;
-    let rows: Vec<(u64, StoredRow)> = tx
-        .exec::<(u64, u64, String, String, u64, String, u64, bool, String), _, _>(
+    let columns = &STORED_SELECT["SELECT ".len()..];
+    let found: Vec<IdStoredRow> = match (order.prv_txn, &order.txn_id) {
+        (Some(prv_txn), _) => tx.exec(
             format!(
-                "SELECT id, {} WHERE prv_txn = ? OR (prv_txn = 0 AND id = ?) FOR UPDATE",
-                &STORED_SELECT["SELECT ".len()..]
+                "SELECT id, {columns} WHERE prv_txn = ? OR (prv_txn = 0 AND id = ?) FOR UPDATE"
             ),
-            (order.prv_txn, order.prv_txn),
-        )?
+            (prv_txn, prv_txn),
+        )?,
+        (None, Some(txn_id)) => tx.exec(
+            format!("SELECT id, {columns} WHERE system_name = ? AND txn_id = ? FOR UPDATE"),
+            (system.name.as_str(), txn_id.as_str()),
+        )?,
+        (None, None) => Vec::new(),
+    };
+    let rows: Vec<(u64, StoredRow)> = found
         .into_iter()
         .map(|(id, a, b, c, d, e, f, g, h)| (id, (a, b, c, d, e, f, g, h)))
         .collect();
+    // How the order names the payment, for the refusals.
+    let named = match (order.prv_txn, &order.txn_id) {
+        (Some(p), _) => format!("prv_txn {p}"),
+        (None, Some(t)) => format!("txn {t}"),
+        (None, None) => "a cancel naming no payment".to_string(),
+    };
     let unknown = |why: String| -> Result<Unpaid, LedgerError> {
         Ok(Unpaid::Refused(Refusal::CancelUnknown(why)))
     };
@@ -425,10 +438,10 @@ fn try_cancel(
         tx.rollback()?;
         return match rows.first() {
             Some((_, other)) => unknown(format!(
-                "prv_txn {} is a payment of system {}, not {}",
-                order.prv_txn, other.7, system.name
+                "{named} is a payment of system {}, not {}",
+                other.7, system.name
             )),
-            None => unknown(format!("prv_txn {}: no such payment", order.prv_txn)),
+            None => unknown(format!("{named}: no such payment")),
         };
     };
     let Some(stored) = stored(mine) else {
@@ -438,10 +451,7 @@ fn try_cancel(
     if let Some(txn_id) = &order.txn_id {
         if txn_id.as_str() != stored.txn_id {
             tx.rollback()?;
-            return unknown(format!(
-                "prv_txn {} is txn {}, not {txn_id}",
-                order.prv_txn, stored.txn_id
-            ));
+            return unknown(format!("{named} is txn {}, not {txn_id}", stored.txn_id));
         }
     }
     if stored.cancelled {
@@ -519,6 +529,47 @@ impl Record {
         ]
     }
 }
+
+/// The committed, not cancelled payments of `system` whose txn_date is in `period`
+/// (both ends included), oldest first, at most `limit`: what a payment system's
+/// reconciliation request is answered with.
+pub fn list(
+    conn: &mut Conn,
+    system: &str,
+    period: &crate::outcome::Period,
+    limit: u32,
+) -> Result<Vec<crate::outcome::Listed>, mysql::Error> {
+    const SQL_TIME: &str = "%Y-%m-%d %H:%M:%S";
+    let rows: Vec<(String, String, String, String, u64)> = conn.exec(
+        format!(
+            "SELECT txn_id, account, CAST(txn_date AS CHAR), CAST(amount AS CHAR), \
+             IF(prv_txn = 0, id, prv_txn) FROM paysys_txn WHERE system_name = ? \
+             AND txn_date >= ? AND txn_date <= ? AND cancelled IS NULL \
+             ORDER BY txn_date, id LIMIT {limit}"
+        ),
+        (
+            system,
+            period.from.format(SQL_TIME).to_string(),
+            period.to.format(SQL_TIME).to_string(),
+        ),
+    )?;
+    // Columns MySQL wrote itself: DATETIME and DECIMAL(16,2) always read back.
+    Ok(rows
+        .into_iter()
+        .filter_map(|(txn_id, account, txn_date, amount, prv_txn)| {
+            Some(crate::outcome::Listed {
+                txn_id,
+                account,
+                txn_date: chrono::NaiveDateTime::parse_from_str(&txn_date, SQL_TIME).ok()?,
+                sum: Amount::parse(&amount).ok()?,
+                prv_txn,
+            })
+        })
+        .collect())
+}
+
+/// `paysys_txn.id` and a [`StoredRow`], flat, as [`cancel`] selects them.
+type IdStoredRow = (u64, u64, String, String, u64, String, u64, bool, String);
 
 /// A `paysys_txn` row as [`lookup`] selects it, column by column.
 type RecordRow = (

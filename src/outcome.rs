@@ -15,6 +15,8 @@ pub enum Command {
     Pay(Pay),
     Status(StatusQuery),
     Cancel(CancelOrder),
+    /// The system's payments of a period (City24's reconciliation request).
+    List(Period),
 }
 
 impl Command {
@@ -24,6 +26,7 @@ impl Command {
             Command::Pay(_) => "pay",
             Command::Status(_) => "status",
             Command::Cancel(_) => "cancel",
+            Command::List(_) => "list",
         }
     }
 }
@@ -51,12 +54,30 @@ pub struct StatusQuery {
     pub txn_id: TxnId,
 }
 
-/// Reverse the payment this system was answered `prv_txn` for.
+/// Reverse a payment of this system: the one answered `prv_txn` (OSMP), or, without it,
+/// the one with `txn_id` (City24 names the payment by its own id).
 #[derive(Debug, Clone, PartialEq)]
 pub struct CancelOrder {
-    pub prv_txn: u64,
-    /// The payment's txn id, when the caller names it too: then it must match.
+    pub prv_txn: Option<u64>,
+    /// The payment's txn id: with `prv_txn`, it must match; alone, it names the payment.
     pub txn_id: Option<TxnId>,
+}
+
+/// From and to (both included), in the server's local time.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Period {
+    pub from: chrono::NaiveDateTime,
+    pub to: chrono::NaiveDateTime,
+}
+
+/// One committed, not cancelled payment, as a listing names it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Listed {
+    pub txn_id: String,
+    pub account: String,
+    pub txn_date: chrono::NaiveDateTime,
+    pub sum: Amount,
+    pub prv_txn: u64,
 }
 
 /// The request is refused; retrying the same request will not help.
@@ -261,6 +282,8 @@ pub enum Outcome {
         sum: Amount,
         repeat: bool,
     },
+    /// The payments of a period ([`Command::List`]).
+    Listed(Vec<Listed>),
     Refused(Refusal),
     Failed(Fault),
 }

@@ -243,6 +243,10 @@ pub fn serve(
 /// The command name of a pay as sent ([`Command::name`]).
 const PAY: &str = "pay";
 
+/// The most payments one listing answers: a day of a busy system, with room; a longer
+/// period is for `paysys report` and `reconcile`.
+const LIST_MAX: u32 = 100_000;
+
 /// A refused pay's `paysys_refusal` row, on the request's connection if it has one (a new
 /// one if not). Only pays from a known system get here: a flood of anything else costs no
 /// database write.
@@ -317,8 +321,10 @@ fn decide(
         Err(refusal) => return Outcome::Refused(refusal),
     };
     let admitted = policy::check(system, &command, &now);
-    if let (Err(refusal), Command::Check(_) | Command::Status(_) | Command::Cancel(_)) =
-        (&admitted, &command)
+    if let (
+        Err(refusal),
+        Command::Check(_) | Command::Status(_) | Command::Cancel(_) | Command::List(_),
+    ) = (&admitted, &command)
     {
         // Outside today's limits needs no database to be refused — except a pay, which
         // may be the retry of one committed under earlier limits.
@@ -511,7 +517,7 @@ impl Job<'_> {
         // Pays and cancels write; status may wait on a pay of the same txn in flight
         // (ledger::find): all need the lock timeouts. A check only reads what is committed.
         let usage = match command {
-            Command::Check(_) => db::Use::Read,
+            Command::Check(_) | Command::List(_) => db::Use::Read,
             _ => db::Use::Write,
         };
         let conn = match conns.get(database, usage) {
@@ -588,6 +594,10 @@ impl Job<'_> {
                     Ok(None) => Outcome::Refused(Refusal::UnknownTxn),
                     Err(e) => Outcome::Failed(Fault::DatabaseRead(e.to_string())),
                 },
+                Err(e) => Outcome::Failed(Fault::DatabaseRead(e.to_string())),
+            },
+            Command::List(period) => match ledger::list(conn, &system.name, period, LIST_MAX) {
+                Ok(listed) => Outcome::Listed(listed),
                 Err(e) => Outcome::Failed(Fault::DatabaseRead(e.to_string())),
             },
             Command::Cancel(order) => match ledger::cancel(conn, self.billing, system, order) {

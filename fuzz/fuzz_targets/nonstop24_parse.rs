@@ -107,7 +107,7 @@ fn outcomes(parsed: &Result<Command, Refusal>) -> Vec<Outcome> {
             sum: Amount::from_kopecks(1),
             cancelled: true,
         }),
-        Ok(Command::Cancel(_)) => panic!("24NonStop has no cancel"),
+        Ok(Command::Cancel(_) | Command::List(_)) => panic!("24NonStop has no cancel or listing"),
     }
     all
 }

@@ -217,11 +217,13 @@ fn check_command(command: &Command, ctx: &ParseContext) {
             None
         }
         Command::Cancel(c) => {
+            assert!(c.prv_txn.is_some(), "an OSMP cancel names its prv_txn");
             if let Some(txn) = &c.txn_id {
                 assert_eq!(TxnId::parse(txn.as_str()).as_ref(), Ok(txn));
             }
             None
         }
+        Command::List(_) => panic!("OSMP has no listing"),
     };
     if let Some(account) = account {
         assert!(!account.refs().is_empty());
@@ -292,12 +294,13 @@ fn outcomes(parsed: &Result<Command, Refusal>) -> Vec<Outcome> {
         ],
         Ok(Command::Cancel(c)) => vec![
             Outcome::Cancelled {
-                prv_txn: c.prv_txn,
+                prv_txn: c.prv_txn.expect("an OSMP cancel names its prv_txn"),
                 sum: Amount::from_kopecks(1050),
                 repeat: false,
             },
             Outcome::Refused(Refusal::CancelUnknown("no such payment".into())),
         ],
+        Ok(Command::List(_)) => panic!("OSMP has no listing"),
     }
 }
 

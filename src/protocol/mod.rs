@@ -16,6 +16,7 @@ use crate::config::{ProtocolKind, SignRule};
 use crate::domain::AccountRule;
 use crate::outcome::{Command, Echo, Outcome, Refusal};
 
+pub mod city24;
 pub mod nonstop24;
 pub mod osmp;
 
@@ -70,6 +71,7 @@ pub fn of(kind: ProtocolKind, dialect: Dialect) -> &'static dyn Protocol {
         (ProtocolKind::Osmp, Dialect::Abills) => &osmp::Osmp::ABILLS,
         (ProtocolKind::Nonstop24, _) => &nonstop24::Nonstop24,
         (ProtocolKind::Ibox, _) => &osmp::Osmp::IBOX,
+        (ProtocolKind::City24, _) => &city24::City24,
     }
 }
 

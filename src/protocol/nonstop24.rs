@@ -49,8 +49,9 @@ pub fn code(outcome: &Outcome) -> (i32, &'static str) {
         Outcome::Found {
             cancelled: true, ..
         } => (11, "cancelled"),
-        // No ACT cancels; a cancel never reaches here.
+        // No ACT cancels or lists; neither reaches here.
         Outcome::Cancelled { .. } => (-101, "cancel unsupported"),
+        Outcome::Listed(_) => (-101, "listing unsupported"),
         Outcome::Refused(refusal) => match refusal {
             Refusal::NoSuchSubscriber | Refusal::BadAccount(_) => (-40, "client not found"),
             Refusal::AccountInactive

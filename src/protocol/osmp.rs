@@ -146,7 +146,10 @@ impl Protocol for Osmp {
                     None | Some("") => None,
                     Some(_) => Some(txn_id()?),
                 };
-                Ok(Command::Cancel(CancelOrder { prv_txn, txn_id }))
+                Ok(Command::Cancel(CancelOrder {
+                    prv_txn: Some(prv_txn),
+                    txn_id,
+                }))
             }
             other => Err(Refusal::NoCommand(other.to_string())),
         }
@@ -246,6 +249,8 @@ pub fn code(outcome: &Outcome) -> (u16, &'static str) {
         | Outcome::Paid { .. }
         | Outcome::Found { .. }
         | Outcome::Cancelled { .. } => (0, "OK"),
+        // OSMP asks for no listing; a protocol error if one ever came this way.
+        Outcome::Listed(_) => (300, "nod16"),
         Outcome::Refused(refusal) => match refusal {
             // NoDeny answers a bare request with result 1, and terminals are used to it.
             Refusal::NoCommand(_) => (1, "nod3"),
