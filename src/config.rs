@@ -206,6 +206,8 @@ pub enum ProtocolKind {
     Ibox,
     /// City24 / City-Pay terminals (`QueryType=check|pay|cancel`, listings).
     City24,
+    /// PrivatBank's "Debt" XML interface (also A-Bank, Monobank).
+    Privat,
 }
 
 impl ProtocolKind {
@@ -214,6 +216,7 @@ impl ProtocolKind {
         ProtocolKind::Nonstop24,
         ProtocolKind::Ibox,
         ProtocolKind::City24,
+        ProtocolKind::Privat,
     ];
 
     pub fn name(self) -> &'static str {
@@ -222,6 +225,7 @@ impl ProtocolKind {
             ProtocolKind::Nonstop24 => "24nonstop",
             ProtocolKind::Ibox => "ibox",
             ProtocolKind::City24 => "city24",
+            ProtocolKind::Privat => "privat",
         }
     }
 
@@ -233,6 +237,7 @@ impl ProtocolKind {
             ProtocolKind::Nonstop24 => "24_non_stop",
             ProtocolKind::Ibox => "ibox",
             ProtocolKind::City24 => "usmp",
+            ProtocolKind::Privat => "privat_terminal",
         }
     }
 
@@ -242,7 +247,7 @@ impl ProtocolKind {
         match self {
             ProtocolKind::Osmp => false,
             ProtocolKind::Nonstop24 => true,
-            ProtocolKind::Ibox | ProtocolKind::City24 => false,
+            ProtocolKind::Ibox | ProtocolKind::City24 | ProtocolKind::Privat => false,
         }
     }
 
@@ -258,6 +263,7 @@ impl ProtocolKind {
             ProtocolKind::Nonstop24 => 52,
             ProtocolKind::Ibox => 60,
             ProtocolKind::City24 => 47,
+            ProtocolKind::Privat => 65,
         }
     }
 }

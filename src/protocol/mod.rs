@@ -19,6 +19,7 @@ use crate::outcome::{Command, Echo, Outcome, Refusal};
 pub mod city24;
 pub mod nonstop24;
 pub mod osmp;
+pub mod privat;
 
 /// What a protocol needs from the system's config to parse a request.
 #[derive(Debug, Clone, Copy)]
@@ -72,6 +73,7 @@ pub fn of(kind: ProtocolKind, dialect: Dialect) -> &'static dyn Protocol {
         (ProtocolKind::Nonstop24, _) => &nonstop24::Nonstop24,
         (ProtocolKind::Ibox, _) => &osmp::Osmp::IBOX,
         (ProtocolKind::City24, _) => &city24::City24,
+        (ProtocolKind::Privat, _) => &privat::Privat,
     }
 }
 
