@@ -314,25 +314,8 @@ both!(paypro_terminal_pays_with_the_shipped_description);
 /// `paysys_check.cgi` on ABillS, where a payment can be cancelled: pay, then `--cancel`
 /// finds the prv_txn by a status query and reverses it.
 fn pay_and_cancel_on_abills(kind: Kind) {
-    let server = common::server_url();
-    if server.contains("socket=") {
-        eprintln!("skipped: the CGI runs as www-data and needs a TCP database URL");
-        return;
-    }
-    let prefix = TempPrefix(webserver::temp_prefix(&format!("term-abills-{kind}")).unwrap());
-    let p = prefix.0.as_path();
-    webserver::prepare_prefix(p).unwrap();
-    webserver::install_cgi(
-        p,
-        "paysys_check.cgi",
-        Path::new(env!("CARGO_BIN_EXE_paysys_check")),
-    )
-    .unwrap();
-    let db = common::TestDb::with_fixture(&common::abills::fixture());
     let systems = common::abills::system("osmp", &["127.0.0.1"], "account = \"login\"");
-    e2e::write_config_text(p, &common::abills::config_text(&db.url, &systems));
-    let Some(web) = WebServer::start(kind, p, &Options::default()).unwrap() else {
-        eprintln!("skipped: {kind} is not installed");
+    let Some((web, _prefix, db)) = abills_site(kind, "abills", &systems) else {
         return;
     };
     let url = format!("{}/cgi-bin/paysys_check.cgi", web.base_url());
@@ -364,30 +347,13 @@ both!(pay_and_cancel_on_abills);
 /// `--protocol 24nonstop` against paysys_check.cgi with a 24NonStop system: signed check,
 /// pay, repeat and status; a wrong secret is refused before anything is looked up.
 fn nonstop24_terminal(kind: Kind) {
-    let server = common::server_url();
-    if server.contains("socket=") {
-        eprintln!("skipped: the CGI runs as www-data and needs a TCP database URL");
-        return;
-    }
-    let prefix = TempPrefix(webserver::temp_prefix(&format!("term-24ns-{kind}")).unwrap());
-    let p = prefix.0.as_path();
-    webserver::prepare_prefix(p).unwrap();
-    webserver::install_cgi(
-        p,
-        "paysys_check.cgi",
-        Path::new(env!("CARGO_BIN_EXE_paysys_check")),
-    )
-    .unwrap();
-    let db = common::TestDb::with_fixture(&common::abills::fixture());
     let systems = common::abills::system(
         "24ns",
         &["127.0.0.1"],
         "account = \"login\"\nsecret = \"k3y\"\nsign = \"sha1\"\nsign_amount = true",
     )
     .replace("protocol = \"osmp\"", "protocol = \"24nonstop\"");
-    e2e::write_config_text(p, &common::abills::config_text(&db.url, &systems));
-    let Some(web) = WebServer::start(kind, p, &Options::default()).unwrap() else {
-        eprintln!("skipped: {kind} is not installed");
+    let Some((web, _prefix, db)) = abills_site(kind, "24ns", &systems) else {
         return;
     };
     let url = format!("{}/cgi-bin/paysys_check.cgi", web.base_url());
@@ -460,6 +426,84 @@ fn nonstop24_terminal(kind: Kind) {
     drop(web);
 }
 both!(nonstop24_terminal);
+
+/// paysys_check.cgi behind `kind` on an ABillS database with these `[[system]]` tables.
+fn abills_site(
+    kind: Kind,
+    tag: &str,
+    systems: &str,
+) -> Option<(WebServer, TempPrefix, common::TestDb)> {
+    if common::server_url().contains("socket=") {
+        eprintln!("skipped: the CGI runs as www-data and needs a TCP database URL");
+        return None;
+    }
+    let prefix = TempPrefix(webserver::temp_prefix(&format!("term-{tag}-{kind}")).unwrap());
+    let p = prefix.0.as_path();
+    webserver::prepare_prefix(p).unwrap();
+    webserver::install_cgi(
+        p,
+        "paysys_check.cgi",
+        Path::new(env!("CARGO_BIN_EXE_paysys_check")),
+    )
+    .unwrap();
+    let db = common::TestDb::with_fixture(&common::abills::fixture());
+    e2e::write_config_text(p, &common::abills::config_text(&db.url, systems));
+    match WebServer::start(kind, p, &Options::default()).unwrap() {
+        Some(web) => Some((web, prefix, db)),
+        None => {
+            eprintln!("skipped: {kind} is not installed");
+            None
+        }
+    }
+}
+
+/// `--protocol city24` and `--protocol privat`: check, pay, repeat and cancel by the
+/// payment's own id, through paysys_check.cgi.
+fn city24_and_privat_terminals(kind: Kind) {
+    for protocol in ["city24", "privat"] {
+        let systems = common::abills::system(protocol, &["127.0.0.1"], "account = \"login\"")
+            .replace("protocol = \"osmp\"", &format!("protocol = \"{protocol}\""));
+        let Some((web, _prefix, db)) = abills_site(kind, protocol, &systems) else {
+            return;
+        };
+        let url = format!("{}/cgi-bin/paysys_check.cgi", web.base_url());
+        let t = |extra: &[&str]| -> Run {
+            let mut a = vec!["--url", url.as_str(), "--protocol", protocol];
+            a.extend_from_slice(extra);
+            terminal(&a)
+        };
+        let r = t(&["check", "test1"]);
+        assert_eq!(r.code, 0, "{protocol}: {}", r.out);
+        assert!(
+            r.out.contains("Ив*** И*** И*******"),
+            "{protocol}: {}",
+            r.out
+        );
+        let r = t(&["--txn-id", "PB-31337", "pay", "test1", "7.00"]);
+        assert_eq!(r.code, 0, "{protocol}: {}", r.out);
+        assert!(
+            r.out.contains("verdict: CONFIRMED: 7.00 credited"),
+            "{protocol}: {}",
+            r.out
+        );
+        assert_eq!(t(&["--txn-id", "PB-31337", "pay", "test1", "7.00"]).code, 0);
+        let credited = || -> u64 {
+            db.conn()
+                .query_first("SELECT COUNT(*) FROM payments WHERE sum = 7")
+                .unwrap()
+                .unwrap()
+        };
+        assert_eq!(credited(), 1, "{protocol}");
+        let r = t(&["--txn-id", "PB-31337", "--cancel"]);
+        assert_eq!(r.code, 0, "{protocol}: {}", r.out);
+        assert!(r.out.contains("is cancelled"), "{protocol}: {}", r.out);
+        assert_eq!(credited(), 0, "{protocol}: the cancel removed the payment");
+        let r = t(&["check", "nobody"]);
+        assert_eq!(r.code, 1, "{protocol}: {}", r.out);
+        drop(web);
+    }
+}
+both!(city24_and_privat_terminals);
 
 /// HTTPS with a self-signed certificate: refused until `--cacert` trusts it (a certificate
 /// error is the command's fault, exit 2, and nothing is sent), then a pay like any other.

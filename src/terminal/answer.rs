@@ -11,6 +11,10 @@ pub enum Wire {
     /// iBox: OSMP's fields and answers, `ibox_txn_id` for `osmp_txn_id`.
     Ibox,
     Nonstop24,
+    /// City24: `<Response>` with `ResultCode`.
+    City24,
+    /// PrivatBank's Debt interface: `<Transfer>` with a `Gateway`, `DebtPack` or `ErrorInfo`.
+    Privat,
 }
 
 impl Wire {
@@ -19,10 +23,14 @@ impl Wire {
         let mut a = match self {
             Wire::Osmp | Wire::Ibox => parse(body)?,
             Wire::Nonstop24 => parse_nonstop24(body)?,
+            Wire::City24 => parse_city24(body)?,
+            Wire::Privat => parse_privat(body)?,
         };
         let (meaning, class) = match self {
             Wire::Osmp | Wire::Ibox => meaning(a.result),
             Wire::Nonstop24 => meaning_nonstop24(a.result),
+            Wire::City24 => meaning_city24(a.result),
+            Wire::Privat => meaning_privat(a.result),
         };
         a.meaning = meaning;
         a.class = class;
@@ -35,6 +43,8 @@ impl Wire {
             Wire::Osmp => "OSMP result",
             Wire::Ibox => "iBox result",
             Wire::Nonstop24 => "24NonStop status_code",
+            Wire::City24 => "City24 ResultCode",
+            Wire::Privat => "PrivatBank ErrorInfo code",
         }
     }
 }
@@ -205,6 +215,175 @@ pub fn parse_nonstop24(body: &str) -> Option<Answer> {
     answer.meaning = meaning;
     answer.class = class;
     Some(answer)
+}
+
+/// A City24 `<Response>`: `ResultCode`, `TransactionExt` (our number), `Amount`,
+/// `Comment`, and a check's `<Fields>`.
+pub fn parse_city24(body: &str) -> Option<Answer> {
+    let mut reader = Reader::from_str(body);
+    let mut path: Vec<String> = Vec::new();
+    let mut text = String::new();
+    let mut answer = Answer::default();
+    let mut field: Option<String> = None;
+    let mut code: Option<i32> = None;
+    loop {
+        match reader.read_event().ok()? {
+            Event::Start(e) => {
+                let name = String::from_utf8_lossy(e.name().as_ref()).into_owned();
+                if path.is_empty() && name != "Response" {
+                    return None;
+                }
+                if path.len() == 2 {
+                    field = e
+                        .try_get_attribute("name")
+                        .ok()
+                        .flatten()
+                        .and_then(|a| a.unescape_value().ok().map(|v| v.into_owned()));
+                }
+                path.push(name);
+                text.clear();
+            }
+            Event::Text(t) => text.push_str(&t.unescape().ok()?),
+            Event::End(_) => {
+                let name = path.pop()?;
+                let value = std::mem::take(&mut text).trim().to_string();
+                match (path.len(), name.as_str()) {
+                    (1, "ResultCode") => code = Some(value.parse().ok()?),
+                    (1, "TransactionExt") => answer.prv_txn = Some(value),
+                    (1, "Amount") => answer.sum = Some(value),
+                    (1, "Comment") => answer.comment = value,
+                    (2, _) => {
+                        if let Some(f) = field.take() {
+                            answer.fields.push((f, value));
+                        }
+                    }
+                    _ => {}
+                }
+            }
+            Event::DocType(_) => return None,
+            Event::Eof => break,
+            _ => {}
+        }
+    }
+    if !path.is_empty() {
+        return None;
+    }
+    answer.result = code?;
+    Some(answer)
+}
+
+/// What a City24 `ResultCode` means.
+pub fn meaning_city24(code: i32) -> (&'static str, Class) {
+    match code {
+        0 => ("OK", Class::Ok),
+        1 => ("temporary error: ask again later", Class::Temporary),
+        100 => ("payment not finished: ask again later", Class::Temporary),
+        3 => ("wrong account format", Class::Refused),
+        21 => ("account not found", Class::Refused),
+        22 => ("payment forbidden (or cannot cancel)", Class::Refused),
+        23 => (
+            "forbidden for technical reasons (is this address allowed?)",
+            Class::Refused,
+        ),
+        24 => ("account inactive", Class::Refused),
+        241 => ("amount too small", Class::Refused),
+        242 => ("amount too large", Class::Refused),
+        _ => ("other error", Class::Refused),
+    }
+}
+
+/// A PrivatBank `<Transfer>` answer: a `Gateway` (result 0, `reference` as the prv_txn),
+/// a `DebtPack` or `PayersTable` (0; the name and balance as fields), or an `ErrorInfo`
+/// (its code, and its `Message` as the comment).
+pub fn parse_privat(body: &str) -> Option<Answer> {
+    let mut reader = Reader::from_str(body);
+    let mut depth = 0usize;
+    let mut answer = Answer::default();
+    let mut kind = String::new();
+    let mut current = String::new();
+    let mut text = String::new();
+    loop {
+        let event = reader.read_event().ok()?;
+        let start = match &event {
+            Event::Start(e) | Event::Empty(e) => Some(e.clone()),
+            _ => None,
+        };
+        if let Some(e) = start {
+            let name = String::from_utf8_lossy(e.local_name().as_ref()).into_owned();
+            let attr = |key: &[u8]| {
+                e.attributes()
+                    .flatten()
+                    .find(|a| a.key.local_name().as_ref() == key)
+                    .and_then(|a| a.unescape_value().ok().map(|v| v.into_owned()))
+            };
+            if depth == 0 && name != "Transfer" {
+                return None;
+            }
+            if name == "Data" {
+                kind = attr(b"type").unwrap_or_default();
+                match kind.as_str() {
+                    "Gateway" => answer.prv_txn = attr(b"reference"),
+                    "ErrorInfo" => answer.result = attr(b"code")?.parse().ok()?,
+                    _ => {}
+                }
+            }
+            if name == "DebtInfo" {
+                if let Some(v) = attr(b"amountToPay") {
+                    answer.fields.push(("amountToPay".into(), v));
+                }
+            }
+            if matches!(event, Event::Start(_)) {
+                depth += 1;
+                current = name;
+                text.clear();
+            }
+            continue;
+        }
+        match event {
+            Event::Text(t) => text.push_str(&t.unescape().ok()?),
+            Event::End(_) => {
+                depth = depth.checked_sub(1)?;
+                let value = std::mem::take(&mut text).trim().to_string();
+                match current.as_str() {
+                    "Fio" | "Balance" | "Element" if !value.is_empty() => {
+                        answer.fields.push((current.clone(), value))
+                    }
+                    "Message" => answer.comment = value,
+                    _ => {}
+                }
+                current.clear();
+            }
+            Event::DocType(_) => return None,
+            Event::Eof => break,
+            _ => {}
+        }
+    }
+    if depth != 0 || kind.is_empty() {
+        return None;
+    }
+    Some(answer)
+}
+
+/// What a PrivatBank answer means: 0 (no ErrorInfo) done, else the ErrorInfo code.
+pub fn meaning_privat(code: i32) -> (&'static str, Class) {
+    match code {
+        0 => ("OK", Class::Ok),
+        1 => ("unknown request type", Class::Refused),
+        2 => ("payer not found", Class::Refused),
+        3 => ("wrong sum", Class::Refused),
+        4 => ("wrong date", Class::Refused),
+        5 => ("access from this address not allowed", Class::Refused),
+        6 => ("more than one payer found", Class::Refused),
+        7 => ("duplicate payment", Class::Refused),
+        98 => ("payment not found", Class::Refused),
+        // The interface has no "later": 99 is also a provider's temporary fault, after
+        // which the bank asks again.
+        99 => (
+            "other error (also a temporary fault): ask again",
+            Class::Temporary,
+        ),
+        _ => ("unknown error code", Class::Refused),
+    }
 }
 
 /// What a 24NonStop `status_code` means for the terminal.

@@ -66,7 +66,9 @@ OPTIONS
   --cacert FILE        trust the certificates in this PEM file (a self-signed or private CA)
   --insecure           do not check the server's certificate
   --protocol NAME      osmp (default), ibox (OSMP with ibox_txn_id; a check sends sum 0.00
-                       unless given), or 24nonstop (24NonStop and 2click terminals; ACT=1, 4, 7
+                       unless given), city24 (QueryType=…; --cancel names the pay by
+                       --txn-id as RevertId), privat (PrivatBank's Debt XML: check is a
+                       Search, pay a Pay with Data@id = --txn-id, --cancel a Cancel), or 24nonstop (24NonStop and 2click terminals; ACT=1, 4, 7
                        signed with --secret S; --sign sha1, --sign-amount, --service-id ID as
                        the system's config says)
   --paypro FILE        a PayPRO provider file (providers.ini, providers_user.ini, or an own
@@ -224,8 +226,12 @@ fn parse_args(args: &[String]) -> Result<Args, String> {
                     "osmp" => Wire::Osmp,
                     "24nonstop" => Wire::Nonstop24,
                     "ibox" => Wire::Ibox,
+                    "city24" => Wire::City24,
+                    "privat" => Wire::Privat,
                     other => {
-                        return Err(format!("--protocol {other}: osmp, ibox or 24nonstop"));
+                        return Err(format!(
+                            "--protocol {other}: osmp, ibox, city24, privat or 24nonstop"
+                        ));
                     }
                 }
             }
@@ -313,6 +319,12 @@ fn parse_args(args: &[String]) -> Result<Args, String> {
             return Err("--post and --param: the provider description says how to send".into());
         }
     }
+    if matches!(wire, Wire::City24 | Wire::Privat) && matches!(action, Action::Status) {
+        return Err("City24 and PrivatBank have no status request".into());
+    }
+    if matches!(wire, Wire::Privat) && post {
+        return Err("PrivatBank requests are always POSTed XML: no --post".into());
+    }
     if wire == Wire::Nonstop24 {
         if !paypro.is_empty() {
             return Err("--protocol 24nonstop or --paypro: one terminal at a time".into());
@@ -334,6 +346,7 @@ fn parse_args(args: &[String]) -> Result<Args, String> {
         Some(v) => Some(
             match wire {
                 Wire::Osmp | Wire::Ibox => TxnId::parse(&v),
+                Wire::City24 | Wire::Privat => TxnId::parse_token(&v),
                 Wire::Nonstop24 => TxnId::parse_token(&v),
             }
             .map_err(|e| format!("--txn-id {v}: {e}"))?,
@@ -451,6 +464,97 @@ fn nonstop24_form(args: &Args, command: &str, txn_id: &TxnId, extra: &[(&str, St
     serde_urlencoded::to_string(&pairs).unwrap_or_default()
 }
 
+/// The request for a command in the terminal's protocol.
+fn request_for(
+    args: &Args,
+    command: &str,
+    txn_id: &TxnId,
+    extra: &[(&str, String)],
+) -> HttpRequest {
+    match args.wire {
+        Wire::Privat => privat_request(args, command, txn_id, extra),
+        Wire::City24 => osmp_request(args, city24_form(args, command, txn_id, extra)),
+        Wire::Osmp | Wire::Ibox | Wire::Nonstop24 => {
+            osmp_request(args, osmp_form(args, command, txn_id, extra))
+        }
+    }
+}
+
+/// City24: `QueryType`, `TransactionId`, `Account`, `Amount`, `TransactionDate`; a cancel
+/// names the pay by `RevertId` and is a transaction of its own.
+fn city24_form(args: &Args, command: &str, txn_id: &TxnId, extra: &[(&str, String)]) -> String {
+    let get = |k: &str| extra.iter().find(|(n, _)| *n == k).map(|(_, v)| v.clone());
+    let mut pairs: Vec<(String, String)> = vec![("QueryType".into(), command.into())];
+    if command == "cancel" {
+        pairs.push(("TransactionId".into(), generated_txn_id().to_string()));
+        pairs.push(("RevertId".into(), txn_id.to_string()));
+        pairs.push((
+            "RevertDate".into(),
+            Local::now().format("%Y%m%d%H%M%S").to_string(),
+        ));
+    } else {
+        pairs.push(("TransactionId".into(), txn_id.to_string()));
+    }
+    for (ours, theirs) in [
+        ("account", "Account"),
+        ("sum", "Amount"),
+        ("txn_date", "TransactionDate"),
+    ] {
+        if let Some(v) = get(ours) {
+            pairs.push((theirs.into(), v));
+        }
+    }
+    pairs.extend(args.params.iter().cloned());
+    serde_urlencoded::to_string(&pairs).unwrap_or_default()
+}
+
+/// PrivatBank's Debt interface: a POSTed `<Transfer>`; a check is a Search.
+fn privat_request(
+    args: &Args,
+    command: &str,
+    txn_id: &TxnId,
+    extra: &[(&str, String)],
+) -> HttpRequest {
+    let get = |k: &str| {
+        extra
+            .iter()
+            .find(|(n, _)| *n == k)
+            .map(|(_, v)| quick_xml::escape::escape(v.as_str()).into_owned())
+            .unwrap_or_default()
+    };
+    let xsi = "xmlns:xsi=\"http://www.w3.org/2001/XMLSchema-instance\"";
+    let (action, data) = match command {
+        "check" => (
+            "Search",
+            format!(
+                "<Data {xsi} xsi:type=\"Payer\"><Unit name=\"bill_identifier\" value=\"{}\"/></Data>",
+                get("account")
+            ),
+        ),
+        "pay" => (
+            "Pay",
+            format!(
+                "<Data {xsi} xsi:type=\"Payment\" id=\"{txn_id}\" number=\"{txn_id}\"><PayerInfo billIdentifier=\"{}\"/>\
+                 <TotalSum>{}</TotalSum><CreateTime>{}</CreateTime></Data>",
+                get("account"),
+                get("sum"),
+                Local::now().to_rfc3339()
+            ),
+        ),
+        _ => ("Cancel", format!("<Data {xsi} xsi:type=\"Payment\" id=\"{txn_id}\"/>")),
+    };
+    HttpRequest {
+        method: Method::Post,
+        url: args.url.clone().unwrap_or_default(),
+        body: Some(format!(
+            "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Transfer xmlns=\"http://debt.privatbank.ua/Transfer\" \
+             interface=\"Debt\" action=\"{action}\">{data}</Transfer>"
+        )),
+        content_type: Some("text/xml; charset=utf-8".into()),
+        basic_auth: args.auth.clone(),
+    }
+}
+
 fn osmp_request(args: &Args, form: String) -> HttpRequest {
     let url = args.url.clone().unwrap_or_default();
     if args.post {
@@ -499,7 +603,7 @@ fn osmp_terminal(client: &Client, args: &Args) -> Verdict {
                 (None, Wire::Ibox) => extra.push(("sum", "0.00".into())),
                 (None, _) => {}
             }
-            let request = osmp_request(args, osmp_form(args, "check", &txn_id, &extra));
+            let request = request_for(args, "check", &txn_id, &extra);
             match exchange(client, &request, args.retry_for, args.wire) {
                 Ending::Answer(a) if a.ok() => {
                     say(&format!("verdict: OK: account {account} can be paid"));
@@ -519,7 +623,7 @@ fn osmp_terminal(client: &Client, args: &Args) -> Verdict {
                 ("sum", sum.to_string()),
                 ("txn_date", txn_date),
             ];
-            let request = osmp_request(args, osmp_form(args, "pay", &txn_id, &extra));
+            let request = request_for(args, "pay", &txn_id, &extra);
             let repeat = repeat_command(args, &txn_id, &format!("pay {account} {sum}"));
             match exchange(client, &request, args.retry_for, args.wire) {
                 Ending::Answer(a) if a.ok() => {
@@ -537,7 +641,7 @@ fn osmp_terminal(client: &Client, args: &Args) -> Verdict {
             }
         }
         Action::Status => {
-            let request = osmp_request(args, osmp_form(args, "status", &txn_id, &[]));
+            let request = request_for(args, "status", &txn_id, &[]);
             match exchange(client, &request, args.retry_for, args.wire) {
                 Ending::Answer(a) if a.fields.iter().any(|(k, v)| k == "status" && v == "130") => {
                     say(&format!(
@@ -565,11 +669,13 @@ fn osmp_terminal(client: &Client, args: &Args) -> Verdict {
         Action::Cancel { prv_txn } => {
             let prv_txn = match prv_txn {
                 Some(p) => p.clone(),
+                // These name the payment to cancel by its own id: no status first.
+                None if matches!(args.wire, Wire::City24 | Wire::Privat) => String::new(),
                 None => {
                     say(&format!(
                         "cancel needs the endpoint's prv_txn of payment {txn_id}: asking its status first"
                     ));
-                    let request = osmp_request(args, osmp_form(args, "status", &txn_id, &[]));
+                    let request = request_for(args, "status", &txn_id, &[]);
                     match exchange(client, &request, args.retry_for, args.wire) {
                         Ending::Answer(a) if a.ok() => match a.prv_txn {
                             Some(p) => p,
@@ -582,15 +688,22 @@ fn osmp_terminal(client: &Client, args: &Args) -> Verdict {
                     }
                 }
             };
-            let request = osmp_request(
-                args,
-                osmp_form(args, "cancel", &txn_id, &[("prv_txn", prv_txn.clone())]),
-            );
-            let repeat = repeat_command(args, &txn_id, &format!("--cancel --prv-txn {prv_txn}"));
+            let request = request_for(args, "cancel", &txn_id, &[("prv_txn", prv_txn.clone())]);
+            let again = if prv_txn.is_empty() {
+                "--cancel".to_string()
+            } else {
+                format!("--cancel --prv-txn {prv_txn}")
+            };
+            let repeat = repeat_command(args, &txn_id, &again);
             match exchange(client, &request, args.retry_for, args.wire) {
                 Ending::Answer(a) if a.ok() => {
+                    let number = if prv_txn.is_empty() {
+                        a.prv_txn.clone().unwrap_or_default()
+                    } else {
+                        prv_txn
+                    };
                     say(&format!(
-                        "verdict: CONFIRMED: payment {txn_id} (prv_txn {prv_txn}) is cancelled"
+                        "verdict: CONFIRMED: payment {txn_id} (prv_txn {number}) is cancelled"
                     ));
                     Verdict::Confirmed
                 }
@@ -606,6 +719,12 @@ fn repeat_command(args: &Args, txn_id: &TxnId, what: &str) -> String {
         "paysys terminal --url '{}' --txn-id {txn_id}",
         args.url.as_deref().unwrap_or("URL")
     );
+    match args.wire {
+        Wire::Osmp | Wire::Nonstop24 => {}
+        Wire::Ibox => cmd.push_str(" --protocol ibox"),
+        Wire::City24 => cmd.push_str(" --protocol city24"),
+        Wire::Privat => cmd.push_str(" --protocol privat"),
+    }
     if let (Wire::Nonstop24, Some(rule)) = (args.wire, &args.sign) {
         // Never the secret itself on the screen.
         cmd.push_str(" --protocol 24nonstop --secret \"$SECRET\"");
