@@ -15,7 +15,7 @@
 
 use quick_xml::escape::escape;
 
-use crate::cgi::{Request, Response};
+use crate::cgi::Request;
 use crate::config::ProtocolKind;
 use crate::domain::{Account, Amount, AmountError, TxnDate, TxnId};
 use crate::outcome::{CancelOrder, Check, Command, Echo, Outcome, Pay, Period, Refusal};
@@ -212,20 +212,7 @@ impl Protocol for City24 {
 }
 
 fn reply(xml: String, outcome: &Outcome, result: u16, comment: &str) -> Reply {
-    let status = if matches!(outcome, Outcome::Refused(Refusal::CallerNotAllowed)) {
-        403
-    } else {
-        200
-    };
-    Reply {
-        response: Response {
-            status,
-            content_type: "text/xml; charset=utf-8",
-            body: xml,
-        },
-        result: result.to_string(),
-        comment: comment.to_string(),
-    }
+    Reply::xml(xml, outcome, result.to_string(), comment.to_string())
 }
 
 /// A listing's end: `yyyyMMddHHmmss`.
@@ -240,23 +227,11 @@ mod tests {
     use super::*;
     use crate::domain::{AccountKey, AccountRule};
     use crate::outcome::{Listed, Subscriber};
+    use crate::protocol::testing::get as request;
     use chrono::NaiveDateTime;
-    use std::ffi::OsString;
 
     fn now() -> NaiveDateTime {
         NaiveDateTime::parse_from_str("20261122100000", "%Y%m%d%H%M%S").unwrap()
-    }
-
-    fn request(query: &str) -> Request {
-        let q = OsString::from(query);
-        Request::read(
-            |k| match k {
-                "QUERY_STRING" => Some(q.clone()),
-                "REQUEST_METHOD" => Some("GET".into()),
-                _ => None,
-            },
-            &mut &b""[..],
-        )
     }
 
     fn parse(query: &str) -> Result<Command, Refusal> {

@@ -56,6 +56,28 @@ pub trait Protocol: Sync {
     fn render(&self, echo: &Echo, outcome: &Outcome) -> Reply;
 }
 
+impl Reply {
+    /// An XML answer: HTTP 200 — or 403 for a caller no system admits, so that a misrouted
+    /// request is plain in the web server's own access log too; terminals read the XML,
+    /// not the status line. `result` and `comment` are what the log line says.
+    pub fn xml(body: String, outcome: &Outcome, result: String, comment: String) -> Reply {
+        let status = if matches!(outcome, Outcome::Refused(Refusal::CallerNotAllowed)) {
+            403
+        } else {
+            200
+        };
+        Reply {
+            response: Response {
+                status,
+                content_type: "text/xml; charset=utf-8",
+                body,
+            },
+            result,
+            comment,
+        }
+    }
+}
+
 /// Whose answers a protocol gives where the billings' own scripts differ.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Dialect {
@@ -94,4 +116,42 @@ pub fn form_echo(request: &Request) -> Echo {
         echo.params = form.pairs().to_vec();
     }
     echo
+}
+
+/// Requests for the protocols' unit tests, as a web server hands them over.
+#[cfg(test)]
+pub(crate) mod testing {
+    use std::ffi::OsString;
+
+    use crate::cgi::Request;
+
+    /// A GET with this query string.
+    pub fn get(query: &str) -> Request {
+        let q = OsString::from(query);
+        Request::read(
+            |k| match k {
+                "QUERY_STRING" => Some(q.clone()),
+                "REQUEST_METHOD" => Some("GET".into()),
+                "REMOTE_ADDR" => Some("127.0.0.1".into()),
+                _ => None,
+            },
+            &mut &b""[..],
+        )
+    }
+
+    /// A POST of `body` as `content_type`.
+    pub fn post(content_type: &str, body: &str) -> Request {
+        let len = body.len().to_string();
+        let content_type = content_type.to_string();
+        Request::read(
+            |k| match k {
+                "REQUEST_METHOD" => Some("POST".into()),
+                "CONTENT_TYPE" => Some(OsString::from(&content_type)),
+                "CONTENT_LENGTH" => Some(OsString::from(&len)),
+                "REMOTE_ADDR" => Some("127.0.0.1".into()),
+                _ => None,
+            },
+            &mut body.as_bytes(),
+        )
+    }
 }

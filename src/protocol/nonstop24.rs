@@ -29,7 +29,7 @@ use md5::Md5;
 use quick_xml::events::Event;
 use sha1::{Digest, Sha1};
 
-use crate::cgi::{Form, Request, Response};
+use crate::cgi::{Form, Request};
 use crate::config::{ProtocolKind, SignHash, SignRule};
 use crate::domain::{Account, Amount, AmountError, TxnDate, TxnId};
 use crate::outcome::{Check, Command, Echo, Outcome, Pay, Refusal, StatusQuery};
@@ -227,20 +227,7 @@ impl Protocol for Nonstop24 {
             xml.push_str("</transaction>");
         }
         xml.push_str("</pay-response>\n");
-        let http = if matches!(outcome, Outcome::Refused(Refusal::CallerNotAllowed)) {
-            403
-        } else {
-            200
-        };
-        Reply {
-            response: Response {
-                status: http,
-                content_type: "text/xml; charset=utf-8",
-                body: xml,
-            },
-            result: status.to_string(),
-            comment: words.to_string(),
-        }
+        Reply::xml(xml, outcome, status.to_string(), words.to_string())
     }
 }
 
@@ -355,10 +342,14 @@ fn same_text(a: &str, b: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::protocol::testing::get as request;
+
+    fn post_xml(body: &str) -> Request {
+        crate::protocol::testing::post("text/xml", body)
+    }
     use crate::domain::{AccountKey, AccountRule};
     use crate::outcome::Subscriber;
     use chrono::NaiveDateTime;
-    use std::ffi::OsString;
 
     fn rule(hash: SignHash, amount: bool) -> SignRule {
         SignRule {
@@ -387,32 +378,6 @@ mod tests {
             signature(&sha1, "4", "1", Some("Internet"), "12345", Some("10.00")),
             "AFB23CB3E713BB8A980B96DF1FEA6F48BDF49454"
         );
-    }
-
-    fn request(query: &str) -> Request {
-        let env = |k: &str| -> Option<OsString> {
-            match k {
-                "REQUEST_METHOD" => Some("GET".into()),
-                "QUERY_STRING" => Some(query.into()),
-                "REMOTE_ADDR" => Some("127.0.0.1".into()),
-                _ => None,
-            }
-        };
-        Request::read(env, &mut std::io::empty())
-    }
-
-    fn post_xml(body: &str) -> Request {
-        let len = body.len().to_string();
-        let env = |k: &str| -> Option<OsString> {
-            match k {
-                "REQUEST_METHOD" => Some("POST".into()),
-                "CONTENT_TYPE" => Some("text/xml".into()),
-                "CONTENT_LENGTH" => Some(len.clone().into()),
-                "REMOTE_ADDR" => Some("127.0.0.1".into()),
-                _ => None,
-            }
-        };
-        Request::read(env, &mut body.as_bytes())
     }
 
     fn parse_with(req: &Request, sign: Option<&SignRule>) -> Result<Command, Refusal> {

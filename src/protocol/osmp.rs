@@ -14,7 +14,7 @@
 
 use quick_xml::escape::escape;
 
-use crate::cgi::{Request, Response};
+use crate::cgi::Request;
 use crate::config::ProtocolKind;
 use crate::domain::{Account, Amount, AmountError, TxnDate, TxnId};
 use crate::outcome::{
@@ -206,22 +206,7 @@ impl Protocol for Osmp {
             xml.push_str("</field2></fields>");
         }
         xml.push_str("</response>\n");
-        // Terminals read the XML, not the status line; a caller we do not know gets a 403 so
-        // that a misrouted request is obvious in the web server's own access log too.
-        let status = if matches!(outcome, Outcome::Refused(Refusal::CallerNotAllowed)) {
-            403
-        } else {
-            200
-        };
-        Reply {
-            response: Response {
-                status,
-                content_type: "text/xml; charset=utf-8",
-                body: xml,
-            },
-            result: result.to_string(),
-            comment: comment.to_string(),
-        }
+        Reply::xml(xml, outcome, result.to_string(), comment.to_string())
     }
 }
 
@@ -339,23 +324,11 @@ pub(crate) fn clean(text: &str) -> String {
 mod tests {
     use super::*;
     use crate::domain::{AccountKey, AccountRule};
+    use crate::protocol::testing::get as request;
     use chrono::NaiveDateTime;
-    use std::ffi::OsString;
 
     fn now() -> NaiveDateTime {
         NaiveDateTime::parse_from_str("20261122100000", "%Y%m%d%H%M%S").unwrap()
-    }
-
-    fn request(query: &str) -> Request {
-        let q = OsString::from(query);
-        Request::read(
-            |k| match k {
-                "QUERY_STRING" => Some(q.clone()),
-                "REQUEST_METHOD" => Some("GET".into()),
-                _ => None,
-            },
-            &mut &b""[..],
-        )
     }
 
     fn parse(query: &str) -> Result<Command, Refusal> {

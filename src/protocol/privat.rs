@@ -25,7 +25,7 @@ use chrono::{DateTime, Local};
 use quick_xml::events::{BytesStart, Event};
 use quick_xml::Reader;
 
-use crate::cgi::{Request, Response};
+use crate::cgi::Request;
 use crate::config::ProtocolKind;
 use crate::domain::{Account, Amount, AmountError, TxnDate, TxnId};
 use crate::outcome::{CancelOrder, Check, Command, Echo, Outcome, Pay, Refusal};
@@ -376,25 +376,13 @@ impl Protocol for Privat {
             }
         };
         xml.push_str("</Transfer>\n");
-        let status = if matches!(outcome, Outcome::Refused(Refusal::CallerNotAllowed)) {
-            403
+        // The log keeps the code and the message as answered.
+        let comment = if result == "0" {
+            "OK".to_string()
         } else {
-            200
+            comment.to_string()
         };
-        Reply {
-            response: Response {
-                status,
-                content_type: "text/xml; charset=utf-8",
-                body: xml,
-            },
-            // The log keeps the code and the message as answered.
-            comment: if result == "0" {
-                "OK".into()
-            } else {
-                comment.to_string()
-            },
-            result,
-        }
+        Reply::xml(xml, outcome, result, comment)
     }
 }
 
@@ -406,23 +394,13 @@ fn attr(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn post(body: &str) -> Request {
+        crate::protocol::testing::post("text/xml", body)
+    }
     use crate::domain::{AccountKey, AccountRule};
     use crate::outcome::Subscriber;
     use chrono::NaiveDateTime;
-    use std::ffi::OsString;
-
-    fn post(body: &str) -> Request {
-        let len = body.len().to_string();
-        let env = |k: &str| -> Option<OsString> {
-            match k {
-                "REQUEST_METHOD" => Some("POST".into()),
-                "CONTENT_TYPE" => Some("text/xml".into()),
-                "CONTENT_LENGTH" => Some(len.clone().into()),
-                _ => None,
-            }
-        };
-        Request::read(env, &mut body.as_bytes())
-    }
 
     fn parse(body: &str) -> Result<Command, Refusal> {
         let rule = AccountRule::new(AccountKey::Id);
