@@ -19,3 +19,4 @@ GRANT SELECT ON `abills`.`paysys_connect` TO 'paysys'@'localhost';
 GRANT SELECT, INSERT, UPDATE ON `abills`.`paysys_txn` TO 'paysys'@'localhost';
 -- Refused pays (one row each), and `paysys report`.
 GRANT SELECT, INSERT ON `abills`.`paysys_refusal` TO 'paysys'@'localhost';
+GRANT SELECT, INSERT, UPDATE ON `abills`.`paysys_order` TO 'paysys'@'localhost';

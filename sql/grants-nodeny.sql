@@ -10,3 +10,4 @@ GRANT INSERT ON `nodeny`.`pays` TO 'paysys'@'localhost';
 GRANT SELECT, INSERT, UPDATE ON `nodeny`.`paysys_txn` TO 'paysys'@'localhost';
 -- Refused pays (one row each), and `paysys report`.
 GRANT SELECT, INSERT ON `nodeny`.`paysys_refusal` TO 'paysys'@'localhost';
+GRANT SELECT, INSERT, UPDATE ON `nodeny`.`paysys_order` TO 'paysys'@'localhost';

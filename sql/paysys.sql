@@ -68,3 +68,19 @@ CREATE TABLE IF NOT EXISTS paysys_refusal (
 
 -- A paysys_refusal made by an earlier version kept 20 characters of a refused txn_id.
 ALTER TABLE paysys_refusal MODIFY txn_id VARCHAR(64) NOT NULL DEFAULT '';
+
+-- One row per order a payment system booked before paying it (EasyPay: Payment books,
+-- Confirm pays). The id is the PaymentId the booking is answered with; the UNIQUE key makes
+-- a repeated booking of the same order id find the first. A confirmation pays the order
+-- through paysys_txn like any payment, with the order id as its txn_id: exactly once.
+CREATE TABLE IF NOT EXISTS paysys_order (
+  id            BIGINT UNSIGNED NOT NULL AUTO_INCREMENT,
+  system_name   VARCHAR(32)     CHARACTER SET ascii COLLATE ascii_bin NOT NULL,
+  order_id      VARCHAR(64)     NOT NULL,
+  account       VARCHAR(64)     NOT NULL,
+  amount        DECIMAL(16,2)   NOT NULL,
+  created       DATETIME        NOT NULL,
+  cancelled     DATETIME        NULL DEFAULT NULL COMMENT 'cancelled before it was confirmed: never paid',
+  PRIMARY KEY (id),
+  UNIQUE KEY system_order (system_name, order_id)
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4;

@@ -121,6 +121,8 @@ pub struct System {
     /// or one whose check the admin turned off (`sign = "none"`, which check-config warns
     /// about).
     pub sign: Option<SignRule>,
+    /// EasyPay's keys; `None` for other protocols, or with `sign = "none"`.
+    pub rsa: Option<RsaRule>,
 }
 
 /// The hash of a signed protocol (24NonStop: MD5 by default, SHA-1 for some versions).
@@ -128,6 +130,18 @@ pub struct System {
 pub enum SignHash {
     Md5,
     Sha1,
+    /// EasyPay only.
+    Sha256,
+}
+
+/// An RSA-signed protocol's keys (EasyPay): the payment system's certificate, whose public
+/// key verifies each request, and, optionally, our private key, which signs each answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RsaRule {
+    pub certificate: PathBuf,
+    pub private_key: Option<PathBuf>,
+    /// SHA-1 unless `sign = "sha256"`.
+    pub hash: SignHash,
 }
 
 /// A signed protocol's rule: the shared secret, the hash, and (24NonStop) whether a pay's
@@ -208,6 +222,19 @@ pub enum ProtocolKind {
     City24,
     /// PrivatBank's "Debt" XML interface (also A-Bank, Monobank).
     Privat,
+    /// EasyPay's provider protocol 3.1: book (Payment), then Confirm; RSA signatures.
+    Easypay,
+}
+
+/// How a protocol's requests prove where they come from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Signature {
+    /// Not at all: the allow list is the credential.
+    None,
+    /// A hash over the fields and a shared `secret` (24NonStop).
+    Shared,
+    /// An RSA signature checked with the system's `certificate` (EasyPay).
+    Rsa,
 }
 
 impl ProtocolKind {
@@ -217,6 +244,7 @@ impl ProtocolKind {
         ProtocolKind::Ibox,
         ProtocolKind::City24,
         ProtocolKind::Privat,
+        ProtocolKind::Easypay,
     ];
 
     pub fn name(self) -> &'static str {
@@ -226,6 +254,7 @@ impl ProtocolKind {
             ProtocolKind::Ibox => "ibox",
             ProtocolKind::City24 => "city24",
             ProtocolKind::Privat => "privat",
+            ProtocolKind::Easypay => "easypay",
         }
     }
 
@@ -238,17 +267,26 @@ impl ProtocolKind {
             ProtocolKind::Ibox => "ibox",
             ProtocolKind::City24 => "usmp",
             ProtocolKind::Privat => "privat_terminal",
+            ProtocolKind::Easypay => "easypay",
         }
     }
 
-    /// Whether the protocol signs its requests with a shared secret, so that a system
-    /// speaking it needs `secret` (or an explicit `sign = "none"`).
-    pub fn signed(self) -> bool {
+    /// How the protocol's requests are signed: a system speaking a signed one needs its
+    /// `secret` or `certificate` (or an explicit `sign = "none"`).
+    pub fn signature(self) -> Signature {
         match self {
-            ProtocolKind::Osmp => false,
-            ProtocolKind::Nonstop24 => true,
-            ProtocolKind::Ibox | ProtocolKind::City24 | ProtocolKind::Privat => false,
+            ProtocolKind::Nonstop24 => Signature::Shared,
+            ProtocolKind::Easypay => Signature::Rsa,
+            ProtocolKind::Osmp
+            | ProtocolKind::Ibox
+            | ProtocolKind::City24
+            | ProtocolKind::Privat => Signature::None,
         }
+    }
+
+    /// Whether the protocol signs its requests at all.
+    pub fn signed(self) -> bool {
+        self.signature() != Signature::None
     }
 
     fn parse(text: &str) -> Option<ProtocolKind> {
@@ -264,6 +302,7 @@ impl ProtocolKind {
             ProtocolKind::Ibox => 60,
             ProtocolKind::City24 => 47,
             ProtocolKind::Privat => 65,
+            ProtocolKind::Easypay => 57,
         }
     }
 }
@@ -442,6 +481,8 @@ struct SystemLayer {
     secret: Field,
     sign: Field,
     sign_amount: Field,
+    certificate: Field,
+    private_key: Field,
 }
 
 /// A file being read, for error messages.
@@ -605,6 +646,8 @@ struct MergedSystem {
     /// `Some(None)`: `sign = "none"`.
     sign: Option<Set<Option<SignHash>>>,
     sign_amount: Option<Set<bool>>,
+    certificate: Option<Set<String>>,
+    private_key: Option<Set<String>>,
 }
 
 impl Merged {
@@ -869,12 +912,13 @@ impl Merged {
             let hash = match text.as_str() {
                 "md5" => Some(SignHash::Md5),
                 "sha1" => Some(SignHash::Sha1),
+                "sha256" => Some(SignHash::Sha256),
                 "none" => None,
                 _ => {
                     return Err(at.error(
                         v,
                         &key("sign"),
-                        format!("'{text}' is not md5, sha1 or none"),
+                        format!("'{text}' is not md5, sha1, sha256 or none"),
                     ))
                 }
             };
@@ -882,6 +926,18 @@ impl Merged {
         }
         if let Some(v) = &sys.sign_amount {
             s.sign_amount = Some(Set::new(at.boolean(v, &key("sign_amount"))?, at, v));
+        }
+        for (field, slot, name) in [
+            (&sys.certificate, &mut s.certificate, "certificate"),
+            (&sys.private_key, &mut s.private_key, "private_key"),
+        ] {
+            if let Some(v) = field {
+                let path = at.string(v, &key(name))?;
+                if path.is_empty() {
+                    return Err(at.error(v, &key(name), "a file's path, not empty"));
+                }
+                *slot = Some(Set::new(path, at, v));
+            }
         }
         Ok(())
     }
@@ -1020,56 +1076,120 @@ impl Merged {
                     });
                 }
             }
-            let sign = if protocol.value.signed() {
-                match (&s.sign, &s.secret) {
-                    (Some(Set { value: None, .. }), _) => None,
-                    (_, Some(secret)) => Some(SignRule {
-                        secret: secret.value.clone(),
-                        hash: s
-                            .sign
-                            .as_ref()
-                            .and_then(|h| h.value)
-                            .unwrap_or(SignHash::Md5),
-                        amount: s.sign_amount.as_ref().is_some_and(|a| a.value),
-                    }),
-                    (_, None) => {
-                        return Err(ConfigError::Invalid {
-                            path: path.clone(),
-                            line: Some(line),
-                            why: format!(
-                                "system '{}': protocol {} signs its requests: set secret = \"…\" \
-                                 (the key the payment system gave you), or sign = \"none\" to \
-                                 accept unsigned ones (anyone who can reach the URL from an \
-                                 allowed address could pay)",
-                                s.name,
-                                protocol.value.name()
-                            ),
-                        })
-                    }
+            let file = |set: &Set<String>| {
+                let p = PathBuf::from(&set.value);
+                if p.is_absolute() {
+                    p
+                } else {
+                    base.join(p)
                 }
-            } else {
-                let stray = [
-                    s.secret.as_ref().map(|v| (&v.path, v.line, "secret")),
-                    s.sign.as_ref().map(|v| (&v.path, v.line, "sign")),
-                    s.sign_amount
-                        .as_ref()
-                        .map(|v| (&v.path, v.line, "sign_amount")),
-                ];
-                if let Some((p, l, k)) = stray.into_iter().flatten().next() {
-                    return Err(ConfigError::Invalid {
+            };
+            let explicitly_unsigned = matches!(&s.sign, Some(Set { value: None, .. }));
+            let unsigned_error = |what: &str| ConfigError::Invalid {
+                path: path.clone(),
+                line: Some(line),
+                why: format!(
+                    "system '{}': protocol {} signs its requests: set {what}, or sign = \"none\" \
+                     to accept unsigned ones (anyone who can reach the URL from an allowed \
+                     address could pay)",
+                    s.name,
+                    protocol.value.name()
+                ),
+            };
+            let stray = |keys: &[(Option<(&PathBuf, usize)>, &str)]| -> Result<(), ConfigError> {
+                match keys.iter().find_map(|(at, k)| at.map(|(p, l)| (p, l, *k))) {
+                    Some((p, l, k)) => Err(ConfigError::Invalid {
                         path: p.clone(),
                         line: Some(l),
                         why: format!(
-                            "system '{}': {k}: protocol {} has no signature",
+                            "system '{}': {k}: protocol {} does not use it",
                             s.name,
                             protocol.value.name()
                         ),
-                    });
+                    }),
+                    None => Ok(()),
                 }
-                None
+            };
+            fn at(v: &Option<Set<String>>) -> Option<(&PathBuf, usize)> {
+                v.as_ref().map(|v| (&v.path, v.line))
+            }
+            let (sign, rsa) = match protocol.value.signature() {
+                Signature::Shared => {
+                    stray(&[
+                        (at(&s.certificate), "certificate"),
+                        (at(&s.private_key), "private_key"),
+                    ])?;
+                    if s.sign.as_ref().and_then(|h| h.value) == Some(SignHash::Sha256) {
+                        return Err(unsigned_error(
+                            "sign = \"md5\" or \"sha1\" (sha256 is EasyPay's)",
+                        ));
+                    }
+                    match &s.secret {
+                        _ if explicitly_unsigned => (None, None),
+                        Some(secret) => (
+                            Some(SignRule {
+                                secret: secret.value.clone(),
+                                hash: s
+                                    .sign
+                                    .as_ref()
+                                    .and_then(|h| h.value)
+                                    .unwrap_or(SignHash::Md5),
+                                amount: s.sign_amount.as_ref().is_some_and(|a| a.value),
+                            }),
+                            None,
+                        ),
+                        None => {
+                            return Err(unsigned_error(
+                                "secret = \"…\" (the key the payment system gave you)",
+                            ))
+                        }
+                    }
+                }
+                Signature::Rsa => {
+                    let secret = s.secret.as_ref().map(|v| (&v.path, v.line));
+                    let amount = s.sign_amount.as_ref().map(|v| (&v.path, v.line));
+                    stray(&[(secret, "secret"), (amount, "sign_amount")])?;
+                    if s.sign.as_ref().and_then(|h| h.value) == Some(SignHash::Md5) {
+                        return Err(unsigned_error(
+                            "sign = \"sha1\" or \"sha256\" (md5 is 24NonStop's)",
+                        ));
+                    }
+                    match &s.certificate {
+                        _ if explicitly_unsigned => (None, None),
+                        Some(cert) => (
+                            None,
+                            Some(RsaRule {
+                                certificate: file(cert),
+                                private_key: s.private_key.as_ref().map(file),
+                                hash: s
+                                    .sign
+                                    .as_ref()
+                                    .and_then(|h| h.value)
+                                    .unwrap_or(SignHash::Sha1),
+                            }),
+                        ),
+                        None => return Err(unsigned_error(
+                            "certificate = \"etc/easypay.cer\" (the certificate EasySoft gave you)",
+                        )),
+                    }
+                }
+                Signature::None => {
+                    let sign = s.sign.as_ref().map(|v| (&v.path, v.line));
+                    let secret = s.secret.as_ref().map(|v| (&v.path, v.line));
+                    let amount = s.sign_amount.as_ref().map(|v| (&v.path, v.line));
+                    stray(&[
+                        (secret, "secret"),
+                        (sign, "sign"),
+                        (amount, "sign_amount"),
+                        (at(&s.certificate), "certificate"),
+                        (at(&s.private_key), "private_key"),
+                    ])?;
+                    (None, None)
+                }
             };
             systems.push(System {
                 sign,
+                rsa,
                 name: s.name,
                 protocol: protocol.value,
                 // No allow list means nobody may call: the safe default.

@@ -658,3 +658,121 @@ fn record(
         cancelled,
     }
 }
+
+/// A booked order (EasyPay's Payment), as `paysys_order` keeps it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Order {
+    /// What the booking was answered with (EasyPay's PaymentId): the row's id.
+    pub payment_id: u64,
+    /// The payment system's order id; a confirmation pays it as the txn id.
+    pub order_id: String,
+    pub account: String,
+    pub amount: Amount,
+    /// Cancelled before it was confirmed: it is never paid.
+    pub cancelled: bool,
+}
+
+/// How a booking ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Booked {
+    New(u64),
+    /// The same order id, account and sum were booked before: the first PaymentId.
+    Repeat(u64),
+    /// The order id was booked with another account or sum.
+    Conflict {
+        payment_id: u64,
+        account: String,
+        sum: Amount,
+    },
+}
+
+/// Books an order: one row per (system, order id), its id the PaymentId. A repeat gets
+/// the first booking's id; nothing is credited either way.
+pub fn book(
+    conn: &mut Conn,
+    system: &str,
+    order_id: &TxnId,
+    account: &str,
+    sum: Amount,
+    now: &str,
+) -> Result<Booked, mysql::Error> {
+    let inserted = conn.exec_drop(
+        "INSERT INTO paysys_order (system_name, order_id, account, amount, created) \
+         VALUES (?, ?, ?, ?, ?)",
+        (system, order_id.as_str(), account, sum.to_string(), now),
+    );
+    match inserted {
+        Ok(()) => Ok(Booked::New(conn.last_insert_id())),
+        Err(e) if server_code(&e) == Some(ER_DUP_ENTRY) => {
+            let first: Option<(u64, String, String)> = conn.exec_first(
+                "SELECT id, account, CAST(amount AS CHAR) FROM paysys_order \
+                 WHERE system_name = ? AND order_id = ?",
+                (system, order_id.as_str()),
+            )?;
+            let Some((payment_id, first_account, first_sum)) = first else {
+                return Err(e);
+            };
+            let first_sum = Amount::parse(&first_sum).unwrap_or(Amount::from_kopecks(-1));
+            Ok(if first_account == account && first_sum == sum {
+                Booked::Repeat(payment_id)
+            } else {
+                Booked::Conflict {
+                    payment_id,
+                    account: first_account,
+                    sum: first_sum,
+                }
+            })
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// The order booked under `payment_id` by `system`, if any.
+pub fn order(
+    conn: &mut Conn,
+    system: &str,
+    payment_id: u64,
+) -> Result<Option<Order>, mysql::Error> {
+    let row: Option<(u64, String, String, String, bool)> = conn.exec_first(
+        "SELECT id, order_id, account, CAST(amount AS CHAR), cancelled IS NOT NULL \
+         FROM paysys_order WHERE system_name = ? AND id = ?",
+        (system, payment_id),
+    )?;
+    Ok(
+        row.and_then(|(payment_id, order_id, account, amount, cancelled)| {
+            Some(Order {
+                payment_id,
+                order_id,
+                account,
+                amount: Amount::parse(&amount).ok()?,
+                cancelled,
+            })
+        }),
+    )
+}
+
+/// Marks an order that was never paid cancelled, so that no later confirmation pays it.
+/// Waits for a confirmation in flight (the row lock of its payment's `paysys_txn` row is
+/// not ours to take, so the order row is locked and the payment looked up under it):
+/// returns whether the order is now cancelled and unpaid; `false`: it was paid meanwhile.
+pub fn drop_order(conn: &mut Conn, system: &str, order: &Order) -> Result<bool, mysql::Error> {
+    let mut tx = conn.start_transaction(TxOpts::default())?;
+    tx.exec_drop(
+        "SELECT id FROM paysys_order WHERE system_name = ? AND id = ? FOR UPDATE",
+        (system, order.payment_id),
+    )?;
+    let paid: Option<u64> = tx.exec_first(
+        "SELECT id FROM paysys_txn WHERE system_name = ? AND txn_id = ? LOCK IN SHARE MODE",
+        (system, order.order_id.as_str()),
+    )?;
+    if paid.is_some() {
+        tx.rollback()?;
+        return Ok(false);
+    }
+    tx.exec_drop(
+        "UPDATE paysys_order SET cancelled = NOW() WHERE system_name = ? AND id = ? AND cancelled IS NULL",
+        (system, order.payment_id),
+    )?;
+    tx.commit()?;
+    Ok(true)
+}

@@ -20,7 +20,9 @@
 //! * [`allow`] — `REMOTE_ADDR` and allow lists (IPs, networks, `!` exclusions).
 //! * [`gate`] — which payment system is calling: the first whose allow list admits the
 //!   caller (or whose `test_allow` does, in test mode).
-//! * [`protocol`] — one file per wire protocol ([`protocol::osmp`]): parse a request into a
+//! * [`protocol`] — one file per wire protocol ([`protocol::osmp`] with its iBox dialect,
+//!   [`protocol::nonstop24`], [`protocol::city24`], [`protocol::privat`],
+//!   [`protocol::easypay`]): parse a request into a
 //!   [`outcome::Command`] made of [`domain`] values, render an [`outcome::Outcome`], in the
 //!   [`protocol::Dialect`] of the executable.
 //! * [`policy`] — the system's limits: sum range, `txn_date` window. They judge new

@@ -17,6 +17,15 @@ pub enum Command {
     Cancel(CancelOrder),
     /// The system's payments of a period (City24's reconciliation request).
     List(Period),
+    /// Book an order to be paid by a later confirmation (EasyPay's Payment): nothing is
+    /// credited yet.
+    Book(Booking),
+    /// Pay a booked order (EasyPay's Confirm). The pipeline turns it into the [`Pay`] of
+    /// the order before anything else judges it.
+    Confirm(OrderRef),
+    /// Cancel a booked order (EasyPay's Cancel): reverse its payment if it was confirmed,
+    /// else make sure it never will be.
+    Unbook(OrderRef),
 }
 
 impl Command {
@@ -27,6 +36,9 @@ impl Command {
             Command::Status(_) => "status",
             Command::Cancel(_) => "cancel",
             Command::List(_) => "list",
+            Command::Book(_) => "book",
+            Command::Confirm(_) => "pay",
+            Command::Unbook(_) => "cancel",
         }
     }
 }
@@ -61,6 +73,20 @@ pub struct CancelOrder {
     pub prv_txn: Option<u64>,
     /// The payment's txn id: with `prv_txn`, it must match; alone, it names the payment.
     pub txn_id: Option<TxnId>,
+}
+
+/// An order to book: the payment system's order id, who, how much.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Booking {
+    pub order_id: TxnId,
+    pub account: Account,
+    pub sum: Amount,
+}
+
+/// A booked order, by the number we answered its booking with (EasyPay's PaymentId).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OrderRef {
+    pub payment_id: u64,
 }
 
 /// From and to (both included), in the server's local time.
@@ -284,6 +310,12 @@ pub enum Outcome {
     },
     /// The payments of a period ([`Command::List`]).
     Listed(Vec<Listed>),
+    /// An order booked ([`Command::Book`]), nothing credited; `repeat`: it was booked
+    /// before with the same account and sum, and this is the first answer again.
+    Booked {
+        payment_id: u64,
+        repeat: bool,
+    },
     Refused(Refusal),
     Failed(Fault),
 }

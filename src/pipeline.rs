@@ -20,12 +20,14 @@ use crate::billing::{self, Billing};
 use crate::cgi::{Request, Response};
 use crate::config::{self, Config, ConfigError, ProtocolKind, System};
 use crate::db::{self, Connections};
-use crate::domain::{Amount, Domain};
+use crate::domain::{Account, Amount, Domain, TxnDate, TxnId};
 use crate::gate::{self, Caller};
 use crate::hooks::{self, HookError, Hooks};
 use crate::journal::{self, Line};
 use crate::ledger::{self, LedgerError, Paid, PayOrder, Unpaid};
-use crate::outcome::{mask_name, Command, Echo, Fault, Outcome, Pay, Refusal};
+use crate::outcome::{
+    mask_name, CancelOrder, Command, Echo, Fault, OrderRef, Outcome, Pay, Refusal,
+};
 use crate::policy;
 use crate::protocol::{self, Dialect, ParseContext, Protocol, Reply};
 
@@ -207,7 +209,13 @@ pub fn serve(
             protocol, billing, request, &echo, &config, caller, *domain, now, conns, &mut notes,
         ),
     };
-    let reply = protocol.render(&echo, &outcome);
+    let reply = match protocol.seal(protocol.render(&echo, &outcome), caller.system) {
+        Ok(reply) => reply,
+        Err((reply, why)) => {
+            notes.push(format!("answer not signed: {why}"));
+            reply
+        }
+    };
     let mut healthy = !matches!(outcome, Outcome::Failed(_));
     if let (true, Outcome::Refused(refusal)) = (pay, &outcome) {
         let record = ledger::RefusalRecord::new(
@@ -315,15 +323,31 @@ fn decide(
         now: now.naive_local(),
         test: caller.test,
         sign: system.sign.as_ref(),
+        rsa: system.rsa.as_ref(),
     };
     let command = match protocol.parse(request, &ctx) {
         Ok(command) => command,
         Err(refusal) => return Outcome::Refused(refusal),
     };
+    // A confirmation or cancellation of a booked order is the pay or the cancel of that
+    // order: from here on judged, paid and logged as one.
+    let command = match command {
+        Command::Confirm(r) | Command::Unbook(r) => {
+            match resolve_order(&command, r, system, &config.database, conns, now) {
+                Ok(command) => command,
+                Err(outcome) => return outcome,
+            }
+        }
+        other => other,
+    };
     let admitted = policy::check(system, &command, &now);
     if let (
         Err(refusal),
-        Command::Check(_) | Command::Status(_) | Command::Cancel(_) | Command::List(_),
+        Command::Check(_)
+        | Command::Status(_)
+        | Command::Cancel(_)
+        | Command::List(_)
+        | Command::Book(_),
     ) = (&admitted, &command)
     {
         // Outside today's limits needs no database to be refused — except a pay, which
@@ -596,6 +620,52 @@ impl Job<'_> {
                 },
                 Err(e) => Outcome::Failed(Fault::DatabaseRead(e.to_string())),
             },
+            Command::Book(booking) => {
+                if let Err(refusal) = admitted {
+                    return Outcome::Refused(refusal);
+                }
+                // The account must be one we can credit when the order is confirmed.
+                match self
+                    .billing
+                    .find(conn, system, &booking.account, self.domain)
+                {
+                    Ok(Ok(_)) => {}
+                    Ok(Err(refusal)) => return Outcome::Refused(refusal),
+                    Err(e) => return Outcome::Failed(Fault::DatabaseRead(e.to_string())),
+                }
+                let now = chrono::Local::now().format("%Y-%m-%d %H:%M:%S").to_string();
+                match ledger::book(
+                    conn,
+                    &system.name,
+                    &booking.order_id,
+                    booking.account.as_str(),
+                    booking.sum,
+                    &now,
+                ) {
+                    Ok(ledger::Booked::New(payment_id)) => Outcome::Booked {
+                        payment_id,
+                        repeat: false,
+                    },
+                    Ok(ledger::Booked::Repeat(payment_id)) => Outcome::Booked {
+                        payment_id,
+                        repeat: true,
+                    },
+                    Ok(ledger::Booked::Conflict {
+                        payment_id,
+                        account,
+                        sum,
+                    }) => Outcome::Refused(Refusal::Conflict {
+                        prv_txn: payment_id,
+                        account,
+                        sum,
+                    }),
+                    Err(e) => Outcome::Failed(Fault::DatabaseWrite(e.to_string())),
+                }
+            }
+            // Resolved into a pay or a cancel by `decide`.
+            Command::Confirm(_) | Command::Unbook(_) => Outcome::Failed(Fault::Internal(
+                "an order's confirmation reached the ledger unresolved".into(),
+            )),
             Command::List(period) => match ledger::list(conn, &system.name, period, LIST_MAX) {
                 Ok(listed) => Outcome::Listed(listed),
                 Err(e) => Outcome::Failed(Fault::DatabaseRead(e.to_string())),
@@ -617,6 +687,72 @@ impl Job<'_> {
                 }
                 Err(e) => Outcome::Failed(Fault::DatabaseWrite(e.to_string())),
             },
+        }
+    }
+}
+
+/// The pay (a confirmation) or the cancel (an unbooking) of the order `r` names; or the
+/// answer already: no such order, a confirmation of a cancelled one, an unpaid order now
+/// cancelled, the database down.
+fn resolve_order(
+    command: &Command,
+    r: OrderRef,
+    system: &System,
+    database: &config::DatabaseConfig,
+    conns: &mut Connections,
+    now: DateTime<Local>,
+) -> Result<Command, Outcome> {
+    let conn = conns
+        .get(database, db::Use::Write)
+        .map_err(|why| Outcome::Failed(Fault::DatabaseWrite(why)))?;
+    let read = |e: mysql::Error| Outcome::Failed(Fault::DatabaseRead(e.to_string()));
+    let order = ledger::order(conn, &system.name, r.payment_id)
+        .map_err(read)?
+        .ok_or(Outcome::Refused(Refusal::UnknownTxn))?;
+    // What we stored ourselves; it parsed when it was booked.
+    let txn_id = TxnId::parse_token(&order.order_id).map_err(|e| {
+        Outcome::Failed(Fault::Internal(format!(
+            "paysys_order {}: {e}",
+            order.payment_id
+        )))
+    })?;
+    match command {
+        Command::Confirm(_) => {
+            if order.cancelled {
+                return Err(Outcome::Refused(Refusal::PaidThenCancelled {
+                    prv_txn: order.payment_id,
+                }));
+            }
+            let account = Account::parse_by(&order.account, &system.account)
+                .map_err(|e| Outcome::Refused(Refusal::BadAccount(e)))?;
+            Ok(Command::Pay(Pay {
+                txn_id,
+                account,
+                sum: order.amount,
+                txn_date: TxnDate::received(now.naive_local()),
+            }))
+        }
+        _ => {
+            let paid = ledger::find(conn, &system.name, &txn_id).map_err(read)?;
+            if paid.is_some() {
+                return Ok(Command::Cancel(CancelOrder {
+                    prv_txn: None,
+                    txn_id: Some(txn_id),
+                }));
+            }
+            match ledger::drop_order(conn, &system.name, &order) {
+                Ok(true) => Err(Outcome::Cancelled {
+                    prv_txn: order.payment_id,
+                    sum: order.amount,
+                    repeat: order.cancelled,
+                }),
+                // Confirmed meanwhile: reverse that payment.
+                Ok(false) => Ok(Command::Cancel(CancelOrder {
+                    prv_txn: None,
+                    txn_id: Some(txn_id),
+                })),
+                Err(e) => Err(Outcome::Failed(Fault::DatabaseWrite(e.to_string()))),
+            }
         }
     }
 }

@@ -23,7 +23,12 @@ pub fn check<Tz: TimeZone>(
         // all, and must get the account's answer, not a sum refusal.
         Command::Check(c) => c.sum.filter(|s| !s.is_zero()),
         Command::Pay(p) => Some(p.sum),
-        Command::Status(_) | Command::Cancel(_) | Command::List(_) => None,
+        Command::Book(b) => Some(b.sum),
+        Command::Status(_)
+        | Command::Cancel(_)
+        | Command::List(_)
+        | Command::Confirm(_)
+        | Command::Unbook(_) => None,
     };
     if let Some(sum) = sum {
         check_sum(system, sum)?;

@@ -223,7 +223,7 @@ fn check_command(command: &Command, ctx: &ParseContext) {
             }
             None
         }
-        Command::List(_) => panic!("OSMP has no listing"),
+        other => panic!("OSMP parsed into {other:?}"),
     };
     if let Some(account) = account {
         assert!(!account.refs().is_empty());
@@ -300,7 +300,7 @@ fn outcomes(parsed: &Result<Command, Refusal>) -> Vec<Outcome> {
             },
             Outcome::Refused(Refusal::CancelUnknown("no such payment".into())),
         ],
-        Ok(Command::List(_)) => panic!("OSMP has no listing"),
+        Ok(other) => panic!("OSMP parsed into {other:?}"),
     }
 }
 
@@ -330,6 +330,7 @@ fuzz_target!(|data: &[u8]| {
                 now: now(),
                 test,
                 sign: None,
+                rsa: None,
             })
         })
         .collect();

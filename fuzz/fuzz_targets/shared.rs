@@ -63,7 +63,10 @@ pub fn check_xml(xml: &str, root: &[u8]) {
                 let text = t
                     .unescape()
                     .unwrap_or_else(|e| panic!("bad entity ({e}) in {xml:?}"));
-                assert!(depth > 0 || text.trim().is_empty(), "text outside the root: {xml:?}");
+                assert!(
+                    depth > 0 || text.trim().is_empty(),
+                    "text outside the root: {xml:?}"
+                );
             }
             Event::Decl(_) => {}
             other => panic!("unexpected {other:?} in {xml:?}"),

@@ -72,7 +72,11 @@ const USAGE: &str = "usage:
                                  act as a payment terminal over HTTP(S): print the request, the
                                  answer and its meaning, ask again after temporary answers;
                                  exit 0 confirmed, 1 refused, 2 usage, 3 in doubt.
-                                 paysys terminal --help: every option";
+                                 paysys terminal --help: every option
+  paysys easypay-verify REQUEST.xml --certificate FILE [--sign sha1|sha256]
+  paysys easypay-verify REQUEST.xml --system S [--config CONFIG]
+                                 does a captured EasyPay request verify with EasySoft's
+                                 certificate (or system S's)? exit 0 yes, 1 no, 2 usage";
 
 fn main() -> ExitCode {
     // `paysys txn 666 | head`: like any Unix tool, end quietly when the reader goes away.
@@ -101,6 +105,7 @@ fn main() -> ExitCode {
         Some("reconcile") => ExitCode::from(paysys::reconcile::command(&args[1..], config_path)),
         Some("report") => ExitCode::from(paysys::report::command(&args[1..], config_path)),
         Some("paypro-provider") => paypro_provider(&args[1..]),
+        Some("easypay-verify") => easypay_verify(&args[1..]),
         #[cfg(feature = "terminal")]
         Some("terminal") => ExitCode::from(paysys::terminal::command(&args[1..])),
         Some("-h" | "--help" | "help") => {
@@ -216,10 +221,34 @@ fn check_config(path: Option<PathBuf>) -> ExitCode {
                     s.name
                 );
             }
+            for s in &c.systems {
+                let Some(rule) = &s.rsa else { continue };
+                let cert = paysys::protocol::easypay::load_certificate(&rule.certificate);
+                let key = rule
+                    .private_key
+                    .as_deref()
+                    .map(paysys::protocol::easypay::load_private_key);
+                match (cert, key) {
+                    (Err(e), _) | (_, Some(Err(e))) => {
+                        eprintln!("paysys: system {}: {e}", s.name);
+                        return ExitCode::FAILURE;
+                    }
+                    (Ok(_), key) => println!(
+                        "keys     {}: certificate {} verifies requests{}",
+                        s.name,
+                        rule.certificate.display(),
+                        if key.is_some() {
+                            "; answers are signed"
+                        } else {
+                            "; answers go unsigned (no private_key)"
+                        }
+                    ),
+                }
+            }
             for s in c
                 .systems
                 .iter()
-                .filter(|s| s.protocol.signed() && s.sign.is_none())
+                .filter(|s| s.protocol.signed() && s.sign.is_none() && s.rsa.is_none())
             {
                 println!(
                     "warning  {}: sign = \"none\": requests are not checked against a secret; \
@@ -516,6 +545,104 @@ const PAYPRO_USAGE: &str =
     paysys paypro-provider --url https://billing.example.net/cgi-bin/osmp.cgi --cp1251 > MyProviders.ini
   --number: the own provider's number (default 1; the terminal shows it as -N);
   --name: its name on the terminal's screen and receipt. Exit 0 printed, 2 usage.";
+
+const EASYPAY_USAGE: &str =
+    "usage: paysys easypay-verify REQUEST.xml --certificate FILE [--sign sha1|sha256]
+       paysys easypay-verify REQUEST.xml --system S [--config CONFIG]
+  Checks a request EasyPay sent (captured whole, as received) against the certificate
+  EasySoft issued, as paysys_check.cgi would: the RSA signature in <Sign> over the document
+  with that element emptied, SHA-1 unless --sign sha256. With --system: the certificate and
+  sign of that [[system]] of the config. Prints what was checked and the verdict.
+  Exit 0 it verifies, 1 it does not, 2 usage, an unreadable file or certificate.";
+
+/// `paysys easypay-verify REQUEST.xml (--certificate FILE [--sign H] | --system S)`.
+fn easypay_verify(args: &[String]) -> ExitCode {
+    use paysys::config::SignHash;
+    use paysys::protocol::easypay;
+    if args.iter().any(|a| a == "-h" || a == "--help") {
+        println!("{EASYPAY_USAGE}");
+        return ExitCode::SUCCESS;
+    }
+    let fail = |why: String| {
+        eprintln!("paysys easypay-verify: {why}");
+        ExitCode::from(2)
+    };
+    let (mut file, mut cert, mut hash, mut system, mut config) = (None, None, None, None, None);
+    let mut rest = args.iter();
+    while let Some(arg) = rest.next() {
+        let value = |rest: &mut std::slice::Iter<String>| rest.next().cloned();
+        match arg.as_str() {
+            "--certificate" => cert = value(&mut rest).map(PathBuf::from),
+            "--system" => system = value(&mut rest),
+            "--config" => config = value(&mut rest).map(PathBuf::from),
+            "--sign" => {
+                hash = match value(&mut rest).as_deref() {
+                    Some("sha1") => Some(SignHash::Sha1),
+                    Some("sha256") => Some(SignHash::Sha256),
+                    _ => return fail(format!("--sign: sha1 or sha256\n{EASYPAY_USAGE}")),
+                }
+            }
+            a if !a.starts_with('-') && file.is_none() => file = Some(PathBuf::from(a)),
+            _ => return fail(EASYPAY_USAGE.to_string()),
+        }
+    }
+    let Some(file) = file else {
+        return fail(EASYPAY_USAGE.to_string());
+    };
+    let (cert, hash) = match (cert, system) {
+        (Some(c), None) => (c, hash.unwrap_or(SignHash::Sha1)),
+        (None, Some(name)) => {
+            let c = match Config::load(&config_path(config)) {
+                Ok(c) => c,
+                Err(e) => return fail(e.to_string()),
+            };
+            match c.system(&name).map(|s| s.rsa.clone()) {
+                Some(Some(rule)) => (rule.certificate, hash.unwrap_or(rule.hash)),
+                Some(None) => {
+                    return fail(format!(
+                        "system '{name}' has no certificate (is it protocol = \"easypay\"?)"
+                    ))
+                }
+                None => return fail(format!("no system '{name}' in the config")),
+            }
+        }
+        _ => return fail(format!("--certificate FILE or --system S\n{EASYPAY_USAGE}")),
+    };
+    let body = match std::fs::read(&file) {
+        Ok(b) => b,
+        Err(e) => return fail(format!("{}: {e}", file.display())),
+    };
+    let key = match easypay::load_certificate(&cert) {
+        Ok(k) => k,
+        Err(e) => return fail(e),
+    };
+    let Some((signed, hex)) = easypay::signed_part(&body) else {
+        println!("no: {} has no <Sign>…</Sign>", file.display());
+        return ExitCode::FAILURE;
+    };
+    let name = if hash == SignHash::Sha256 {
+        "SHA-256"
+    } else {
+        "SHA-1"
+    };
+    println!(
+        "checked: {} bytes of {} with <Sign> emptied, a {}-character signature, RSA PKCS#1 v1.5 with {name}, against {}",
+        signed.len(),
+        file.display(),
+        hex.len(),
+        cert.display()
+    );
+    match easypay::verify(&key, hash, &signed, &hex) {
+        Ok(()) => {
+            println!("yes: the request verifies");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            println!("no: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
 
 /// `paysys paypro-provider --url URL [--number N] [--name NAME] [--cp1251]`.
 fn paypro_provider(args: &[String]) -> ExitCode {

@@ -56,6 +56,7 @@ pub fn code(outcome: &Outcome) -> (u16, &'static str) {
             | Refusal::BadDomain(_)
             | Refusal::BadSignature(_) => (299, "other error"),
         },
+        Outcome::Booked { .. } => (299, "booking unsupported"),
         Outcome::Failed(_) => (1, "temporary error"),
     }
 }
@@ -241,6 +242,7 @@ mod tests {
             now: now(),
             test: false,
             sign: None,
+            rsa: None,
         };
         City24.parse(&request(query), &ctx)
     }

@@ -12,11 +12,12 @@
 use chrono::NaiveDateTime;
 
 use crate::cgi::{Request, Response};
-use crate::config::{ProtocolKind, SignRule};
+use crate::config::{ProtocolKind, RsaRule, SignRule, System};
 use crate::domain::AccountRule;
 use crate::outcome::{Command, Echo, Outcome, Refusal};
 
 pub mod city24;
+pub mod easypay;
 pub mod nonstop24;
 pub mod osmp;
 pub mod privat;
@@ -30,6 +31,8 @@ pub struct ParseContext<'a> {
     pub test: bool,
     /// A signed protocol's rule (`None`: unsigned, or the check turned off).
     pub sign: Option<&'a SignRule>,
+    /// An RSA-signed protocol's keys (EasyPay; `None` as for `sign`).
+    pub rsa: Option<&'a RsaRule>,
 }
 
 /// An answer, plus how the journal should name its result.
@@ -54,6 +57,12 @@ pub trait Protocol: Sync {
 
     /// The answer for `outcome`. Every value taken from `echo` must be escaped.
     fn render(&self, echo: &Echo, outcome: &Outcome) -> Reply;
+
+    /// The answer signed for the caller, where the protocol signs answers and the system
+    /// has a key (EasyPay); why it could not be, for the log (the answer goes unsigned).
+    fn seal(&self, reply: Reply, _system: &System) -> Result<Reply, (Reply, String)> {
+        Ok(reply)
+    }
 }
 
 impl Reply {
@@ -96,6 +105,7 @@ pub fn of(kind: ProtocolKind, dialect: Dialect) -> &'static dyn Protocol {
         (ProtocolKind::Ibox, _) => &osmp::Osmp::IBOX,
         (ProtocolKind::City24, _) => &city24::City24,
         (ProtocolKind::Privat, _) => &privat::Privat,
+        (ProtocolKind::Easypay, _) => &easypay::Easypay,
     }
 }
 

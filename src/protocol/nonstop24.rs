@@ -52,6 +52,7 @@ pub fn code(outcome: &Outcome) -> (i32, &'static str) {
         // No ACT cancels or lists; neither reaches here.
         Outcome::Cancelled { .. } => (-101, "cancel unsupported"),
         Outcome::Listed(_) => (-101, "listing unsupported"),
+        Outcome::Booked { .. } => (-101, "booking unsupported"),
         Outcome::Refused(refusal) => match refusal {
             Refusal::NoSuchSubscriber | Refusal::BadAccount(_) => (-40, "client not found"),
             Refusal::AccountInactive
@@ -326,6 +327,8 @@ pub fn signature(
     let digest: Vec<u8> = match rule.hash {
         SignHash::Md5 => Md5::digest(text.as_bytes()).to_vec(),
         SignHash::Sha1 => Sha1::digest(text.as_bytes()).to_vec(),
+        // The config refuses sha256 for 24NonStop; SHA-1's the nearest, never used.
+        SignHash::Sha256 => sha2::Sha256::digest(text.as_bytes()).to_vec(),
     };
     digest.iter().map(|b| format!("{b:02X}")).collect()
 }
@@ -388,6 +391,7 @@ mod tests {
             now,
             test: false,
             sign,
+            rsa: None,
         };
         Nonstop24.parse(req, &ctx)
     }

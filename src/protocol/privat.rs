@@ -67,6 +67,7 @@ pub fn error(outcome: &Outcome) -> Option<(u16, &'static str)> {
             | Refusal::BadDomain(_)
             | Refusal::BadSignature(_) => (99, "Платіж неможливий"),
         },
+        Outcome::Booked { .. } => (99, "Платіж неможливий"),
         Outcome::Failed(_) => (99, "Тимчасова помилка, повторіть пізніше"),
     })
 }
@@ -410,6 +411,7 @@ mod tests {
             now,
             test: false,
             sign: None,
+            rsa: None,
         };
         Privat.parse(&post(body), &ctx)
     }
