@@ -537,12 +537,12 @@ pub enum Method {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ServerVariable {
     pub index: u32,
-    /// Наименование серверной переменной[N]: the label on the screen.
+    /// Наименование серверной переменной`[N]`: the label on the screen.
     pub name: String,
-    /// Начало поиска первого символа серверной переменной[N]: the value starts right after
+    /// Начало поиска первого символа серверной переменной`[N]`: the value starts right after
     /// the first occurrence of this text (empty: at the answer's start).
     pub first: String,
-    /// Начало поиска последнего символа серверной переменной[N]: the value ends right
+    /// Начало поиска последнего символа серверной переменной`[N]`: the value ends right
     /// before the next occurrence of this text (empty: at the answer's end).
     pub last: String,
 }

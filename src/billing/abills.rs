@@ -153,7 +153,7 @@ fn ext_id(system: &System, txn_id: &str) -> String {
     transaction_id(&system.abills.txn_prefix, txn_id)
 }
 
-/// [`ext_id`] of a prefix (1 to 8 characters, see the config) and an id.
+/// `ext_id` of a prefix (1 to 8 characters, see the config) and an id.
 pub fn transaction_id(prefix: &str, txn_id: &str) -> String {
     let whole = format!("{prefix}:{txn_id}");
     if whole.len() <= TRANSACTION_ID_MAX {
