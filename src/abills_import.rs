@@ -20,7 +20,7 @@ use mysql::{Conn, Opts};
 use regex::Regex;
 
 use crate::allow::AllowList;
-use crate::config::{Config, ProtocolKind};
+use crate::config::{Config, ProtocolKind, Signature};
 
 /// MySQL's "Table doesn't exist".
 const ER_NO_SUCH_TABLE: u16 = 1146;
@@ -341,16 +341,28 @@ fn map_row(row: &ConnectRow, taken: &[String]) -> Mapped {
     match ProtocolKind::ALL.iter().find(|p| p.abills_module() == stem) {
         Some(p) => {
             lines.push(Line::Key(format!("protocol = {}", quoted(p.name()))));
-            if p.signed() {
-                // ABillS keeps the key in config.pl, not in paysys_connect: the admin copies
-                // it, or the system would load without one (which the config refuses).
-                blockers.push(format!(
-                    "protocol {} signs its requests: copy $conf{{PAYSYS_{}_SECRET}} from ABillS's \
-                     config.pl into secret = \"…\" below, then take the system in",
-                    p.name(),
-                    comment_text(&upper)
-                ));
-                lines.push(Line::Key("secret = \"\"".into()));
+            // ABillS keeps the keys in config.pl and files, not in paysys_connect: the admin
+            // copies them, or the system would load without one (which the config refuses).
+            match p.signature() {
+                Signature::Shared => {
+                    blockers.push(format!(
+                        "protocol {} signs its requests: copy $conf{{PAYSYS_{}_SECRET}} from \
+                         ABillS's config.pl into secret = \"…\" below, then take the system in",
+                        p.name(),
+                        comment_text(&upper)
+                    ));
+                    lines.push(Line::Key("secret = \"\"".into()));
+                }
+                Signature::Rsa => {
+                    blockers.push(format!(
+                        "protocol {} verifies requests with the certificate EasySoft issued: \
+                         set certificate = \"…\" below (and private_key to sign answers), then \
+                         take the system in",
+                        p.name()
+                    ));
+                    lines.push(Line::Key("certificate = \"\"".into()));
+                }
+                Signature::None => {}
             }
         }
         None => {
@@ -861,20 +873,38 @@ txn_prefix = \"OSM\"
     }
 
     #[test]
+    fn signed_modules_wait_for_their_keys() {
+        let rows = [
+            row(1, 57, "Easypay", "Easypay.pm", "203.0.113.5", 0),
+            row(2, 52, "24_non_stop", "24_non_stop.pm", "203.0.113.6", 0),
+        ];
+        let text = render_rows(&rows);
+        let flat = text.replace("\n# ", " ");
+        assert!(
+            flat.contains("verifies requests with the certificate EasySoft issued"),
+            "{text}"
+        );
+        assert!(text.contains("# protocol = \"easypay\"\n"), "{text}");
+        assert!(text.contains("# certificate = \"\"\n"), "{text}");
+        assert!(flat.contains("$conf{PAYSYS_24_NON_STOP_SECRET}"), "{text}");
+        assert!(text.contains("# protocol = \"24nonstop\"\n"), "{text}");
+        assert!(load(&text).systems.is_empty(), "{text}");
+    }
+
+    #[test]
     fn modules_paysys_does_not_speak_are_shown_commented_out() {
         let rows = [
             row(1, 44, "Osmp", "Osmp.pm", "192.0.2.10", 0),
-            row(2, 62, "Easypay", "Easypay.pm", "203.0.113.5", 0),
+            row(2, 62, "Liqpay", "Liqpay.pm", "203.0.113.5", 0),
             row(3, 80, "Terminal", " OSMP.pm ", "198.51.100.1", 0),
         ];
         let text = render_rows(&rows);
         assert!(
-            text.replace("\n# ", " ").contains(
-                "NOT IMPORTED: module Easypay.pm is a protocol paysys does not speak yet"
-            ),
+            text.replace("\n# ", " ")
+                .contains("NOT IMPORTED: module Liqpay.pm is a protocol paysys does not speak yet"),
             "{text}"
         );
-        assert!(text.contains("# [[system]]\n# name = \"easypay\"\n# protocol = \"easypay\"\n# allow = [\"203.0.113.5\"]\n"), "{text}");
+        assert!(text.contains("# [[system]]\n# name = \"liqpay\"\n# protocol = \"liqpay\"\n# allow = [\"203.0.113.5\"]\n"), "{text}");
         assert!(text.contains("2 imported, 1 left commented out"), "{text}");
         let c = load(&text);
         let names: Vec<&str> = c.systems.iter().map(|s| s.name.as_str()).collect();

@@ -505,6 +505,72 @@ fn city24_and_privat_terminals(kind: Kind) {
 }
 both!(city24_and_privat_terminals);
 
+/// `--protocol easypay`: requests signed with the test "EasySoft" key, a pay booked then
+/// confirmed, its cancel by PaymentId; unsigned requests refused.
+fn easypay_terminal(kind: Kind) {
+    let fixture = common::repo().join("tests/fixtures/easypay");
+    // The CGI runs as www-data: the certificate goes into the install base it can read.
+    let systems = common::abills::system(
+        "easypay",
+        &["127.0.0.1"],
+        "account = \"login\"\ncertificate = \"etc/easysoft.cer\"",
+    )
+    .replace("protocol = \"osmp\"", "protocol = \"easypay\"");
+    let Some((web, prefix, db)) = abills_site(kind, "easypay", &systems) else {
+        return;
+    };
+    std::fs::copy(
+        fixture.join("easysoft.cer"),
+        prefix.0.join("etc/easysoft.cer"),
+    )
+    .unwrap();
+    let url = format!("{}/cgi-bin/paysys_check.cgi", web.base_url());
+    let key = fixture.join("easysoft.key");
+    let key = key.to_str().unwrap();
+    let t = |extra: &[&str]| -> Run {
+        let mut a = vec![
+            "--url",
+            url.as_str(),
+            "--protocol",
+            "easypay",
+            "--private-key",
+            key,
+        ];
+        a.extend_from_slice(extra);
+        terminal(&a)
+    };
+    let r = t(&["check", "test1"]);
+    assert_eq!(r.code, 0, "{}", r.out);
+    assert!(r.out.contains("Name: Ив*** И*** И*******"), "{}", r.out);
+    let r = t(&["--txn-id", "EP-1", "pay", "test1", "2.00"]);
+    assert_eq!(r.code, 0, "{}", r.out);
+    assert!(r.out.contains("booked as PaymentId"), "{}", r.out);
+    assert!(
+        r.out.contains("verdict: CONFIRMED: 2.00 credited"),
+        "{}",
+        r.out
+    );
+    let payment_id: u64 = db
+        .conn()
+        .query_first("SELECT id FROM paysys_order WHERE order_id = 'EP-1'")
+        .unwrap()
+        .unwrap();
+    let r = t(&[
+        "--txn-id",
+        "EP-1",
+        "--cancel",
+        "--prv-txn",
+        &payment_id.to_string(),
+    ]);
+    assert_eq!(r.code, 0, "{}", r.out);
+    // Without the key: unsigned, refused.
+    let r = terminal(&["--url", &url, "--protocol", "easypay", "check", "test1"]);
+    assert_eq!(r.code, 1, "{}", r.out);
+    assert!(r.out.contains("StatusCode -5"), "{}", r.out);
+    drop(web);
+}
+both!(easypay_terminal);
+
 /// HTTPS with a self-signed certificate: refused until `--cacert` trusts it (a certificate
 /// error is the command's fault, exit 2, and nothing is sent), then a pay like any other.
 #[test]

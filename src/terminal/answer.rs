@@ -15,6 +15,8 @@ pub enum Wire {
     City24,
     /// PrivatBank's Debt interface: `<Transfer>` with a `Gateway`, `DebtPack` or `ErrorInfo`.
     Privat,
+    /// EasyPay: `<Response>` with `StatusCode`.
+    Easypay,
 }
 
 impl Wire {
@@ -25,12 +27,14 @@ impl Wire {
             Wire::Nonstop24 => parse_nonstop24(body)?,
             Wire::City24 => parse_city24(body)?,
             Wire::Privat => parse_privat(body)?,
+            Wire::Easypay => parse_easypay(body)?,
         };
         let (meaning, class) = match self {
             Wire::Osmp | Wire::Ibox => meaning(a.result),
             Wire::Nonstop24 => meaning_nonstop24(a.result),
             Wire::City24 => meaning_city24(a.result),
             Wire::Privat => meaning_privat(a.result),
+            Wire::Easypay => meaning_easypay(a.result),
         };
         a.meaning = meaning;
         a.class = class;
@@ -45,6 +49,7 @@ impl Wire {
             Wire::Nonstop24 => "24NonStop status_code",
             Wire::City24 => "City24 ResultCode",
             Wire::Privat => "PrivatBank ErrorInfo code",
+            Wire::Easypay => "EasyPay StatusCode",
         }
     }
 }
@@ -383,6 +388,66 @@ pub fn meaning_privat(code: i32) -> (&'static str, Class) {
             Class::Temporary,
         ),
         _ => ("unknown error code", Class::Refused),
+    }
+}
+
+/// An EasyPay `<Response>`: `StatusCode`, `StatusDetail` as the comment, `PaymentId` as
+/// the prv_txn, a check's `Name` and `Balance` as fields.
+pub fn parse_easypay(body: &str) -> Option<Answer> {
+    let mut reader = Reader::from_str(body);
+    let mut path: Vec<String> = Vec::new();
+    let mut text = String::new();
+    let mut answer = Answer::default();
+    let mut code: Option<i32> = None;
+    loop {
+        match reader.read_event().ok()? {
+            Event::Start(e) => {
+                let name = String::from_utf8_lossy(e.name().as_ref()).into_owned();
+                if path.is_empty() && name != "Response" {
+                    return None;
+                }
+                path.push(name);
+                text.clear();
+            }
+            Event::Text(t) => text.push_str(&t.unescape().ok()?),
+            Event::End(_) => {
+                let name = path.pop()?;
+                let value = std::mem::take(&mut text).trim().to_string();
+                match (path.len(), name.as_str()) {
+                    (1, "StatusCode") => code = Some(value.parse().ok()?),
+                    (1, "StatusDetail") => answer.comment = value,
+                    (1, "PaymentId") => answer.prv_txn = Some(value),
+                    (2, "Name" | "Balance") => answer.fields.push((name, value)),
+                    _ => {}
+                }
+            }
+            Event::DocType(_) => return None,
+            Event::Eof => break,
+            _ => {}
+        }
+    }
+    if !path.is_empty() {
+        return None;
+    }
+    answer.result = code?;
+    Some(answer)
+}
+
+/// What an EasyPay `StatusCode` means, as paysys answers them (INSTALL, section 11).
+pub fn meaning_easypay(code: i32) -> (&'static str, Class) {
+    match code {
+        0 => ("OK", Class::Ok),
+        -10 => ("temporary error: ask again later", Class::Temporary),
+        -1 => ("account not found", Class::Refused),
+        -2 => ("payment refused", Class::Refused),
+        -3 => (
+            "the order id was booked with another account or amount",
+            Class::Refused,
+        ),
+        -4 => ("payment not found", Class::Refused),
+        -5 => ("wrong signature (--private-key?)", Class::Refused),
+        -6 => ("bad request", Class::Refused),
+        _ => ("unknown status code", Class::Refused),
     }
 }
 

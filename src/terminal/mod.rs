@@ -68,7 +68,10 @@ OPTIONS
   --protocol NAME      osmp (default), ibox (OSMP with ibox_txn_id; a check sends sum 0.00
                        unless given), city24 (QueryType=…; --cancel names the pay by
                        --txn-id as RevertId), privat (PrivatBank's Debt XML: check is a
-                       Search, pay a Pay with Data@id = --txn-id, --cancel a Cancel), or 24nonstop (24NonStop and 2click terminals; ACT=1, 4, 7
+                       Search, pay a Pay with Data@id = --txn-id, --cancel a Cancel), easypay
+                       (pay books --txn-id as the OrderId, then confirms its PaymentId;
+                       --cancel --prv-txn PAYMENT_ID; --private-key FILE signs the requests,
+                       --sign sha256), or 24nonstop (24NonStop and 2click terminals; ACT=1, 4, 7
                        signed with --secret S; --sign sha1, --sign-amount, --service-id ID as
                        the system's config says)
   --paypro FILE        a PayPRO provider file (providers.ini, providers_user.ini, or an own
@@ -119,6 +122,9 @@ struct Args {
     /// 24NonStop: how to sign, and the SERVICE_ID to send (and sign) if any.
     sign: Option<SignRule>,
     service: Option<String>,
+    /// EasyPay: the key requests are signed with (EasySoft's role), and the hash.
+    easypay_key: Option<rsa::RsaPrivateKey>,
+    easypay_hash: SignHash,
 }
 
 /// `paysys terminal ARGS…`: the exit code.
@@ -171,6 +177,7 @@ fn parse_args(args: &[String]) -> Result<Args, String> {
     let mut hash = SignHash::Md5;
     let mut sign_amount = false;
     let mut service = None;
+    let mut private_key: Option<PathBuf> = None;
     let mut words: Vec<String> = Vec::new();
     let mut it = args.iter();
     while let Some(arg) = it.next() {
@@ -228,9 +235,10 @@ fn parse_args(args: &[String]) -> Result<Args, String> {
                     "ibox" => Wire::Ibox,
                     "city24" => Wire::City24,
                     "privat" => Wire::Privat,
+                    "easypay" => Wire::Easypay,
                     other => {
                         return Err(format!(
-                            "--protocol {other}: osmp, ibox, city24, privat or 24nonstop"
+                            "--protocol {other}: osmp, ibox, city24, privat, easypay or 24nonstop"
                         ));
                     }
                 }
@@ -240,11 +248,13 @@ fn parse_args(args: &[String]) -> Result<Args, String> {
                 hash = match value("--sign")?.as_str() {
                     "md5" => SignHash::Md5,
                     "sha1" => SignHash::Sha1,
-                    other => return Err(format!("--sign {other}: md5 or sha1")),
+                    "sha256" => SignHash::Sha256,
+                    other => return Err(format!("--sign {other}: md5, sha1 or sha256")),
                 }
             }
             "--sign-amount" => sign_amount = true,
             "--service-id" => service = Some(value("--service-id")?),
+            "--private-key" => private_key = Some(PathBuf::from(value("--private-key")?)),
             s if s.starts_with('-') && s.len() > 1 && s.parse::<f64>().is_err() => {
                 return Err(format!("unknown option {s}"))
             }
@@ -319,8 +329,20 @@ fn parse_args(args: &[String]) -> Result<Args, String> {
             return Err("--post and --param: the provider description says how to send".into());
         }
     }
-    if matches!(wire, Wire::City24 | Wire::Privat) && matches!(action, Action::Status) {
-        return Err("City24 and PrivatBank have no status request".into());
+    if matches!(wire, Wire::City24 | Wire::Privat | Wire::Easypay)
+        && matches!(action, Action::Status)
+    {
+        return Err("City24, PrivatBank and EasyPay have no status request".into());
+    }
+    if wire == Wire::Easypay {
+        if matches!(action, Action::Cancel { prv_txn: None }) {
+            return Err("an EasyPay --cancel names the booking: --prv-txn PAYMENT_ID".into());
+        }
+        if post {
+            return Err("EasyPay requests are always POSTed XML: no --post".into());
+        }
+    } else if private_key.is_some() {
+        return Err("--private-key is for --protocol easypay".into());
     }
     if matches!(wire, Wire::Privat) && post {
         return Err("PrivatBank requests are always POSTed XML: no --post".into());
@@ -337,16 +359,31 @@ fn parse_args(args: &[String]) -> Result<Args, String> {
                 "--protocol 24nonstop signs every request: --secret S (the system's secret)".into(),
             );
         }
-    } else if secret.is_some() || sign_amount || service.is_some() {
-        return Err("--secret, --sign-amount and --service-id are for --protocol 24nonstop".into());
+    } else if secret.is_some() || sign_amount || (service.is_some() && wire != Wire::Easypay) {
+        return Err(
+            "--secret and --sign-amount are for --protocol 24nonstop, --service-id for 24nonstop and easypay"
+                .into(),
+        );
     }
+    let easypay_key = match &private_key {
+        None => None,
+        Some(path) => Some(
+            crate::protocol::easypay::load_private_key(path)
+                .map_err(|e| format!("--private-key {e}"))?,
+        ),
+    };
+    let easypay_hash = if hash == SignHash::Sha1 || wire != Wire::Easypay {
+        SignHash::Sha1
+    } else {
+        hash
+    };
     // OSMP's txn_id is 1-20 digits; 24NonStop's PAY_ID a GUID-like token.
     let txn_id = match txn_id {
         None => None,
         Some(v) => Some(
             match wire {
                 Wire::Osmp | Wire::Ibox => TxnId::parse(&v),
-                Wire::City24 | Wire::Privat => TxnId::parse_token(&v),
+                Wire::City24 | Wire::Privat | Wire::Easypay => TxnId::parse_token(&v),
                 Wire::Nonstop24 => TxnId::parse_token(&v),
             }
             .map_err(|e| format!("--txn-id {v}: {e}"))?,
@@ -381,6 +418,8 @@ fn parse_args(args: &[String]) -> Result<Args, String> {
         wire,
         sign,
         service,
+        easypay_key,
+        easypay_hash,
     })
 }
 
@@ -473,6 +512,7 @@ fn request_for(
 ) -> HttpRequest {
     match args.wire {
         Wire::Privat => privat_request(args, command, txn_id, extra),
+        Wire::Easypay => easypay_request(args, command, txn_id, extra),
         Wire::City24 => osmp_request(args, city24_form(args, command, txn_id, extra)),
         Wire::Osmp | Wire::Ibox | Wire::Nonstop24 => {
             osmp_request(args, osmp_form(args, command, txn_id, extra))
@@ -506,6 +546,61 @@ fn city24_form(args: &Args, command: &str, txn_id: &TxnId, extra: &[(&str, Strin
     }
     pairs.extend(args.params.iter().cloned());
     serde_urlencoded::to_string(&pairs).unwrap_or_default()
+}
+
+/// EasyPay: a POSTed `<Request>` with one operation — Check, Payment ("book": the order id
+/// is --txn-id), Confirm and Cancel (of PaymentId, given as `prv_txn`) — signed with
+/// --private-key when given (EasySoft's role, for trying with a test key pair).
+fn easypay_request(
+    args: &Args,
+    command: &str,
+    txn_id: &TxnId,
+    extra: &[(&str, String)],
+) -> HttpRequest {
+    let get = |k: &str| {
+        extra
+            .iter()
+            .find(|(n, _)| *n == k)
+            .map(|(_, v)| quick_xml::escape::escape(v.as_str()).into_owned())
+            .unwrap_or_default()
+    };
+    let service = args.service.as_deref().unwrap_or("1");
+    let service = quick_xml::escape::escape(service);
+    let operation = match command {
+        "check" => format!(
+            "<Check><ServiceId>{service}</ServiceId><Account>{}</Account></Check>",
+            get("account")
+        ),
+        "book" => format!(
+            "<Payment><ServiceId>{service}</ServiceId><OrderId>{txn_id}</OrderId><Account>{}</Account>\
+             <Amount>{}</Amount></Payment>",
+            get("account"),
+            get("sum")
+        ),
+        "confirm" => format!(
+            "<Confirm><ServiceId>{service}</ServiceId><PaymentId>{}</PaymentId></Confirm>",
+            get("prv_txn")
+        ),
+        _ => format!(
+            "<Cancel><ServiceId>{service}</ServiceId><PaymentId>{}</PaymentId></Cancel>",
+            get("prv_txn")
+        ),
+    };
+    let mut body = format!(
+        "<?xml version=\"1.0\" encoding=\"utf-8\"?>\n<Request><DateTime>{}</DateTime><Sign></Sign>{operation}</Request>",
+        Local::now().format("%Y-%m-%dT%H:%M:%S")
+    );
+    if let Some(key) = &args.easypay_key {
+        let hex = crate::protocol::easypay::sign(key, args.easypay_hash, body.as_bytes());
+        body = body.replacen("<Sign></Sign>", &format!("<Sign>{hex}</Sign>"), 1);
+    }
+    HttpRequest {
+        method: Method::Post,
+        url: args.url.clone().unwrap_or_default(),
+        body: Some(body),
+        content_type: Some("text/xml; charset=utf-8".into()),
+        basic_auth: args.auth.clone(),
+    }
 }
 
 /// PrivatBank's Debt interface: a POSTed `<Transfer>`; a check is a Search.
@@ -623,8 +718,28 @@ fn osmp_terminal(client: &Client, args: &Args) -> Verdict {
                 ("sum", sum.to_string()),
                 ("txn_date", txn_date),
             ];
-            let request = request_for(args, "pay", &txn_id, &extra);
             let repeat = repeat_command(args, &txn_id, &format!("pay {account} {sum}"));
+            // EasyPay: the Payment books the order (nothing credited), the Confirm of its
+            // PaymentId pays it.
+            let request = if args.wire == Wire::Easypay {
+                let book = request_for(args, "book", &txn_id, &extra);
+                let payment_id = match exchange(client, &book, args.retry_for, args.wire) {
+                    Ending::Answer(a) if a.ok() => match a.prv_txn {
+                        Some(p) => p,
+                        None => {
+                            say("verdict: the booking's answer names no PaymentId");
+                            return Verdict::InDoubt;
+                        }
+                    },
+                    ending => return final_verdict(ending, "the booking", None),
+                };
+                say(&format!(
+                    "   booked as PaymentId {payment_id}: confirming it"
+                ));
+                request_for(args, "confirm", &txn_id, &[("prv_txn", payment_id)])
+            } else {
+                request_for(args, "pay", &txn_id, &extra)
+            };
             match exchange(client, &request, args.retry_for, args.wire) {
                 Ending::Answer(a) if a.ok() => {
                     say(&format!(
@@ -724,6 +839,7 @@ fn repeat_command(args: &Args, txn_id: &TxnId, what: &str) -> String {
         Wire::Ibox => cmd.push_str(" --protocol ibox"),
         Wire::City24 => cmd.push_str(" --protocol city24"),
         Wire::Privat => cmd.push_str(" --protocol privat"),
+        Wire::Easypay => cmd.push_str(" --protocol easypay --private-key KEY"),
     }
     if let (Wire::Nonstop24, Some(rule)) = (args.wire, &args.sign) {
         // Never the secret itself on the screen.
