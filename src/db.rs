@@ -196,6 +196,11 @@ pub fn schema_problems(
                  which brings our tables up to date"
                     .to_string(),
             ),
+            None if table == "paysys_order" => problems.push(
+                "table paysys_order (EasyPay's booked orders) is missing: load sql/paysys.sql \
+                 again, which brings our tables up to date"
+                    .to_string(),
+            ),
             None => problems.push(format!("table {table} is missing: is [database] url the billing's database?")),
             Some(e) if !e.eq_ignore_ascii_case("InnoDB") => problems.push(format!(
                 "table {table} is ENGINE={e}: a payment cannot be undone on it, so a crash mid-payment \

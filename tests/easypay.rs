@@ -235,5 +235,26 @@ fn the_admins_tools_check_the_keys() {
     assert!(out.status.success(), "{text}");
     assert!(text.contains("keys     easypay: certificate"), "{text}");
     assert!(text.contains("answers are signed"), "{text}");
+    // check-db knows EasyPay's table is needed.
+    let check_db = || {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_paysys"))
+            .args(["check-db", config.to_str().unwrap()])
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout).into_owned()
+            + &String::from_utf8_lossy(&out.stderr);
+        (out.status.success(), text)
+    };
+    let (ok, text) = check_db();
+    assert!(ok && text.contains("paysys_order"), "{text}");
+    {
+        use mysql::prelude::Queryable;
+        a.db.conn().query_drop("DROP TABLE paysys_order").unwrap();
+    }
+    let (ok, text) = check_db();
+    assert!(
+        !ok && text.contains("paysys_order (EasyPay's booked orders) is missing"),
+        "{text}"
+    );
     std::fs::remove_dir_all(&dir).ok();
 }
