@@ -3,7 +3,7 @@
 #
 #   bench/run.sh [--duration 10s] [--connections 8] [--threads 2] [--rounds 1]
 #                [--reps 50] [--rows 1000000] [--wait-quiet MINUTES]
-#                [--only web|process|scale|profile] [--osmp PATH] [--variants]
+#                [--only web|process|scale|profile|protocols] [--osmp PATH] [--variants]
 #                [--workers N] [--no-fastcgi]
 #
 # What it does, in order:
@@ -35,7 +35,7 @@
 #   --connections N   wrk -c; fcgiwrap gets max(N, 8) children (default 8)
 #   --threads N       wrk -t (default 2; at most N connections)
 #   --rounds N        repeat every web target N times per server (default 1)
-#   --reps N          processes per figure in the process and scale benchmarks (default 50)
+#   --reps N          processes per figure in the process, scale and protocols benchmarks (default 50)
 #   --rows N          rows per table for the large scale measurement (default 1000000)
 #   --wait-quiet M    wait up to M minutes for a quiet machine first (default 0: don't)
 #   --only NAME       run one benchmark: web, process, scale or profile
@@ -81,7 +81,8 @@ case "$only" in
     process) filter="bench_2_process" ;;
     scale) filter="bench_3_scale" ;;
     profile) filter="bench_4_profile" ;;
-    *) echo "bench/run.sh: --only web|process|scale|profile" >&2; exit 2 ;;
+    protocols) filter="bench_5_protocols" ;;
+    *) echo "bench/run.sh: --only web|process|scale|profile|protocols" >&2; exit 2 ;;
 esac
 
 say() { printf 'bench: %s\n' "$*" >&2; }

@@ -28,6 +28,10 @@
 //!   pay; and `/usr/bin/time -v` of one run each.
 //! * `bench_3_scale`: check and pay processes with `users`, `paysys_txn` and `pays` at
 //!   ~10 k rows, then at ~1 M rows.
+//! * `bench_5_protocols`: `paysys_check.cgi` processes, one at a time, for a check and a pay
+//!   of every protocol it speaks (OSMP, iBox, City24, PrivatBank, 24NonStop with its SIGN,
+//!   EasyPay with its RSA signature: the Payment that books and the Confirm that pays), on
+//!   one ABillS database: CPU time and peak RSS, each next to OSMP's.
 //! * `bench_4_profile`: where one check process spends its time: `strace -c -f`, the
 //!   syscall timeline from `strace -f -tt -T`, `perf stat`, `valgrind --tool=callgrind`
 //!   (each only if installed).
@@ -939,12 +943,26 @@ struct Run {
 /// Runs `exe` as a web server runs a CGI (clean environment, these variables, no stdin)
 /// under `bench/rusage.c`, which reports its CPU time, peak RSS and wall time.
 fn run_process(s: &Settings, exe: &Path, vars: &[(&str, &str)]) -> Run {
-    let out = Command::new(s.rusage())
+    run_process_in(s, exe, vars, b"")
+}
+
+/// [`run_process`] with `stdin` as the request body.
+fn run_process_in(s: &Settings, exe: &Path, vars: &[(&str, &str)], stdin: &[u8]) -> Run {
+    use std::io::Write;
+    let mut child = Command::new(s.rusage())
         .arg(exe)
         .env_clear()
         .envs(vars.iter().copied())
-        .stdin(Stdio::null())
-        .output()
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("run {} under rusage: {e}", exe.display()));
+    if let Some(mut input) = child.stdin.take() {
+        let _ = input.write_all(stdin);
+    }
+    let out = child
+        .wait_with_output()
         .unwrap_or_else(|e| panic!("run {} under rusage: {e}", exe.display()));
     let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
     let mut stderr = String::from_utf8_lossy(&out.stderr).into_owned();
@@ -1884,5 +1902,281 @@ fn packet_summary(line: &str) -> String {
         (_, 0x17) => "COM_STMT_EXECUTE".into(),
         (_, 0x19) => "COM_STMT_CLOSE (no reply)".into(),
         (seq, cmd) => format!("packet seq {seq} command {cmd:#04x}"),
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Every protocol, one process at a time
+
+#[test]
+#[ignore = "benchmark: bench/run.sh"]
+fn bench_5_protocols() {
+    use paysys::config::{SignHash, SignRule};
+    let s = Settings::get();
+    let db = TestDb::with_fixture(&common::abills::fixture());
+    let site = Site::new(&db.url, "");
+    let fixtures = repo().join("tests/fixtures/easypay");
+    // One system per protocol, each the caller of its own loopback address.
+    let system = |name: &str, protocol: &str, last: u8, extra: &str| {
+        format!(
+            "\n[[system]]\nname = \"{name}\"\nprotocol = \"{protocol}\"\nallow = [\"127.0.0.{last}\"]\n\
+             account = \"login\"\nmax_sum = \"1000000.00\"\n{extra}\n"
+        )
+    };
+    let systems = [
+        system("osmp", "osmp", 1, ""),
+        system("ibox", "ibox", 2, ""),
+        system("city24", "city24", 3, ""),
+        system("privat", "privat", 4, ""),
+        system("24ns", "24nonstop", 5, "secret = \"s3cret\""),
+        system(
+            "easypay",
+            "easypay",
+            6,
+            &format!(
+                "certificate = \"{}\"\nprivate_key = \"{}\"",
+                fixtures.join("easysoft.cer").display(),
+                fixtures.join("provider.key").display()
+            ),
+        ),
+        // The same without our key: what signing the answers costs.
+        system(
+            "easypay-unsigned",
+            "easypay",
+            7,
+            &format!(
+                "certificate = \"{}\"\ntxn_prefix = \"EPU\"",
+                fixtures.join("easysoft.cer").display()
+            ),
+        ),
+    ]
+    .concat();
+    site.write_config(&common::abills::config_text(&db.url, &systems));
+    let config = site.config_path().to_string_lossy().into_owned();
+    let exe = paysys_check_exe();
+    let date = txn_date();
+    let ns_rule = SignRule {
+        secret: "s3cret".into(),
+        hash: SignHash::Md5,
+        amount: false,
+    };
+    let ep_key = paysys::protocol::easypay::load_private_key(&fixtures.join("easysoft.key"))
+        .expect("the test EasySoft key");
+    let ep_signed = move |operation: &str| {
+        let doc = format!(
+            "<?xml version=\"1.0\" encoding=\"utf-8\"?>\n<Request><DateTime>2026-11-22T10:00:00</DateTime><Sign></Sign>{operation}</Request>"
+        );
+        let hex = paysys::protocol::easypay::sign(&ep_key, SignHash::Sha1, doc.as_bytes());
+        doc.replace("<Sign></Sign>", &format!("<Sign>{hex}</Sign>"))
+    };
+    let privat = |action: &str, data: &str| {
+        format!(
+            "<Transfer xmlns=\"http://debt.privatbank.ua/Transfer\" interface=\"Debt\" action=\"{action}\">{data}</Transfer>"
+        )
+    };
+    println!(
+        "\n== protocols: paysys_check.cgi processes, each figure from {} runs (after 3 warm-up runs); {}; load before: {}",
+        s.reps,
+        exe.display(),
+        load()
+    );
+    // (name, caller, GET query or POST body for run i, how a success answer shows)
+    type Request = Box<dyn Fn(usize) -> (String, Option<String>)>;
+    let get = |f: Box<dyn Fn(usize) -> String>| -> Request { Box::new(move |i| (f(i), None)) };
+    let post = |f: Box<dyn Fn(usize) -> String>| -> Request {
+        Box::new(move |i| (String::new(), Some(f(i))))
+    };
+    let date2 = date.clone();
+    let date3 = date.clone();
+    let ns_check = ns_rule.clone();
+    let ns_pay = ns_rule.clone();
+    let book = ep_signed.clone();
+    let confirm = ep_signed.clone();
+    let unsigned_check = ep_signed.clone();
+    let cases: Vec<(&str, &str, Request, &str)> = vec![
+        (
+            "osmp check",
+            "127.0.0.1",
+            get(Box::new(|_| {
+                "command=check&txn_id=1&account=test1&sum=0.00".into()
+            })),
+            "<result>0</result>",
+        ),
+        (
+            "osmp pay",
+            "127.0.0.1",
+            get(Box::new(move |i| {
+                format!(
+                    "command=pay&txn_id={}&account=test1&sum=1.00&txn_date={date}",
+                    800_000 + i
+                )
+            })),
+            "<result>0</result>",
+        ),
+        (
+            "ibox check",
+            "127.0.0.2",
+            get(Box::new(|_| {
+                "command=check&txn_id=1&account=test1&sum=0.00".into()
+            })),
+            "<result>0</result>",
+        ),
+        (
+            "ibox pay",
+            "127.0.0.2",
+            get(Box::new(move |i| {
+                format!(
+                    "command=pay&txn_id={}&account=test1&sum=1.00&txn_date={date2}",
+                    800_000 + i
+                )
+            })),
+            "<result>0</result>",
+        ),
+        (
+            "city24 check",
+            "127.0.0.3",
+            get(Box::new(|_| {
+                "QueryType=check&TransactionId=1&Account=test1".into()
+            })),
+            "<ResultCode>0</ResultCode>",
+        ),
+        (
+            "city24 pay",
+            "127.0.0.3",
+            get(Box::new(move |i| {
+                format!("QueryType=pay&TransactionId={}&Account=test1&Amount=1.00&TransactionDate={date3}", 800_000 + i)
+            })),
+            "<ResultCode>0</ResultCode>",
+        ),
+        (
+            "privat search",
+            "127.0.0.4",
+            post(Box::new(move |_| {
+                privat("Search", "<Data xsi:type=\"Payer\" xmlns:xsi=\"http://www.w3.org/2001/XMLSchema-instance\"><Unit name=\"bill_identifier\" value=\"test1\"/></Data>")
+            })),
+            "DebtPack",
+        ),
+        (
+            "privat pay",
+            "127.0.0.4",
+            post(Box::new(move |i| {
+                privat("Pay", &format!("<Data xsi:type=\"Payment\" xmlns:xsi=\"http://www.w3.org/2001/XMLSchema-instance\" id=\"PB{}\"><PayerInfo billIdentifier=\"test1\"/><TotalSum>1.00</TotalSum></Data>", 800_000 + i))
+            })),
+            "Gateway",
+        ),
+        (
+            "24nonstop check (MD5 SIGN)",
+            "127.0.0.5",
+            get(Box::new(move |_| {
+                let sign = paysys::protocol::nonstop24::signature(
+                    &ns_check, "1", "test1", None, "1", None,
+                );
+                format!("ACT=1&PAY_ACCOUNT=test1&PAY_ID=1&SIGN={sign}")
+            })),
+            "<status_code>21</status_code>",
+        ),
+        (
+            "24nonstop pay (MD5 SIGN)",
+            "127.0.0.5",
+            get(Box::new(move |i| {
+                let id = format!("G-{}", 800_000 + i);
+                let sign =
+                    paysys::protocol::nonstop24::signature(&ns_pay, "4", "test1", None, &id, None);
+                format!("ACT=4&PAY_ACCOUNT=test1&PAY_ID={id}&PAY_AMOUNT=1.00&SIGN={sign}")
+            })),
+            "<status_code>22</status_code>",
+        ),
+        (
+            "easypay check (RSA verify + sign)",
+            "127.0.0.6",
+            post(Box::new(move |_| {
+                ep_signed("<Check><ServiceId>1</ServiceId><Account>test1</Account></Check>")
+            })),
+            "<StatusCode>0</StatusCode>",
+        ),
+        (
+            "easypay payment: book (RSA)",
+            "127.0.0.6",
+            post(Box::new(move |i| {
+                book(&format!("<Payment><ServiceId>1</ServiceId><OrderId>{}</OrderId><Account>test1</Account><Amount>1.00</Amount></Payment>", 800_000 + i))
+            })),
+            "<PaymentId>",
+        ),
+        (
+            "easypay check, answer unsigned (RSA verify)",
+            "127.0.0.7",
+            post(Box::new(move |_| {
+                unsigned_check("<Check><ServiceId>1</ServiceId><Account>test1</Account></Check>")
+            })),
+            "<StatusCode>0</StatusCode>",
+        ),
+        // The orders just booked have the ids 1.. (a fresh paysys_order, in run order).
+        (
+            "easypay confirm: pay (RSA)",
+            "127.0.0.6",
+            post(Box::new(move |i| {
+                confirm(&format!(
+                    "<Confirm><ServiceId>1</ServiceId><PaymentId>{}</PaymentId></Confirm>",
+                    i + 1
+                ))
+            })),
+            "<StatusCode>0</StatusCode>",
+        ),
+    ];
+    let mut figures: Vec<Figures> = Vec::new();
+    for (name, caller, request, want) in &cases {
+        let mut f = Figures::new(name);
+        for i in 0..s.reps + 3 {
+            let (query, body) = request(i);
+            let len = body
+                .as_ref()
+                .map(|b| b.len().to_string())
+                .unwrap_or_default();
+            let mut vars = cgi_vars(&config, &query, caller);
+            if body.is_some() {
+                vars.retain(|(k, _)| *k != "REQUEST_METHOD");
+                vars.push(("REQUEST_METHOD", "POST"));
+                vars.push(("CONTENT_TYPE", "text/xml"));
+                vars.push(("CONTENT_LENGTH", &len));
+            }
+            let run = run_process_in(&s, exe, &vars, body.as_deref().unwrap_or("").as_bytes());
+            assert!(
+                run.stdout.contains(want),
+                "{name}: {}{}",
+                run.stdout,
+                run.stderr
+            );
+            if i >= 3 {
+                f.add(&run);
+                f.add_log_ms(&site);
+            }
+        }
+        figures.push(f);
+    }
+    println!("load after: {}\n", load());
+    println!("{}", Figures::header());
+    for f in &figures {
+        println!("{}", f.row());
+    }
+    let cpu = |name: &str| {
+        figures
+            .iter()
+            .find(|f| f.name == name)
+            .map(|f| median(&f.cpu))
+            .unwrap_or(f64::NAN)
+    };
+    println!("\nCPU median against OSMP's (check against osmp check, pay against osmp pay):");
+    for f in &figures {
+        let base = if f.name.contains("check") || f.name.contains("search") {
+            cpu("osmp check")
+        } else {
+            cpu("osmp pay")
+        };
+        println!(
+            "  {:<36} {:>6.2} ms  x{:.2}",
+            f.name,
+            median(&f.cpu),
+            median(&f.cpu) / base
+        );
     }
 }
