@@ -3,7 +3,7 @@
 #
 #   bench/run.sh [--duration 10s] [--connections 8] [--threads 2] [--rounds 1]
 #                [--reps 50] [--rows 1000000] [--wait-quiet MINUTES]
-#                [--only web|process|scale|profile|protocols] [--osmp PATH] [--variants]
+#                [--only web|process|scale|profile|protocols|protocols-web] [--osmp PATH] [--variants]
 #                [--workers N] [--no-fastcgi]
 #
 # What it does, in order:
@@ -82,7 +82,8 @@ case "$only" in
     scale) filter="bench_3_scale" ;;
     profile) filter="bench_4_profile" ;;
     protocols) filter="bench_5_protocols" ;;
-    *) echo "bench/run.sh: --only web|process|scale|profile|protocols" >&2; exit 2 ;;
+    protocols-web) filter="bench_6_protocols_web" ;;
+    *) echo "bench/run.sh: --only web|process|scale|profile|protocols|protocols-web" >&2; exit 2 ;;
 esac
 
 say() { printf 'bench: %s\n' "$*" >&2; }

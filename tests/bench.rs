@@ -32,6 +32,10 @@
 //!   of every protocol it speaks (OSMP, iBox, City24, PrivatBank, 24NonStop with its SIGN,
 //!   EasyPay with its RSA signature: the Payment that books and the Confirm that pays), on
 //!   one ABillS database: CPU time and peak RSS, each next to OSMP's.
+//! * `bench_6_protocols_web`: the same checks and pays through nginx, `paysys_check.cgi` as a
+//!   CGI and persistent, with `wrk` and `bench/requests.lua` (a file of requests, each sent
+//!   once: new ids for every pay), next to the no-op CGI and OSMP's; EasyPay's pays are
+//!   confirmations of orders booked beforehand.
 //! * `bench_4_profile`: where one check process spends its time: `strace -c -f`, the
 //!   syscall timeline from `strace -f -tt -T`, `perf stat`, `valgrind --tool=callgrind`
 //!   (each only if installed).
@@ -2179,4 +2183,246 @@ fn bench_5_protocols() {
             median(&f.cpu) / base
         );
     }
+}
+
+// ---------------------------------------------------------------------------------------
+// Every protocol through nginx, as a CGI and persistent
+
+/// One protocol's target: its name, the config's `[[system]]` (admitting 127.0.0.1), the
+/// requests (one `METHOD\tPATH[\tBODY]` line each, see bench/requests.lua) and the log's
+/// `cmd result` every answered request must have.
+struct ProtocolTarget {
+    name: String,
+    system: String,
+    lines: Vec<String>,
+    expect: &'static str,
+}
+
+#[test]
+#[ignore = "benchmark: bench/run.sh"]
+fn bench_6_protocols_web() {
+    use paysys::config::{SignHash, SignRule};
+    let s = Settings::get();
+    let noop = s.noop().to_path_buf();
+    let lua = repo().join("bench/requests.lua");
+    let db = TestDb::with_fixture(&common::abills::fixture());
+    require_tcp(&db);
+    let prefix = webserver::temp_prefix("bench-protocols").expect("temp prefix");
+    webserver::prepare_prefix(&prefix).expect("prepare prefix");
+    webserver::install_cgi(&prefix, "paysys_check.cgi", paysys_check_exe()).expect("cgi");
+    webserver::install_cgi(&prefix, "noop.cgi", &noop).expect("noop.cgi");
+    // The CGI runs as www-data: the certificate goes where it can read it.
+    let fixtures = repo().join("tests/fixtures/easypay");
+    std::fs::copy(
+        fixtures.join("easysoft.cer"),
+        prefix.join("etc/easysoft.cer"),
+    )
+    .expect("cer");
+    let n = 40_000usize;
+    let date = txn_date();
+    let path = "/cgi-bin/paysys_check.cgi";
+    let system = |protocol: &str, extra: &str| {
+        format!(
+            "\n[[system]]\nname = \"{protocol}\"\nprotocol = \"{protocol}\"\nallow = [\"127.0.0.1\"]\n\
+             account = \"login\"\nmax_sum = \"1000000.00\"\n{extra}\n"
+        )
+    };
+    let get = |q: String| format!("GET\t{path}?{q}");
+    let post = |b: String| format!("POST\t{path}\t{b}");
+    let ns = SignRule {
+        secret: "s3cret".into(),
+        hash: SignHash::Md5,
+        amount: false,
+    };
+    let ns_sign = |act: &str, acc: &str, id: &str| {
+        paysys::protocol::nonstop24::signature(&ns, act, acc, None, id, None)
+    };
+    let ep_key = paysys::protocol::easypay::load_private_key(&fixtures.join("easysoft.key"))
+        .expect("the test EasySoft key");
+    let ep_check = {
+        let doc = "<?xml version=\"1.0\" encoding=\"utf-8\"?><Request><DateTime>2026-11-22T10:00:00</DateTime>\
+                   <Sign></Sign><Check><ServiceId>1</ServiceId><Account>test1</Account></Check></Request>";
+        let hex = paysys::protocol::easypay::sign(&ep_key, SignHash::Sha1, doc.as_bytes());
+        doc.replace("<Sign></Sign>", &format!("<Sign>{hex}</Sign>"))
+    };
+    let privat = |action: &str, data: String| {
+        format!("<Transfer interface=\"Debt\" action=\"{action}\">{data}</Transfer>")
+    };
+    let xsi = "xmlns:xsi=\"http://www.w3.org/2001/XMLSchema-instance\"";
+    let targets = vec![
+        ProtocolTarget {
+            name: "osmp check".into(),
+            system: system("osmp", ""),
+            lines: vec![get("command=check&txn_id=1&account=test1&sum=0.00".into())],
+            expect: "check 0",
+        },
+        ProtocolTarget {
+            name: "osmp pay".into(),
+            system: system("osmp", ""),
+            lines: (0..n).map(|i| get(format!("command=pay&txn_id={}&account=test1&sum=1.00&txn_date={date}", 1_000_000 + i))).collect(),
+            expect: "pay 0",
+        },
+        ProtocolTarget {
+            name: "ibox check".into(),
+            system: system("ibox", ""),
+            lines: vec![get("command=check&txn_id=1&account=test1&sum=0.00".into())],
+            expect: "check 0",
+        },
+        ProtocolTarget {
+            name: "ibox pay".into(),
+            system: system("ibox", ""),
+            lines: (0..n).map(|i| get(format!("command=pay&txn_id={}&account=test1&sum=1.00&txn_date={date}", 2_000_000 + i))).collect(),
+            expect: "pay 0",
+        },
+        ProtocolTarget {
+            name: "city24 check".into(),
+            system: system("city24", ""),
+            lines: vec![get("QueryType=check&TransactionId=1&Account=test1".into())],
+            expect: "check 0",
+        },
+        ProtocolTarget {
+            name: "city24 pay".into(),
+            system: system("city24", ""),
+            lines: (0..n).map(|i| get(format!("QueryType=pay&TransactionId={}&Account=test1&Amount=1.00&TransactionDate={date}", 3_000_000 + i))).collect(),
+            expect: "pay 0",
+        },
+        ProtocolTarget {
+            name: "privat search".into(),
+            system: system("privat", ""),
+            lines: vec![post(privat("Search", format!("<Data {xsi} xsi:type=\"Payer\"><Unit name=\"bill_identifier\" value=\"test1\"/></Data>")))],
+            expect: "check 0",
+        },
+        ProtocolTarget {
+            name: "privat pay".into(),
+            system: system("privat", ""),
+            lines: (0..n).map(|i| post(privat("Pay", format!("<Data {xsi} xsi:type=\"Payment\" id=\"PB{}\"><PayerInfo billIdentifier=\"test1\"/><TotalSum>1.00</TotalSum></Data>", 4_000_000 + i)))).collect(),
+            expect: "pay 0",
+        },
+        ProtocolTarget {
+            name: "24nonstop check (SIGN)".into(),
+            system: system("24nonstop", "secret = \"s3cret\""),
+            lines: vec![get(format!("ACT=1&PAY_ACCOUNT=test1&PAY_ID=1&SIGN={}", ns_sign("1", "test1", "1")))],
+            expect: "check 21",
+        },
+        ProtocolTarget {
+            name: "24nonstop pay (SIGN)".into(),
+            system: system("24nonstop", "secret = \"s3cret\""),
+            lines: (0..n).map(|i| {
+                let id = format!("G-{}", 5_000_000 + i);
+                get(format!("ACT=4&PAY_ACCOUNT=test1&PAY_ID={id}&PAY_AMOUNT=1.00&SIGN={}", ns_sign("4", "test1", &id)))
+            }).collect(),
+            expect: "pay 22",
+        },
+        ProtocolTarget {
+            name: "easypay check (RSA verified)".into(),
+            system: system("easypay", "certificate = \"etc/easysoft.cer\""),
+            lines: vec![post(ep_check.clone())],
+            expect: "check 0",
+        },
+        // Confirmations of orders booked beforehand (paysys_order ids 1..n, below); unsigned:
+        // a signature per request would have to be made here, and its check costs nothing.
+        ProtocolTarget {
+            name: "easypay confirm (pay)".into(),
+            system: system("easypay", "sign = \"none\""),
+            lines: (1..=n).map(|i| post(format!("<Request><Sign></Sign><Confirm><ServiceId>1</ServiceId><PaymentId>{i}</PaymentId></Confirm></Request>"))).collect(),
+            expect: "pay 0",
+        },
+    ];
+    {
+        // The orders the confirmations pay.
+        let mut conn = db.conn();
+        for chunk in (1..=n).collect::<Vec<_>>().chunks(1000) {
+            let values: Vec<String> = chunk
+                .iter()
+                .map(|i| format!("({i}, 'easypay', 'EPB{i}', 'test1', 1.00, NOW())"))
+                .collect();
+            conn.query_drop(format!(
+                "INSERT INTO paysys_order (id, system_name, order_id, account, amount, created) VALUES {}",
+                values.join(",")
+            ))
+            .expect("book orders");
+        }
+    }
+    let out_dir = s.out.join("protocols");
+    std::fs::create_dir_all(&out_dir).expect("bench out dir");
+    println!(
+        "\n== protocols through nginx: wrk -t{} -c{} -d{} against paysys_check.cgi, one protocol at a time \
+         (the config rewritten between them); load before: {}",
+        s.threads, s.connections, s.duration, load()
+    );
+    let log = prefix.join("var/log/paysys_check.log");
+    let config = |system: &str| {
+        std::fs::write(
+            prefix.join("etc/paysys.toml"),
+            common::abills::config_text(&db.url, system),
+        )
+        .expect("config");
+    };
+    println!("| set-up | target | req/s | p50 ms | p99 ms | of no-op | of OSMP's | checked |");
+    println!("|---|---|---:|---:|---:|---:|---:|---|");
+    for (fastcgi, label) in [(false, "nginx CGI"), (true, "nginx persistent")] {
+        config(&targets[0].system);
+        let opts = Options {
+            fastcgi,
+            workers: s.workers,
+            fastcgi_cgi: "paysys_check",
+            fcgi_children: s.connections.max(8),
+            ..Options::default()
+        };
+        let Some(web) = WebServer::start(Kind::Nginx, &prefix, &opts).expect("start nginx") else {
+            println!("skipped {label}: nginx not installed");
+            continue;
+        };
+        let base = web.base_url();
+        run_wrk(&s, &format!("{base}/cgi-bin/noop.cgi"), "1s", None);
+        let (noop_r, _) = run_wrk(&s, &format!("{base}/cgi-bin/noop.cgi"), &s.duration, None);
+        let mut osmp = (f64::NAN, f64::NAN);
+        for (t_no, t) in targets.iter().enumerate() {
+            config(&t.system);
+            let file = out_dir.join(format!(
+                "{}-{t_no}.txt",
+                if fastcgi { "fcgi" } else { "cgi" }
+            ));
+            // Pays: each mode its own ids (the lines of the persistent run are shifted).
+            let lines: Vec<String> = if fastcgi && t.lines.len() > 1 {
+                t.lines.iter().rev().cloned().collect()
+            } else {
+                t.lines.clone()
+            };
+            std::fs::write(&file, lines.join("\n") + "\n").expect("requests file");
+            let (_, log_offset) = new_log_lines(&log, 0);
+            let args = vec![file.to_string_lossy().into_owned(), s.threads.to_string()];
+            let (r, _) = run_wrk(&s, &base, &s.duration, Some((&lua, &args)));
+            let (answered, _) = new_log_lines(&log, log_offset);
+            let tl = tally(&answered);
+            let ok = tl.get(t.expect).copied().unwrap_or(0);
+            let checked = if ok as usize == answered.len() && ok >= r.requests {
+                format!("{ok} log lines `{}`", t.expect)
+            } else {
+                format!("{ok} `{}` of {} <-- CHECK {tl:?}", t.expect, answered.len())
+            };
+            if t.name == "osmp check" {
+                osmp.0 = r.rps;
+            }
+            if t.name == "osmp pay" {
+                osmp.1 = r.rps;
+            }
+            let of_osmp = if t.lines.len() > 1 {
+                r.rps / osmp.1
+            } else {
+                r.rps / osmp.0
+            };
+            println!(
+                "| {label} | {} | {:.0} | {:.2} | {:.2} | {:.0} % | {:.0} % | {checked} |",
+                t.name,
+                r.rps,
+                r.p50_ms,
+                r.p99_ms,
+                100.0 * r.rps / noop_r.rps,
+                100.0 * of_osmp
+            );
+        }
+        drop(web);
+    }
+    println!("load after: {}", load());
 }

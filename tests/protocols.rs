@@ -1,0 +1,152 @@
+//! Every protocol paysys_check.cgi speaks, side by side on one ABillS database (one system
+//! per protocol, told apart by the caller's address): hostile bodies get a clean protocol
+//! error and move no money, and twenty copies of one pay at once credit once.
+
+mod common;
+
+use common::abills::Abills;
+use common::Answer;
+use paysys::config::{SignHash, SignRule};
+
+/// (system, protocol, caller) — the same layout as bench_5_protocols.
+const SYSTEMS: &[(&str, &str, &str)] = &[
+    ("osmp", "osmp", "127.0.0.1"),
+    ("ibox", "ibox", "127.0.0.2"),
+    ("city24", "city24", "127.0.0.3"),
+    ("privat", "privat", "127.0.0.4"),
+    ("24ns", "24nonstop", "127.0.0.5"),
+    ("easypay", "easypay", "127.0.0.6"),
+];
+
+fn site() -> Abills {
+    let cert = common::repo().join("tests/fixtures/easypay/easysoft.cer");
+    let systems: String = SYSTEMS
+        .iter()
+        .map(|(name, protocol, caller)| {
+            let extra = match *protocol {
+                "24nonstop" => "secret = \"s3cret\"".to_string(),
+                "easypay" => format!("certificate = \"{}\"", cert.display()),
+                _ => String::new(),
+            };
+            format!(
+                "\n[[system]]\nname = \"{name}\"\nprotocol = \"{protocol}\"\nallow = [\"{caller}\"]\naccount = \"login\"\n{extra}\n"
+            )
+        })
+        .collect();
+    Abills::with_systems(&systems)
+}
+
+fn post(a: &Abills, caller: &str, content_type: &str, body: &[u8]) -> Answer {
+    let len = body.len().to_string();
+    a.cgi(
+        &[
+            ("REQUEST_METHOD", "POST"),
+            ("CONTENT_TYPE", content_type),
+            ("CONTENT_LENGTH", &len),
+            ("REMOTE_ADDR", caller),
+        ],
+        body,
+    )
+}
+
+#[test]
+fn hostile_bodies_get_a_clean_error_and_move_no_money() {
+    let a = site();
+    let before = a.deposit(1);
+    let txns = a.txns().len();
+    let bomb = "<?xml version=\"1.0\"?><!DOCTYPE lolz [<!ENTITY lol \"lol\"><!ENTITY lol2 \
+                \"&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;\">]><Request><pay>&lol2;</pay></Request>";
+    let huge = format!("<Request>{}</Request>", "<x>1</x>".repeat(20_000));
+    let bodies: Vec<(&str, Vec<u8>)> = vec![
+        ("text/xml", bomb.as_bytes().to_vec()),
+        ("text/xml", huge.into_bytes()),
+        ("text/xml", b"<Request><Payment><Amount>1".to_vec()),
+        ("text/xml", b"\xff\xfe<\x00R\x00e\x00q\x00".to_vec()),
+        (
+            "application/x-www-form-urlencoded",
+            b"command=pay&account=\xf2\xe5\xf1\xf2&sum=1".to_vec(),
+        ),
+        ("application/x-www-form-urlencoded", b"%%%&&&===".to_vec()),
+    ];
+    for (system, protocol, caller) in SYSTEMS {
+        for (content_type, body) in &bodies {
+            let r = post(&a, caller, content_type, body);
+            // A clean answer: the protocol's XML (an error in it), or the body refused whole.
+            assert!(
+                (r.status == 200
+                    && r.content_type.starts_with("text/xml")
+                    && r.body.contains("<?xml"))
+                    || r.status == 413,
+                "{system} ({protocol}) on {content_type}: {r:?}"
+            );
+            assert!(
+                r.stderr.is_empty() || !r.stderr.contains("panicked"),
+                "{system}: {r:?}"
+            );
+        }
+    }
+    assert_eq!(a.deposit(1), before);
+    assert_eq!(a.txns().len(), txns);
+    // One log line per request.
+    assert_eq!(a.site.log_lines().len(), SYSTEMS.len() * bodies.len());
+}
+
+#[test]
+fn twenty_concurrent_repeats_credit_once_in_every_form_protocol() {
+    let a = site();
+    let date = common::txn_date(0);
+    let sign = |id: &str| {
+        let rule = SignRule {
+            secret: "s3cret".into(),
+            hash: SignHash::Md5,
+            amount: false,
+        };
+        paysys::protocol::nonstop24::signature(&rule, "4", "test1", None, id, None)
+    };
+    let pays = [
+        (
+            "127.0.0.2",
+            format!("command=pay&txn_id=901&account=test1&sum=1.00&txn_date={date}&pay_type=1"),
+        ),
+        (
+            "127.0.0.3",
+            format!(
+                "QueryType=pay&TransactionId=902&Account=test1&Amount=1.00&TransactionDate={date}"
+            ),
+        ),
+        (
+            "127.0.0.5",
+            format!(
+                "ACT=4&PAY_ACCOUNT=test1&PAY_ID=G-903&PAY_AMOUNT=1.00&SIGN={}",
+                sign("G-903")
+            ),
+        ),
+    ];
+    let before = a.deposit(1);
+    let txns = a.txns().len();
+    for (caller, query) in &pays {
+        let answers: Vec<Answer> = std::thread::scope(|s| {
+            let hs: Vec<_> = (0..20)
+                .map(|_| s.spawn(|| a.get_from(caller, query)))
+                .collect();
+            hs.into_iter().map(|h| h.join().unwrap()).collect()
+        });
+        let first = &answers[0].body;
+        for r in &answers {
+            assert_eq!(r.status, 200, "{caller}: {r:?}");
+            // The same answer each time, but for the answer's own time stamp (24NonStop).
+            let strip = |b: &str| b.split("<time_stamp>").next().unwrap_or(b).to_string();
+            assert_eq!(strip(&r.body), strip(first), "{caller}");
+        }
+    }
+    assert_eq!(a.txns().len(), txns + 3, "each pay credited once");
+    assert_ne!(a.deposit(1), before);
+    // The iBox txn_id again with another sum: refused (7), nothing credited.
+    let paid = a.deposit(1);
+    let r = a.get_from(
+        "127.0.0.2",
+        &format!("command=pay&txn_id=901&account=test1&sum=2.00&txn_date={date}"),
+    );
+    assert_eq!(r.element("result").as_deref(), Some("7"), "{r:?}");
+    assert_eq!(a.deposit(1), paid);
+}
