@@ -106,6 +106,10 @@ pub struct PayOrder<'a> {
     pub caller: Option<IpAddr>,
     pub domain: Domain,
     pub params: &'a [(String, String)],
+    /// The booked order this pay confirms (EasyPay), by its PaymentId: locked and checked
+    /// in the pay's own transaction, so that a cancel of the order racing the confirmation
+    /// either comes first (the pay is refused) or finds it paid (it reverses the payment).
+    pub booked: Option<u64>,
 }
 
 pub fn pay(
@@ -238,6 +242,21 @@ fn try_pay(
 ) -> Result<Paid, LedgerError> {
     let (system, pay) = (order.system, order.pay);
     let mut tx = conn.start_transaction(TxOpts::default())?;
+    if let Some(payment_id) = order.booked {
+        // The order's row first, as drop_order takes it: the two never wait on each other
+        // in opposite orders. A paid order is never cancelled (drop_order sees the payment),
+        // so this refuses no repeat of a committed pay.
+        let cancelled: Option<bool> = tx.exec_first(
+            "SELECT cancelled IS NOT NULL FROM paysys_order WHERE system_name = ? AND id = ? FOR UPDATE",
+            (&system.name, payment_id),
+        )?;
+        if cancelled != Some(false) {
+            tx.rollback()?;
+            return Ok(Paid::Cancelled {
+                prv_txn: payment_id,
+            });
+        }
+    }
     let inserted = tx.exec_drop(
         "INSERT INTO paysys_txn (system_name, txn_id, account, subscriber_id, amount, txn_date, created, caller_ip, domain_id) \
          VALUES (?, ?, ?, ?, CAST(? AS DECIMAL(16,2)), ?, NOW(), ?, ?)",

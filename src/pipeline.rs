@@ -331,6 +331,10 @@ fn decide(
     };
     // A confirmation or cancellation of a booked order is the pay or the cancel of that
     // order: from here on judged, paid and logged as one.
+    let booked = match &command {
+        Command::Confirm(r) => Some(r.payment_id),
+        _ => None,
+    };
     let command = match command {
         Command::Confirm(r) | Command::Unbook(r) => {
             match resolve_order(&command, r, system, &config.database, conns, now) {
@@ -361,6 +365,7 @@ fn decide(
         domain,
         params: &echo.params,
         hooks: &config.hooks,
+        booked,
     };
     let outcome = job.execute(&config.database, &command, admitted, conns);
     // The commands after a payment: only for one committed now, never for a repeat.
@@ -386,6 +391,8 @@ struct Job<'a> {
     domain: Domain,
     params: &'a [(String, String)],
     hooks: &'a Hooks,
+    /// The booked order a pay confirms (EasyPay's PaymentId).
+    booked: Option<u64>,
 }
 
 impl Job<'_> {
@@ -579,6 +586,7 @@ impl Job<'_> {
                         caller: self.caller,
                         domain: self.domain,
                         params: self.params,
+                        booked: self.booked,
                     };
                     match ledger::pay(conn, self.billing, &order) {
                         Ok(paid) => paid_outcome(paid, pay.sum),

@@ -258,3 +258,38 @@ fn the_admins_tools_check_the_keys() {
     );
     std::fs::remove_dir_all(&dir).ok();
 }
+
+/// A cancel of an unconfirmed order racing its confirmation: the cancel holds the order's
+/// row while it marks it; the confirmation waits for it and then refuses, crediting nothing.
+#[test]
+fn a_cancel_racing_the_confirmation_wins_cleanly() {
+    use mysql::prelude::Queryable;
+    let a = easypay();
+    let before = a.deposit(1);
+    let r = post(&a, &payment("555", "3.00"));
+    let payment_id = r.element("PaymentId").expect("PaymentId");
+    // What drop_order does, held open: the order's row locked, found unpaid, marked.
+    let mut cancel = a.db.conn();
+    cancel.query_drop("START TRANSACTION").unwrap();
+    cancel
+        .exec_drop(
+            "SELECT id FROM paysys_order WHERE id = ? FOR UPDATE",
+            (&payment_id,),
+        )
+        .unwrap();
+    cancel
+        .exec_drop(
+            "UPDATE paysys_order SET cancelled = NOW() WHERE id = ?",
+            (&payment_id,),
+        )
+        .unwrap();
+    let body = confirm(&payment_id);
+    let answer = std::thread::scope(|s| {
+        let confirming = s.spawn(|| post(&a, &body));
+        std::thread::sleep(std::time::Duration::from_millis(500));
+        cancel.query_drop("COMMIT").unwrap();
+        confirming.join().unwrap()
+    });
+    assert_eq!(status(&answer), -2, "{answer:?}");
+    assert_eq!(a.deposit(1), before, "a cancelled order is never paid");
+}

@@ -155,6 +155,7 @@ fn systems_whose_names_differ_in_case_do_not_share_txn_ids() {
         caller: None,
         domain: Default::default(),
         params: &[],
+        booked: None,
     };
     let lower = ledger::pay(&mut conn, billing, &order(&qiwi)).unwrap();
     let second = ledger::pay(&mut conn, billing, &order(&upper)).unwrap();
