@@ -16,7 +16,7 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 
 use mysql::prelude::Queryable;
-use mysql::{Conn, Opts};
+use mysql::Conn;
 use regex::Regex;
 
 use crate::allow::AllowList;
@@ -80,31 +80,19 @@ pub struct Origin {
 impl Origin {
     pub fn of(config: &Config, config_path: &Path) -> Origin {
         Origin {
-            database: describe_url(&config.database.url),
+            database: config
+                .database
+                .urls
+                .iter()
+                .map(|url| crate::db::describe_url(url))
+                .collect::<Vec<_>>()
+                .join(", "),
             config: config_path.to_path_buf(),
         }
     }
 
     fn overlay(&self) -> PathBuf {
         self.config.with_extension("d").join(OVERLAY_FILE)
-    }
-}
-
-/// `db on host:port` (or `on socket`) from a database URL, without user or password.
-pub fn describe_url(url: &str) -> String {
-    match Opts::from_url(url) {
-        Ok(opts) => {
-            let db = opts.get_db_name().unwrap_or("(no database named)");
-            match opts.get_socket() {
-                Some(socket) => format!("{db} on {socket}"),
-                None => format!(
-                    "{db} on {}:{}",
-                    opts.get_ip_or_hostname(),
-                    opts.get_tcp_port()
-                ),
-            }
-        }
-        Err(_) => "(database.url cannot be read)".to_string(),
     }
 }
 
@@ -1001,11 +989,13 @@ txn_prefix = \"OSM\"
     #[test]
     fn urls_are_described_without_passwords() {
         assert_eq!(
-            describe_url("mysql://paysys:secret@127.0.0.1:3306/abills"),
+            crate::db::describe_url("mysql://paysys:secret@127.0.0.1:3306/abills"),
             "abills on 127.0.0.1:3306"
         );
         assert_eq!(
-            describe_url("mysql://paysys:secret@localhost/abills?socket=/run/mysqld/mysqld.sock"),
+            crate::db::describe_url(
+                "mysql://paysys:secret@localhost/abills?socket=/run/mysqld/mysqld.sock"
+            ),
             "abills on /run/mysqld/mysqld.sock"
         );
     }

@@ -77,8 +77,9 @@ pub struct Config {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DatabaseConfig {
-    /// `mysql://user:pass@host:port/db`, optionally `?socket=/run/mysqld/mysqld.sock`.
-    pub url: String,
+    /// `mysql://user:pass@host:port/db`, optionally `?socket=/run/mysqld/mysqld.sock`; one
+    /// or more. Several are the nodes of a Galera cluster, tried in order ([`crate::db`]).
+    pub urls: Vec<String>,
     /// The billing schema, resolved by [`crate::billing::of`].
     pub billing: BillingKind,
     /// Seconds to wait for a connection before answering "temporary error".
@@ -610,7 +611,7 @@ impl<T> Set<T> {
 
 #[derive(Default)]
 struct Merged {
-    url: Option<String>,
+    url: Option<Vec<String>>,
     billing: Option<BillingKind>,
     connect_timeout: Option<u32>,
     lock_timeout: Option<u32>,
@@ -654,7 +655,21 @@ impl Merged {
     fn apply(&mut self, at: &Source, layer: Layer) -> Result<(), ConfigError> {
         if let Some(db) = layer.database {
             if let Some(v) = &db.url {
-                self.url = Some(at.string(v, "database.url")?);
+                // One URL, or a list: the nodes of a cluster, tried in order.
+                let urls = match v.get_ref() {
+                    Value::Array(_) => at.strings(v, "database.url")?,
+                    _ => vec![at.string(v, "database.url")?],
+                };
+                if urls.is_empty() || urls.iter().any(|u| u.trim().is_empty()) {
+                    return Err(at.error(
+                        v,
+                        "database.url",
+                        "expected a URL (mysql://user:password@host:port/database) or a \
+                         non-empty list of them, one per cluster node"
+                            .to_string(),
+                    ));
+                }
+                self.url = Some(urls);
             }
             if let Some(v) = &db.billing {
                 let name = at.string(v, "database.billing")?;
@@ -953,7 +968,7 @@ impl Merged {
             line: None,
             why: why.to_string(),
         };
-        let url = self.url.ok_or_else(|| missing("database.url is not set"))?;
+        let urls = self.url.ok_or_else(|| missing("database.url is not set"))?;
         let billing = self
             .billing
             .ok_or_else(|| missing("database.billing is not set (nodeny | abills)"))?;
@@ -1241,7 +1256,7 @@ impl Merged {
             base,
             files,
             database: DatabaseConfig {
-                url,
+                urls,
                 billing,
                 connect_timeout: self.connect_timeout.unwrap_or(5),
                 lock_timeout: self.lock_timeout.unwrap_or(10),
@@ -1319,6 +1334,42 @@ test = false
         assert!(!s.test);
         assert_eq!(s.txn_window_hours, 24);
         assert_eq!(s.account, AccountRule::new(AccountKey::PaymentCode));
+    }
+
+    #[test]
+    fn database_url_takes_a_list_of_cluster_nodes() {
+        let list = "[database]\nurl = ['mysql://p@10.0.0.1/db', 'mysql://p@10.0.0.2/db']\n";
+        let c = load(&[
+            ("etc/paysys.toml", MAIN),
+            ("etc/paysys.d/10-cluster.toml", list),
+        ])
+        .unwrap();
+        assert_eq!(
+            c.database.urls,
+            ["mysql://p@10.0.0.1/db", "mysql://p@10.0.0.2/db"]
+        );
+        let c = load(&[("etc/paysys.toml", MAIN)]).unwrap();
+        assert_eq!(
+            c.database.urls,
+            ["mysql://paysys:secret@127.0.0.1:3306/nodeny"]
+        );
+        for bad in [
+            "url = []",
+            "url = ['mysql://p@h/db', '']",
+            "url = [1]",
+            "url = 3",
+        ] {
+            let e = load(&[
+                ("etc/paysys.toml", MAIN),
+                ("etc/paysys.d/10-x.toml", &format!("[database]\n{bad}\n")),
+            ])
+            .unwrap_err()
+            .to_string();
+            assert!(
+                e.contains("10-x.toml line 2") && e.contains("database.url"),
+                "{bad}: {e}"
+            );
+        }
     }
 
     #[test]

@@ -8,6 +8,12 @@
 //!
 //! A connection does not trust the server's session defaults: [`connect`] turns
 //! autocommit on (see there why), whatever my.cnf or `init_connect` say.
+//!
+//! `[database] url` may list the nodes of a MariaDB Galera cluster. [`connect_node`] takes
+//! the first that answers and is Synced, and makes the session's reads causal
+//! (`wsrep_sync_wait`), so that a node a few writesets behind does not answer "no such
+//! payment" for one committed through another node. [`survey`] is `paysys check-db`'s view
+//! of every node.
 
 use std::time::Duration;
 
@@ -21,6 +27,7 @@ use crate::config::DatabaseConfig;
 pub const ER_DUP_ENTRY: u16 = 1062;
 pub const ER_LOCK_WAIT_TIMEOUT: u16 = 1205;
 pub const ER_LOCK_DEADLOCK: u16 = 1213;
+pub const ER_UNKNOWN_SYSTEM_VARIABLE: u16 = 1193;
 
 /// The server's error number, if the error came from the server.
 pub fn server_code(e: &mysql::Error) -> Option<u16> {
@@ -40,9 +47,79 @@ pub enum Use {
     Write,
 }
 
-/// Connects as `[database] url` says, bounded by `connect_timeout`.
+/// The database node a connection reached: which of `[database] url`, and whether it is a
+/// Galera cluster member (then its reads wait for the cluster, see [`connect_node`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Node {
+    /// 1-based position in `[database] url`.
+    pub index: usize,
+    /// `host:port` or the socket path: never the user or the password.
+    pub address: String,
+    pub cluster: bool,
+}
+
+impl Node {
+    /// `node 2 (10.0.0.2:3306)`, for log lines and errors.
+    pub fn describe(&self) -> String {
+        format!("node {} ({})", self.index, self.address)
+    }
+}
+
+/// Galera's `wsrep_local_state` of a node that serves clients: Synced.
+const WSREP_SYNCED: &str = "4";
+
+/// Connects as `[database] url` says, bounded by `connect_timeout`: [`connect_node`]
+/// without telling which node answered.
 pub fn connect(config: &DatabaseConfig, usage: Use) -> Result<Conn, String> {
-    let opts = Opts::from_url(&config.url).map_err(|e| format!("database.url: {e}"))?;
+    connect_node(config, usage).map(|(conn, _)| conn)
+}
+
+/// Connects to the first of `[database] url` that answers and can serve: a plain server,
+/// or a Galera node that is Synced (`wsrep_local_state = 4`). A cluster node that is up but
+/// joining, donating or cut off from the primary component is skipped, not used: it would
+/// answer from an old state, or refuse every statement. The error names every URL tried
+/// and why each failed.
+///
+/// On a cluster node the session gets `wsrep_sync_wait = 1`: each read first waits until
+/// the node has applied every writeset the cluster had committed when the read began. A
+/// status, a repeat's stored row or a cancel's lookup must see a payment committed through
+/// another node a moment ago; without the wait a lagging node answers "no such payment",
+/// a final answer to a payment that exists. A node that cannot catch up within the
+/// cluster's `repl.causal_read_timeout` fails the read (ER_LOCK_WAIT_TIMEOUT), which the
+/// protocols answer as temporary.
+pub fn connect_node(config: &DatabaseConfig, usage: Use) -> Result<(Conn, Node), String> {
+    let mut failures = Vec::new();
+    for (i, url) in config.urls.iter().enumerate() {
+        let mut node = Node {
+            index: i + 1,
+            address: describe_address(url),
+            cluster: false,
+        };
+        match open(config, url, usage) {
+            Ok((mut conn, cluster)) => {
+                if !cluster {
+                    return Ok((conn, node));
+                }
+                node.cluster = true;
+                match cluster_session(&mut conn) {
+                    Ok(()) => return Ok((conn, node)),
+                    Err(why) => failures.push(format!("{}: {why}", node.describe())),
+                }
+            }
+            Err(why) if config.urls.len() == 1 => return Err(why),
+            Err(why) => failures.push(format!("{}: {why}", node.describe())),
+        }
+    }
+    Err(format!(
+        "no database node can serve: {}",
+        failures.join("; ")
+    ))
+}
+
+/// One URL: connect, set the session up, and learn whether it is a Galera node
+/// (`@@wsrep_on`; a server without Galera support has no such variable at all).
+fn open(config: &DatabaseConfig, url: &str, usage: Use) -> Result<(Conn, bool), String> {
+    let opts = Opts::from_url(url).map_err(|e| format!("database.url: {e}"))?;
     let connect = Duration::from_secs(u64::from(config.connect_timeout.max(1)));
     // A statement may wait `lock_timeout` for a lock on the server; give the socket more.
     let io = Duration::from_secs(u64::from(config.lock_timeout) + 20);
@@ -55,13 +132,20 @@ pub fn connect(config: &DatabaseConfig, usage: Use) -> Result<Conn, String> {
         // Known up front, the client need not ask the server (`SELECT @@max_allowed_packet`,
         // a round trip per request); our packets are a few hundred bytes.
         .max_allowed_packet(Some(4 * 1024 * 1024));
+    // By default the client reconnects over the local socket after a TCP connect to
+    // localhost: one more connection per request. Only do that when the admin asks.
+    if !url.contains("prefer_socket") {
+        builder = builder.prefer_socket(false);
+    }
+    let mut conn = Conn::new(builder).map_err(|e| format!("cannot connect: {e}"))?;
     // Autocommit is set, not assumed: a server whose default is off (`autocommit=0` in
     // my.cnf, or `init_connect='SET autocommit=0'`, which runs before this) would put every
     // read in an implicit transaction that nothing ends, so a kept connection (FastCGI)
     // would go on reading the snapshot of its first request and miss payments committed
-    // since. Payments bring their own transaction (`ledger`) either way. One statement, so
-    // one round trip: a write's lock timeouts share it; a read pays this round trip alone
-    // (tens of microseconds on a local server, against a millisecond or so for the connect).
+    // since. Payments bring their own transaction (`ledger`) either way. One round trip for
+    // the whole set-up: the SET (with a write's lock timeouts) and the question whether
+    // this is a cluster node travel together (tens of microseconds on a local server,
+    // against a millisecond or so for the connect).
     let mut init = String::from("SET SESSION autocommit = 1");
     if usage == Use::Write {
         init.push_str(&format!(
@@ -69,14 +153,53 @@ pub fn connect(config: &DatabaseConfig, usage: Use) -> Result<Conn, String> {
             config.lock_timeout
         ));
     }
-    builder = builder.init(vec![init]);
-    // By default the client reconnects over the local socket after a TCP connect to
-    // localhost: one more connection per request. Only do that when the admin asks.
-    if !config.url.contains("prefer_socket") {
-        builder = builder.prefer_socket(false);
+    init.push_str("; SELECT @@wsrep_on");
+    let mut result = conn
+        .query_iter(init)
+        .map_err(|e| format!("setting up the session: {e}"))?;
+    // Two result sets: the SET's (empty), then the SELECT's row. Read set by set: a
+    // result's row iterator stops at the end of the set it is in.
+    let mut rows = Vec::new();
+    while let Some(set) = result.iter() {
+        rows.extend(set);
     }
-    // The init statement runs inside `Conn::new`; its failure fails the connect.
-    Conn::new(builder).map_err(|e| format!("cannot connect: {e}"))
+    drop(result);
+    let mut cluster = false;
+    for row in rows {
+        match row {
+            Ok(row) => cluster = row.get::<Option<i64>, _>(0).flatten() == Some(1),
+            // MySQL without Galera: no such variable, so no cluster.
+            Err(e) if server_code(&e) == Some(ER_UNKNOWN_SYSTEM_VARIABLE) => {}
+            Err(e) => return Err(format!("setting up the session: {e}")),
+        }
+    }
+    Ok((conn, cluster))
+}
+
+/// A Galera node: Synced, or the reason it cannot serve; then causal reads for the session.
+fn cluster_session(conn: &mut Conn) -> Result<(), String> {
+    let state: Vec<(String, String)> = conn
+        .query(
+            "SHOW GLOBAL STATUS WHERE Variable_name IN \
+             ('wsrep_local_state', 'wsrep_local_state_comment', 'wsrep_cluster_status')",
+        )
+        .map_err(|e| format!("reading its cluster state: {e}"))?;
+    let get = |name: &str| {
+        state
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map_or("", |(_, v)| v.as_str())
+    };
+    if get("wsrep_local_state") != WSREP_SYNCED {
+        return Err(format!(
+            "not a synced cluster member (wsrep_local_state {} {}, wsrep_cluster_status {})",
+            get("wsrep_local_state"),
+            get("wsrep_local_state_comment"),
+            get("wsrep_cluster_status")
+        ));
+    }
+    conn.query_drop("SET SESSION wsrep_sync_wait = 1")
+        .map_err(|e| format!("SET wsrep_sync_wait: {e}"))
 }
 
 /// Where a request gets its connection: a new one each time (CGI), or one kept by the
@@ -90,6 +213,7 @@ struct Held {
     /// The `[database]` section it was opened with: a config edit reconnects.
     config: DatabaseConfig,
     conn: Conn,
+    node: Node,
 }
 
 impl Connections {
@@ -116,6 +240,15 @@ impl Connections {
     /// fails its first statement mid-payment is a temporary error the terminal has to retry,
     /// where a ping's failure costs only a reconnect.
     pub fn get(&mut self, config: &DatabaseConfig, usage: Use) -> Result<&mut Conn, String> {
+        self.get_on(config, usage).map(|(conn, _)| conn)
+    }
+
+    /// [`Connections::get`], and which node it reached.
+    pub fn get_on(
+        &mut self,
+        config: &DatabaseConfig,
+        usage: Use,
+    ) -> Result<(&mut Conn, &Node), String> {
         let reusable = self.keep
             && match self.held.as_mut() {
                 Some(h) if h.config == *config => h.conn.ping().is_ok(),
@@ -125,16 +258,24 @@ impl Connections {
             self.held = None;
             // A kept connection serves checks and pays alike: set the lock timeouts once.
             let usage = if self.keep { Use::Write } else { usage };
-            let conn = connect(config, usage)?;
+            // A reconnect walks `[database] url` from the top again: the first node is
+            // the admin's preference, and it may be back.
+            let (conn, node) = connect_node(config, usage)?;
             self.held = Some(Held {
                 config: config.clone(),
                 conn,
+                node,
             });
         }
         match self.held.as_mut() {
-            Some(h) => Ok(&mut h.conn),
+            Some(h) => Ok((&mut h.conn, &h.node)),
             None => Err("no connection".into()),
         }
+    }
+
+    /// The node of the connection this request has (if it has one), for its log line.
+    pub fn node(&self) -> Option<&Node> {
+        self.held.as_ref().map(|h| &h.node)
     }
 
     /// The request is over. `healthy`: it ended without a database error or a panic, so a
@@ -143,6 +284,29 @@ impl Connections {
         if !self.keep || !healthy {
             self.held = None;
         }
+    }
+}
+
+/// `db on host:port` (or `on socket`) from a database URL, without user or password.
+pub fn describe_url(url: &str) -> String {
+    match Opts::from_url(url) {
+        Ok(opts) => format!(
+            "{} on {}",
+            opts.get_db_name().unwrap_or("(no database named)"),
+            describe_address(url)
+        ),
+        Err(_) => "(database.url cannot be read)".to_string(),
+    }
+}
+
+/// `host:port` (or the socket) of a database URL, without user or password.
+pub fn describe_address(url: &str) -> String {
+    match Opts::from_url(url) {
+        Ok(opts) => match opts.get_socket() {
+            Some(socket) => socket.to_string(),
+            None => format!("{}:{}", opts.get_ip_or_hostname(), opts.get_tcp_port()),
+        },
+        Err(_) => "(database.url cannot be read)".to_string(),
     }
 }
 
@@ -254,4 +418,178 @@ pub fn schema_problems(
         }
     }
     Ok(problems)
+}
+
+/// What `paysys check-db` tells of one `[database] url`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NodeSurvey {
+    pub node: Node,
+    /// Whether it can serve, and as what; why not otherwise.
+    pub state: Result<Membership, String>,
+}
+
+/// A reachable server: plain, or a Galera node and how it stands in its cluster.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Membership {
+    Plain,
+    Galera {
+        /// `wsrep_local_state_comment`: Synced, Donor/Desynced, Joining, …
+        state: String,
+        synced: bool,
+        /// `wsrep_cluster_status`: Primary, or Non-Primary (cut off from the majority).
+        status: String,
+        size: u32,
+        /// Settings that do not suit us, one sentence each.
+        problems: Vec<String>,
+    },
+}
+
+/// Every `[database] url` in turn: reachable or not, plain or a cluster node, synced or
+/// not, and the cluster settings payments depend on.
+pub fn survey(config: &DatabaseConfig) -> Vec<NodeSurvey> {
+    config
+        .urls
+        .iter()
+        .enumerate()
+        .map(|(i, url)| {
+            let node = Node {
+                index: i + 1,
+                address: describe_address(url),
+                cluster: false,
+            };
+            let state = open(config, url, Use::Read).and_then(|(mut conn, cluster)| {
+                if cluster {
+                    membership(&mut conn, config).map_err(|e| format!("reading its state: {e}"))
+                } else {
+                    Ok(Membership::Plain)
+                }
+            });
+            NodeSurvey {
+                node: Node {
+                    cluster: matches!(state, Ok(Membership::Galera { .. })),
+                    ..node
+                },
+                state,
+            }
+        })
+        .collect()
+}
+
+fn membership(conn: &mut Conn, config: &DatabaseConfig) -> Result<Membership, mysql::Error> {
+    let status: Vec<(String, String)> = conn.query(
+        "SHOW GLOBAL STATUS WHERE Variable_name IN ('wsrep_local_state', \
+         'wsrep_local_state_comment', 'wsrep_cluster_status', 'wsrep_cluster_size')",
+    )?;
+    let get = |name: &str| {
+        status
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map_or(String::new(), |(_, v)| v.clone())
+    };
+    let settings: Option<(String, u32, String)> = conn.query_first(
+        "SELECT @@global.binlog_format, @@global.innodb_autoinc_lock_mode, \
+         @@global.wsrep_provider_options",
+    )?;
+    let mut problems = Vec::new();
+    if let Some((binlog_format, autoinc, provider)) = settings {
+        if !binlog_format.eq_ignore_ascii_case("ROW") {
+            problems.push(format!(
+                "binlog_format is {binlog_format}: Galera replicates rows only; set \
+                 binlog_format=ROW in the [galera] section of my.cnf"
+            ));
+        }
+        if autoinc != 2 {
+            problems.push(format!(
+                "innodb_autoinc_lock_mode is {autoinc}: set innodb_autoinc_lock_mode=2, or \
+                 concurrent payments through several nodes can deadlock on the table lock"
+            ));
+        }
+        match causal_read_timeout(&provider) {
+            Some(seconds) if seconds > f64::from(config.lock_timeout) => problems.push(format!(
+                "repl.causal_read_timeout is {seconds} s: a node that cannot catch up keeps \
+                 a status or repeat waiting that long; set it to at most lock_timeout \
+                 ({} s), e.g. wsrep_provider_options=\"repl.causal_read_timeout=PT{}S\"",
+                config.lock_timeout, config.lock_timeout
+            )),
+            _ => {}
+        }
+    }
+    Ok(Membership::Galera {
+        synced: get("wsrep_local_state") == WSREP_SYNCED,
+        state: get("wsrep_local_state_comment"),
+        status: get("wsrep_cluster_status"),
+        size: get("wsrep_cluster_size").parse().unwrap_or(0),
+        problems,
+    })
+}
+
+/// `repl.causal_read_timeout` in seconds, from `wsrep_provider_options`
+/// (`…; repl.causal_read_timeout = PT30S; …`, an ISO 8601 duration).
+pub fn causal_read_timeout(provider_options: &str) -> Option<f64> {
+    let value = provider_options.split(';').find_map(|item| {
+        let (key, value) = item.split_once('=')?;
+        (key.trim() == "repl.causal_read_timeout").then(|| value.trim().to_string())
+    })?;
+    iso_seconds(&value)
+}
+
+/// Seconds of an ISO 8601 duration of the kind Galera writes: `PT30S`, `PT1M30S`, `PT1.5S`,
+/// `P1D`.
+fn iso_seconds(text: &str) -> Option<f64> {
+    let rest = text.strip_prefix('P')?;
+    let (date, time) = rest.split_once('T').unwrap_or((rest, ""));
+    let mut total = 0.0;
+    for (part, units) in [
+        (date, &[('D', 86_400.0)][..]),
+        (time, &[('H', 3_600.0), ('M', 60.0), ('S', 1.0)][..]),
+    ] {
+        let mut number = String::new();
+        for c in part.chars() {
+            if c.is_ascii_digit() || c == '.' {
+                number.push(c);
+            } else {
+                let (_, factor) = units.iter().find(|(u, _)| *u == c)?;
+                total += number.parse::<f64>().ok()? * factor;
+                number.clear();
+            }
+        }
+        if !number.is_empty() {
+            return None;
+        }
+    }
+    Some(total)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn causal_read_timeout_is_read_from_provider_options() {
+        let options = "base_dir = /var/lib/mysql/; repl.causal_read_timeout = PT30S; \
+                       repl.commit_order = 3";
+        assert_eq!(causal_read_timeout(options), Some(30.0));
+        assert_eq!(
+            causal_read_timeout("repl.causal_read_timeout = PT1M1.5S"),
+            Some(61.5)
+        );
+        assert_eq!(
+            causal_read_timeout("repl.causal_read_timeout = P1D"),
+            Some(86_400.0)
+        );
+        assert_eq!(causal_read_timeout("repl.commit_order = 3"), None);
+        assert_eq!(causal_read_timeout("repl.causal_read_timeout = 30"), None);
+    }
+
+    #[test]
+    fn addresses_never_show_credentials() {
+        assert_eq!(
+            describe_address("mysql://paysys:secret@10.0.0.2:3307/abills"),
+            "10.0.0.2:3307"
+        );
+        assert_eq!(
+            describe_url("mysql://paysys:secret@10.0.0.2/abills"),
+            "abills on 10.0.0.2:3306"
+        );
+    }
 }

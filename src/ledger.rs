@@ -44,6 +44,10 @@ pub enum LedgerError {
     /// COMMIT was sent and no answer came back: the payment may or may not be committed.
     /// `paysys txn` (or the terminal's retry) tells which.
     CommitUnknown(mysql::Error),
+    /// Chosen as a deadlock victim on every one of [`DEADLOCK_ATTEMPTS`] tries (on a Galera
+    /// node: a certification conflict with a transaction of another node, which the server
+    /// also reports as error 1213). Each try was rolled back whole.
+    Deadlocked { attempts: u32, last: mysql::Error },
     /// The duplicate key said the txn exists, yet its row could not be read back. Rows are
     /// never deleted by us, so only a hand in the database does this; retry, don't guess.
     Vanished,
@@ -60,6 +64,10 @@ impl std::fmt::Display for LedgerError {
         match self {
             LedgerError::Database(e) => e.fmt(f),
             LedgerError::CommitUnknown(e) => write!(f, "no answer to COMMIT: {e}"),
+            LedgerError::Deadlocked { attempts, last } => write!(
+                f,
+                "rolled back as a deadlock victim {attempts} times in a row, nothing written: {last}"
+            ),
             LedgerError::Vanished => f.write_str("paysys_txn row of a duplicate txn_id is missing"),
         }
     }
@@ -128,9 +136,13 @@ fn with_deadlock_retries<T>(
     let mut n = 1;
     loop {
         match attempt() {
-            Err(LedgerError::Database(e))
-                if server_code(&e) == Some(ER_LOCK_DEADLOCK) && n < DEADLOCK_ATTEMPTS =>
-            {
+            Err(LedgerError::Database(e)) if server_code(&e) == Some(ER_LOCK_DEADLOCK) => {
+                if n >= DEADLOCK_ATTEMPTS {
+                    return Err(LedgerError::Deadlocked {
+                        attempts: n,
+                        last: e,
+                    });
+                }
                 // A short pause that grows and differs between the victims, so that the
                 // same transactions do not meet in the same order again.
                 std::thread::sleep(deadlock_pause(n));
@@ -811,4 +823,59 @@ pub fn drop_order(conn: &mut Conn, system: &str, order: &Order) -> Result<bool, 
     )?;
     tx.commit()?;
     Ok(true)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn server_error(code: u16) -> LedgerError {
+        LedgerError::Database(mysql::Error::MySqlError(mysql::MySqlError {
+            state: "40001".into(),
+            message: "Deadlock found when trying to get lock; try restarting transaction".into(),
+            code,
+        }))
+    }
+
+    #[test]
+    fn a_deadlock_victim_is_tried_again_until_it_commits() {
+        let mut tries = 0;
+        let result = with_deadlock_retries(|| {
+            tries += 1;
+            if tries < 3 {
+                Err(server_error(ER_LOCK_DEADLOCK))
+            } else {
+                Ok(tries)
+            }
+        });
+        assert_eq!(result.ok(), Some(3));
+    }
+
+    #[test]
+    fn conflicts_that_outlast_the_retries_end_as_deadlocked_after_a_bounded_number() {
+        let mut tries = 0;
+        let started = std::time::Instant::now();
+        let result: Result<(), _> = with_deadlock_retries(|| {
+            tries += 1;
+            Err(server_error(ER_LOCK_DEADLOCK))
+        });
+        assert_eq!(tries, DEADLOCK_ATTEMPTS);
+        match result {
+            Err(LedgerError::Deadlocked { attempts, last }) => {
+                assert_eq!(attempts, DEADLOCK_ATTEMPTS);
+                assert_eq!(server_code(&last), Some(ER_LOCK_DEADLOCK));
+            }
+            other => panic!("{other:?}"),
+        }
+        // The pauses add up to well under a second: no terminal waits on them.
+        assert!(started.elapsed() < std::time::Duration::from_secs(5));
+        // Any other error is not retried.
+        let mut tries = 0;
+        let result: Result<(), _> = with_deadlock_retries(|| {
+            tries += 1;
+            Err(server_error(1205))
+        });
+        assert_eq!(tries, 1);
+        assert!(matches!(result, Err(LedgerError::Database(_))));
+    }
 }

@@ -123,6 +123,9 @@ pub struct Served {
     /// What went wrong around the answer without changing it (a failed hook, a refusal
     /// that could not be recorded).
     pub notes: Vec<String>,
+    /// The database node that served it, where there is a choice (several URLs, or a
+    /// cluster node): `host:port`.
+    pub db: Option<String>,
 }
 
 impl Served {
@@ -145,6 +148,7 @@ impl Served {
             log_file: log.0,
             debug: log.1,
             notes,
+            db: None,
         }
     }
 }
@@ -233,6 +237,10 @@ pub fn serve(
             healthy = false;
         }
     }
+    let db = conns
+        .node()
+        .filter(|node| node.cluster || config.database.urls.len() > 1)
+        .map(|node| node.address.clone());
     // After a database error the connection's state is unknown: never reuse it.
     conns.done(healthy);
     Served {
@@ -245,6 +253,7 @@ pub fn serve(
         log_file: config.log.file.clone(),
         debug: config.log.debug,
         notes,
+        db,
     }
 }
 
@@ -551,8 +560,8 @@ impl Job<'_> {
             Command::Check(_) | Command::List(_) => db::Use::Read,
             _ => db::Use::Write,
         };
-        let conn = match conns.get(database, usage) {
-            Ok(conn) => conn,
+        let (conn, cluster) = match conns.get_on(database, usage) {
+            Ok((conn, node)) => (conn, node.cluster),
             // A pay that could not even connect was not written: NoDeny's nod13 all the same.
             Err(why) if writes => return Outcome::Failed(Fault::DatabaseWrite(why)),
             Err(why) => return Outcome::Failed(Fault::DatabaseRead(why)),
@@ -590,10 +599,7 @@ impl Job<'_> {
                     };
                     match ledger::pay(conn, self.billing, &order) {
                         Ok(paid) => paid_outcome(paid, pay.sum),
-                        Err(LedgerError::CommitUnknown(e)) => {
-                            Outcome::Failed(Fault::CommitUnknown(e.to_string()))
-                        }
-                        Err(e) => Outcome::Failed(Fault::DatabaseWrite(e.to_string())),
+                        Err(e) => ledger_fault(e, cluster),
                     }
                 }
                 // Outside today's limits: refused, unless this txn was committed before, in
@@ -690,10 +696,7 @@ impl Job<'_> {
                     repeat: true,
                 },
                 Ok(Unpaid::Refused(refusal)) => Outcome::Refused(refusal),
-                Err(LedgerError::CommitUnknown(e)) => {
-                    Outcome::Failed(Fault::CommitUnknown(e.to_string()))
-                }
-                Err(e) => Outcome::Failed(Fault::DatabaseWrite(e.to_string())),
+                Err(e) => ledger_fault(e, cluster),
             },
         }
     }
@@ -792,6 +795,22 @@ fn paid_outcome(paid: Paid, sum: Amount) -> Outcome {
     }
 }
 
+/// A pay or cancel the ledger could not finish: temporary, and said for what it was. On a
+/// Galera node, conflicts that outlasted the retries are named as cluster conflicts: the
+/// admin then looks at how the load balancer spreads one terminal's retries over the
+/// nodes, not for a lock in the billing.
+fn ledger_fault(e: LedgerError, cluster: bool) -> Outcome {
+    Outcome::Failed(match e {
+        LedgerError::CommitUnknown(e) => Fault::CommitUnknown(e.to_string()),
+        LedgerError::Deadlocked { attempts, last } if cluster => Fault::DatabaseWrite(format!(
+            "cluster conflict: certification with another node's transaction failed \
+             {attempts} times in a row (or a deadlock), rolled back each time, nothing \
+             written; the terminal's retry pays it or finds it paid: {last}"
+        )),
+        e => Fault::DatabaseWrite(e.to_string()),
+    })
+}
+
 /// The journal line for a served request.
 pub fn log_line(
     request: &Request,
@@ -827,6 +846,7 @@ pub fn log_line(
         .field("result", &served.reply.result)
         .field("prv_txn", &prv_txn)
         .field("ms", &ms)
+        .field("db", served.db.as_deref().unwrap_or(""))
         .quoted("comment", &served.reply.comment);
     if let Some(detail) = served.outcome.detail() {
         line = line.quoted("detail", &detail);
@@ -879,4 +899,39 @@ pub fn serve_safely(
 pub fn record(request: &Request, served: &Served, started: Instant) {
     let line = log_line(request, served, Local::now(), std::process::id(), started);
     journal::record(&served.log_file, &line);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn deadlocked() -> LedgerError {
+        LedgerError::Deadlocked {
+            attempts: 8,
+            last: mysql::Error::MySqlError(mysql::MySqlError {
+                state: "40001".into(),
+                message: "Deadlock found when trying to get lock; try restarting transaction"
+                    .into(),
+                code: crate::db::ER_LOCK_DEADLOCK,
+            }),
+        }
+    }
+
+    #[test]
+    fn conflicts_outlasting_the_retries_are_temporary_and_named_for_a_cluster() {
+        let Outcome::Failed(Fault::DatabaseWrite(why)) = ledger_fault(deadlocked(), true) else {
+            panic!("a temporary answer expected");
+        };
+        assert!(
+            why.starts_with("cluster conflict:") && why.contains("8 times in a row"),
+            "{why}"
+        );
+        let Outcome::Failed(Fault::DatabaseWrite(why)) = ledger_fault(deadlocked(), false) else {
+            panic!("a temporary answer expected");
+        };
+        assert!(
+            !why.contains("cluster") && why.contains("deadlock victim 8 times"),
+            "{why}"
+        );
+    }
 }

@@ -19,7 +19,7 @@ fn autocommit_off_server() -> Option<PrivateServer> {
 
 fn config(url: &str) -> DatabaseConfig {
     DatabaseConfig {
-        url: url.to_string(),
+        urls: vec![url.to_string()],
         billing: paysys::config::BillingKind::NoDeny,
         connect_timeout: 5,
         lock_timeout: 3,

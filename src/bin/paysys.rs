@@ -139,6 +139,24 @@ fn check_db(path: Option<PathBuf>) -> ExitCode {
         }
     };
     let billing = paysys::billing::of(config.database.billing);
+    // Each node of a list, or a single server that is a cluster node: how it stands.
+    let mut nodes_ok = true;
+    let survey = paysys::db::survey(&config.database);
+    let clustered = survey
+        .iter()
+        .any(|s| matches!(s.state, Ok(paysys::db::Membership::Galera { .. })));
+    if survey.len() > 1 || clustered {
+        for s in &survey {
+            let (ok, text) = describe_node(&s.state);
+            nodes_ok &= ok;
+            let line = format!("{:<8} {}", format!("node {}", s.node.index), s.node.address);
+            if ok {
+                println!("{line}  {text}");
+            } else {
+                eprintln!("paysys: {line}  {text}");
+            }
+        }
+    }
     let mut conn = match paysys::db::connect(&config.database, paysys::db::Use::Read) {
         Ok(c) => c,
         Err(e) => {
@@ -165,13 +183,46 @@ fn check_db(path: Option<PathBuf>) -> ExitCode {
                 "ok: tables {} and paysys_txn are in place and transactional",
                 tables.join(", ")
             );
-            ExitCode::SUCCESS
+            if nodes_ok {
+                ExitCode::SUCCESS
+            } else {
+                eprintln!(
+                    "paysys: not every node of [database] url can serve payments (see above)"
+                );
+                ExitCode::FAILURE
+            }
         }
         Ok(problems) => {
             for p in problems {
                 eprintln!("paysys: {p}");
             }
             ExitCode::FAILURE
+        }
+    }
+}
+
+/// One node's line of `check-db`, and whether it can serve payments as it stands.
+fn describe_node(state: &Result<paysys::db::Membership, String>) -> (bool, String) {
+    use paysys::db::Membership;
+    match state {
+        Err(why) => (false, why.clone()),
+        Ok(Membership::Plain) => (true, "a server of its own (no cluster)".into()),
+        Ok(Membership::Galera {
+            state,
+            synced,
+            status,
+            size,
+            problems,
+        }) => {
+            let mut text = format!("Galera node: {state}, {status} component of {size} nodes");
+            if !synced {
+                text.push_str(" — not synced: skipped until it is (wsrep_local_state 4)");
+            }
+            for p in problems {
+                text.push_str("\n         ");
+                text.push_str(p);
+            }
+            (*synced && problems.is_empty(), text)
         }
     }
 }
@@ -188,6 +239,14 @@ fn check_config(path: Option<PathBuf>) -> ExitCode {
                 println!("read     {}", file.display());
             }
             println!("billing  {}", c.database.billing.name());
+            for (i, url) in c.database.urls.iter().enumerate() {
+                let which = if c.database.urls.len() > 1 {
+                    format!(" (node {}: tried in this order)", i + 1)
+                } else {
+                    String::new()
+                };
+                println!("database {}{which}", paysys::db::describe_url(url));
+            }
             println!(
                 "log      {}{}",
                 c.log.file.display(),
