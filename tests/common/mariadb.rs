@@ -32,7 +32,7 @@ const STOP_TIMEOUT: Duration = Duration::from_secs(10);
 /// Small, and without native AIO: several private servers may start at once beside the
 /// shared one, and io_uring or libaio resources (locked memory, aio-max-nr) can run short
 /// for a bootstrap, which then fails without saying why.
-const BASE_ARGS: &[&str] = &[
+pub(crate) const BASE_ARGS: &[&str] = &[
     "--innodb-log-file-size=8M",
     "--innodb-buffer-pool-size=32M",
     "--innodb-use-native-aio=0",
@@ -71,38 +71,7 @@ impl PrivateServer {
         };
         let user: Vec<String> = run_as_root().into_iter().collect();
         let datadir = server.dir.join("data");
-        let install = || {
-            // A failed try may leave a half-made data directory behind.
-            let _ = fs::remove_dir_all(&datadir);
-            Command::new(&install_db)
-                .arg("--no-defaults")
-                .arg(format!("--datadir={}", datadir.display()))
-                .args(&user)
-                // root@localhost, @127.0.0.1 and @::1 with no password (not the unix_socket
-                // plugin, which would admit only the OS user root).
-                .arg("--auth-root-authentication-method=normal")
-                .arg("--skip-test-db")
-                .args(BASE_ARGS)
-                .stdin(Stdio::null())
-                .output()
-                .map_err(|e| format!("running {}: {e}", install_db.display()))
-        };
-        // Once more after a failure: a bootstrap on a loaded machine has been seen to fail
-        // once and work the next time.
-        let mut out = install()?;
-        if !out.status.success() {
-            std::thread::sleep(std::time::Duration::from_millis(500));
-            out = install()?;
-        }
-        if !out.status.success() {
-            return Err(format!(
-                "{} failed ({}):\n{}{}",
-                install_db.display(),
-                out.status,
-                String::from_utf8_lossy(&out.stdout),
-                String::from_utf8_lossy(&out.stderr)
-            ));
-        }
+        install_datadir(&install_db, &datadir, &user)?;
         // The port is free when probed; another process may take it before mariadbd binds
         // it: then try another.
         let mut last = String::new();
@@ -249,8 +218,50 @@ impl Drop for PrivateServer {
     }
 }
 
+/// A fresh data directory made by `mariadb-install-db` (`--no-defaults`: no my.cnf, no
+/// wsrep), with root@localhost, @127.0.0.1 and @::1 without a password (not the
+/// unix_socket plugin, which would admit only the OS user root). `user`: `--user=…` when
+/// the server is to run as another user than ours.
+pub(crate) fn install_datadir(
+    install_db: &Path,
+    datadir: &Path,
+    user: &[String],
+) -> Result<(), String> {
+    let install = || {
+        // A failed try may leave a half-made data directory behind.
+        let _ = fs::remove_dir_all(datadir);
+        Command::new(install_db)
+            .arg("--no-defaults")
+            .arg(format!("--datadir={}", datadir.display()))
+            .args(user)
+            .arg("--auth-root-authentication-method=normal")
+            .arg("--skip-test-db")
+            .args(BASE_ARGS)
+            .stdin(Stdio::null())
+            .output()
+            .map_err(|e| format!("running {}: {e}", install_db.display()))
+    };
+    // Once more after a failure: a bootstrap on a loaded machine has been seen to fail
+    // once and work the next time.
+    let mut out = install()?;
+    if !out.status.success() {
+        std::thread::sleep(Duration::from_millis(500));
+        out = install()?;
+    }
+    if !out.status.success() {
+        return Err(format!(
+            "{} failed ({}):\n{}{}",
+            install_db.display(),
+            out.status,
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ));
+    }
+    Ok(())
+}
+
 /// The first of `names` found in PATH or in `dirs` (sbin is often not in a user's PATH).
-fn find(names: &[&str], dirs: &[&str]) -> Option<PathBuf> {
+pub(crate) fn find(names: &[&str], dirs: &[&str]) -> Option<PathBuf> {
     let path = std::env::var_os("PATH").unwrap_or_default();
     let mut all: Vec<PathBuf> = std::env::split_paths(&path).collect();
     all.extend(dirs.iter().map(PathBuf::from));

@@ -28,6 +28,8 @@ pub(crate) fn unique(prefix: &str) -> String {
 }
 
 pub mod abills;
+pub mod fcgi;
+pub mod galera;
 pub mod mariadb;
 
 /// A database of its own, with our tables and the NoDeny fixture; dropped at the end.

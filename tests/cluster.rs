@@ -1,0 +1,455 @@
+//! Three web nodes on a real three-node MariaDB Galera cluster (tests/common/galera.rs),
+//! as INSTALL section 12 sets them up: each web node an install base of its own whose
+//! `[database] url` lists every database node, its own first; each served as a CGI
+//! (`osmp.cgi` processes) and persistently (the same executable serving FastCGI, with its
+//! kept connections). The test is the terminals: each retries a temporary answer, as real
+//! terminals do, until it gets a final one.
+//!
+//! One cluster for the whole file, one phase after another (a cluster takes seconds to
+//! boot; three at once would crowd two cores):
+//! 1. concurrent identical pays through all web nodes: one credit on every node, one
+//!    `prv_txn` in every answer;
+//! 2. a lagging node: its applier held, a payment committed through another node, and a
+//!    `status` through a web node whose kept connection is on the lagging node waits and
+//!    answers the payment (never "no such transaction"); held past the cluster's causal
+//!    read timeout it answers "temporary"; a new connection skips the node that is not
+//!    synced;
+//! 3. failover: a web node whose first URL is down pays through the next;
+//! 4. a node SIGKILLed in the middle of a stream of pays: every final answer 0, nothing lost,
+//!    nothing credited twice, and the node rejoins and holds the same rows.
+//!
+//! Skips itself where Galera cannot be started, unless `PAYSYS_REQUIRE_CLUSTER=1` (CI).
+
+mod common;
+
+use std::net::{Ipv4Addr, TcpListener};
+use std::os::fd::OwnedFd;
+use std::os::unix::net::UnixListener;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use common::fcgi::Responder;
+use common::galera::Cluster;
+use common::{pay_query, with_database, Answer, Site, TestDb};
+use mysql::prelude::Queryable;
+
+/// OSMP's temporary answer: the terminal asks again.
+const TEMPORARY: i32 = 1;
+/// How long a terminal goes on retrying one payment. Generous: a node's eviction, a
+/// rejoin and a loaded CI machine all fit; a payment still temporary after this is a bug.
+const TERMINAL_PATIENCE: Duration = Duration::from_secs(90);
+/// Subscriber 5907's payment code in the NoDeny fixture.
+const ACCOUNT: &str = "59071";
+const SUBSCRIBER: u64 = 5907;
+
+/// A web node: its install base (config, log) and, once started, its persistent process.
+struct WebNode {
+    site: Site,
+    persistent: Option<Responder>,
+}
+
+impl WebNode {
+    /// An install base whose `[database] url` is `urls`, in that order.
+    fn new(urls: &[String]) -> WebNode {
+        let site = Site::new(&urls[0], "");
+        set_urls(&site, urls);
+        WebNode {
+            site,
+            persistent: None,
+        }
+    }
+
+    fn start_persistent(&mut self) {
+        let listener =
+            UnixListener::bind(self.site.base.join("osmp.sock")).expect("bind osmp.sock");
+        self.persistent = Some(Responder::start_on(
+            &self.site,
+            4,
+            OwnedFd::from(listener),
+            &[],
+        ));
+    }
+
+    /// One request, as a CGI process or to the persistent process.
+    fn get(&self, persistent: bool, query: &str) -> Answer {
+        if persistent {
+            self.persistent
+                .as_ref()
+                .expect("started persistent")
+                .get(query)
+        } else {
+            self.site.get(query)
+        }
+    }
+}
+
+/// Rewrites the site's `url = "…"` line as a list.
+fn set_urls(site: &Site, urls: &[String]) {
+    let text = std::fs::read_to_string(site.config_path()).expect("config");
+    let quoted: Vec<String> = urls.iter().map(|u| format!("\"{u}\"")).collect();
+    let line = text
+        .lines()
+        .find(|l| l.starts_with("url = "))
+        .expect("a url line")
+        .to_string();
+    site.write_config(&text.replacen(&line, &format!("url = [{}]", quoted.join(", ")), 1));
+}
+
+/// What a terminal does: ask again after a temporary answer (a short pause between), until
+/// a final one or TERMINAL_PATIENCE. Returns the final answer and how many temporary ones
+/// came before it.
+fn terminal(mut ask: impl FnMut() -> Answer) -> (Answer, usize) {
+    let deadline = Instant::now() + TERMINAL_PATIENCE;
+    let mut temporary = 0;
+    loop {
+        let answer = ask();
+        if answer.result() != TEMPORARY || Instant::now() >= deadline {
+            return (answer, temporary);
+        }
+        temporary += 1;
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+fn log_field<'a>(line: &'a str, key: &str) -> Option<&'a str> {
+    line.split(' ')
+        .find_map(|f| f.strip_prefix(key).and_then(|v| v.strip_prefix('=')))
+}
+
+/// On node `i`, after it has caught up with the cluster: the count of `sql`.
+fn count_on(cluster: &Cluster, i: usize, db: &str, sql: &str) -> u64 {
+    let mut conn = cluster.conn(i);
+    conn.query_drop(format!("USE `{db}`")).expect("use");
+    conn.query_drop("SET SESSION wsrep_sync_wait = 1")
+        .expect("sync wait");
+    conn.query_first(sql)
+        .unwrap_or_else(|e| panic!("node {i}: {sql}: {e}"))
+        .unwrap_or(0)
+}
+
+fn balance_on(cluster: &Cluster, i: usize, db: &str) -> String {
+    let mut conn = cluster.conn(i);
+    conn.query_drop(format!("USE `{db}`")).expect("use");
+    conn.query_drop("SET SESSION wsrep_sync_wait = 1")
+        .expect("sync wait");
+    conn.exec_first(
+        "SELECT CAST(balance AS DECIMAL(16,2)) FROM users WHERE id = ?",
+        (SUBSCRIBER,),
+    )
+    .expect("balance")
+    .expect("subscriber")
+}
+
+/// Every node holds the same payments, and as many as `expected`.
+fn every_node_agrees(cluster: &Cluster, db: &str, expected: u64, what: &str) -> String {
+    let mut balances = Vec::new();
+    for i in 1..=cluster.node_count() {
+        let txns = count_on(cluster, i, db, "SELECT COUNT(*) FROM paysys_txn");
+        let pays = count_on(cluster, i, db, "SELECT COUNT(*) FROM pays");
+        assert_eq!(txns, expected, "{what}: paysys_txn rows on node {i}");
+        assert_eq!(pays, expected, "{what}: pays rows on node {i}");
+        balances.push(balance_on(cluster, i, db));
+    }
+    assert!(
+        balances.windows(2).all(|w| w[0] == w[1]),
+        "{what}: balances differ between nodes: {balances:?}"
+    );
+    balances.remove(0)
+}
+
+/// `paysys check-db` with a web node's config: success, and what it printed.
+fn check_db(site: &Site) -> (bool, String) {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_paysys"))
+        .args(["check-db", &common::path_str(&site.config_path())])
+        .output()
+        .expect("run paysys check-db");
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr),
+    )
+}
+
+fn phase(name: &str, started: Instant) {
+    eprintln!("cluster: {name} ({:.1} s)", started.elapsed().as_secs_f64());
+}
+
+#[test]
+fn three_web_nodes_on_a_galera_cluster_keep_every_promise() {
+    let Some(mut cluster) = Cluster::start("web", 3).unwrap_or_else(|e| panic!("{e}")) else {
+        return;
+    };
+    let t0 = Instant::now();
+    for (what, took) in cluster.timings() {
+        eprintln!("cluster start: {what} {:.1} s", took.as_secs_f64());
+    }
+    let fixture = std::fs::read_to_string(common::repo().join("sql/nodeny.sql")).expect("fixture");
+    let db = TestDb::on_server(&cluster.url(1), &fixture);
+    let node_url = |i: usize| with_database(&cluster.url(i), &db.name);
+    // Web node k lists database node k first, then the others in order.
+    let mut web: Vec<WebNode> = (1..=3)
+        .map(|k| {
+            let urls: Vec<String> = (0..3).map(|j| node_url((k - 1 + j) % 3 + 1)).collect();
+            WebNode::new(&urls)
+        })
+        .collect();
+    for w in &mut web {
+        w.start_persistent();
+    }
+    phase("web nodes up", t0);
+
+    let initial = balance_on(&cluster, 1, &db.name);
+
+    // check-db reports each node's membership and the settings payments depend on.
+    let (ok, out) = check_db(&web[0].site);
+    assert!(ok, "{out}");
+    for i in 1..=3 {
+        assert!(
+            out.contains(&format!(
+                "node {i}   127.0.0.1:{}  Galera node: Synced, Primary component of 3 nodes",
+                cluster.port(i)
+            )),
+            "{out}"
+        );
+    }
+
+    // 1. Concurrent identical pays through all web nodes, as CGIs and persistent.
+    let mut expected = 0;
+    let mut txn = 700_000;
+    let mut temporaries = 0;
+    for persistent in [false, true] {
+        for round in 0..6 {
+            txn += 1;
+            let query = pay_query(&txn.to_string(), ACCOUNT, "10.00");
+            let answers: Vec<(Answer, usize)> = std::thread::scope(|s| {
+                let handles: Vec<_> = (0..7)
+                    .map(|k| {
+                        let (web, query) = (&web, &query);
+                        s.spawn(move || terminal(|| web[k % 3].get(persistent, query)))
+                    })
+                    .collect();
+                handles
+                    .into_iter()
+                    .map(|h| h.join().expect("terminal thread"))
+                    .collect()
+            });
+            let first = answers[0].0.prv_txn();
+            for (answer, temporary) in &answers {
+                temporaries += temporary;
+                assert_eq!(
+                    answer.result(),
+                    0,
+                    "round {round} (persistent {persistent}): {answer:?}"
+                );
+                assert_eq!(answer.prv_txn(), first, "one prv_txn for one payment");
+            }
+            expected += 1;
+        }
+    }
+    let balance = every_node_agrees(&cluster, &db.name, expected, "concurrent identical pays");
+    let added = balance.parse::<f64>().expect("balance") - initial.parse::<f64>().expect("balance");
+    assert!(
+        (added - 10.0 * expected as f64).abs() < 0.001,
+        "{expected} payments of 10.00 added {added}: credited more than once?"
+    );
+    eprintln!("cluster: 12 payments x 7 concurrent terminals: {temporaries} temporary answers");
+    // Every line of every web node's log names the database node that served it.
+    for (k, w) in web.iter().enumerate() {
+        for line in w.site.log_lines() {
+            let db_field = log_field(&line, "db").unwrap_or_else(|| panic!("no db=: {line}"));
+            assert!(
+                db_field.starts_with("127.0.0.1:"),
+                "web node {}: {line}",
+                k + 1
+            );
+        }
+    }
+    phase("concurrent identical pays", t0);
+
+    // 2. A lagging node. Web node 3's persistent workers keep connections on node 3.
+    txn += 1;
+    let lagging = txn.to_string();
+    let status = format!("command=status&txn_id={lagging}");
+    // Make sure a kept connection to node 3 exists and answers.
+    let unknown = web[2].get(true, &status);
+    assert_eq!(unknown.result(), 300, "not paid yet: {unknown:?}");
+    let hold = cluster.hold_applier(3).expect("hold node 3's applier");
+    let paid = web[0].get(false, &pay_query(&lagging, ACCOUNT, "10.00"));
+    assert_eq!(paid.result(), 0, "{paid:?}");
+    expected += 1;
+    // Node 3 has not applied it: a plain read there does not see it …
+    {
+        let mut conn = cluster.conn(3);
+        conn.query_drop(format!("USE `{}`", db.name)).expect("use");
+        let seen: Option<u64> = conn
+            .exec_first(
+                "SELECT COUNT(*) FROM paysys_txn WHERE txn_id = ?",
+                (lagging.as_str(),),
+            )
+            .expect("plain read");
+        assert_eq!(seen, Some(0), "node 3 should lag behind while held");
+    }
+    // … but the web node's status read waits for it: released after a moment, it answers
+    // the payment.
+    let answer = std::thread::scope(|s| {
+        let asked = s.spawn(|| web[2].get(true, &status));
+        std::thread::sleep(Duration::from_millis(1500));
+        hold.release().expect("release node 3");
+        asked.join().expect("status thread")
+    });
+    assert_eq!(
+        answer.result(),
+        0,
+        "a status on a lagging node must wait for the cluster, not answer 'no such \
+         transaction': {answer:?}\n{}",
+        web[2].site.log()
+    );
+    assert_eq!(answer.prv_txn(), paid.prv_txn());
+    let last = web[2].site.log_lines().pop().expect("a log line");
+    assert_eq!(
+        log_field(&last, "db"),
+        Some(format!("127.0.0.1:{}", cluster.port(3)).as_str()),
+        "answered by the lagging node itself: {last}"
+    );
+    // Held past the causal read timeout: temporary, never "unknown". Paid through node 1 on
+    // a kept connection of web node 1 (node 3's clients cannot write while it is held).
+    let warm = web[2].get(true, &status);
+    assert_eq!(warm.result(), 0, "{warm:?}");
+    txn += 1;
+    let later = txn.to_string();
+    let hold = cluster.hold_applier(3).expect("hold node 3 again");
+    let paid_later = web[0].get(true, &pay_query(&later, ACCOUNT, "10.00"));
+    assert_eq!(paid_later.result(), 0, "{paid_later:?}");
+    expected += 1;
+    let later_status = format!("command=status&txn_id={later}");
+    let mut answers = Vec::new();
+    for _ in 0..4 {
+        answers.push(web[2].get(true, &later_status).result());
+    }
+    assert!(
+        answers.iter().all(|r| *r == 0 || *r == TEMPORARY),
+        "a node that cannot catch up answers temporary (or, on a new connection, another \
+         node answers), never 'unknown': {answers:?}\n{}",
+        web[2].site.log()
+    );
+    assert!(
+        answers.contains(&TEMPORARY),
+        "a kept connection on the held node should time out: {answers:?}\n{}",
+        web[2].site.log()
+    );
+    // A new connection skips the node that is not synced (FTWRL desyncs it): a CGI of web
+    // node 3 is served by node 1, and knows the payment.
+    let cgi = web[2].get(false, &later_status);
+    assert_eq!(cgi.result(), 0, "{cgi:?}\n{}", web[2].site.log());
+    let last = web[2].site.log_lines().pop().expect("a log line");
+    assert_eq!(
+        log_field(&last, "db"),
+        Some(format!("127.0.0.1:{}", cluster.port(1)).as_str()),
+        "node 3 is not synced while held: {last}"
+    );
+    let (ok, out) = check_db(&web[0].site);
+    assert!(!ok, "a node that is not synced fails check-db: {out}");
+    assert!(
+        out.contains("node 3") && out.contains("Donor/Desynced") && out.contains("not synced"),
+        "{out}"
+    );
+    hold.release().expect("release node 3");
+    let (after, _) = terminal(|| web[2].get(true, &later_status));
+    assert_eq!(after.result(), 0, "{after:?}");
+    phase("lagging node", t0);
+
+    // 3. Failover: a web node whose first URL is down pays through the next.
+    let dead = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
+        .and_then(|l| l.local_addr())
+        .map(|a| format!("mysql://root@127.0.0.1:{}/{}", a.port(), db.name))
+        .expect("a free port");
+    let failover = WebNode::new(&[dead, node_url(2)]);
+    txn += 1;
+    let (answer, _) =
+        terminal(|| failover.get(false, &pay_query(&txn.to_string(), ACCOUNT, "10.00")));
+    assert_eq!(answer.result(), 0, "{answer:?}\n{}", failover.site.log());
+    expected += 1;
+    let last = failover.site.log_lines().pop().expect("a log line");
+    assert_eq!(
+        log_field(&last, "db"),
+        Some(format!("127.0.0.1:{}", cluster.port(2)).as_str()),
+        "{last}"
+    );
+    let before_stream = every_node_agrees(&cluster, &db.name, expected, "before the stream");
+    phase("failover", t0);
+
+    // 4. A node SIGKILLed in the middle of a stream of pays: six terminals, three through the
+    //    web nodes' CGIs and three through their persistent processes, ten payments each.
+    let per_terminal = 10;
+    let done = AtomicUsize::new(0);
+    let finals = Mutex::new(Vec::new());
+    let first_txn = txn + 1;
+    std::thread::scope(|s| {
+        for t in 0..6 {
+            let (web, done, finals) = (&web, &done, &finals);
+            s.spawn(move || {
+                for n in 0..per_terminal {
+                    let id = (first_txn + t * per_terminal + n).to_string();
+                    let query = pay_query(&id, ACCOUNT, "1.00");
+                    let (answer, temporary) = terminal(|| web[t % 3].get(t >= 3, &query));
+                    finals.lock().expect("finals").push((id, answer, temporary));
+                    done.fetch_add(1, Ordering::SeqCst);
+                }
+            });
+        }
+        // A third of the way in, node 2 dies.
+        while done.load(Ordering::SeqCst) < 20 {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        cluster.kill(2);
+        eprintln!(
+            "cluster: node 2 killed after {} payments ({:.1} s)",
+            done.load(Ordering::SeqCst),
+            t0.elapsed().as_secs_f64()
+        );
+    });
+    let finals = finals.into_inner().expect("finals");
+    let stream = (6 * per_terminal) as u64;
+    assert_eq!(finals.len() as u64, stream);
+    let mut temporaries = 0;
+    for (id, answer, temporary) in &finals {
+        temporaries += temporary;
+        assert_eq!(answer.result(), 0, "txn {id}: final answer {answer:?}");
+    }
+    eprintln!("cluster: stream of {stream} pays, node 2 killed: {temporaries} temporary answers");
+    expected += stream;
+    phase("stream with node 2 killed", t0);
+    cluster.restart(2).expect("restart node 2");
+    cluster
+        .wait_synced(2, Duration::from_secs(60))
+        .expect("node 2 rejoins");
+    let after_stream = every_node_agrees(&cluster, &db.name, expected, "after the kill");
+    let added: f64 = after_stream.parse::<f64>().expect("balance")
+        - before_stream.parse::<f64>().expect("balance");
+    assert!(
+        (added - stream as f64).abs() < 0.001,
+        "the stream added {added}, not {stream}.00: a payment lost or doubled"
+    );
+    // Each stream payment once, on every node.
+    for i in 1..=3 {
+        let doubled = count_on(
+            &cluster,
+            i,
+            &db.name,
+            "SELECT COUNT(*) FROM (SELECT txn_id FROM paysys_txn GROUP BY txn_id HAVING COUNT(*) > 1) d",
+        );
+        assert_eq!(doubled, 0, "node {i}: a txn_id with two rows");
+    }
+    eprintln!(
+        "cluster: node 2 rejoined: {}",
+        if cluster.log_since_start(2).contains("IST") {
+            "by IST"
+        } else {
+            "by SST"
+        }
+    );
+    phase("node 2 rejoined and agrees", t0);
+    drop(web);
+    drop(failover);
+    drop(db);
+}
