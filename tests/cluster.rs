@@ -16,7 +16,8 @@
 //!    synced;
 //! 3. failover: a web node whose first URL is down pays through the next;
 //! 4. a node SIGKILLed in the middle of a stream of pays: every final answer 0, nothing lost,
-//!    nothing credited twice, and the node rejoins and holds the same rows.
+//!    nothing credited twice, and the node rejoins and holds the same rows;
+//! 5. concurrent identical pays through `paysys_check.cgi` on ABillS's tables.
 //!
 //! Skips itself where Galera cannot be started, unless `PAYSYS_REQUIRE_CLUSTER=1` (CI).
 
@@ -31,7 +32,7 @@ use std::time::{Duration, Instant};
 
 use common::fcgi::Responder;
 use common::galera::Cluster;
-use common::{pay_query, with_database, Answer, Site, TestDb};
+use common::{abills, pay_query, with_database, Answer, Site, TestDb};
 use mysql::prelude::Queryable;
 
 /// OSMP's temporary answer: the terminal asks again.
@@ -43,19 +44,37 @@ const TERMINAL_PATIENCE: Duration = Duration::from_secs(90);
 const ACCOUNT: &str = "59071";
 const SUBSCRIBER: u64 = 5907;
 
-/// A web node: its install base (config, log) and, once started, its persistent process.
+/// A web node: its install base (config, log), the CGI it serves, and, once started, that
+/// executable's persistent process.
 struct WebNode {
     site: Site,
+    exe: &'static str,
     persistent: Option<Responder>,
 }
 
 impl WebNode {
-    /// An install base whose `[database] url` is `urls`, in that order.
+    /// `osmp.cgi` on NoDeny, whose `[database] url` is `urls`, in that order.
     fn new(urls: &[String]) -> WebNode {
         let site = Site::new(&urls[0], "");
         set_urls(&site, urls);
         WebNode {
             site,
+            exe: common::osmp_exe(),
+            persistent: None,
+        }
+    }
+
+    /// `paysys_check.cgi` on ABillS (one OSMP system, accounts by login), likewise.
+    fn abills(urls: &[String]) -> WebNode {
+        let site = Site::new(&urls[0], "");
+        site.write_config(&abills::config_text(
+            &urls[0],
+            &abills::system("osmp", abills::DEFAULT_ALLOW, "account = \"login\""),
+        ));
+        set_urls(&site, urls);
+        WebNode {
+            site,
+            exe: common::paysys_check_exe(),
             persistent: None,
         }
     }
@@ -63,7 +82,8 @@ impl WebNode {
     fn start_persistent(&mut self) {
         let listener =
             UnixListener::bind(self.site.base.join("osmp.sock")).expect("bind osmp.sock");
-        self.persistent = Some(Responder::start_on(
+        self.persistent = Some(Responder::start_exe(
+            self.exe,
             &self.site,
             4,
             OwnedFd::from(listener),
@@ -71,16 +91,27 @@ impl WebNode {
         ));
     }
 
-    /// One request, as a CGI process or to the persistent process.
+    /// One GET from 127.0.0.1, as a CGI process or to the persistent process.
     fn get(&self, persistent: bool, query: &str) -> Answer {
         if persistent {
-            self.persistent
+            return self
+                .persistent
                 .as_ref()
                 .expect("started persistent")
-                .get(query)
-        } else {
-            self.site.get(query)
+                .get(query);
         }
+        let config = common::path_str(&self.site.config_path());
+        common::run_exe(
+            self.exe,
+            &[
+                ("GATEWAY_INTERFACE", "CGI/1.1"),
+                ("PAYSYS_CONFIG", &config),
+                ("REQUEST_METHOD", "GET"),
+                ("QUERY_STRING", query),
+                ("REMOTE_ADDR", "127.0.0.1"),
+            ],
+            b"",
+        )
     }
 }
 
@@ -170,6 +201,42 @@ fn check_db(site: &Site) -> (bool, String) {
     )
 }
 
+/// `rounds` payments, each sent by seven terminals at once through the web nodes in turn,
+/// as CGIs and then as many again persistent: every final answer 0, one `prv_txn` for each
+/// payment. Returns how many temporary answers the terminals got on the way.
+fn identical_pays(web: &[WebNode], txn: &mut usize, account: &str, rounds: usize) -> usize {
+    let mut temporaries = 0;
+    for persistent in [false, true] {
+        for round in 0..rounds {
+            *txn += 1;
+            let query = pay_query(&txn.to_string(), account, "10.00");
+            let answers: Vec<(Answer, usize)> = std::thread::scope(|s| {
+                let handles: Vec<_> = (0..7)
+                    .map(|k| {
+                        let query = &query;
+                        s.spawn(move || terminal(|| web[k % web.len()].get(persistent, query)))
+                    })
+                    .collect();
+                handles
+                    .into_iter()
+                    .map(|h| h.join().expect("terminal thread"))
+                    .collect()
+            });
+            let first = answers[0].0.prv_txn();
+            for (answer, temporary) in &answers {
+                temporaries += temporary;
+                assert_eq!(
+                    answer.result(),
+                    0,
+                    "round {round} (persistent {persistent}): {answer:?}"
+                );
+                assert_eq!(answer.prv_txn(), first, "one prv_txn for one payment");
+            }
+        }
+    }
+    temporaries
+}
+
 fn phase(name: &str, started: Instant) {
     eprintln!("cluster: {name} ({:.1} s)", started.elapsed().as_secs_f64());
 }
@@ -214,38 +281,9 @@ fn three_web_nodes_on_a_galera_cluster_keep_every_promise() {
     }
 
     // 1. Concurrent identical pays through all web nodes, as CGIs and persistent.
-    let mut expected = 0;
     let mut txn = 700_000;
-    let mut temporaries = 0;
-    for persistent in [false, true] {
-        for round in 0..6 {
-            txn += 1;
-            let query = pay_query(&txn.to_string(), ACCOUNT, "10.00");
-            let answers: Vec<(Answer, usize)> = std::thread::scope(|s| {
-                let handles: Vec<_> = (0..7)
-                    .map(|k| {
-                        let (web, query) = (&web, &query);
-                        s.spawn(move || terminal(|| web[k % 3].get(persistent, query)))
-                    })
-                    .collect();
-                handles
-                    .into_iter()
-                    .map(|h| h.join().expect("terminal thread"))
-                    .collect()
-            });
-            let first = answers[0].0.prv_txn();
-            for (answer, temporary) in &answers {
-                temporaries += temporary;
-                assert_eq!(
-                    answer.result(),
-                    0,
-                    "round {round} (persistent {persistent}): {answer:?}"
-                );
-                assert_eq!(answer.prv_txn(), first, "one prv_txn for one payment");
-            }
-            expected += 1;
-        }
-    }
+    let temporaries = identical_pays(&web, &mut txn, ACCOUNT, 6);
+    let mut expected = 12;
     let balance = every_node_agrees(&cluster, &db.name, expected, "concurrent identical pays");
     let added = balance.parse::<f64>().expect("balance") - initial.parse::<f64>().expect("balance");
     assert!(
@@ -418,6 +456,17 @@ fn three_web_nodes_on_a_galera_cluster_keep_every_promise() {
     }
     eprintln!("cluster: stream of {stream} pays, node 2 killed: {temporaries} temporary answers");
     expected += stream;
+    // Web node 2 lost its first database node and went on through its second (node 3).
+    let via_node_3 = format!("db=127.0.0.1:{}", cluster.port(3));
+    assert!(
+        web[1]
+            .site
+            .log_lines()
+            .iter()
+            .any(|l| l.contains("cmd=pay") && l.contains("result=0") && l.contains(&via_node_3)),
+        "web node 2 should have paid through node 3 after node 2 died:\n{}",
+        web[1].site.log()
+    );
     phase("stream with node 2 killed", t0);
     cluster.restart(2).expect("restart node 2");
     cluster
@@ -449,6 +498,48 @@ fn three_web_nodes_on_a_galera_cluster_keep_every_promise() {
         }
     );
     phase("node 2 rejoined and agrees", t0);
+
+    // 5. ABillS: paysys_check.cgi's transaction writes bills, payments and paysys_log too,
+    //    more rows for certification to compare across nodes.
+    let abills_db = TestDb::on_server(&cluster.url(1), &abills::fixture());
+    let mut abills_web: Vec<WebNode> = (1..=3)
+        .map(|k| {
+            let urls: Vec<String> = (0..3)
+                .map(|j| with_database(&cluster.url((k - 1 + j) % 3 + 1), &abills_db.name))
+                .collect();
+            WebNode::abills(&urls)
+        })
+        .collect();
+    for w in &mut abills_web {
+        w.start_persistent();
+    }
+    let tables = ["paysys_txn", "payments", "paysys_log"];
+    let rows = |i: usize, table: &str| {
+        count_on(
+            &cluster,
+            i,
+            &abills_db.name,
+            &format!("SELECT COUNT(*) FROM {table}"),
+        )
+    };
+    let before: Vec<u64> = tables.iter().map(|t| rows(1, t)).collect();
+    let mut abills_txn = 800_000;
+    let temporaries = identical_pays(&abills_web, &mut abills_txn, "test1", 4);
+    for i in 1..=3 {
+        for (table, before) in tables.iter().zip(&before) {
+            assert_eq!(
+                rows(i, table),
+                before + 8,
+                "ABillS {table}: 8 payments, each once, on node {i}"
+            );
+        }
+    }
+    eprintln!(
+        "cluster: ABillS, 8 payments x 7 concurrent terminals: {temporaries} temporary answers"
+    );
+    phase("ABillS on the cluster", t0);
+    drop(abills_web);
+    drop(abills_db);
     drop(web);
     drop(failover);
     drop(db);
