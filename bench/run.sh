@@ -3,7 +3,7 @@
 #
 #   bench/run.sh [--duration 10s] [--connections 8] [--threads 2] [--rounds 1]
 #                [--reps 50] [--rows 1000000] [--wait-quiet MINUTES]
-#                [--only web|process|scale|profile|protocols|protocols-web] [--osmp PATH] [--variants]
+#                [--only web|process|scale|profile|protocols|protocols-web|cluster] [--osmp PATH] [--variants]
 #                [--workers N] [--no-fastcgi]
 #
 # What it does, in order:
@@ -27,6 +27,9 @@
 #        bench_2_process  one CGI process: CPU ms, peak RSS, wall ms; /usr/bin/time -v
 #        bench_3_scale    check and pay at 10 k and at --rows rows per table
 #        bench_4_profile  perf stat, strace (syscalls, DB round trips), callgrind
+#        bench_5_protocols, bench_6_protocols_web  every protocol, next to OSMP
+#        bench_7_cluster  check and pay through 1, 2 and 3 web nodes on a 3-node Galera
+#                         cluster, against one web node on a plain server
 #      and keeps everything they print in target/bench/run-<date>.txt (raw outputs of wrk,
 #      strace, perf and callgrind next to it).
 #
@@ -38,7 +41,8 @@
 #   --reps N          processes per figure in the process, scale and protocols benchmarks (default 50)
 #   --rows N          rows per table for the large scale measurement (default 1000000)
 #   --wait-quiet M    wait up to M minutes for a quiet machine first (default 0: don't)
-#   --only NAME       run one benchmark: web, process, scale or profile
+#   --only NAME       run one benchmark: web, process, scale, profile, protocols,
+#                     protocols-web or cluster
 #   --osmp PATH       measure this osmp executable instead of make's (for example a build
 #                     with an optimisation being tried)
 #   --variants        also build bench/variants.sh's osmp variants (optimisations src/ does
@@ -83,7 +87,8 @@ case "$only" in
     profile) filter="bench_4_profile" ;;
     protocols) filter="bench_5_protocols" ;;
     protocols-web) filter="bench_6_protocols_web" ;;
-    *) echo "bench/run.sh: --only web|process|scale|profile|protocols|protocols-web" >&2; exit 2 ;;
+    cluster) filter="bench_7_cluster" ;;
+    *) echo "bench/run.sh: --only web|process|scale|profile|protocols|protocols-web|cluster" >&2; exit 2 ;;
 esac
 
 say() { printf 'bench: %s\n' "$*" >&2; }
@@ -104,6 +109,10 @@ if [ "$fastcgi" = 1 ] && [ ! -e "${PAYSYS_APACHE_MODULES:-/usr/lib/apache2/modul
     need+=(libapache2-mod-fcgid)
 fi
 have mariadb_config || need+=(libmariadb-dev)
+# bench_7_cluster: a three-node Galera cluster on loopback.
+[ -f /usr/lib/galera/libgalera_smm.so ] || [ -f /usr/lib/galera-4/libgalera_smm.so ] || need+=(galera-4)
+have rsync || need+=(rsync)
+have ss || need+=(iproute2)
 if [ "${#need[@]}" -gt 0 ]; then
     if [ "$(id -u)" = 0 ] && have apt-get; then
         say "installing ${need[*]}"

@@ -30,7 +30,8 @@
 //! * [`billing`] — one file per billing schema ([`billing::nodeny`], [`billing::abills`]):
 //!   find the subscriber, credit and reverse within the ledger's transaction.
 //! * [`db`] — connections with the timeouts a terminal needs: one per request (CGI) or one
-//!   kept by each worker (FastCGI).
+//!   kept by each worker (FastCGI); the first synced node of a Galera cluster's URL list,
+//!   with causal reads.
 //! * [`ledger`] — the only code that moves money: one transaction, exactly once; cancel.
 //! * [`hooks`] — the admin's commands before and after a payment.
 //! * [`journal`] — the log line.

@@ -36,6 +36,14 @@
 //!   CGI and persistent, with `wrk` and `bench/requests.lua` (a file of requests, each sent
 //!   once: new ids for every pay), next to the no-op CGI and OSMP's; EasyPay's pays are
 //!   confirmations of orders booked beforehand.
+//! * `bench_7_cluster`: `osmp` check and pay through one, two and three web nodes on a
+//!   three-node Galera cluster (tests/common/galera.rs, all on this machine) against one
+//!   web node on a plain private server with the same settings: each web node an install
+//!   base whose `[database] url` lists the nodes, its own first; as CGI processes (spawned
+//!   as a web server spawns them, no web server in between: its cost is bench_1's) and to a
+//!   persistent process per web node; `BENCH_CONNECTIONS` terminals at once spread over the
+//!   web nodes, pays to 1000 different subscribers. Prints req/s and the ratio to the plain
+//!   server, then checks that every node holds the same rows.
 //! * `bench_4_profile`: where one check process spends its time: `strace -c -f`, the
 //!   syscall timeline from `strace -f -tt -T`, `perf stat`, `valgrind --tool=callgrind`
 //!   (each only if installed).
@@ -2425,4 +2433,239 @@ fn bench_6_protocols_web() {
         drop(web);
     }
     println!("load after: {}", load());
+}
+
+// ---------------------------------------------------------------------------------------
+// bench_7_cluster
+
+/// One measured target of `bench_7_cluster`: how many requests of `query(i)` the web nodes
+/// answered with result 0 in the run's time, `connections` terminals at once, terminal `t`'s
+/// `i`-th request going to web node `(t + i) % nodes`.
+fn cluster_rate(
+    s: &Settings,
+    nodes: &[ClusterWeb],
+    persistent: bool,
+    seconds: f64,
+    query: &(dyn Fn(usize) -> String + Sync),
+) -> (f64, usize) {
+    let counter = std::sync::atomic::AtomicUsize::new(0);
+    let failed = std::sync::atomic::AtomicUsize::new(0);
+    let deadline = Instant::now() + Duration::from_secs_f64(seconds);
+    let started = Instant::now();
+    std::thread::scope(|scope| {
+        for t in 0..s.connections {
+            let (counter, failed) = (&counter, &failed);
+            scope.spawn(move || {
+                let mut i = t;
+                while Instant::now() < deadline {
+                    let n = counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                    let web = &nodes[i % nodes.len()];
+                    let body = web.get(persistent, &query(n));
+                    if result_of(&body) != "0"
+                        && failed.fetch_add(1, std::sync::atomic::Ordering::SeqCst) == 0
+                    {
+                        println!("first answer other than 0: {}", body.trim());
+                    }
+                    i += 1;
+                }
+            });
+        }
+    });
+    let elapsed = started.elapsed().as_secs_f64();
+    let total = counter.load(std::sync::atomic::Ordering::SeqCst);
+    let failed = failed.load(std::sync::atomic::Ordering::SeqCst);
+    ((total - failed) as f64 / elapsed, failed)
+}
+
+/// A web node of `bench_7_cluster`: an install base whose `[database] url` lists the
+/// database nodes (its own first), served as CGI processes of the measured `osmp` and by a
+/// persistent `osmp` process on a socket.
+struct ClusterWeb {
+    site: Site,
+    responder: common::fcgi::Responder,
+}
+
+impl ClusterWeb {
+    fn new(s: &Settings, urls: &[String]) -> ClusterWeb {
+        let site = Site::new(&urls[0], "");
+        let text = std::fs::read_to_string(site.config_path()).expect("config");
+        let list: Vec<String> = urls.iter().map(|u| format!("\"{u}\"")).collect();
+        site.write_config(&text.replacen(
+            &format!("url = \"{}\"", urls[0]),
+            &format!("url = [{}]", list.join(", ")),
+            1,
+        ));
+        let listener = std::os::unix::net::UnixListener::bind(site.base.join("osmp.sock"))
+            .expect("bind osmp.sock");
+        let responder = common::fcgi::Responder::start_exe(
+            &osmp_exe().to_string_lossy(),
+            &site,
+            s.workers,
+            std::os::fd::OwnedFd::from(listener),
+            &[],
+        );
+        ClusterWeb { site, responder }
+    }
+
+    /// The answer's body.
+    fn get(&self, persistent: bool, query: &str) -> String {
+        if persistent {
+            return self.responder.get(query).body;
+        }
+        let config = self.site.config_path();
+        let out = Command::new(osmp_exe())
+            .env_clear()
+            .env("PAYSYS_CONFIG", &config)
+            .env("GATEWAY_INTERFACE", "CGI/1.1")
+            .env("REQUEST_METHOD", "GET")
+            .env("REMOTE_ADDR", "127.0.0.1")
+            .env("QUERY_STRING", query)
+            .stdin(Stdio::null())
+            .output()
+            .expect("run osmp");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+}
+
+/// The NoDeny fixture plus `n` subscribers 100000.., so that concurrent pays credit
+/// different rows, as a day's payments do.
+fn cluster_fixture(n: u64) -> String {
+    let mut sql = std::fs::read_to_string(repo().join("sql/nodeny.sql")).expect("sql/nodeny.sql");
+    let rows: Vec<String> = (0..n)
+        .map(|k| {
+            let id = 100_000 + k;
+            format!("({id}, 0, 'bench{id}', 'Bench {id}', 0)")
+        })
+        .collect();
+    sql.push_str(&format!(
+        "\nINSERT INTO users (id, mid, name, fio, balance) VALUES {};\n",
+        rows.join(", ")
+    ));
+    sql
+}
+
+#[test]
+#[ignore = "benchmark: bench/run.sh"]
+fn bench_7_cluster() {
+    use common::galera::Cluster;
+    use common::mariadb::PrivateServer;
+    let s = Settings::get();
+    let seconds: f64 = s
+        .duration
+        .trim_end_matches('s')
+        .parse()
+        .unwrap_or_else(|_| panic!("BENCH_DURATION {:?}: seconds, e.g. 10s", s.duration));
+    let subscribers = 1000u64;
+    let fixture = cluster_fixture(subscribers);
+    // The plain server gets the same settings as the cluster's nodes (private, small buffer
+    // pool, ROW binlog format, interleaved auto-increment): the difference measured is the
+    // cluster's, not the configuration's.
+    let plain = PrivateServer::start(
+        "bench-plain",
+        &["--binlog-format=ROW", "--innodb-autoinc-lock-mode=2"],
+    )
+    .unwrap_or_else(|e| panic!("{e}"))
+    .expect("mariadbd");
+    let plain_db = TestDb::on_server(&plain.url(), &fixture);
+    let cluster = Cluster::start("bench", 3)
+        .unwrap_or_else(|e| panic!("{e}"))
+        .expect("galera-4 is needed for this benchmark (apt-get install galera-4 rsync)");
+    let cluster_db = TestDb::on_server(&cluster.url(1), &fixture);
+    let node = |i: usize| common::with_database(&cluster.url(i), &cluster_db.name);
+    let plain_web = vec![ClusterWeb::new(&s, std::slice::from_ref(&plain_db.url))];
+    let web: Vec<ClusterWeb> = (1..=3)
+        .map(|k| {
+            let urls: Vec<String> = (0..3).map(|j| node((k - 1 + j) % 3 + 1)).collect();
+            ClusterWeb::new(&s, &urls)
+        })
+        .collect();
+    println!(
+        "\n== cluster: osmp check and pay through 1, 2 and 3 web nodes on a 3-node Galera cluster \
+         (all on this machine, loopback) against one web node on a plain server with the same \
+         settings; {} terminals at once, {seconds} s per figure, {} workers per persistent \
+         process; {}; load before: {}",
+        s.connections,
+        s.workers,
+        osmp_exe().display(),
+        load()
+    );
+    let date = txn_date();
+    let base = std::sync::atomic::AtomicUsize::new(1_000_000);
+    let check = |n: usize| {
+        let id = 100_000 + (n as u64 % subscribers);
+        format!(
+            "command=check&txn_id={n}&account={}&sum=1.00",
+            payment_code(id)
+        )
+    };
+    for persistent in [false, true] {
+        let mode = if persistent { "persistent" } else { "CGI" };
+        for (kind, is_pay) in [("check", false), ("pay", true)] {
+            // Pays get fresh txn ids in every run: a repeat would measure the repeat path.
+            let offset = base.fetch_add(10_000_000, std::sync::atomic::Ordering::SeqCst);
+            let pay = |n: usize| {
+                let id = 100_000 + (n as u64 % subscribers);
+                format!(
+                    "command=pay&txn_id={}&account={}&sum=1.00&txn_date={date}",
+                    offset + n,
+                    payment_code(id)
+                )
+            };
+            let query: &(dyn Fn(usize) -> String + Sync) = if is_pay { &pay } else { &check };
+            let (plain_rate, plain_failed) =
+                cluster_rate(&s, &plain_web, persistent, seconds, query);
+            println!(
+                "{mode:<10} {kind:<5} plain server, 1 web node   {plain_rate:>8.0} req/s   1.00{}",
+                if plain_failed > 0 {
+                    format!("   ({plain_failed} not 0)")
+                } else {
+                    String::new()
+                }
+            );
+            for n in 1..=3 {
+                let (rate, failed) = cluster_rate(&s, &web[..n], persistent, seconds, query);
+                println!(
+                    "{mode:<10} {kind:<5} cluster, {n} web node{}    {rate:>8.0} req/s   {:.2}{}",
+                    if n == 1 { " " } else { "s" },
+                    rate / plain_rate,
+                    if failed > 0 {
+                        format!("   ({failed} not 0)")
+                    } else {
+                        String::new()
+                    }
+                );
+            }
+        }
+    }
+    // What the pays did: every one credited once, on every node.
+    let counted = |conn: &mut mysql::Conn| -> (u64, u64) {
+        let txns: Option<u64> = conn
+            .query_first("SELECT COUNT(*) FROM paysys_txn")
+            .expect("count");
+        let pays: Option<u64> = conn
+            .query_first("SELECT COUNT(*) FROM pays")
+            .expect("count");
+        (txns.unwrap_or(0), pays.unwrap_or(0))
+    };
+    let mut agreed = Vec::new();
+    for i in 1..=3 {
+        let mut conn = cluster.conn(i);
+        conn.query_drop(format!("USE `{}`", cluster_db.name))
+            .expect("use");
+        conn.query_drop("SET SESSION wsrep_sync_wait = 1")
+            .expect("sync wait");
+        agreed.push(counted(&mut conn));
+    }
+    println!(
+        "cluster rows (paysys_txn, pays) on nodes 1..3: {agreed:?}; plain server: {:?}",
+        counted(&mut plain_db.conn())
+    );
+    assert!(
+        agreed.windows(2).all(|w| w[0] == w[1]) && agreed[0].0 == agreed[0].1,
+        "the nodes disagree: {agreed:?}"
+    );
+    drop(web);
+    drop(plain_web);
+    drop(cluster_db);
+    drop(plain_db);
 }
