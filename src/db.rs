@@ -23,6 +23,9 @@ use mysql::{Conn, Opts, OptsBuilder};
 
 use crate::config::DatabaseConfig;
 
+mod cluster;
+pub use cluster::{causal_read_timeout, survey, Membership, NodeSurvey};
+
 /// MySQL error numbers the code reacts to.
 pub const ER_DUP_ENTRY: u16 = 1062;
 pub const ER_LOCK_WAIT_TIMEOUT: u16 = 1205;
@@ -65,9 +68,6 @@ impl Node {
     }
 }
 
-/// Galera's `wsrep_local_state` of a node that serves clients: Synced.
-const WSREP_SYNCED: &str = "4";
-
 /// Connects as `[database] url` says, bounded by `connect_timeout`: [`connect_node`]
 /// without telling which node answered.
 pub fn connect(config: &DatabaseConfig, usage: Use) -> Result<Conn, String> {
@@ -97,8 +97,20 @@ pub fn connect_node(config: &DatabaseConfig, usage: Use) -> Result<(Conn, Node),
         };
         match open(config, url, usage) {
             Ok((mut conn, cluster)) => {
-                if !cluster {
+                if !cluster && config.urls.len() == 1 {
                     return Ok((conn, node));
+                }
+                if !cluster {
+                    // A list names the nodes of one cluster. A server outside it (a node
+                    // restarted on its own for maintenance, an async replica) would take
+                    // payments the cluster never sees: lost when it rejoins, and paid again
+                    // by a retry that reaches another node.
+                    failures.push(format!(
+                        "{}: not a Galera cluster member (wsrep_on is off), so not used: a \
+                         [database] url list names the nodes of one cluster",
+                        node.describe()
+                    ));
+                    continue;
                 }
                 node.cluster = true;
                 match cluster_session(&mut conn) {
@@ -167,7 +179,9 @@ fn open(config: &DatabaseConfig, url: &str, usage: Use) -> Result<(Conn, bool), 
     let mut cluster = false;
     for row in rows {
         match row {
-            Ok(row) => cluster = row.get::<Option<i64>, _>(0).flatten() == Some(1),
+            Ok(row) => {
+                cluster = matches!(row.get_opt::<Option<i64>, _>(0), Some(Ok(Some(1))));
+            }
             // MySQL without Galera: no such variable, so no cluster.
             Err(e) if server_code(&e) == Some(ER_UNKNOWN_SYSTEM_VARIABLE) => {}
             Err(e) => return Err(format!("setting up the session: {e}")),
@@ -176,29 +190,21 @@ fn open(config: &DatabaseConfig, url: &str, usage: Use) -> Result<(Conn, bool), 
     Ok((conn, cluster))
 }
 
-/// A Galera node: Synced, or the reason it cannot serve; then causal reads for the session.
+/// A Galera node that can serve (see [`cluster::State::serves`]), then causal reads for
+/// the session; else why not.
 fn cluster_session(conn: &mut Conn) -> Result<(), String> {
-    let state: Vec<(String, String)> = conn
-        .query(
-            "SHOW GLOBAL STATUS WHERE Variable_name IN \
-             ('wsrep_local_state', 'wsrep_local_state_comment', 'wsrep_cluster_status')",
-        )
-        .map_err(|e| format!("reading its cluster state: {e}"))?;
-    let get = |name: &str| {
-        state
-            .iter()
-            .find(|(n, _)| n.eq_ignore_ascii_case(name))
-            .map_or("", |(_, v)| v.as_str())
-    };
-    if get("wsrep_local_state") != WSREP_SYNCED {
-        return Err(format!(
-            "not a synced cluster member (wsrep_local_state {} {}, wsrep_cluster_status {})",
-            get("wsrep_local_state"),
-            get("wsrep_local_state_comment"),
-            get("wsrep_cluster_status")
-        ));
+    let state = cluster::state(conn).map_err(|e| format!("reading its cluster state: {e}"))?;
+    if !state.serves() {
+        return Err(state.why_not());
     }
-    conn.query_drop("SET SESSION wsrep_sync_wait = 1")
+    // 1 (reads) + 4 (INSERT, REPLACE). Reads: a status, a repeat's stored row, a cancel's
+    // lookup. Inserts: a pay's first statement is the INSERT into paysys_txn, so waiting
+    // there makes the whole pay see what the cluster had committed when it began: a
+    // subscriber created through another node a moment ago, and a repeat's row, whose
+    // duplicate key then answers the first answer instead of a certification conflict.
+    // Not 2 (UPDATE, DELETE): they come after that INSERT in the same transaction, and
+    // each wait is a round through the group.
+    conn.query_drop("SET SESSION wsrep_sync_wait = 5")
         .map_err(|e| format!("SET wsrep_sync_wait: {e}"))
 }
 
@@ -207,6 +213,8 @@ fn cluster_session(conn: &mut Conn) -> Result<(), String> {
 pub struct Connections {
     keep: bool,
     held: Option<Held>,
+    /// The current request asked for the connection: its log line names the node.
+    used: bool,
 }
 
 struct Held {
@@ -222,6 +230,7 @@ impl Connections {
         Connections {
             keep: false,
             held: None,
+            used: false,
         }
     }
 
@@ -230,6 +239,7 @@ impl Connections {
         Connections {
             keep: true,
             held: None,
+            used: false,
         }
     }
 
@@ -238,7 +248,8 @@ impl Connections {
     /// A kept connection is pinged first (one round trip): the server may have closed it
     /// since the last request (`wait_timeout`, a restart, `KILL`), and a connection that
     /// fails its first statement mid-payment is a temporary error the terminal has to retry,
-    /// where a ping's failure costs only a reconnect.
+    /// where a ping's failure costs only a reconnect. On a cluster node the round trip asks
+    /// its state instead: a node that no longer serves is left for the next in the list.
     pub fn get(&mut self, config: &DatabaseConfig, usage: Use) -> Result<&mut Conn, String> {
         self.get_on(config, usage).map(|(conn, _)| conn)
     }
@@ -249,8 +260,15 @@ impl Connections {
         config: &DatabaseConfig,
         usage: Use,
     ) -> Result<(&mut Conn, &Node), String> {
+        self.used = true;
         let reusable = self.keep
             && match self.held.as_mut() {
+                // A cluster node may have fallen out of sync since (desynced, a donor, cut
+                // off from the majority): asking its state takes the ping's round trip, and
+                // one that no longer serves is left for the next in the list.
+                Some(h) if h.config == *config && h.node.cluster => {
+                    cluster::state(&mut h.conn).is_ok_and(|state| state.serves())
+                }
                 Some(h) if h.config == *config => h.conn.ping().is_ok(),
                 _ => false,
             };
@@ -273,14 +291,15 @@ impl Connections {
         }
     }
 
-    /// The node of the connection this request has (if it has one), for its log line.
+    /// The node of the connection this request used (if it used one), for its log line.
     pub fn node(&self) -> Option<&Node> {
-        self.held.as_ref().map(|h| &h.node)
+        self.held.as_ref().filter(|_| self.used).map(|h| &h.node)
     }
 
     /// The request is over. `healthy`: it ended without a database error or a panic, so a
     /// kept connection is in a known state (no transaction open) and may serve the next one.
     pub fn done(&mut self, healthy: bool) {
+        self.used = false;
         if !self.keep || !healthy {
             self.held = None;
         }
@@ -420,166 +439,9 @@ pub fn schema_problems(
     Ok(problems)
 }
 
-/// What `paysys check-db` tells of one `[database] url`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct NodeSurvey {
-    pub node: Node,
-    /// Whether it can serve, and as what; why not otherwise.
-    pub state: Result<Membership, String>,
-}
-
-/// A reachable server: plain, or a Galera node and how it stands in its cluster.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Membership {
-    Plain,
-    Galera {
-        /// `wsrep_local_state_comment`: Synced, Donor/Desynced, Joining, …
-        state: String,
-        synced: bool,
-        /// `wsrep_cluster_status`: Primary, or Non-Primary (cut off from the majority).
-        status: String,
-        size: u32,
-        /// Settings that do not suit us, one sentence each.
-        problems: Vec<String>,
-    },
-}
-
-/// Every `[database] url` in turn: reachable or not, plain or a cluster node, synced or
-/// not, and the cluster settings payments depend on.
-pub fn survey(config: &DatabaseConfig) -> Vec<NodeSurvey> {
-    config
-        .urls
-        .iter()
-        .enumerate()
-        .map(|(i, url)| {
-            let node = Node {
-                index: i + 1,
-                address: describe_address(url),
-                cluster: false,
-            };
-            let state = open(config, url, Use::Read).and_then(|(mut conn, cluster)| {
-                if cluster {
-                    membership(&mut conn, config).map_err(|e| format!("reading its state: {e}"))
-                } else {
-                    Ok(Membership::Plain)
-                }
-            });
-            NodeSurvey {
-                node: Node {
-                    cluster: matches!(state, Ok(Membership::Galera { .. })),
-                    ..node
-                },
-                state,
-            }
-        })
-        .collect()
-}
-
-fn membership(conn: &mut Conn, config: &DatabaseConfig) -> Result<Membership, mysql::Error> {
-    let status: Vec<(String, String)> = conn.query(
-        "SHOW GLOBAL STATUS WHERE Variable_name IN ('wsrep_local_state', \
-         'wsrep_local_state_comment', 'wsrep_cluster_status', 'wsrep_cluster_size')",
-    )?;
-    let get = |name: &str| {
-        status
-            .iter()
-            .find(|(n, _)| n.eq_ignore_ascii_case(name))
-            .map_or(String::new(), |(_, v)| v.clone())
-    };
-    let settings: Option<(String, u32, String)> = conn.query_first(
-        "SELECT @@global.binlog_format, @@global.innodb_autoinc_lock_mode, \
-         @@global.wsrep_provider_options",
-    )?;
-    let mut problems = Vec::new();
-    if let Some((binlog_format, autoinc, provider)) = settings {
-        if !binlog_format.eq_ignore_ascii_case("ROW") {
-            problems.push(format!(
-                "binlog_format is {binlog_format}: Galera replicates rows only; set \
-                 binlog_format=ROW in the [galera] section of my.cnf"
-            ));
-        }
-        if autoinc != 2 {
-            problems.push(format!(
-                "innodb_autoinc_lock_mode is {autoinc}: set innodb_autoinc_lock_mode=2, or \
-                 concurrent payments through several nodes can deadlock on the table lock"
-            ));
-        }
-        match causal_read_timeout(&provider) {
-            Some(seconds) if seconds > f64::from(config.lock_timeout) => problems.push(format!(
-                "repl.causal_read_timeout is {seconds} s: a node that cannot catch up keeps \
-                 a status or repeat waiting that long; set it to at most lock_timeout \
-                 ({} s), e.g. wsrep_provider_options=\"repl.causal_read_timeout=PT{}S\"",
-                config.lock_timeout, config.lock_timeout
-            )),
-            _ => {}
-        }
-    }
-    Ok(Membership::Galera {
-        synced: get("wsrep_local_state") == WSREP_SYNCED,
-        state: get("wsrep_local_state_comment"),
-        status: get("wsrep_cluster_status"),
-        size: get("wsrep_cluster_size").parse().unwrap_or(0),
-        problems,
-    })
-}
-
-/// `repl.causal_read_timeout` in seconds, from `wsrep_provider_options`
-/// (`…; repl.causal_read_timeout = PT30S; …`, an ISO 8601 duration).
-pub fn causal_read_timeout(provider_options: &str) -> Option<f64> {
-    let value = provider_options.split(';').find_map(|item| {
-        let (key, value) = item.split_once('=')?;
-        (key.trim() == "repl.causal_read_timeout").then(|| value.trim().to_string())
-    })?;
-    iso_seconds(&value)
-}
-
-/// Seconds of an ISO 8601 duration of the kind Galera writes: `PT30S`, `PT1M30S`, `PT1.5S`,
-/// `P1D`.
-fn iso_seconds(text: &str) -> Option<f64> {
-    let rest = text.strip_prefix('P')?;
-    let (date, time) = rest.split_once('T').unwrap_or((rest, ""));
-    let mut total = 0.0;
-    for (part, units) in [
-        (date, &[('D', 86_400.0)][..]),
-        (time, &[('H', 3_600.0), ('M', 60.0), ('S', 1.0)][..]),
-    ] {
-        let mut number = String::new();
-        for c in part.chars() {
-            if c.is_ascii_digit() || c == '.' {
-                number.push(c);
-            } else {
-                let (_, factor) = units.iter().find(|(u, _)| *u == c)?;
-                total += number.parse::<f64>().ok()? * factor;
-                number.clear();
-            }
-        }
-        if !number.is_empty() {
-            return None;
-        }
-    }
-    Some(total)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn causal_read_timeout_is_read_from_provider_options() {
-        let options = "base_dir = /var/lib/mysql/; repl.causal_read_timeout = PT30S; \
-                       repl.commit_order = 3";
-        assert_eq!(causal_read_timeout(options), Some(30.0));
-        assert_eq!(
-            causal_read_timeout("repl.causal_read_timeout = PT1M1.5S"),
-            Some(61.5)
-        );
-        assert_eq!(
-            causal_read_timeout("repl.causal_read_timeout = P1D"),
-            Some(86_400.0)
-        );
-        assert_eq!(causal_read_timeout("repl.commit_order = 3"), None);
-        assert_eq!(causal_read_timeout("repl.causal_read_timeout = 30"), None);
-    }
 
     #[test]
     fn addresses_never_show_credentials() {

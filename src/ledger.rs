@@ -168,12 +168,14 @@ fn deadlock_pause(n: u32) -> std::time::Duration {
 fn commit(tx: Transaction<'_>) -> Result<(), LedgerError> {
     match tx.commit() {
         Ok(()) => Ok(()),
-        // The server answered: it rolled the transaction back (a deadlock or a cluster
-        // conflict at commit). Nothing was changed.
-        Err(e) if server_code(&e).is_some() => Err(e.into()),
-        // No answer to COMMIT (connection lost, timeout): the server may have committed.
-        // Still a temporary answer — the retry finds the row or none — but nobody may read
-        // this as "not written".
+        // A deadlock or a cluster certification conflict at commit: rolled back whole,
+        // nothing changed, and safe to try again.
+        Err(e) if server_code(&e) == Some(ER_LOCK_DEADLOCK) => Err(e.into()),
+        // Any other error, or no answer at all (connection lost, timeout): the transaction
+        // may be committed — on a Galera node that lost the primary component during
+        // replication, for one, the writeset can commit on the other nodes while this one
+        // answers an error. Still a temporary answer — the retry finds the row or none —
+        // but nobody may read this as "not written".
         Err(e) => Err(LedgerError::CommitUnknown(e)),
     }
 }

@@ -147,7 +147,7 @@ fn check_db(path: Option<PathBuf>) -> ExitCode {
         .any(|s| matches!(s.state, Ok(paysys::db::Membership::Galera { .. })));
     if survey.len() > 1 || clustered {
         for s in &survey {
-            let (ok, text) = describe_node(&s.state);
+            let (ok, text) = describe_node(&s.state, survey.len() > 1);
             nodes_ok &= ok;
             let line = format!("{:<8} {}", format!("node {}", s.node.index), s.node.address);
             if ok {
@@ -201,11 +201,19 @@ fn check_db(path: Option<PathBuf>) -> ExitCode {
     }
 }
 
-/// One node's line of `check-db`, and whether it can serve payments as it stands.
-fn describe_node(state: &Result<paysys::db::Membership, String>) -> (bool, String) {
+/// One node's line of `check-db`, and whether it can serve payments as it stands. `listed`:
+/// one of several URLs, which must all be nodes of one cluster.
+fn describe_node(state: &Result<paysys::db::Membership, String>, listed: bool) -> (bool, String) {
     use paysys::db::Membership;
     match state {
         Err(why) => (false, why.clone()),
+        Ok(Membership::Plain) if listed => (
+            false,
+            "not a Galera cluster member (wsrep_on is off), so not used: a [database] url \
+             list names the nodes of one cluster; a server of its own would take payments \
+             the cluster never sees"
+                .into(),
+        ),
         Ok(Membership::Plain) => (true, "a server of its own (no cluster)".into()),
         Ok(Membership::Galera {
             state,
@@ -216,7 +224,10 @@ fn describe_node(state: &Result<paysys::db::Membership, String>) -> (bool, Strin
         }) => {
             let mut text = format!("Galera node: {state}, {status} component of {size} nodes");
             if !synced {
-                text.push_str(" — not synced: skipped until it is (wsrep_local_state 4)");
+                text.push_str(
+                    " — cannot serve (not Synced, not ready, or cut off from the Primary \
+                     component): skipped until it can",
+                );
             }
             for p in problems {
                 text.push_str("\n         ");
