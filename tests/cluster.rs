@@ -9,15 +9,18 @@
 //! boot; three at once would crowd two cores):
 //! 1. concurrent identical pays through all web nodes: one credit on every node, one
 //!    `prv_txn` in every answer;
-//! 2. a lagging node: its applier held, a payment committed through another node, and a
-//!    `status` through a web node whose kept connection is on the lagging node waits and
-//!    answers the payment (never "no such transaction"); held past the cluster's causal
-//!    read timeout it answers "temporary"; a new connection skips the node that is not
-//!    synced;
+//! 2. a lagging node: its applier held, a payment committed through another node; the web
+//!    nodes' kept and new connections leave the node (desynced by the hold) to the next in
+//!    their list, which knows the payment; paysys's own session on the node waits for the
+//!    cluster and finds it (never "no such transaction"), or, held past the causal read
+//!    timeout, fails the lookup (a temporary answer);
 //! 3. failover: a web node whose first URL is down pays through the next;
 //! 4. a node SIGKILLed in the middle of a stream of pays: every final answer 0, nothing lost,
 //!    nothing credited twice, and the node rejoins and holds the same rows;
-//! 5. concurrent identical pays through `paysys_check.cgi` on ABillS's tables.
+//! 5. conflicts that outlast the ledger's retries (writers on another node changing the
+//!    same subscriber's row): a temporary answer, logged as a cluster conflict; then the
+//!    terminal's retry pays once;
+//! 6. concurrent identical pays through `paysys_check.cgi` on ABillS's tables.
 //!
 //! Skips itself where Galera cannot be started, unless `PAYSYS_REQUIRE_CLUSTER=1` (CI).
 
@@ -34,12 +37,18 @@ use common::fcgi::Responder;
 use common::galera::Cluster;
 use common::{abills, pay_query, with_database, Answer, Site, TestDb};
 use mysql::prelude::Queryable;
+use paysys::config::{BillingKind, DatabaseConfig};
+use paysys::db::{self, Use};
+use paysys::domain::TxnId;
+use paysys::ledger;
 
 /// OSMP's temporary answer: the terminal asks again.
 const TEMPORARY: i32 = 1;
 /// How long a terminal goes on retrying one payment. Generous: a node's eviction, a
 /// rejoin and a loaded CI machine all fit; a payment still temporary after this is a bug.
 const TERMINAL_PATIENCE: Duration = Duration::from_secs(90);
+/// Sessions on node 2 that change subscriber 5907's row without pause in phase 5.
+const WRITERS: usize = 8;
 /// Subscriber 5907's payment code in the NoDeny fixture.
 const ACCOUNT: &str = "59071";
 const SUBSCRIBER: u64 = 5907;
@@ -304,13 +313,24 @@ fn three_web_nodes_on_a_galera_cluster_keep_every_promise() {
     }
     phase("concurrent identical pays", t0);
 
-    // 2. A lagging node. Web node 3's persistent workers keep connections on node 3.
+    // 2. A lagging node. Holding its applier (FLUSH TABLES WITH READ LOCK) also desyncs it,
+    //    so the web nodes leave it alone: a new connection skips it, a kept one is dropped
+    //    when its state is asked before reuse. The causal read itself is shown on a session
+    //    paysys opened on node 3 before the hold, as a kept connection is.
     txn += 1;
     let lagging = txn.to_string();
     let status = format!("command=status&txn_id={lagging}");
-    // Make sure a kept connection to node 3 exists and answers.
+    // Web node 3's persistent workers have kept connections on node 3 by now.
     let unknown = web[2].get(true, &status);
     assert_eq!(unknown.result(), 300, "not paid yet: {unknown:?}");
+    let node3 = DatabaseConfig {
+        urls: vec![node_url(3)],
+        billing: BillingKind::NoDeny,
+        connect_timeout: 5,
+        lock_timeout: 3,
+    };
+    let (mut session, node) = db::connect_node(&node3, Use::Write).expect("a session on node 3");
+    assert!(node.cluster, "node 3 is known as a cluster node");
     let hold = cluster.hold_applier(3).expect("hold node 3's applier");
     let paid = web[0].get(false, &pay_query(&lagging, ACCOUNT, "10.00"));
     assert_eq!(paid.result(), 0, "{paid:?}");
@@ -327,73 +347,64 @@ fn three_web_nodes_on_a_galera_cluster_keep_every_promise() {
             .expect("plain read");
         assert_eq!(seen, Some(0), "node 3 should lag behind while held");
     }
-    // … but the web node's status read waits for it: released after a moment, it answers
-    // the payment.
-    let answer = std::thread::scope(|s| {
-        let asked = s.spawn(|| web[2].get(true, &status));
+    // … and neither web node 3's kept connections nor its new ones are used while it is
+    // not synced: node 1 answers, and knows the payment.
+    for persistent in [true, false] {
+        let answer = web[2].get(persistent, &status);
+        assert_eq!(answer.result(), 0, "{answer:?}\n{}", web[2].site.log());
+        assert_eq!(answer.prv_txn(), paid.prv_txn());
+        let last = web[2].site.log_lines().pop().expect("a log line");
+        assert_eq!(
+            log_field(&last, "db"),
+            Some(format!("127.0.0.1:{}", cluster.port(1)).as_str()),
+            "node 3 is not synced while held (persistent {persistent}): {last}"
+        );
+    }
+    let (ok, out) = check_db(&web[0].site);
+    assert!(!ok, "a node that is not synced fails check-db: {out}");
+    assert!(
+        out.contains("node 3") && out.contains("Donor/Desynced") && out.contains("cannot serve"),
+        "{out}"
+    );
+    // paysys's session on node 3 waits for the cluster: released after a moment, the
+    // status's lookup finds the payment (without wsrep_sync_wait it found nothing at once).
+    let txn_id = TxnId::parse(&lagging).expect("txn id");
+    let found = std::thread::scope(|s| {
+        let asked = s.spawn(|| ledger::find(&mut session, "osmp", &txn_id));
         std::thread::sleep(Duration::from_millis(1500));
         hold.release().expect("release node 3");
-        asked.join().expect("status thread")
+        asked.join().expect("lookup thread")
     });
-    assert_eq!(
-        answer.result(),
-        0,
-        "a status on a lagging node must wait for the cluster, not answer 'no such \
-         transaction': {answer:?}\n{}",
-        web[2].site.log()
-    );
-    assert_eq!(answer.prv_txn(), paid.prv_txn());
-    let last = web[2].site.log_lines().pop().expect("a log line");
-    assert_eq!(
-        log_field(&last, "db"),
-        Some(format!("127.0.0.1:{}", cluster.port(3)).as_str()),
-        "answered by the lagging node itself: {last}"
-    );
-    // Held past the causal read timeout: temporary, never "unknown". Paid through node 1 on
-    // a kept connection of web node 1 (node 3's clients cannot write while it is held).
-    let warm = web[2].get(true, &status);
-    assert_eq!(warm.result(), 0, "{warm:?}");
+    let stored = found
+        .expect("the lookup waits, then reads")
+        .expect("a status on a lagging node must see the payment, not 'no such transaction'");
+    assert_eq!(Some(stored.prv_txn.to_string()), paid.prv_txn());
+    // Held past the causal read timeout: the lookup fails (temporary), never "not found".
     txn += 1;
     let later = txn.to_string();
     let hold = cluster.hold_applier(3).expect("hold node 3 again");
     let paid_later = web[0].get(true, &pay_query(&later, ACCOUNT, "10.00"));
     assert_eq!(paid_later.result(), 0, "{paid_later:?}");
     expected += 1;
-    let later_status = format!("command=status&txn_id={later}");
-    let mut answers = Vec::new();
-    for _ in 0..4 {
-        answers.push(web[2].get(true, &later_status).result());
+    let later_id = TxnId::parse(&later).expect("txn id");
+    match ledger::find(&mut session, "osmp", &later_id) {
+        Err(e) => assert_eq!(
+            db::server_code(&e),
+            Some(1205),
+            "a node that cannot catch up: {e}"
+        ),
+        Ok(found) => panic!("a held node's lookup must not answer: {found:?}"),
     }
-    assert!(
-        answers.iter().all(|r| *r == 0 || *r == TEMPORARY),
-        "a node that cannot catch up answers temporary (or, on a new connection, another \
-         node answers), never 'unknown': {answers:?}\n{}",
-        web[2].site.log()
-    );
-    assert!(
-        answers.contains(&TEMPORARY),
-        "a kept connection on the held node should time out: {answers:?}\n{}",
-        web[2].site.log()
-    );
-    // A new connection skips the node that is not synced (FTWRL desyncs it): a CGI of web
-    // node 3 is served by node 1, and knows the payment.
-    let cgi = web[2].get(false, &later_status);
-    assert_eq!(cgi.result(), 0, "{cgi:?}\n{}", web[2].site.log());
+    hold.release().expect("release node 3");
+    // Synced again: web node 3 is served by node 3 again.
+    let (after, _) = terminal(|| web[2].get(false, &format!("command=status&txn_id={later}")));
+    assert_eq!(after.result(), 0, "{after:?}");
     let last = web[2].site.log_lines().pop().expect("a log line");
     assert_eq!(
         log_field(&last, "db"),
-        Some(format!("127.0.0.1:{}", cluster.port(1)).as_str()),
-        "node 3 is not synced while held: {last}"
+        Some(format!("127.0.0.1:{}", cluster.port(3)).as_str()),
+        "{last}"
     );
-    let (ok, out) = check_db(&web[0].site);
-    assert!(!ok, "a node that is not synced fails check-db: {out}");
-    assert!(
-        out.contains("node 3") && out.contains("Donor/Desynced") && out.contains("not synced"),
-        "{out}"
-    );
-    hold.release().expect("release node 3");
-    let (after, _) = terminal(|| web[2].get(true, &later_status));
-    assert_eq!(after.result(), 0, "{after:?}");
     phase("lagging node", t0);
 
     // 3. Failover: a web node whose first URL is down pays through the next.
@@ -422,6 +433,7 @@ fn three_web_nodes_on_a_galera_cluster_keep_every_promise() {
     let done = AtomicUsize::new(0);
     let finals = Mutex::new(Vec::new());
     let first_txn = txn + 1;
+    txn += 6 * per_terminal;
     std::thread::scope(|s| {
         for t in 0..6 {
             let (web, done, finals) = (&web, &done, &finals);
@@ -499,7 +511,69 @@ fn three_web_nodes_on_a_galera_cluster_keep_every_promise() {
     );
     phase("node 2 rejoined and agrees", t0);
 
-    // 5. ABillS: paysys_check.cgi's transaction writes bills, payments and paysys_log too,
+    // 5. Conflicts that outlast the retries. Writers on node 2 change subscriber 5907's row
+    //    without pause, so a pay to it through node 1 loses certification (or is aborted
+    //    by the applier) attempt after attempt. When all eight lose, the answer is
+    //    temporary and the log says it was a cluster conflict; once the writers stop, the
+    //    terminal's retry pays, once, and a repeat gets that answer.
+    let stop = std::sync::atomic::AtomicBool::new(false);
+    let conflicted = std::thread::scope(|s| {
+        for w in 0..WRITERS {
+            let (stop, cluster, db) = (&stop, &cluster, &db);
+            s.spawn(move || {
+                let mut conn = cluster.conn(2);
+                conn.query_drop(format!("USE `{}`", db.name)).expect("use");
+                let mut n = 0u64;
+                while !stop.load(Ordering::SeqCst) {
+                    n += 1;
+                    // An error (a conflict with a pay) only means: write again.
+                    let _ = conn.exec_drop(
+                        "UPDATE users SET fio = ? WHERE id = ?",
+                        (format!("writer {w} {n}"), SUBSCRIBER),
+                    );
+                }
+            });
+        }
+        let mut conflicted = None;
+        for n in 0..30 {
+            txn += 1;
+            let query = pay_query(&txn.to_string(), ACCOUNT, "1.00");
+            let answer = web[0].get(false, &query);
+            let line = web[0].site.log_lines().pop().unwrap_or_default();
+            if answer.result() == TEMPORARY {
+                eprintln!("cluster: pay {} under conflicts: {line}", n + 1);
+                conflicted = Some((query, line));
+                break;
+            }
+            assert_eq!(answer.result(), 0, "{answer:?}\n{line}");
+            expected += 1;
+        }
+        stop.store(true, Ordering::SeqCst);
+        conflicted
+    });
+    let (query, line) = conflicted.expect(
+        "30 pays while 8 writers on another node changed the same row: none answered temporary",
+    );
+    assert!(
+        line.contains("result=1 ")
+            && line.contains("cluster conflict")
+            && line.contains("8 times in a row"),
+        "a temporary answer under conflicts says it was a cluster conflict: {line}"
+    );
+    let (answer, _) = terminal(|| web[0].get(false, &query));
+    assert_eq!(answer.result(), 0, "the retry pays: {answer:?}");
+    let repeat = web[2].get(true, &query);
+    assert_eq!(repeat.result(), 0, "{repeat:?}");
+    assert_eq!(
+        repeat.prv_txn(),
+        answer.prv_txn(),
+        "a repeat gets the first answer"
+    );
+    expected += 1;
+    every_node_agrees(&cluster, &db.name, expected, "after the conflicts");
+    phase("conflicts outlasting the retries", t0);
+
+    // 6. ABillS: paysys_check.cgi's transaction writes bills, payments and paysys_log too,
     //    more rows for certification to compare across nodes.
     let abills_db = TestDb::on_server(&cluster.url(1), &abills::fixture());
     let mut abills_web: Vec<WebNode> = (1..=3)
