@@ -42,8 +42,9 @@
 //!   base whose `[database] url` lists the nodes, its own first; as CGI processes (spawned
 //!   as a web server spawns them, no web server in between: its cost is bench_1's) and to a
 //!   persistent process per web node; `BENCH_CONNECTIONS` terminals at once spread over the
-//!   web nodes, pays to 1000 different subscribers. Prints req/s and the ratio to the plain
-//!   server, then checks that every node holds the same rows.
+//!   web nodes, pays to 1000 different subscribers. Then three web nodes that all list the
+//!   same writing node first (INSTALL section 12's advice). Prints req/s and the ratio to
+//!   the plain server, then checks that every node holds the same rows.
 //! * `bench_4_profile`: where one check process spends its time: `strace -c -f`, the
 //!   syscall timeline from `strace -f -tt -T`, `perf stat`, `valgrind --tool=callgrind`
 //!   (each only if installed).
@@ -2573,11 +2574,16 @@ fn bench_7_cluster() {
     let cluster_db = TestDb::on_server(&cluster.url(1), &fixture);
     let node = |i: usize| common::with_database(&cluster.url(i), &cluster_db.name);
     let plain_web = vec![ClusterWeb::new(&s, std::slice::from_ref(&plain_db.url))];
+    // Each web node writing to its own database node (the most certification)…
     let web: Vec<ClusterWeb> = (1..=3)
         .map(|k| {
             let urls: Vec<String> = (0..3).map(|j| node((k - 1 + j) % 3 + 1)).collect();
             ClusterWeb::new(&s, &urls)
         })
+        .collect();
+    // … and three web nodes with the same writing node first, as INSTALL advises.
+    let one_writer: Vec<ClusterWeb> = (1..=3)
+        .map(|_| ClusterWeb::new(&s, &[node(1), node(2), node(3)]))
         .collect();
     println!(
         "\n== cluster: osmp check and pay through 1, 2 and 3 web nodes on a 3-node Galera cluster \
@@ -2615,18 +2621,23 @@ fn bench_7_cluster() {
             let (plain_rate, plain_failed) =
                 cluster_rate(&s, &plain_web, persistent, seconds, query);
             println!(
-                "{mode:<10} {kind:<5} plain server, 1 web node   {plain_rate:>8.0} req/s   1.00{}",
+                "{mode:<10} {kind:<5} plain server, 1 web node      {plain_rate:>8.0} req/s   1.00{}",
                 if plain_failed > 0 {
                     format!("   ({plain_failed} not 0)")
                 } else {
                     String::new()
                 }
             );
-            for n in 1..=3 {
-                let (rate, failed) = cluster_rate(&s, &web[..n], persistent, seconds, query);
+            let targets: [(&str, &[ClusterWeb]); 4] = [
+                ("cluster, 1 web node         ", &web[..1]),
+                ("cluster, 2 web nodes        ", &web[..2]),
+                ("cluster, 3 web nodes        ", &web[..]),
+                ("cluster, 3 web nodes, 1 writer", &one_writer[..]),
+            ];
+            for (name, nodes) in targets {
+                let (rate, failed) = cluster_rate(&s, nodes, persistent, seconds, query);
                 println!(
-                    "{mode:<10} {kind:<5} cluster, {n} web node{}    {rate:>8.0} req/s   {:.2}{}",
-                    if n == 1 { " " } else { "s" },
+                    "{mode:<10} {kind:<5} {name} {rate:>8.0} req/s   {:.2}{}",
                     rate / plain_rate,
                     if failed > 0 {
                         format!("   ({failed} not 0)")
@@ -2665,6 +2676,7 @@ fn bench_7_cluster() {
         "the nodes disagree: {agreed:?}"
     );
     drop(web);
+    drop(one_writer);
     drop(plain_web);
     drop(cluster_db);
     drop(plain_db);
