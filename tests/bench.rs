@@ -2489,13 +2489,7 @@ struct ClusterWeb {
 impl ClusterWeb {
     fn new(s: &Settings, urls: &[String]) -> ClusterWeb {
         let site = Site::new(&urls[0], "");
-        let text = std::fs::read_to_string(site.config_path()).expect("config");
-        let list: Vec<String> = urls.iter().map(|u| format!("\"{u}\"")).collect();
-        site.write_config(&text.replacen(
-            &format!("url = \"{}\"", urls[0]),
-            &format!("url = [{}]", list.join(", ")),
-            1,
-        ));
+        site.set_urls(urls);
         let listener = std::os::unix::net::UnixListener::bind(site.base.join("osmp.sock"))
             .expect("bind osmp.sock");
         let responder = common::fcgi::Responder::start_exe(

@@ -35,7 +35,7 @@ use std::time::{Duration, Instant};
 
 use common::fcgi::Responder;
 use common::galera::Cluster;
-use common::{abills, pay_query, with_database, Answer, Site, TestDb};
+use common::{abills, log_field, pay_query, with_database, Answer, Site, TestDb};
 use mysql::prelude::Queryable;
 use paysys::config::{BillingKind, DatabaseConfig};
 use paysys::db::{self, Use};
@@ -65,7 +65,7 @@ impl WebNode {
     /// `osmp.cgi` on NoDeny, whose `[database] url` is `urls`, in that order.
     fn new(urls: &[String]) -> WebNode {
         let site = Site::new(&urls[0], "");
-        set_urls(&site, urls);
+        site.set_urls(urls);
         WebNode {
             site,
             exe: common::osmp_exe(),
@@ -80,7 +80,7 @@ impl WebNode {
             &urls[0],
             &abills::system("osmp", abills::DEFAULT_ALLOW, "account = \"login\""),
         ));
-        set_urls(&site, urls);
+        site.set_urls(urls);
         WebNode {
             site,
             exe: common::paysys_check_exe(),
@@ -124,18 +124,6 @@ impl WebNode {
     }
 }
 
-/// Rewrites the site's `url = "…"` line as a list.
-fn set_urls(site: &Site, urls: &[String]) {
-    let text = std::fs::read_to_string(site.config_path()).expect("config");
-    let quoted: Vec<String> = urls.iter().map(|u| format!("\"{u}\"")).collect();
-    let line = text
-        .lines()
-        .find(|l| l.starts_with("url = "))
-        .expect("a url line")
-        .to_string();
-    site.write_config(&text.replacen(&line, &format!("url = [{}]", quoted.join(", ")), 1));
-}
-
 /// What a terminal does: ask again after a temporary answer (a short pause between), until
 /// a final one or TERMINAL_PATIENCE. Returns the final answer and how many temporary ones
 /// came before it.
@@ -150,11 +138,6 @@ fn terminal(mut ask: impl FnMut() -> Answer) -> (Answer, usize) {
         temporary += 1;
         std::thread::sleep(Duration::from_millis(200));
     }
-}
-
-fn log_field<'a>(line: &'a str, key: &str) -> Option<&'a str> {
-    line.split(' ')
-        .find_map(|f| f.strip_prefix(key).and_then(|v| v.strip_prefix('=')))
 }
 
 /// On node `i`, after it has caught up with the cluster: the count of `sql`.

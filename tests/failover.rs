@@ -10,7 +10,7 @@ mod common;
 use std::net::{Ipv4Addr, TcpListener};
 use std::process::Command;
 
-use common::{pay_query, Site, TestDb};
+use common::{log_field, pay_query, Site, TestDb};
 use paysys::config::{BillingKind, DatabaseConfig};
 use paysys::db::{self, Connections, Use};
 
@@ -30,11 +30,6 @@ fn database(urls: &[&str]) -> DatabaseConfig {
         connect_timeout: 2,
         lock_timeout: 3,
     }
-}
-
-fn log_field<'a>(line: &'a str, key: &str) -> Option<&'a str> {
-    line.split(' ')
-        .find_map(|f| f.strip_prefix(key).and_then(|v| v.strip_prefix('=')))
 }
 
 #[test]
@@ -78,8 +73,7 @@ fn a_web_node_with_a_list_of_plain_servers_answers_temporary_and_says_why() {
     let dead = dead_url();
     let site = Site::new(&db.url, "");
     let text = std::fs::read_to_string(site.config_path()).expect("config");
-    let list = format!("url = [\"{dead}\", \"{}\"]", db.url);
-    site.write_config(&text.replacen(&format!("url = \"{}\"", db.url), &list, 1));
+    site.set_urls(&[dead.clone(), db.url.clone()]);
     let pay = site.get(&pay_query("9100", "59071", "10.00"));
     assert_eq!(pay.result(), 1, "temporary: {pay:?}");
     assert_eq!(db.pays(), 0);

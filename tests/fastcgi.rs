@@ -16,7 +16,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use common::fcgi::{pair, receive, record, send, Responder};
-use common::{pay_query, Answer, Site, TestDb};
+use common::{log_field, pay_query, Answer, Site, TestDb};
 use mysql::prelude::Queryable;
 
 fn waiting_for<T>(what: &str, mut f: impl FnMut() -> Option<T>) -> T {
@@ -28,11 +28,6 @@ fn waiting_for<T>(what: &str, mut f: impl FnMut() -> Option<T>) -> T {
         assert!(Instant::now() < deadline, "timed out waiting for {what}");
         std::thread::sleep(Duration::from_millis(20));
     }
-}
-
-fn log_field<'a>(line: &'a str, key: &str) -> Option<&'a str> {
-    line.split(' ')
-        .find_map(|f| f.strip_prefix(key).and_then(|v| v.strip_prefix('=')))
 }
 
 #[test]

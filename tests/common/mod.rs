@@ -227,6 +227,18 @@ impl Site {
         std::fs::write(self.config_path(), text).expect("write config");
     }
 
+    /// Rewrites the config's `url = "…"` line as the list `urls` (the nodes of a cluster).
+    pub fn set_urls(&self, urls: &[String]) {
+        let text = std::fs::read_to_string(self.config_path()).expect("config");
+        let quoted: Vec<String> = urls.iter().map(|u| format!("\"{u}\"")).collect();
+        let line = text
+            .lines()
+            .find(|l| l.starts_with("url = "))
+            .expect("a url line")
+            .to_string();
+        self.write_config(&text.replacen(&line, &format!("url = [{}]", quoted.join(", ")), 1));
+    }
+
     pub fn log_path(&self) -> PathBuf {
         self.base.join("var/log/paysys_check.log")
     }
@@ -406,6 +418,12 @@ pub fn txn_date(minutes: i64) -> String {
     (chrono::Local::now() + chrono::Duration::minutes(minutes))
         .format("%Y%m%d%H%M%S")
         .to_string()
+}
+
+/// The value of `key=` in a log line, if the line has it.
+pub fn log_field<'a>(line: &'a str, key: &str) -> Option<&'a str> {
+    line.split(' ')
+        .find_map(|f| f.strip_prefix(key).and_then(|v| v.strip_prefix('=')))
 }
 
 /// A pay query.
