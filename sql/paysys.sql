@@ -9,7 +9,7 @@
 CREATE TABLE IF NOT EXISTS paysys_txn (
   id            BIGINT UNSIGNED NOT NULL AUTO_INCREMENT,
   system_name   VARCHAR(32)     CHARACTER SET ascii COLLATE ascii_bin NOT NULL COMMENT 'compared exactly: qiwi and QIWI are two systems',
-  txn_id        VARCHAR(64)     NOT NULL COMMENT 'the payment system''s id: OSMP txn_id, 24NonStop PAY_ID, …',
+  txn_id        VARCHAR(64)     CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NOT NULL COMMENT 'the payment system''s id, compared exactly (PbA7x and pba7X are two payments): OSMP txn_id, 24NonStop PAY_ID, …',
   account       VARCHAR(64)     NOT NULL,
   subscriber_id BIGINT UNSIGNED NOT NULL,
   amount        DECIMAL(16,2)   NOT NULL,
@@ -40,8 +40,11 @@ ALTER TABLE paysys_txn ADD COLUMN IF NOT EXISTS prv_txn BIGINT UNSIGNED NOT NULL
 ALTER TABLE paysys_txn ADD COLUMN IF NOT EXISTS cancelled DATETIME NULL DEFAULT NULL COMMENT 'when it was reversed by a cancel';
 ALTER TABLE paysys_txn ADD COLUMN IF NOT EXISTS domain_id INT UNSIGNED NOT NULL DEFAULT 0 COMMENT 'ABillS domain (PATH_INFO)';
 CREATE INDEX IF NOT EXISTS prv_txn ON paysys_txn (prv_txn);
--- Payment ids of protocols other than OSMP are up to 64 characters (a GUID and more).
-ALTER TABLE paysys_txn MODIFY txn_id VARCHAR(64) NOT NULL COMMENT 'the payment system''s id: OSMP txn_id, 24NonStop PAY_ID, …';
+-- Payment ids of protocols other than OSMP are up to 64 characters (a GUID and more), and
+-- they are exact text: earlier tables compared them ignoring letter case, so a payment
+-- PbA7x made pba7X look like a repeat of it. Rows that differ in case cannot exist under
+-- the old collation, so the change cannot fail on existing rows.
+ALTER TABLE paysys_txn MODIFY txn_id VARCHAR(64) CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NOT NULL COMMENT 'the payment system''s id, compared exactly (PbA7x and pba7X are two payments): OSMP txn_id, 24NonStop PAY_ID, …';
 CREATE INDEX IF NOT EXISTS txn_date ON paysys_txn (txn_date) COMMENT 'paysys report and reconcile read a range of days';
 UPDATE paysys_txn SET prv_txn = id WHERE prv_txn = 0;
 
@@ -76,7 +79,7 @@ ALTER TABLE paysys_refusal MODIFY txn_id VARCHAR(64) NOT NULL DEFAULT '';
 CREATE TABLE IF NOT EXISTS paysys_order (
   id            BIGINT UNSIGNED NOT NULL AUTO_INCREMENT,
   system_name   VARCHAR(32)     CHARACTER SET ascii COLLATE ascii_bin NOT NULL,
-  order_id      VARCHAR(64)     NOT NULL,
+  order_id      VARCHAR(64)     CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NOT NULL COMMENT 'compared exactly, as paysys_txn.txn_id',
   account       VARCHAR(64)     NOT NULL,
   amount        DECIMAL(16,2)   NOT NULL,
   created       DATETIME        NOT NULL,
@@ -84,3 +87,6 @@ CREATE TABLE IF NOT EXISTS paysys_order (
   PRIMARY KEY (id),
   UNIQUE KEY system_order (system_name, order_id)
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4;
+
+-- An order id is exact text too (a confirmation pays it as its txn_id).
+ALTER TABLE paysys_order MODIFY order_id VARCHAR(64) CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NOT NULL COMMENT 'compared exactly, as paysys_txn.txn_id';

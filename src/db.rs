@@ -439,17 +439,38 @@ pub fn schema_problems(
             ));
         }
     }
-    let collation: Option<Option<String>> = conn.query_first(
-        "SELECT COLLATION_NAME FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = DATABASE() \
-         AND TABLE_NAME = 'paysys_txn' AND COLUMN_NAME = 'system_name'",
-    )?;
-    if let Some(Some(collation)) = collation {
-        if !collation.ends_with("_bin") {
-            problems.push(format!(
-                "paysys_txn.system_name compares system names ignoring letter case (collation \
-                 {collation}), so systems QIWI and qiwi would share txn ids: load sql/paysys.sql \
-                 again, which brings the table up to date"
-            ));
+    // Columns that must compare exactly, and what goes wrong when they do not.
+    for (table, column, why) in [
+        (
+            "paysys_txn",
+            "system_name",
+            "compares system names ignoring letter case, so systems QIWI and qiwi would share \
+             txn ids",
+        ),
+        (
+            "paysys_txn",
+            "txn_id",
+            "compares txn ids ignoring letter case, so a payment pba7X would be refused as a \
+             repeat of PbA7x",
+        ),
+        (
+            "paysys_order",
+            "order_id",
+            "compares order ids ignoring letter case, so order pba7X would be taken for PbA7x",
+        ),
+    ] {
+        let collation: Option<Option<String>> = conn.exec_first(
+            "SELECT COLLATION_NAME FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = DATABASE() \
+             AND TABLE_NAME = ? AND COLUMN_NAME = ?",
+            (table, column),
+        )?;
+        if let Some(Some(collation)) = collation {
+            if !collation.ends_with("_bin") {
+                problems.push(format!(
+                    "{table}.{column} {why} (collation {collation}): load sql/paysys.sql again, \
+                     which brings the table up to date"
+                ));
+            }
         }
     }
     Ok(problems)
