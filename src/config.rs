@@ -178,6 +178,42 @@ pub struct AbillsSystem {
     pub description: String,
     /// `"<prefix>:<txn_id>"` is `payments.ext_id` and `paysys_log.transaction_id`.
     pub txn_prefix: String,
+    /// Which subscribers' states (`users.disable`) refuse a payment, as "account inactive".
+    pub refuse_disabled: RefuseDisabled,
+}
+
+/// Which values of ABillS's `users.disable` (0 active, 1 disabled, 2 not active, others as
+/// an install defines them) refuse a check and a pay. ABillS's own script refuses none: a
+/// subscriber switched off for debt pays at the terminal to be switched back on. Key
+/// `refuse_disabled`: `false` (the default, as ABillS), `true` (every state but 0), or a
+/// list of states, e.g. `[1]`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum RefuseDisabled {
+    #[default]
+    None,
+    All,
+    States(Vec<u8>),
+}
+
+impl RefuseDisabled {
+    /// Whether a subscriber in `state` is refused.
+    pub fn refuses(&self, state: u8) -> bool {
+        match self {
+            _ if state == 0 => false,
+            RefuseDisabled::None => false,
+            RefuseDisabled::All => true,
+            RefuseDisabled::States(states) => states.contains(&state),
+        }
+    }
+
+    /// As the config writes it.
+    pub fn describe(&self) -> String {
+        match self {
+            RefuseDisabled::None => "false".into(),
+            RefuseDisabled::All => "true".into(),
+            RefuseDisabled::States(states) => format!("{states:?}"),
+        }
+    }
 }
 
 /// The billing schemas a config may name. The config only names them; [`crate::billing`]
@@ -475,6 +511,7 @@ struct SystemLayer {
     admin_id: Field,
     description: Field,
     txn_prefix: Field,
+    refuse_disabled: Field,
     min_sum: Field,
     max_sum: Field,
     txn_window_hours: Field,
@@ -639,6 +676,7 @@ struct MergedSystem {
     admin_id: Option<u32>,
     description: Option<String>,
     txn_prefix: Option<Set<String>>,
+    refuse_disabled: Option<RefuseDisabled>,
     min_sum: Option<Set<Amount>>,
     max_sum: Option<Set<Amount>>,
     txn_window_hours: Option<u32>,
@@ -850,6 +888,50 @@ impl Merged {
         }
         if let Some(v) = &sys.admin_id {
             s.admin_id = Some(at.count(v, &key("admin_id"), 65535)?);
+        }
+        if let Some(v) = &sys.refuse_disabled {
+            s.refuse_disabled = Some(match v.get_ref() {
+                Value::Boolean(false) => RefuseDisabled::None,
+                Value::Boolean(true) => RefuseDisabled::All,
+                Value::Array(items) => {
+                    let mut states = Vec::new();
+                    for item in items {
+                        match item {
+                            // users.disable is TINYINT UNSIGNED; 0 is "active".
+                            Value::Integer(n) if (1..=255).contains(n) => states.push(*n as u8),
+                            other => {
+                                return Err(at.error(
+                                    v,
+                                    &key("refuse_disabled"),
+                                    match other {
+                                        Value::Integer(n) => format!(
+                                            "{n} is not a disabled state: users.disable \
+                                             states are 1..=255 (0 is active)"
+                                        ),
+                                        o => format!(
+                                            "expected a list of users.disable states, found \
+                                             {}",
+                                            o.type_str()
+                                        ),
+                                    },
+                                ))
+                            }
+                        }
+                    }
+                    RefuseDisabled::States(states)
+                }
+                other => {
+                    return Err(at.error(
+                        v,
+                        &key("refuse_disabled"),
+                        format!(
+                            "expected true, false or a list of users.disable states such as \
+                             [1, 2], found {}",
+                            other.type_str()
+                        ),
+                    ))
+                }
+            });
         }
         if let Some(v) = &sys.description {
             let text = at.string(v, &key("description"))?;
@@ -1067,6 +1149,8 @@ impl Merged {
                     Some(p) => p.value.clone(),
                     None => default_prefix(&s.name),
                 },
+                // ABillS's script pays subscribers in any state.
+                refuse_disabled: s.refuse_disabled.clone().unwrap_or_default(),
             };
             // ABillS finds a payment by "<prefix>:<txn_id>" alone: two systems sharing a
             // prefix would take each other's payments for repeats.

@@ -22,7 +22,7 @@ use std::net::IpAddr;
 use mysql::prelude::Queryable;
 use mysql::{Conn, Transaction, TxOpts};
 
-use crate::billing::{Billing, Credit, Credited, Uncredit, Uncredited};
+use crate::billing::{Billing, Credit, Credited, Uncredit, Uncredited, UncreditedRecorded};
 use crate::config::System;
 use crate::db::{server_code, ER_DUP_ENTRY, ER_LOCK_DEADLOCK};
 use crate::domain::{Amount, Domain, TxnId};
@@ -359,9 +359,23 @@ fn repeat(conn: &mut Conn, system: &str, pay: &Pay) -> Result<Paid, LedgerError>
 /// retry of a payment committed under earlier ones must get its first answer, not a final
 /// refusal the terminal would act on (the subscriber has the money).
 pub fn settled(conn: &mut Conn, system: &str, pay: &Pay) -> Result<Option<Paid>, mysql::Error> {
-    let Some(stored) = find(conn, system, &pay.txn_id)? else {
+    let Some(stored) = find_as_collated(conn, system, &pay.txn_id)? else {
         return Ok(None);
     };
+    // Ids are exact text: `PbA7x` is not `pba7X`. A table made before txn_id compared
+    // exactly (sql/paysys.sql brings it up to date) lets the second collide with the first;
+    // it is refused, never answered with the first's success.
+    if stored.txn_id != pay.txn_id.as_str() {
+        return Ok(Some(Paid::Conflict {
+            prv_txn: stored.prv_txn,
+            account: format!(
+                "(txn {}, which paysys_txn.txn_id does not tell from this one: load \
+                 sql/paysys.sql to compare ids exactly)",
+                stored.txn_id
+            ),
+            sum: stored.sum,
+        }));
+    }
     if stored.cancelled {
         return Ok(Some(Paid::Cancelled {
             prv_txn: stored.prv_txn,
@@ -393,6 +407,16 @@ pub fn settled(conn: &mut Conn, system: &str, pay: &Pay) -> Result<Option<Paid>,
 /// and a caller told "unknown" may cancel or re-route a payment that is about to succeed.
 /// The shared lock lasts only this statement (autocommit).
 pub fn find(conn: &mut Conn, system: &str, txn_id: &TxnId) -> Result<Option<Stored>, mysql::Error> {
+    Ok(find_as_collated(conn, system, txn_id)?.filter(|s| s.txn_id == txn_id.as_str()))
+}
+
+/// [`find`], but also the row of an id that `paysys_txn.txn_id`'s collation finds equal
+/// (a table not yet brought up to date compares ignoring letter case).
+fn find_as_collated(
+    conn: &mut Conn,
+    system: &str,
+    txn_id: &TxnId,
+) -> Result<Option<Stored>, mysql::Error> {
     let row: Option<StoredRow> = conn.exec_first(
         format!("{STORED_SELECT} WHERE system_name = ? AND txn_id = ? LOCK IN SHARE MODE"),
         (system, txn_id.as_str()),
@@ -445,15 +469,17 @@ pub fn cancel(
     conn: &mut Conn,
     billing: &dyn Billing,
     system: &System,
+    domain: Domain,
     order: &CancelOrder,
 ) -> Result<Unpaid, LedgerError> {
-    with_deadlock_retries(|| try_cancel(conn, billing, system, order))
+    with_deadlock_retries(|| try_cancel(conn, billing, system, domain, order))
 }
 
 fn try_cancel(
     conn: &mut Conn,
     billing: &dyn Billing,
     system: &System,
+    domain: Domain,
     order: &CancelOrder,
 ) -> Result<Unpaid, LedgerError> {
     let mut tx = conn.start_transaction(TxOpts::default())?;
@@ -485,13 +511,39 @@ fn try_cancel(
         Ok(Unpaid::Refused(Refusal::CancelUnknown(why)))
     };
     let Some((row, mine)) = rows.iter().find(|(_, r)| r.7 == system.name).cloned() else {
-        tx.rollback()?;
-        return match rows.first() {
-            Some((_, other)) => unknown(format!(
+        if let Some((_, other)) = rows.first() {
+            tx.rollback()?;
+            return unknown(format!(
                 "{named} is a payment of system {}, not {}",
                 other.7, system.name
-            )),
-            None => unknown(format!("{named}: no such payment")),
+            ));
+        }
+        // Not ours: a payment the billing's own script made before the switch-over, which
+        // status and a retried pay find too, is reversed as that script would.
+        let recorded = billing.cancel_recorded(
+            &mut tx,
+            system,
+            domain,
+            order.prv_txn,
+            order.txn_id.as_ref(),
+        )?;
+        return match recorded {
+            Some(UncreditedRecorded::Done { prv_txn, sum }) => {
+                commit(tx)?;
+                Ok(Unpaid::Cancelled { prv_txn, sum })
+            }
+            Some(UncreditedRecorded::Repeat { prv_txn, sum }) => {
+                commit(tx)?;
+                Ok(Unpaid::Repeat { prv_txn, sum })
+            }
+            Some(UncreditedRecorded::Refused(why)) => {
+                tx.rollback()?;
+                unknown(why)
+            }
+            None => {
+                tx.rollback()?;
+                unknown(format!("{named}: no such payment"))
+            }
         };
     };
     let Some(stored) = stored(mine) else {
@@ -518,6 +570,7 @@ fn try_cancel(
         amount: stored.sum,
         payment_ref: stored.payment_ref,
         prv_txn: stored.prv_txn,
+        domain,
     };
     match billing.cancel(&mut tx, &uncredit)? {
         Uncredited::NotSupported => {

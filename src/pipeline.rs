@@ -684,20 +684,22 @@ impl Job<'_> {
                 Ok(listed) => Outcome::Listed(listed),
                 Err(e) => Outcome::Failed(Fault::DatabaseRead(e.to_string())),
             },
-            Command::Cancel(order) => match ledger::cancel(conn, self.billing, system, order) {
-                Ok(Unpaid::Cancelled { prv_txn, sum }) => Outcome::Cancelled {
-                    prv_txn,
-                    sum,
-                    repeat: false,
-                },
-                Ok(Unpaid::Repeat { prv_txn, sum }) => Outcome::Cancelled {
-                    prv_txn,
-                    sum,
-                    repeat: true,
-                },
-                Ok(Unpaid::Refused(refusal)) => Outcome::Refused(refusal),
-                Err(e) => ledger_fault(e, cluster),
-            },
+            Command::Cancel(order) => {
+                match ledger::cancel(conn, self.billing, system, self.domain, order) {
+                    Ok(Unpaid::Cancelled { prv_txn, sum }) => Outcome::Cancelled {
+                        prv_txn,
+                        sum,
+                        repeat: false,
+                    },
+                    Ok(Unpaid::Repeat { prv_txn, sum }) => Outcome::Cancelled {
+                        prv_txn,
+                        sum,
+                        repeat: true,
+                    },
+                    Ok(Unpaid::Refused(refusal)) => Outcome::Refused(refusal),
+                    Err(e) => ledger_fault(e, cluster),
+                }
+            }
         }
     }
 }

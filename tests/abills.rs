@@ -267,7 +267,8 @@ fn check_with_a_zero_or_no_sum_answers_for_the_account() {
         assert_eq!(a.comment(), UID1_MASKED, "{query}");
     }
     refused(&ab.get("command=check&account=99&sum=0.00"), 5, "nod5");
-    refused(&ab.get("command=check&account=2&sum=0.00"), 79, "nod20");
+    // Disabled (uid 2): about the account all the same, as ABillS answers.
+    ok(&ab.get("command=check&account=2&sum=0.00"));
     refused(&ab.get("command=check&account=4"), 7, "nod21");
     // A real sum is still judged.
     refused(&ab.get("command=check&account=1&sum=0.50"), 241, "nod8");
@@ -329,7 +330,8 @@ fn check_by_each_account_key() {
     );
     // uid 12345 does not exist; the login 00012345 does.
     assert_eq!(comment_of("00012345"), "Balance: 0.00 Ци*** Л****");
-    refused(&check("C-0002"), 79, "nod20");
+    // uid 2 is disabled: found, and payable as in ABillS.
+    assert_eq!(comment_of("C-0002"), "Balance: 0.00 От*** А******");
     ab.set_systems(&system(
         "osmp",
         DEFAULT_ALLOW,
@@ -403,11 +405,11 @@ fn search_patterns_find_nobody_but_an_exact_login() {
 }
 
 #[test]
-fn deleted_disabled_and_paysys_off_subscribers_are_refused() {
+fn deleted_and_paysys_off_subscribers_are_refused() {
     let ab = Abills::new("");
     let before = ab.snapshot();
-    // uid 3 deleted, uid 2 disabled, uid 4 in a group with disable_paysys.
-    for (uid, result, comment) in [(3, 5, "nod5"), (2, 79, "nod20"), (4, 7, "nod21")] {
+    // uid 3 deleted, uid 4 in a group with disable_paysys.
+    for (uid, result, comment) in [(3, 5, "nod5"), (4, 7, "nod21")] {
         refused(
             &ab.get(&format!("command=check&txn_id=1&account={uid}")),
             result,
@@ -430,6 +432,43 @@ fn deleted_disabled_and_paysys_off_subscribers_are_refused() {
     let before = ab.snapshot();
     refused(&ab.get(&pay_query("30", "30", "10.00")), 90, "nod27");
     assert_eq!(ab.snapshot(), before);
+}
+
+#[test]
+fn disabled_subscribers_are_paid_as_abills_pays_them_unless_refuse_disabled_names_them() {
+    // ABillS's script credits users.disable 1 (disabled) and 2 (not active) alike: the
+    // subscriber may be paying to be switched back on.
+    let ab = Abills::new("");
+    ab.db
+        .conn()
+        .query_drop("UPDATE users SET disable = 2 WHERE uid = 5")
+        .unwrap();
+    ok(&ab.get("command=check&txn_id=1&account=2"));
+    ok(&ab.get(&pay_query("21", "2", "10.00")));
+    assert_eq!(ab.deposit(2), "10.00");
+    ok(&ab.get(&pay_query("22", "5", "10.00")));
+    assert_eq!(
+        ab.deposit(6),
+        "110.00",
+        "uid 5 pays into its company's bill"
+    );
+
+    // refuse_disabled = [1]: state 1 is inactive (79), state 2 still paid.
+    ab.set_systems(&system("osmp", DEFAULT_ALLOW, "refuse_disabled = [1]"));
+    let before = ab.snapshot();
+    refused(&ab.get("command=check&txn_id=1&account=2"), 79, "nod20");
+    refused(&ab.get(&pay_query("23", "2", "10.00")), 79, "nod20");
+    assert_eq!(ab.snapshot(), before, "nothing written for a refused pay");
+    ok(&ab.get(&pay_query("24", "5", "10.00")));
+    // A repeat of a payment made before the rule keeps its first answer.
+    ok(&ab.get(&pay_query("21", "2", "10.00")));
+    assert_eq!(ab.deposit(2), "10.00");
+
+    // true: every state but 0.
+    ab.set_systems(&system("osmp", DEFAULT_ALLOW, "refuse_disabled = true"));
+    refused(&ab.get(&pay_query("25", "5", "10.00")), 79, "nod20");
+    refused(&ab.get(&pay_query("26", "2", "10.00")), 79, "nod20");
+    ok(&ab.get(&pay_query("27", "1", "10.00")));
 }
 
 // ----- pay -------------------------------------------------------------------------------------

@@ -22,11 +22,17 @@ use std::net::IpAddr;
 use mysql::prelude::Queryable;
 use mysql::{Conn, Params, Transaction};
 
-use crate::billing::{Billing, BillingRow, Credit, Credited, Recorded, Uncredit, Uncredited};
+use crate::billing::{
+    Billing, BillingRow, Credit, Credited, Recorded, Uncredit, Uncredited, UncreditedRecorded,
+};
 use crate::config::{BillingKind, System};
 use crate::db::{server_code, ER_DUP_ENTRY};
 use crate::domain::{parse_balance, Account, AccountRef, Amount, Domain, TxnId};
 use crate::outcome::{Refusal, Subscriber};
+
+pub mod txn_ids;
+
+use txn_ids::{Seen, TxnIds};
 
 pub struct Abills;
 
@@ -42,7 +48,9 @@ const ER_CANT_AGGREGATE_2COLLATIONS: u16 = 1267;
 #[derive(Debug)]
 struct Target {
     uid: u64,
-    disabled: bool,
+    /// `users.disable`: 0 active, 1 disabled, 2 not active, and whatever else an install
+    /// uses.
+    disable: u8,
     paysys_disabled: bool,
     /// The bill credited: the user's own, or the company's for a company's user.
     bill_id: u64,
@@ -107,7 +115,7 @@ fn lookup(
         };
         return Ok(Ok(Target {
             uid,
-            disabled: disabled != 0,
+            disable: disabled,
             paysys_disabled: paysys_disabled != 0,
             bill_id,
             deposit: deposit.as_deref().and_then(parse_balance),
@@ -124,10 +132,12 @@ fn lookup(
     Ok(Err(Refusal::NoSuchSubscriber))
 }
 
-/// Who may be paid: a disabled account is inactive (79), a group without payment systems
-/// refuses them (7). (ABillS's script pays disabled accounts; terminals have a code for it.)
-fn payable(target: &Target) -> Result<(), Refusal> {
-    if target.disabled {
+/// Who may be paid: a group without payment systems refuses them (7), as ABillS's script
+/// does; a disabled account (`users.disable` ≠ 0) is paid, as ABillS's script pays it — the
+/// subscriber may be paying to be switched back on — unless the system's `refuse_disabled`
+/// names its state, which is then inactive (79).
+fn payable(target: &Target, system: &System) -> Result<(), Refusal> {
+    if system.abills.refuse_disabled.refuses(target.disable) {
         return Err(Refusal::AccountInactive);
     }
     if target.paysys_disabled {
@@ -136,34 +146,62 @@ fn payable(target: &Target) -> Result<(), Refusal> {
     Ok(())
 }
 
-/// ABillS's `paysys_log.transaction_id` is `VARCHAR(24)` (and `payments.ext_id`
-/// `VARCHAR(28)`): what we write there must fit, or a strict server refuses the payment.
-const TRANSACTION_ID_MAX: usize = 24;
-
-/// `"<prefix>:<txn_id>"`: ABillS's `payments.ext_id` and `paysys_log.transaction_id`, as its
-/// own script writes them (`OSM:666`).
-///
-/// An id too long for 24 characters (24NonStop's GUID `PAY_ID`, 36) cannot be written
-/// whole, and cutting it would let two payments whose ids share a beginning look like one —
-/// the second would be answered as a repeat and never credited. It becomes
-/// `"<prefix>:"` plus as many hex digits of the id's SHA-256 as fit (at least 15, 60 bits):
-/// the same id always gives the same text, two ids practically never do. Our own
-/// `paysys_txn` keeps the whole id, and it is what makes a payment happen once.
-fn ext_id(system: &System, txn_id: &str) -> String {
-    transaction_id(&system.abills.txn_prefix, txn_id)
+/// `"<prefix>:<txn_id>"` of `txn_id` for `system`, in every form ABillS's tables may hold
+/// it ([`txn_ids`]).
+fn txn_ids(system: &System, txn_id: &str) -> TxnIds {
+    TxnIds::new(&system.abills.txn_prefix, txn_id)
 }
 
-/// `ext_id` of a prefix (1 to 8 characters, see the config) and an id.
+/// `ext_id` of a prefix (1 to 8 characters, see the config) and an id, as written on an
+/// ABillS whose columns hold 24 characters (≤ 1.20): the whole text if it fits, else the
+/// prefix and a hash ([`txn_ids`]). On a wider install the whole text is written up to its
+/// width.
 pub fn transaction_id(prefix: &str, txn_id: &str) -> String {
-    let whole = format!("{prefix}:{txn_id}");
-    if whole.len() <= TRANSACTION_ID_MAX {
-        return whole;
+    TxnIds::new(prefix, txn_id).written(txn_ids::NARROWEST)
+}
+
+/// How long the width of ABillS's id columns is trusted before it is read again: an
+/// ABillS upgrade that widens them is noticed by a persistent worker within this time.
+const WIDTH_TTL: std::time::Duration = std::time::Duration::from_secs(600);
+
+/// The narrower of `paysys_log.transaction_id` and `payments.ext_id`, in characters, as
+/// the server says: read once and kept for [`WIDTH_TTL`] (a process serves one billing
+/// database). Asked only for a text longer than every ABillS's 24 characters. A width kept
+/// too long is harmless: narrower, the hash is written (and found); wider, a strict server
+/// refuses the text (temporary) and a non-strict one cuts it, which lookups know too.
+fn id_width(conn: &mut impl Queryable) -> Result<usize, mysql::Error> {
+    use std::sync::Mutex;
+    use std::time::Instant;
+    static CACHE: Mutex<Option<(Instant, usize)>> = Mutex::new(None);
+    if let Ok(cache) = CACHE.lock() {
+        if let Some((at, width)) = *cache {
+            if at.elapsed() < WIDTH_TTL {
+                return Ok(width);
+            }
+        }
     }
-    use sha2::Digest;
-    let digest = sha2::Sha256::digest(txn_id.as_bytes());
-    let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
-    let room = TRANSACTION_ID_MAX.saturating_sub(prefix.len() + 1);
-    format!("{prefix}:{}", &hex[..room.min(hex.len())])
+    let width: Option<Option<u64>> = conn.query_first(
+        "SELECT MIN(CHARACTER_MAXIMUM_LENGTH) FROM information_schema.COLUMNS \
+         WHERE TABLE_SCHEMA = DATABASE() AND ((TABLE_NAME = 'paysys_log' AND COLUMN_NAME = \
+         'transaction_id') OR (TABLE_NAME = 'payments' AND COLUMN_NAME = 'ext_id'))",
+    )?;
+    let width = width
+        .flatten()
+        .and_then(|w| usize::try_from(w).ok())
+        .unwrap_or(txn_ids::NARROWEST);
+    if let Ok(mut cache) = CACHE.lock() {
+        *cache = Some((Instant::now(), width));
+    }
+    Ok(width)
+}
+
+/// The text a new payment's `ext_id` and `transaction_id` get: the whole text where both
+/// columns hold it, as ABillS's own script writes it.
+fn written_id(conn: &mut impl Queryable, ids: &TxnIds) -> Result<String, mysql::Error> {
+    if ids.whole().chars().count() <= txn_ids::NARROWEST {
+        return Ok(ids.whole().to_string());
+    }
+    Ok(ids.written(id_width(conn)?))
 }
 
 /// An address as ABillS stores one (`INET_ATON`); IPv6 and unknown callers are 0.
@@ -172,6 +210,13 @@ fn ip_number(ip: Option<IpAddr>) -> u32 {
         Some(IpAddr::V4(v4)) => u32::from(v4),
         _ => 0,
     }
+}
+
+/// The time ABillS's script writes into `payments.date` and `paysys_log.datetime`: the web
+/// server's clock (Perl's `"$DATE $TIME"`), not the database's, which may be in another
+/// time zone. (`reg_date` is the database's `NOW()`, in ABillS too.)
+fn web_server_time() -> String {
+    chrono::Local::now().format("%Y-%m-%d %H:%M:%S").to_string()
 }
 
 /// `paysys_log.info` as ABillS writes it: `"key, value\n"` for each parameter with a value,
@@ -191,6 +236,198 @@ fn info(params: &[(String, String)]) -> String {
         .map(|c| if (c as u32) > 0xFFFF { '?' } else { c })
         .take(16 * 1024)
         .collect()
+}
+
+/// How a lookup of ABillS's rows locks what it finds.
+#[derive(Debug, Clone, Copy)]
+enum Lock {
+    /// A pay or a cancel that may write: other writers of these rows wait for it.
+    Update,
+    /// A read that decides an answer: waits for a writer in flight, blocks no reader.
+    Share,
+}
+
+impl Lock {
+    fn sql(self) -> &'static str {
+        match self {
+            Lock::Update => "FOR UPDATE",
+            Lock::Share => "LOCK IN SHARE MODE",
+        }
+    }
+}
+
+/// Which domains' `paysys_log` rows a lookup sees.
+#[derive(Debug, Clone, Copy)]
+enum Domains {
+    /// This domain's only: the rows its UNIQUE (domain_id, transaction_id) key collides with.
+    Own(Domain),
+    /// This domain's, else the default domain's, as ABillS's script looks a repeat up.
+    OrDefault(Domain),
+}
+
+/// A `payments` row of a txn.
+#[derive(Debug, Clone)]
+struct PaymentRow {
+    id: u64,
+    uid: u64,
+    sum: String,
+    bill_id: u64,
+    ext_id: String,
+}
+
+/// A `paysys_log` row of a txn.
+#[derive(Debug, Clone)]
+struct LogRow {
+    id: u64,
+    uid: u64,
+    sum: String,
+    status: u8,
+    system_id: u64,
+    domain_id: u64,
+    transaction_id: String,
+    info: String,
+}
+
+/// What ABillS's tables hold for one txn: its payment and its log row, each with how its
+/// text relates to the txn's id.
+#[derive(Debug, Default)]
+struct Found {
+    payment: Option<(Seen, PaymentRow)>,
+    log: Option<(Seen, LogRow)>,
+}
+
+impl Found {
+    /// A row whose text only the column's collation finds equal to this txn's: another
+    /// txn's, which ABillS's key and its `ext_id` lookups cannot tell from this one.
+    fn collated(&self) -> Option<(u64, String, &'static str)> {
+        if let Some((Seen::Collated, p)) = &self.payment {
+            return Some((p.id, p.ext_id.clone(), "payments.ext_id"));
+        }
+        if let Some((Seen::Collated, l)) = &self.log {
+            return Some((l.id, l.transaction_id.clone(), "paysys_log.transaction_id"));
+        }
+        None
+    }
+
+    fn payment(&self) -> Option<&PaymentRow> {
+        match &self.payment {
+            Some((Seen::Exact(_), p)) => Some(p),
+            _ => None,
+        }
+    }
+
+    fn log(&self) -> Option<&LogRow> {
+        match &self.log {
+            Some((Seen::Exact(_), l)) => Some(l),
+            _ => None,
+        }
+    }
+}
+
+const PAYMENT_SELECT: &str =
+    "SELECT ext_id, id, uid, CAST(sum AS DECIMAL(16,2)), bill_id FROM payments";
+type PaymentSelected = (String, u64, u64, String, u64);
+
+const LOG_SELECT: &str = "SELECT transaction_id, id, uid, CAST(sum AS DECIMAL(16,2)), status, \
+     system_id, domain_id, info FROM paysys_log";
+type LogSelected = (String, u64, u64, String, u8, u64, u64, Option<Vec<u8>>);
+
+fn log_row(
+    (transaction_id, id, uid, sum, status, system_id, domain_id, info): LogSelected,
+) -> (String, LogRow) {
+    let row = LogRow {
+        id,
+        uid,
+        sum,
+        status,
+        system_id,
+        domain_id,
+        transaction_id: transaction_id.clone(),
+        info: info
+            .map(|i| String::from_utf8_lossy(&i).into_owned())
+            .unwrap_or_default(),
+    };
+    (transaction_id, row)
+}
+
+/// ABillS's rows of the txn `ids` names, under any text it may have been written with.
+///
+/// A row found by a cut text is another txn's when its log row's `info` (the request
+/// ABillS's script kept) names another id: then neither it nor the payment found by a cut
+/// text counts.
+fn find(
+    conn: &mut impl Queryable,
+    ids: &TxnIds,
+    domains: Domains,
+    lock: Lock,
+) -> Result<Found, mysql::Error> {
+    let texts = ids.texts();
+    let marks = ids.placeholders();
+    let payments: Vec<PaymentSelected> = conn.exec(
+        format!(
+            "{PAYMENT_SELECT} WHERE ext_id IN ({marks}) ORDER BY id LIMIT 20 {}",
+            lock.sql()
+        ),
+        Params::Positional(texts.iter().map(|t| t.as_str().into()).collect()),
+    )?;
+    let (domain_sql, domain) = match domains {
+        Domains::Own(d) => ("domain_id = ?", d),
+        Domains::OrDefault(d) => ("domain_id IN (?, 0)", d),
+    };
+    let mut params: Vec<mysql::Value> = vec![domain.id().into()];
+    params.extend(texts.iter().map(|t| t.as_str().into()));
+    let logs: Vec<LogSelected> = conn.exec(
+        format!(
+            "{LOG_SELECT} WHERE {domain_sql} AND transaction_id IN ({marks}) \
+             ORDER BY domain_id DESC, id LIMIT 20 {}",
+            lock.sql()
+        ),
+        Params::Positional(params),
+    )?;
+    let logs: Vec<(String, LogRow)> = logs.into_iter().map(log_row).collect();
+    let cut_is_another = logs.iter().any(|(text, log)| {
+        matches!(ids.seen(text), Seen::Exact(f) if f.is_cut()) && ids.contradicted_by(&log.info)
+    });
+    let counts =
+        |text: &str| !(cut_is_another && matches!(ids.seen(text), Seen::Exact(f) if f.is_cut()));
+    let payments: Vec<(String, PaymentRow)> = payments
+        .into_iter()
+        .filter(|(text, ..)| counts(text))
+        .map(|(ext_id, id, uid, sum, bill_id)| {
+            (
+                ext_id.clone(),
+                PaymentRow {
+                    id,
+                    uid,
+                    sum,
+                    bill_id,
+                    ext_id,
+                },
+            )
+        })
+        .collect();
+    let logs: Vec<(String, LogRow)> = logs.into_iter().filter(|(t, _)| counts(t)).collect();
+    Ok(Found {
+        payment: ids.best(&payments).map(|(seen, p)| (seen, p.clone())),
+        log: ids.best(&logs).map(|(seen, l)| (seen, l.clone())),
+    })
+}
+
+/// The refusal of a txn whose id ABillS cannot tell from one it holds already: answering
+/// success would credit nothing, crediting would give ABillS two payments it sees as one.
+fn collated_refusal((id, stored, column): (u64, String, &'static str), sum: Amount) -> Refusal {
+    Refusal::Conflict {
+        prv_txn: id,
+        account: format!(
+            "(another payment's id: {column} holds '{stored}', which ABillS does not tell \
+             apart from this txn's, e.g. by letter case)"
+        ),
+        sum,
+    }
+}
+
+fn amount_of(sum: &str) -> Amount {
+    parse_balance(sum).unwrap_or(Amount::from_kopecks(0))
 }
 
 impl Billing for Abills {
@@ -217,12 +454,12 @@ impl Billing for Abills {
     fn find(
         &self,
         conn: &mut Conn,
-        _system: &System,
+        system: &System,
         account: &Account,
         domain: Domain,
     ) -> Result<Result<Subscriber, Refusal>, mysql::Error> {
         Ok(lookup(conn, account, domain)?.and_then(|target| {
-            payable(&target)?;
+            payable(&target, system)?;
             Ok(Subscriber {
                 id: target.uid,
                 name: target.name,
@@ -233,44 +470,27 @@ impl Billing for Abills {
 
     fn credit(&self, tx: &mut Transaction<'_>, c: &Credit<'_>) -> Result<Credited, mysql::Error> {
         let found = lookup(tx, c.account, c.domain)?;
-        let ext = ext_id(c.system, c.txn_id.as_str());
+        let ids = txn_ids(c.system, c.txn_id.as_str());
         // A payment ABillS's own script made before the switch-over (its duplicate key,
-        // payments.ext_id) keeps its first answer before any other rule: the subscriber may
-        // have been disabled, or its group barred from payment systems, since.
-        let earlier: Option<(u64, u64, String)> = tx.exec_first(
-            "SELECT id, uid, CAST(sum AS DECIMAL(16,2)) FROM payments WHERE ext_id = ? LIMIT 1 FOR UPDATE",
-            (&ext,),
-        )?;
-        if let Some((_, uid, sum)) = earlier {
-            let prv_txn = log_of_recorded(tx, c, &ext, uid, &sum)?;
-            let amount = parse_balance(&sum).unwrap_or(Amount::from_kopecks(0));
-            return Ok(Credited::Recorded {
-                prv_txn,
-                subscriber_id: uid,
-                amount,
-                same: super::same_payment(
-                    found.as_ref().ok().map(|t| t.uid),
-                    uid,
-                    amount,
-                    c.amount,
-                ),
-            });
-        }
-        // Its log row without a payment: reversed since (ABillS's cancel deletes the payment
-        // first). Not paid again, whatever the subscriber's state.
-        if let Some(prv_txn) = log_without_payment(tx, c, &ext)? {
-            return Ok(Credited::Refused(Refusal::PaidThenCancelled { prv_txn }));
+        // payments.ext_id, under any text it was written with) keeps its first answer before
+        // any other rule: the subscriber may have been disabled, or its group barred from
+        // payment systems, since.
+        let earlier = self::find(tx, &ids, Domains::Own(c.domain), Lock::Update)?;
+        if let Some(recorded) = recorded_credit(tx, c, &ids, &earlier, &found)? {
+            return Ok(recorded);
         }
         let target = match found {
             Ok(target) => target,
             Err(refusal) => return Ok(Credited::Refused(refusal)),
         };
-        if let Err(refusal) = payable(&target) {
+        if let Err(refusal) = payable(&target, c.system) {
             return Ok(Credited::Refused(refusal));
         }
         if target.bill_id == 0 {
             return Ok(Credited::Refused(Refusal::NoBill));
         }
+        let written = written_id(tx, &ids)?;
+        let now = web_server_time();
         // The bill's row lock orders payments to one bill and makes last_deposit exact.
         let before: Option<String> = tx.exec_first(
             "SELECT CAST(deposit AS DECIMAL(24,6)) FROM bills WHERE id = ? FOR UPDATE",
@@ -281,12 +501,13 @@ impl Billing for Abills {
         };
         let logged = tx.exec_drop(
             "INSERT INTO paysys_log (system_id, datetime, sum, commission, uid, transaction_id, info, ip, code, paysys_ip, domain_id, status) \
-             VALUES (?, NOW(), CAST(? AS DECIMAL(16,2)), 0, ?, ?, ?, 0, '', ?, ?, ?)",
+             VALUES (?, ?, CAST(? AS DECIMAL(16,2)), 0, ?, ?, ?, 0, '', ?, ?, ?)",
             (
                 c.system.abills.id,
+                &now,
                 c.amount.to_string(),
                 target.uid,
-                &ext,
+                &written,
                 info(c.params),
                 ip_number(c.caller),
                 c.domain.id(),
@@ -296,7 +517,16 @@ impl Billing for Abills {
         match logged {
             Ok(()) => {}
             Err(e) if server_code(&e) == Some(ER_DUP_ENTRY) => {
-                return recorded_in_log(tx, c, &ext);
+                // Written meanwhile (ABillS's own script, still running beside us, commits
+                // its payment and then its log row), or reversed: found again under the
+                // locks now held. A duplicate of anything else (the primary key) is no
+                // answer about this txn: temporary, the retry decides.
+                let now_found = self::find(tx, &ids, Domains::Own(c.domain), Lock::Update)?;
+                let found = lookup(tx, c.account, c.domain)?;
+                return match recorded_credit(tx, c, &ids, &now_found, &found)? {
+                    Some(recorded) => Ok(recorded),
+                    None => Err(e),
+                };
             }
             Err(e) => return Err(e),
         }
@@ -307,8 +537,9 @@ impl Billing for Abills {
         )?;
         tx.exec_drop(
             "INSERT INTO payments (date, sum, dsc, ip, last_deposit, uid, aid, method, ext_id, bill_id, inner_describe, amount, currency, reg_date) \
-             VALUES (NOW(), CAST(? AS DECIMAL(16,2)), ?, ?, CAST(? AS DECIMAL(24,6)), ?, ?, ?, ?, ?, '', CAST(? AS DECIMAL(16,2)), 0, NOW())",
+             VALUES (?, CAST(? AS DECIMAL(16,2)), ?, ?, CAST(? AS DECIMAL(24,6)), ?, ?, ?, ?, ?, '', CAST(? AS DECIMAL(16,2)), 0, NOW())",
             (
+                &now,
                 c.amount.to_string(),
                 &c.system.abills.description,
                 ip_number(c.caller),
@@ -316,7 +547,7 @@ impl Billing for Abills {
                 target.uid,
                 c.system.abills.admin_id,
                 c.system.abills.payment_method,
-                &ext,
+                &written,
                 target.bill_id,
                 c.amount.to_string(),
             ),
@@ -345,35 +576,27 @@ impl Billing for Abills {
         txn_id: &TxnId,
         domain: Domain,
     ) -> Result<Option<Recorded>, mysql::Error> {
-        let ext = ext_id(system, txn_id.as_str());
+        let ids = txn_ids(system, txn_id.as_str());
         // Locking reads, as the ledger's own: a credit of this txn in flight is waited for.
-        let log: Option<(u64, u64, String, u8)> = conn.exec_first(
-            "SELECT id, uid, CAST(sum AS DECIMAL(16,2)), status FROM paysys_log \
-             WHERE domain_id IN (?, 0) AND transaction_id = ? \
-             ORDER BY domain_id DESC LIMIT 1 LOCK IN SHARE MODE",
-            (domain.id(), &ext),
-        )?;
-        let payment: Option<(u64, u64, String)> = conn.exec_first(
-            "SELECT id, uid, CAST(sum AS DECIMAL(16,2)) FROM payments WHERE ext_id = ? LIMIT 1 LOCK IN SHARE MODE",
-            (&ext,),
-        )?;
-        let amount = |sum: &str| parse_balance(sum).unwrap_or(Amount::from_kopecks(0));
-        Ok(match (log, payment) {
-            (Some((id, uid, sum, status)), payment) => Some(Recorded {
-                prv_txn: id,
-                subscriber_id: uid,
-                amount: amount(&sum),
+        let found = self::find(conn, &ids, Domains::OrDefault(domain), Lock::Share)?;
+        Ok(match (found.log(), found.payment()) {
+            (Some(log), payment) => Some(Recorded {
+                prv_txn: log.id,
+                subscriber_id: log.uid,
+                amount: amount_of(&log.sum),
                 // ABillS's cancel deletes the payment, then marks its log row.
-                cancelled: status == STATUS_CANCELLED || payment.is_none(),
+                cancelled: log.status == STATUS_CANCELLED || payment.is_none(),
             }),
             // A payment whose log row ABillS failed to write: answered with the payment's
             // own id until a retry that reaches the ledger writes the log row.
-            (None, Some((id, uid, sum))) => Some(Recorded {
-                prv_txn: id,
-                subscriber_id: uid,
-                amount: amount(&sum),
+            (None, Some(p)) => Some(Recorded {
+                prv_txn: p.id,
+                subscriber_id: p.uid,
+                amount: amount_of(&p.sum),
                 cancelled: false,
             }),
+            // Nothing, or only another txn's rows that the collation finds equal: not this
+            // txn's.
             (None, None) => None,
         })
     }
@@ -388,10 +611,16 @@ impl Billing for Abills {
     ) -> Result<Vec<BillingRow>, mysql::Error> {
         // By ext_id too: a payment ABillS's script made has no payment_ref of ours, and a
         // cancelled one has no payments row any more.
-        let ext = ext_id(system, txn_id);
+        let ids = txn_ids(system, txn_id);
+        let texts = ids.texts();
+        let mut params: Vec<mysql::Value> = vec![payment_ref.into()];
+        params.extend(texts.iter().map(|t| t.as_str().into()));
         let payments: Vec<mysql::Row> = conn.exec(
-            "SELECT * FROM payments WHERE id = ? OR ext_id = ? ORDER BY id",
-            (payment_ref, &ext),
+            format!(
+                "SELECT * FROM payments WHERE id = ? OR ext_id IN ({}) ORDER BY id",
+                ids.placeholders()
+            ),
+            Params::Positional(params),
         )?;
         let logs: Vec<mysql::Row> = conn.exec(
             "SELECT * FROM paysys_log WHERE id = ? ORDER BY id",
@@ -403,7 +632,15 @@ impl Billing for Abills {
                 fields: crate::db::row_fields(row),
             })
         };
+        // Another txn's row that the collation matched is not this payment's.
+        let ours = |row: &BillingRow| {
+            row.fields.iter().any(|(k, v)| {
+                (k == "id" && v == &payment_ref.to_string())
+                    || (k == "ext_id" && matches!(ids.seen(v), Seen::Exact(_)))
+            })
+        };
         Ok(rows("payments", payments)
+            .filter(ours)
             .chain(rows("paysys_log", logs))
             .collect())
     }
@@ -414,59 +651,263 @@ impl Billing for Abills {
         u: &Uncredit<'_>,
     ) -> Result<Uncredited, mysql::Error> {
         // Our row names the payments row; a payment recorded by ABillS's script before the
-        // switch-over is found by its ext_id, as ABillS's own cancel finds it.
-        let ext = ext_id(u.system, u.txn_id);
-        let payment: Option<(u64, u64, String)> = tx.exec_first(
-            "SELECT id, bill_id, CAST(sum AS DECIMAL(16,2)) FROM payments \
-             WHERE (id = ? AND ? > 0) OR (ext_id = ? AND ? = 0) LIMIT 1 FOR UPDATE",
-            (u.payment_ref, u.payment_ref, &ext, u.payment_ref),
-        )?;
+        // switch-over (our row has no payment_ref then) is found by its ext_id, as ABillS's
+        // own cancel finds it.
+        let payment: Option<(u64, u64, String)> = if u.payment_ref > 0 {
+            tx.exec_first(
+                "SELECT id, bill_id, CAST(sum AS DECIMAL(16,2)) FROM payments WHERE id = ? FOR UPDATE",
+                (u.payment_ref,),
+            )?
+        } else {
+            let ids = txn_ids(u.system, u.txn_id);
+            self::find(tx, &ids, Domains::OrDefault(u.domain), Lock::Update)?
+                .payment()
+                .map(|p| (p.id, p.bill_id, p.sum.clone()))
+        };
         let Some((payment_id, bill_id, sum)) = payment else {
             return Ok(Uncredited::Gone(format!(
-                "the payments row of prv_txn {} ({ext}) is gone: removed in ABillS already?",
-                u.prv_txn
+                "the payments row of prv_txn {} ({}) is gone: removed in ABillS already?",
+                u.prv_txn,
+                txn_ids(u.system, u.txn_id).whole()
             )));
         };
-        // What the payment added is what is taken back: ABillS's payments.sum.
-        tx.exec_drop(
-            "UPDATE bills SET deposit = CAST(deposit AS DECIMAL(24,6)) - CAST(? AS DECIMAL(16,2)) WHERE id = ?",
-            (sum, bill_id),
-        )?;
-        tx.exec_drop("DELETE FROM payments WHERE id = ?", (payment_id,))?;
-        tx.exec_drop(
-            "UPDATE paysys_log SET status = ? WHERE id = ?",
-            (STATUS_CANCELLED, u.prv_txn),
-        )?;
+        reverse(tx, payment_id, bill_id, &sum, Some(u.prv_txn))?;
         Ok(Uncredited::Done)
+    }
+
+    fn cancel_recorded(
+        &self,
+        tx: &mut Transaction<'_>,
+        system: &System,
+        domain: Domain,
+        prv_txn: Option<u64>,
+        txn_id: Option<&TxnId>,
+    ) -> Result<Option<UncreditedRecorded>, mysql::Error> {
+        let refused = |why: String| Ok(Some(UncreditedRecorded::Refused(why)));
+        let prefix = format!("{}:", system.abills.txn_prefix);
+        // The log row first, locked: two cancels of one payment reverse it once, and a pay
+        // retried meanwhile waits, then finds it cancelled.
+        let (log, ids) = match (prv_txn, txn_id) {
+            (Some(id), _) => {
+                let row: Option<LogSelected> =
+                    tx.exec_first(format!("{LOG_SELECT} WHERE id = ? FOR UPDATE"), (id,))?;
+                let Some((_, log)) = row.map(log_row) else {
+                    return Ok(None);
+                };
+                // Scoped to this system, as our own cancel is: ABillS's cancels any log id.
+                if log.system_id != u64::from(system.abills.id)
+                    || !log.transaction_id.starts_with(&prefix)
+                {
+                    return refused(format!(
+                        "prv_txn {id} is a payment of another ABillS system ({}, system_id {}), \
+                         not {}",
+                        log.transaction_id, log.system_id, system.name
+                    ));
+                }
+                if log.domain_id != u64::from(domain.id()) && log.domain_id != 0 {
+                    return refused(format!(
+                        "prv_txn {id} is a payment of ABillS domain {}, not {domain}",
+                        log.domain_id
+                    ));
+                }
+                let ids = match txn_id {
+                    Some(t) => {
+                        let ids = txn_ids(system, t.as_str());
+                        if !matches!(ids.seen(&log.transaction_id), Seen::Exact(_)) {
+                            return refused(format!(
+                                "prv_txn {id} is {}, not txn {t}",
+                                log.transaction_id
+                            ));
+                        }
+                        ids
+                    }
+                    // The id as the log row has it (whole, cut or hashed: the payment holds
+                    // the same text, as ABillS's own cancel assumes).
+                    None => TxnIds::new(
+                        &system.abills.txn_prefix,
+                        &log.transaction_id[prefix.len()..],
+                    ),
+                };
+                (Some(log), ids)
+            }
+            (None, Some(t)) => {
+                let ids = txn_ids(system, t.as_str());
+                let found = self::find(tx, &ids, Domains::OrDefault(domain), Lock::Update)?;
+                match (found.log(), found.payment()) {
+                    (None, None) => return Ok(None),
+                    (log, _) => (log.cloned(), ids),
+                }
+            }
+            (None, None) => return Ok(None),
+        };
+        let payment = payment_of(tx, &ids, log.as_ref())?;
+        let answered = log
+            .as_ref()
+            .map(|l| l.id)
+            .or(payment.as_ref().map(|p| p.id));
+        let prv_txn = answered.unwrap_or(0);
+        match (payment, &log) {
+            (Some(p), _) => {
+                if log.as_ref().is_some_and(|l| l.status == STATUS_CANCELLED) {
+                    // Marked cancelled with its payment still there: only a hand in the
+                    // database does that. Reversing now could take the money back twice.
+                    return refused(format!(
+                        "paysys_log {prv_txn} is marked cancelled but payments row {} is still \
+                         there: check it in ABillS",
+                        p.id
+                    ));
+                }
+                reverse(tx, p.id, p.bill_id, &p.sum, log.as_ref().map(|l| l.id))?;
+                Ok(Some(UncreditedRecorded::Done {
+                    prv_txn,
+                    sum: amount_of(&p.sum),
+                }))
+            }
+            // Reversed before (by ABillS or by us): the first answer again. ABillS marks
+            // such a log row cancelled too.
+            (None, Some(l)) => {
+                if l.status != STATUS_CANCELLED {
+                    tx.exec_drop(
+                        "UPDATE paysys_log SET status = ? WHERE id = ?",
+                        (STATUS_CANCELLED, l.id),
+                    )?;
+                }
+                Ok(Some(UncreditedRecorded::Repeat {
+                    prv_txn,
+                    sum: amount_of(&l.sum),
+                }))
+            }
+            (None, None) => Ok(None),
+        }
     }
 }
 
-/// A `payments` row with our ext_id exists: ABillS's script paid this txn. Its `paysys_log`
-/// row is the first answer; if ABillS failed to write one (it does so after its own
-/// COMMIT), it is written now, as ABillS's script does on a repeat.
+/// The payment of a recorded txn: by any of its texts, or — when the log row's text was cut
+/// (ABillS ≤ 1.20 cut `transaction_id` at 24 characters and `ext_id` at 28) — the one
+/// payment of the log row's subscriber whose `ext_id` begins with it.
+fn payment_of(
+    tx: &mut Transaction<'_>,
+    ids: &TxnIds,
+    log: Option<&LogRow>,
+) -> Result<Option<PaymentRow>, mysql::Error> {
+    let found = self::find(tx, ids, Domains::OrDefault(Domain::default()), Lock::Update)?;
+    if let Some(p) = found.payment() {
+        return Ok(Some(p.clone()));
+    }
+    let Some(log) = log else {
+        return Ok(None);
+    };
+    if !txn_ids::WIDTHS.contains(&log.transaction_id.chars().count()) {
+        return Ok(None);
+    }
+    let like = format!(
+        "{}%",
+        log.transaction_id
+            .replace('\\', "\\\\")
+            .replace('%', "\\%")
+            .replace('_', "\\_")
+    );
+    let rows: Vec<PaymentSelected> = tx.exec(
+        format!("{PAYMENT_SELECT} WHERE ext_id LIKE ? AND uid = ? LIMIT 2 FOR UPDATE"),
+        (like, log.uid),
+    )?;
+    let rows: Vec<PaymentSelected> = rows
+        .into_iter()
+        .filter(|(ext_id, ..)| ext_id.starts_with(&log.transaction_id))
+        .collect();
+    // Two candidates: which one is this txn's cannot be told; reverse neither.
+    Ok(match rows.as_slice() {
+        [(ext_id, id, uid, sum, bill_id)] => Some(PaymentRow {
+            id: *id,
+            uid: *uid,
+            sum: sum.clone(),
+            bill_id: *bill_id,
+            ext_id: ext_id.clone(),
+        }),
+        _ => None,
+    })
+}
+
+/// Reverses a payment as ABillS's cancel does: the bill's deposit back (what the payment
+/// added: `payments.sum`), the `payments` row deleted, the log row marked cancelled.
+fn reverse(
+    tx: &mut Transaction<'_>,
+    payment_id: u64,
+    bill_id: u64,
+    sum: &str,
+    log_id: Option<u64>,
+) -> Result<(), mysql::Error> {
+    tx.exec_drop(
+        "UPDATE bills SET deposit = CAST(deposit AS DECIMAL(24,6)) - CAST(? AS DECIMAL(16,2)) WHERE id = ?",
+        (sum, bill_id),
+    )?;
+    tx.exec_drop("DELETE FROM payments WHERE id = ?", (payment_id,))?;
+    if let Some(id) = log_id {
+        tx.exec_drop(
+            "UPDATE paysys_log SET status = ? WHERE id = ?",
+            (STATUS_CANCELLED, id),
+        )?;
+    }
+    Ok(())
+}
+
+/// What a pay of a txn ABillS's tables already hold is answered, or `None` if they hold
+/// nothing of it: its payment is a repeat (or a conflict: another subscriber or sum), its
+/// log row without a payment was reversed since (ABillS's cancel deletes the payment and
+/// marks the log row), and another txn's text that the collation matched is refused.
+fn recorded_credit(
+    tx: &mut Transaction<'_>,
+    c: &Credit<'_>,
+    ids: &TxnIds,
+    found: &Found,
+    target: &Result<Target, Refusal>,
+) -> Result<Option<Credited>, mysql::Error> {
+    if let Some(p) = found.payment() {
+        let prv_txn = log_of_recorded(tx, c, ids, p)?;
+        let amount = amount_of(&p.sum);
+        return Ok(Some(Credited::Recorded {
+            prv_txn,
+            subscriber_id: p.uid,
+            amount,
+            same: super::same_payment(target.as_ref().ok().map(|t| t.uid), p.uid, amount, c.amount),
+        }));
+    }
+    if let Some(clash) = found.collated() {
+        return Ok(Some(Credited::Refused(collated_refusal(clash, c.amount))));
+    }
+    // Its log row without a payment: reversed since (ABillS's cancel deletes the payment
+    // first). Not paid again, whatever the subscriber's state.
+    if let Some(log) = found.log() {
+        return Ok(Some(Credited::Refused(Refusal::PaidThenCancelled {
+            prv_txn: log.id,
+        })));
+    }
+    Ok(None)
+}
+
+/// A `payments` row of this txn exists: ABillS's script paid it. Its `paysys_log` row is
+/// the first answer; if ABillS failed to write one (it does so after its own COMMIT), it is
+/// written now, as ABillS's script does on a repeat.
 fn log_of_recorded(
     tx: &mut Transaction<'_>,
     c: &Credit<'_>,
-    ext: &str,
-    uid: u64,
-    sum: &str,
+    ids: &TxnIds,
+    payment: &PaymentRow,
 ) -> Result<u64, mysql::Error> {
-    let log: Option<u64> = tx.exec_first(
-        "SELECT id FROM paysys_log WHERE domain_id IN (?, 0) AND transaction_id = ? \
-         ORDER BY domain_id DESC LIMIT 1",
-        (c.domain.id(), ext),
-    )?;
-    if let Some(id) = log {
-        return Ok(id);
+    let found = self::find(tx, ids, Domains::OrDefault(c.domain), Lock::Update)?;
+    if let Some(log) = found.log() {
+        return Ok(log.id);
     }
+    let written = written_id(tx, ids)?;
     tx.exec_drop(
         "INSERT INTO paysys_log (system_id, datetime, sum, commission, uid, transaction_id, info, ip, code, paysys_ip, domain_id, status) \
-         VALUES (?, NOW(), CAST(? AS DECIMAL(16,2)), 0, ?, ?, ?, 0, '', ?, ?, ?)",
+         VALUES (?, ?, CAST(? AS DECIMAL(16,2)), 0, ?, ?, ?, 0, '', ?, ?, ?)",
         (
             c.system.abills.id,
-            sum,
-            uid,
-            ext,
+            web_server_time(),
+            &payment.sum,
+            payment.uid,
+            written,
             info(c.params),
             ip_number(c.caller),
             c.domain.id(),
@@ -476,41 +917,12 @@ fn log_of_recorded(
     Ok(tx.last_insert_id().unwrap_or(0))
 }
 
-/// `paysys_log`'s row of our transaction_id in this domain, when `payments` has none:
-/// ABillS's cancel deletes the payment and then marks the log row 3, so this is a payment
-/// reversed since (or removed by hand).
-fn log_without_payment(
-    tx: &mut Transaction<'_>,
-    c: &Credit<'_>,
-    ext: &str,
-) -> Result<Option<u64>, mysql::Error> {
-    tx.exec_first(
-        "SELECT id FROM paysys_log WHERE domain_id = ? AND transaction_id = ? FOR UPDATE",
-        (c.domain.id(), ext),
-    )
-}
-
-/// The paysys_log INSERT met its unique key although the row was not there a moment
-/// before: written meanwhile by ABillS's own script, or reversed (see
-/// [`log_without_payment`]). Not paid again.
-fn recorded_in_log(
-    tx: &mut Transaction<'_>,
-    c: &Credit<'_>,
-    ext: &str,
-) -> Result<Credited, mysql::Error> {
-    Ok(Credited::Refused(match log_without_payment(tx, c, ext)? {
-        Some(prv_txn) => Refusal::PaidThenCancelled { prv_txn },
-        // The duplicate key said it exists; only a hand in the database removes it.
-        None => Refusal::CancelUnknown(format!("paysys_log {ext} vanished")),
-    }))
-}
-
 #[cfg(test)]
 mod tests {
     use super::transaction_id;
 
     #[test]
-    fn transaction_ids_fit_abills_columns() {
+    fn transaction_ids_fit_abills_narrowest_columns() {
         assert_eq!(
             transaction_id("OSM", "12345678901234567890"),
             "OSM:12345678901234567890"

@@ -96,6 +96,8 @@ pub struct Uncredit<'a> {
     pub amount: Amount,
     pub payment_ref: u64,
     pub prv_txn: u64,
+    /// The domain the cancel came for (`PATH_INFO`).
+    pub domain: Domain,
 }
 
 /// What reversing did.
@@ -106,6 +108,17 @@ pub enum Uncredited {
     Gone(String),
     /// This billing does not reverse payments.
     NotSupported,
+}
+
+/// What reversing a payment the billing recorded itself (before paysys) did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum UncreditedRecorded {
+    /// Reversed now; `prv_txn` is what its pay was answered with.
+    Done { prv_txn: u64, sum: Amount },
+    /// Reversed before: nothing done now.
+    Repeat { prv_txn: u64, sum: Amount },
+    /// Found, and not to be reversed by this cancel (another system's, another domain's).
+    Refused(String),
 }
 
 pub trait Billing: Sync {
@@ -180,6 +193,22 @@ pub trait Billing: Sync {
         tx: &mut Transaction<'_>,
         payment: &Uncredit<'_>,
     ) -> Result<Uncredited, mysql::Error>;
+
+    /// Reverses, within `tx`, a payment of `system` that the billing recorded before paysys
+    /// took over (ABillS's own script), named by what its pay was answered with (`prv_txn`)
+    /// and/or its txn id: the same payment [`Billing::recorded`] finds for a status or a
+    /// retry. `None`: the billing holds no such payment (only billings that had their own
+    /// script before have any).
+    fn cancel_recorded(
+        &self,
+        _tx: &mut Transaction<'_>,
+        _system: &System,
+        _domain: Domain,
+        _prv_txn: Option<u64>,
+        _txn_id: Option<&TxnId>,
+    ) -> Result<Option<UncreditedRecorded>, mysql::Error> {
+        Ok(None)
+    }
 }
 
 /// The code of a billing the config names.

@@ -22,6 +22,42 @@ pub fn fixture() -> String {
     std::fs::read_to_string(repo().join("sql/abills.sql")).expect("sql/abills.sql")
 }
 
+/// Whose DDL a test's ABillS tables are.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ddl {
+    /// ABillS 1.20 (`sql/abills.sql`): `transaction_id` VARCHAR(24), `ext_id` VARCHAR(28).
+    V1_20,
+    /// ABillS 1.50 (`tests/fixtures/abills-1.50.sql`, ABillS's own DDL unchanged): both
+    /// VARCHAR(50).
+    V1_50,
+}
+
+impl Ddl {
+    pub const ALL: [Ddl; 2] = [Ddl::V1_20, Ddl::V1_50];
+
+    /// The DDL and the fixture rows of `sql/abills.sql`.
+    pub fn fixture(self) -> String {
+        match self {
+            Ddl::V1_20 => fixture(),
+            Ddl::V1_50 => {
+                let ddl = std::fs::read_to_string(repo().join("tests/fixtures/abills-1.50.sql"))
+                    .expect("tests/fixtures/abills-1.50.sql");
+                let all = fixture();
+                let rows = &all[all.find("-- Fixture rows").expect("fixture rows")..];
+                format!("{ddl}\n{rows}")
+            }
+        }
+    }
+
+    /// Characters `paysys_log.transaction_id` and `payments.ext_id` hold.
+    pub fn widths(self) -> (usize, usize) {
+        match self {
+            Ddl::V1_20 => (24, 28),
+            Ddl::V1_50 => (50, 50),
+        }
+    }
+}
+
 /// One `[[system]]` table speaking OSMP: `name`, admitting `allow`, plus `extra` TOML lines.
 pub fn system(name: &str, allow: &[&str], extra: &str) -> String {
     let allow = allow
@@ -66,6 +102,49 @@ impl Abills {
     /// The fixture, and these `[[system]]` tables.
     pub fn with_systems(systems: &str) -> Abills {
         Abills::on(TestDb::with_fixture(&fixture()), systems)
+    }
+
+    /// The fixture on `ddl`'s tables, and these `[[system]]` tables.
+    pub fn on_ddl(ddl: Ddl, systems: &str) -> Abills {
+        Abills::on(TestDb::with_fixture(&ddl.fixture()), systems)
+    }
+
+    /// What ABillS's own script does for a pay, in its non-strict session (so that the
+    /// server cuts a text too long for a column, as it did for ABillS): the bill raised, a
+    /// `payments` row and then a `paysys_log` row (status 2) with `text` as ext_id and
+    /// transaction_id, the request's parameters in `info`. Returns the log row's id, the
+    /// `prv_txn` the terminal was answered with.
+    pub fn abills_script_pays(
+        &self,
+        system_id: u8,
+        text: &str,
+        uid: u64,
+        bill_id: u64,
+        sum: &str,
+        info: &str,
+    ) -> u64 {
+        let mut conn = self.db.conn();
+        conn.query_drop("SET SESSION sql_mode = 'NO_ENGINE_SUBSTITUTION'")
+            .unwrap();
+        conn.exec_drop(
+            "UPDATE bills SET deposit = deposit + ? WHERE id = ?",
+            (sum, bill_id),
+        )
+        .unwrap();
+        conn.exec_drop(
+            "INSERT INTO payments (date, sum, dsc, ip, last_deposit, uid, aid, method, ext_id, \
+             bill_id, inner_describe, amount, currency, reg_date) \
+             VALUES (NOW(), ?, 'OSMP Payments', 0, 0, ?, 2, 2, ?, ?, '', ?, 0, NOW())",
+            (sum, uid, text, bill_id, sum),
+        )
+        .unwrap();
+        conn.exec_drop(
+            "INSERT INTO paysys_log (system_id, datetime, sum, uid, transaction_id, info, \
+             paysys_ip, domain_id, status) VALUES (?, NOW(), ?, ?, ?, ?, 0, 0, 2)",
+            (system_id, sum, uid, text, info),
+        )
+        .unwrap();
+        conn.last_insert_id()
     }
 
     /// `db` (already holding the fixture), and these `[[system]]` tables.
