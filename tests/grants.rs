@@ -1,0 +1,187 @@
+//! `sql/grants-abills.sql` and `sql/grants-nodeny.sql`, loaded as INSTALL says, must admit
+//! the database URLs INSTALL and etc/paysys.toml.example give — over TCP to 127.0.0.1 and
+//! over the socket — on a server with `skip-name-resolve`, where a TCP login from
+//! 127.0.0.1 is `'paysys'@'127.0.0.1'` and never `'paysys'@'localhost'`.
+//!
+//! A private server (tests/common/mariadb.rs, which always runs with `--skip-name-resolve`)
+//! whatever the shared one does: there the grant files are loaded verbatim, with their
+//! own user and database names, and `paysys check-db` logs in with the URLs cut out of
+//! INSTALL and the example, as an admin following them would.
+
+mod common;
+
+use std::fs;
+use std::path::Path;
+use std::process::Command;
+
+use mysql::prelude::Queryable;
+use mysql::{Conn, Opts, OptsBuilder};
+
+use common::mariadb::PrivateServer;
+use common::{repo, run_script};
+
+/// The password the grant files ship with.
+const PASSWORD: &str = "change-me";
+
+fn text(rel: &str) -> String {
+    fs::read_to_string(repo().join(rel)).unwrap_or_else(|e| panic!("{rel}: {e}"))
+}
+
+/// Every `mysql://paysys:…` URL in `doc` to a database `db` on this machine, as written there.
+fn urls_in(doc: &str, db: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    for (i, _) in doc.match_indices("mysql://paysys:") {
+        let url: String = doc[i..]
+            .chars()
+            .take_while(|c| !c.is_whitespace() && !matches!(c, '"' | ')' | ','))
+            .collect();
+        let path = url.split('?').next().unwrap_or("");
+        // This machine's database only: over TCP to 127.0.0.1 or over the socket (section
+        // 12's cluster nodes are other machines, whose grants name the web nodes).
+        let local = url.contains("@127.0.0.1:3306/")
+            || (url.contains("@localhost/") && url.contains("?socket="));
+        if local && path.ends_with(&format!("/{db}")) && !out.contains(&url) {
+            out.push(url);
+        }
+    }
+    out
+}
+
+/// `url` pointed at the private server: its password, port and socket.
+fn on_private(url: &str, server: &PrivateServer) -> String {
+    let (userinfo, rest) = url
+        .strip_prefix("mysql://")
+        .and_then(|u| u.split_once('@'))
+        .unwrap_or_else(|| panic!("not a mysql:// URL with a user: {url}"));
+    let user = userinfo.split(':').next().unwrap_or("");
+    assert_eq!(user, "paysys", "{url}");
+    let rest = rest
+        .replace("127.0.0.1:3306", &format!("127.0.0.1:{}", server.port()))
+        .replace(
+            "/run/mysqld/mysqld.sock",
+            &server.socket().to_string_lossy(),
+        );
+    format!("mysql://paysys:{PASSWORD}@{rest}")
+}
+
+/// Who the server says `url` logged in as (`CURRENT_USER()`), over the very transport the
+/// URL names (no switch to the socket after a TCP connect).
+fn current_user(url: &str) -> Result<String, mysql::Error> {
+    let opts = OptsBuilder::from_opts(Opts::from_url(url).expect("url")).prefer_socket(false);
+    let mut conn = Conn::new(opts)?;
+    Ok(conn
+        .query_first::<String, _>("SELECT CURRENT_USER()")?
+        .unwrap_or_default())
+}
+
+/// `paysys check-db` with a config whose `[database]` is `url` and `billing`.
+fn check_db(dir: &Path, url: &str, billing: &str) -> (bool, String) {
+    let config = dir.join(format!("paysys-{billing}.toml"));
+    fs::write(
+        &config,
+        format!(
+            "[database]\nurl = \"{url}\"\nbilling = \"{billing}\"\n\n\
+             [[system]]\nname = \"osmp\"\nprotocol = \"osmp\"\nallow = [\"127.0.0.1\"]\n\
+             account = \"{}\"\n",
+            if billing == "abills" {
+                "login"
+            } else {
+                "payment_code"
+            }
+        ),
+    )
+    .expect("write config");
+    let out = Command::new(env!("CARGO_BIN_EXE_paysys"))
+        .arg("check-db")
+        .arg(&config)
+        .output()
+        .expect("run paysys check-db");
+    (
+        out.status.success(),
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ),
+    )
+}
+
+#[test]
+fn the_grant_files_admit_the_urls_install_gives_without_name_resolution() {
+    let Some(server) = PrivateServer::start("grants", &[]).unwrap_or_else(|e| panic!("{e}")) else {
+        return;
+    };
+    let mut root = server.conn();
+    let skip: i64 = root
+        .query_first("SELECT @@skip_name_resolve")
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        skip, 1,
+        "the private server must run with skip-name-resolve"
+    );
+    // The billing's tables and ours in the databases the grant files name, then the grant
+    // files as they are.
+    for (db, fixture) in [("abills", "sql/abills.sql"), ("nodeny", "sql/nodeny.sql")] {
+        root.query_drop(format!("CREATE DATABASE `{db}` CHARACTER SET utf8mb4"))
+            .unwrap();
+        root.query_drop(format!("USE `{db}`")).unwrap();
+        run_script(&mut root, &text("sql/paysys.sql"));
+        run_script(&mut root, &text(fixture));
+    }
+    run_script(&mut root, &text("sql/grants-abills.sql"));
+    run_script(&mut root, &text("sql/grants-nodeny.sql"));
+
+    let install = text("INSTALL");
+    let example = text("etc/paysys.toml.example");
+    let dir = server.dir().to_path_buf();
+    let mut tried = Vec::new();
+    for (db, docs) in [
+        ("abills", vec![&install]),
+        ("nodeny", vec![&install, &example]),
+    ] {
+        let urls: Vec<String> = docs.iter().flat_map(|d| urls_in(d, db)).collect();
+        assert!(
+            urls.iter().any(|u| u.contains("@127.0.0.1:3306/")),
+            "INSTALL gives no TCP URL for {db}: {urls:?}"
+        );
+        for url in urls {
+            let private = on_private(&url, &server);
+            let who = current_user(&private).unwrap_or_else(|e| {
+                panic!(
+                    "{url} (as loaded from the grant file) does not log in on a server \
+                     with skip-name-resolve: {e}"
+                )
+            });
+            // Over TCP the server sees the address; 'localhost' is the socket only.
+            let expected = if url.contains("?socket=") {
+                "paysys@localhost"
+            } else {
+                "paysys@127.0.0.1"
+            };
+            assert_eq!(who, expected, "{url}");
+            let (ok, out) = check_db(&dir, &private, db);
+            assert!(ok, "paysys check-db with {url}:\n{out}");
+            tried.push(url);
+        }
+    }
+    eprintln!("logged in with: {tried:#?}");
+    assert!(
+        tried.iter().any(|u| u.contains("?socket=")),
+        "no socket URL was tried: {tried:?}"
+    );
+    // The two accounts are one user: the same grants, table by table.
+    let mut grants = |host: &str| -> Vec<String> {
+        let mut rows: Vec<String> = root
+            .query::<String, _>(format!("SHOW GRANTS FOR 'paysys'@'{host}'"))
+            .unwrap()
+            .into_iter()
+            .map(|g| g.replace(&format!("'paysys'@'{host}'"), "'paysys'@HOST"))
+            .map(|g| g.replace(&format!("`paysys`@`{host}`"), "`paysys`@HOST"))
+            .collect();
+        rows.sort();
+        rows
+    };
+    let (local, loopback) = (grants("localhost"), grants("127.0.0.1"));
+    assert_eq!(local, loopback);
+}
