@@ -76,7 +76,7 @@ impl Amount {
         Ok(Amount(whole * 100 + cents))
     }
 
-    pub fn from_kopecks(kopecks: i64) -> Amount {
+    pub const fn from_kopecks(kopecks: i64) -> Amount {
         Amount(kopecks)
     }
 
