@@ -648,7 +648,10 @@ const IMPORT_ABILLS_USAGE: &str = "usage: paysys import-abills [CONFIG]
   Prints the payment systems set up in ABillS's web interface (its paysys_connect table, in
   the config's database) as a paysys.d/ overlay: a [[system]] for each enabled one, with its
   protocol, the addresses ABillS admitted, its ABillS id, payment method and transaction
-  prefix; what cannot be carried over is printed as a comment. A summary goes to stderr.
+  prefix, and its limits written out with what ABillS did (min_sum \"0.01\", max_sum
+  \"none\": ABillS had no limit; txn_window_hours 24: ABillS ignored txn_date, paysys keeps
+  its window); limits another file already sets for the system are left to it. What cannot
+  be carried over is printed as a comment. A summary goes to stderr.
     paysys import-abills > /usr/abills/etc/paysys.d/50-abills.toml
   Exit 0: printed; 1: config or database error; 2: usage.";
 
