@@ -11,6 +11,11 @@
 //! Whatever cannot be carried over is printed as a comment where the admin will see it: a
 //! module paysys does not speak yet, `paysys_ip` entries ABillS never matched, two systems
 //! sharing a prefix. Nothing is dropped silently, and what is printed loads as an overlay.
+//!
+//! Where paysys judges a payment that ABillS's script did not, the choice is written out
+//! with what ABillS did: the sum limits (ABillS had none, so `max_sum = "none"`) and the
+//! `txn_date` window (ABillS ignored `txn_date`; paysys keeps its window, said so). Limits
+//! the admin set for the same system in another file are left to that file.
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -20,7 +25,7 @@ use mysql::Conn;
 use regex::Regex;
 
 use crate::allow::AllowList;
-use crate::config::{Config, ProtocolKind, Signature};
+use crate::config::{BillingKind, Config, Place, ProtocolKind, Signature, DEFAULT_WINDOW_HOURS};
 
 /// MySQL's "Table doesn't exist".
 const ER_NO_SUCH_TABLE: u16 = 1146;
@@ -96,6 +101,43 @@ impl Origin {
     }
 }
 
+/// A system the config already has, as far as the overlay must know it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Existing {
+    pub name: String,
+    pub txn_prefix: String,
+    /// Where a file other than the overlay itself sets the system's `min_sum`, `max_sum`,
+    /// `txn_window_hours`: the admin's own limits, which the overlay must not override.
+    pub min_sum: Option<Place>,
+    pub max_sum: Option<Place>,
+    pub txn_window_hours: Option<Place>,
+}
+
+impl Existing {
+    /// `system` as the overlay at `overlay` sees it.
+    pub fn of(system: &crate::config::System, overlay: &Path) -> Existing {
+        // The overlay's own earlier output is what is being printed again, not the admin's.
+        let same = |a: &Path, b: &Path| match (std::fs::canonicalize(a), std::fs::canonicalize(b)) {
+            (Ok(a), Ok(b)) => a == b,
+            _ => a == b,
+        };
+        let elsewhere = |places: &[Place]| {
+            places
+                .iter()
+                .rev()
+                .find(|p| !same(&p.path, overlay))
+                .cloned()
+        };
+        Existing {
+            name: system.name.clone(),
+            txn_prefix: system.abills.txn_prefix.clone(),
+            min_sum: elsewhere(&system.limits.min_sum),
+            max_sum: elsewhere(&system.limits.max_sum),
+            txn_window_hours: elsewhere(&system.limits.txn_window_hours),
+        }
+    }
+}
+
 /// Reads the config's database and renders the overlay: what `paysys import-abills` prints.
 /// Also returns a one-line summary for the terminal.
 pub fn import(config: &Config, config_path: &Path) -> Result<(String, String), ImportError> {
@@ -103,10 +145,11 @@ pub fn import(config: &Config, config_path: &Path) -> Result<(String, String), I
     let mut conn = crate::db::connect(&config.database, crate::db::Use::Read)
         .map_err(ImportError::Database)?;
     let rows = read(&mut conn, &origin.database)?;
-    let others: Vec<(String, String)> = config
+    let overlay = origin.overlay();
+    let others: Vec<Existing> = config
         .systems
         .iter()
-        .map(|s| (s.name.clone(), s.abills.txn_prefix.clone()))
+        .map(|s| Existing::of(s, &overlay))
         .collect();
     let overlay = render(&rows, &origin, &others);
     Ok((overlay.text, overlay.summary))
@@ -166,9 +209,9 @@ pub struct Overlay {
     pub summary: String,
 }
 
-/// Renders the rows as a `paysys.d/` overlay. `others`: (name, txn_prefix) of the systems
-/// the config already has, so that a prefix one of them uses is flagged.
-pub fn render(rows: &[ConnectRow], origin: &Origin, others: &[(String, String)]) -> Overlay {
+/// Renders the rows as a `paysys.d/` overlay. `others`: the systems the config already has,
+/// so that a prefix one of them uses is flagged and limits the admin set are kept.
+pub fn render(rows: &[ConnectRow], origin: &Origin, others: &[Existing]) -> Overlay {
     let mut body = String::new();
     // (name, prefix, paysys_connect id) of the systems printed so far, active ones only.
     let mut active: Vec<(String, String, u64)> = Vec::new();
@@ -190,7 +233,7 @@ pub fn render(rows: &[ConnectRow], origin: &Origin, others: &[(String, String)])
             ));
             continue;
         }
-        let system = map_row(row, &names);
+        let system = map_row(row, &names, others);
         names.push(system.name.clone());
         let mut notes = system.notes.clone();
         let mut blockers = system.blockers.clone();
@@ -204,14 +247,13 @@ pub fn render(rows: &[ConnectRow], origin: &Origin, others: &[(String, String)])
                 system.txn_prefix, system.txn_prefix
             );
             blockers.push(why);
-        } else if let Some((name, _)) = others
-            .iter()
-            .find(|(n, p)| *p == system.txn_prefix && !n.eq_ignore_ascii_case(&system.name))
-        {
+        } else if let Some(other) = others.iter().find(|o| {
+            o.txn_prefix == system.txn_prefix && !o.name.eq_ignore_ascii_case(&system.name)
+        }) {
             blockers.push(format!(
-                "system '{name}' of the config has txn_prefix \"{}\" too: paysys refuses two \
+                "system '{}' of the config has txn_prefix \"{}\" too: paysys refuses two \
                  systems with one prefix. Change one of them and uncomment this one",
-                system.txn_prefix
+                other.name, system.txn_prefix
             ));
         }
         if blockers.is_empty() {
@@ -314,7 +356,7 @@ struct Mapped {
     lines: Vec<Line>,
 }
 
-fn map_row(row: &ConnectRow, taken: &[String]) -> Mapped {
+fn map_row(row: &ConnectRow, taken: &[String], others: &[Existing]) -> Mapped {
     let mut notes = Vec::new();
     let mut blockers = Vec::new();
     let name = system_name(row, taken);
@@ -427,6 +469,9 @@ fn map_row(row: &ConnectRow, taken: &[String]) -> Mapped {
         fallback
     };
     lines.push(Line::Key(format!("txn_prefix = {}", quoted(&txn_prefix))));
+    // The overlay changes the config's system of this name, if it has one.
+    let existing = others.iter().find(|o| o.name == name);
+    limits(&mut lines, existing);
 
     Mapped {
         name,
@@ -435,6 +480,51 @@ fn map_row(row: &ConnectRow, taken: &[String]) -> Mapped {
         blockers,
         lines,
     }
+}
+
+/// The sum limits and the `txn_date` window, written out with what ABillS did, so that
+/// nothing paysys refuses where ABillS's script paid comes from a default nobody saw. A key
+/// another file sets for this system is printed commented out: the admin's limit stands.
+fn limits(lines: &mut Vec<Line>, existing: Option<&Existing>) {
+    let (largest, column) = BillingKind::Abills.largest_payment();
+    lines.push(Line::Note(format!(
+        "Sums: ABillS's script credited any sum above 0 that a payment system sent. Its config \
+         has no minimum or maximum per payment system ($conf{{PAYSYS_MIN_SUM}} and \
+         $conf{{PAYSYS_MAX_SUM}} bound only what a subscriber enters on the user portal, not \
+         the systems' requests), so nothing here is read from config.pl. min_sum \"0.01\" \
+         and max_sum \"none\" accept what ABillS accepted: any sum up to {largest}, the most \
+         its {column} holds. Set a sum instead of \"none\" to refuse larger payments (242, \
+         nod9)."
+    )));
+    let key = |lines: &mut Vec<Line>, text: String, set: Option<&Place>| match set {
+        None => lines.push(Line::Key(text)),
+        Some(place) => lines.push(Line::Comment(format!(
+            "{text}  # {place} sets it for this system: that stays"
+        ))),
+    };
+    key(
+        lines,
+        "min_sum = \"0.01\"".into(),
+        existing.and_then(|e| e.min_sum.as_ref()),
+    );
+    key(
+        lines,
+        "max_sum = \"none\"".into(),
+        existing.and_then(|e| e.max_sum.as_ref()),
+    );
+    lines.push(Line::Note(format!(
+        "txn_date: ABillS's script did not look at it and credited a payment however late a \
+         terminal delivered it. paysys refuses a pay whose txn_date is more than \
+         txn_window_hours from the server's clock (300, nod12, final), so that a terminal \
+         with a wrong clock cannot pay into the past or the future; such refusals are logged \
+         and counted by paysys report. {DEFAULT_WINDOW_HOURS} is NoDeny's day; raise it (up \
+         to 8784) if this system's terminals deliver payments later."
+    )));
+    key(
+        lines,
+        format!("txn_window_hours = {DEFAULT_WINDOW_HOURS}"),
+        existing.and_then(|e| e.txn_window_hours.as_ref()),
+    );
 }
 
 /// A valid, unused system name for the row: its ABillS name in lower case, letters, digits,
@@ -700,6 +790,25 @@ mod tests {
         render(rows, &origin(), &[]).text
     }
 
+    /// What every imported system says about its limits, when no other file sets them.
+    const LIMITS: &str = "\
+# Sums: ABillS's script credited any sum above 0 that a payment system sent. Its config
+# has no minimum or maximum per payment system ($conf{PAYSYS_MIN_SUM} and
+# $conf{PAYSYS_MAX_SUM} bound only what a subscriber enters on the user portal, not the
+# systems' requests), so nothing here is read from config.pl. min_sum \"0.01\" and max_sum
+# \"none\" accept what ABillS accepted: any sum up to 99999999.99, the most its payments.sum
+# holds. Set a sum instead of \"none\" to refuse larger payments (242, nod9).
+min_sum = \"0.01\"
+max_sum = \"none\"
+# txn_date: ABillS's script did not look at it and credited a payment however late a
+# terminal delivered it. paysys refuses a pay whose txn_date is more than txn_window_hours
+# from the server's clock (300, nod12, final), so that a terminal with a wrong clock
+# cannot pay into the past or the future; such refusals are logged and counted by paysys
+# report. 24 is NoDeny's day; raise it (up to 8784) if this system's terminals deliver
+# payments later.
+txn_window_hours = 24
+";
+
     #[test]
     fn the_fixture_rows() {
         let mut easypay = row(2, 62, "Easypay", "Easypay.pm", "203.0.113.5", 0);
@@ -720,10 +829,11 @@ abills_id = 44
 payment_method = 10
 description = \"OSMP Payments\"
 txn_prefix = \"OSM\"
-
+{LIMITS}
 # ABillS paysys_connect id 2: Easypay (Easypay.pm), paysys_id 62: disabled in ABillS (status 0), not imported
 ";
-        assert!(text.ends_with(expected_system), "{text}");
+        let expected_system = expected_system.replace("{LIMITS}", LIMITS);
+        assert!(text.ends_with(&expected_system), "{text}");
         assert!(
             text.contains(
                 "#   paysys import-abills /usr/abills/etc/paysys.toml > \
@@ -745,6 +855,67 @@ txn_prefix = \"OSM\"
         );
         assert_eq!(s.abills.description, "OSMP Payments");
         assert_eq!(s.abills.txn_prefix, "OSM");
+        // What ABillS accepted: any sum above 0, up to what payments.sum holds; the window
+        // is paysys's own, written out.
+        assert_eq!(
+            (
+                s.min_sum,
+                s.max_sum,
+                s.limits.max_sum_none,
+                s.txn_window_hours
+            ),
+            (
+                crate::domain::Amount::from_kopecks(1),
+                crate::domain::Amount::from_kopecks(9_999_999_999),
+                true,
+                24
+            )
+        );
+    }
+
+    #[test]
+    fn limits_another_file_sets_are_left_to_it() {
+        let rows = [row(1, 44, "Osmp", "Osmp.pm", "192.0.2.10", 0)];
+        let main = |line| Place {
+            path: PathBuf::from("/usr/abills/etc/paysys.toml"),
+            line,
+        };
+        let others = [Existing {
+            name: "osmp".into(),
+            txn_prefix: "OSM".into(),
+            max_sum: Some(main(12)),
+            txn_window_hours: Some(main(13)),
+            ..Existing::default()
+        }];
+        let text = render(&rows, &origin(), &others).text;
+        assert!(text.contains("\nmin_sum = \"0.01\"\n"), "{text}");
+        assert!(
+            text.contains(
+                "\n# max_sum = \"none\"  # /usr/abills/etc/paysys.toml line 12 sets it for \
+                 this system: that stays\n"
+            ),
+            "{text}"
+        );
+        assert!(
+            text.contains(
+                "\n# txn_window_hours = 24  # /usr/abills/etc/paysys.toml line 13 sets it for \
+                 this system: that stays\n"
+            ),
+            "{text}"
+        );
+        // Another system's limits are not this one's.
+        let others = [Existing {
+            name: "qiwi".into(),
+            txn_prefix: "QIW".into(),
+            max_sum: Some(main(12)),
+            ..Existing::default()
+        }];
+        let text = render(&rows, &origin(), &others).text;
+        assert!(text.contains("\nmax_sum = \"none\"\n"), "{text}");
+        // A system printed commented out has its limits commented out with it.
+        let blocked = [row(1, 57, "Easypay", "Easypay.pm", "203.0.113.5", 0)];
+        let text = render_rows(&blocked);
+        assert!(text.contains("\n# max_sum = \"none\"\n"), "{text}");
     }
 
     #[test]
@@ -921,14 +1092,22 @@ txn_prefix = \"OSM\"
         assert_eq!(load(&text).systems.len(), 1);
 
         // A prefix a system of the main config has.
-        let others = [("terminal".to_string(), "OSM".to_string())];
+        let others = [Existing {
+            name: "terminal".into(),
+            txn_prefix: "OSM".into(),
+            ..Existing::default()
+        }];
         let text = render(&rows[..1], &origin(), &others).text;
         assert!(
             text.contains("system 'terminal' of the config has txn_prefix"),
             "{text}"
         );
         // The same system in the main config is the one this overlay changes.
-        let others = [("osmp".to_string(), "OSM".to_string())];
+        let others = [Existing {
+            name: "osmp".into(),
+            txn_prefix: "OSM".into(),
+            ..Existing::default()
+        }];
         let text = render(&rows[..1], &origin(), &others).text;
         assert!(!text.contains("NOT IMPORTED"), "{text}");
     }

@@ -98,6 +98,44 @@ pub struct LogConfig {
 /// Largest `txn_window_hours`: a year and a day.
 pub const MAX_WINDOW_HOURS: u32 = 24 * 366;
 
+/// `txn_window_hours` when the config does not say: NoDeny's one day.
+pub const DEFAULT_WINDOW_HOURS: u32 = 24;
+
+/// `max_sum` when the config does not say: NoDeny's 15000.00. `paysys import-abills` writes
+/// `max_sum = "none"` instead, as ABillS had no such limit.
+pub const DEFAULT_MAX_SUM: Amount = Amount::from_kopecks(1_500_000);
+
+/// `min_sum` when the config does not say, and the least it may be: a zero payment moves
+/// nothing and would still write rows.
+pub const LEAST_SUM: Amount = Amount::from_kopecks(1);
+
+/// Where a key was set: a file and a line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Place {
+    pub path: PathBuf,
+    pub line: usize,
+}
+
+impl fmt::Display for Place {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} line {}", self.path.display(), self.line)
+    }
+}
+
+/// Where a system's limits come from, so that `check-config` can say why a sum or a late
+/// payment is refused and `import-abills` can leave an admin's own limits alone. Each list
+/// holds every file and line that set the key for this system, in reading order (a
+/// `reset = true` forgets the earlier ones); empty means the default.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LimitSources {
+    pub min_sum: Vec<Place>,
+    pub max_sum: Vec<Place>,
+    /// `max_sum = "none"`: no limit of the system's own; [`System::max_sum`] is then the
+    /// largest sum the billing's payment row holds ([`BillingKind::largest_payment`]).
+    pub max_sum_none: bool,
+    pub txn_window_hours: Vec<Place>,
+}
+
 /// One payment system: who may call as it, what it speaks, and its limits.
 #[derive(Debug, Clone)]
 pub struct System {
@@ -113,8 +151,13 @@ pub struct System {
     /// `FIO_HIDDEN`. Default true: a terminal's screen is public.
     pub mask_name: bool,
     pub min_sum: Amount,
+    /// The largest sum accepted: `max_sum`, or with `max_sum = "none"` the largest the
+    /// billing's payment row holds (a larger one could only fail in the database, and a
+    /// failure there is a temporary error the terminal would retry for a day).
     pub max_sum: Amount,
     pub txn_window_hours: u32,
+    /// Where the three above come from.
+    pub limits: LimitSources,
     pub test: bool,
     /// How ABillS records this system's payments (ignored by other billings).
     pub abills: AbillsSystem,
@@ -236,6 +279,17 @@ impl BillingKind {
 
     fn parse(text: &str) -> Option<BillingKind> {
         Self::ALL.iter().copied().find(|b| b.name() == text)
+    }
+
+    /// The largest payment the billing's payment row holds, and that column, for
+    /// `max_sum = "none"`.
+    pub fn largest_payment(self) -> (Amount, &'static str) {
+        match self {
+            // pays.cash DECIMAL(12,2).
+            BillingKind::NoDeny => (Amount::from_kopecks(999_999_999_999), "pays.cash"),
+            // payments.sum DOUBLE(10,2): ABillS's own script could write no more either.
+            BillingKind::Abills => (Amount::from_kopecks(9_999_999_999), "payments.sum"),
+        }
     }
 
     /// The account keys this billing can look up; the first is the default.
@@ -678,8 +732,10 @@ struct MergedSystem {
     txn_prefix: Option<Set<String>>,
     refuse_disabled: Option<RefuseDisabled>,
     min_sum: Option<Set<Amount>>,
-    max_sum: Option<Set<Amount>>,
+    /// `Some(None)`: `max_sum = "none"`.
+    max_sum: Option<Set<Option<Amount>>>,
     txn_window_hours: Option<u32>,
+    limits: LimitSources,
     test: Option<bool>,
     secret: Option<Set<String>>,
     /// `Some(None)`: `sign = "none"`.
@@ -968,11 +1024,31 @@ impl Merged {
             }
             s.txn_prefix = Some(Set::new(prefix, at, v));
         }
+        let place = |v: &Spanned<Value>| Place {
+            path: at.path.to_path_buf(),
+            line: line_of(at.text, v.span().start),
+        };
         if let Some(v) = &sys.min_sum {
             s.min_sum = Some(Set::new(at.amount(v, &key("min_sum"))?, at, v));
+            s.limits.min_sum.push(place(v));
         }
         if let Some(v) = &sys.max_sum {
-            s.max_sum = Some(Set::new(at.amount(v, &key("max_sum"))?, at, v));
+            // "none": no upper limit of the system's own (ABillS had none). A word rather
+            // than a large number, so that the config says what it means.
+            let max = match v.get_ref() {
+                Value::String(text) if text == "none" => None,
+                _ => Some(at.amount(v, &key("max_sum")).map_err(|e| match e {
+                    ConfigError::Invalid { path, line, why } => ConfigError::Invalid {
+                        path,
+                        line,
+                        why: format!("{why} (or \"none\" for no upper limit)"),
+                    },
+                    other => other,
+                })?),
+            };
+            s.max_sum = Some(Set::new(max, at, v));
+            s.limits.max_sum.push(place(v));
+            s.limits.max_sum_none = max.is_none();
         }
         if let Some(v) = &sys.txn_window_hours {
             let hours = at.count(v, &key("txn_window_hours"), MAX_WINDOW_HOURS)?;
@@ -984,11 +1060,13 @@ impl Merged {
                     &key("txn_window_hours"),
                     format!(
                         "0 would refuse every payment; it is how many hours a txn_date may be \
-                         from the server's clock: 1 to {MAX_WINDOW_HOURS} (default 24)"
+                         from the server's clock: 1 to {MAX_WINDOW_HOURS} (default \
+                         {DEFAULT_WINDOW_HOURS})"
                     ),
                 ));
             }
             s.txn_window_hours = Some(hours);
+            s.limits.txn_window_hours.push(place(v));
         }
         if let Some(v) = &sys.test {
             s.test = Some(at.boolean(v, &key("test"))?);
@@ -1095,23 +1173,29 @@ impl Merged {
                     format!("system '{}': protocol is not set (osmp)", s.name),
                 )
             })?;
-            let min_sum = s
-                .min_sum
-                .map(|m| m.value)
-                .unwrap_or(Amount::from_kopecks(1));
+            let min_sum = s.min_sum.map(|m| m.value).unwrap_or(LEAST_SUM);
             let max_sum = match s.max_sum {
-                Some(m) if m.value < min_sum => {
-                    return Err(ConfigError::Invalid {
-                        path: m.path,
-                        line: Some(m.line),
-                        why: format!(
-                            "system '{}': max_sum {} is below min_sum {min_sum}",
-                            s.name, m.value
-                        ),
-                    })
+                Some(m) => {
+                    let (max, what) = match m.value {
+                        Some(max) => (max, format!("max_sum {max}")),
+                        None => {
+                            let (max, column) = billing.largest_payment();
+                            (
+                                max,
+                                format!("max_sum \"none\" ({max}, the most {column} holds)"),
+                            )
+                        }
+                    };
+                    if max < min_sum {
+                        return Err(ConfigError::Invalid {
+                            path: m.path,
+                            line: Some(m.line),
+                            why: format!("system '{}': {what} is below min_sum {min_sum}", s.name),
+                        });
+                    }
+                    max
                 }
-                Some(m) => m.value,
-                None => Amount::from_kopecks(1_500_000),
+                None => DEFAULT_MAX_SUM,
             };
             let keys = match s.account {
                 Some(set) => {
@@ -1301,12 +1385,13 @@ impl Merged {
                 mask_name: s.mask_name.unwrap_or(true),
                 // A zero payment moves nothing and would still write rows: never allowed.
                 min_sum: if min_sum.is_zero() {
-                    Amount::from_kopecks(1)
+                    LEAST_SUM
                 } else {
                     min_sum
                 },
                 max_sum,
-                txn_window_hours: s.txn_window_hours.unwrap_or(24),
+                txn_window_hours: s.txn_window_hours.unwrap_or(DEFAULT_WINDOW_HOURS),
+                limits: s.limits,
                 test: s.test.unwrap_or(false),
                 abills,
             });
@@ -1532,6 +1617,83 @@ test = false
         .unwrap_err()
         .to_string();
         assert!(e.contains("below min_sum"), "{e}");
+    }
+
+    #[test]
+    fn max_sum_none_is_the_most_the_billing_holds_and_limits_say_where_they_come_from() {
+        let c = load(&[("etc/paysys.toml", MAIN)]).unwrap();
+        let s = c.system("osmp").unwrap();
+        let at = |line: usize| Place {
+            path: PathBuf::from("etc/paysys.toml"),
+            line,
+        };
+        assert_eq!(s.limits.min_sum, [at(15)]);
+        assert_eq!(s.limits.max_sum, [at(16)]);
+        assert_eq!(s.limits.txn_window_hours, [at(17)]);
+        assert!(!s.limits.max_sum_none);
+
+        let overlay = "[[system]]\nname = \"osmp\"\nmax_sum = \"none\"\n";
+        let layers = [
+            ("etc/paysys.toml", MAIN),
+            ("etc/paysys.d/50-abills.toml", overlay),
+        ];
+        let c = load(&layers).unwrap();
+        let s = c.system("osmp").unwrap();
+        // NoDeny's pays.cash is DECIMAL(12,2).
+        assert_eq!(s.max_sum, Amount::from_kopecks(999_999_999_999));
+        assert!(s.limits.max_sum_none);
+        assert_eq!(s.limits.max_sum.len(), 2, "{:?}", s.limits);
+        assert_eq!(
+            s.limits.max_sum[1].to_string(),
+            "etc/paysys.d/50-abills.toml line 3"
+        );
+        let abills = MAIN
+            .replace("billing = \"nodeny\"", "billing = \"abills\"")
+            .replace("account = \"payment_code\"", "account = \"uid\"");
+        let c = load(&[("etc/paysys.toml", &abills), layers[1]]).unwrap();
+        // ABillS's payments.sum is DOUBLE(10,2).
+        assert_eq!(c.systems[0].max_sum, Amount::from_kopecks(9_999_999_999));
+        // A later layer with a sum sets a limit again.
+        let again = "[[system]]\nname = \"osmp\"\nmax_sum = \"100\"\n";
+        let c = load(&[layers[0], layers[1], ("etc/paysys.d/90-local.toml", again)]).unwrap();
+        let s = &c.systems[0];
+        assert_eq!(
+            (s.max_sum, s.limits.max_sum_none),
+            (Amount::from_kopecks(10_000), false)
+        );
+        // Written by hand without limits: the defaults, from nowhere.
+        let bare = "[database]\nurl='mysql://x@h/db'\nbilling='nodeny'\n[[system]]\nname='osmp'\nprotocol='osmp'\n";
+        let c = load(&[("p.toml", bare)]).unwrap();
+        let s = &c.systems[0];
+        assert_eq!(
+            (s.min_sum, s.max_sum, s.txn_window_hours),
+            (LEAST_SUM, DEFAULT_MAX_SUM, DEFAULT_WINDOW_HOURS)
+        );
+        assert_eq!(s.limits, LimitSources::default());
+
+        let e = load(&[
+            layers[0],
+            (
+                "etc/paysys.d/x.toml",
+                "[[system]]\nname = \"osmp\"\nmax_sum = \"unlimited\"\n",
+            ),
+        ])
+        .unwrap_err()
+        .to_string();
+        assert!(
+            e.contains("x.toml line 3") && e.contains("max_sum") && e.contains("\"none\""),
+            "{e}"
+        );
+        let e = load(&[
+            layers[0],
+            (
+                "etc/paysys.d/x.toml",
+                "[[system]]\nname = \"osmp\"\nmin_sum = \"none\"\n",
+            ),
+        ])
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("min_sum"), "{e}");
     }
 
     #[test]

@@ -76,7 +76,7 @@ impl Amount {
         Ok(Amount(whole * 100 + cents))
     }
 
-    pub fn from_kopecks(kopecks: i64) -> Amount {
+    pub const fn from_kopecks(kopecks: i64) -> Amount {
         Amount(kopecks)
     }
 
@@ -374,8 +374,9 @@ pub enum AccountRef {
 const ACCOUNT_MAX: usize = 64;
 
 /// The account as the caller typed it, already checked against the system's
-/// [`AccountRule`]: `text` is what the caller sent (for logs and our transaction row),
-/// `refs` the lookups it allows, in the order the rule tries them.
+/// [`AccountRule`]: `text` is what the caller sent less the blanks around it (for our
+/// transaction row and the hooks; the log line shows the request's own bytes), `refs` the
+/// lookups it allows, in the order the rule tries them.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Account {
     text: String,
@@ -383,12 +384,20 @@ pub struct Account {
 }
 
 impl Account {
-    /// Parses `text` by `rule`: rewritten by the rule's expression first, then read by each
-    /// key; keys the text does not fit are skipped. Refused when no key fits.
+    /// Parses `text` by `rule`: the blanks around it dropped, rewritten by the rule's
+    /// expression, then read by each key; keys the text does not fit are skipped. Refused
+    /// when no key fits.
+    ///
+    /// Every protocol reads its account here, so every one drops the blanks: a subscriber
+    /// types `ivanov ` on a terminal's keyboard (or a bank's form pads the field), and
+    /// ABillS's script paid such an account to `ivanov`. Blanks inside stay, and a login
+    /// that still begins or ends with one after the rewrite is refused ([`literal`]).
     pub fn parse_by(text: &str, rule: &AccountRule) -> Result<Account, String> {
+        // Counted before trimming: a request padded past any real account is not one.
         if text.chars().count() > ACCOUNT_MAX {
             return Err(format!("account has {} characters, too long", text.len()));
         }
+        let text = text.trim();
         let value = match &rule.expr {
             Some(expr) => expr.apply(text),
             None => text.to_string(),
@@ -899,10 +908,21 @@ mod tests {
             ("*", Some(vec![login("*"), contract("*")])),
             (">0", Some(vec![login(">0"), contract(">0")])),
             ("a%b", Some(vec![login("a%b"), contract("a%b")])),
-            ("test1 ", None),
-            (" test1", None),
+            // Typed with blanks around it: the same account.
+            ("test1 ", Some(vec![login("test1"), contract("test1")])),
+            (" test1", Some(vec![login("test1"), contract("test1")])),
+            (
+                "\ttest1 \u{a0}",
+                Some(vec![login("test1"), contract("test1")]),
+            ),
+            (
+                " 17 ",
+                Some(vec![AccountRef::Id(17), login("17"), contract("17")]),
+            ),
+            ("te st1", Some(vec![login("te st1"), contract("te st1")])),
             ("a\nb", None),
             ("", None),
+            ("   ", None),
         ];
         for (text, expected) in table {
             assert_eq!(
@@ -921,6 +941,37 @@ mod tests {
                 .subscriber_id(),
             Some(17)
         );
+    }
+
+    #[test]
+    fn blanks_around_an_account_are_dropped_for_every_key() {
+        let code = Account::parse(" 59071 ", AccountKey::PaymentCode).unwrap();
+        assert_eq!((code.as_str(), code.subscriber_id()), ("59071", Some(5907)));
+        let id = Account::parse("5907\t", AccountKey::Id).unwrap();
+        assert_eq!(id.subscriber_id(), Some(5907));
+        let login = Account::parse("ivanov ", AccountKey::Login).unwrap();
+        assert_eq!(login.as_str(), "ivanov");
+        assert_eq!(login.refs(), [AccountRef::Login("ivanov".into())]);
+        // The rewrite sees the account without them: "$" anchors at the last digit.
+        let rule = AccountRule {
+            keys: vec![AccountKey::Uid],
+            expr: Some(AccountExpr::parse(r"\d+(\d{3})$/$1").unwrap()),
+        };
+        assert_eq!(
+            Account::parse_by(" 9990017 ", &rule)
+                .unwrap()
+                .subscriber_id(),
+            Some(17)
+        );
+        // A rewrite that makes blanks of its own still meets the literal check.
+        let rule = AccountRule {
+            keys: vec![AccountKey::Login],
+            expr: Some(AccountExpr::parse("^x/ ").unwrap()),
+        };
+        assert!(Account::parse_by("xivanov", &rule).is_err());
+        // Padding does not stretch the length limit.
+        let padded = format!("{}ivanov", " ".repeat(ACCOUNT_MAX));
+        assert!(Account::parse(&padded, AccountKey::Login).is_err());
     }
 
     #[test]

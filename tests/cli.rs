@@ -345,3 +345,81 @@ fn every_command_answers_help_with_its_readme_synopsis() {
         assert_eq!(listed, own, "paysys --help and paysys {cmd} --help");
     }
 }
+
+#[test]
+fn check_config_shows_each_systems_limits_and_where_they_come_from() {
+    let dir = std::env::temp_dir().join(format!("paysys-cli-limits-{}", std::process::id()));
+    std::fs::create_dir_all(dir.join("etc/paysys.d")).unwrap();
+    std::fs::write(
+        dir.join("etc/paysys.toml"),
+        r#"[database]
+url = "mysql://x@127.0.0.1/abills"
+billing = "abills"
+
+[[system]]
+name = "osmp"
+protocol = "osmp"
+allow = ["10.0.0.1"]
+
+[[system]]
+name = "bank"
+protocol = "osmp"
+allow = ["10.0.0.2"]
+max_sum = "200000000.00"
+
+[[system]]
+name = "qiwi"
+protocol = "osmp"
+allow = ["10.0.0.3"]
+"#,
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("etc/paysys.d/50-abills.toml"),
+        "[[system]]\nname = \"qiwi\"\nmin_sum = \"0.01\"\nmax_sum = \"none\"\ntxn_window_hours = 72\n",
+    )
+    .unwrap();
+    let (ok, out, err) = paysys(&[
+        "check-config",
+        dir.join("etc/paysys.toml").to_str().unwrap(),
+    ]);
+    let main = dir.join("etc/paysys.toml").display().to_string();
+    let overlay = dir
+        .join("etc/paysys.d/50-abills.toml")
+        .display()
+        .to_string();
+    std::fs::remove_dir_all(&dir).unwrap();
+    assert!(ok, "{err}");
+    // Written by hand without limits: the design's defaults, named as such.
+    assert!(
+        out.contains(
+            "limits   osmp: min_sum 0.01 (the default); max_sum 15000.00 (the default; \
+             max_sum = \"none\" for no limit); txn_window_hours 24 (the default): a pay whose \
+             txn_date is further from the server's clock is refused (nod12)\n"
+        ),
+        "{out}"
+    );
+    assert!(
+        out.contains(&format!(
+            "limits   qiwi: min_sum 0.01 ({overlay} line 3); max_sum none: up to 99999999.99, \
+             the most payments.sum holds ({overlay} line 4); txn_window_hours 72 ({overlay} \
+             line 5)"
+        )),
+        "{out}"
+    );
+    assert!(
+        out.contains("system   qiwi protocol=osmp account=uid sums=0.01..99999999.99 window=72h"),
+        "{out}"
+    );
+    assert!(
+        out.contains(&format!("max_sum 200000000.00 ({main} line 14)")),
+        "{out}"
+    );
+    assert!(
+        out.contains(
+            "warning  bank: max_sum 200000000.00 is more than payments.sum holds (99999999.99)"
+        ),
+        "{out}"
+    );
+    assert!(out.ends_with("ok\n"), "{out}");
+}

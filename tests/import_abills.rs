@@ -82,6 +82,21 @@ abills_id = 44
 payment_method = 10
 description = \"OSMP Payments\"
 txn_prefix = \"OSM\"
+# Sums: ABillS's script credited any sum above 0 that a payment system sent. Its config
+# has no minimum or maximum per payment system ($conf{PAYSYS_MIN_SUM} and
+# $conf{PAYSYS_MAX_SUM} bound only what a subscriber enters on the user portal, not the
+# systems' requests), so nothing here is read from config.pl. min_sum \"0.01\" and max_sum
+# \"none\" accept what ABillS accepted: any sum up to 99999999.99, the most its payments.sum
+# holds. Set a sum instead of \"none\" to refuse larger payments (242, nod9).
+min_sum = \"0.01\"
+max_sum = \"none\"
+# txn_date: ABillS's script did not look at it and credited a payment however late a
+# terminal delivered it. paysys refuses a pay whose txn_date is more than txn_window_hours
+# from the server's clock (300, nod12, final), so that a terminal with a wrong clock
+# cannot pay into the past or the future; such refusals are logged and counted by paysys
+# report. 24 is NoDeny's day; raise it (up to 8784) if this system's terminals deliver
+# payments later.
+txn_window_hours = 24
 
 # ABillS paysys_connect id 2: Easypay (Easypay.pm), paysys_id 62: disabled in ABillS (status 0), not imported
 ";
@@ -197,6 +212,20 @@ fn the_overlay_changes_a_system_of_the_main_config_and_flags_what_it_cannot_take
         listed.contains("system   osmp protocol=osmp account=login sums=0.01..500.00"),
         "{listed}"
     );
+    // The admin's max_sum stays, and the overlay says so where it would have set one.
+    let main = std::fs::canonicalize(base.config()).unwrap();
+    let kept = format!(
+        "\n# max_sum = \"none\"  # {} line 13 sets it for this system: that stays\n",
+        base.config()
+    );
+    assert!(out.contains(&kept), "{kept}\n---\n{out}");
+    assert!(
+        listed.contains(&format!(
+            "limits   osmp: min_sum 0.01 ({}/50-abills.toml line ",
+            main.with_extension("d").display()
+        )) && listed.contains(&format!("max_sum 500.00 ({} line 13)", base.config())),
+        "{listed}"
+    );
     let config = Config::load(Path::new(&base.config())).unwrap();
     assert_eq!(config.systems.len(), 1);
     let osmp = &config.systems[0];
@@ -256,4 +285,89 @@ fn usage_errors_exit_2() {
     let (code, out, _) = paysys(&["help"]);
     assert_eq!(code, Some(0));
     assert!(out.contains("paysys import-abills [CONFIG]"), "{out}");
+}
+
+#[test]
+fn an_imported_system_takes_the_sums_abills_took_and_says_how_late_a_payment_may_come() {
+    let db = abills_db();
+    let base = Base::new(&db.url, "");
+    std::fs::create_dir_all(base.dir.join("var/log")).unwrap();
+    let (code, out, err) = paysys(&["import-abills", &base.config()]);
+    assert_eq!(code, Some(0), "{err}");
+    std::fs::write(base.overlay(), &out).unwrap();
+    let (code, listed, err) = paysys(&["check-config", &base.config()]);
+    assert_eq!(code, Some(0), "{err}");
+    let overlay = std::fs::canonicalize(base.overlay()).unwrap();
+    let limits = listed
+        .lines()
+        .find(|l| l.starts_with("limits   osmp: "))
+        .unwrap_or_else(|| panic!("{listed}"));
+    for want in [
+        "min_sum 0.01 (",
+        "max_sum none: up to 99999999.99, the most payments.sum holds (",
+        "txn_window_hours 24 (",
+        "is refused (nod12)",
+    ] {
+        assert!(limits.contains(want), "{want}\n{limits}");
+    }
+    assert_eq!(
+        limits.matches(&overlay.display().to_string()).count(),
+        3,
+        "each limit names the overlay: {limits}"
+    );
+
+    let pay = |txn: &str, sum: &str, minutes: i64| {
+        let query = format!(
+            "command=pay&txn_id={txn}&account=1&sum={sum}&txn_date={}",
+            common::txn_date(minutes)
+        );
+        let config = base.config();
+        common::abills::run_paysys_check(
+            &[
+                ("GATEWAY_INTERFACE", "CGI/1.1"),
+                ("PAYSYS_CONFIG", &config),
+                ("REQUEST_METHOD", "GET"),
+                ("QUERY_STRING", &query),
+                ("REMOTE_ADDR", "192.0.2.10"),
+            ],
+            b"",
+        )
+    };
+    // A company's transfer, far above the 15000.00 a hand-written system defaults to.
+    let big = pay("7001", "99999.99", -1);
+    assert_eq!(big.result(), 0, "{}", big.body);
+    let deposit: Option<String> = {
+        use mysql::prelude::Queryable;
+        db.conn()
+            .query_first("SELECT CAST(ROUND(deposit, 2) AS CHAR) FROM bills WHERE id = 1")
+            .unwrap()
+    };
+    assert_eq!(deposit.as_deref(), Some("100012.49"));
+    // A terminal delivering a day and an hour late: refused, and the refusal is counted.
+    let late = pay("7002", "10.00", -25 * 60);
+    assert_eq!((late.result(), late.comment().as_str()), (300, "nod12"));
+    let today = chrono::Local::now().date_naive();
+    let (from, to) = (
+        (today - chrono::Duration::days(2)).to_string(),
+        (today + chrono::Duration::days(1)).to_string(),
+    );
+    let (code, report, err) = paysys(&[
+        "report",
+        "--from",
+        &from,
+        "--to",
+        &to,
+        "--config",
+        &base.config(),
+    ]);
+    assert_eq!(code, Some(0), "{err}");
+    let nod12 = report
+        .lines()
+        .find(|l| l.trim_start().starts_with("nod12 "))
+        .map(|l| l.split_whitespace().collect::<Vec<_>>().join(" "));
+    assert_eq!(
+        nod12.as_deref(),
+        Some("nod12 1 txn_date more than 24 h from now"),
+        "{report}"
+    );
 }

@@ -14,6 +14,25 @@ fn setup() -> (TestDb, Site) {
 // ----- check ---------------------------------------------------------------------------------
 
 #[test]
+fn a_payment_code_typed_with_blanks_around_it_is_paid() {
+    let (db, site) = setup();
+    let a = site.get("command=check&account=%2059071%20");
+    assert_eq!((a.result(), a.comment().as_str()), (0, "OK"), "{}", a.body);
+    let a = site.get(&pay_query("41", "59071%20%20", "3.00"));
+    assert_eq!(a.result(), 0, "{}", a.body);
+    let account: Option<String> = db
+        .conn()
+        .query_first("SELECT account FROM paysys_txn WHERE txn_id = '41'")
+        .unwrap();
+    assert_eq!(account.as_deref(), Some("59071"));
+    // The log line has the account as it was sent.
+    let line = site.log_lines().pop().unwrap_or_default();
+    assert!(line.contains("account=\"59071  \""), "{line}");
+    // Blanks alone are no account.
+    assert_eq!(site.get("command=check&account=%20%20").result(), 4);
+}
+
+#[test]
 fn check_finds_the_subscriber_by_payment_code() {
     let (_db, site) = setup();
     let a = site.get("command=check&txn_id=1&account=59071&sum=10.25");

@@ -150,3 +150,82 @@ fn twenty_concurrent_repeats_credit_once_in_every_form_protocol() {
     assert_eq!(r.element("result").as_deref(), Some("7"), "{r:?}");
     assert_eq!(a.deposit(1), paid);
 }
+
+#[test]
+fn an_account_typed_with_blanks_around_it_is_the_subscriber_in_every_protocol() {
+    let a = site();
+    // ABillS's script paid "test1 " to test1; so does every protocol here.
+    let forms = [
+        ("127.0.0.1", "command=check&account=%20test1%20".to_string()),
+        (
+            "127.0.0.2",
+            "command=check&account=test1%20%20&sum=1.00".to_string(),
+        ),
+        (
+            "127.0.0.3",
+            "QueryType=check&TransactionId=500&Account=%20test1".to_string(),
+        ),
+        ("127.0.0.5", {
+            let rule = SignRule {
+                secret: "s3cret".into(),
+                hash: SignHash::Md5,
+                amount: false,
+            };
+            let sign =
+                paysys::protocol::nonstop24::signature(&rule, "1", "test1 ", None, "G-1", None);
+            format!("ACT=1&PAY_ACCOUNT=test1%20&PAY_ID=G-1&SIGN={sign}")
+        }),
+    ];
+    for (caller, query) in &forms {
+        let r = a.get_from(caller, query);
+        assert!(
+            r.body.contains("12.50"),
+            "{caller} {query}: the subscriber's balance: {r:?}"
+        );
+    }
+    let search = "<Transfer xmlns=\"http://debt.privatbank.ua/Transfer\" interface=\"Debt\" \
+         action=\"Search\"><Data xmlns:xsi=\"http://www.w3.org/2001/XMLSchema-instance\" \
+         xsi:type=\"Payer\"><Unit name=\"bill_identifier\" value=\" test1 \"/></Data></Transfer>";
+    let r = post(&a, "127.0.0.4", "text/xml", search.as_bytes());
+    assert!(r.body.contains("<Balance>12.50</Balance>"), "privat: {r:?}");
+    let check = {
+        use paysys::protocol::easypay::{load_private_key, sign};
+        let doc = format!(
+            "<?xml version=\"1.0\" encoding=\"utf-8\"?>\n<Request><DateTime>{}</DateTime>\
+             <Sign></Sign><Check><ServiceId>1220</ServiceId><Account> test1 </Account></Check>\
+             </Request>",
+            chrono::Local::now().format("%Y-%m-%dT%H:%M:%S")
+        );
+        let key =
+            load_private_key(&common::repo().join("tests/fixtures/easypay/easysoft.key")).unwrap();
+        let hex = sign(&key, SignHash::Sha1, doc.as_bytes());
+        doc.replace("<Sign></Sign>", &format!("<Sign>{hex}</Sign>"))
+    };
+    let r = post(&a, "127.0.0.6", "text/xml", check.as_bytes());
+    assert_eq!(
+        r.element("StatusCode").as_deref(),
+        Some("0"),
+        "easypay: {r:?}"
+    );
+    assert_eq!(
+        r.element("Balance").as_deref(),
+        Some("12.50"),
+        "easypay: {r:?}"
+    );
+
+    // A pay: credited to test1, our row has the account without the blanks, the log line
+    // the request as it came.
+    let before = a.deposit(1);
+    let r = a.get_from(
+        "127.0.0.1",
+        &format!(
+            "command=pay&txn_id=931&account=test1%20&sum=2.00&txn_date={}",
+            common::txn_date(-1)
+        ),
+    );
+    assert_eq!(r.element("result").as_deref(), Some("0"), "{r:?}");
+    assert_ne!(a.deposit(1), before);
+    assert_eq!(a.txn("osmp", "931").account, "test1");
+    let line = a.site.log_lines().pop().unwrap_or_default();
+    assert!(line.contains("account=\"test1 \""), "{line}");
+}

@@ -290,6 +290,7 @@ fn check_config(path: Option<PathBuf>) -> ExitCode {
                         ""
                     },
                 );
+                println!("limits   {}: {}", s.name, limits(s, c.database.billing));
             }
             if c.systems.is_empty() {
                 println!("warning  no [[system]]: every caller will be refused");
@@ -335,6 +336,18 @@ fn check_config(path: Option<PathBuf>) -> ExitCode {
                     s.name
                 );
             }
+            let (largest, column) = c.database.billing.largest_payment();
+            for s in c
+                .systems
+                .iter()
+                .filter(|s| !s.limits.max_sum_none && s.max_sum > largest)
+            {
+                println!(
+                    "warning  {}: max_sum {} is more than {column} holds ({largest}): a larger \
+                     sum cannot be written; max_sum = \"none\" accepts what it holds",
+                    s.name, s.max_sum
+                );
+            }
             for (first, second) in paysys::config::overlapping_systems(&c.systems) {
                 println!(
                     "warning  systems {first} and {second} admit some of the same addresses: \
@@ -345,6 +358,40 @@ fn check_config(path: Option<PathBuf>) -> ExitCode {
             ExitCode::SUCCESS
         }
     }
+}
+
+/// A system's sum limits and txn_date window, each with where it comes from, so that an
+/// admin sees why a payment is refused (242, nod9; 300, nod12) before a terminal does.
+fn limits(s: &paysys::config::System, billing: config::BillingKind) -> String {
+    let from = |places: &[paysys::config::Place], default: &str| match places.last() {
+        Some(place) => place.to_string(),
+        None => default.to_string(),
+    };
+    let max = if s.limits.max_sum_none {
+        let (_, column) = billing.largest_payment();
+        format!(
+            "max_sum none: up to {}, the most {column} holds ({})",
+            s.max_sum,
+            from(&s.limits.max_sum, "")
+        )
+    } else {
+        format!(
+            "max_sum {} ({})",
+            s.max_sum,
+            from(
+                &s.limits.max_sum,
+                "the default; max_sum = \"none\" for no limit"
+            )
+        )
+    };
+    format!(
+        "min_sum {} ({}); {max}; txn_window_hours {} ({}): a pay whose txn_date is further from \
+         the server's clock is refused (nod12)",
+        s.min_sum,
+        from(&s.limits.min_sum, "the default"),
+        s.txn_window_hours,
+        from(&s.limits.txn_window_hours, "the default"),
+    )
 }
 
 /// `paysys import-abills [CONFIG]`: exit 0 printed, 1 config or database error, 2 usage.
@@ -585,7 +632,9 @@ const CHECK_CONFIG_USAGE: &str = "usage: paysys check-config [CONFIG]
   Reads the config as the CGIs would: CONFIG (default: $PAYSYS_CONFIG, or ../etc/paysys.toml
   next to this program) and the overlays in its paysys.d/, in name order. Prints the files
   read, the billing, the log and each payment system with its protocol, account key, sums
-  and window, and warns of a system nobody can call (empty allow list) and of systems whose
+  and window, then its limits line: min_sum, max_sum (\"none\": up to the most the billing's
+  payment row holds) and txn_window_hours, each with the file and line that set it or \"the
+  default\". Warns of a system nobody can call (empty allow list) and of systems whose
   allow lists overlap; or names the first error with its file, line and key.
   Exit 0: the config is valid; 1: it is not.";
 
@@ -599,7 +648,10 @@ const IMPORT_ABILLS_USAGE: &str = "usage: paysys import-abills [CONFIG]
   Prints the payment systems set up in ABillS's web interface (its paysys_connect table, in
   the config's database) as a paysys.d/ overlay: a [[system]] for each enabled one, with its
   protocol, the addresses ABillS admitted, its ABillS id, payment method and transaction
-  prefix; what cannot be carried over is printed as a comment. A summary goes to stderr.
+  prefix, and its limits written out with what ABillS did (min_sum \"0.01\", max_sum
+  \"none\": ABillS had no limit; txn_window_hours 24: ABillS ignored txn_date, paysys keeps
+  its window); limits another file already sets for the system are left to it. What cannot
+  be carried over is printed as a comment. A summary goes to stderr.
     paysys import-abills > /usr/abills/etc/paysys.d/50-abills.toml
   Exit 0: printed; 1: config or database error; 2: usage.";
 
