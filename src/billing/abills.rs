@@ -6,16 +6,18 @@
 //! `paysys_log` row (`transaction_id "<prefix>:<txn_id>"`, status 2, the request in `info`),
 //! whose id is the `prv_txn` the caller is answered with. Unlike ABillS's script, all of it
 //! commits in one transaction with our own row, an account is a literal value (ABillS
-//! splices it into SQL, where `>0` or `*` match somebody), a disabled user or a group
-//! without payment systems is refused, and cancel is scoped to the system that paid.
+//! splices it into SQL, where `>0` or `*` match somebody), a group without payment systems
+//! is refused (a disabled user only where the system's `refuse_disabled` says so; ABillS
+//! pays them), and cancel is scoped to the system that paid.
 //!
 //! Money columns are `DOUBLE`. Sums go in as decimal text and the arithmetic is done in
 //! `DECIMAL`, so what is stored is the exact sum rounded once to the column, never a float
 //! computed on our side.
 //!
 //! ABillS's script ran before us on the same tables: a payment it recorded (its
-//! `payments.ext_id` or `paysys_log.transaction_id` has the txn) is answered as a repeat of
-//! that record, and nothing is credited again.
+//! `payments.ext_id` or `paysys_log.transaction_id` has the txn, in any form [`txn_ids`]
+//! knows) is answered as a repeat of that record and nothing is credited again; its status
+//! is found, and a cancel reverses it as ABillS's cancel would.
 
 use std::net::IpAddr;
 
