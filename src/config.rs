@@ -143,6 +143,10 @@ pub struct RsaRule {
     pub private_key: Option<PathBuf>,
     /// SHA-1 unless `sign = "sha256"`.
     pub hash: SignHash,
+    /// `service_id = "…"`: the `ServiceId` every request must name. EasySoft signs for
+    /// every provider with one key, so its signature alone does not say the request was
+    /// meant for this one.
+    pub service_id: Option<String>,
 }
 
 /// A signed protocol's rule: the shared secret, the hash, (24NonStop) whether a pay's
@@ -974,9 +978,9 @@ impl Merged {
                     v,
                     &key("service_id"),
                     format!(
-                        "'{id}': the SERVICE_ID 24NonStop gave you, not empty and without '_' \
-                         (it separates the signed fields); leave service_id out to sign the \
-                         SERVICE_ID each request sends"
+                        "'{id}': the service id the payment system gave you (24NonStop's \
+                         SERVICE_ID, EasyPay's ServiceId), not empty and without '_' (it \
+                         separates 24NonStop's signed fields)"
                     ),
                 ));
             }
@@ -1229,7 +1233,6 @@ impl Merged {
                     stray(&[
                         (secret, "secret"),
                         (amount, "sign_amount"),
-                        (at(&s.service_id), "service_id"),
                         (signs_service, "sign_service_id"),
                     ])?;
                     if s.sign.as_ref().and_then(|h| h.value) == Some(SignHash::Md5) {
@@ -1249,6 +1252,7 @@ impl Merged {
                                     .as_ref()
                                     .and_then(|h| h.value)
                                     .unwrap_or(SignHash::Sha1),
+                                service_id: s.service_id.as_ref().map(|v| v.value.clone()),
                             }),
                         ),
                         None => return Err(unsigned_error(
@@ -1557,12 +1561,33 @@ test = false
             let e = with(extra).unwrap_err().to_string();
             assert!(e.contains(words), "{extra}: {e}");
         }
-        // Only 24NonStop has the slot.
+        // Only 24NonStop has the slot; EasyPay names its ServiceId, OSMP none.
         let e = load(&[("p.toml", &format!("{MAIN}service_id = \"Internet\"\n"))])
             .unwrap_err()
             .to_string();
         assert!(
             e.contains("service_id: protocol osmp does not use it"),
+            "{e}"
+        );
+        let easypay = |extra: &str| {
+            load(&[(
+                "p.toml",
+                &format!(
+                    "{MAIN}\n[[system]]\nname = \"ep\"\nprotocol = \"easypay\"\n\
+                     certificate = \"etc/e.cer\"\n{extra}\n"
+                ),
+            )])
+        };
+        let rsa = easypay("service_id = \"1220\"")
+            .unwrap()
+            .system("ep")
+            .unwrap()
+            .rsa
+            .clone();
+        assert_eq!(rsa.unwrap().service_id.as_deref(), Some("1220"));
+        let e = easypay("sign_service_id = false").unwrap_err().to_string();
+        assert!(
+            e.contains("sign_service_id: protocol easypay does not use it"),
             "{e}"
         );
     }
