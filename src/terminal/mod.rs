@@ -1465,4 +1465,64 @@ mod tests {
         );
         assert!(generated_txn_id().as_str().len() >= 13);
     }
+
+    /// What `--protocol 24nonstop` signs is what the endpoint checks: with --service-id, a
+    /// system that signs the sent SERVICE_ID (the default) or that service_id; without, a
+    /// 2.10 system (sign_service_id = false); never the other layout.
+    #[test]
+    fn nonstop24_requests_pass_the_endpoints_check() {
+        use crate::domain::{AccountKey, AccountRule};
+        use crate::protocol::{nonstop24::Nonstop24, Protocol};
+        let endpoint = |service: ServiceSlot| SignRule {
+            secret: "k".into(),
+            hash: SignHash::Md5,
+            amount: true,
+            service,
+        };
+        let accounts = AccountRule::new(AccountKey::Login);
+        let id = TxnId::parse_token("6F9619FF-8B86-D011-B42D-00C04FC964FF").unwrap();
+        let base = [
+            "--url",
+            "http://h/",
+            "--protocol",
+            "24nonstop",
+            "--secret",
+            "k",
+        ];
+        let with = [&base[..], &["--sign-amount", "--service-id", "Internet"]].concat();
+        let without = [&base[..], &["--sign-amount"]].concat();
+        let fixed = ServiceSlot::Fixed("Internet".into());
+        for (words, admitted, refused) in [
+            (
+                &with,
+                vec![ServiceSlot::Sent, fixed.clone()],
+                ServiceSlot::Absent,
+            ),
+            (&without, vec![ServiceSlot::Absent], ServiceSlot::Sent),
+        ] {
+            let a = args(&[&words[..], &["pay", "login1", "10.00"]].concat()).unwrap();
+            let form = osmp_form(
+                &a,
+                "pay",
+                &id,
+                &[("account", "login1".into()), ("sum", "10.00".into())],
+            );
+            let request = crate::protocol::testing::get(&form);
+            let check = |rule: &SignRule| {
+                let ctx = crate::protocol::ParseContext {
+                    account: &accounts,
+                    now: chrono::Local::now().naive_local(),
+                    test: false,
+                    sign: Some(rule),
+                    rsa: None,
+                };
+                Nonstop24.parse(&request, &ctx)
+            };
+            for slot in admitted {
+                let r = check(&endpoint(slot.clone()));
+                assert!(r.is_ok(), "{form} {slot:?}: {r:?}");
+            }
+            assert!(check(&endpoint(refused)).is_err(), "{form}");
+        }
+    }
 }
