@@ -382,6 +382,19 @@ fn map_row(row: &ConnectRow, taken: &[String], others: &[Existing]) -> Mapped {
                         comment_text(&upper)
                     ));
                     lines.push(Line::Key("secret = \"\"".into()));
+                    if *p == ProtocolKind::Nonstop24 {
+                        // ABillS keeps no service id in paysys_connect; its module signs the
+                        // SERVICE_ID each request sends, which is paysys's default too.
+                        lines.push(Line::Note(format!(
+                            "ABillS signs the SERVICE_ID each request sends, as paysys does \
+                             without service_id; set service_id to the one SERVICE_ID the \
+                             operator gave you ($conf{{PAYSYS_{}_SERVICE_ID}} in config.pl) to \
+                             sign that one always, or sign_service_id = false for 2.10 \
+                             terminals, which send none",
+                            comment_text(&upper)
+                        )));
+                        lines.push(Line::Comment("service_id = \"\"".into()));
+                    }
                 }
                 Signature::Rsa => {
                     blockers.push(format!(
@@ -1046,6 +1059,11 @@ txn_prefix = \"OSM\"
         assert!(text.contains("# protocol = \"easypay\"\n"), "{text}");
         assert!(text.contains("# certificate = \"\"\n"), "{text}");
         assert!(flat.contains("$conf{PAYSYS_24_NON_STOP_SECRET}"), "{text}");
+        assert!(text.contains("\n# service_id = \"\"\n"), "{text}");
+        assert!(
+            flat.contains("$conf{PAYSYS_24_NON_STOP_SERVICE_ID}"),
+            "{text}"
+        );
         assert!(text.contains("# protocol = \"24nonstop\"\n"), "{text}");
         assert!(load(&text).systems.is_empty(), "{text}");
     }

@@ -186,15 +186,37 @@ pub struct RsaRule {
     pub private_key: Option<PathBuf>,
     /// SHA-1 unless `sign = "sha256"`.
     pub hash: SignHash,
+    /// `service_id = "…"`: the `ServiceId` every request must name. EasySoft signs for
+    /// every provider with one key, so its signature alone does not say the request was
+    /// meant for this one.
+    pub service_id: Option<String>,
 }
 
-/// A signed protocol's rule: the shared secret, the hash, and (24NonStop) whether a pay's
-/// signature covers `PAY_AMOUNT` (2click 2.30) or not (24NonStop 2.20).
+/// A signed protocol's rule: the shared secret, the hash, (24NonStop) whether a pay's
+/// signature covers `PAY_AMOUNT` (2click 2.30) or not (24NonStop 2.20), and what fills
+/// its `SERVICE_ID` slot.
 #[derive(Clone, PartialEq, Eq)]
 pub struct SignRule {
     pub secret: String,
     pub hash: SignHash,
     pub amount: bool,
+    pub service: ServiceSlot,
+}
+
+/// 24NonStop's `SERVICE_ID` slot in the signed text. The config fixes it, never the request:
+/// were it in only when a request carries `SERVICE_ID`, one `SIGN` would sign two requests
+/// (`4_1_Internet_G` is also `PAY_ID=Internet_G` without one).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ServiceSlot {
+    /// No `service_id` set (24NonStop 2.20 and later, 2click; the default): the slot holds
+    /// the request's `SERVICE_ID`, which must be sent.
+    Sent,
+    /// `service_id = "…"`: the slot always holds this value; a request's `SERVICE_ID`, if
+    /// sent, must be exactly it.
+    Fixed(String),
+    /// `sign_service_id = false` (24NonStop 2.10): no slot; a request that carries
+    /// `SERVICE_ID` is refused, since its `SIGN` cannot cover it.
+    Absent,
 }
 
 impl std::fmt::Debug for SignRule {
@@ -204,6 +226,7 @@ impl std::fmt::Debug for SignRule {
             .field("secret", &"***")
             .field("hash", &self.hash)
             .field("amount", &self.amount)
+            .field("service", &self.service)
             .finish()
     }
 }
@@ -573,6 +596,8 @@ struct SystemLayer {
     secret: Field,
     sign: Field,
     sign_amount: Field,
+    service_id: Field,
+    sign_service_id: Field,
     certificate: Field,
     private_key: Field,
 }
@@ -741,6 +766,8 @@ struct MergedSystem {
     /// `Some(None)`: `sign = "none"`.
     sign: Option<Set<Option<SignHash>>>,
     sign_amount: Option<Set<bool>>,
+    service_id: Option<Set<String>>,
+    sign_service_id: Option<Set<bool>>,
     certificate: Option<Set<String>>,
     private_key: Option<Set<String>>,
 }
@@ -1102,6 +1129,26 @@ impl Merged {
         if let Some(v) = &sys.sign_amount {
             s.sign_amount = Some(Set::new(at.boolean(v, &key("sign_amount"))?, at, v));
         }
+        if let Some(v) = &sys.service_id {
+            let id = at.string(v, &key("service_id"))?;
+            // The value fills a slot of a text whose fields '_' separates: one holding '_'
+            // would let a SIGN move text between fields (protocol::sign).
+            if id.is_empty() || id.contains('_') || id.chars().any(char::is_control) {
+                return Err(at.error(
+                    v,
+                    &key("service_id"),
+                    format!(
+                        "'{id}': the service id the payment system gave you (24NonStop's \
+                         SERVICE_ID, EasyPay's ServiceId), not empty and without '_' (it \
+                         separates 24NonStop's signed fields)"
+                    ),
+                ));
+            }
+            s.service_id = Some(Set::new(id, at, v));
+        }
+        if let Some(v) = &sys.sign_service_id {
+            s.sign_service_id = Some(Set::new(at.boolean(v, &key("sign_service_id"))?, at, v));
+        }
         for (field, slot, name) in [
             (&sys.certificate, &mut s.certificate, "certificate"),
             (&sys.private_key, &mut s.private_key, "private_key"),
@@ -1307,6 +1354,24 @@ impl Merged {
                             "sign = \"md5\" or \"sha1\" (sha256 is EasyPay's)",
                         ));
                     }
+                    // The SERVICE_ID slot: fixed here, never by what a request carries.
+                    let service = match (&s.service_id, &s.sign_service_id) {
+                        (Some(id), Some(Set { value: false, .. })) => {
+                            return Err(ConfigError::Invalid {
+                                path: id.path.clone(),
+                                line: Some(id.line),
+                                why: format!(
+                                    "system '{}': service_id and sign_service_id = false: a \
+                                     SIGN without a SERVICE_ID slot (24NonStop 2.10) signs no \
+                                     service id; keep one of the two",
+                                    s.name
+                                ),
+                            })
+                        }
+                        (Some(id), _) => ServiceSlot::Fixed(id.value.clone()),
+                        (None, Some(Set { value: false, .. })) => ServiceSlot::Absent,
+                        (None, _) => ServiceSlot::Sent,
+                    };
                     match &s.secret {
                         _ if explicitly_unsigned => (None, None),
                         Some(secret) => (
@@ -1318,6 +1383,7 @@ impl Merged {
                                     .and_then(|h| h.value)
                                     .unwrap_or(SignHash::Md5),
                                 amount: s.sign_amount.as_ref().is_some_and(|a| a.value),
+                                service,
                             }),
                             None,
                         ),
@@ -1331,7 +1397,12 @@ impl Merged {
                 Signature::Rsa => {
                     let secret = s.secret.as_ref().map(|v| (&v.path, v.line));
                     let amount = s.sign_amount.as_ref().map(|v| (&v.path, v.line));
-                    stray(&[(secret, "secret"), (amount, "sign_amount")])?;
+                    let signs_service = s.sign_service_id.as_ref().map(|v| (&v.path, v.line));
+                    stray(&[
+                        (secret, "secret"),
+                        (amount, "sign_amount"),
+                        (signs_service, "sign_service_id"),
+                    ])?;
                     if s.sign.as_ref().and_then(|h| h.value) == Some(SignHash::Md5) {
                         return Err(unsigned_error(
                             "sign = \"sha1\" or \"sha256\" (md5 is 24NonStop's)",
@@ -1349,6 +1420,7 @@ impl Merged {
                                     .as_ref()
                                     .and_then(|h| h.value)
                                     .unwrap_or(SignHash::Sha1),
+                                service_id: s.service_id.as_ref().map(|v| v.value.clone()),
                             }),
                         ),
                         None => return Err(unsigned_error(
@@ -1360,10 +1432,13 @@ impl Merged {
                     let sign = s.sign.as_ref().map(|v| (&v.path, v.line));
                     let secret = s.secret.as_ref().map(|v| (&v.path, v.line));
                     let amount = s.sign_amount.as_ref().map(|v| (&v.path, v.line));
+                    let signs_service = s.sign_service_id.as_ref().map(|v| (&v.path, v.line));
                     stray(&[
                         (secret, "secret"),
                         (sign, "sign"),
                         (amount, "sign_amount"),
+                        (at(&s.service_id), "service_id"),
+                        (signs_service, "sign_service_id"),
                         (at(&s.certificate), "certificate"),
                         (at(&s.private_key), "private_key"),
                     ])?;
@@ -1694,6 +1769,73 @@ test = false
         .unwrap_err()
         .to_string();
         assert!(e.contains("min_sum"), "{e}");
+    }
+
+    #[test]
+    fn the_24nonstop_service_slot_is_fixed_by_the_config() {
+        let with = |extra: &str| {
+            load(&[(
+                "p.toml",
+                &format!(
+                    "{MAIN}\n[[system]]\nname = \"24ns\"\nprotocol = \"24nonstop\"\n\
+                     secret = \"k\"\n{extra}\n"
+                ),
+            )])
+        };
+        let slot = |extra: &str| with(extra).unwrap().system("24ns").unwrap().sign.clone();
+        assert_eq!(slot("").unwrap().service, ServiceSlot::Sent);
+        assert_eq!(
+            slot("service_id = \"Internet\"").unwrap().service,
+            ServiceSlot::Fixed("Internet".into())
+        );
+        assert_eq!(
+            slot("sign_service_id = false").unwrap().service,
+            ServiceSlot::Absent
+        );
+        assert_eq!(
+            slot("sign_service_id = true").unwrap().service,
+            ServiceSlot::Sent
+        );
+        for (extra, words) in [
+            ("service_id = \"Inter_net\"", "without '_'"),
+            ("service_id = \"\"", "not empty"),
+            (
+                "service_id = \"Internet\"\nsign_service_id = false",
+                "keep one of the two",
+            ),
+        ] {
+            let e = with(extra).unwrap_err().to_string();
+            assert!(e.contains(words), "{extra}: {e}");
+        }
+        // Only 24NonStop has the slot; EasyPay names its ServiceId, OSMP none.
+        let e = load(&[("p.toml", &format!("{MAIN}service_id = \"Internet\"\n"))])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("service_id: protocol osmp does not use it"),
+            "{e}"
+        );
+        let easypay = |extra: &str| {
+            load(&[(
+                "p.toml",
+                &format!(
+                    "{MAIN}\n[[system]]\nname = \"ep\"\nprotocol = \"easypay\"\n\
+                     certificate = \"etc/e.cer\"\n{extra}\n"
+                ),
+            )])
+        };
+        let rsa = easypay("service_id = \"1220\"")
+            .unwrap()
+            .system("ep")
+            .unwrap()
+            .rsa
+            .clone();
+        assert_eq!(rsa.unwrap().service_id.as_deref(), Some("1220"));
+        let e = easypay("sign_service_id = false").unwrap_err().to_string();
+        assert!(
+            e.contains("sign_service_id: protocol easypay does not use it"),
+            "{e}"
+        );
     }
 
     #[test]

@@ -24,7 +24,8 @@
 //!   [`protocol::nonstop24`], [`protocol::city24`], [`protocol::privat`],
 //!   [`protocol::easypay`]): parse a request into a
 //!   [`outcome::Command`] made of [`domain`] values, render an [`outcome::Outcome`], in the
-//!   [`protocol::Dialect`] of the executable.
+//!   [`protocol::Dialect`] of the executable. [`protocol::sign`] builds the text of a
+//!   signature over fields joined by a separator so that it signs one request only.
 //! * [`policy`] — the system's limits: sum range, `txn_date` window. They judge new
 //!   payments only.
 //! * [`billing`] — one file per billing schema ([`billing::nodeny`], [`billing::abills`]):

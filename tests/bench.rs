@@ -1924,7 +1924,7 @@ fn packet_summary(line: &str) -> String {
 #[test]
 #[ignore = "benchmark: bench/run.sh"]
 fn bench_5_protocols() {
-    use paysys::config::{SignHash, SignRule};
+    use paysys::config::{ServiceSlot, SignHash, SignRule};
     let s = Settings::get();
     let db = TestDb::with_fixture(&common::abills::fixture());
     let site = Site::new(&db.url, "");
@@ -1941,7 +1941,13 @@ fn bench_5_protocols() {
         system("ibox", "ibox", 2, ""),
         system("city24", "city24", 3, ""),
         system("privat", "privat", 4, ""),
-        system("24ns", "24nonstop", 5, "secret = \"s3cret\""),
+        // 2.10's form (no SERVICE_ID), so that the requests stay those of earlier runs.
+        system(
+            "24ns",
+            "24nonstop",
+            5,
+            "secret = \"s3cret\"\nsign_service_id = false",
+        ),
         system(
             "easypay",
             "easypay",
@@ -1972,6 +1978,7 @@ fn bench_5_protocols() {
         secret: "s3cret".into(),
         hash: SignHash::Md5,
         amount: false,
+        service: ServiceSlot::Absent,
     };
     let ep_key = paysys::protocol::easypay::load_private_key(&fixtures.join("easysoft.key"))
         .expect("the test EasySoft key");
@@ -2083,7 +2090,8 @@ fn bench_5_protocols() {
             get(Box::new(move |_| {
                 let sign = paysys::protocol::nonstop24::signature(
                     &ns_check, "1", "test1", None, "1", None,
-                );
+                )
+                .expect("a signable request");
                 format!("ACT=1&PAY_ACCOUNT=test1&PAY_ID=1&SIGN={sign}")
             })),
             "<status_code>21</status_code>",
@@ -2094,7 +2102,8 @@ fn bench_5_protocols() {
             get(Box::new(move |i| {
                 let id = format!("G-{}", 800_000 + i);
                 let sign =
-                    paysys::protocol::nonstop24::signature(&ns_pay, "4", "test1", None, &id, None);
+                    paysys::protocol::nonstop24::signature(&ns_pay, "4", "test1", None, &id, None)
+                        .expect("a signable request");
                 format!("ACT=4&PAY_ACCOUNT=test1&PAY_ID={id}&PAY_AMOUNT=1.00&SIGN={sign}")
             })),
             "<status_code>22</status_code>",
@@ -2210,7 +2219,7 @@ struct ProtocolTarget {
 #[test]
 #[ignore = "benchmark: bench/run.sh"]
 fn bench_6_protocols_web() {
-    use paysys::config::{SignHash, SignRule};
+    use paysys::config::{ServiceSlot, SignHash, SignRule};
     let s = Settings::get();
     let noop = s.noop().to_path_buf();
     let lua = repo().join("bench/requests.lua");
@@ -2242,9 +2251,11 @@ fn bench_6_protocols_web() {
         secret: "s3cret".into(),
         hash: SignHash::Md5,
         amount: false,
+        service: ServiceSlot::Absent,
     };
     let ns_sign = |act: &str, acc: &str, id: &str| {
         paysys::protocol::nonstop24::signature(&ns, act, acc, None, id, None)
+            .expect("a signable request")
     };
     let ep_key = paysys::protocol::easypay::load_private_key(&fixtures.join("easysoft.key"))
         .expect("the test EasySoft key");
@@ -2309,13 +2320,13 @@ fn bench_6_protocols_web() {
         },
         ProtocolTarget {
             name: "24nonstop check (SIGN)".into(),
-            system: system("24nonstop", "secret = \"s3cret\""),
+            system: system("24nonstop", "secret = \"s3cret\"\nsign_service_id = false"),
             lines: vec![get(format!("ACT=1&PAY_ACCOUNT=test1&PAY_ID=1&SIGN={}", ns_sign("1", "test1", "1")))],
             expect: "check 21",
         },
         ProtocolTarget {
             name: "24nonstop pay (SIGN)".into(),
-            system: system("24nonstop", "secret = \"s3cret\""),
+            system: system("24nonstop", "secret = \"s3cret\"\nsign_service_id = false"),
             lines: (0..n).map(|i| {
                 let id = format!("G-{}", 5_000_000 + i);
                 get(format!("ACT=4&PAY_ACCOUNT=test1&PAY_ID={id}&PAY_AMOUNT=1.00&SIGN={}", ns_sign("4", "test1", &id)))

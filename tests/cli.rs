@@ -423,3 +423,44 @@ allow = ["10.0.0.3"]
     );
     assert!(out.ends_with("ok\n"), "{out}");
 }
+
+/// check-config shows the text each 24NonStop system's SIGN covers, SERVICE_ID slot
+/// included, as the config fixes it.
+#[test]
+fn check_config_shows_what_a_24nonstop_sign_covers() {
+    let dir = std::env::temp_dir().join(format!("paysys-cli-sign-{}", std::process::id()));
+    std::fs::create_dir_all(dir.join("etc")).unwrap();
+    let system = |name: &str, last: u8, extra: &str| {
+        format!(
+            "\n[[system]]\nname = \"{name}\"\nprotocol = \"24nonstop\"\n\
+             allow = [\"127.0.0.{last}\"]\nsecret = \"k\"\n{extra}\n"
+        )
+    };
+    let config = format!(
+        "[database]\nurl = \"mysql://x@127.0.0.1/db\"\nbilling = \"abills\"\n{}{}{}",
+        system("sent", 1, ""),
+        system(
+            "fixed",
+            2,
+            "service_id = \"Internet\"\nsign = \"sha1\"\nsign_amount = true"
+        ),
+        system("old", 3, "sign_service_id = false"),
+    );
+    std::fs::write(dir.join("etc/paysys.toml"), config).unwrap();
+    let (ok, out, err) = paysys(&[
+        "check-config",
+        dir.join("etc/paysys.toml").to_str().unwrap(),
+    ]);
+    std::fs::remove_dir_all(dir).unwrap();
+    assert!(ok, "{err}");
+    for line in [
+        "sign     sent: SIGN = MD5(ACT_PAY_ACCOUNT_SERVICE_ID_PAY_ID_secret); a request must \
+         send SERVICE_ID",
+        "sign     fixed: SIGN = SHA1(ACT_PAY_ACCOUNT_Internet_PAY_ID[_PAY_AMOUNT]_secret); \
+         PAY_AMOUNT on ACT=4; a request may send only this SERVICE_ID",
+        "sign     old: SIGN = MD5(ACT_PAY_ACCOUNT_PAY_ID_secret); a request may not send \
+         SERVICE_ID",
+    ] {
+        assert!(out.contains(line), "{line}\n{out}");
+    }
+}

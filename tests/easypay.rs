@@ -175,6 +175,50 @@ fn unsigned_or_forged_requests_are_refused_before_anything() {
     assert!(a.site.log().contains("Wrong signature"), "{}", a.site.log());
 }
 
+/// EasySoft signs every provider's requests with one key, so a genuine request made for
+/// another provider's service verifies here too. With service_id set, a request must name
+/// it: one signed for another ServiceId (or none) is refused -5, and nothing is booked.
+#[test]
+fn a_request_signed_for_another_service_is_refused() {
+    let a = easypay();
+    let extra = format!(
+        "account = \"login\"\ncertificate = \"{}\"\nprivate_key = \"{}\"\nservice_id = \"1220\"",
+        fixture("easysoft.cer").display(),
+        fixture("provider.key").display()
+    );
+    a.set_systems(
+        &abills::system("easypay", abills::DEFAULT_ALLOW, &extra)
+            .replace("protocol = \"osmp\"", "protocol = \"easypay\""),
+    );
+    let ours = payment("801", "1.00");
+    assert_eq!(status(&post(&a, &ours)), 0);
+    let theirs = signed(
+        "<Payment><ServiceId>9999</ServiceId><OrderId>802</OrderId><Account>test1</Account>\
+         <Amount>1.00</Amount></Payment>",
+    );
+    let none = signed(
+        "<Payment><OrderId>803</OrderId><Account>test1</Account><Amount>1.00</Amount></Payment>",
+    );
+    let confirm_theirs =
+        signed("<Confirm><ServiceId>9999</ServiceId><PaymentId>1</PaymentId></Confirm>");
+    for bad in [&theirs, &none, &confirm_theirs] {
+        assert_eq!(status(&post(&a, bad)), -5, "{bad}");
+    }
+    let orders: u64 = {
+        use mysql::prelude::Queryable;
+        a.db.conn()
+            .query_first("SELECT COUNT(*) FROM paysys_order")
+            .unwrap()
+            .unwrap()
+    };
+    assert_eq!(orders, 1, "only our own service's order was booked");
+    assert!(
+        a.site.log().contains("not this system's service_id '1220'"),
+        "{}",
+        a.site.log()
+    );
+}
+
 /// `paysys easypay-verify` on a captured request, and `check-config` on the system's keys.
 #[test]
 fn the_admins_tools_check_the_keys() {

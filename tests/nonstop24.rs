@@ -7,7 +7,7 @@ mod common;
 use common::abills::{self, Abills};
 use common::{Answer, Site, TestDb};
 use mysql::prelude::Queryable;
-use paysys::config::{SignHash, SignRule};
+use paysys::config::{ServiceSlot, SignHash, SignRule};
 use paysys::protocol::nonstop24::signature;
 
 const SECRET: &str = "guessmeifyoucan";
@@ -18,12 +18,13 @@ fn rule() -> SignRule {
         secret: SECRET.into(),
         hash: SignHash::Md5,
         amount: false,
+        service: ServiceSlot::Sent,
     }
 }
 
 /// A signed query: ACT, account, PAY_ID and amount as given, SERVICE_ID=Internet.
 fn query(act: &str, account: &str, pay_id: &str, amount: &str) -> String {
-    let sign = signature(&rule(), act, account, Some("Internet"), pay_id, None);
+    let sign = signature(&rule(), act, account, Some("Internet"), pay_id, None).unwrap();
     let mut q = format!("ACT={act}&SERVICE_ID=Internet&PAY_ID={pay_id}&SIGN={sign}");
     if !account.is_empty() {
         q.push_str(&format!("&PAY_ACCOUNT={account}"));
@@ -159,8 +160,9 @@ fn two_click_signs_the_amount_with_sha1() {
         secret: SECRET.into(),
         hash: SignHash::Sha1,
         amount: true,
+        service: ServiceSlot::Sent,
     };
-    let sign = signature(&sha1, "4", "test1", Some("Internet"), "900", Some("2.50"));
+    let sign = signature(&sha1, "4", "test1", Some("Internet"), "900", Some("2.50")).unwrap();
     let q = format!(
         "ACT=4&PAY_ACCOUNT=test1&SERVICE_ID=Internet&PAY_ID=900&PAY_AMOUNT=2.50&SIGN={sign}"
     );
@@ -170,6 +172,169 @@ fn two_click_signs_the_amount_with_sha1() {
     assert_eq!(status(&r), -101, "{r:?}");
     // An MD5 signature is not a SHA-1 one.
     assert_eq!(status(&a.get(&query("1", "test1", "901", ""))), -101);
+}
+
+/// What a terminal computes: the upper-case hex of the digest of the signed text, written
+/// out in full here so that the test does not lean on the code it tests.
+fn terminal_sign(hash: SignHash, text: &str) -> String {
+    use sha1::Digest;
+    let bytes: Vec<u8> = match hash {
+        SignHash::Sha1 => sha1::Sha1::digest(text.as_bytes()).to_vec(),
+        _ => md5::Md5::digest(text.as_bytes()).to_vec(),
+    };
+    bytes.iter().map(|b| format!("{b:02X}")).collect()
+}
+
+/// A 24NonStop SIGN is a digest of a string. One genuine SIGN, with text moved between the
+/// fields it signs, must not pass for another request: not for a new PAY_ID (credited
+/// again, with any sum, the amount being unsigned), not for another subscriber. Each is
+/// refused -101 before anything is looked up; nothing is credited.
+#[test]
+fn a_sign_does_not_pass_for_text_moved_between_fields() {
+    let a = Abills::with_systems(&system(""));
+    // A genuine pay, as a 2.20 terminal signs it: "4_test1_Internet_G1_<secret>".
+    let sign = terminal_sign(SignHash::Md5, &format!("4_test1_Internet_G1_{SECRET}"));
+    let genuine = format!(
+        "ACT=4&PAY_ACCOUNT=test1&SERVICE_ID=Internet&PAY_ID=G1&PAY_AMOUNT=10.00&SIGN={sign}"
+    );
+    assert_eq!(status(&a.get(&genuine)), 22);
+    let after = a.deposit(1);
+    let payments = a.payments().len();
+    // What a terminal signs for a subscriber whose login is test1_x.
+    let login = terminal_sign(SignHash::Md5, &format!("4_test1_x_Internet_G2_{SECRET}"));
+    let forged = [
+        // SERVICE_ID moved into PAY_ID: a new payment id, and a sum of one's choosing.
+        format!("ACT=4&PAY_ACCOUNT=test1&PAY_ID=Internet_G1&PAY_AMOUNT=5000.00&SIGN={sign}"),
+        format!("ACT=4&PAY_ACCOUNT=test1&PAY_ID=Internet%5FG1&PAY_AMOUNT=5000.00&SIGN={sign}"),
+        // SERVICE_ID moved into PAY_ACCOUNT.
+        format!("ACT=4&PAY_ACCOUNT=test1_Internet&PAY_ID=G1&PAY_AMOUNT=5000.00&SIGN={sign}"),
+        // test1_x's text as test1's: "x" moved into the service slot or into PAY_ID.
+        format!(
+            "ACT=4&PAY_ACCOUNT=test1&SERVICE_ID=x&PAY_ID=Internet_G2&PAY_AMOUNT=5000.00&SIGN={login}"
+        ),
+        format!(
+            "ACT=4&PAY_ACCOUNT=test1&SERVICE_ID=x_Internet&PAY_ID=G2&PAY_AMOUNT=5000.00&SIGN={login}"
+        ),
+        format!("ACT=4&PAY_ACCOUNT=test1&PAY_ID=x_Internet_G2&PAY_AMOUNT=5000.00&SIGN={login}"),
+    ];
+    for q in &forged {
+        let r = a.get(q);
+        assert_eq!(status(&r), -101, "{q}: {r:?}");
+    }
+    // The same move in a POSTed <pay-request>.
+    let xml = format!(
+        "<pay-request><act>4</act><pay_account>test1</pay_account><pay_id>Internet_G1</pay_id>\
+         <pay_amount>5000.00</pay_amount><sign>{sign}</sign></pay-request>"
+    );
+    let len = xml.len().to_string();
+    let r = a.cgi(
+        &[
+            ("REQUEST_METHOD", "POST"),
+            ("CONTENT_TYPE", "text/xml"),
+            ("CONTENT_LENGTH", &len),
+            ("REMOTE_ADDR", "127.0.0.1"),
+        ],
+        xml.as_bytes(),
+    );
+    assert_eq!(status(&r), -101, "{r:?}");
+    assert_eq!(a.deposit(1), after, "nothing credited");
+    assert_eq!(a.payments().len(), payments, "no payments row");
+    let log = a.site.log();
+    assert!(log.contains("holds '_'"), "the log says why: {log}");
+}
+
+/// 2click signs the amount too: the moved text cannot change the sum, but a new PAY_ID
+/// would credit the same sum again.
+#[test]
+fn a_two_click_sign_does_not_pass_for_text_moved_between_fields() {
+    let a = Abills::with_systems(&system("sign = \"sha1\"\nsign_amount = true"));
+    let before = a.deposit(1);
+    let sign = terminal_sign(
+        SignHash::Sha1,
+        &format!("4_test1_Internet_G1_10.00_{SECRET}"),
+    );
+    let genuine = format!(
+        "ACT=4&PAY_ACCOUNT=test1&SERVICE_ID=Internet&PAY_ID=G1&PAY_AMOUNT=10.00&SIGN={sign}"
+    );
+    assert_eq!(status(&a.get(&genuine)), 22);
+    // The signed amount is the credited one.
+    let paid = a.payment("24N:G1");
+    assert_eq!(paid.sum, "10.00", "{paid:?}");
+    let after = a.deposit(1);
+    assert_ne!(after, before);
+    for q in [
+        format!("ACT=4&PAY_ACCOUNT=test1&PAY_ID=Internet_G1&PAY_AMOUNT=10.00&SIGN={sign}"),
+        format!("ACT=4&PAY_ACCOUNT=test1_Internet&PAY_ID=G1&PAY_AMOUNT=10.00&SIGN={sign}"),
+    ] {
+        let r = a.get(&q);
+        assert_eq!(status(&r), -101, "{q}: {r:?}");
+    }
+    assert_eq!(a.deposit(1), after, "nothing credited again");
+}
+
+/// The SERVICE_ID slot is the config's, never the request's: `service_id` fills it whether
+/// or not a request sends one, and refuses another; `sign_service_id = false` (2.10) has
+/// none and refuses a request that sends one; without either, a request must send it.
+#[test]
+fn the_service_slot_is_the_configs() {
+    let md5 = |text: &str| terminal_sign(SignHash::Md5, &format!("{text}_{SECRET}"));
+    let a = Abills::with_systems(&system("service_id = \"Internet\""));
+    let before = a.deposit(1);
+    let sent = format!(
+        "ACT=4&PAY_ACCOUNT=test1&SERVICE_ID=Internet&PAY_ID=S1&PAY_AMOUNT=1.00&SIGN={}",
+        md5("4_test1_Internet_S1")
+    );
+    assert_eq!(status(&a.get(&sent)), 22);
+    let unsent = format!(
+        "ACT=4&PAY_ACCOUNT=test1&PAY_ID=S2&PAY_AMOUNT=1.00&SIGN={}",
+        md5("4_test1_Internet_S2")
+    );
+    assert_eq!(status(&a.get(&unsent)), 22);
+    // Signed right, with the same secret, for a service that is not this system's.
+    let other = format!(
+        "ACT=4&PAY_ACCOUNT=test1&SERVICE_ID=TV&PAY_ID=S3&PAY_AMOUNT=1.00&SIGN={}",
+        md5("4_test1_TV_S3")
+    );
+    assert_eq!(status(&a.get(&other)), -101);
+    // And 2.10's text, no slot, is not this system's either.
+    let old = format!(
+        "ACT=4&PAY_ACCOUNT=test1&PAY_ID=S4&PAY_AMOUNT=1.00&SIGN={}",
+        md5("4_test1_S4")
+    );
+    assert_eq!(status(&a.get(&old)), -101);
+    let paid = a.deposit(1);
+    assert_ne!(paid, before);
+
+    // 2.10: no slot. The issue's example: test1_x's SIGN for PAY_ID=G as test1's x_G.
+    a.set_systems(&system("sign_service_id = false"));
+    assert_eq!(status(&a.get(&old)), 22);
+    let with_service = format!(
+        "ACT=4&PAY_ACCOUNT=test1&SERVICE_ID=Internet&PAY_ID=S5&PAY_AMOUNT=1.00&SIGN={}",
+        md5("4_test1_S5")
+    );
+    assert_eq!(status(&a.get(&with_service)), -101);
+    let moved = format!(
+        "ACT=4&PAY_ACCOUNT=test1&PAY_ID=x_G&PAY_AMOUNT=1.00&SIGN={}",
+        md5("4_test1_x_G")
+    );
+    assert_eq!(status(&a.get(&moved)), -101);
+    let paid_210 = a.deposit(1);
+    assert_ne!(paid_210, paid);
+
+    // The default: the slot holds what the request sends, so it must send one.
+    a.set_systems(&system(""));
+    let unsent = format!(
+        "ACT=4&PAY_ACCOUNT=test1&PAY_ID=S6&PAY_AMOUNT=1.00&SIGN={}",
+        md5("4_test1_S6")
+    );
+    let r = a.get(&unsent);
+    assert_eq!(status(&r), -101, "{r:?}");
+    assert_eq!(a.deposit(1), paid_210);
+    assert!(
+        a.site.log().contains("SERVICE_ID is missing"),
+        "{}",
+        a.site.log()
+    );
 }
 
 /// NoDeny, through paysys_check.cgi: twenty copies of one pay at once credit once, and

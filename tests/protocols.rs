@@ -6,7 +6,7 @@ mod common;
 
 use common::abills::Abills;
 use common::Answer;
-use paysys::config::{SignHash, SignRule};
+use paysys::config::{ServiceSlot, SignHash, SignRule};
 
 /// (system, protocol, caller) — the same layout as bench_5_protocols.
 const SYSTEMS: &[(&str, &str, &str)] = &[
@@ -100,8 +100,10 @@ fn twenty_concurrent_repeats_credit_once_in_every_form_protocol() {
             secret: "s3cret".into(),
             hash: SignHash::Md5,
             amount: false,
+            service: ServiceSlot::Sent,
         };
-        paysys::protocol::nonstop24::signature(&rule, "4", "test1", None, id, None)
+        paysys::protocol::nonstop24::signature(&rule, "4", "test1", Some("Internet"), id, None)
+            .expect("a signable request")
     };
     let pays = [
         (
@@ -117,7 +119,7 @@ fn twenty_concurrent_repeats_credit_once_in_every_form_protocol() {
         (
             "127.0.0.5",
             format!(
-                "ACT=4&PAY_ACCOUNT=test1&PAY_ID=G-903&PAY_AMOUNT=1.00&SIGN={}",
+                "ACT=4&PAY_ACCOUNT=test1&SERVICE_ID=Internet&PAY_ID=G-903&PAY_AMOUNT=1.00&SIGN={}",
                 sign("G-903")
             ),
         ),
@@ -170,10 +172,18 @@ fn an_account_typed_with_blanks_around_it_is_the_subscriber_in_every_protocol() 
                 secret: "s3cret".into(),
                 hash: SignHash::Md5,
                 amount: false,
+                service: ServiceSlot::Sent,
             };
-            let sign =
-                paysys::protocol::nonstop24::signature(&rule, "1", "test1 ", None, "G-1", None);
-            format!("ACT=1&PAY_ACCOUNT=test1%20&PAY_ID=G-1&SIGN={sign}")
+            let sign = paysys::protocol::nonstop24::signature(
+                &rule,
+                "1",
+                "test1 ",
+                Some("Internet"),
+                "G-1",
+                None,
+            )
+            .expect("a signable request");
+            format!("ACT=1&PAY_ACCOUNT=test1%20&SERVICE_ID=Internet&PAY_ID=G-1&SIGN={sign}")
         }),
     ];
     for (caller, query) in &forms {

@@ -73,6 +73,7 @@ fuzz_target!(|data: &[u8]| {
         )),
         private_key: None,
         hash: SignHash::Sha1,
+        service_id: None,
     };
     let account = AccountRule::new(AccountKey::Login);
     let ctx = |rsa| ParseContext {

@@ -2,7 +2,8 @@
 //!
 //! The input goes in as a GET query, as a form POST body and as an XML POST body. Each is
 //! parsed unsigned and with a signature rule; a signed parse never succeeds where the
-//! unsigned one fails, and succeeds only when `SIGN` is the one the rule computes. Every
+//! unsigned one fails, succeeds only when `SIGN` is the one the rule computes, and never
+//! admits a signed field holding `_`, the signature's separator. Every
 //! answer must be well-formed XML: one `<pay-response>` with one `<status_code>`, no
 //! control character but `\n`.
 #![no_main]
@@ -11,7 +12,7 @@ mod shared;
 
 use libfuzzer_sys::fuzz_target;
 use paysys::cgi::MAX_BODY;
-use paysys::config::{SignHash, SignRule};
+use paysys::config::{ServiceSlot, SignHash, SignRule};
 use paysys::domain::{AccountKey, AccountRule, Amount, TxnId};
 use paysys::outcome::{Command, Fault, Outcome, Refusal, Subscriber};
 use paysys::protocol::nonstop24::Nonstop24;
@@ -71,6 +72,7 @@ fuzz_target!(|data: &[u8]| {
         secret: "s3cret".into(),
         hash: SignHash::Md5,
         amount: true,
+        service: ServiceSlot::Sent,
     };
     for req in &requests {
         let echo = Nonstop24.echo(req);
@@ -84,8 +86,12 @@ fuzz_target!(|data: &[u8]| {
             };
             let plain = Nonstop24.parse(req, &ctx(None));
             let signed = Nonstop24.parse(req, &ctx(Some(&sign)));
-            if signed.is_ok() {
+            if let Ok(command) = &signed {
                 assert_eq!(signed, plain, "a signature changes nothing but admission");
+                // No signed field holds the separator: a SIGN signs one request only.
+                if let Command::Pay(p) = command {
+                    assert!(!p.txn_id.as_str().contains('_'), "{p:?}");
+                }
             }
             for parsed in [&plain, &signed] {
                 for outcome in outcomes(parsed) {

@@ -325,6 +325,36 @@ fn check_config(path: Option<PathBuf>) -> ExitCode {
                     ),
                 }
             }
+            // The signed text each 24NonStop system expects: what to compare with the
+            // operator's description when every request gets -101.
+            for s in &c.systems {
+                let Some(rule) = &s.sign else { continue };
+                let hash = match rule.hash {
+                    paysys::config::SignHash::Sha1 => "SHA1",
+                    _ => "MD5",
+                };
+                let (service, sent) = match &rule.service {
+                    paysys::config::ServiceSlot::Sent => {
+                        ("_SERVICE_ID".to_string(), "a request must send SERVICE_ID")
+                    }
+                    paysys::config::ServiceSlot::Fixed(id) => {
+                        (format!("_{id}"), "a request may send only this SERVICE_ID")
+                    }
+                    paysys::config::ServiceSlot::Absent => {
+                        (String::new(), "a request may not send SERVICE_ID")
+                    }
+                };
+                let (amount, on) = if rule.amount {
+                    ("[_PAY_AMOUNT]", "; PAY_AMOUNT on ACT=4")
+                } else {
+                    ("", "")
+                };
+                println!(
+                    "sign     {}: SIGN = {hash}(ACT_PAY_ACCOUNT{service}_PAY_ID{amount}_secret){on}; \
+                     {sent}",
+                    s.name
+                );
+            }
             for s in c
                 .systems
                 .iter()

@@ -293,6 +293,18 @@ impl Protocol for Easypay {
                 Refusal::BadSignature(format!("the system's certificate cannot be used: {e}"))
             })?;
             verify(&key, rule.hash, &signed, &hex).map_err(Refusal::BadSignature)?;
+            // EasySoft signs for every provider with one key: a genuine request for another
+            // provider's service verifies too. With service_id set, it is refused.
+            if let Some(ours) = &rule.service_id {
+                let named = r.get("ServiceId");
+                if named != ours {
+                    return Err(Refusal::BadSignature(format!(
+                        "the request is signed for ServiceId '{}', not this system's \
+                         service_id '{ours}'",
+                        clean(named)
+                    )));
+                }
+            }
         }
         let account = || -> Result<Account, Refusal> {
             match r.get("Account") {
@@ -435,6 +447,7 @@ mod tests {
             certificate: fixture("easysoft.cer"),
             private_key: Some(fixture("provider.key")),
             hash: SignHash::Sha1,
+            service_id: None,
         }
     }
 

@@ -21,6 +21,7 @@ pub mod easypay;
 pub mod nonstop24;
 pub mod osmp;
 pub mod privat;
+pub mod sign;
 
 /// What a protocol needs from the system's config to parse a request.
 #[derive(Debug, Clone, Copy)]

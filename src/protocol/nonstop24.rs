@@ -10,11 +10,17 @@
 //! SIGN = UPPER(hex(H(ACT _ PAY_ACCOUNT [_ SERVICE_ID] _ PAY_ID [_ PAY_AMOUNT] _ secret)))
 //! ```
 //!
-//! with the raw values as sent; `PAY_ACCOUNT` is empty where the request has none (ACT=7),
-//! `SERVICE_ID` is in only when the request carries it (2.20 and later; 2.10 has none), and
-//! `PAY_AMOUNT` only on ACT=4 with `sign_amount = true` (2click 2.30). H is MD5, or SHA-1
-//! with `sign = "sha1"`. A missing or wrong `SIGN` is refused (-101) before anything is
-//! looked up.
+//! with the raw values as sent; `PAY_ACCOUNT` is empty where the request has none (ACT=7).
+//! Which fields are in is the system's config, never the request's choice, or one `SIGN`
+//! would sign two requests ([`crate::protocol::sign`]): the `SERVICE_ID` slot is always
+//! there (24NonStop 2.20 and later, 2click) holding the request's `SERVICE_ID`, or the
+//! configured `service_id`, which a sent one must equal; with `sign_service_id = false`
+//! (2.10) it never is, and a request carrying `SERVICE_ID` is refused. `PAY_AMOUNT` is in
+//! on ACT=4 with `sign_amount = true` (2click 2.30), as the very text that is credited. No
+//! signed field may hold `_`: `PAY_ACCOUNT=ivan_x PAY_ID=G` would sign `PAY_ACCOUNT=ivan
+//! PAY_ID=x_G` too. H is MD5, or SHA-1 with `sign = "sha1"`. A missing or wrong `SIGN`, or
+//! one that cannot vouch for a single request, is refused (-101) before anything is looked
+//! up.
 //!
 //! Answer: `<pay-response>` with `status_code` 21 (may pay; with `balance`, `name`, limits),
 //! 22 (paid; a repeat of the same `PAY_ID` gets 22 again and credits nothing), 11 (status
@@ -30,10 +36,11 @@ use quick_xml::events::Event;
 use sha1::{Digest, Sha1};
 
 use crate::cgi::{Form, Request};
-use crate::config::{ProtocolKind, SignHash, SignRule};
+use crate::config::{ProtocolKind, ServiceSlot, SignHash, SignRule};
 use crate::domain::{Account, Amount, AmountError, TxnDate, TxnId};
 use crate::outcome::{Check, Command, Echo, Outcome, Pay, Refusal, StatusQuery};
 use crate::protocol::osmp::{clean, clean_long, push_element};
+use crate::protocol::sign::{self, Part};
 use crate::protocol::{ParseContext, Protocol, Reply};
 
 pub struct Nonstop24;
@@ -129,14 +136,17 @@ impl Protocol for Nonstop24 {
             if sent.is_empty() {
                 return Err(Refusal::BadSignature("SIGN is missing".into()));
             }
+            // `amount_text` is the text Amount::parse credits below: a signed amount is the
+            // credited one, character for character.
             let expected = signature(
                 rule,
                 act,
                 account_text,
                 get("SERVICE_ID")?,
                 pay_id,
-                (act == "4" && rule.amount).then_some(amount_text),
-            );
+                Some(amount_text),
+            )
+            .map_err(Refusal::BadSignature)?;
             if !same_text(&expected, &sent.to_ascii_uppercase()) {
                 return Err(Refusal::BadSignature(format!(
                     "SIGN {} does not match the request signed with this system's secret",
@@ -303,7 +313,12 @@ fn fields(request: &Request) -> Result<Form, Refusal> {
     Ok(Form::from_pairs(pairs))
 }
 
-/// The `SIGN` a request with these raw values must carry.
+/// The `SIGN` a request with these raw values must carry under `rule`, or why no `SIGN` can
+/// vouch for it alone: a signed field holding `_` or empty where it must not be, a
+/// `SERVICE_ID` the rule's slot does not take.
+///
+/// `service`: the request's `SERVICE_ID`, if it sent one; `amount`: its `PAY_AMOUNT`, signed
+/// on ACT=4 when `rule.amount`. Which fields are signed follows from `rule` and `act` alone.
 pub fn signature(
     rule: &SignRule,
     act: &str,
@@ -311,26 +326,62 @@ pub fn signature(
     service: Option<&str>,
     pay_id: &str,
     amount: Option<&str>,
-) -> String {
-    let mut text = format!("{act}_{account}_");
+) -> Result<String, String> {
+    let service = match (&rule.service, service) {
+        (ServiceSlot::Sent, Some(sent)) => Some(sent),
+        (ServiceSlot::Sent, None) => {
+            return Err(
+                "SERVICE_ID is missing: this system's SIGN covers the SERVICE_ID that \
+                 24NonStop 2.20 and later send (terminals that send none: set service_id to \
+                 the one they sign, or sign_service_id = false for 2.10 ones, which sign none)"
+                    .into(),
+            )
+        }
+        (ServiceSlot::Fixed(id), None) => Some(id.as_str()),
+        (ServiceSlot::Fixed(id), Some(sent)) if sent == id => Some(id.as_str()),
+        (ServiceSlot::Fixed(id), Some(sent)) => {
+            return Err(format!(
+                "SERVICE_ID '{}' is not this system's service_id '{id}'",
+                clean(sent)
+            ))
+        }
+        (ServiceSlot::Absent, None) => None,
+        (ServiceSlot::Absent, Some(_)) => {
+            return Err(
+                "SERVICE_ID is sent, but this system's SIGN has no place for it \
+                 (sign_service_id = false, 24NonStop 2.10), so nothing vouches for it; \
+                 remove sign_service_id = false if the terminals are 2.20 or later"
+                    .into(),
+            )
+        }
+    };
+    let field = |name, value, may_be_empty| Part {
+        name,
+        value,
+        may_be_empty,
+    };
+    // PAY_ACCOUNT is empty on ACT=7; on ACT=1 and 4 a missing one is refused after the
+    // signature, as a bad account.
+    let mut parts = vec![
+        field("ACT", act, false),
+        field("PAY_ACCOUNT", account, true),
+    ];
     if let Some(service) = service {
-        text.push_str(service);
-        text.push('_');
+        parts.push(field("SERVICE_ID", service, false));
     }
-    text.push_str(pay_id);
-    text.push('_');
-    if let Some(amount) = amount {
-        text.push_str(amount);
-        text.push('_');
+    parts.push(field("PAY_ID", pay_id, false));
+    if act == "4" && rule.amount {
+        // A missing PAY_AMOUNT is refused after the signature, as a bad sum.
+        parts.push(field("PAY_AMOUNT", amount.unwrap_or(""), true));
     }
-    text.push_str(&rule.secret);
+    let text = sign::joined(&parts, '_', &rule.secret)?;
     let digest: Vec<u8> = match rule.hash {
         SignHash::Md5 => Md5::digest(text.as_bytes()).to_vec(),
         SignHash::Sha1 => Sha1::digest(text.as_bytes()).to_vec(),
         // The config refuses sha256 for 24NonStop; SHA-1's the nearest, never used.
         SignHash::Sha256 => sha2::Sha256::digest(text.as_bytes()).to_vec(),
     };
-    digest.iter().map(|b| format!("{b:02X}")).collect()
+    Ok(digest.iter().map(|b| format!("{b:02X}")).collect())
 }
 
 /// Equal texts, compared in time that does not depend on where they differ.
@@ -359,28 +410,88 @@ mod tests {
             secret: "guessmeifyoucan".into(),
             hash,
             amount,
+            service: ServiceSlot::Sent,
         }
     }
 
     #[test]
     fn signatures_match_the_protocol_vectors() {
-        let md5 = rule(SignHash::Md5, false);
-        // (ACT, PAY_ACCOUNT, PAY_AMOUNT signed, SIGN); SERVICE_ID=Internet, PAY_ID=12345.
-        let table: &[(&str, &str, Option<&str>, &str)] = &[
-            ("1", "1", None, "F4815904D4C731A3E89A0C009A1EDDEE"),
-            ("4", "1", None, "EAFE0622EF7573BA7B488455FB9D997C"),
-            ("4", "1", Some("10.00"), "3D141DF13345B3949E9D7A683A685077"),
-            ("7", "", None, "33DEE597D5F5E769ECBB713B0A3AE174"),
+        // (ACT, PAY_ACCOUNT, amount signed, SIGN); SERVICE_ID=Internet, PAY_ID=12345.
+        let table: &[(&str, &str, bool, &str)] = &[
+            ("1", "1", false, "F4815904D4C731A3E89A0C009A1EDDEE"),
+            ("4", "1", false, "EAFE0622EF7573BA7B488455FB9D997C"),
+            ("4", "1", true, "3D141DF13345B3949E9D7A683A685077"),
+            ("7", "", false, "33DEE597D5F5E769ECBB713B0A3AE174"),
+            // ACT=1 signs no amount, whatever sign_amount says.
+            ("1", "1", true, "F4815904D4C731A3E89A0C009A1EDDEE"),
         ];
         for (act, acc, amount, want) in table {
-            let got = signature(&md5, act, acc, Some("Internet"), "12345", *amount);
-            assert_eq!(got, *want, "{act}");
+            let md5 = rule(SignHash::Md5, *amount);
+            let got = signature(&md5, act, acc, Some("Internet"), "12345", Some("10.00"));
+            assert_eq!(got.as_deref(), Ok(*want), "{act}");
+            // The configured service id signs the same text, sent or not.
+            let fixed = SignRule {
+                service: ServiceSlot::Fixed("Internet".into()),
+                ..md5.clone()
+            };
+            for sent in [None, Some("Internet")] {
+                let got = signature(&fixed, act, acc, sent, "12345", Some("10.00"));
+                assert_eq!(got.as_deref(), Ok(*want), "{act} {sent:?}");
+            }
         }
         let sha1 = rule(SignHash::Sha1, true);
         assert_eq!(
-            signature(&sha1, "4", "1", Some("Internet"), "12345", Some("10.00")),
-            "AFB23CB3E713BB8A980B96DF1FEA6F48BDF49454"
+            signature(&sha1, "4", "1", Some("Internet"), "12345", Some("10.00")).as_deref(),
+            Ok("AFB23CB3E713BB8A980B96DF1FEA6F48BDF49454")
         );
+        // 2.10: no slot at all ("4_1_12345_guessmeifyoucan").
+        let old = SignRule {
+            service: ServiceSlot::Absent,
+            ..rule(SignHash::Md5, false)
+        };
+        assert_eq!(
+            signature(&old, "4", "1", None, "12345", None),
+            Ok(format!("{:X}", Md5::digest(b"4_1_12345_guessmeifyoucan")))
+        );
+    }
+
+    /// The class of issue 17: a SIGN is over a string, so no signed field may hold `_` and
+    /// the service slot is the config's, or one SIGN signs requests with text moved
+    /// between fields.
+    #[test]
+    fn no_two_requests_share_a_signed_text() {
+        let sent = rule(SignHash::Md5, false);
+        let fixed = SignRule {
+            service: ServiceSlot::Fixed("Internet".into()),
+            ..sent.clone()
+        };
+        let old = SignRule {
+            service: ServiceSlot::Absent,
+            ..sent.clone()
+        };
+        let two_click = rule(SignHash::Md5, true);
+        // (rule, PAY_ACCOUNT, SERVICE_ID, PAY_ID, PAY_AMOUNT): each could be the text of
+        // another request; none gets a SIGN.
+        let table: &[(&SignRule, &str, Option<&str>, &str, &str)] = &[
+            (&sent, "1", None, "Internet_G", "10.00"),
+            (&sent, "ivan", Some("x"), "Internet_G", "10.00"),
+            (&sent, "ivan", Some("x_Internet"), "G", "10.00"),
+            (&sent, "ivan_x", Some("Internet"), "G", "10.00"),
+            (&sent, "1", Some(""), "G", "10.00"),
+            (&fixed, "1", Some("TV"), "G", "10.00"),
+            (&fixed, "1", None, "x_G", "10.00"),
+            (&old, "ivan", None, "x_G", "10.00"),
+            (&old, "ivan_x", None, "G", "10.00"),
+            (&old, "1", Some("Internet"), "G", "10.00"),
+            (&two_click, "1", Some("Internet"), "G", "10_00"),
+            (&two_click, "1", None, "Internet_G", "10.00"),
+        ];
+        for (rule, account, service, pay_id, amount) in table {
+            let r = signature(rule, "4", account, *service, pay_id, Some(amount));
+            assert!(r.is_err(), "{account} {service:?} {pay_id} {amount}: {r:?}");
+        }
+        let why = signature(&sent, "4", "1", None, "G", None).unwrap_err();
+        assert!(why.contains("sign_service_id = false"), "{why}");
     }
 
     fn parse_with(req: &Request, sign: Option<&SignRule>) -> Result<Command, Refusal> {
@@ -397,14 +508,7 @@ mod tests {
     }
 
     fn signed(act: &str, acc: &str, amount: &str, rule: &SignRule) -> String {
-        let sign = signature(
-            rule,
-            act,
-            acc,
-            Some("Internet"),
-            "12345",
-            (act == "4" && rule.amount).then_some(amount),
-        );
+        let sign = signature(rule, act, acc, Some("Internet"), "12345", Some(amount)).unwrap();
         format!("ACT={act}&PAY_ACCOUNT={acc}&SERVICE_ID=Internet&PAY_ID=12345&PAY_AMOUNT={amount}&SIGN={sign}")
     }
 
@@ -446,6 +550,18 @@ mod tests {
             // a bad signature, not a bad sum: nothing is judged before the signature.
             good.replace("PAY_ACCOUNT=5907", "PAY_ACCOUNT=x")
                 .replace("PAY_AMOUNT=10.00", "PAY_AMOUNT=abc"),
+            // The same signed text, "4_5907_Internet_12345", with SERVICE_ID moved into
+            // PAY_ID: a new payment id, were it admitted. Percent-encoded, the same.
+            good.replace("SERVICE_ID=Internet&PAY_ID=12345", "PAY_ID=Internet_12345")
+                .replace("PAY_AMOUNT=10.00", "PAY_AMOUNT=5000.00"),
+            good.replace(
+                "SERVICE_ID=Internet&PAY_ID=12345",
+                "PAY_ID=Internet%5F12345",
+            ),
+            good.replace(
+                "PAY_ACCOUNT=5907&SERVICE_ID=Internet",
+                "PAY_ACCOUNT=5907_Internet",
+            ),
         ];
         for query in table {
             let r = parse_with(&request(&query), Some(&md5));

@@ -29,7 +29,7 @@ use std::time::{Duration, Instant};
 
 use chrono::{Local, NaiveDateTime};
 
-use crate::config::{SignHash, SignRule};
+use crate::config::{ServiceSlot, SignHash, SignRule};
 use crate::domain::{Amount, TxnId};
 use crate::paypro::{self, HttpRequest, Layer, Method, Providers};
 use answer::{Answer, Class, Wire};
@@ -72,8 +72,10 @@ OPTIONS
                        (pay books --txn-id as the OrderId, then confirms its PaymentId;
                        --cancel --prv-txn PAYMENT_ID; --private-key FILE signs the requests,
                        --sign sha256), or 24nonstop (24NonStop and 2click terminals; ACT=1, 4, 7
-                       signed with --secret S; --sign sha1, --sign-amount, --service-id ID as
-                       the system's config says)
+                       signed with --secret S; --sign sha1, --sign-amount as the system's
+                       config says; --service-id ID sends and signs SERVICE_ID, as 2.20 and
+                       later do; without it, none is sent or signed, as 2.10 does, for a
+                       system with sign_service_id = false)
   --paypro FILE        a PayPRO provider file (providers.ini, providers_user.ini, or an own
                        MyProviders.ini) or a terminal's directory of them; repeat to layer
                        files in that order
@@ -389,11 +391,28 @@ fn parse_args(args: &[String]) -> Result<Args, String> {
             .map_err(|e| format!("--txn-id {v}: {e}"))?,
         ),
     };
+    // The terminal signs the layout its options say: with --service-id, the SERVICE_ID slot
+    // holding it (2.20 and later); without, none (2.10, sign_service_id = false).
     let sign = secret.map(|secret| SignRule {
         secret,
         hash,
         amount: sign_amount,
+        service: match &service {
+            Some(id) => ServiceSlot::Fixed(id.clone()),
+            None => ServiceSlot::Absent,
+        },
     });
+    if let (Wire::Nonstop24, Some(rule)) = (wire, &sign) {
+        // The endpoint refuses a signed field holding '_' (protocol::sign): say so here,
+        // before anything is sent.
+        let (act, account) = match &action {
+            Action::Check { account, .. } | Action::Pay { account, .. } => ("4", account.as_str()),
+            Action::Status | Action::Cancel { .. } => ("7", ""),
+        };
+        let pay_id = txn_id.as_ref().map_or("1", TxnId::as_str);
+        crate::protocol::nonstop24::signature(rule, act, account, service.as_deref(), pay_id, None)
+            .map_err(|e| format!("24NonStop cannot sign this request: {e}"))?;
+    }
     let auth = match (user, password) {
         (Some(u), p) => Some((u, p.unwrap_or_default())),
         (None, Some(_)) => return Err("--password needs --user".into()),
@@ -489,15 +508,18 @@ fn nonstop24_form(args: &Args, command: &str, txn_id: &TxnId, extra: &[(&str, St
     }
     if let Some(rule) = &args.sign {
         let signed_amount = amount.filter(|_| rule.amount);
-        let sign = crate::protocol::nonstop24::signature(
+        // parse_args refused what cannot be signed; were it to get here, the request goes
+        // without SIGN and the endpoint says -101.
+        if let Ok(sign) = crate::protocol::nonstop24::signature(
             rule,
             act,
             account,
             args.service.as_deref(),
             txn_id.as_str(),
             signed_amount,
-        );
-        pairs.push(("SIGN".into(), sign));
+        ) {
+            pairs.push(("SIGN".into(), sign));
+        }
     }
     pairs.extend(args.params.iter().cloned());
     serde_urlencoded::to_string(&pairs).unwrap_or_default()
@@ -1377,6 +1399,38 @@ mod tests {
                 "--retry-for",
             ),
             (&["--url", "http://h"], "what to do"),
+            // 24NonStop signs fields joined by '_': one holding '_' is not signed at all.
+            (
+                &[
+                    "--url",
+                    "http://h",
+                    "--protocol",
+                    "24nonstop",
+                    "--secret",
+                    "k",
+                    "--service-id",
+                    "Internet",
+                    "pay",
+                    "ivan_x",
+                    "1",
+                ],
+                "24NonStop cannot sign this request: PAY_ACCOUNT 'ivan_x' holds '_'",
+            ),
+            (
+                &[
+                    "--url",
+                    "http://h",
+                    "--protocol",
+                    "24nonstop",
+                    "--secret",
+                    "k",
+                    "--service-id",
+                    "Inter_net",
+                    "check",
+                    "1",
+                ],
+                "SERVICE_ID 'Inter_net' holds '_'",
+            ),
         ] {
             let e = args(words).unwrap_err();
             assert!(e.contains(says), "{words:?}: {e}");
@@ -1410,5 +1464,65 @@ mod tests {
             ("http://h/p.cgi?x=1", Some("command=status&txn_id=666"))
         );
         assert!(generated_txn_id().as_str().len() >= 13);
+    }
+
+    /// What `--protocol 24nonstop` signs is what the endpoint checks: with --service-id, a
+    /// system that signs the sent SERVICE_ID (the default) or that service_id; without, a
+    /// 2.10 system (sign_service_id = false); never the other layout.
+    #[test]
+    fn nonstop24_requests_pass_the_endpoints_check() {
+        use crate::domain::{AccountKey, AccountRule};
+        use crate::protocol::{nonstop24::Nonstop24, Protocol};
+        let endpoint = |service: ServiceSlot| SignRule {
+            secret: "k".into(),
+            hash: SignHash::Md5,
+            amount: true,
+            service,
+        };
+        let accounts = AccountRule::new(AccountKey::Login);
+        let id = TxnId::parse_token("6F9619FF-8B86-D011-B42D-00C04FC964FF").unwrap();
+        let base = [
+            "--url",
+            "http://h/",
+            "--protocol",
+            "24nonstop",
+            "--secret",
+            "k",
+        ];
+        let with = [&base[..], &["--sign-amount", "--service-id", "Internet"]].concat();
+        let without = [&base[..], &["--sign-amount"]].concat();
+        let fixed = ServiceSlot::Fixed("Internet".into());
+        for (words, admitted, refused) in [
+            (
+                &with,
+                vec![ServiceSlot::Sent, fixed.clone()],
+                ServiceSlot::Absent,
+            ),
+            (&without, vec![ServiceSlot::Absent], ServiceSlot::Sent),
+        ] {
+            let a = args(&[&words[..], &["pay", "login1", "10.00"]].concat()).unwrap();
+            let form = osmp_form(
+                &a,
+                "pay",
+                &id,
+                &[("account", "login1".into()), ("sum", "10.00".into())],
+            );
+            let request = crate::protocol::testing::get(&form);
+            let check = |rule: &SignRule| {
+                let ctx = crate::protocol::ParseContext {
+                    account: &accounts,
+                    now: chrono::Local::now().naive_local(),
+                    test: false,
+                    sign: Some(rule),
+                    rsa: None,
+                };
+                Nonstop24.parse(&request, &ctx)
+            };
+            for slot in admitted {
+                let r = check(&endpoint(slot.clone()));
+                assert!(r.is_ok(), "{form} {slot:?}: {r:?}");
+            }
+            assert!(check(&endpoint(refused)).is_err(), "{form}");
+        }
     }
 }
