@@ -528,11 +528,36 @@ fn try_cancel(
             order.txn_id.as_ref(),
         )?;
         return match recorded {
-            Some(UncreditedRecorded::Done { prv_txn, sum }) => {
+            Some(UncreditedRecorded::Done {
+                prv_txn,
+                sum,
+                subscriber_id,
+                payment_ref,
+                txn_id,
+            }) => {
+                let cancelled = CancelledRecord {
+                    prv_txn,
+                    sum,
+                    subscriber_id,
+                    payment_ref,
+                };
+                record_cancelled(&mut tx, system, domain, txn_id.as_deref(), &cancelled)?;
                 commit(tx)?;
                 Ok(Unpaid::Cancelled { prv_txn, sum })
             }
-            Some(UncreditedRecorded::Repeat { prv_txn, sum }) => {
+            Some(UncreditedRecorded::Repeat {
+                prv_txn,
+                sum,
+                subscriber_id,
+                txn_id,
+            }) => {
+                let cancelled = CancelledRecord {
+                    prv_txn,
+                    sum,
+                    subscriber_id,
+                    payment_ref: 0,
+                };
+                record_cancelled(&mut tx, system, domain, txn_id.as_deref(), &cancelled)?;
                 commit(tx)?;
                 Ok(Unpaid::Repeat { prv_txn, sum })
             }
@@ -594,6 +619,45 @@ fn try_cancel(
         prv_txn: stored.prv_txn,
         sum: stored.sum,
     })
+}
+
+/// A payment the billing recorded before paysys, reversed (now or before).
+struct CancelledRecord {
+    prv_txn: u64,
+    sum: Amount,
+    subscriber_id: u64,
+    payment_ref: u64,
+}
+
+/// Our row of a payment the billing's own script made and a cancel reversed, marked
+/// cancelled: from now on its UNIQUE key answers every pay of the txn ("cancelled", never
+/// credited) whatever the billing's rows say, and `paysys report` counts the cancel. Written
+/// only when the txn's whole id is known; a row written meanwhile (`IGNORE`) stays.
+fn record_cancelled(
+    tx: &mut Transaction<'_>,
+    system: &System,
+    domain: Domain,
+    txn_id: Option<&str>,
+    c: &CancelledRecord,
+) -> Result<(), mysql::Error> {
+    let Some(txn_id) = txn_id.filter(|t| t.chars().count() <= TxnId::MAX_LEN) else {
+        return Ok(());
+    };
+    tx.exec_drop(
+        "INSERT IGNORE INTO paysys_txn (system_name, txn_id, account, subscriber_id, amount, \
+         txn_date, created, caller_ip, domain_id, payment_ref, prv_txn, cancelled) \
+         VALUES (?, ?, ?, ?, CAST(? AS DECIMAL(16,2)), NOW(), NOW(), '', ?, ?, ?, NOW())",
+        (
+            &system.name,
+            txn_id,
+            c.subscriber_id.to_string(),
+            c.subscriber_id,
+            c.sum.to_string(),
+            domain.id(),
+            c.payment_ref,
+            c.prv_txn,
+        ),
+    )
 }
 
 /// A `paysys_txn` row, for the admin (`paysys txn`).

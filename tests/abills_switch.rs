@@ -498,3 +498,119 @@ fn payments_date_is_the_web_servers_clock_as_abills_writes_it() {
         "paysys_log.datetime {logged}"
     );
 }
+
+// ----- cancels of cut ids: only the payment that is certainly the one named ---------------------
+
+#[test]
+fn a_cancel_of_a_cut_id_reverses_that_payment_and_no_neighbour() {
+    let ddl = Ddl::V1_20;
+    let ab = Abills::on_ddl(ddl, &osmp_old_scheme());
+    // Before the switch ABillS's script paid X and Y, whose texts share their first 24
+    // characters: both payments rows hold the whole 25 characters (ext_id is 28 wide); X's
+    // log row holds the cut 24, and Y's log row could not be written (the key held X's).
+    let (x, y, z) = (LONG_TXN, "12345678901234567891", "12345678901234567892");
+    let log_x = ab.abills_script_pays(
+        44,
+        &format!("OSMP:{x}"),
+        1,
+        1,
+        "100.00",
+        &osmp_info(x, "1", "100.00"),
+    );
+    {
+        let mut conn = ab.db.conn();
+        conn.query_drop("SET SESSION sql_mode = 'NO_ENGINE_SUBSTITUTION'")
+            .unwrap();
+        conn.exec_drop(
+            "INSERT INTO payments (date, sum, dsc, uid, aid, method, ext_id, bill_id, amount, \
+             reg_date, last_deposit) VALUES (NOW(), 30, 'OSMP Payments', 1, 2, 2, ?, 1, 30, \
+             NOW(), 0)",
+            (format!("OSMP:{y}"),),
+        )
+        .unwrap();
+        conn.query_drop("UPDATE bills SET deposit = deposit + 30 WHERE id = 1")
+            .unwrap();
+    }
+    assert_eq!(ab.deposit(1), "142.50");
+    let before = ab.snapshot();
+    // Named with another txn: the cut text is X's (its info says so), not Z's.
+    refused(
+        &ab.get(&format!("command=cancel&prv_txn={log_x}&txn_id={z}")),
+        300,
+        "nod23",
+    );
+    assert_eq!(ab.snapshot(), before);
+    // By prv_txn alone: the whole id is read back from the request ABillS kept, and X's
+    // payment — only X's — is reversed.
+    assert_eq!(
+        ok(&ab.get(&format!("command=cancel&prv_txn={log_x}"))),
+        log_x.to_string()
+    );
+    assert_eq!(ab.deposit(1), "42.50");
+    let left: Vec<String> = ab.payments().into_iter().map(|p| p.ext_id).collect();
+    assert!(left.contains(&format!("OSMP:{y}")), "{left:?}");
+    assert!(!left.contains(&format!("OSMP:{x}")), "{left:?}");
+    // X's retry is refused; the ledger now holds the cancel under X's whole id.
+    refused(&ab.get(&pay_query(x, "1", "100.00")), 7, "nod22");
+    assert!(ab.txn("osmp", x).cancelled);
+    assert_eq!(ab.deposit(1), "42.50");
+}
+
+#[test]
+fn a_cancel_that_cannot_tell_the_payment_reverses_nothing() {
+    let ab = Abills::on_ddl(Ddl::V1_20, &osmp_old_scheme());
+    // A log row cut to 24 characters whose request ABillS did not keep (empty info): which
+    // payment it was cannot be told.
+    let log = ab.abills_script_pays(44, &format!("OSMP:{LONG_TXN}"), 1, 1, "100.00", "");
+    let before = ab.snapshot();
+    refused(
+        &ab.get(&format!("command=cancel&prv_txn={log}")),
+        300,
+        "nod23",
+    );
+    assert_eq!(ab.snapshot(), before, "nothing reversed");
+    // Nor when a txn is named: a cut text proves nothing without the request that says
+    // whose it is (another id sharing the first 24 characters has the same text).
+    refused(
+        &ab.get(&format!("command=cancel&prv_txn={log}&txn_id={LONG_TXN}")),
+        300,
+        "nod23",
+    );
+    assert_eq!(ab.snapshot(), before, "nothing reversed");
+
+    // A payment removed by hand in ABillS (its log row still says paid): not "cancelled",
+    // and nothing is taken back.
+    let ab = Abills::on_ddl(
+        Ddl::V1_20,
+        &system("osmp", DEFAULT_ALLOW, "account = \"login\""),
+    );
+    ab.db
+        .conn()
+        .query_drop("DELETE FROM payments WHERE ext_id = 'OSM:777'")
+        .unwrap();
+    let before = ab.snapshot();
+    refused(&ab.get("command=cancel&prv_txn=1"), 300, "nod23");
+    assert_eq!(ab.snapshot(), before);
+}
+
+#[test]
+fn a_payment_cancelled_through_a_domain_is_not_paid_again_through_it() {
+    for ddl in Ddl::ALL {
+        // The fixture's OSM:777 was paid in the default domain; the terminal reaches us
+        // through /paysys_check.cgi/2 now.
+        let ab = Abills::on_ddl(ddl, &system("osmp", DEFAULT_ALLOW, "account = \"login\""));
+        assert_eq!(
+            ok(&ab.get_at("/2", "command=cancel&prv_txn=1")),
+            "1",
+            "{ddl:?}"
+        );
+        assert_eq!(ab.deposit(1), "-87.50", "{ddl:?}");
+        let after = ab.snapshot();
+        // Its retry, through the same domain and through the default one: never credited.
+        let a = ab.get_at("/2", &pay_query("777", "test1", "100.00"));
+        assert_eq!(a.result(), 7, "{ddl:?}: {}", a.body);
+        refused(&ab.get(&pay_query("777", "test1", "100.00")), 7, "nod22");
+        assert_eq!(ab.deposit(1), "-87.50", "{ddl:?}");
+        assert_eq!(ab.snapshot(), after, "{ddl:?}");
+    }
+}

@@ -34,7 +34,7 @@ use crate::outcome::{Refusal, Subscriber};
 
 pub mod txn_ids;
 
-use txn_ids::{Seen, TxnIds};
+use txn_ids::{Evidence, Seen, TxnIds};
 
 pub struct Abills;
 
@@ -258,12 +258,11 @@ impl Lock {
     }
 }
 
-/// Which domains' `paysys_log` rows a lookup sees.
+/// Which domains' `paysys_log` rows a lookup sees: this domain's, and the default
+/// domain's (0), as ABillS's script looks a repeat up. A pay, a status and a cancel all see
+/// the same rows, so none of them can find a payment another misses.
 #[derive(Debug, Clone, Copy)]
 enum Domains {
-    /// This domain's only: the rows its UNIQUE (domain_id, transaction_id) key collides with.
-    Own(Domain),
-    /// This domain's, else the default domain's, as ABillS's script looks a repeat up.
     OrDefault(Domain),
 }
 
@@ -354,9 +353,11 @@ fn log_row(
 
 /// ABillS's rows of the txn `ids` names, under any text it may have been written with.
 ///
-/// A row found by a cut text is another txn's when its log row's `info` (the request
-/// ABillS's script kept) names another id: then neither it nor the payment found by a cut
-/// text counts.
+/// A log row found by a cut text is another txn's when its `info` (the request ABillS's
+/// script kept) names another id that begins the same way ([`Evidence::Another`]); so is a
+/// payment found by a cut text that goes with such a log row (ABillS wrote both texts for
+/// one request, so one begins as the other). Neither counts then. An `info` that names no
+/// id is no evidence either way.
 fn find(
     conn: &mut impl Queryable,
     ids: &TxnIds,
@@ -373,7 +374,6 @@ fn find(
         Params::Positional(texts.iter().map(|t| t.as_str().into()).collect()),
     )?;
     let (domain_sql, domain) = match domains {
-        Domains::Own(d) => ("domain_id = ?", d),
         Domains::OrDefault(d) => ("domain_id IN (?, 0)", d),
     };
     let mut params: Vec<mysql::Value> = vec![domain.id().into()];
@@ -387,14 +387,25 @@ fn find(
         Params::Positional(params),
     )?;
     let logs: Vec<(String, LogRow)> = logs.into_iter().map(log_row).collect();
-    let cut_is_another = logs.iter().any(|(text, log)| {
-        matches!(ids.seen(text), Seen::Exact(f) if f.is_cut()) && ids.contradicted_by(&log.info)
-    });
-    let counts =
-        |text: &str| !(cut_is_another && matches!(ids.seen(text), Seen::Exact(f) if f.is_cut()));
+    // A log row found by a cut text is another id's when the request ABillS kept with it
+    // names that other id; so is a payment found by a cut text whose log row (the one whose
+    // text begins as the payment's: ABillS wrote both for one request) is another id's.
+    let cut = |text: &str| matches!(ids.seen(text), Seen::Exact(f) if f.is_cut());
+    let anothers: Vec<String> = logs
+        .iter()
+        .filter(|(text, log)| {
+            cut(text) && matches!(ids.evidence(text, &log.info), Evidence::Another(_))
+        })
+        .map(|(text, _)| text.clone())
+        .collect();
     let payments: Vec<(String, PaymentRow)> = payments
         .into_iter()
-        .filter(|(text, ..)| counts(text))
+        .filter(|(text, ..)| {
+            !(cut(text)
+                && anothers
+                    .iter()
+                    .any(|a| text.starts_with(a.as_str()) || a.starts_with(text.as_str())))
+        })
         .map(|(ext_id, id, uid, sum, bill_id)| {
             (
                 ext_id.clone(),
@@ -408,7 +419,10 @@ fn find(
             )
         })
         .collect();
-    let logs: Vec<(String, LogRow)> = logs.into_iter().filter(|(t, _)| counts(t)).collect();
+    let logs: Vec<(String, LogRow)> = logs
+        .into_iter()
+        .filter(|(t, _)| !anothers.contains(t))
+        .collect();
     Ok(Found {
         payment: ids.best(&payments).map(|(seen, p)| (seen, p.clone())),
         log: ids.best(&logs).map(|(seen, l)| (seen, l.clone())),
@@ -477,7 +491,7 @@ impl Billing for Abills {
         // payments.ext_id, under any text it was written with) keeps its first answer before
         // any other rule: the subscriber may have been disabled, or its group barred from
         // payment systems, since.
-        let earlier = self::find(tx, &ids, Domains::Own(c.domain), Lock::Update)?;
+        let earlier = self::find(tx, &ids, Domains::OrDefault(c.domain), Lock::Update)?;
         if let Some(recorded) = recorded_credit(tx, c, &ids, &earlier, &found)? {
             return Ok(recorded);
         }
@@ -523,7 +537,7 @@ impl Billing for Abills {
                 // its payment and then its log row), or reversed: found again under the
                 // locks now held. A duplicate of anything else (the primary key) is no
                 // answer about this txn: temporary, the retry decides.
-                let now_found = self::find(tx, &ids, Domains::Own(c.domain), Lock::Update)?;
+                let now_found = self::find(tx, &ids, Domains::OrDefault(c.domain), Lock::Update)?;
                 let found = lookup(tx, c.account, c.domain)?;
                 return match recorded_credit(tx, c, &ids, &now_found, &found)? {
                     Some(recorded) => Ok(recorded),
@@ -687,16 +701,19 @@ impl Billing for Abills {
     ) -> Result<Option<UncreditedRecorded>, mysql::Error> {
         let refused = |why: String| Ok(Some(UncreditedRecorded::Refused(why)));
         let prefix = format!("{}:", system.abills.txn_prefix);
-        // The log row first, locked: two cancels of one payment reverse it once, and a pay
-        // retried meanwhile waits, then finds it cancelled.
-        let (log, ids) = match (prv_txn, txn_id) {
-            (Some(id), _) => {
+        // Which txn: the one named, or the one whose log row prv_txn is. That row is read
+        // without a lock here; the locks are taken below in the order a pay takes them
+        // (payments, then paysys_log), so that a pay retried meanwhile waits instead of
+        // deadlocking.
+        let (ids, known) = match (prv_txn, txn_id) {
+            (Some(id), named) => {
                 let row: Option<LogSelected> =
-                    tx.exec_first(format!("{LOG_SELECT} WHERE id = ? FOR UPDATE"), (id,))?;
+                    tx.exec_first(format!("{LOG_SELECT} WHERE id = ?"), (id,))?;
                 let Some((_, log)) = row.map(log_row) else {
                     return Ok(None);
                 };
-                // Scoped to this system, as our own cancel is: ABillS's cancels any log id.
+                // Scoped to this system and domain, as our own cancel is: ABillS's cancels
+                // any log id.
                 if log.system_id != u64::from(system.abills.id)
                     || !log.transaction_id.starts_with(&prefix)
                 {
@@ -712,122 +729,109 @@ impl Billing for Abills {
                         log.domain_id
                     ));
                 }
-                let ids = match txn_id {
+                match named {
                     Some(t) => {
                         let ids = txn_ids(system, t.as_str());
-                        if !matches!(ids.seen(&log.transaction_id), Seen::Exact(_)) {
+                        let theirs = match ids.seen(&log.transaction_id) {
+                            Seen::Exact(form) if form.is_cut() => {
+                                ids.evidence(&log.transaction_id, &log.info) == Evidence::Ours
+                            }
+                            Seen::Exact(_) => true,
+                            Seen::Collated => false,
+                        };
+                        if !theirs {
                             return refused(format!(
                                 "prv_txn {id} is {}, not txn {t}",
                                 log.transaction_id
                             ));
                         }
-                        ids
+                        (ids, true)
                     }
-                    // The id as the log row has it (whole, cut or hashed: the payment holds
-                    // the same text, as ABillS's own cancel assumes).
-                    None => TxnIds::new(
+                    // The whole id: from the request ABillS kept, or the log row's text when
+                    // it cannot have been cut.
+                    None => match TxnIds::from_info(
                         &system.abills.txn_prefix,
-                        &log.transaction_id[prefix.len()..],
-                    ),
-                };
-                (Some(log), ids)
-            }
-            (None, Some(t)) => {
-                let ids = txn_ids(system, t.as_str());
-                let found = self::find(tx, &ids, Domains::OrDefault(domain), Lock::Update)?;
-                match (found.log(), found.payment()) {
-                    (None, None) => return Ok(None),
-                    (log, _) => (log.cloned(), ids),
+                        &log.transaction_id,
+                        &log.info,
+                    ) {
+                        Some(ids) => (ids, true),
+                        None => {
+                            let text = &log.transaction_id;
+                            let cut = txn_ids::WIDTHS.contains(&text.chars().count());
+                            (
+                                TxnIds::new(&system.abills.txn_prefix, &text[prefix.len()..]),
+                                !cut,
+                            )
+                        }
+                    },
                 }
             }
+            (None, Some(t)) => (txn_ids(system, t.as_str()), true),
             (None, None) => return Ok(None),
         };
-        let payment = payment_of(tx, &ids, log.as_ref())?;
-        let answered = log
-            .as_ref()
-            .map(|l| l.id)
-            .or(payment.as_ref().map(|p| p.id));
-        let prv_txn = answered.unwrap_or(0);
-        match (payment, &log) {
-            (Some(p), _) => {
-                if log.as_ref().is_some_and(|l| l.status == STATUS_CANCELLED) {
-                    // Marked cancelled with its payment still there: only a hand in the
-                    // database does that. Reversing now could take the money back twice.
-                    return refused(format!(
-                        "paysys_log {prv_txn} is marked cancelled but payments row {} is still \
-                         there: check it in ABillS",
-                        p.id
-                    ));
-                }
-                reverse(tx, p.id, p.bill_id, &p.sum, log.as_ref().map(|l| l.id))?;
-                Ok(Some(UncreditedRecorded::Done {
-                    prv_txn,
-                    sum: amount_of(&p.sum),
-                }))
-            }
-            // Reversed before (by ABillS or by us): the first answer again. ABillS marks
-            // such a log row cancelled too.
-            (None, Some(l)) => {
-                if l.status != STATUS_CANCELLED {
-                    tx.exec_drop(
-                        "UPDATE paysys_log SET status = ? WHERE id = ?",
-                        (STATUS_CANCELLED, l.id),
-                    )?;
-                }
-                Ok(Some(UncreditedRecorded::Repeat {
-                    prv_txn,
-                    sum: amount_of(&l.sum),
-                }))
-            }
-            (None, None) => Ok(None),
+        let found = self::find(tx, &ids, Domains::OrDefault(domain), Lock::Update)?;
+        // ABillS's cancel goes by the log row: without one here, there is nothing of this
+        // system's and domain's to reverse.
+        let Some(log) = found.log().cloned() else {
+            return match prv_txn {
+                Some(id) => refused(format!(
+                    "prv_txn {id}: its paysys_log row could not be matched to a payment ({}): \
+                     cancel it in ABillS",
+                    ids.whole()
+                )),
+                None => Ok(None),
+            };
+        };
+        if let Some(id) = prv_txn.filter(|id| *id != log.id) {
+            return refused(format!(
+                "prv_txn {id} is not the paysys_log row of {} ({}): nothing reversed",
+                ids.whole(),
+                log.id
+            ));
         }
+        let txn_id = known.then(|| ids.id().to_string());
+        let sum = amount_of(&log.sum);
+        let Some(payment) = found.payment().cloned() else {
+            if log.status == STATUS_CANCELLED {
+                // Reversed before (by ABillS or by us): the first answer again.
+                return Ok(Some(UncreditedRecorded::Repeat {
+                    prv_txn: log.id,
+                    sum,
+                    subscriber_id: log.uid,
+                    txn_id,
+                }));
+            }
+            return refused(format!(
+                "paysys_log {} ({}) has no payments row (deleted in ABillS?): nothing reversed; \
+                 check it in ABillS",
+                log.id, log.transaction_id
+            ));
+        };
+        if log.status == STATUS_CANCELLED {
+            // Marked cancelled with its payment still there: only a hand in the database
+            // does that. Reversing now could take the money back twice.
+            return refused(format!(
+                "paysys_log {} is marked cancelled but payments row {} is still there: check it \
+                 in ABillS",
+                log.id, payment.id
+            ));
+        }
+        if payment.uid != log.uid || amount_of(&payment.sum) != sum {
+            return refused(format!(
+                "payments row {} (uid {}, {}) is not what paysys_log {} recorded (uid {}, {}): \
+                 nothing reversed; check it in ABillS",
+                payment.id, payment.uid, payment.sum, log.id, log.uid, log.sum
+            ));
+        }
+        reverse(tx, payment.id, payment.bill_id, &payment.sum, Some(log.id))?;
+        Ok(Some(UncreditedRecorded::Done {
+            prv_txn: log.id,
+            sum: amount_of(&payment.sum),
+            subscriber_id: log.uid,
+            payment_ref: payment.id,
+            txn_id,
+        }))
     }
-}
-
-/// The payment of a recorded txn: by any of its texts, or — when the log row's text was cut
-/// (ABillS ≤ 1.20 cut `transaction_id` at 24 characters and `ext_id` at 28) — the one
-/// payment of the log row's subscriber whose `ext_id` begins with it.
-fn payment_of(
-    tx: &mut Transaction<'_>,
-    ids: &TxnIds,
-    log: Option<&LogRow>,
-) -> Result<Option<PaymentRow>, mysql::Error> {
-    let found = self::find(tx, ids, Domains::OrDefault(Domain::default()), Lock::Update)?;
-    if let Some(p) = found.payment() {
-        return Ok(Some(p.clone()));
-    }
-    let Some(log) = log else {
-        return Ok(None);
-    };
-    if !txn_ids::WIDTHS.contains(&log.transaction_id.chars().count()) {
-        return Ok(None);
-    }
-    let like = format!(
-        "{}%",
-        log.transaction_id
-            .replace('\\', "\\\\")
-            .replace('%', "\\%")
-            .replace('_', "\\_")
-    );
-    let rows: Vec<PaymentSelected> = tx.exec(
-        format!("{PAYMENT_SELECT} WHERE ext_id LIKE ? AND uid = ? LIMIT 2 FOR UPDATE"),
-        (like, log.uid),
-    )?;
-    let rows: Vec<PaymentSelected> = rows
-        .into_iter()
-        .filter(|(ext_id, ..)| ext_id.starts_with(&log.transaction_id))
-        .collect();
-    // Two candidates: which one is this txn's cannot be told; reverse neither.
-    Ok(match rows.as_slice() {
-        [(ext_id, id, uid, sum, bill_id)] => Some(PaymentRow {
-            id: *id,
-            uid: *uid,
-            sum: sum.clone(),
-            bill_id: *bill_id,
-            ext_id: ext_id.clone(),
-        }),
-        _ => None,
-    })
 }
 
 /// Reverses a payment as ABillS's cancel does: the bill's deposit back (what the payment
@@ -865,7 +869,7 @@ fn recorded_credit(
     target: &Result<Target, Refusal>,
 ) -> Result<Option<Credited>, mysql::Error> {
     if let Some(p) = found.payment() {
-        let prv_txn = log_of_recorded(tx, c, ids, p)?;
+        let prv_txn = log_of_recorded(tx, c, ids, found, p)?;
         let amount = amount_of(&p.sum);
         return Ok(Some(Credited::Recorded {
             prv_txn,
@@ -894,11 +898,16 @@ fn log_of_recorded(
     tx: &mut Transaction<'_>,
     c: &Credit<'_>,
     ids: &TxnIds,
+    found: &Found,
     payment: &PaymentRow,
 ) -> Result<u64, mysql::Error> {
-    let found = self::find(tx, ids, Domains::OrDefault(c.domain), Lock::Update)?;
-    if let Some(log) = found.log() {
-        return Ok(log.id);
+    match &found.log {
+        Some((Seen::Exact(_), log)) => return Ok(log.id),
+        // The key holds another id's row that ABillS cannot tell from this one: writing
+        // ours would fail on it every time. The payment's own id answers, as when ABillS
+        // wrote no log row.
+        Some((Seen::Collated, _)) => return Ok(payment.id),
+        None => {}
     }
     let written = written_id(tx, ids)?;
     tx.exec_drop(

@@ -113,10 +113,24 @@ pub enum Uncredited {
 /// What reversing a payment the billing recorded itself (before paysys) did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum UncreditedRecorded {
-    /// Reversed now; `prv_txn` is what its pay was answered with.
-    Done { prv_txn: u64, sum: Amount },
+    /// Reversed now; `prv_txn` is what its pay was answered with, `payment_ref` the
+    /// billing's payment row it removed. `txn_id`: the payment's whole id, when it is known
+    /// for certain (the ledger then records the cancel under it, so that no later pay of it
+    /// is credited).
+    Done {
+        prv_txn: u64,
+        sum: Amount,
+        subscriber_id: u64,
+        payment_ref: u64,
+        txn_id: Option<String>,
+    },
     /// Reversed before: nothing done now.
-    Repeat { prv_txn: u64, sum: Amount },
+    Repeat {
+        prv_txn: u64,
+        sum: Amount,
+        subscriber_id: u64,
+        txn_id: Option<String>,
+    },
     /// Found, and not to be reversed by this cancel (another system's, another domain's).
     Refused(String),
 }

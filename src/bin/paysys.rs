@@ -366,6 +366,20 @@ fn check_config(path: Option<PathBuf>) -> ExitCode {
                     s.name
                 );
             }
+            // EasySoft signs every provider's requests with one key: without service_id, a
+            // request signed for another provider's service verifies here too, and only the
+            // allow list keeps it out.
+            for s in c
+                .systems
+                .iter()
+                .filter(|s| s.rsa.as_ref().is_some_and(|r| r.service_id.is_none()))
+            {
+                println!(
+                    "warning  {}: no service_id: a request EasyPay signed for another \
+                     provider's ServiceId is accepted too; set service_id to this provider's",
+                    s.name
+                );
+            }
             let (largest, column) = c.database.billing.largest_payment();
             for s in c
                 .systems

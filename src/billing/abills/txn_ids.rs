@@ -45,13 +45,14 @@ pub enum Form {
 }
 
 impl Form {
-    /// How surely a row with this text is the id's own: the whole text, then the longest
-    /// cut, then the hashes.
+    /// How surely a row with this text is the id's own: the whole text and the hashes
+    /// (only this id has them), then the cuts, longest first (another id that begins the
+    /// same way has them too).
     fn rank(self) -> usize {
         match self {
             Form::Whole => 0,
+            Form::Hashed(w) => 100 - w,
             Form::Cut(w) => 1000 - w,
-            Form::Hashed(w) => 2000 - w,
         }
     }
 
@@ -70,9 +71,22 @@ pub enum Seen {
     Collated,
 }
 
+/// What a `paysys_log` row's `info` (the request ABillS's script kept: `"key, value\n"`
+/// per parameter) says of a row found by a cut text.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Evidence {
+    /// One of the request's values is this id.
+    Ours,
+    /// One of its values is another id whose text begins as the cut one: that id's row.
+    Another(String),
+    /// Neither (an empty `info`, or a request kept without its id).
+    Silent,
+}
+
 /// Every text an id may be stored under, for one system's prefix.
 #[derive(Debug, Clone)]
 pub struct TxnIds {
+    prefix: String,
     id: String,
     whole: String,
     forms: Vec<(String, Form)>,
@@ -90,9 +104,30 @@ impl TxnIds {
         forms.sort_by_key(|(_, f)| f.rank());
         forms.dedup_by(|a, b| a.0 == b.0);
         TxnIds {
+            prefix: prefix.to_string(),
             id: txn_id.to_string(),
             whole,
             forms,
+        }
+    }
+
+    /// The payment system's id.
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
+    /// The id of the request `info` kept whose text `stored` is (whole, or cut from it),
+    /// when exactly one of its values fits: how a cancel that names only a `paysys_log` row
+    /// with a cut text learns the whole id, and so finds the payment ABillS cut otherwise.
+    pub fn from_info(prefix: &str, stored: &str, info: &str) -> Option<TxnIds> {
+        let mut fitting = values(info)
+            .filter(|v| !v.is_empty() && format!("{prefix}:{v}").starts_with(stored))
+            .map(|v| TxnIds::new(prefix, v))
+            .filter(|ids| matches!(ids.seen(stored), Seen::Exact(Form::Whole | Form::Cut(_))));
+        let first = fitting.next()?;
+        match fitting.next() {
+            Some(other) if other.id != first.id => None,
+            _ => Some(first),
         }
     }
 
@@ -139,16 +174,22 @@ impl TxnIds {
         }
     }
 
-    /// Whether `paysys_log.info` (`"key, value\n"` per request parameter, as ABillS's
-    /// script writes it) contradicts a cut text: it lists the request's parameters and none
-    /// of them is this id. An empty `info` contradicts nothing.
-    pub fn contradicted_by(&self, info: &str) -> bool {
-        if info.trim().is_empty() {
-            return false;
+    /// What `info` says of the row whose text `stored` (one of this id's cut texts) is. Only
+    /// positive evidence counts: a request ABillS kept without its id says nothing.
+    pub fn evidence(&self, stored: &str, info: &str) -> Evidence {
+        let mut another = None;
+        for v in values(info) {
+            if v == self.id {
+                return Evidence::Ours;
+            }
+            if another.is_none()
+                && !v.is_empty()
+                && format!("{}:{v}", self.prefix).starts_with(stored)
+            {
+                another = Some(v.to_string());
+            }
         }
-        !info
-            .lines()
-            .any(|line| line.split_once(", ").is_some_and(|(_, v)| v == self.id))
+        another.map_or(Evidence::Silent, Evidence::Another)
     }
 
     /// The best of `rows` (each with its stored text) for this id: the exact match of the
@@ -166,6 +207,12 @@ impl TxnIds {
         }
         rows.first().map(|(_, row)| (Seen::Collated, row))
     }
+}
+
+/// The values of `info`'s `"key, value"` lines.
+fn values(info: &str) -> impl Iterator<Item = &str> {
+    info.lines()
+        .filter_map(|line| line.split_once(", ").map(|(_, v)| v))
 }
 
 /// `"<prefix>:"` and hex digits of the id's SHA-256, `width` characters in all (at most
@@ -251,10 +298,37 @@ mod tests {
     }
 
     #[test]
-    fn info_that_names_another_id_contradicts_a_cut_text() {
+    fn info_tells_whose_a_cut_text_is_only_by_what_it_holds() {
         let ids = TxnIds::new("24N", GUID);
-        assert!(!ids.contradicted_by(""));
-        assert!(!ids.contradicted_by(&format!("ACT, 4\nPAY_ID, {GUID}\n")));
-        assert!(ids.contradicted_by("ACT, 4\nPAY_ID, 6F9619FF-8B86-D011-B42D-00C04FC96400\n"));
+        let cut: String = ids.whole().chars().take(24).collect();
+        assert_eq!(ids.evidence(&cut, ""), Evidence::Silent);
+        // A request kept without its id (ABillS drops an XML body) says nothing.
+        assert_eq!(
+            ids.evidence(&cut, "ACT, 4\nPAY_AMOUNT, 10.00\n"),
+            Evidence::Silent
+        );
+        assert_eq!(
+            ids.evidence(&cut, &format!("ACT, 4\nPAY_ID, {GUID}\n")),
+            Evidence::Ours
+        );
+        let other = "6F9619FF-8B86-D011-B42D-00C04FC96400";
+        assert_eq!(
+            ids.evidence(&cut, &format!("ACT, 4\nPAY_ID, {other}\n")),
+            Evidence::Another(other.into())
+        );
+    }
+
+    #[test]
+    fn the_whole_id_is_found_again_in_info() {
+        let cut: String = format!("24N:{GUID}").chars().take(24).collect();
+        let info = format!("ACT, 4\nPAY_ACCOUNT, test1\nPAY_ID, {GUID}\n");
+        assert_eq!(
+            TxnIds::from_info("24N", &cut, &info).map(|i| i.id().to_string()),
+            Some(GUID.to_string())
+        );
+        assert!(TxnIds::from_info("24N", &cut, "ACT, 4\n").is_none());
+        // Two ids that both fit: which one cannot be told.
+        let two = format!("{info}X, 6F9619FF-8B86-D011-B42D-00C04FC96400\n");
+        assert!(TxnIds::from_info("24N", &cut, &two).is_none());
     }
 }
