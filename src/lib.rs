@@ -29,7 +29,7 @@
 //! * [`card`] — card providers' wire code, pure functions with no I/O: build the checkout
 //!   form or invoice, verify a callback's signature over the bytes received and parse it
 //!   into typed values, build and read the status API's request and answer
-//!   ([`card::liqpay`], [`card::monobank`]).
+//!   ([`card::liqpay`], [`card::monobank`], [`card::wayforpay`]).
 //! * [`policy`] — the system's limits: sum range, `txn_date` window. They judge new
 //!   payments only.
 //! * [`billing`] — one file per billing schema ([`billing::nodeny`], [`billing::abills`]):

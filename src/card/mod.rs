@@ -6,6 +6,8 @@
 //! * [`liqpay`] — the checkout form, the callback (`data` + `signature`), the status API.
 //! * [`monobank`] — invoice/create, the webhook signed with ECDSA P-256 (`X-Sign`), the
 //!   merchant's public key, the invoice status API.
+//! * [`wayforpay`] — the checkout form, the `serviceUrl` callback and its signed accept
+//!   answer, `CHECK_STATUS`.
 //!
 //! Rules every module keeps (the "no signature, no money"):
 //!
@@ -20,6 +22,7 @@
 
 pub mod liqpay;
 pub mod monobank;
+pub mod wayforpay;
 
 use std::fmt;
 
