@@ -3,7 +3,7 @@
 //!
 //! Every signature is lowercase hex HMAC-MD5, keyed with the merchant's secret key, of
 //! fields joined by `;`. A field holding `;` would let one signature vouch for other field
-//! values, so no signed field may hold one ([`joined`]). The callback's amount is signed as
+//! values, so no signed field may hold one. The callback's amount is signed as
 //! the text WayForPay sent (`150.5`), not as we would format it.
 
 use hmac::{Hmac, Mac};
