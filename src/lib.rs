@@ -26,6 +26,10 @@
 //!   [`outcome::Command`] made of [`domain`] values, render an [`outcome::Outcome`], in the
 //!   [`protocol::Dialect`] of the executable. [`protocol::sign`] builds the text of a
 //!   signature over fields joined by a separator so that it signs one request only.
+//! * [`card`] — card providers' wire code, pure functions with no I/O: build the checkout
+//!   form or invoice, verify a callback's signature over the bytes received and parse it
+//!   into typed values, build and read the status API's request and answer
+//!   ([`card::liqpay`], [`card::monobank`], [`card::wayforpay`]).
 //! * [`policy`] — the system's limits: sum range, `txn_date` window. They judge new
 //!   payments only.
 //! * [`billing`] — one file per billing schema ([`billing::nodeny`], [`billing::abills`]):
@@ -68,6 +72,7 @@
 pub mod abills_import;
 pub mod allow;
 pub mod billing;
+pub mod card;
 pub mod cgi;
 pub mod config;
 pub mod cp1251;
