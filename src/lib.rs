@@ -69,7 +69,9 @@
 //!
 //! * [`config`] — `etc/paysys.toml` plus `etc/paysys.d/*.toml` overlays, checked and typed
 //!   once; errors name file, line and key. A leaf: it names billings and protocols, their
-//!   code lives elsewhere.
+//!   code lives elsewhere. It reads the keys every system has; each protocol's own keys
+//!   (24NonStop's `secret`, EasyPay's `certificate`, …) are read by that protocol's file in
+//!   [`config::protocols`].
 //! * [`domain`] — amounts, txn ids, accounts, dates: parsed once, at the edge.
 //! * [`allow`] — `REMOTE_ADDR` and allow lists (IPs, networks, `!` exclusions).
 //! * [`db`] — connections with the timeouts a terminal needs: one per request (CGI) or one
