@@ -5,6 +5,10 @@
 //! the main file. A `[[system]]` in an overlay is matched to an earlier one by `name`;
 //! `reset = true` in it drops everything that system inherited first.
 //!
+//! This file reads the keys every system has; the keys of one protocol (24NonStop's
+//! `secret`, EasyPay's `certificate`, …) are that protocol's, in [`protocols`], which turns
+//! them into the system's [`ProtocolSettings`].
+//!
 //! Every key is read through [`Spanned`] so that an error can name the file, the line and
 //! the key: "etc/paysys.toml line 14: system 'osmp': allow: '10.0.0.300/8' is not an IP
 //! address or network".
@@ -18,6 +22,10 @@ use toml::{Spanned, Value};
 use crate::allow::AllowList;
 use crate::domain::{AccountExpr, AccountKey, AccountRule, Amount};
 use crate::hooks::{HookCommand, Hooks};
+
+pub mod protocols;
+
+pub use protocols::{ProtocolSettings, RsaRule, ServiceSlot, SignHash, SignRule};
 
 /// Why no usable configuration could be had. `Missing` and `Invalid` are told apart because
 /// NoDeny's terminals and admins know them as `nod1` and `nod2`.
@@ -161,73 +169,21 @@ pub struct System {
     pub test: bool,
     /// How ABillS records this system's payments (ignored by other billings).
     pub abills: AbillsSystem,
-    /// How the protocol's requests are signed; `None` for a protocol without signatures,
-    /// or one whose check the admin turned off (`sign = "none"`, which check-config warns
-    /// about).
-    pub sign: Option<SignRule>,
+    /// What the protocol took from its own keys ([`protocols`]).
+    pub settings: ProtocolSettings,
+}
+
+impl System {
+    /// How the protocol's requests are signed with a shared secret (24NonStop); `None` for
+    /// a protocol without, or one whose check the admin turned off (`sign = "none"`, which
+    /// check-config warns about).
+    pub fn sign(&self) -> Option<&SignRule> {
+        self.settings.sign()
+    }
+
     /// EasyPay's keys; `None` for other protocols, or with `sign = "none"`.
-    pub rsa: Option<RsaRule>,
-}
-
-/// The hash of a signed protocol (24NonStop: MD5 by default, SHA-1 for some versions).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum SignHash {
-    Md5,
-    Sha1,
-    /// EasyPay only.
-    Sha256,
-}
-
-/// An RSA-signed protocol's keys (EasyPay): the payment system's certificate, whose public
-/// key verifies each request, and, optionally, our private key, which signs each answer.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RsaRule {
-    pub certificate: PathBuf,
-    pub private_key: Option<PathBuf>,
-    /// SHA-1 unless `sign = "sha256"`.
-    pub hash: SignHash,
-    /// `service_id = "…"`: the `ServiceId` every request must name. EasySoft signs for
-    /// every provider with one key, so its signature alone does not say the request was
-    /// meant for this one.
-    pub service_id: Option<String>,
-}
-
-/// A signed protocol's rule: the shared secret, the hash, (24NonStop) whether a pay's
-/// signature covers `PAY_AMOUNT` (2click 2.30) or not (24NonStop 2.20), and what fills
-/// its `SERVICE_ID` slot.
-#[derive(Clone, PartialEq, Eq)]
-pub struct SignRule {
-    pub secret: String,
-    pub hash: SignHash,
-    pub amount: bool,
-    pub service: ServiceSlot,
-}
-
-/// 24NonStop's `SERVICE_ID` slot in the signed text. The config fixes it, never the request:
-/// were it in only when a request carries `SERVICE_ID`, one `SIGN` would sign two requests
-/// (`4_1_Internet_G` is also `PAY_ID=Internet_G` without one).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ServiceSlot {
-    /// No `service_id` set (24NonStop 2.20 and later, 2click; the default): the slot holds
-    /// the request's `SERVICE_ID`, which must be sent.
-    Sent,
-    /// `service_id = "…"`: the slot always holds this value; a request's `SERVICE_ID`, if
-    /// sent, must be exactly it.
-    Fixed(String),
-    /// `sign_service_id = false` (24NonStop 2.10): no slot; a request that carries
-    /// `SERVICE_ID` is refused, since its `SIGN` cannot cover it.
-    Absent,
-}
-
-impl std::fmt::Debug for SignRule {
-    // The secret stays out of every debug print.
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SignRule")
-            .field("secret", &"***")
-            .field("hash", &self.hash)
-            .field("amount", &self.amount)
-            .field("service", &self.service)
-            .finish()
+    pub fn rsa(&self) -> Option<&RsaRule> {
+        self.settings.rsa()
     }
 }
 
@@ -572,8 +528,10 @@ struct LogLayer {
     debug: Field,
 }
 
-#[derive(Deserialize, Default)]
-#[serde(deny_unknown_fields)]
+/// A `[[system]]` of one file: the keys every system has, and those its protocol owns
+/// ([`protocols::KEYS`]), which the protocol reads once the config knows it. Any other key
+/// is an error naming it, as serde's `deny_unknown_fields` words it.
+#[derive(Default)]
 struct SystemLayer {
     name: Field,
     reset: Field,
@@ -593,13 +551,119 @@ struct SystemLayer {
     max_sum: Field,
     txn_window_hours: Field,
     test: Field,
-    secret: Field,
-    sign: Field,
-    sign_amount: Field,
-    service_id: Field,
-    sign_service_id: Field,
-    certificate: Field,
-    private_key: Field,
+    /// The protocol's keys, in the order the file writes them.
+    protocol_keys: Vec<(&'static str, Spanned<Value>)>,
+}
+
+/// The keys every system has, in the order an "unknown field" error names them.
+const SYSTEM_KEYS: &[&str] = &[
+    "name",
+    "reset",
+    "protocol",
+    "allow",
+    "test_allow",
+    "account",
+    "account_expr",
+    "mask_name",
+    "abills_id",
+    "payment_method",
+    "admin_id",
+    "description",
+    "txn_prefix",
+    "refuse_disabled",
+    "min_sum",
+    "max_sum",
+    "txn_window_hours",
+    "test",
+];
+
+impl SystemLayer {
+    /// Where the common key `name` goes; `None` for a protocol's key.
+    fn slot(&mut self, name: &str) -> Option<&mut Field> {
+        Some(match name {
+            "name" => &mut self.name,
+            "reset" => &mut self.reset,
+            "protocol" => &mut self.protocol,
+            "allow" => &mut self.allow,
+            "test_allow" => &mut self.test_allow,
+            "account" => &mut self.account,
+            "account_expr" => &mut self.account_expr,
+            "mask_name" => &mut self.mask_name,
+            "abills_id" => &mut self.abills_id,
+            "payment_method" => &mut self.payment_method,
+            "admin_id" => &mut self.admin_id,
+            "description" => &mut self.description,
+            "txn_prefix" => &mut self.txn_prefix,
+            "refuse_disabled" => &mut self.refuse_disabled,
+            "min_sum" => &mut self.min_sum,
+            "max_sum" => &mut self.max_sum,
+            "txn_window_hours" => &mut self.txn_window_hours,
+            "test" => &mut self.test,
+            _ => return None,
+        })
+    }
+
+    /// Every key a `[[system]]` may hold: its own, then its protocols'.
+    fn keys() -> &'static [&'static str] {
+        static KEYS: std::sync::OnceLock<Vec<&'static str>> = std::sync::OnceLock::new();
+        KEYS.get_or_init(|| {
+            let protocol_keys = protocols::KEYS.iter().map(|k| k.name);
+            SYSTEM_KEYS.iter().copied().chain(protocol_keys).collect()
+        })
+    }
+}
+
+impl<'de> Deserialize<'de> for SystemLayer {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        use serde::de::{self, DeserializeSeed, MapAccess, Visitor};
+
+        /// A key, refused while it is read (so that the error points at it) unless a
+        /// system or a protocol has it.
+        struct KeyName;
+        impl<'de> DeserializeSeed<'de> for KeyName {
+            type Value = &'static str;
+            fn deserialize<D: serde::Deserializer<'de>>(
+                self,
+                d: D,
+            ) -> Result<Self::Value, D::Error> {
+                d.deserialize_identifier(self)
+            }
+        }
+        impl Visitor<'_> for KeyName {
+            type Value = &'static str;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("field identifier")
+            }
+            fn visit_str<E: de::Error>(self, key: &str) -> Result<Self::Value, E> {
+                let keys = SystemLayer::keys();
+                match keys.iter().find(|k| **k == key) {
+                    Some(k) => Ok(k),
+                    None => Err(E::unknown_field(key, keys)),
+                }
+            }
+        }
+
+        struct Layer;
+        impl<'de> Visitor<'de> for Layer {
+            type Value = SystemLayer;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("struct SystemLayer")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<SystemLayer, A::Error> {
+                let mut layer = SystemLayer::default();
+                while let Some(key) = map.next_key_seed(KeyName)? {
+                    let value: Spanned<Value> = map.next_value()?;
+                    match layer.slot(key) {
+                        Some(slot) => *slot = Some(value),
+                        None => layer.protocol_keys.push((key, value)),
+                    }
+                }
+                Ok(layer)
+            }
+        }
+
+        d.deserialize_struct("SystemLayer", SystemLayer::keys(), Layer)
+    }
 }
 
 /// A file being read, for error messages.
@@ -618,25 +682,11 @@ impl Source<'_> {
     }
 
     fn string(&self, v: &Spanned<Value>, key: &str) -> Result<String, ConfigError> {
-        match v.get_ref() {
-            Value::String(s) => Ok(s.clone()),
-            other => Err(self.error(
-                v,
-                key,
-                format!("expected a string, found {}", other.type_str()),
-            )),
-        }
+        protocols::string(v.get_ref()).map_err(|why| self.error(v, key, why))
     }
 
     fn boolean(&self, v: &Spanned<Value>, key: &str) -> Result<bool, ConfigError> {
-        match v.get_ref() {
-            Value::Boolean(b) => Ok(*b),
-            other => Err(self.error(
-                v,
-                key,
-                format!("expected true or false, found {}", other.type_str()),
-            )),
-        }
+        protocols::boolean(v.get_ref()).map_err(|why| self.error(v, key, why))
     }
 
     fn count(&self, v: &Spanned<Value>, key: &str, max: u32) -> Result<u32, ConfigError> {
@@ -762,14 +812,8 @@ struct MergedSystem {
     txn_window_hours: Option<u32>,
     limits: LimitSources,
     test: Option<bool>,
-    secret: Option<Set<String>>,
-    /// `Some(None)`: `sign = "none"`.
-    sign: Option<Set<Option<SignHash>>>,
-    sign_amount: Option<Set<bool>>,
-    service_id: Option<Set<String>>,
-    sign_service_id: Option<Set<bool>>,
-    certificate: Option<Set<String>>,
-    private_key: Option<Set<String>>,
+    /// The protocol's keys as last set ([`protocols`] reads them).
+    protocol_keys: Vec<(&'static str, Set<Value>)>,
 }
 
 impl Merged {
@@ -1098,67 +1142,16 @@ impl Merged {
         if let Some(v) = &sys.test {
             s.test = Some(at.boolean(v, &key("test"))?);
         }
-        if let Some(v) = &sys.secret {
-            let secret = at.string(v, &key("secret"))?;
-            if secret.is_empty() || secret.chars().any(char::is_control) {
-                return Err(at.error(
-                    v,
-                    &key("secret"),
-                    "the key the payment system gave you: one line, not empty",
-                ));
-            }
-            s.secret = Some(Set::new(secret, at, v));
-        }
-        if let Some(v) = &sys.sign {
-            let text = at.string(v, &key("sign"))?;
-            let hash = match text.as_str() {
-                "md5" => Some(SignHash::Md5),
-                "sha1" => Some(SignHash::Sha1),
-                "sha256" => Some(SignHash::Sha256),
-                "none" => None,
-                _ => {
-                    return Err(at.error(
-                        v,
-                        &key("sign"),
-                        format!("'{text}' is not md5, sha1, sha256 or none"),
-                    ))
+        // The protocol's keys, each read as its protocol reads it, in the order of
+        // protocols::KEYS; the protocol itself is known only once every layer is read.
+        for k in protocols::KEYS {
+            for (name, v) in sys.protocol_keys.iter().filter(|(name, _)| *name == k.name) {
+                (k.check)(v.get_ref()).map_err(|why| at.error(v, &key(name), why))?;
+                let set = Set::new(v.get_ref().clone(), at, v);
+                match s.protocol_keys.iter_mut().find(|(n, _)| n == name) {
+                    Some((_, old)) => *old = set,
+                    None => s.protocol_keys.push((name, set)),
                 }
-            };
-            s.sign = Some(Set::new(hash, at, v));
-        }
-        if let Some(v) = &sys.sign_amount {
-            s.sign_amount = Some(Set::new(at.boolean(v, &key("sign_amount"))?, at, v));
-        }
-        if let Some(v) = &sys.service_id {
-            let id = at.string(v, &key("service_id"))?;
-            // The value fills a slot of a text whose fields '_' separates: one holding '_'
-            // would let a SIGN move text between fields (protocol::sign).
-            if id.is_empty() || id.contains('_') || id.chars().any(char::is_control) {
-                return Err(at.error(
-                    v,
-                    &key("service_id"),
-                    format!(
-                        "'{id}': the service id the payment system gave you (24NonStop's \
-                         SERVICE_ID, EasyPay's ServiceId), not empty and without '_' (it \
-                         separates 24NonStop's signed fields)"
-                    ),
-                ));
-            }
-            s.service_id = Some(Set::new(id, at, v));
-        }
-        if let Some(v) = &sys.sign_service_id {
-            s.sign_service_id = Some(Set::new(at.boolean(v, &key("sign_service_id"))?, at, v));
-        }
-        for (field, slot, name) in [
-            (&sys.certificate, &mut s.certificate, "certificate"),
-            (&sys.private_key, &mut s.private_key, "private_key"),
-        ] {
-            if let Some(v) = field {
-                let path = at.string(v, &key(name))?;
-                if path.is_empty() {
-                    return Err(at.error(v, &key(name), "a file's path, not empty"));
-                }
-                *slot = Some(Set::new(path, at, v));
             }
         }
         Ok(())
@@ -1306,148 +1299,16 @@ impl Merged {
                     });
                 }
             }
-            let file = |set: &Set<String>| {
-                let p = PathBuf::from(&set.value);
-                if p.is_absolute() {
-                    p
-                } else {
-                    base.join(p)
-                }
-            };
-            let explicitly_unsigned = matches!(&s.sign, Some(Set { value: None, .. }));
-            let unsigned_error = |what: &str| ConfigError::Invalid {
-                path: path.clone(),
-                line: Some(line),
-                why: format!(
-                    "system '{}': protocol {} signs its requests: set {what}, or sign = \"none\" \
-                     to accept unsigned ones (anyone who can reach the URL from an allowed \
-                     address could pay)",
-                    s.name,
-                    protocol.value.name()
-                ),
-            };
-            let stray = |keys: &[(Option<(&PathBuf, usize)>, &str)]| -> Result<(), ConfigError> {
-                match keys.iter().find_map(|(at, k)| at.map(|(p, l)| (p, l, *k))) {
-                    Some((p, l, k)) => Err(ConfigError::Invalid {
-                        path: p.clone(),
-                        line: Some(l),
-                        why: format!(
-                            "system '{}': {k}: protocol {} does not use it",
-                            s.name,
-                            protocol.value.name()
-                        ),
-                    }),
-                    None => Ok(()),
-                }
-            };
-            fn at(v: &Option<Set<String>>) -> Option<(&PathBuf, usize)> {
-                v.as_ref().map(|v| (&v.path, v.line))
-            }
-            let (sign, rsa) = match protocol.value.signature() {
-                Signature::Shared => {
-                    stray(&[
-                        (at(&s.certificate), "certificate"),
-                        (at(&s.private_key), "private_key"),
-                    ])?;
-                    if s.sign.as_ref().and_then(|h| h.value) == Some(SignHash::Sha256) {
-                        return Err(unsigned_error(
-                            "sign = \"md5\" or \"sha1\" (sha256 is EasyPay's)",
-                        ));
-                    }
-                    // The SERVICE_ID slot: fixed here, never by what a request carries.
-                    let service = match (&s.service_id, &s.sign_service_id) {
-                        (Some(id), Some(Set { value: false, .. })) => {
-                            return Err(ConfigError::Invalid {
-                                path: id.path.clone(),
-                                line: Some(id.line),
-                                why: format!(
-                                    "system '{}': service_id and sign_service_id = false: a \
-                                     SIGN without a SERVICE_ID slot (24NonStop 2.10) signs no \
-                                     service id; keep one of the two",
-                                    s.name
-                                ),
-                            })
-                        }
-                        (Some(id), _) => ServiceSlot::Fixed(id.value.clone()),
-                        (None, Some(Set { value: false, .. })) => ServiceSlot::Absent,
-                        (None, _) => ServiceSlot::Sent,
-                    };
-                    match &s.secret {
-                        _ if explicitly_unsigned => (None, None),
-                        Some(secret) => (
-                            Some(SignRule {
-                                secret: secret.value.clone(),
-                                hash: s
-                                    .sign
-                                    .as_ref()
-                                    .and_then(|h| h.value)
-                                    .unwrap_or(SignHash::Md5),
-                                amount: s.sign_amount.as_ref().is_some_and(|a| a.value),
-                                service,
-                            }),
-                            None,
-                        ),
-                        None => {
-                            return Err(unsigned_error(
-                                "secret = \"…\" (the key the payment system gave you)",
-                            ))
-                        }
-                    }
-                }
-                Signature::Rsa => {
-                    let secret = s.secret.as_ref().map(|v| (&v.path, v.line));
-                    let amount = s.sign_amount.as_ref().map(|v| (&v.path, v.line));
-                    let signs_service = s.sign_service_id.as_ref().map(|v| (&v.path, v.line));
-                    stray(&[
-                        (secret, "secret"),
-                        (amount, "sign_amount"),
-                        (signs_service, "sign_service_id"),
-                    ])?;
-                    if s.sign.as_ref().and_then(|h| h.value) == Some(SignHash::Md5) {
-                        return Err(unsigned_error(
-                            "sign = \"sha1\" or \"sha256\" (md5 is 24NonStop's)",
-                        ));
-                    }
-                    match &s.certificate {
-                        _ if explicitly_unsigned => (None, None),
-                        Some(cert) => (
-                            None,
-                            Some(RsaRule {
-                                certificate: file(cert),
-                                private_key: s.private_key.as_ref().map(file),
-                                hash: s
-                                    .sign
-                                    .as_ref()
-                                    .and_then(|h| h.value)
-                                    .unwrap_or(SignHash::Sha1),
-                                service_id: s.service_id.as_ref().map(|v| v.value.clone()),
-                            }),
-                        ),
-                        None => return Err(unsigned_error(
-                            "certificate = \"etc/easypay.cer\" (the certificate EasySoft gave you)",
-                        )),
-                    }
-                }
-                Signature::None => {
-                    let sign = s.sign.as_ref().map(|v| (&v.path, v.line));
-                    let secret = s.secret.as_ref().map(|v| (&v.path, v.line));
-                    let amount = s.sign_amount.as_ref().map(|v| (&v.path, v.line));
-                    let signs_service = s.sign_service_id.as_ref().map(|v| (&v.path, v.line));
-                    stray(&[
-                        (secret, "secret"),
-                        (sign, "sign"),
-                        (amount, "sign_amount"),
-                        (at(&s.service_id), "service_id"),
-                        (signs_service, "sign_service_id"),
-                        (at(&s.certificate), "certificate"),
-                        (at(&s.private_key), "private_key"),
-                    ])?;
-                    (None, None)
-                }
-            };
+            let settings = protocols::settings(&protocols::Keys {
+                system: &s.name,
+                protocol: protocol.value,
+                path: &path,
+                line,
+                base: &base,
+                set: &s.protocol_keys,
+            })?;
             systems.push(System {
-                sign,
-                rsa,
+                settings,
                 name: s.name,
                 protocol: protocol.value,
                 // No allow list means nobody may call: the safe default.
@@ -1782,7 +1643,7 @@ test = false
                 ),
             )])
         };
-        let slot = |extra: &str| with(extra).unwrap().system("24ns").unwrap().sign.clone();
+        let slot = |extra: &str| with(extra).unwrap().system("24ns").unwrap().sign().cloned();
         assert_eq!(slot("").unwrap().service, ServiceSlot::Sent);
         assert_eq!(
             slot("service_id = \"Internet\"").unwrap().service,
@@ -1828,8 +1689,8 @@ test = false
             .unwrap()
             .system("ep")
             .unwrap()
-            .rsa
-            .clone();
+            .rsa()
+            .cloned();
         assert_eq!(rsa.unwrap().service_id.as_deref(), Some("1220"));
         let e = easypay("sign_service_id = false").unwrap_err().to_string();
         assert!(
@@ -1885,6 +1746,17 @@ test = false
                 .len(),
             2
         );
+    }
+
+    #[test]
+    fn every_system_key_has_its_place_and_protocol_keys_go_to_the_protocol() {
+        let mut layer = SystemLayer::default();
+        for key in SYSTEM_KEYS {
+            assert!(layer.slot(key).is_some(), "{key}");
+        }
+        for key in protocols::KEYS {
+            assert!(layer.slot(key.name).is_none(), "{}", key.name);
+        }
     }
 
     #[test]

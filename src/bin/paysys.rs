@@ -302,7 +302,7 @@ fn check_config(path: Option<PathBuf>) -> ExitCode {
                 );
             }
             for s in &c.systems {
-                let Some(rule) = &s.rsa else { continue };
+                let Some(rule) = s.rsa() else { continue };
                 let cert = paysys::protocol::easypay::load_certificate(&rule.certificate);
                 let key = rule
                     .private_key
@@ -328,7 +328,7 @@ fn check_config(path: Option<PathBuf>) -> ExitCode {
             // The signed text each 24NonStop system expects: what to compare with the
             // operator's description when every request gets -101.
             for s in &c.systems {
-                let Some(rule) = &s.sign else { continue };
+                let Some(rule) = s.sign() else { continue };
                 let hash = match rule.hash {
                     paysys::config::SignHash::Sha1 => "SHA1",
                     _ => "MD5",
@@ -358,7 +358,7 @@ fn check_config(path: Option<PathBuf>) -> ExitCode {
             for s in c
                 .systems
                 .iter()
-                .filter(|s| s.protocol.signed() && s.sign.is_none() && s.rsa.is_none())
+                .filter(|s| s.protocol.signed() && s.sign().is_none() && s.rsa().is_none())
             {
                 println!(
                     "warning  {}: sign = \"none\": requests are not checked against a secret; \
@@ -372,7 +372,7 @@ fn check_config(path: Option<PathBuf>) -> ExitCode {
             for s in c
                 .systems
                 .iter()
-                .filter(|s| s.rsa.as_ref().is_some_and(|r| r.service_id.is_none()))
+                .filter(|s| s.rsa().is_some_and(|r| r.service_id.is_none()))
             {
                 println!(
                     "warning  {}: no service_id: a request EasyPay signed for another \
@@ -771,7 +771,7 @@ fn easypay_verify(args: &[String]) -> ExitCode {
                 Ok(c) => c,
                 Err(e) => return fail(e.to_string()),
             };
-            match c.system(&name).map(|s| s.rsa.clone()) {
+            match c.system(&name).map(|s| s.rsa().cloned()) {
                 Some(Some(rule)) => (rule.certificate, hash.unwrap_or(rule.hash)),
                 Some(None) => {
                     return fail(format!(

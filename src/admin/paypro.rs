@@ -37,7 +37,7 @@ use chrono::NaiveDateTime;
 use crate::domain::{Amount, TxnId};
 
 /// The shipped own-provider description (`etc/paypro/MyProviders.ini`), UTF-8 with LF.
-pub const MY_PROVIDERS_INI: &str = include_str!("../etc/paypro/MyProviders.ini");
+pub const MY_PROVIDERS_INI: &str = include_str!("../../etc/paypro/MyProviders.ini");
 
 /// Deprecated parameter names (PayPRO marks them "устар.") and the current name each is a
 /// synonym of, both in canonical form (lowercase, index 1 spelled out).

@@ -331,8 +331,8 @@ fn decide(
         account: &system.account,
         now: now.naive_local(),
         test: caller.test,
-        sign: system.sign.as_ref(),
-        rsa: system.rsa.as_ref(),
+        sign: system.sign(),
+        rsa: system.rsa(),
     };
     let command = match protocol.parse(request, &ctx) {
         Ok(command) => command,

@@ -3,7 +3,8 @@
 //! A protocol turns a [`Request`] into a typed [`Command`] and an [`Outcome`] into the bytes
 //! its callers expect. It knows nothing about databases or billing; the pipeline in
 //! [`crate::pipeline`] never matches on a protocol's name. Adding a protocol is adding a
-//! file, a [`ProtocolKind`] and a line in [`of`].
+//! file, a [`ProtocolKind`] and a line in [`of`]; its config keys, if it has any, are a file
+//! in [`crate::config::protocols`].
 //!
 //! The same protocol may answer a little differently depending on the executable that
 //! serves it: [`Dialect`] says whose answers to give (OSMP on `osmp.cgi` answers as NoDeny's

@@ -388,7 +388,7 @@ impl Protocol for Easypay {
             private_key: Some(path),
             hash,
             ..
-        }) = &system.rsa
+        }) = system.rsa()
         else {
             return Ok(reply);
         };
