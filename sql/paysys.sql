@@ -73,20 +73,47 @@ CREATE TABLE IF NOT EXISTS paysys_refusal (
 ALTER TABLE paysys_refusal MODIFY txn_id VARCHAR(64) NOT NULL DEFAULT '';
 
 -- One row per order a payment system booked before paying it (EasyPay: Payment books,
--- Confirm pays). The id is the PaymentId the booking is answered with; the UNIQUE key makes
--- a repeated booking of the same order id find the first. A confirmation pays the order
--- through paysys_txn like any payment, with the order id as its txn_id: exactly once.
+-- Confirm pays), and per card payment a subscriber started on our page (LiqPay, Monobank,
+-- WayForPay: the order is stored before the browser leaves for the provider). The id is
+-- the PaymentId a booking is answered with; order_id is what the payment system knows the
+-- order by; the UNIQUE key makes a repeated booking of the same order id find the first.
+-- A confirmation, or a card provider's verified success, pays the order through paysys_txn
+-- like any payment, with the order id as its txn_id: exactly once.
 CREATE TABLE IF NOT EXISTS paysys_order (
   id            BIGINT UNSIGNED NOT NULL AUTO_INCREMENT,
   system_name   VARCHAR(32)     CHARACTER SET ascii COLLATE ascii_bin NOT NULL,
   order_id      VARCHAR(64)     CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NOT NULL COMMENT 'compared exactly, as paysys_txn.txn_id',
   account       VARCHAR(64)     NOT NULL,
-  amount        DECIMAL(16,2)   NOT NULL,
+  amount        DECIMAL(16,2)   NOT NULL COMMENT 'what the subscriber is credited',
   created       DATETIME        NOT NULL,
   cancelled     DATETIME        NULL DEFAULT NULL COMMENT 'cancelled before it was confirmed: never paid',
+  state         VARCHAR(16)     CHARACTER SET ascii NOT NULL DEFAULT 'booked' COMMENT 'booked (EasyPay), or a card order''s: waiting, paid, failed, expired, reversed, mismatch',
+  charged       DECIMAL(16,2)   NULL COMMENT 'card orders: what the provider charges, amount plus commission',
+  currency      CHAR(3)         CHARACTER SET ascii NOT NULL DEFAULT '',
+  provider_ref  VARCHAR(64)     NOT NULL DEFAULT '' COMMENT 'the provider''s id of the payment (LiqPay payment_id, Monobank invoiceId)',
+  provider_status VARCHAR(32)   NOT NULL DEFAULT '' COMMENT 'the provider''s last word, as sent',
+  status_at     DATETIME(3)     NULL COMMENT 'when the provider says its last word was said: an older one never overwrites it',
+  domain_id     INT UNSIGNED    NOT NULL DEFAULT 0 COMMENT 'ABillS domain the order was made in',
+  valid_until   DATETIME        NULL COMMENT 'card orders: the sweeper asks about it until then',
+  note          VARCHAR(255)    NOT NULL DEFAULT '' COMMENT 'for the admin: an amount that differs, a reversal',
+  updated       DATETIME        NULL,
   PRIMARY KEY (id),
-  UNIQUE KEY system_order (system_name, order_id)
+  UNIQUE KEY system_order (system_name, order_id),
+  KEY state (state, valid_until)
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4;
 
 -- An order id is exact text too (a confirmation pays it as its txn_id).
 ALTER TABLE paysys_order MODIFY order_id VARCHAR(64) CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NOT NULL COMMENT 'compared exactly, as paysys_txn.txn_id';
+
+-- Columns card payments added, for a table made before them.
+ALTER TABLE paysys_order ADD COLUMN IF NOT EXISTS state VARCHAR(16) CHARACTER SET ascii NOT NULL DEFAULT 'booked' COMMENT 'booked (EasyPay), or a card order''s: waiting, paid, failed, expired, reversed, mismatch';
+ALTER TABLE paysys_order ADD COLUMN IF NOT EXISTS charged DECIMAL(16,2) NULL COMMENT 'card orders: what the provider charges, amount plus commission';
+ALTER TABLE paysys_order ADD COLUMN IF NOT EXISTS currency CHAR(3) CHARACTER SET ascii NOT NULL DEFAULT '';
+ALTER TABLE paysys_order ADD COLUMN IF NOT EXISTS provider_ref VARCHAR(64) NOT NULL DEFAULT '' COMMENT 'the provider''s id of the payment (LiqPay payment_id, Monobank invoiceId)';
+ALTER TABLE paysys_order ADD COLUMN IF NOT EXISTS provider_status VARCHAR(32) NOT NULL DEFAULT '' COMMENT 'the provider''s last word, as sent';
+ALTER TABLE paysys_order ADD COLUMN IF NOT EXISTS status_at DATETIME(3) NULL COMMENT 'when the provider says its last word was said: an older one never overwrites it';
+ALTER TABLE paysys_order ADD COLUMN IF NOT EXISTS domain_id INT UNSIGNED NOT NULL DEFAULT 0 COMMENT 'ABillS domain the order was made in';
+ALTER TABLE paysys_order ADD COLUMN IF NOT EXISTS valid_until DATETIME NULL COMMENT 'card orders: the sweeper asks about it until then';
+ALTER TABLE paysys_order ADD COLUMN IF NOT EXISTS note VARCHAR(255) NOT NULL DEFAULT '' COMMENT 'for the admin: an amount that differs, a reversal';
+ALTER TABLE paysys_order ADD COLUMN IF NOT EXISTS updated DATETIME NULL;
+CREATE INDEX IF NOT EXISTS state ON paysys_order (state, valid_until);

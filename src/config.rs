@@ -25,7 +25,9 @@ use crate::hooks::{HookCommand, Hooks};
 
 pub mod protocols;
 
-pub use protocols::{ProtocolSettings, RsaRule, ServiceSlot, SignHash, SignRule};
+pub use protocols::{
+    CardSettings, Credentials, ProtocolSettings, RsaRule, ServiceSlot, SignHash, SignRule,
+};
 
 /// Why no usable configuration could be had. `Missing` and `Invalid` are told apart because
 /// NoDeny's terminals and admins know them as `nod1` and `nod2`.
@@ -185,6 +187,11 @@ impl System {
     pub fn rsa(&self) -> Option<&RsaRule> {
         self.settings.rsa()
     }
+
+    /// A card provider's keys and addresses, if the system is one.
+    pub fn card(&self) -> Option<&CardSettings> {
+        self.settings.card()
+    }
 }
 
 /// A system's identity in ABillS's own tables.
@@ -294,6 +301,12 @@ pub enum ProtocolKind {
     Privat,
     /// EasyPay's provider protocol 3.1: book (Payment), then Confirm; RSA signatures.
     Easypay,
+    /// LiqPay card payments (PrivatBank): the callback of an order the subscriber paid.
+    Liqpay,
+    /// Monobank acquiring: the webhook of an invoice the subscriber paid.
+    Monobank,
+    /// WayForPay card payments: the serviceUrl callback of an order.
+    Wayforpay,
 }
 
 /// How a protocol's requests prove where they come from.
@@ -305,6 +318,9 @@ pub enum Signature {
     Shared,
     /// An RSA signature checked with the system's `certificate` (EasyPay).
     Rsa,
+    /// A card provider's own scheme, with the keys of its merchant cabinet (LiqPay,
+    /// Monobank, WayForPay): never optional.
+    Provider,
 }
 
 impl ProtocolKind {
@@ -315,6 +331,9 @@ impl ProtocolKind {
         ProtocolKind::City24,
         ProtocolKind::Privat,
         ProtocolKind::Easypay,
+        ProtocolKind::Liqpay,
+        ProtocolKind::Monobank,
+        ProtocolKind::Wayforpay,
     ];
 
     pub fn name(self) -> &'static str {
@@ -325,7 +344,16 @@ impl ProtocolKind {
             ProtocolKind::City24 => "city24",
             ProtocolKind::Privat => "privat",
             ProtocolKind::Easypay => "easypay",
+            ProtocolKind::Liqpay => "liqpay",
+            ProtocolKind::Monobank => "monobank",
+            ProtocolKind::Wayforpay => "wayforpay",
         }
+    }
+
+    /// Whether the protocol is a card provider's: its orders start on our page and end in
+    /// its callback (or the sweeper's status request), never in a terminal's request.
+    pub fn card(self) -> bool {
+        self.signature() == Signature::Provider
     }
 
     /// The name of ABillS's Paysys module for the protocol (`systems/…/<name>.pm`), lower
@@ -338,6 +366,9 @@ impl ProtocolKind {
             ProtocolKind::City24 => "usmp",
             ProtocolKind::Privat => "privat_terminal",
             ProtocolKind::Easypay => "easypay",
+            ProtocolKind::Liqpay => "liqpay",
+            ProtocolKind::Monobank => "monobank",
+            ProtocolKind::Wayforpay => "wayforpay",
         }
     }
 
@@ -347,6 +378,9 @@ impl ProtocolKind {
         match self {
             ProtocolKind::Nonstop24 => Signature::Shared,
             ProtocolKind::Easypay => Signature::Rsa,
+            ProtocolKind::Liqpay | ProtocolKind::Monobank | ProtocolKind::Wayforpay => {
+                Signature::Provider
+            }
             ProtocolKind::Osmp
             | ProtocolKind::Ibox
             | ProtocolKind::City24
@@ -373,6 +407,9 @@ impl ProtocolKind {
             ProtocolKind::City24 => 47,
             ProtocolKind::Privat => 65,
             ProtocolKind::Easypay => 57,
+            // No public source gives ABillS's ids of its card modules: import-abills takes
+            // them from paysys_connect, and check-config asks for abills_id on ABillS.
+            ProtocolKind::Liqpay | ProtocolKind::Monobank | ProtocolKind::Wayforpay => 0,
         }
     }
 }
@@ -1260,6 +1297,19 @@ impl Merged {
                 }
                 None => vec![billing.account_keys()[0]],
             };
+            // ABillS's ids of its card modules are not public: its reports would file
+            // these payments under no system. The admin's paysys_connect says which.
+            if billing == BillingKind::Abills && protocol.value.card() && s.abills_id.is_none() {
+                return Err(invalid(
+                    line,
+                    format!(
+                        "system '{}': set abills_id to this system's paysys_connect.paysys_id \
+                         in ABillS (protocol {} has no id of its own there)",
+                        s.name,
+                        protocol.value.name()
+                    ),
+                ));
+            }
             let abills = AbillsSystem {
                 id: s.abills_id.unwrap_or(protocol.value.abills_id()),
                 // ABillS's own defaults: payment type 2 ("External payments"), and the

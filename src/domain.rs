@@ -507,6 +507,11 @@ impl Domain {
     pub fn id(self) -> u32 {
         self.0
     }
+
+    /// The domain with this id, as a row of ours recorded it.
+    pub fn new(id: u32) -> Domain {
+        Domain(id)
+    }
 }
 
 impl fmt::Display for Domain {

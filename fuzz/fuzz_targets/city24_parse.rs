@@ -75,6 +75,7 @@ fuzz_target!(|data: &[u8]| {
             test: false,
             sign: None,
             rsa: None,
+            card: None,
         };
         let parsed = City24.parse(&get, &ctx);
         assert_eq!(City24.parse(&post, &ctx), parsed, "POST parses differently");

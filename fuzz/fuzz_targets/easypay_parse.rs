@@ -82,6 +82,7 @@ fuzz_target!(|data: &[u8]| {
         test: false,
         sign: None,
         rsa,
+        card: None,
     };
     let plain = Easypay.parse(&post, &ctx(None));
     let signed = Easypay.parse(&post, &ctx(Some(&rule)));

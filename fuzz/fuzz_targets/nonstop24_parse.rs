@@ -83,6 +83,7 @@ fuzz_target!(|data: &[u8]| {
                 test: false,
                 sign,
                 rsa: None,
+                card: None,
             };
             let plain = Nonstop24.parse(req, &ctx(None));
             let signed = Nonstop24.parse(req, &ctx(Some(&sign)));

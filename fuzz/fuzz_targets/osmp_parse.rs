@@ -331,6 +331,7 @@ fuzz_target!(|data: &[u8]| {
                 test,
                 sign: None,
                 rsa: None,
+                card: None,
             })
         })
         .collect();

@@ -71,6 +71,7 @@ fuzz_target!(|data: &[u8]| {
             test: false,
             sign: None,
             rsa: None,
+            card: None,
         };
         let parsed = Privat.parse(&post, &ctx);
         for outcome in outcomes(&parsed) {

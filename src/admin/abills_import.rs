@@ -405,6 +405,15 @@ fn map_row(row: &ConnectRow, taken: &[String], others: &[Existing]) -> Mapped {
                     ));
                     lines.push(Line::Key("certificate = \"\"".into()));
                 }
+                Signature::Provider => {
+                    blockers.push(format!(
+                        "protocol {} is a card provider's: copy the keys of its merchant \
+                         cabinet (ABillS keeps them in config.pl as $conf{{PAYSYS_{}_…}}) into \
+                         the keys below, then take the system in",
+                        p.name(),
+                        comment_text(&upper)
+                    ));
+                }
                 Signature::None => {}
             }
         }

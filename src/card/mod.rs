@@ -20,8 +20,10 @@
 //!    [`Error`], never a panic.
 //! 4. Secrets are [`Secret`]: their `Debug` shows no byte of them.
 
+pub mod callback;
 pub mod liqpay;
 pub mod monobank;
+pub mod order;
 pub mod wayforpay;
 
 use std::fmt;

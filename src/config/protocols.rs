@@ -24,9 +24,11 @@ use toml::Value;
 
 use super::{ConfigError, ProtocolKind, Set};
 
+pub mod card;
 pub mod easypay;
 pub mod nonstop24;
 
+pub use card::{CardSettings, Credentials};
 pub use easypay::RsaRule;
 pub use nonstop24::{ServiceSlot, SignRule};
 
@@ -55,6 +57,18 @@ pub const KEYS: &[Key] = &[
     nonstop24::SIGN_SERVICE_ID,
     easypay::CERTIFICATE,
     easypay::PRIVATE_KEY,
+    card::PUBLIC_KEY,
+    card::TOKEN,
+    card::PUBKEY,
+    card::MERCHANT_ACCOUNT,
+    card::SECRET_KEY,
+    card::MERCHANT_DOMAIN,
+    card::API_URL,
+    card::CHECKOUT_URL,
+    card::CURRENCY,
+    card::SANDBOX,
+    card::VALIDITY_HOURS,
+    card::COMMISSION_PERCENT,
 ];
 
 /// `sign`: the hash of a signed protocol, or `"none"` to accept unsigned requests.
@@ -74,6 +88,8 @@ pub enum ProtocolSettings {
     Nonstop24(SignRule),
     /// EasyPay's keys.
     Easypay(RsaRule),
+    /// A card provider's keys and addresses.
+    Card(CardSettings),
 }
 
 impl ProtocolSettings {
@@ -89,6 +105,14 @@ impl ProtocolSettings {
     pub fn rsa(&self) -> Option<&RsaRule> {
         match self {
             ProtocolSettings::Easypay(rule) => Some(rule),
+            _ => None,
+        }
+    }
+
+    /// A card provider's keys and addresses, if the system is one.
+    pub fn card(&self) -> Option<&CardSettings> {
+        match self {
+            ProtocolSettings::Card(card) => Some(card),
             _ => None,
         }
     }
@@ -173,6 +197,20 @@ impl Keys<'_> {
         Ok(sign)
     }
 
+    /// A key the protocol cannot do without is not set: reported where the system was
+    /// first named.
+    fn missing(&self, what: &str) -> ConfigError {
+        ConfigError::Invalid {
+            path: self.path.to_path_buf(),
+            line: Some(self.line),
+            why: format!(
+                "system '{}': protocol {} needs {what}",
+                self.system,
+                self.protocol.name()
+            ),
+        }
+    }
+
     /// A signed protocol's error for a system that cannot check its requests.
     fn unsigned(&self, what: &str) -> ConfigError {
         ConfigError::Invalid {
@@ -216,6 +254,9 @@ pub(super) fn settings(keys: &Keys) -> Result<ProtocolSettings, ConfigError> {
     match keys.protocol {
         ProtocolKind::Nonstop24 => nonstop24::settings(keys),
         ProtocolKind::Easypay => easypay::settings(keys),
+        ProtocolKind::Liqpay | ProtocolKind::Monobank | ProtocolKind::Wayforpay => {
+            card::settings(keys)
+        }
         ProtocolKind::Osmp | ProtocolKind::Ibox | ProtocolKind::City24 | ProtocolKind::Privat => {
             keys.only(&[])?;
             Ok(ProtocolSettings::None)

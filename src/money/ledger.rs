@@ -342,6 +342,14 @@ fn try_pay(
         "UPDATE paysys_txn SET subscriber_id = ?, payment_ref = ?, prv_txn = ? WHERE id = ?",
         (subscriber_id, payment_ref, prv_txn, row),
     )?;
+    if let Some(order) = order.booked {
+        // The order this pay settles is paid, in the pay's own transaction: a card order's
+        // page and the sweeper see it paid exactly when the money is there.
+        tx.exec_drop(
+            "UPDATE paysys_order SET state = 'paid', updated = NOW() WHERE id = ?",
+            (order,),
+        )?;
+    }
     commit(tx)?;
     Ok(paid)
 }

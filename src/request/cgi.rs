@@ -48,6 +48,8 @@ pub struct Request {
     pub path_info: String,
     pub query: Vec<u8>,
     pub content_type: String,
+    /// The `X-Sign` header (`HTTP_X_SIGN`): Monobank's signature over the body.
+    pub x_sign: Option<String>,
     /// The body, or why it could not be read.
     pub body: Result<Vec<u8>, BadRequest>,
 }
@@ -117,6 +119,7 @@ impl Request {
             path_info: lossy(var("PATH_INFO")),
             query,
             content_type: lossy(var("CONTENT_TYPE")),
+            x_sign: var("HTTP_X_SIGN").map(|v| v.to_string_lossy().into_owned()),
             body,
         }
     }

@@ -26,6 +26,10 @@ pub enum Command {
     /// Cancel a booked order (EasyPay's Cancel): reverse its payment if it was confirmed,
     /// else make sure it never will be.
     Unbook(OrderRef),
+    /// A card provider's verified word on one of our orders (its callback, or its status
+    /// API asked by the sweeper): a success becomes the [`Pay`] of the order, anything else
+    /// is noted on it.
+    Settle(Settlement),
 }
 
 impl Command {
@@ -39,6 +43,7 @@ impl Command {
             Command::Book(_) => "book",
             Command::Confirm(_) => "pay",
             Command::Unbook(_) => "cancel",
+            Command::Settle(_) => "callback",
         }
     }
 }
@@ -87,6 +92,53 @@ pub struct Booking {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct OrderRef {
     pub payment_id: u64,
+}
+
+/// Where a card payment stands, as its provider says.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CardState {
+    /// Paid: the only state that credits.
+    Paid,
+    /// Not paid, finally (declined, an error).
+    Failed,
+    /// Not finished yet (3-D Secure, processing): nothing to do but wait.
+    Pending,
+    /// Paid and given back by the provider: shown to the admin, never debited by us.
+    Reversed,
+    /// Never paid within its validity.
+    Expired,
+}
+
+impl CardState {
+    /// As `paysys_order.state` keeps it.
+    pub fn name(self) -> &'static str {
+        match self {
+            CardState::Paid => "paid",
+            CardState::Failed => "failed",
+            CardState::Pending => "waiting",
+            CardState::Reversed => "reversed",
+            CardState::Expired => "expired",
+        }
+    }
+}
+
+/// A provider's verified word on an order.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Settlement {
+    /// Our order id, as we gave it to the provider.
+    pub order_id: String,
+    pub state: CardState,
+    /// What the provider says was paid, and in what currency: must be the order's.
+    pub amount: Amount,
+    pub currency: String,
+    /// The provider's own id of the payment (LiqPay's payment_id, Monobank's invoiceId,
+    /// WayForPay's authCode), for the admin.
+    pub provider_ref: String,
+    /// The provider's status word, as sent.
+    pub status: String,
+    /// When the provider says the status changed, where it says (Monobank's
+    /// modifiedDate): an older word never overwrites a newer one.
+    pub at: Option<chrono::NaiveDateTime>,
 }
 
 /// From and to (both included), in the server's local time.
@@ -315,6 +367,12 @@ pub enum Outcome {
     Booked {
         payment_id: u64,
         repeat: bool,
+    },
+    /// A card provider's word on an order that credits nothing (a failure, a payment in
+    /// progress, a reversal), noted on the order ([`Command::Settle`]).
+    Noted {
+        order: u64,
+        state: CardState,
     },
     Refused(Refusal),
     Failed(Fault),

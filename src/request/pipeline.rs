@@ -17,6 +17,7 @@ use std::time::Instant;
 use chrono::{DateTime, Local};
 
 use crate::billing::{self, Billing};
+use crate::card;
 use crate::cgi::{Request, Response};
 use crate::config::{self, Config, ConfigError, ProtocolKind, System};
 use crate::db::{self, Connections};
@@ -26,7 +27,8 @@ use crate::hooks::{self, HookError, Hooks};
 use crate::journal::{self, Line};
 use crate::ledger::{self, LedgerError, Paid, PayOrder, Unpaid};
 use crate::outcome::{
-    mask_name, CancelOrder, Command, Echo, Fault, OrderRef, Outcome, Pay, Refusal,
+    mask_name, CancelOrder, CardState, Command, Echo, Fault, OrderRef, Outcome, Pay, Refusal,
+    Settlement,
 };
 use crate::policy;
 use crate::protocol::{self, Dialect, ParseContext, Protocol, Reply};
@@ -177,9 +179,29 @@ pub fn serve(
             );
         }
     };
+    // A card provider's callback names its system in the URL (`/callback/<name>`): its
+    // addresses change without notice, so its allow list, if it has one, is enforced, but
+    // none is needed — the signature is the credential, and no money moves without it.
+    let named = request.path_info.strip_prefix("/callback/").map(|name| {
+        config
+            .systems
+            .iter()
+            .filter(|s| s.protocol.card() && endpoint.offers(s))
+            .find(|s| s.name == name.trim_end_matches('/'))
+            .filter(|s| {
+                s.allow.is_empty() || request.remote_addr.is_some_and(|ip| s.allow.allows(ip))
+            })
+            .map(|system| gate::Caller {
+                system,
+                test: false,
+            })
+    });
     // The caller first: someone we do not know learns nothing about the request's validity.
-    let Some(caller) = gate::identify(&config.systems, request.remote_addr, |s| endpoint.offers(s))
-    else {
+    let caller = match named {
+        Some(named) => named,
+        None => gate::identify(&config.systems, request.remote_addr, |s| endpoint.offers(s)),
+    };
+    let Some(caller) = caller else {
         let outcome = Outcome::Refused(Refusal::CallerNotAllowed);
         let echo = endpoint.echo(request);
         let mut notes = Vec::new();
@@ -196,10 +218,12 @@ pub fn serve(
     };
     let protocol = protocol::of(caller.system.protocol, endpoint.dialect);
     let billing = billing::of(config.database.billing);
-    let echo = protocol.echo(request);
+    let mut echo = protocol.echo(request);
     // Domains are the billing's (ABillS Multidoms); where it has none, PATH_INFO is ignored
-    // as NoDeny's script ignored it.
-    let domain = if billing.has_domains() {
+    // as NoDeny's script ignored it. A card callback's order knows its own domain.
+    let domain = if caller.system.protocol.card() {
+        Ok(Domain::default())
+    } else if billing.has_domains() {
         Domain::from_path_info(&request.path_info)
     } else {
         Ok(Domain::default())
@@ -210,7 +234,7 @@ pub fn serve(
     let outcome = match &domain {
         Err(why) => Outcome::Refused(Refusal::BadDomain(why.clone())),
         Ok(domain) => decide(
-            protocol, billing, request, &echo, &config, caller, *domain, now, conns, &mut notes,
+            protocol, billing, request, &mut echo, &config, caller, *domain, now, conns, &mut notes,
         ),
     };
     let reply = match protocol.seal(protocol.render(&echo, &outcome), caller.system) {
@@ -318,7 +342,7 @@ fn decide(
     protocol: &dyn Protocol,
     billing: &dyn Billing,
     request: &Request,
-    echo: &Echo,
+    echo: &mut Echo,
     config: &Config,
     caller: Caller<'_>,
     domain: Domain,
@@ -333,16 +357,34 @@ fn decide(
         test: caller.test,
         sign: system.sign(),
         rsa: system.rsa(),
+        card: system.card(),
     };
     let command = match protocol.parse(request, &ctx) {
         Ok(command) => command,
         Err(refusal) => return Outcome::Refused(refusal),
     };
+    // A card provider's word, verified: the log names its order and sum from here on; a
+    // success is the pay of that order (in the order's domain), anything else is noted.
+    let (command, domain, settled_order) = match command {
+        Command::Settle(settlement) => {
+            echo.txn_id = settlement.order_id.clone();
+            echo.sum = settlement.amount.to_string();
+            match settle(settlement, system, &config.database, conns, now) {
+                Ok((pay, order)) => {
+                    echo.account = order.account.clone();
+                    echo.command = PAY.into();
+                    (pay, order.domain, Some(order.id))
+                }
+                Err(outcome) => return outcome,
+            }
+        }
+        other => (other, domain, None),
+    };
     // A confirmation or cancellation of a booked order is the pay or the cancel of that
     // order: from here on judged, paid and logged as one.
     let booked = match &command {
         Command::Confirm(r) => Some(r.payment_id),
-        _ => None,
+        _ => settled_order,
     };
     let command = match command {
         Command::Confirm(r) | Command::Unbook(r) => {
@@ -676,10 +718,10 @@ impl Job<'_> {
                     Err(e) => Outcome::Failed(Fault::DatabaseWrite(e.to_string())),
                 }
             }
-            // Resolved into a pay or a cancel by `decide`.
-            Command::Confirm(_) | Command::Unbook(_) => Outcome::Failed(Fault::Internal(
-                "an order's confirmation reached the ledger unresolved".into(),
-            )),
+            // Resolved into a pay, a cancel or an answer by `decide`.
+            Command::Confirm(_) | Command::Unbook(_) | Command::Settle(_) => Outcome::Failed(
+                Fault::Internal("an order's confirmation reached the ledger unresolved".into()),
+            ),
             Command::List(period) => match ledger::list(conn, &system.name, period, LIST_MAX) {
                 Ok(listed) => Outcome::Listed(listed),
                 Err(e) => Outcome::Failed(Fault::DatabaseRead(e.to_string())),
@@ -768,6 +810,76 @@ fn resolve_order(
             }
         }
     }
+}
+
+/// A card provider's verified word on one of our orders: the pay of the order for a
+/// success (with the order), or the answer already — no such order, an amount or currency
+/// that differs from the order's (nothing credited, the order marked for the admin), a
+/// failure or a payment in progress noted on the order.
+fn settle(
+    s: Settlement,
+    system: &System,
+    database: &config::DatabaseConfig,
+    conns: &mut Connections,
+    now: DateTime<Local>,
+) -> Result<(Command, card::order::CardOrder), Outcome> {
+    let conn = conns
+        .get(database, db::Use::Write)
+        .map_err(|why| Outcome::Failed(Fault::DatabaseWrite(why)))?;
+    let read = |e: mysql::Error| Outcome::Failed(Fault::DatabaseRead(e.to_string()));
+    let write = |e: mysql::Error| Outcome::Failed(Fault::DatabaseWrite(e.to_string()));
+    let order = card::order::find(conn, &system.name, &s.order_id)
+        .map_err(read)?
+        .ok_or(Outcome::Refused(Refusal::UnknownTxn))?;
+    let pays = s.state == CardState::Paid;
+    // An order marked for the admin stays with the admin: no later word pays it.
+    let marked = order.state == "mismatch";
+    if marked || s.currency != order.currency || (pays && s.amount != order.charged) {
+        if marked {
+            return Err(Outcome::Refused(Refusal::Conflict {
+                prv_txn: order.id,
+                account: format!("(order {} awaits the admin)", order.order_id),
+                sum: order.charged,
+            }));
+        }
+        let why = format!(
+            "the provider says {} {} was paid ({}), the order is for {} {}: nothing credited",
+            s.amount, s.currency, s.status, order.charged, order.currency
+        );
+        card::order::mismatch(conn, &order, &why).map_err(write)?;
+        return Err(Outcome::Refused(Refusal::Conflict {
+            prv_txn: order.id,
+            account: order.account.clone(),
+            sum: order.charged,
+        }));
+    }
+    if !pays {
+        card::order::note(conn, &order, s.state, &s.status, &s.provider_ref, s.at)
+            .map_err(write)?;
+        return Err(Outcome::Noted {
+            order: order.id,
+            state: s.state,
+        });
+    }
+    if order.cancelled {
+        return Err(Outcome::Refused(Refusal::PaidThenCancelled {
+            prv_txn: order.id,
+        }));
+    }
+    // What we stored ourselves: it parsed when the order was made.
+    let txn_id = TxnId::parse_token(&order.order_id)
+        .map_err(|e| Outcome::Failed(Fault::Internal(format!("paysys_order {}: {e}", order.id))))?;
+    let account = Account::parse_by(&order.account, &system.account)
+        .map_err(|e| Outcome::Refused(Refusal::BadAccount(e)))?;
+    // The provider's id of the payment, for the admin, before the pay (which marks it paid).
+    card::order::note_ref(conn, &order, &s.status, &s.provider_ref, s.at).map_err(write)?;
+    let pay = Command::Pay(Pay {
+        txn_id,
+        account,
+        sum: order.amount,
+        txn_date: TxnDate::received(now.naive_local()),
+    });
+    Ok((pay, order))
 }
 
 /// The outcome of a pay the ledger has settled.

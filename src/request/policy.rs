@@ -28,7 +28,8 @@ pub fn check<Tz: TimeZone>(
         | Command::Cancel(_)
         | Command::List(_)
         | Command::Confirm(_)
-        | Command::Unbook(_) => None,
+        | Command::Unbook(_)
+        | Command::Settle(_) => None,
     };
     if let Some(sum) = sum {
         check_sum(system, sum)?;

@@ -1515,6 +1515,7 @@ mod tests {
                     test: false,
                     sign: Some(rule),
                     rsa: None,
+                    card: None,
                 };
                 Nonstop24.parse(&request, &ctx)
             };

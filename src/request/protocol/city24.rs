@@ -56,7 +56,7 @@ pub fn code(outcome: &Outcome) -> (u16, &'static str) {
             | Refusal::BadDomain(_)
             | Refusal::BadSignature(_) => (299, "other error"),
         },
-        Outcome::Booked { .. } => (299, "booking unsupported"),
+        Outcome::Booked { .. } | Outcome::Noted { .. } => (299, "booking unsupported"),
         Outcome::Failed(_) => (1, "temporary error"),
     }
 }
@@ -243,6 +243,7 @@ mod tests {
             test: false,
             sign: None,
             rsa: None,
+            card: None,
         };
         City24.parse(&request(query), &ctx)
     }

@@ -13,7 +13,7 @@
 use chrono::NaiveDateTime;
 
 use crate::cgi::{Request, Response};
-use crate::config::{ProtocolKind, RsaRule, SignRule, System};
+use crate::config::{CardSettings, ProtocolKind, RsaRule, SignRule, System};
 use crate::domain::AccountRule;
 use crate::outcome::{Command, Echo, Outcome, Refusal};
 
@@ -35,6 +35,8 @@ pub struct ParseContext<'a> {
     pub sign: Option<&'a SignRule>,
     /// An RSA-signed protocol's keys (EasyPay; `None` as for `sign`).
     pub rsa: Option<&'a RsaRule>,
+    /// A card provider's keys (LiqPay, Monobank, WayForPay).
+    pub card: Option<&'a CardSettings>,
 }
 
 /// An answer, plus how the journal should name its result.
@@ -108,6 +110,9 @@ pub fn of(kind: ProtocolKind, dialect: Dialect) -> &'static dyn Protocol {
         (ProtocolKind::City24, _) => &city24::City24,
         (ProtocolKind::Privat, _) => &privat::Privat,
         (ProtocolKind::Easypay, _) => &easypay::Easypay,
+        (ProtocolKind::Liqpay, _) => &crate::card::callback::Liqpay,
+        (ProtocolKind::Monobank, _) => &crate::card::callback::Monobank,
+        (ProtocolKind::Wayforpay, _) => &crate::card::callback::Wayforpay,
     }
 }
 

@@ -59,7 +59,7 @@ pub fn code(outcome: &Outcome) -> (i32, &'static str) {
         // No ACT cancels or lists; neither reaches here.
         Outcome::Cancelled { .. } => (-101, "cancel unsupported"),
         Outcome::Listed(_) => (-101, "listing unsupported"),
-        Outcome::Booked { .. } => (-101, "booking unsupported"),
+        Outcome::Booked { .. } | Outcome::Noted { .. } => (-101, "booking unsupported"),
         Outcome::Refused(refusal) => match refusal {
             Refusal::NoSuchSubscriber | Refusal::BadAccount(_) => (-40, "client not found"),
             Refusal::AccountInactive
@@ -503,6 +503,7 @@ mod tests {
             test: false,
             sign,
             rsa: None,
+            card: None,
         };
         Nonstop24.parse(req, &ctx)
     }

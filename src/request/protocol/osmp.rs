@@ -235,7 +235,7 @@ pub fn code(outcome: &Outcome) -> (u16, &'static str) {
         | Outcome::Found { .. }
         | Outcome::Cancelled { .. } => (0, "OK"),
         // OSMP asks for no listing; a protocol error if one ever came this way.
-        Outcome::Listed(_) | Outcome::Booked { .. } => (300, "nod16"),
+        Outcome::Listed(_) | Outcome::Booked { .. } | Outcome::Noted { .. } => (300, "nod16"),
         Outcome::Refused(refusal) => match refusal {
             // NoDeny answers a bare request with result 1, and terminals are used to it.
             Refusal::NoCommand(_) => (1, "nod3"),
@@ -339,6 +339,7 @@ mod tests {
             test: false,
             sign: None,
             rsa: None,
+            card: None,
         };
         Osmp::NODENY.parse(&request(query), &ctx)
     }
@@ -425,6 +426,7 @@ mod tests {
             test: false,
             sign: None,
             rsa: None,
+            card: None,
         };
         // A check without a sum: 300, as ABillS's iBox module answers.
         let refused = Osmp::IBOX.parse(&request("command=check&txn_id=1&account=7517"), &ctx);

@@ -67,7 +67,7 @@ pub fn error(outcome: &Outcome) -> Option<(u16, &'static str)> {
             | Refusal::BadDomain(_)
             | Refusal::BadSignature(_) => (99, "Платіж неможливий"),
         },
-        Outcome::Booked { .. } => (99, "Платіж неможливий"),
+        Outcome::Booked { .. } | Outcome::Noted { .. } => (99, "Платіж неможливий"),
         Outcome::Failed(_) => (99, "Тимчасова помилка, повторіть пізніше"),
     })
 }
@@ -412,6 +412,7 @@ mod tests {
             test: false,
             sign: None,
             rsa: None,
+            card: None,
         };
         Privat.parse(&post(body), &ctx)
     }

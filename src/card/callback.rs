@@ -1,0 +1,286 @@
+//! The card providers' callbacks as protocols of the request path: each verifies the
+//! provider's signature over the bytes received before it reads anything (no signature, no
+//! money), and turns the provider's word into a [`Settlement`] of one of our orders; the
+//! pipeline looks the order up, compares the amount and currency with it, and pays it
+//! through the ledger like any payment (exactly once by the order id) — or notes a failure,
+//! a payment in progress, a reversal.
+//!
+//! The answer is what each provider expects: LiqPay and Monobank read the HTTP status (200:
+//! received; anything else: post again later), WayForPay a signed `accept` ([`Protocol::seal`]
+//! signs it with the system's key).
+
+use chrono::{DateTime, Utc};
+
+use crate::card::{liqpay, monobank, wayforpay, Error, Secret};
+use crate::cgi::{Request, Response};
+use crate::config::{CardSettings, Credentials, ProtocolKind, System};
+use crate::domain::Amount;
+use crate::outcome::{CardState, Command, Echo, Outcome, Refusal, Settlement};
+use crate::protocol::{ParseContext, Protocol, Reply};
+
+pub struct Liqpay;
+pub struct Monobank;
+pub struct Wayforpay;
+
+/// ISO 4217's number of the hryvnia, the only currency Monobank's acquiring takes.
+const UAH: u16 = 980;
+
+/// The card settings a callback is checked with, or why there are none.
+fn settings<'a>(ctx: &ParseContext<'a>) -> Result<&'a CardSettings, Refusal> {
+    ctx.card.ok_or_else(|| {
+        Refusal::BadSignature(
+            "the system has no card keys in the config: nothing is trusted".into(),
+        )
+    })
+}
+
+/// A provider's error as the log and the refusal name it.
+fn refused(e: Error) -> Refusal {
+    match e {
+        Error::Unsigned { .. } | Error::Forged { .. } | Error::Key { .. } => {
+            Refusal::BadSignature(e.to_string())
+        }
+        _ => Refusal::BadRequest(e.to_string()),
+    }
+}
+
+/// The body as received: a callback is verified over its exact bytes.
+fn body(request: &Request) -> Result<&[u8], Refusal> {
+    request
+        .body
+        .as_deref()
+        .map_err(|e| Refusal::BadRequest(e.0.clone()))
+}
+
+/// The answer of a callback: the HTTP status carries it (200 received and settled, 400 not
+/// believed, 503 try again), the body says it for a person reading the provider's logs.
+fn plain(outcome: &Outcome) -> Reply {
+    let (status, result, comment) = match outcome {
+        Outcome::Paid { .. } => (200, "0", "paid"),
+        Outcome::Noted { state, .. } => (200, "0", state.name()),
+        Outcome::Refused(Refusal::Conflict { .. }) => (200, "7", "amount differs from the order"),
+        Outcome::Refused(Refusal::PaidThenCancelled { .. }) => (200, "7", "order cancelled"),
+        Outcome::Refused(Refusal::CallerNotAllowed) => (403, "403", "caller not allowed"),
+        Outcome::Refused(Refusal::BadSignature(_)) => (400, "400", "signature not verified"),
+        Outcome::Refused(Refusal::UnknownTxn) => (400, "400", "no such order"),
+        Outcome::Refused(_) => (400, "400", "refused"),
+        Outcome::Failed(_) => (503, "1", "temporary error"),
+        _ => (400, "400", "unexpected"),
+    };
+    Reply {
+        response: Response {
+            status,
+            content_type: "text/plain; charset=utf-8",
+            body: format!("{comment}\n"),
+        },
+        result: result.into(),
+        comment: comment.into(),
+    }
+}
+
+fn echo_of(request: &Request, order_id: &str, sum: &str) -> Echo {
+    Echo {
+        command: "callback".into(),
+        txn_id: order_id.into(),
+        account: String::new(),
+        sum: sum.into(),
+        dump: request.dump(),
+        params: Vec::new(),
+    }
+}
+
+impl Protocol for Liqpay {
+    fn kind(&self) -> ProtocolKind {
+        ProtocolKind::Liqpay
+    }
+
+    fn echo(&self, request: &Request) -> Echo {
+        // The order id is inside the signed data; the log names it once it is verified
+        // (the pipeline's echo is the request's, before anything is trusted).
+        echo_of(request, "", "")
+    }
+
+    fn parse(&self, request: &Request, ctx: &ParseContext) -> Result<Command, Refusal> {
+        let card = settings(ctx)?;
+        let Credentials::Liqpay {
+            public_key,
+            private_key,
+        } = &card.credentials
+        else {
+            return Err(Refusal::BadSignature(
+                "the system's keys are not LiqPay's".into(),
+            ));
+        };
+        let keys = liqpay::Keys {
+            public_key: public_key.clone(),
+            private_key: Secret::new(private_key.clone()),
+        };
+        let form = request.form().map_err(|e| Refusal::BadRequest(e.0))?;
+        let get = |k: &str| form.get(k).map_err(|e| Refusal::BadRequest(e.0));
+        let payment =
+            liqpay::verify_callback(&keys, get("data")?, get("signature")?).map_err(refused)?;
+        let state = match &payment.status {
+            liqpay::Status::Success => CardState::Paid,
+            // A test payment: money only in a sandbox the admin asked for.
+            liqpay::Status::Sandbox if card.sandbox => CardState::Paid,
+            liqpay::Status::Sandbox | liqpay::Status::Failure | liqpay::Status::Error => {
+                CardState::Failed
+            }
+            liqpay::Status::Reversed => CardState::Reversed,
+            _ => CardState::Pending,
+        };
+        Ok(Command::Settle(Settlement {
+            order_id: payment.order_id,
+            state,
+            amount: payment.amount,
+            currency: payment.currency,
+            provider_ref: payment.payment_id.unwrap_or_default(),
+            status: payment.status.as_str().to_string(),
+            at: None,
+        }))
+    }
+
+    fn render(&self, _echo: &Echo, outcome: &Outcome) -> Reply {
+        plain(outcome)
+    }
+}
+
+impl Protocol for Monobank {
+    fn kind(&self) -> ProtocolKind {
+        ProtocolKind::Monobank
+    }
+
+    fn echo(&self, request: &Request) -> Echo {
+        echo_of(request, "", "")
+    }
+
+    fn parse(&self, request: &Request, ctx: &ParseContext) -> Result<Command, Refusal> {
+        let card = settings(ctx)?;
+        let Credentials::Monobank { pubkey, .. } = &card.credentials else {
+            return Err(Refusal::BadSignature(
+                "the system's keys are not Monobank's".into(),
+            ));
+        };
+        let Some(pubkey) = pubkey else {
+            return Err(Refusal::BadSignature(
+                "no pubkey in the config to verify Monobank's X-Sign: set pubkey to what \
+                 GET /api/merchant/pubkey answers"
+                    .into(),
+            ));
+        };
+        let key = monobank::PublicKey::parse(pubkey).map_err(refused)?;
+        let invoice = monobank::verify_webhook(&key, request.x_sign.as_deref(), body(request)?)
+            .map_err(refused)?;
+        let state = match invoice.status {
+            monobank::InvoiceStatus::Success => CardState::Paid,
+            monobank::InvoiceStatus::Failure => CardState::Failed,
+            monobank::InvoiceStatus::Reversed => CardState::Reversed,
+            monobank::InvoiceStatus::Expired => CardState::Expired,
+            _ => CardState::Pending,
+        };
+        let Some(order_id) = invoice.reference.clone() else {
+            return Err(Refusal::BadRequest(format!(
+                "invoice {} names no reference: not one of our orders",
+                invoice.invoice_id
+            )));
+        };
+        // What was paid: the final amount once there is one.
+        let amount: Amount = invoice.final_amount.unwrap_or(invoice.amount);
+        let modified: DateTime<Utc> = invoice.modified_date;
+        Ok(Command::Settle(Settlement {
+            order_id,
+            state,
+            amount,
+            currency: if invoice.ccy == UAH {
+                "UAH".into()
+            } else {
+                format!("ISO-{}", invoice.ccy)
+            },
+            provider_ref: invoice.invoice_id,
+            status: invoice.status.as_str().to_string(),
+            at: Some(modified.naive_utc()),
+        }))
+    }
+
+    fn render(&self, _echo: &Echo, outcome: &Outcome) -> Reply {
+        plain(outcome)
+    }
+}
+
+impl Protocol for Wayforpay {
+    fn kind(&self) -> ProtocolKind {
+        ProtocolKind::Wayforpay
+    }
+
+    fn echo(&self, request: &Request) -> Echo {
+        echo_of(request, "", "")
+    }
+
+    fn parse(&self, request: &Request, ctx: &ParseContext) -> Result<Command, Refusal> {
+        let card = settings(ctx)?;
+        let merchant = merchant(card)
+            .ok_or_else(|| Refusal::BadSignature("the system's keys are not WayForPay's".into()))?;
+        let payment = wayforpay::verify_callback(&merchant, body(request)?).map_err(refused)?;
+        let state = match payment.transaction_status {
+            wayforpay::TransactionStatus::Approved => CardState::Paid,
+            wayforpay::TransactionStatus::Declined => CardState::Failed,
+            wayforpay::TransactionStatus::Expired => CardState::Expired,
+            wayforpay::TransactionStatus::Refunded | wayforpay::TransactionStatus::Voided => {
+                CardState::Reversed
+            }
+            _ => CardState::Pending,
+        };
+        Ok(Command::Settle(Settlement {
+            order_id: payment.order_reference,
+            state,
+            amount: payment.amount,
+            currency: payment.currency,
+            provider_ref: payment.auth_code.unwrap_or_default(),
+            status: payment.transaction_status.as_str().to_string(),
+            at: None,
+        }))
+    }
+
+    fn render(&self, echo: &Echo, outcome: &Outcome) -> Reply {
+        let mut reply = plain(outcome);
+        if reply.response.status == 200 {
+            // Sealed below with the order's reference and the merchant's key.
+            reply.response.content_type = "application/json";
+            reply.response.body = echo.txn_id.clone();
+        }
+        reply
+    }
+
+    fn seal(&self, reply: Reply, system: &System) -> Result<Reply, (Reply, String)> {
+        if reply.response.status != 200 {
+            return Ok(reply);
+        }
+        let Some(merchant) = system.card().and_then(merchant) else {
+            return Err((reply, "no WayForPay keys to sign the accept with".into()));
+        };
+        let order = reply.response.body.clone();
+        match wayforpay::accept_answer(&merchant, &order, Utc::now().timestamp()) {
+            Ok(body) => {
+                let mut reply = reply;
+                reply.response.body = body;
+                Ok(reply)
+            }
+            Err(e) => Err((reply, e.to_string())),
+        }
+    }
+}
+
+fn merchant(card: &CardSettings) -> Option<wayforpay::Merchant> {
+    match &card.credentials {
+        Credentials::Wayforpay {
+            merchant_account,
+            secret_key,
+            merchant_domain,
+        } => Some(wayforpay::Merchant {
+            account: merchant_account.clone(),
+            domain: merchant_domain.clone(),
+            secret_key: Secret::new(secret_key.clone()),
+        }),
+        _ => None,
+    }
+}

@@ -1,0 +1,220 @@
+//! Card orders in `paysys_order`: stored before the subscriber's browser leaves for the
+//! provider, found again by the id we gave the provider, and noted as the provider's word
+//! comes (a callback, or the sweeper's status request).
+//!
+//! Money is not moved here: a provider's success becomes the pay of the order through the
+//! ledger (exactly once by the order id, the order row locked in the same transaction),
+//! which also marks the order paid. This module writes every other state, and never one
+//! that would take a paid order back — but a reversal, which the admin must see.
+
+use std::io::Read;
+
+use chrono::NaiveDateTime;
+use mysql::prelude::Queryable;
+use mysql::Conn;
+
+use crate::domain::{Amount, Domain};
+use crate::outcome::CardState;
+
+/// A card order as `paysys_order` keeps it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CardOrder {
+    /// Our row id.
+    pub id: u64,
+    /// What the provider knows the order by.
+    pub order_id: String,
+    pub account: String,
+    /// What the subscriber is credited.
+    pub amount: Amount,
+    /// What the provider charges: the amount plus the commission.
+    pub charged: Amount,
+    pub currency: String,
+    /// `waiting`, `paid`, `failed`, `expired`, `reversed`, `mismatch`.
+    pub state: String,
+    pub status_at: Option<NaiveDateTime>,
+    pub domain: Domain,
+    pub cancelled: bool,
+}
+
+/// A new order's id: 20 characters of the kernel's randomness (base32, lower case), so an
+/// order's page cannot be found by counting.
+pub fn new_order_id() -> std::io::Result<String> {
+    const ALPHABET: &[u8; 32] = b"abcdefghijklmnopqrstuvwxyz234567";
+    let mut bytes = [0u8; 20];
+    std::fs::File::open("/dev/urandom")?.read_exact(&mut bytes)?;
+    Ok(bytes
+        .iter()
+        .map(|b| ALPHABET[usize::from(b % 32)] as char)
+        .collect())
+}
+
+/// What an order is made of.
+#[derive(Debug, Clone)]
+pub struct NewOrder<'a> {
+    pub system: &'a str,
+    pub account: &'a str,
+    pub amount: Amount,
+    pub charged: Amount,
+    pub currency: &'a str,
+    pub domain: Domain,
+    pub validity_hours: u32,
+}
+
+/// Stores a new order, waiting for its payment.
+pub fn create(conn: &mut Conn, order: &NewOrder<'_>) -> Result<CardOrder, String> {
+    let order_id = new_order_id().map_err(|e| format!("no randomness for an order id: {e}"))?;
+    conn.exec_drop(
+        "INSERT INTO paysys_order (system_name, order_id, account, amount, created, state, \
+         charged, currency, domain_id, valid_until, updated) VALUES (?, ?, ?, \
+         CAST(? AS DECIMAL(16,2)), NOW(), 'waiting', CAST(? AS DECIMAL(16,2)), ?, ?, \
+         NOW() + INTERVAL ? HOUR, NOW())",
+        (
+            order.system,
+            &order_id,
+            order.account,
+            order.amount.to_string(),
+            order.charged.to_string(),
+            order.currency,
+            order.domain.id(),
+            order.validity_hours,
+        ),
+    )
+    .map_err(|e| e.to_string())?;
+    Ok(CardOrder {
+        id: conn.last_insert_id(),
+        order_id,
+        account: order.account.to_string(),
+        amount: order.amount,
+        charged: order.charged,
+        currency: order.currency.to_string(),
+        state: CardState::Pending.name().to_string(),
+        status_at: None,
+        domain: order.domain,
+        cancelled: false,
+    })
+}
+
+const SELECT: &str = "SELECT id, order_id, account, CAST(amount AS CHAR), \
+     CAST(IFNULL(charged, amount) AS CHAR), currency, state, CAST(status_at AS CHAR), \
+     domain_id, cancelled IS NOT NULL FROM paysys_order";
+
+type Row = (
+    u64,
+    String,
+    String,
+    String,
+    String,
+    String,
+    String,
+    Option<String>,
+    u32,
+    bool,
+);
+
+fn order(
+    (id, order_id, account, amount, charged, currency, state, status_at, domain, cancelled): Row,
+) -> Option<CardOrder> {
+    Some(CardOrder {
+        id,
+        order_id,
+        account,
+        amount: Amount::parse(&amount).ok()?,
+        charged: Amount::parse(&charged).ok()?,
+        currency,
+        state,
+        status_at: status_at.and_then(|t| {
+            NaiveDateTime::parse_from_str(&t, "%Y-%m-%d %H:%M:%S%.f")
+                .or_else(|_| NaiveDateTime::parse_from_str(&t, "%Y-%m-%d %H:%M:%S"))
+                .ok()
+        }),
+        domain: Domain::new(domain),
+        cancelled,
+    })
+}
+
+/// The order of `system` the provider knows as `order_id`.
+pub fn find(
+    conn: &mut Conn,
+    system: &str,
+    order_id: &str,
+) -> Result<Option<CardOrder>, mysql::Error> {
+    let row: Option<Row> = conn.exec_first(
+        format!("{SELECT} WHERE system_name = ? AND order_id = ?"),
+        (system, order_id),
+    )?;
+    // The column compares exactly; a row that differs is never returned, but say so here
+    // too, as the ledger does.
+    Ok(row.and_then(order).filter(|o| o.order_id == order_id))
+}
+
+/// A provider's word that moves no money, noted on the order: `Ok(true)` if it changed the
+/// order. A paid order stays paid, unless the word is a reversal (shown to the admin,
+/// never debited by us); a word older than the order's last (`at`) changes nothing.
+pub fn note(
+    conn: &mut Conn,
+    order: &CardOrder,
+    state: CardState,
+    status: &str,
+    provider_ref: &str,
+    at: Option<NaiveDateTime>,
+) -> Result<bool, mysql::Error> {
+    let at_text = at.map(|t| t.format("%Y-%m-%d %H:%M:%S%.3f").to_string());
+    let note = match state {
+        CardState::Reversed => "reversed by the provider after it was paid: check the payment",
+        _ => "",
+    };
+    conn.exec_drop(
+        "UPDATE paysys_order SET state = ?, provider_status = ?, \
+         provider_ref = IF(? = '', provider_ref, ?), status_at = IFNULL(?, status_at), \
+         note = IF(? = '', note, ?), updated = NOW() \
+         WHERE id = ? AND (state <> 'paid' OR ? = 'reversed') AND state <> 'mismatch' \
+         AND (? IS NULL OR status_at IS NULL OR status_at < ?)",
+        (
+            state.name(),
+            crate::ledger::column_text(status, 32),
+            provider_ref,
+            crate::ledger::column_text(provider_ref, 64),
+            &at_text,
+            note,
+            note,
+            order.id,
+            state.name(),
+            &at_text,
+            &at_text,
+        ),
+    )?;
+    Ok(conn.affected_rows() > 0)
+}
+
+/// The provider's id and word on an order about to be paid: kept for the admin; the pay
+/// itself marks the order paid, in its own transaction.
+pub fn note_ref(
+    conn: &mut Conn,
+    order: &CardOrder,
+    status: &str,
+    provider_ref: &str,
+    at: Option<NaiveDateTime>,
+) -> Result<(), mysql::Error> {
+    let at_text = at.map(|t| t.format("%Y-%m-%d %H:%M:%S%.3f").to_string());
+    conn.exec_drop(
+        "UPDATE paysys_order SET provider_status = ?, provider_ref = IF(? = '', provider_ref, ?), \
+         status_at = IFNULL(?, status_at), updated = NOW() WHERE id = ?",
+        (
+            crate::ledger::column_text(status, 32),
+            provider_ref,
+            crate::ledger::column_text(provider_ref, 64),
+            &at_text,
+            order.id,
+        ),
+    )
+}
+
+/// Marks an order whose payment does not match it (another amount or currency): nothing is
+/// credited, and the admin is to look.
+pub fn mismatch(conn: &mut Conn, order: &CardOrder, why: &str) -> Result<(), mysql::Error> {
+    conn.exec_drop(
+        "UPDATE paysys_order SET state = 'mismatch', note = ?, updated = NOW() \
+         WHERE id = ? AND state <> 'paid'",
+        (crate::ledger::column_text(why, 255), order.id),
+    )
+}

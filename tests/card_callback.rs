@@ -1,0 +1,363 @@
+//! Card providers' callbacks at `paysys_check.cgi/callback/<system>`, through the real
+//! executable against MariaDB, on ABillS (1.20's and 1.50's tables) and NoDeny: a verified
+//! success pays the order once, whatever is replayed or sent at the same time; no signature,
+//! no money; an amount or currency other than the order's credits nothing and marks the
+//! order; failures and reversals are noted, never debited; an older word never overwrites a
+//! newer one.
+
+mod common;
+
+use common::abills::{Abills, Ddl};
+use common::{Answer, TestDb};
+use mysql::prelude::Queryable;
+use paysys::card::order::{self, CardOrder, NewOrder};
+use paysys::card::{liqpay, wayforpay, Secret};
+use paysys::domain::{Amount, Domain};
+
+const PUBLIC_KEY: &str = "i00000000";
+const PRIVATE_KEY: &str = "a4825234f4bae72a0be04eafe9e8e2bada209255";
+const WFP_ACCOUNT: &str = "test_merch_n1";
+const WFP_SECRET: &str = "flk3409refn54t54t*FNJRET";
+
+fn liqpay_system(extra: &str) -> String {
+    format!(
+        "\n[[system]]\nname = \"liqpay\"\nprotocol = \"liqpay\"\npublic_key = \"{PUBLIC_KEY}\"\n\
+         private_key = \"{PRIVATE_KEY}\"\n{extra}\n"
+    )
+}
+
+fn wayforpay_system(extra: &str) -> String {
+    format!(
+        "\n[[system]]\nname = \"wfp\"\nprotocol = \"wayforpay\"\nmerchant_account = \"{WFP_ACCOUNT}\"\n\
+         secret_key = \"{WFP_SECRET}\"\nmerchant_domain = \"isp.example\"\n{extra}\n"
+    )
+}
+
+/// A LiqPay callback of `order` with `status`, `amount` and `currency`, signed with `key`.
+fn liqpay_callback(
+    order_id: &str,
+    status: &str,
+    amount: &str,
+    currency: &str,
+    key: &str,
+) -> String {
+    let json = format!(
+        "{{\"public_key\":\"{PUBLIC_KEY}\",\"version\":3,\"action\":\"pay\",\"status\":\"{status}\",\
+         \"order_id\":\"{order_id}\",\"payment_id\":1234567,\"amount\":{amount},\"currency\":\"{currency}\",\
+         \"end_date\":1700000000000}}"
+    );
+    liqpay::SignedForm::new(&Secret::new(key), &json).form_body()
+}
+
+/// Posts `body` to `/callback/<system>` from `caller`.
+fn post(
+    config: &std::path::Path,
+    system: &str,
+    caller: &str,
+    content_type: &str,
+    body: &[u8],
+) -> Answer {
+    let config = config.to_string_lossy().into_owned();
+    let length = body.len().to_string();
+    let path = format!("/callback/{system}");
+    common::abills::run_paysys_check(
+        &[
+            ("GATEWAY_INTERFACE", "CGI/1.1"),
+            ("PAYSYS_CONFIG", &config),
+            ("REQUEST_METHOD", "POST"),
+            ("SCRIPT_NAME", "/cgi-bin/paysys_check.cgi"),
+            ("PATH_INFO", &path),
+            ("CONTENT_TYPE", content_type),
+            ("CONTENT_LENGTH", &length),
+            ("REMOTE_ADDR", caller),
+        ],
+        body,
+    )
+}
+
+fn new_order(db: &TestDb, system: &str, account: &str, amount: &str, charged: &str) -> CardOrder {
+    let mut conn = db.conn();
+    order::create(
+        &mut conn,
+        &NewOrder {
+            system,
+            account,
+            amount: Amount::parse(amount).unwrap(),
+            charged: Amount::parse(charged).unwrap(),
+            currency: "UAH",
+            domain: Domain::default(),
+            validity_hours: 24,
+        },
+    )
+    .unwrap()
+}
+
+/// The order's state, provider status and note.
+fn state(db: &TestDb, id: u64) -> (String, String, String) {
+    db.conn()
+        .exec_first(
+            "SELECT state, provider_status, note FROM paysys_order WHERE id = ?",
+            (id,),
+        )
+        .unwrap()
+        .unwrap()
+}
+
+fn abills_liqpay(ddl: Ddl) -> Abills {
+    Abills::on_ddl(ddl, &liqpay_system("abills_id = 62\naccount = \"login\""))
+}
+
+#[test]
+fn a_verified_liqpay_success_pays_the_order_once_on_abills() {
+    for ddl in Ddl::ALL {
+        let ab = abills_liqpay(ddl);
+        let o = new_order(&ab.db, "liqpay", "test1", "100.00", "102.50");
+        let body = liqpay_callback(&o.order_id, "success", "102.50", "UAH", PRIVATE_KEY);
+        let config = ab.site.config_path();
+        let form = "application/x-www-form-urlencoded";
+        // From any address: the system has no allow list, its signature is the credential.
+        let a = post(&config, "liqpay", "203.0.113.9", form, body.as_bytes());
+        assert_eq!(a.status, 200, "{ddl:?}: {a:?}");
+        // Credited the order's amount; the commission stays with the provider.
+        assert_eq!(ab.deposit(1), "112.50", "{ddl:?}");
+        let ext = format!("LIQ:{}", o.order_id);
+        let log = ab.log_row(&ext);
+        assert_eq!(
+            (log.system_id, log.status, log.sum.as_str()),
+            (62, 2, "100.00")
+        );
+        assert_eq!(state(&ab.db, o.id).0, "paid");
+        // Replayed, and eight at once: nothing more.
+        let again = post(&config, "liqpay", "203.0.113.9", form, body.as_bytes());
+        assert_eq!(again.status, 200, "{again:?}");
+        std::thread::scope(|s| {
+            let handles: Vec<_> = (0..8)
+                .map(|_| s.spawn(|| post(&config, "liqpay", "203.0.113.9", form, body.as_bytes())))
+                .collect();
+            for h in handles {
+                assert_eq!(h.join().unwrap().status, 200);
+            }
+        });
+        assert_eq!(ab.deposit(1), "112.50", "{ddl:?}: paid once");
+        assert_eq!(ab.payments().iter().filter(|p| p.ext_id == ext).count(), 1);
+        // A failure after the success changes nothing; a reversal is noted for the admin,
+        // not debited.
+        let fail = liqpay_callback(&o.order_id, "failure", "102.50", "UAH", PRIVATE_KEY);
+        assert_eq!(
+            post(&config, "liqpay", "203.0.113.9", form, fail.as_bytes()).status,
+            200
+        );
+        assert_eq!(state(&ab.db, o.id).0, "paid");
+        let back = liqpay_callback(&o.order_id, "reversed", "102.50", "UAH", PRIVATE_KEY);
+        assert_eq!(
+            post(&config, "liqpay", "203.0.113.9", form, back.as_bytes()).status,
+            200
+        );
+        let (st, status, note) = state(&ab.db, o.id);
+        assert_eq!((st.as_str(), status.as_str()), ("reversed", "reversed"));
+        assert!(note.contains("reversed"), "{note}");
+        assert_eq!(ab.deposit(1), "112.50", "{ddl:?}: never debited by us");
+    }
+}
+
+#[test]
+fn no_signature_no_money() {
+    let ab = abills_liqpay(Ddl::V1_50);
+    let o = new_order(&ab.db, "liqpay", "test1", "50.00", "50.00");
+    let config = ab.site.config_path();
+    let form = "application/x-www-form-urlencoded";
+    let good = liqpay_callback(&o.order_id, "success", "50.00", "UAH", PRIVATE_KEY);
+    let before = ab.snapshot();
+    let data_only = good
+        .split('&')
+        .find(|p| p.starts_with("data="))
+        .unwrap()
+        .to_string();
+    for body in [
+        String::new(),
+        data_only.clone(),
+        format!("{data_only}&signature="),
+        liqpay_callback(&o.order_id, "success", "50.00", "UAH", "not-the-key"),
+        // The signature of one callback on another's data.
+        format!(
+            "{data_only}&signature={}",
+            liqpay_callback("other", "success", "50.00", "UAH", PRIVATE_KEY)
+                .split("signature=")
+                .nth(1)
+                .unwrap()
+        ),
+    ] {
+        let a = post(&config, "liqpay", "203.0.113.9", form, body.as_bytes());
+        assert_eq!(a.status, 400, "{body}: {a:?}");
+    }
+    assert_eq!(ab.snapshot(), before, "nothing written");
+    assert_eq!(state(&ab.db, o.id).0, "waiting");
+    // A system named in the URL that is not a card system's, or no system: unknown caller.
+    let a = post(&config, "nosuch", "203.0.113.9", form, good.as_bytes());
+    assert_eq!(a.status, 200, "{a:?}");
+    assert_eq!(a.body, common::abills::UNKNOWN_SYSTEM);
+    assert_eq!(ab.snapshot(), before);
+}
+
+#[test]
+fn an_amount_or_currency_other_than_the_orders_credits_nothing_and_marks_the_order() {
+    let ab = abills_liqpay(Ddl::V1_20);
+    let config = ab.site.config_path();
+    let form = "application/x-www-form-urlencoded";
+    for (amount, currency) in [("1.00", "UAH"), ("100.00", "USD"), ("100.01", "UAH")] {
+        let o = new_order(&ab.db, "liqpay", "test1", "100.00", "100.00");
+        let body = liqpay_callback(&o.order_id, "success", amount, currency, PRIVATE_KEY);
+        let a = post(&config, "liqpay", "203.0.113.9", form, body.as_bytes());
+        assert_eq!(a.status, 200, "{a:?}");
+        assert_eq!(
+            ab.deposit(1),
+            "12.50",
+            "{amount} {currency}: nothing credited"
+        );
+        let (st, _, note) = state(&ab.db, o.id);
+        assert_eq!(st, "mismatch");
+        assert!(note.contains("nothing credited"), "{note}");
+        // Marked: even the right amount afterwards is not paid automatically.
+        let right = liqpay_callback(&o.order_id, "success", "100.00", "UAH", PRIVATE_KEY);
+        post(&config, "liqpay", "203.0.113.9", form, right.as_bytes());
+        assert_eq!(ab.deposit(1), "12.50");
+    }
+    // An order we never made.
+    let body = liqpay_callback("nosuchorder", "success", "1.00", "UAH", PRIVATE_KEY);
+    assert_eq!(
+        post(&config, "liqpay", "203.0.113.9", form, body.as_bytes()).status,
+        400
+    );
+    // A failure is noted, and a payment in progress, and nothing credited.
+    let o = new_order(&ab.db, "liqpay", "test1", "5.00", "5.00");
+    let wait = liqpay_callback(&o.order_id, "wait_secure", "5.00", "UAH", PRIVATE_KEY);
+    post(&config, "liqpay", "203.0.113.9", form, wait.as_bytes());
+    assert_eq!(state(&ab.db, o.id).0, "waiting");
+    let fail = liqpay_callback(&o.order_id, "failure", "5.00", "UAH", PRIVATE_KEY);
+    post(&config, "liqpay", "203.0.113.9", form, fail.as_bytes());
+    assert_eq!(state(&ab.db, o.id).0, "failed");
+    assert_eq!(ab.deposit(1), "12.50");
+}
+
+#[test]
+fn an_allow_list_when_set_is_enforced_for_callbacks() {
+    let ab = Abills::on_ddl(
+        Ddl::V1_50,
+        &liqpay_system("abills_id = 62\naccount = \"login\"\nallow = [\"192.0.2.1\"]"),
+    );
+    let o = new_order(&ab.db, "liqpay", "test1", "10.00", "10.00");
+    let body = liqpay_callback(&o.order_id, "success", "10.00", "UAH", PRIVATE_KEY);
+    let form = "application/x-www-form-urlencoded";
+    let config = ab.site.config_path();
+    let a = post(&config, "liqpay", "203.0.113.9", form, body.as_bytes());
+    assert_eq!(a.body, common::abills::UNKNOWN_SYSTEM, "{a:?}");
+    assert_eq!(ab.deposit(1), "12.50");
+    assert_eq!(
+        post(&config, "liqpay", "192.0.2.1", form, body.as_bytes()).status,
+        200
+    );
+    assert_eq!(ab.deposit(1), "22.50");
+}
+
+#[test]
+fn a_liqpay_success_pays_a_nodeny_subscriber() {
+    let db = TestDb::new();
+    let site = common::Site::new(&db.url, "");
+    site.write_config(&format!(
+        "[database]\nurl = \"{}\"\nbilling = \"nodeny\"\n\n[log]\nfile = \"var/log/paysys_check.log\"\n{}",
+        db.url,
+        liqpay_system("account = \"payment_code\"")
+    ));
+    let before = db.balance(5907);
+    let o = new_order(&db, "liqpay", "59071", "10.00", "10.00");
+    let body = liqpay_callback(&o.order_id, "success", "10.00", "UAH", PRIVATE_KEY);
+    let a = post(
+        &site.config_path(),
+        "liqpay",
+        "203.0.113.9",
+        "application/x-www-form-urlencoded",
+        body.as_bytes(),
+    );
+    assert_eq!(a.status, 200, "{a:?}");
+    let after = db.balance(5907);
+    assert_ne!(before, after);
+    assert_eq!(db.pays(), 1);
+    // The log line names the order and the sum.
+    let log = site.log();
+    assert!(log.contains(&format!("txn={}", o.order_id)), "{log}");
+    assert!(log.contains("system=liqpay"), "{log}");
+}
+
+#[test]
+fn a_wayforpay_callback_is_answered_with_the_signed_accept() {
+    let ab = Abills::on_ddl(
+        Ddl::V1_50,
+        &wayforpay_system("abills_id = 63\naccount = \"login\""),
+    );
+    let o = new_order(&ab.db, "wfp", "test1", "150.50", "150.50");
+    let sign = |fields: &[&str]| {
+        use hmac::{Hmac, Mac};
+        let mut mac = Hmac::<md5::Md5>::new_from_slice(WFP_SECRET.as_bytes()).unwrap();
+        mac.update(fields.join(";").as_bytes());
+        mac.finalize()
+            .into_bytes()
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect::<String>()
+    };
+    let signature = sign(&[
+        WFP_ACCOUNT,
+        &o.order_id,
+        "150.5",
+        "UAH",
+        "541963",
+        "41****8217",
+        "Approved",
+        "1100",
+    ]);
+    let body = format!(
+        "{{\"merchantAccount\":\"{WFP_ACCOUNT}\",\"orderReference\":\"{}\",\"amount\":150.5,\
+         \"currency\":\"UAH\",\"authCode\":\"541963\",\"cardPan\":\"41****8217\",\
+         \"transactionStatus\":\"Approved\",\"reasonCode\":1100,\"merchantSignature\":\"{signature}\"}}",
+        o.order_id
+    );
+    let a = post(
+        &ab.site.config_path(),
+        "wfp",
+        "203.0.113.9",
+        "application/json",
+        body.as_bytes(),
+    );
+    assert_eq!(a.status, 200, "{a:?}");
+    assert_eq!(ab.deposit(1), "163.00");
+    let answer: serde_json::Value =
+        serde_json::from_str(&a.body).unwrap_or_else(|e| panic!("{e}: {a:?}"));
+    assert_eq!(answer["orderReference"], o.order_id.as_str());
+    assert_eq!(answer["status"], "accept");
+    let time = answer["time"].as_i64().unwrap().to_string();
+    assert_eq!(
+        answer["signature"],
+        sign(&[&o.order_id, "accept", &time]).as_str()
+    );
+    // Checked with the crate's own builder too.
+    let merchant = wayforpay::Merchant {
+        account: WFP_ACCOUNT.into(),
+        domain: "isp.example".into(),
+        secret_key: Secret::new(WFP_SECRET),
+    };
+    assert_eq!(
+        wayforpay::accept_answer(&merchant, &o.order_id, answer["time"].as_i64().unwrap()).unwrap(),
+        a.body
+    );
+    // Tampered: 400, nothing more.
+    let forged = body.replace("150.5,", "1500.5,");
+    let a = post(
+        &ab.site.config_path(),
+        "wfp",
+        "203.0.113.9",
+        "application/json",
+        forged.as_bytes(),
+    );
+    assert_eq!(a.status, 400, "{a:?}");
+    assert_eq!(ab.deposit(1), "163.00");
+}
