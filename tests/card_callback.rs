@@ -361,3 +361,46 @@ fn a_wayforpay_callback_is_answered_with_the_signed_accept() {
     assert_eq!(a.status, 400, "{a:?}");
     assert_eq!(ab.deposit(1), "163.00");
 }
+
+#[test]
+fn on_abills_an_opened_order_is_in_progress_until_its_payment_completes_it() {
+    for ddl in Ddl::ALL {
+        let ab = abills_liqpay(ddl);
+        let o = new_order(&ab.db, "liqpay", "test1", "40.00", "40.00");
+        // What the page does before the browser leaves: ABillS's row "in progress".
+        let config = paysys::config::Config::load(&ab.site.config_path()).unwrap();
+        let system = config.system("liqpay").unwrap();
+        let billing = paysys::billing::of(config.database.billing);
+        billing
+            .open_order(
+                &mut ab.db.conn(),
+                system,
+                &o.order_id,
+                1,
+                o.amount,
+                Domain::default(),
+            )
+            .unwrap();
+        let ext = format!("LIQ:{}", o.order_id);
+        let opened = ab.log_row(&ext);
+        assert_eq!(
+            (opened.status, opened.uid, opened.sum.as_str()),
+            (1, 1, "40.00")
+        );
+        let body = liqpay_callback(&o.order_id, "success", "40.00", "UAH", PRIVATE_KEY);
+        let a = post(
+            &ab.site.config_path(),
+            "liqpay",
+            "203.0.113.9",
+            "application/x-www-form-urlencoded",
+            body.as_bytes(),
+        );
+        assert_eq!(a.status, 200, "{ddl:?}: {a:?}");
+        // The same row, completed; one payment; the deposit raised once.
+        let done = ab.log_row(&ext);
+        assert_eq!((done.id, done.status), (opened.id, 2), "{ddl:?}");
+        assert_eq!(ab.payment(&ext).sum, "40.00");
+        assert_eq!(ab.deposit(1), "52.50");
+        assert_eq!(ab.txn("liqpay", &o.order_id).prv_txn, opened.id);
+    }
+}

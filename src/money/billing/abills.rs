@@ -39,6 +39,7 @@ use txn_ids::{Evidence, Seen, TxnIds};
 pub struct Abills;
 
 /// `paysys_log.status` values (ABillS: 1 processing, 2 complete, 3 cancelled).
+const STATUS_PROCESSING: u8 = 1;
 const STATUS_COMPLETE: u8 = 2;
 const STATUS_CANCELLED: u8 = 3;
 
@@ -323,6 +324,15 @@ impl Found {
             _ => None,
         }
     }
+
+    /// The log row of a card order opened on our page (status 1, no payment yet), which
+    /// its payment completes instead of writing another.
+    fn opened(&self) -> Option<u64> {
+        match (self.log(), self.payment()) {
+            (Some(log), None) if log.status == STATUS_PROCESSING => Some(log.id),
+            _ => None,
+        }
+    }
 }
 
 const PAYMENT_SELECT: &str =
@@ -515,23 +525,45 @@ impl Billing for Abills {
         let Some(before) = before else {
             return Ok(Credited::Refused(Refusal::NoBill));
         };
-        let logged = tx.exec_drop(
-            "INSERT INTO paysys_log (system_id, datetime, sum, commission, uid, transaction_id, info, ip, code, paysys_ip, domain_id, status) \
-             VALUES (?, ?, CAST(? AS DECIMAL(16,2)), 0, ?, ?, ?, 0, '', ?, ?, ?)",
-            (
-                c.system.abills.id,
-                &now,
-                c.amount.to_string(),
-                target.uid,
-                &written,
-                info(c.params),
-                ip_number(c.caller),
-                c.domain.id(),
-                STATUS_COMPLETE,
-            ),
-        );
-        match logged {
-            Ok(()) => {}
+        let logged = match earlier.opened() {
+            // The card order's row, opened when the subscriber left for the provider, as
+            // ABillS's own portal payments are: completed now.
+            Some(id) => tx
+                .exec_drop(
+                    "UPDATE paysys_log SET datetime = ?, sum = CAST(? AS DECIMAL(16,2)), uid = ?, \
+                     info = ?, paysys_ip = ?, status = ? WHERE id = ? AND status = ?",
+                    (
+                        &now,
+                        c.amount.to_string(),
+                        target.uid,
+                        info(c.params),
+                        ip_number(c.caller),
+                        STATUS_COMPLETE,
+                        id,
+                        STATUS_PROCESSING,
+                    ),
+                )
+                .map(|()| Some(id)),
+            None => tx
+                .exec_drop(
+                    "INSERT INTO paysys_log (system_id, datetime, sum, commission, uid, transaction_id, info, ip, code, paysys_ip, domain_id, status) \
+                     VALUES (?, ?, CAST(? AS DECIMAL(16,2)), 0, ?, ?, ?, 0, '', ?, ?, ?)",
+                    (
+                        c.system.abills.id,
+                        &now,
+                        c.amount.to_string(),
+                        target.uid,
+                        &written,
+                        info(c.params),
+                        ip_number(c.caller),
+                        c.domain.id(),
+                        STATUS_COMPLETE,
+                    ),
+                )
+                .map(|()| None),
+        };
+        let opened = match logged {
+            Ok(opened) => opened,
             Err(e) if server_code(&e) == Some(ER_DUP_ENTRY) => {
                 // Written meanwhile (ABillS's own script, still running beside us, commits
                 // its payment and then its log row), or reversed: found again under the
@@ -545,8 +577,11 @@ impl Billing for Abills {
                 };
             }
             Err(e) => return Err(e),
-        }
-        let log_id = tx.last_insert_id().unwrap_or(0);
+        };
+        let log_id = match opened {
+            Some(id) => id,
+            None => tx.last_insert_id().unwrap_or(0),
+        };
         tx.exec_drop(
             "UPDATE bills SET deposit = CAST(deposit AS DECIMAL(24,6)) + CAST(? AS DECIMAL(16,2)) WHERE id = ?",
             (c.amount.to_string(), target.bill_id),
@@ -689,6 +724,35 @@ impl Billing for Abills {
         };
         reverse(tx, payment_id, bill_id, &sum, Some(u.prv_txn))?;
         Ok(Uncredited::Done)
+    }
+
+    fn open_order(
+        &self,
+        conn: &mut Conn,
+        system: &System,
+        order_id: &str,
+        uid: u64,
+        amount: Amount,
+        domain: Domain,
+    ) -> Result<(), mysql::Error> {
+        // What ABillS's own portal writes before it sends the subscriber to the provider:
+        // the order "in progress" (status 1), under "<prefix>:<order id>", so that ABillS's
+        // screens show it; the payment completes this row.
+        let ids = txn_ids(system, order_id);
+        let written = written_id(conn, &ids)?;
+        conn.exec_drop(
+            "INSERT INTO paysys_log (system_id, datetime, sum, commission, uid, transaction_id, info, ip, code, paysys_ip, domain_id, status) \
+             VALUES (?, ?, CAST(? AS DECIMAL(16,2)), 0, ?, ?, '', 0, '', 0, ?, ?)",
+            (
+                system.abills.id,
+                web_server_time(),
+                amount.to_string(),
+                uid,
+                written,
+                domain.id(),
+                STATUS_PROCESSING,
+            ),
+        )
     }
 
     fn cancel_recorded(
@@ -880,6 +944,10 @@ fn recorded_credit(
     }
     if let Some(clash) = found.collated() {
         return Ok(Some(Credited::Refused(collated_refusal(clash, c.amount))));
+    }
+    // A card order opened on our page: its payment completes the row.
+    if found.opened().is_some() {
+        return Ok(None);
     }
     // Its log row without a payment: reversed since (ABillS's cancel deletes the payment
     // first). Not paid again, whatever the subscriber's state.

@@ -208,6 +208,21 @@ pub trait Billing: Sync {
         payment: &Uncredit<'_>,
     ) -> Result<Uncredited, mysql::Error>;
 
+    /// Records, where the billing keeps such records, a card order about to be paid (ABillS:
+    /// a `paysys_log` row "in progress", which the order's payment completes). `uid`: the
+    /// subscriber the order's account names.
+    fn open_order(
+        &self,
+        _conn: &mut Conn,
+        _system: &System,
+        _order_id: &str,
+        _uid: u64,
+        _amount: Amount,
+        _domain: Domain,
+    ) -> Result<(), mysql::Error> {
+        Ok(())
+    }
+
     /// Reverses, within `tx`, a payment of `system` that the billing recorded before paysys
     /// took over (ABillS's own script), named by what its pay was answered with (`prv_txn`)
     /// and/or its txn id: the same payment [`Billing::recorded`] finds for a status or a
