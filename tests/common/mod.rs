@@ -31,6 +31,7 @@ pub mod abills;
 pub mod fcgi;
 pub mod galera;
 pub mod mariadb;
+pub mod providers;
 
 /// A database of its own, with our tables and the NoDeny fixture; dropped at the end.
 pub struct TestDb {
