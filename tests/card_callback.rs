@@ -404,3 +404,120 @@ fn on_abills_an_opened_order_is_in_progress_until_its_payment_completes_it() {
         assert_eq!(ab.txn("liqpay", &o.order_id).prv_txn, opened.id);
     }
 }
+
+// ----- Monobank: webhooks signed over the raw body, out of order ----------------------------
+
+fn monobank_webhook(order_id: &str, status: &str, kopecks: i64, modified: &str) -> String {
+    format!(
+        "{{\"invoiceId\":\"inv-{order_id}\",\"status\":\"{status}\",\"amount\":{kopecks},\"ccy\":980,\
+         \"finalAmount\":{kopecks},\"reference\":\"{order_id}\",\"createdDate\":\"2026-12-07T10:00:00Z\",\
+         \"modifiedDate\":\"{modified}\"}}"
+    )
+}
+
+/// Posts a Monobank webhook signed with `key`.
+fn post_webhook(config: &std::path::Path, key: &p256::ecdsa::SigningKey, body: &str) -> Answer {
+    let config = config.to_string_lossy().into_owned();
+    let sign = common::providers::monobank::x_sign(key, body.as_bytes());
+    let length = body.len().to_string();
+    common::abills::run_paysys_check(
+        &[
+            ("GATEWAY_INTERFACE", "CGI/1.1"),
+            ("PAYSYS_CONFIG", &config),
+            ("REQUEST_METHOD", "POST"),
+            ("PATH_INFO", "/callback/mono"),
+            ("CONTENT_TYPE", "application/json"),
+            ("CONTENT_LENGTH", &length),
+            ("HTTP_X_SIGN", &sign),
+            ("REMOTE_ADDR", "203.0.113.7"),
+        ],
+        body.as_bytes(),
+    )
+}
+
+#[test]
+fn monobank_webhooks_verify_over_the_raw_body_and_an_older_word_never_wins() {
+    use base64::Engine as _;
+    let key = common::providers::monobank::signing_key("card_callback test merchant key");
+    let pubkey = base64::engine::general_purpose::STANDARD
+        .encode(common::providers::monobank::public_pem(&key));
+    let ab = Abills::on_ddl(
+        Ddl::V1_50,
+        &format!(
+            "\n[[system]]\nname = \"mono\"\nprotocol = \"monobank\"\ntoken = \"t\"\npubkey = \"{pubkey}\"\n\
+             abills_id = 64\naccount = \"login\"\n"
+        ),
+    );
+    let config = ab.site.config_path();
+    let o = new_order(&ab.db, "mono", "test1", "100.00", "100.00");
+    let at = |s: u32| format!("2026-12-07T10:00:{s:02}Z");
+    // In progress, then paid.
+    let a = post_webhook(
+        &config,
+        &key,
+        &monobank_webhook(&o.order_id, "processing", 10000, &at(10)),
+    );
+    assert_eq!(a.status, 200, "{a:?}");
+    assert_eq!(state(&ab.db, o.id).0, "waiting");
+    let paid = monobank_webhook(&o.order_id, "success", 10000, &at(30));
+    assert_eq!(post_webhook(&config, &key, &paid).status, 200);
+    assert_eq!(ab.deposit(1), "112.50");
+    // An older "processing" delivered late, and the success again: nothing changes.
+    post_webhook(
+        &config,
+        &key,
+        &monobank_webhook(&o.order_id, "processing", 10000, &at(20)),
+    );
+    post_webhook(&config, &key, &paid);
+    assert_eq!(state(&ab.db, o.id).0, "paid");
+    assert_eq!(ab.deposit(1), "112.50");
+
+    // Out of order before payment: a newer "processing", then an older "created".
+    let o2 = new_order(&ab.db, "mono", "test1", "5.00", "5.00");
+    post_webhook(
+        &config,
+        &key,
+        &monobank_webhook(&o2.order_id, "processing", 500, &at(40)),
+    );
+    post_webhook(
+        &config,
+        &key,
+        &monobank_webhook(&o2.order_id, "created", 500, &at(35)),
+    );
+    let (st, status, _) = state(&ab.db, o2.id);
+    assert_eq!((st.as_str(), status.as_str()), ("waiting", "processing"));
+    // A newer failure is noted. (A success after it would still credit: a provider's
+    // success is money that arrived, whatever it said before.)
+    post_webhook(
+        &config,
+        &key,
+        &monobank_webhook(&o2.order_id, "failure", 500, &at(50)),
+    );
+    assert_eq!(state(&ab.db, o2.id).0, "failed");
+
+    // Signed by somebody else, or not signed, or one byte changed: 400, nothing.
+    let o3 = new_order(&ab.db, "mono", "test1", "9.00", "9.00");
+    let before = ab.deposit(1);
+    let forger = common::providers::monobank::signing_key("somebody else");
+    let body = monobank_webhook(&o3.order_id, "success", 900, &at(55));
+    assert_eq!(post_webhook(&config, &forger, &body).status, 400);
+    let sign = common::providers::monobank::x_sign(&key, body.as_bytes());
+    let changed = body.replace("900", "901");
+    let config_text = config.to_string_lossy().into_owned();
+    let a = common::abills::run_paysys_check(
+        &[
+            ("GATEWAY_INTERFACE", "CGI/1.1"),
+            ("PAYSYS_CONFIG", &config_text),
+            ("REQUEST_METHOD", "POST"),
+            ("PATH_INFO", "/callback/mono"),
+            ("CONTENT_TYPE", "application/json"),
+            ("CONTENT_LENGTH", &changed.len().to_string()),
+            ("HTTP_X_SIGN", &sign),
+            ("REMOTE_ADDR", "203.0.113.7"),
+        ],
+        changed.as_bytes(),
+    );
+    assert_eq!(a.status, 400, "{a:?}");
+    assert_eq!(ab.deposit(1), before);
+    assert_eq!(state(&ab.db, o3.id).0, "waiting");
+}
