@@ -257,6 +257,25 @@ fn an_allow_list_when_set_is_enforced_for_callbacks() {
         200
     );
     assert_eq!(ab.deposit(1), "22.50");
+    // ABillS's own server_url, plain paysys_check.cgi: the caller's address picks the
+    // system, as for terminals.
+    let o = new_order(&ab.db, "liqpay", "test1", "1.00", "1.00");
+    let body = liqpay_callback(&o.order_id, "success", "1.00", "UAH", PRIVATE_KEY);
+    let config_text = config.to_string_lossy().into_owned();
+    let length = body.len().to_string();
+    let a = common::abills::run_paysys_check(
+        &[
+            ("GATEWAY_INTERFACE", "CGI/1.1"),
+            ("PAYSYS_CONFIG", &config_text),
+            ("REQUEST_METHOD", "POST"),
+            ("CONTENT_TYPE", form),
+            ("CONTENT_LENGTH", &length),
+            ("REMOTE_ADDR", "192.0.2.1"),
+        ],
+        body.as_bytes(),
+    );
+    assert_eq!(a.status, 200, "{a:?}");
+    assert_eq!(ab.deposit(1), "23.50");
 }
 
 #[test]
