@@ -594,7 +594,10 @@ fn txn(args: &[String]) -> ExitCode {
         match paysys::card::order::lookup(&mut conn, t.as_str(), system.as_deref()) {
             Ok(orders) => {
                 for o in orders {
-                    println!("card order {} of system {}: {}", o.order_id, o.system, o.state);
+                    println!(
+                        "card order {} of system {}: {}",
+                        o.order_id, o.system, o.state
+                    );
                     println!("  paysys_order");
                     print_fields(&order_fields(&o));
                 }
@@ -760,7 +763,9 @@ fn orders(args: &[String]) -> ExitCode {
             _ => return usage(),
         }
     }
-    const STATES: &[&str] = &["waiting", "paid", "failed", "expired", "reversed", "mismatch"];
+    const STATES: &[&str] = &[
+        "waiting", "paid", "failed", "expired", "reversed", "mismatch",
+    ];
     if let Some(s) = state.as_deref().filter(|s| !STATES.contains(s)) {
         eprintln!("paysys: --state '{s}': one of {}", STATES.join(", "));
         return ExitCode::from(2);
@@ -903,7 +908,8 @@ const SWEEP_USAGE: &str = "usage: paysys sweep [CONFIG]
   callbacks arrive. Exit 0: it ran; 1: an error (config, database, a provider that did not
   answer or refused; the other orders were still swept).";
 
-const ORDERS_USAGE: &str = "usage: paysys orders [--state S] [--from YYYY-MM-DD] [--to YYYY-MM-DD] [--system S] [CONFIG]
+const ORDERS_USAGE: &str =
+    "usage: paysys orders [--state S] [--from YYYY-MM-DD] [--to YYYY-MM-DD] [--system S] [CONFIG]
   Lists the card orders (paysys_order), oldest first, at most 10000: id, system, order id,
   account, sum credited (and charged, when a commission was added), state (waiting, paid,
   failed, expired, reversed, mismatch), created, last change, valid until, the provider's

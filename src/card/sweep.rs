@@ -26,7 +26,9 @@ use std::fmt;
 
 use chrono::{DateTime, Local};
 
-use crate::card::callback::{liqpay_settlement, merchant, monobank_settlement, wayforpay_settlement};
+use crate::card::callback::{
+    liqpay_settlement, merchant, monobank_settlement, wayforpay_settlement,
+};
 use crate::card::order::{self, Waiting};
 use crate::card::{liqpay, monobank, wayforpay, Secret};
 use crate::config::{CardSettings, Config, Credentials, ProtocolKind, System};
@@ -144,8 +146,8 @@ pub fn status_request(
         }
         (Credentials::Wayforpay { .. }, ProtocolKind::Wayforpay) => {
             let merchant = merchant(card).ok_or("the system's keys are not WayForPay's")?;
-            let body = wayforpay::check_status_request(&merchant, order_id)
-                .map_err(|e| e.to_string())?;
+            let body =
+                wayforpay::check_status_request(&merchant, order_id).map_err(|e| e.to_string())?;
             Ok(StatusRequest {
                 method: "POST",
                 url: card.api_url.clone(),
@@ -177,9 +179,7 @@ pub fn interpret(
             answer.status
         )));
     }
-    let bad = |e: crate::card::Error| {
-        AskError::Refused(format!("HTTP {}: {e}", answer.status))
-    };
+    let bad = |e: crate::card::Error| AskError::Refused(format!("HTTP {}: {e}", answer.status));
     let refused = |code: &str, text: &str| {
         AskError::Refused(format!(
             "the status API refused the request: {code} {text} (check the system's keys)"
@@ -228,9 +228,8 @@ pub fn interpret(
             }
         }
         (Credentials::Wayforpay { .. }, ProtocolKind::Wayforpay) => {
-            let merchant = merchant(card).ok_or_else(|| {
-                AskError::Refused("the system's keys are not WayForPay's".into())
-            })?;
+            let merchant = merchant(card)
+                .ok_or_else(|| AskError::Refused("the system's keys are not WayForPay's".into()))?;
             match wayforpay::parse_check_status_answer(&merchant, order_id, &answer.body)
                 .map_err(bad)?
             {
@@ -316,10 +315,7 @@ impl fmt::Display for Summary {
             self.count("paid"),
             self.count("failed"),
             self.count("expired"),
-            self.changes.len()
-                - self.count("paid")
-                - self.count("failed")
-                - self.count("expired"),
+            self.changes.len() - self.count("paid") - self.count("failed") - self.count("expired"),
             self.settled_elsewhere,
             self.still_waiting,
             self.not_askable.len(),
@@ -346,17 +342,16 @@ pub fn sweep(
             continue;
         };
         summary.systems += 1;
-        let waiting = match conns
-            .get(&config.database, db::Use::Read)
-            .and_then(|conn| {
-                order::waiting(conn, &system.name, ORDERS_PER_RUN).map_err(|e| e.to_string())
-            }) {
+        let waiting = match conns.get(&config.database, db::Use::Read).and_then(|conn| {
+            order::waiting(conn, &system.name, ORDERS_PER_RUN).map_err(|e| e.to_string())
+        }) {
             Ok(waiting) => waiting,
             Err(why) => {
                 conns.done(false);
-                summary
-                    .errors
-                    .push(format!("{}: waiting orders cannot be read: {why}", system.name));
+                summary.errors.push(format!(
+                    "{}: waiting orders cannot be read: {why}",
+                    system.name
+                ));
                 continue;
             }
         };
@@ -378,10 +373,9 @@ pub fn sweep(
                     ));
                     break;
                 }
-                Err(AskError::Refused(why)) => summary.errors.push(format!(
-                    "{} {}: {why}",
-                    w.order.order_id, system.name
-                )),
+                Err(AskError::Refused(why)) => summary
+                    .errors
+                    .push(format!("{} {}: {why}", w.order.order_id, system.name)),
             }
         }
     }
