@@ -33,7 +33,9 @@
 #   etc/systemd/paysys-osmp.service
 #   etc/systemd/paysys-check.socket  paysys_check.cgi persistent, the same way
 #   etc/systemd/paysys-check.service
-#   etc/logrotate.d/paysys           these nine with @PREFIX@ and @RUNDIR@ filled in, 0644,
+#   etc/systemd/paysys-sweep.service the card sweeper (paysys sweep), every minute
+#   etc/systemd/paysys-sweep.timer
+#   etc/logrotate.d/paysys           these eleven with @PREFIX@ and @RUNDIR@ filled in, 0644,
 #                                      always replaced: copy them into /etc, do not edit
 #                                      them here
 #   var/log/                         0750 www-data:adm (when root and www-data exists)
@@ -89,6 +91,8 @@ snippets=(
     "etc/systemd/paysys-osmp.service:etc/systemd/paysys-osmp.service"
     "etc/systemd/paysys-check.socket:etc/systemd/paysys-check.socket"
     "etc/systemd/paysys-check.service:etc/systemd/paysys-check.service"
+    "etc/systemd/paysys-sweep.service:etc/systemd/paysys-sweep.service"
+    "etc/systemd/paysys-sweep.timer:etc/systemd/paysys-sweep.timer"
 )
 
 is_root() { [ "$(id -u)" = 0 ]; }

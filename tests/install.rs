@@ -173,6 +173,8 @@ fn full_install() -> BTreeSet<String> {
         "etc/systemd/paysys-check.socket",
         "etc/systemd/paysys-osmp.service",
         "etc/systemd/paysys-osmp.socket",
+        "etc/systemd/paysys-sweep.service",
+        "etc/systemd/paysys-sweep.timer",
         "share/",
         "share/paysys/",
         "share/paysys/installed-files",
@@ -188,7 +190,7 @@ fn full_install() -> BTreeSet<String> {
 const DEFAULT_RUNDIR: &str = "/run/paysys";
 
 /// The web-server, logrotate and systemd files, each with `@PREFIX@` (and `@RUNDIR@`).
-const SNIPPETS: [&str; 9] = [
+const SNIPPETS: [&str; 11] = [
     "etc/apache/paysys.conf",
     "etc/apache/paysys-fcgid.conf",
     "etc/nginx/paysys.conf",
@@ -198,6 +200,8 @@ const SNIPPETS: [&str; 9] = [
     "etc/systemd/paysys-osmp.service",
     "etc/systemd/paysys-check.socket",
     "etc/systemd/paysys-check.service",
+    "etc/systemd/paysys-sweep.service",
+    "etc/systemd/paysys-sweep.timer",
 ];
 
 /// Files, modes, contents and the `@PREFIX@` substitution of an install at `prefix`

@@ -1081,16 +1081,17 @@ txn_prefix = \"OSM\"
     fn modules_paysys_does_not_speak_are_shown_commented_out() {
         let rows = [
             row(1, 44, "Osmp", "Osmp.pm", "192.0.2.10", 0),
-            row(2, 62, "Liqpay", "Liqpay.pm", "203.0.113.5", 0),
+            row(2, 62, "Portmone", "Portmone.pm", "203.0.113.5", 0),
             row(3, 80, "Terminal", " OSMP.pm ", "198.51.100.1", 0),
         ];
         let text = render_rows(&rows);
         assert!(
-            text.replace("\n# ", " ")
-                .contains("NOT IMPORTED: module Liqpay.pm is a protocol paysys does not speak yet"),
+            text.replace("\n# ", " ").contains(
+                "NOT IMPORTED: module Portmone.pm is a protocol paysys does not speak yet"
+            ),
             "{text}"
         );
-        assert!(text.contains("# [[system]]\n# name = \"liqpay\"\n# protocol = \"liqpay\"\n# allow = [\"203.0.113.5\"]\n"), "{text}");
+        assert!(text.contains("# [[system]]\n# name = \"portmone\"\n# protocol = \"portmone\"\n# allow = [\"203.0.113.5\"]\n"), "{text}");
         assert!(text.contains("2 imported, 1 left commented out"), "{text}");
         let c = load(&text);
         let names: Vec<&str> = c.systems.iter().map(|s| s.name.as_str()).collect();

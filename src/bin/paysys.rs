@@ -20,6 +20,10 @@
 //!               [--format table|csv|html] [--config CONFIG]
 //!                                credited, cancelled and refused per day or system, from
 //!                                paysys_txn and paysys_refusal; see paysys::report
+//! paysys sweep [CONFIG]         card orders whose callback never came: ask the providers'
+//!                                status APIs and settle them as a callback would
+//! paysys orders [--state S] [--from DATE] [--to DATE] [--system S] [CONFIG]
+//!                                the card orders, with their states and times
 //! paysys paypro-provider --url URL [--number N] [--name NAME] [--cp1251]
 //!                                the PayPRO own-provider description (MyProviders.ini) that
 //!                                makes a PayPRO terminal pre-check and pay through URL
@@ -46,7 +50,7 @@ const USAGE: &str = "usage:
   paysys txn TXN_ID [--system S] [--config CONFIG]
   paysys txn --account A [--from YYYY-MM-DD] [--system S] [--config CONFIG]
                                  was payment TXN_ID committed (or: the payments to account A)?
-                                 prints our paysys_txn row, the billing's rows (NoDeny pays;
+                                 TXN_ID may be a card order's id; prints the order, our paysys_txn row, the billing's rows (NoDeny pays;
                                  ABillS payments, paysys_log) and the log lines;
                                  exit 0 found, 1 nothing committed, 2 error
   paysys reconcile REGISTRY --system S --date YYYY-MM-DD [--config CONFIG] [OPTIONS]
@@ -60,6 +64,13 @@ const USAGE: &str = "usage:
                                  count and sum credited and cancelled (by txn_date's day), and
                                  pays refused by comment, per day or per system, from our
                                  tables; exit 0 printed, 2 error. paysys report --help
+  paysys sweep [CONFIG]          settle the card orders whose callback never came: ask each
+                                 waiting order's provider (status API) and settle its word as
+                                 a callback would; one line per order changed, then a summary;
+                                 exit 0 ran, 1 an error. paysys sweep --help
+  paysys orders [--state S] [--from YYYY-MM-DD] [--to YYYY-MM-DD] [--system S] [CONFIG]
+                                 list the card orders (id, system, account, sum, state, times);
+                                 exit 0 listed, 2 error
   paysys paypro-provider --url URL [--number N] [--name NAME] [--cp1251]
                                  print the PayPRO own-provider description (MyProviders.ini) for
                                  the endpoint at URL (…/cgi-bin/osmp.cgi or …/paysys_check.cgi);
@@ -87,7 +98,7 @@ fn main() -> ExitCode {
     }
     let args: Vec<String> = std::env::args().skip(1).collect();
     match args.first().map(String::as_str) {
-        Some(cmd @ ("check-config" | "check-db" | "import-abills" | "code"))
+        Some(cmd @ ("check-config" | "check-db" | "import-abills" | "code" | "sweep"))
             if args[1..].iter().any(|a| a == "-h" || a == "--help") =>
         {
             println!("{}", own_usage(cmd));
@@ -102,6 +113,11 @@ fn main() -> ExitCode {
         }
         Some("code") if args.len() > 1 => code(&args[1..]),
         Some("txn") => txn(&args[1..]),
+        #[cfg(feature = "sweep")]
+        Some("sweep") if args.len() <= 2 && !args.iter().skip(1).any(|a| a.starts_with('-')) => {
+            sweep(args.get(1).map(PathBuf::from))
+        }
+        Some("orders") => orders(&args[1..]),
         Some("reconcile") => ExitCode::from(paysys::reconcile::command(&args[1..], config_path)),
         Some("report") => ExitCode::from(paysys::report::command(&args[1..], config_path)),
         Some("paypro-provider") => paypro_provider(&args[1..]),
@@ -517,7 +533,10 @@ fn txn(args: &[String]) -> ExitCode {
         }
     }
     let query = match (txn_id, account) {
-        (Some(t), None) => match paysys::domain::TxnId::parse(&t) {
+        // OSMP's digits, or another protocol's id (a card order's id).
+        (Some(t), None) => match paysys::domain::TxnId::parse(&t)
+            .or_else(|_| paysys::domain::TxnId::parse_token(&t))
+        {
             Ok(t) => Query::Txn(t),
             Err(e) => {
                 eprintln!("paysys: '{t}': {e}");
@@ -570,6 +589,22 @@ fn txn(args: &[String]) -> ExitCode {
         .as_deref()
         .map(|s| format!(" of system {s}"))
         .unwrap_or_default();
+    // A card order of that id: its state, whatever became of its payment.
+    if let Query::Txn(t) = &query {
+        match paysys::card::order::lookup(&mut conn, t.as_str(), system.as_deref()) {
+            Ok(orders) => {
+                for o in orders {
+                    println!(
+                        "card order {} of system {}: {}",
+                        o.order_id, o.system, o.state
+                    );
+                    println!("  paysys_order");
+                    print_fields(&order_fields(&o));
+                }
+            }
+            Err(e) => println!("card orders cannot be read: {e}"),
+        }
+    }
     if rows.is_empty() {
         match &query {
             Query::Txn(t) => println!(
@@ -647,6 +682,159 @@ fn txn(args: &[String]) -> ExitCode {
     }
 }
 
+/// A card order's fields, for `paysys txn`.
+fn order_fields(o: &paysys::card::order::Listed) -> Vec<(String, String)> {
+    [
+        ("id", o.id.to_string()),
+        ("system_name", o.system.clone()),
+        ("order_id", o.order_id.clone()),
+        ("account", o.account.clone()),
+        ("amount", o.amount.clone()),
+        ("charged", o.charged.clone()),
+        ("currency", o.currency.clone()),
+        ("state", o.state.clone()),
+        ("created", o.created.clone()),
+        ("updated", o.updated.clone()),
+        ("valid_until", o.valid_until.clone()),
+        ("provider_ref", o.provider_ref.clone()),
+        ("provider_status", o.provider_status.clone()),
+        ("note", o.note.clone()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v))
+    .collect()
+}
+
+/// `paysys sweep [CONFIG]`: exit 0 it ran, 1 an error.
+#[cfg(feature = "sweep")]
+fn sweep(path: Option<PathBuf>) -> ExitCode {
+    let config = match Config::load(&config_path(path)) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("paysys: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let api = paysys::card::sweep::Http::new(std::time::Duration::from_secs(20));
+    let mut conns = paysys::db::Connections::persistent();
+    let summary = paysys::card::sweep::sweep(&config, &api, &mut conns, &mut |change| {
+        println!("{change}")
+    });
+    for why in &summary.not_askable {
+        eprintln!("paysys sweep: not asked: {why}");
+    }
+    for why in &summary.errors {
+        eprintln!("paysys sweep: {why}");
+    }
+    println!("{summary}");
+    if summary.errors.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
+}
+
+/// `paysys orders [--state S] [--from D] [--to D] [--system S] [CONFIG]`.
+fn orders(args: &[String]) -> ExitCode {
+    let usage = || {
+        eprintln!("{ORDERS_USAGE}");
+        ExitCode::from(2)
+    };
+    let (mut state, mut from, mut to, mut system, mut config) = (None, None, None, None, None);
+    let mut rest = args.iter();
+    while let Some(arg) = rest.next() {
+        let slot = match arg.as_str() {
+            "--state" => &mut state,
+            "--from" => &mut from,
+            "--to" => &mut to,
+            "--system" => &mut system,
+            "-h" | "--help" => {
+                println!("{ORDERS_USAGE}");
+                return ExitCode::SUCCESS;
+            }
+            other if config.is_none() && !other.starts_with('-') => {
+                config = Some(PathBuf::from(other));
+                continue;
+            }
+            _ => return usage(),
+        };
+        match rest.next() {
+            Some(value) if slot.is_none() => *slot = Some(value.clone()),
+            _ => return usage(),
+        }
+    }
+    const STATES: &[&str] = &[
+        "waiting", "paid", "failed", "expired", "reversed", "mismatch",
+    ];
+    if let Some(s) = state.as_deref().filter(|s| !STATES.contains(s)) {
+        eprintln!("paysys: --state '{s}': one of {}", STATES.join(", "));
+        return ExitCode::from(2);
+    }
+    let day = |name: &str, text: Option<&String>| match text {
+        None => Ok(None),
+        Some(t) => chrono::NaiveDate::parse_from_str(t, "%Y-%m-%d")
+            .map(Some)
+            .map_err(|_| format!("{name} '{t}' is not a date YYYY-MM-DD")),
+    };
+    let (from, to) = match (day("--from", from.as_ref()), day("--to", to.as_ref())) {
+        (Ok(f), Ok(t)) => (f, t),
+        (Err(e), _) | (_, Err(e)) => {
+            eprintln!("paysys: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let config = match Config::load(&config_path(config)) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("paysys: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let mut conn = match paysys::db::connect(&config.database, paysys::db::Use::Read) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("paysys: database: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let filter = paysys::card::order::Filter {
+        state,
+        system,
+        from,
+        to,
+    };
+    let listed = match paysys::card::order::list(&mut conn, &filter, 10_000) {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!("paysys: database: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    println!("id\tsystem\torder_id\taccount\tsum\tstate\tcreated\tupdated\tvalid_until\tprovider_status\tnote");
+    for o in &listed {
+        let sum = if o.charged != o.amount {
+            format!("{} (charged {} {})", o.amount, o.charged, o.currency)
+        } else {
+            format!("{} {}", o.amount, o.currency)
+        };
+        println!(
+            "{}\t{}\t{}\t{}\t{sum}\t{}\t{}\t{}\t{}\t{}\t{}",
+            o.id,
+            o.system,
+            o.order_id,
+            o.account,
+            o.state,
+            o.created,
+            o.updated,
+            o.valid_until,
+            o.provider_status,
+            o.note
+        );
+    }
+    eprintln!("paysys: {} orders", listed.len());
+    ExitCode::SUCCESS
+}
+
 /// One row's fields, a line each, the values lined up.
 fn print_fields(fields: &[(String, String)]) {
     let width = fields.iter().map(|(k, _)| k.len()).max().unwrap_or(0) + 2;
@@ -668,6 +856,7 @@ fn own_usage(command: &str) -> &'static str {
         "check-db" => CHECK_DB_USAGE,
         "import-abills" => IMPORT_ABILLS_USAGE,
         "code" => CODE_USAGE,
+        "sweep" => SWEEP_USAGE,
         _ => USAGE,
     }
 }
@@ -704,10 +893,35 @@ const CODE_USAGE: &str = "usage: paysys code ID...
   types on a terminal: the id and a check digit (5907 -> 59071).
   Exit 0: all printed; 1: an ID is not a subscriber id; 2: no ID given.";
 
+const SWEEP_USAGE: &str = "usage: paysys sweep [CONFIG]
+  For every card order still waiting (paysys_order state waiting), asks its provider's
+  status API (LiqPay status, Monobank invoice status, WayForPay CHECK_STATUS; 20 s at most
+  per request) and settles the answer exactly as the provider's callback would be: a
+  success credits the order once (a callback or another sweep that got there first is
+  found, nothing more is credited), a failure, expiry or reversal is noted. A payment in
+  progress, or no payment yet, leaves the order waiting until its validity
+  (validity_hours, default 24) ends; then it is asked one last time and, unless paid,
+  becomes expired. Prints one line per order changed:
+    <order id> <system> <account> <sum> waiting → paid (prv_txn N)
+  then a summary line; errors go to stderr. Each settled order writes its line in the log
+  (cmd=sweep). Safe to run every minute (etc/systemd/paysys-sweep.timer, or cron) while
+  callbacks arrive. Exit 0: it ran; 1: an error (config, database, a provider that did not
+  answer or refused; the other orders were still swept).";
+
+const ORDERS_USAGE: &str =
+    "usage: paysys orders [--state S] [--from YYYY-MM-DD] [--to YYYY-MM-DD] [--system S] [CONFIG]
+  Lists the card orders (paysys_order), oldest first, at most 10000: id, system, order id,
+  account, sum credited (and charged, when a commission was added), state (waiting, paid,
+  failed, expired, reversed, mismatch), created, last change, valid until, the provider's
+  last word and the admin's note. --state: only orders in state S; --from/--to: created on
+  or after/before these days; --system: only system S's.
+  Exit 0: listed (also none); 2: usage, config or database error.";
+
 const TXN_USAGE: &str = "usage: paysys txn TXN_ID [--system S] [--config CONFIG]
        paysys txn --account A [--from YYYY-MM-DD] [--system S] [--config CONFIG]
   Everything known about a payment: our paysys_txn row (the truth: committed or not), the
   billing's rows (NoDeny pays; ABillS payments and paysys_log) and its lines in the log.
+  TXN_ID may also be a card order's id (as the provider knows it): the order is shown too.
   With --account: the payments to account A (as typed) since --from (default: 31 days
   ago), at most 1000. Exit 0: found; 1: nothing committed; 2: usage, config or database error.";
 

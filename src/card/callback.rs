@@ -119,25 +119,7 @@ impl Protocol for Liqpay {
         let get = |k: &str| form.get(k).map_err(|e| Refusal::BadRequest(e.0));
         let payment =
             liqpay::verify_callback(&keys, get("data")?, get("signature")?).map_err(refused)?;
-        let state = match &payment.status {
-            liqpay::Status::Success => CardState::Paid,
-            // A test payment: money only in a sandbox the admin asked for.
-            liqpay::Status::Sandbox if card.sandbox => CardState::Paid,
-            liqpay::Status::Sandbox | liqpay::Status::Failure | liqpay::Status::Error => {
-                CardState::Failed
-            }
-            liqpay::Status::Reversed => CardState::Reversed,
-            _ => CardState::Pending,
-        };
-        Ok(Command::Settle(Settlement {
-            order_id: payment.order_id,
-            state,
-            amount: payment.amount,
-            currency: payment.currency,
-            provider_ref: payment.payment_id.unwrap_or_default(),
-            status: payment.status.as_str().to_string(),
-            at: None,
-        }))
+        Ok(Command::Settle(liqpay_settlement(card, payment)))
     }
 
     fn render(&self, _echo: &Echo, outcome: &Outcome) -> Reply {
@@ -171,35 +153,9 @@ impl Protocol for Monobank {
         let key = monobank::PublicKey::parse(pubkey).map_err(refused)?;
         let invoice = monobank::verify_webhook(&key, request.x_sign.as_deref(), body(request)?)
             .map_err(refused)?;
-        let state = match invoice.status {
-            monobank::InvoiceStatus::Success => CardState::Paid,
-            monobank::InvoiceStatus::Failure => CardState::Failed,
-            monobank::InvoiceStatus::Reversed => CardState::Reversed,
-            monobank::InvoiceStatus::Expired => CardState::Expired,
-            _ => CardState::Pending,
-        };
-        let Some(order_id) = invoice.reference.clone() else {
-            return Err(Refusal::BadRequest(format!(
-                "invoice {} names no reference: not one of our orders",
-                invoice.invoice_id
-            )));
-        };
-        // What was paid: the final amount once there is one.
-        let amount: Amount = invoice.final_amount.unwrap_or(invoice.amount);
-        let modified: DateTime<Utc> = invoice.modified_date;
-        Ok(Command::Settle(Settlement {
-            order_id,
-            state,
-            amount,
-            currency: if invoice.ccy == UAH {
-                "UAH".into()
-            } else {
-                format!("ISO-{}", invoice.ccy)
-            },
-            provider_ref: invoice.invoice_id,
-            status: invoice.status.as_str().to_string(),
-            at: Some(modified.naive_utc()),
-        }))
+        monobank_settlement(invoice)
+            .map(Command::Settle)
+            .map_err(Refusal::BadRequest)
     }
 
     fn render(&self, _echo: &Echo, outcome: &Outcome) -> Reply {
@@ -221,24 +177,7 @@ impl Protocol for Wayforpay {
         let merchant = merchant(card)
             .ok_or_else(|| Refusal::BadSignature("the system's keys are not WayForPay's".into()))?;
         let payment = wayforpay::verify_callback(&merchant, body(request)?).map_err(refused)?;
-        let state = match payment.transaction_status {
-            wayforpay::TransactionStatus::Approved => CardState::Paid,
-            wayforpay::TransactionStatus::Declined => CardState::Failed,
-            wayforpay::TransactionStatus::Expired => CardState::Expired,
-            wayforpay::TransactionStatus::Refunded | wayforpay::TransactionStatus::Voided => {
-                CardState::Reversed
-            }
-            _ => CardState::Pending,
-        };
-        Ok(Command::Settle(Settlement {
-            order_id: payment.order_reference,
-            state,
-            amount: payment.amount,
-            currency: payment.currency,
-            provider_ref: payment.auth_code.unwrap_or_default(),
-            status: payment.transaction_status.as_str().to_string(),
-            at: None,
-        }))
+        Ok(Command::Settle(wayforpay_settlement(payment)))
     }
 
     fn render(&self, echo: &Echo, outcome: &Outcome) -> Reply {
@@ -270,7 +209,92 @@ impl Protocol for Wayforpay {
     }
 }
 
-fn merchant(card: &CardSettings) -> Option<wayforpay::Merchant> {
+// What a provider's word means for our order. A callback and the sweeper's status request
+// read the same word the same way: both come through these.
+
+/// A LiqPay payment (a verified callback, or the status API's answer) as the word on our
+/// order: only `success` pays (and `sandbox`, where the admin set `sandbox = true`).
+pub fn liqpay_settlement(card: &CardSettings, payment: liqpay::Payment) -> Settlement {
+    let state = match &payment.status {
+        liqpay::Status::Success => CardState::Paid,
+        // A test payment: money only in a sandbox the admin asked for.
+        liqpay::Status::Sandbox if card.sandbox => CardState::Paid,
+        liqpay::Status::Sandbox | liqpay::Status::Failure | liqpay::Status::Error => {
+            CardState::Failed
+        }
+        liqpay::Status::Reversed => CardState::Reversed,
+        _ => CardState::Pending,
+    };
+    Settlement {
+        order_id: payment.order_id,
+        state,
+        amount: payment.amount,
+        currency: payment.currency,
+        provider_ref: payment.payment_id.unwrap_or_default(),
+        status: payment.status.as_str().to_string(),
+        at: None,
+    }
+}
+
+/// A Monobank invoice (a verified webhook, or the status API's answer) as the word on our
+/// order, dated by its `modifiedDate`; refused when it names no order of ours.
+pub fn monobank_settlement(invoice: monobank::Invoice) -> Result<Settlement, String> {
+    let state = match invoice.status {
+        monobank::InvoiceStatus::Success => CardState::Paid,
+        monobank::InvoiceStatus::Failure => CardState::Failed,
+        monobank::InvoiceStatus::Reversed => CardState::Reversed,
+        monobank::InvoiceStatus::Expired => CardState::Expired,
+        _ => CardState::Pending,
+    };
+    let Some(order_id) = invoice.reference.clone() else {
+        return Err(format!(
+            "invoice {} names no reference: not one of our orders",
+            invoice.invoice_id
+        ));
+    };
+    // What was paid: the final amount once there is one.
+    let amount: Amount = invoice.final_amount.unwrap_or(invoice.amount);
+    let modified: DateTime<Utc> = invoice.modified_date;
+    Ok(Settlement {
+        order_id,
+        state,
+        amount,
+        currency: if invoice.ccy == UAH {
+            "UAH".into()
+        } else {
+            format!("ISO-{}", invoice.ccy)
+        },
+        provider_ref: invoice.invoice_id,
+        status: invoice.status.as_str().to_string(),
+        at: Some(modified.naive_utc()),
+    })
+}
+
+/// A WayForPay payment (a verified callback, or `CHECK_STATUS`'s answer) as the word on our
+/// order: only `Approved` pays.
+pub fn wayforpay_settlement(payment: wayforpay::Payment) -> Settlement {
+    let state = match payment.transaction_status {
+        wayforpay::TransactionStatus::Approved => CardState::Paid,
+        wayforpay::TransactionStatus::Declined => CardState::Failed,
+        wayforpay::TransactionStatus::Expired => CardState::Expired,
+        wayforpay::TransactionStatus::Refunded | wayforpay::TransactionStatus::Voided => {
+            CardState::Reversed
+        }
+        _ => CardState::Pending,
+    };
+    Settlement {
+        order_id: payment.order_reference,
+        state,
+        amount: payment.amount,
+        currency: payment.currency,
+        provider_ref: payment.auth_code.unwrap_or_default(),
+        status: payment.transaction_status.as_str().to_string(),
+        at: None,
+    }
+}
+
+/// The merchant of a WayForPay system, `None` when its keys are another provider's.
+pub fn merchant(card: &CardSettings) -> Option<wayforpay::Merchant> {
     match &card.credentials {
         Credentials::Wayforpay {
             merchant_account,

@@ -218,3 +218,161 @@ pub fn mismatch(conn: &mut Conn, order: &CardOrder, why: &str) -> Result<(), mys
         (crate::ledger::column_text(why, 255), order.id),
     )
 }
+
+/// An order the sweeper asks the provider about: still waiting for its payment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Waiting {
+    pub order: CardOrder,
+    /// The provider's id of the payment, once known (Monobank's invoiceId from
+    /// invoice/create): `""` until then.
+    pub provider_ref: String,
+    /// Its `valid_until` has passed (by the database's clock, which set it): asked one last
+    /// time, then given up as expired.
+    pub overdue: bool,
+}
+
+/// The orders of `system` still waiting for their payment, oldest first, at most `limit`.
+/// Cancelled orders and orders with no validity (not card orders) are not among them.
+pub fn waiting(conn: &mut Conn, system: &str, limit: u32) -> Result<Vec<Waiting>, mysql::Error> {
+    type WaitingRow = (
+        u64,
+        String,
+        String,
+        String,
+        String,
+        String,
+        String,
+        Option<String>,
+        u32,
+        bool,
+        String,
+        bool,
+    );
+    let rows: Vec<WaitingRow> = conn.exec(
+        format!(
+            "{SELECT_WAITING} WHERE system_name = ? AND state = 'waiting' \
+             AND cancelled IS NULL AND valid_until IS NOT NULL ORDER BY id LIMIT ?"
+        ),
+        (system, limit),
+    )?;
+    Ok(rows
+        .into_iter()
+        .filter_map(|(a, b, c, d, e, f, g, h, i, j, provider_ref, overdue)| {
+            Some(Waiting {
+                order: order((a, b, c, d, e, f, g, h, i, j))?,
+                provider_ref,
+                overdue,
+            })
+        })
+        .collect())
+}
+
+const SELECT_WAITING: &str = "SELECT id, order_id, account, CAST(amount AS CHAR), \
+     CAST(IFNULL(charged, amount) AS CHAR), currency, state, CAST(status_at AS CHAR), \
+     domain_id, cancelled IS NOT NULL, provider_ref, valid_until <= NOW() FROM paysys_order";
+
+/// Which orders `paysys orders` lists.
+#[derive(Debug, Clone, Default)]
+pub struct Filter {
+    /// `waiting`, `paid`, …; any when `None`.
+    pub state: Option<String>,
+    pub system: Option<String>,
+    /// Created on or after this day.
+    pub from: Option<chrono::NaiveDate>,
+    /// Created on or before this day.
+    pub to: Option<chrono::NaiveDate>,
+}
+
+/// A card order as the admin sees it in a listing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Listed {
+    pub id: u64,
+    pub system: String,
+    pub order_id: String,
+    pub account: String,
+    pub amount: String,
+    pub charged: String,
+    pub currency: String,
+    pub state: String,
+    pub created: String,
+    pub updated: String,
+    pub valid_until: String,
+    pub provider_ref: String,
+    pub provider_status: String,
+    pub note: String,
+}
+
+const SELECT_LISTED: &str = "SELECT id, system_name, order_id, account, CAST(amount AS CHAR), \
+     CAST(IFNULL(charged, amount) AS CHAR), currency, state, CAST(created AS CHAR), \
+     IFNULL(CAST(updated AS CHAR), ''), IFNULL(CAST(valid_until AS CHAR), ''), provider_ref, \
+     provider_status, note FROM paysys_order";
+
+fn listed(row: mysql::Row) -> Result<Listed, mysql::Error> {
+    let bad = |e: mysql::FromValueError| mysql::Error::FromValueError(e.0);
+    let text = |i: usize| -> Result<String, mysql::Error> {
+        match row.get_opt::<Option<String>, usize>(i) {
+            Some(value) => value.map(Option::unwrap_or_default).map_err(bad),
+            None => Ok(String::new()),
+        }
+    };
+    Ok(Listed {
+        id: row.get_opt::<u64, usize>(0).unwrap_or(Ok(0)).map_err(bad)?,
+        system: text(1)?,
+        order_id: text(2)?,
+        account: text(3)?,
+        amount: text(4)?,
+        charged: text(5)?,
+        currency: text(6)?,
+        state: text(7)?,
+        created: text(8)?,
+        updated: text(9)?,
+        valid_until: text(10)?,
+        provider_ref: text(11)?,
+        provider_status: text(12)?,
+        note: text(13)?,
+    })
+}
+
+/// The card orders `filter` names, oldest first, at most `limit`. Booked orders of other
+/// protocols (EasyPay) are not card orders and are not listed.
+pub fn list(conn: &mut Conn, filter: &Filter, limit: u32) -> Result<Vec<Listed>, mysql::Error> {
+    let from = filter.from.map(|d| d.format("%Y-%m-%d").to_string());
+    let to = filter.to.map(|d| d.format("%Y-%m-%d").to_string());
+    let rows: Vec<mysql::Row> = conn.exec(
+        format!(
+            "{SELECT_LISTED} WHERE valid_until IS NOT NULL \
+             AND (? IS NULL OR state = ?) AND (? IS NULL OR system_name = ?) \
+             AND (? IS NULL OR created >= ?) AND (? IS NULL OR created < ? + INTERVAL 1 DAY) \
+             ORDER BY id LIMIT ?"
+        ),
+        (
+            &filter.state,
+            &filter.state,
+            &filter.system,
+            &filter.system,
+            &from,
+            &from,
+            &to,
+            &to,
+            limit,
+        ),
+    )?;
+    rows.into_iter().map(listed).collect()
+}
+
+/// The card orders the provider knows as `order_id` (of `system`, when given): what
+/// `paysys txn` shows besides the payment.
+pub fn lookup(
+    conn: &mut Conn,
+    order_id: &str,
+    system: Option<&str>,
+) -> Result<Vec<Listed>, mysql::Error> {
+    let rows: Vec<mysql::Row> = conn.exec(
+        format!(
+            "{SELECT_LISTED} WHERE order_id = ? AND (? IS NULL OR system_name = ?) \
+             AND valid_until IS NOT NULL ORDER BY id"
+        ),
+        (order_id, system, system),
+    )?;
+    rows.into_iter().map(listed).collect()
+}

@@ -1015,6 +1015,96 @@ pub fn record(request: &Request, served: &Served, started: Instant) {
     journal::record(&served.log_file, &line);
 }
 
+/// A card provider's word on one of our orders that did not come as a request — the
+/// sweeper's answer from the provider's status API — settled exactly as a verified callback
+/// is: the same [`settle`] (order looked up, amount and currency compared, a failure noted),
+/// the same limits, ledger pay (exactly once by the order id, the order marked paid in the
+/// pay's transaction) and hooks after a payment. Writes the one journal line a request
+/// would, with `cmd=sweep`, and leaves `conns` as a request does (a connection after a
+/// database error is not reused).
+pub fn settle_order(
+    config: &Config,
+    system: &System,
+    settlement: Settlement,
+    conns: &mut Connections,
+    now: DateTime<Local>,
+) -> Outcome {
+    let started = Instant::now();
+    let billing = billing::of(config.database.billing);
+    let mut echo = Echo {
+        command: "sweep".into(),
+        txn_id: settlement.order_id.clone(),
+        sum: settlement.amount.to_string(),
+        ..Echo::default()
+    };
+    let mut notes = Vec::new();
+    let mut domain = Domain::default();
+    let outcome = match settle(settlement, system, &config.database, conns, now) {
+        Err(outcome) => outcome,
+        Ok((command, order)) => {
+            echo.account = order.account.clone();
+            domain = order.domain;
+            let admitted = policy::check(system, &command, &now);
+            let job = Job {
+                billing,
+                system,
+                caller: None,
+                domain,
+                params: &echo.params,
+                hooks: &config.hooks,
+                booked: Some(order.id),
+            };
+            let outcome = job.execute(&config.database, &command, admitted, conns);
+            if let (
+                Outcome::Paid {
+                    prv_txn,
+                    repeat: false,
+                    ..
+                },
+                Command::Pay(pay),
+            ) = (&outcome, &command)
+            {
+                job.after_payment(pay, *prv_txn, conns, &config.database, &mut notes);
+            }
+            outcome
+        }
+    };
+    // The callback's own words for the outcome (result and comment), so that the log reads
+    // the same whichever way the word came.
+    let reply = protocol::of(system.protocol, PAYSYS_CHECK_CGI.dialect).render(&echo, &outcome);
+    let db = conns
+        .node()
+        .filter(|node| node.cluster || config.database.urls.len() > 1)
+        .map(|node| node.address.clone());
+    conns.done(!matches!(outcome, Outcome::Failed(_)));
+    let served = Served {
+        reply,
+        outcome,
+        echo,
+        system: Some(system.name.clone()),
+        test: false,
+        domain,
+        log_file: config.log.file.clone(),
+        debug: false,
+        notes,
+        db,
+    };
+    // No caller: the sweeper asked the provider itself (`ip=-` in the log).
+    let request = Request {
+        method: String::new(),
+        remote_addr: None,
+        remote_addr_text: String::new(),
+        path_info: String::new(),
+        query: Vec::new(),
+        content_type: String::new(),
+        x_sign: None,
+        body: Ok(Vec::new()),
+    };
+    let line = log_line(&request, &served, Local::now(), std::process::id(), started);
+    journal::record(&served.log_file, &line);
+    served.outcome
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
