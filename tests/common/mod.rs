@@ -28,6 +28,7 @@ pub(crate) fn unique(prefix: &str) -> String {
 }
 
 pub mod abills;
+pub mod browser;
 pub mod fcgi;
 pub mod galera;
 pub mod mariadb;
