@@ -925,3 +925,23 @@ fn a_subscriber_pays_by_card_in_a_real_browser() {
         drop(web);
     }
 }
+
+#[test]
+fn check_config_warns_without_public_url() {
+    let site = Site::nodeny();
+    let check = || {
+        let out = Command::new(env!("CARGO_BIN_EXE_paysys"))
+            .args(["check-config", &site.config.to_string_lossy()])
+            .output()
+            .expect("paysys check-config");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    assert!(!check().contains("no public_url"), "{}", check());
+    let text = std::fs::read_to_string(&site.config).unwrap();
+    std::fs::write(
+        &site.config,
+        text.replace(&format!("public_url = \"{PUBLIC_URL}\"\n"), ""),
+    )
+    .unwrap();
+    assert!(check().contains("[page] has no public_url"), "{}", check());
+}
