@@ -83,7 +83,32 @@ pub struct Config {
     pub systems: Vec<System>,
     /// Commands run around payments (`[hooks]`).
     pub hooks: Hooks,
+    /// The subscriber's page (`[page]`).
+    pub page: PageConfig,
 }
+
+/// `[page]`: the subscriber's top-up page at `paysys_check.cgi/pay`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PageConfig {
+    /// How the world reaches `paysys_check.cgi` (`https://isp.example/cgi-bin/paysys_check.cgi`),
+    /// without a trailing `/`: every URL given to providers and browsers starts here. `None`:
+    /// built from the request (`HTTPS`, `HTTP_HOST`, `SCRIPT_NAME`), which check-config warns
+    /// about.
+    pub public_url: Option<String>,
+    /// The ISP's name at the top of the page; empty: none.
+    pub title: String,
+    /// An image file shown above the title (PNG, JPEG, GIF, WebP or SVG; inlined into the
+    /// page, so that the page loads nothing from anywhere).
+    pub logo: Option<PathBuf>,
+    /// Where the admin's `page.html` and `texts.toml` are; `None`: the built-in ones.
+    pub template_dir: Option<PathBuf>,
+    /// The language when neither `?lang=` nor the browser names one we have: `uk`, `ru`,
+    /// `en`.
+    pub language: String,
+}
+
+/// The languages the page speaks.
+pub const PAGE_LANGUAGES: &[&str] = &["uk", "ru", "en"];
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DatabaseConfig {
@@ -536,8 +561,19 @@ struct Layer {
     database: Option<DatabaseLayer>,
     log: Option<LogLayer>,
     hooks: Option<HooksLayer>,
+    page: Option<PageLayer>,
     #[serde(default)]
     system: Vec<SystemLayer>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct PageLayer {
+    public_url: Field,
+    title: Field,
+    logo: Field,
+    template_dir: Field,
+    language: Field,
 }
 
 #[derive(Deserialize, Default)]
@@ -824,6 +860,12 @@ struct Merged {
     after_payment: Option<Option<Vec<String>>>,
     notify: Option<Option<Vec<String>>>,
     hook_timeout: Option<u32>,
+    /// `Some("")`: `public_url = ""`, back to building URLs from the request.
+    page_public_url: Option<String>,
+    page_title: Option<String>,
+    page_logo: Option<String>,
+    page_template_dir: Option<String>,
+    page_language: Option<String>,
     systems: Vec<MergedSystem>,
 }
 
@@ -942,6 +984,47 @@ impl Merged {
                     return Err(at.error(v, "hooks.timeout", "at least 1 second"));
                 }
                 self.hook_timeout = Some(secs);
+            }
+        }
+        if let Some(page) = layer.page {
+            if let Some(v) = &page.public_url {
+                let url = at.string(v, "page.public_url")?;
+                let url = url.trim_end_matches('/').to_string();
+                let ok = url.is_empty()
+                    || ((url.starts_with("https://") || url.starts_with("http://"))
+                        && !url.contains(|c: char| c.is_whitespace() || c.is_control())
+                        && !url.contains(['?', '#', '"', '<', '>']));
+                if !ok {
+                    return Err(at.error(
+                        v,
+                        "page.public_url",
+                        format!(
+                            "'{url}' is not the address of paysys_check.cgi, such as \
+                             \"https://isp.example/cgi-bin/paysys_check.cgi\""
+                        ),
+                    ));
+                }
+                self.page_public_url = Some(url);
+            }
+            if let Some(v) = &page.title {
+                self.page_title = Some(at.string(v, "page.title")?);
+            }
+            if let Some(v) = &page.logo {
+                self.page_logo = Some(at.string(v, "page.logo")?);
+            }
+            if let Some(v) = &page.template_dir {
+                self.page_template_dir = Some(at.string(v, "page.template_dir")?);
+            }
+            if let Some(v) = &page.language {
+                let language = at.string(v, "page.language")?;
+                if !PAGE_LANGUAGES.contains(&language.as_str()) {
+                    return Err(at.error(
+                        v,
+                        "page.language",
+                        format!("'{language}' is not one of {}", PAGE_LANGUAGES.join(", ")),
+                    ));
+                }
+                self.page_language = Some(language);
             }
         }
         for sys in layer.system {
@@ -1406,8 +1489,27 @@ impl Merged {
                     .unwrap_or(crate::hooks::DEFAULT_TIMEOUT_SECS),
             ),
         };
+        // A file of the page, relative to the install base unless absolute; "" is none.
+        let page_path = |text: Option<String>| {
+            text.filter(|t| !t.is_empty()).map(|t| {
+                let path = PathBuf::from(t);
+                if path.is_absolute() {
+                    path
+                } else {
+                    base.join(path)
+                }
+            })
+        };
+        let page = PageConfig {
+            public_url: self.page_public_url.filter(|u| !u.is_empty()),
+            title: self.page_title.unwrap_or_default(),
+            logo: page_path(self.page_logo),
+            template_dir: page_path(self.page_template_dir),
+            language: self.page_language.unwrap_or_else(|| "uk".into()),
+        };
         Ok(Config {
             hooks,
+            page,
             base,
             files,
             database: DatabaseConfig {

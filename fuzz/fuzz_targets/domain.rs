@@ -135,7 +135,8 @@ fuzz_target!(|data: &[u8]| {
         assert_eq!(code.to_string(), printed);
         let account = Account::parse(s, AccountKey::PaymentCode).expect("code is an account");
         assert_eq!((account.as_str(), account.subscriber_id()), (s, Some(id)));
-    } else {
+    } else if PaymentCode::parse(s.trim()).is_err() {
+        // An account is read with the blanks around it dropped: " 11" is the code 11.
         assert!(Account::parse(s, AccountKey::PaymentCode).is_err());
     }
     // Every id that prints in at most 20 characters round-trips.

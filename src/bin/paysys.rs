@@ -408,6 +408,13 @@ fn check_config(path: Option<PathBuf>) -> ExitCode {
                     s.name, s.max_sum
                 );
             }
+            if c.page.public_url.is_none() && c.systems.iter().any(|s| s.protocol.card()) {
+                println!(
+                    "warning  [page] has no public_url: the card providers' callback and \
+                     return URLs are built from each request's Host header; set public_url \
+                     to how the world reaches paysys_check.cgi"
+                );
+            }
             for (first, second) in paysys::config::overlapping_systems(&c.systems) {
                 println!(
                     "warning  systems {first} and {second} admit some of the same addresses: \

@@ -72,6 +72,7 @@ fn plain(outcome: &Outcome) -> Reply {
             status,
             content_type: "text/plain; charset=utf-8",
             body: format!("{comment}\n"),
+            headers: Default::default(),
         },
         result: result.into(),
         comment: comment.into(),
@@ -190,6 +191,7 @@ impl Protocol for Wayforpay {
         reply
     }
 
+    #[allow(clippy::result_large_err)] // as the trait's: the reply comes back whole
     fn seal(&self, reply: Reply, system: &System) -> Result<Reply, (Reply, String)> {
         if reply.response.status != 200 {
             return Ok(reply);

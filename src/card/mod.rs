@@ -24,6 +24,7 @@ pub mod callback;
 pub mod liqpay;
 pub mod monobank;
 pub mod order;
+pub mod page;
 pub mod sweep;
 pub mod wayforpay;
 

@@ -129,6 +129,33 @@ fn refusal(
     }
 }
 
+/// `http://` to this machine itself (127.0.0.0/8, `[::1]`, `localhost`): a browser sent
+/// there never leaves the machine, so no one on the way can read or change the page. Only
+/// a local stand-in of Monobank (a test's, a developer's) answers so; the real API's
+/// `pageUrl` is always `https://`, and any other `http://` address is refused.
+fn loopback_http(url: &str) -> bool {
+    let Some(rest) = url.strip_prefix("http://") else {
+        return false;
+    };
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
+    if authority.contains('@') {
+        return false;
+    }
+    let host = if let Some(v6) = authority.strip_prefix('[') {
+        match v6.split_once(']') {
+            Some((host, port)) if port.is_empty() || port.starts_with(':') => host,
+            _ => return false,
+        }
+    } else {
+        authority.split(':').next().unwrap_or("")
+    };
+    if host.eq_ignore_ascii_case("localhost") {
+        return true;
+    }
+    host.parse::<std::net::IpAddr>()
+        .is_ok_and(|ip| ip.is_loopback())
+}
+
 /// invoice/create's JSON answer.
 pub fn parse_create_answer(body: &[u8]) -> Result<CreateAnswer, Error> {
     let text = body_text(P, "invoice/create answer", body)?;
@@ -138,7 +165,7 @@ pub fn parse_create_answer(body: &[u8]) -> Result<CreateAnswer, Error> {
     }
     match (wire.invoice_id, wire.page_url) {
         (Some(invoice_id), Some(page_url)) if !invoice_id.is_empty() && !page_url.is_empty() => {
-            if !page_url.starts_with("https://") {
+            if !page_url.starts_with("https://") && !loopback_http(&page_url) {
                 return Err(malformed(
                     P,
                     format!(
@@ -746,9 +773,27 @@ mod tests {
         for bad in [
             &b"{}"[..],
             b"{\"invoiceId\":\"x\",\"pageUrl\":\"javascript:alert(1)\"}",
+            b"{\"invoiceId\":\"x\",\"pageUrl\":\"http://pay.mbnk.biz/x\"}",
+            b"{\"invoiceId\":\"x\",\"pageUrl\":\"http://127.0.0.1.evil.example/x\"}",
+            b"{\"invoiceId\":\"x\",\"pageUrl\":\"http://localhost@evil.example/x\"}",
+            b"{\"invoiceId\":\"x\",\"pageUrl\":\"http://[::1].evil/x\"}",
             b"\xff",
         ] {
-            assert!(parse_create_answer(bad).is_err());
+            assert!(
+                parse_create_answer(bad).is_err(),
+                "{}",
+                String::from_utf8_lossy(bad)
+            );
+        }
+        // A local stand-in serves plain http on loopback: accepted there only.
+        for local in [
+            "http://127.0.0.1:8080/pay/x",
+            "http://127.5.0.1/pay/x",
+            "http://[::1]:9/pay/x",
+            "http://localhost:9/pay/x",
+        ] {
+            let body = format!("{{\"invoiceId\":\"x\",\"pageUrl\":\"{local}\"}}");
+            assert!(parse_create_answer(body.as_bytes()).is_ok(), "{local}");
         }
     }
 

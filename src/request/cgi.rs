@@ -50,6 +50,13 @@ pub struct Request {
     pub content_type: String,
     /// The `X-Sign` header (`HTTP_X_SIGN`): Monobank's signature over the body.
     pub x_sign: Option<String>,
+    /// What the subscriber's page needs to build its own address when the config has no
+    /// `[page] public_url` (`SCRIPT_NAME`, `HTTP_HOST`, `HTTPS`), and to pick a language
+    /// (`HTTP_ACCEPT_LANGUAGE`). Never used to identify a caller.
+    pub script_name: String,
+    pub host: String,
+    pub https: bool,
+    pub accept_language: String,
     /// The body, or why it could not be read.
     pub body: Result<Vec<u8>, BadRequest>,
 }
@@ -120,6 +127,13 @@ impl Request {
             query,
             content_type: lossy(var("CONTENT_TYPE")),
             x_sign: var("HTTP_X_SIGN").map(|v| v.to_string_lossy().into_owned()),
+            script_name: lossy(var("SCRIPT_NAME")),
+            host: lossy(var("HTTP_HOST")),
+            https: matches!(
+                lossy(var("HTTPS")).to_ascii_lowercase().as_str(),
+                "on" | "1"
+            ),
+            accept_language: lossy(var("HTTP_ACCEPT_LANGUAGE")),
             body,
         }
     }
@@ -228,24 +242,67 @@ pub struct Response {
     pub status: u16,
     pub content_type: &'static str,
     pub body: String,
+    /// More header lines (`Location`, the page's `Content-Security-Policy`, …): names are
+    /// ours, values must hold no CR or LF (the page's builder makes sure).
+    pub headers: Headers,
+}
+
+/// A response's further header lines (none for most answers).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Headers(Vec<(&'static str, String)>);
+
+impl Headers {
+    pub fn push(&mut self, line: (&'static str, String)) {
+        self.0.push(line);
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = &(&'static str, String)> {
+        self.0.iter()
+    }
+
+    /// The value of `name`, if set.
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+impl From<Vec<(&'static str, String)>> for Headers {
+    fn from(lines: Vec<(&'static str, String)>) -> Headers {
+        Headers(lines)
+    }
 }
 
 impl Response {
     pub fn to_bytes(&self) -> Vec<u8> {
         let reason = match self.status {
             200 => "OK",
+            303 => "See Other",
             400 => "Bad Request",
             403 => "Forbidden",
+            404 => "Not Found",
+            405 => "Method Not Allowed",
             500 => "Internal Server Error",
             503 => "Service Unavailable",
             _ => "",
         };
-        let head = format!(
-            "Status: {} {reason}\r\nContent-Type: {}\r\nContent-Length: {}\r\nCache-Control: no-store\r\n\r\n",
+        let mut head = format!(
+            "Status: {} {reason}\r\nContent-Type: {}\r\nContent-Length: {}\r\nCache-Control: no-store\r\n",
             self.status,
             self.content_type,
             self.body.len()
         );
+        for (name, value) in self.headers.iter() {
+            // A value with a line break would start a header of its own: never written.
+            if !value.contains(['\r', '\n']) {
+                head.push_str(name);
+                head.push_str(": ");
+                head.push_str(value);
+                head.push_str("\r\n");
+            }
+        }
+        head.push_str("\r\n");
         let mut bytes = head.into_bytes();
         bytes.extend_from_slice(self.body.as_bytes());
         bytes
@@ -436,6 +493,7 @@ mod tests {
             status: 200,
             content_type: "text/xml; charset=utf-8",
             body: "<a/>".into(),
+            headers: Headers::default(),
         };
         let text = String::from_utf8(r.to_bytes()).unwrap();
         assert!(text.starts_with(

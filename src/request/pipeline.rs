@@ -103,6 +103,7 @@ impl Endpoint {
                 status,
                 content_type: "text/plain; charset=utf-8",
                 body: text.to_string(),
+                headers: Default::default(),
             },
             result: result.to_string(),
             comment: text.to_string(),
@@ -179,6 +180,26 @@ pub fn serve(
             );
         }
     };
+    // The subscriber's page (`/pay`, `/<domain>/pay`, `/pay/<order id>`): for anyone, from
+    // anywhere; it stores orders and moves no money.
+    if endpoint.only.is_none() {
+        if let Some(route) = card::page::route(&request.path_info) {
+            let page = card::page::serve(&route, request, &config, now, conns);
+            conns.done(page.healthy);
+            return Served {
+                reply: page.reply,
+                outcome: page.outcome,
+                echo: page.echo,
+                system: page.system,
+                test: false,
+                domain: page.domain,
+                log_file: config.log.file.clone(),
+                debug: config.log.debug,
+                notes: page.notes,
+                db: None,
+            };
+        }
+    }
     // A card provider's callback names its system in the URL (`/callback/<name>`): its
     // addresses change without notice, so its allow list, if it has one, is enforced, but
     // none is needed — the signature is the credential, and no money moves without it.
@@ -1098,6 +1119,10 @@ pub fn settle_order(
         query: Vec::new(),
         content_type: String::new(),
         x_sign: None,
+        script_name: String::new(),
+        host: String::new(),
+        https: false,
+        accept_language: String::new(),
         body: Ok(Vec::new()),
     };
     let line = log_line(&request, &served, Local::now(), std::process::id(), started);

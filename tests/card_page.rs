@@ -1,0 +1,947 @@
+//! The subscriber's page at `paysys_check.cgi/pay`, through the real executable against
+//! MariaDB (ABillS 1.50's tables and NoDeny): the form, an order stored before the browser
+//! leaves (and ABillS's `paysys_log` row "in progress"), the providers' signed forms and
+//! Monobank's invoice, the result page, hostile input, the security headers — and, behind a
+//! real web server with headless Chromium, the whole flow from the form to "paid".
+
+mod common;
+#[macro_use]
+mod webserver;
+
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use base64::Engine as _;
+use common::abills::{Abills, Ddl};
+use common::providers::{self, LiqPay, Monobank};
+use common::TestDb;
+use mysql::prelude::Queryable;
+
+const PUBLIC_URL: &str = "https://isp.example/cgi-bin/paysys_check.cgi";
+
+/// The card systems every test's config has: LiqPay and WayForPay, Monobank pointed at
+/// `mono` (its stand-in's API), plus an OSMP terminal (not a card system: no button).
+fn systems(liqpay: &LiqPay, mono: &Monobank, account: &str, extra: &str) -> String {
+    format!(
+        r#"
+[[system]]
+name = "liqpay"
+protocol = "liqpay"
+public_key = "{pk}"
+private_key = "{sk}"
+checkout_url = "{checkout}"
+api_url = "{api}"
+account = "{account}"
+min_sum = "10.00"
+max_sum = "5000.00"
+commission_percent = "2.5"
+abills_id = 62
+{extra}
+
+[[system]]
+name = "mono"
+protocol = "monobank"
+token = "{token}"
+pubkey = "{pubkey}"
+api_url = "{mono_api}"
+account = "{account}"
+abills_id = 63
+
+[[system]]
+name = "wfp"
+protocol = "wayforpay"
+merchant_account = "test_merch_n1"
+secret_key = "flk3409refn54t54t*FNJRET"
+merchant_domain = "isp.example"
+account = "{account}"
+abills_id = 64
+
+[[system]]
+name = "osmp"
+protocol = "osmp"
+allow = ["127.0.0.1"]
+account = "{account}"
+"#,
+        pk = liqpay.public_key(),
+        sk = liqpay.private_key(),
+        checkout = liqpay.checkout_url(),
+        api = liqpay.api_url(),
+        token = mono.token(),
+        pubkey = mono.pubkey_base64(),
+        mono_api = mono.api_url(),
+    )
+}
+
+fn page_section(public_url: Option<&str>) -> String {
+    let url = public_url
+        .map(|u| format!("public_url = \"{u}\"\n"))
+        .unwrap_or_default();
+    format!("\n[page]\n{url}title = \"<b>Мережа & Co</b>\"\n")
+}
+
+/// A billing with the page set up: ABillS 1.50's tables or NoDeny's.
+struct Site {
+    db: TestDb,
+    config: std::path::PathBuf,
+    _base: common::Site,
+    abills: bool,
+    liqpay: LiqPay,
+    mono: Monobank,
+}
+
+impl Site {
+    fn abills() -> Site {
+        let liqpay = LiqPay::start();
+        let mono = Monobank::start();
+        let ab = Abills::on_ddl(
+            Ddl::V1_50,
+            &(systems(&liqpay, &mono, "login", "") + &page_section(Some(PUBLIC_URL))),
+        );
+        let config = ab.site.config_path();
+        Site {
+            db: ab.db,
+            config,
+            _base: ab.site,
+            abills: true,
+            liqpay,
+            mono,
+        }
+    }
+
+    fn nodeny() -> Site {
+        let liqpay = LiqPay::start();
+        let mono = Monobank::start();
+        let db = TestDb::new();
+        let site = common::Site::new(&db.url, "");
+        let text = std::fs::read_to_string(site.config_path()).unwrap();
+        // The OSMP system of the default config gives way to ours.
+        let head = &text[..text.find("[[system]]").unwrap()];
+        site.write_config(
+            &(head.to_string()
+                + &systems(&liqpay, &mono, "payment_code", "")
+                + &page_section(Some(PUBLIC_URL))),
+        );
+        Site {
+            config: site.config_path(),
+            db,
+            _base: site,
+            abills: false,
+            liqpay,
+            mono,
+        }
+    }
+
+    fn both() -> [Site; 2] {
+        [Site::abills(), Site::nodeny()]
+    }
+
+    /// An account written as the system's rule reads it that names nobody.
+    fn unknown_account(&self) -> &'static str {
+        if self.abills {
+            "nosuchlogin"
+        } else {
+            "999995"
+        }
+    }
+
+    /// An account of the fixture that names a subscriber: `(account, masked name)`.
+    fn good_account(&self) -> (&'static str, &'static str) {
+        if self.abills {
+            ("test1", "Ив*** И*** И*******")
+        } else {
+            // NoDeny shows its users.name (the login), masked as terminals show it.
+            ("59071", "iv***")
+        }
+    }
+
+    fn get(&self, path: &str, query: &str) -> Page {
+        run(&self.config, "GET", path, query, "", &[])
+    }
+
+    fn post(&self, path: &str, form: &[(&str, &str)]) -> Page {
+        let body = serde_urlencoded::to_string(form).unwrap();
+        run(&self.config, "POST", path, "", &body, &[])
+    }
+
+    fn orders(&self) -> u64 {
+        self.db.count("SELECT COUNT(*) FROM paysys_order")
+    }
+
+    fn paysys_log_rows(&self) -> u64 {
+        if self.abills {
+            self.db.count("SELECT COUNT(*) FROM paysys_log")
+        } else {
+            0
+        }
+    }
+
+    fn name(&self) -> &'static str {
+        if self.abills {
+            "abills"
+        } else {
+            "nodeny"
+        }
+    }
+}
+
+/// A whole CGI answer, headers kept.
+#[derive(Debug)]
+struct Page {
+    status: u16,
+    headers: Vec<(String, String)>,
+    body: String,
+}
+
+impl Page {
+    fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// The value of the hidden input `name`, unescaped as a browser would.
+    fn hidden(&self, name: &str) -> Option<String> {
+        let at = self.body.find(&format!("name=\"{name}\" value=\""))?;
+        let rest = &self.body[at + name.len() + 15..];
+        let value = &rest[..rest.find('"')?];
+        Some(
+            value
+                .replace("&quot;", "\"")
+                .replace("&#39;", "'")
+                .replace("&lt;", "<")
+                .replace("&gt;", ">")
+                .replace("&amp;", "&"),
+        )
+    }
+}
+
+/// `paysys_check` as a web server runs it, at `PATH_INFO` `path`.
+fn run(
+    config: &Path,
+    method: &str,
+    path: &str,
+    query: &str,
+    body: &str,
+    extra: &[(&str, &str)],
+) -> Page {
+    let mut cmd = Command::new(common::paysys_check_exe());
+    cmd.env_clear()
+        .env("GATEWAY_INTERFACE", "CGI/1.1")
+        .env("PAYSYS_CONFIG", config)
+        .env("REQUEST_METHOD", method)
+        .env("SCRIPT_NAME", "/cgi-bin/paysys_check.cgi")
+        .env("PATH_INFO", path)
+        .env("QUERY_STRING", query)
+        .env("REMOTE_ADDR", "198.51.100.7")
+        .env("HTTP_HOST", "isp.example")
+        .env("CONTENT_TYPE", "application/x-www-form-urlencoded")
+        .env("CONTENT_LENGTH", body.len().to_string());
+    for (k, v) in extra {
+        cmd.env(k, v);
+    }
+    let mut child = cmd
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn paysys_check");
+    {
+        use std::io::Write;
+        let _ = child.stdin.take().unwrap().write_all(body.as_bytes());
+    }
+    let out = child.wait_with_output().expect("wait");
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let (head, body) = text
+        .split_once("\r\n\r\n")
+        .unwrap_or_else(|| panic!("no CGI header in {text:?}"));
+    let headers: Vec<(String, String)> = head
+        .split("\r\n")
+        .filter_map(|l| l.split_once(": "))
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    let status = headers
+        .iter()
+        .find(|(k, _)| k == "Status")
+        .map(|(_, v)| v[..3].parse().unwrap())
+        .unwrap_or(200);
+    Page {
+        status,
+        headers,
+        body: body.to_string(),
+    }
+}
+
+fn assert_secure(page: &Page) {
+    let csp = page
+        .header("Content-Security-Policy")
+        .unwrap_or_else(|| panic!("no CSP: {page:?}"));
+    assert!(csp.starts_with("default-src 'none';"), "{csp}");
+    assert!(csp.contains("frame-ancestors 'none'"), "{csp}");
+    assert_eq!(page.header("X-Frame-Options"), Some("DENY"));
+    assert_eq!(page.header("X-Content-Type-Options"), Some("nosniff"));
+    assert_eq!(page.header("Cache-Control"), Some("no-store"));
+    assert!(page.header("Set-Cookie").is_none(), "{page:?}");
+    assert_eq!(
+        page.header("Content-Type"),
+        Some("text/html; charset=utf-8")
+    );
+    // Nothing loaded from anywhere: no src or stylesheet pointing out.
+    for bad in ["src=\"http", "src=\"//", "<link", "@import", "url(http"] {
+        assert!(!page.body.contains(bad), "{bad} in {}", page.body);
+    }
+}
+
+#[test]
+fn the_form_has_a_button_per_card_system_and_the_escaped_isp_name() {
+    for site in Site::both() {
+        let page = site.get("/pay", "");
+        assert_eq!(page.status, 200, "{}: {page:?}", site.name());
+        assert_secure(&page);
+        assert!(!page
+            .header("Content-Security-Policy")
+            .unwrap()
+            .contains("script-src"));
+        assert!(!page.body.contains("<script"), "no script on the form");
+        assert!(
+            page.body.contains("&lt;b&gt;Мережа &amp; Co&lt;/b&gt;"),
+            "{}",
+            page.body
+        );
+        assert!(!page.body.contains("<b>Мережа"));
+        for (system, label) in [
+            ("liqpay", "LiqPay"),
+            ("mono", "Monobank"),
+            ("wfp", "WayForPay"),
+        ] {
+            assert!(
+                page.body.contains(&format!(
+                    "<button type=\"submit\" name=\"system\" value=\"{system}\">{label}</button>"
+                )),
+                "{system}: {}",
+                page.body
+            );
+        }
+        assert_eq!(
+            page.body.matches("name=\"system\"").count(),
+            3,
+            "no button for osmp"
+        );
+        assert!(page.body.contains("name=\"account\"") && page.body.contains("name=\"sum\""));
+        assert!(page.body.contains("name=\"viewport\""));
+        // Ukrainian by default; the browser's language or ?lang= picks another.
+        assert!(page.body.contains("Поповнення рахунку"), "{}", page.body);
+        assert!(
+            page.body.contains("2.5%"),
+            "the commission is told: {}",
+            page.body
+        );
+        let ru = run(
+            &site.config,
+            "GET",
+            "/pay",
+            "",
+            "",
+            &[("HTTP_ACCEPT_LANGUAGE", "ru-RU,ru;q=0.9,en;q=0.8")],
+        );
+        assert!(ru.body.contains("Пополнение счёта") && ru.body.contains("lang=\"ru\""));
+        let en = site.get("/pay", "lang=en");
+        assert!(en.body.contains("Top up your account") && en.body.contains("lang=\"en\""));
+        // Under a domain, the same form.
+        let domain = site.get("/2/pay", "");
+        assert_eq!(domain.status, 200, "{domain:?}");
+        assert_eq!(site.orders(), 0);
+    }
+}
+
+#[test]
+fn an_unknown_account_stores_nothing_and_says_so() {
+    for site in Site::both() {
+        let before = site.paysys_log_rows();
+        let unknown = site.unknown_account();
+        let page = site.post(
+            "/pay",
+            &[("account", unknown), ("sum", "100"), ("system", "liqpay")],
+        );
+        assert_eq!(page.status, 200, "{page:?}");
+        assert_secure(&page);
+        assert!(
+            page.body.contains("Абонента з таким рахунком не знайдено"),
+            "{}: {}",
+            site.name(),
+            page.body
+        );
+        assert!(
+            page.body.contains(&format!("value=\"{unknown}\"")),
+            "the form keeps what was typed"
+        );
+        assert!(!page.body.contains("<script"));
+        assert_eq!(site.orders(), 0, "{}", site.name());
+        assert_eq!(site.paysys_log_rows(), before);
+    }
+}
+
+#[test]
+fn sums_outside_the_limits_and_hostile_input_are_refused_and_escaped() {
+    for site in Site::both() {
+        let (account, _) = site.good_account();
+        let post = |sum: &str, system: &str| {
+            site.post(
+                "/pay",
+                &[("account", account), ("sum", sum), ("system", system)],
+            )
+        };
+        let below = post("5", "liqpay");
+        assert!(
+            below.body.contains("Найменша сума: 10.00"),
+            "{}",
+            below.body
+        );
+        let above = post("5000.01", "liqpay");
+        assert!(
+            above.body.contains("Найбільша сума: 5000.00"),
+            "{}",
+            above.body
+        );
+        for bad in [
+            "1e3",
+            "-5",
+            "0",
+            "99999999999999999999",
+            "10.001",
+            "NaN",
+            "",
+        ] {
+            let page = post(bad, "liqpay");
+            assert!(
+                page.body.contains("Введіть суму числом"),
+                "{bad}: {}",
+                page.body
+            );
+        }
+        let unknown = post("100", "<img src=x onerror=alert(1)>");
+        assert_eq!(unknown.status, 400);
+        assert!(unknown.body.contains("Оберіть спосіб оплати"));
+        assert!(!unknown.body.contains("<img src=x"), "{}", unknown.body);
+        let osmp = post("100", "osmp");
+        assert_eq!(osmp.status, 400, "a terminal's system is no card system");
+        // HTML in the account comes back escaped, never as markup.
+        let html = site.post(
+            "/pay",
+            &[
+                ("account", "\"><script>alert(1)</script>"),
+                ("sum", "100"),
+                ("system", "liqpay"),
+            ],
+        );
+        assert!(!html.body.contains("<script>alert"), "{}", html.body);
+        assert!(
+            html.body
+                .contains("&quot;&gt;&lt;script&gt;alert(1)&lt;/script&gt;"),
+            "{}",
+            html.body
+        );
+        // A huge body is refused, a repeated field with two values too.
+        let huge = "a".repeat(70_000);
+        let big = site.post(
+            "/pay",
+            &[("account", &huge), ("sum", "100"), ("system", "liqpay")],
+        );
+        assert_eq!(big.status, 400, "{}", &big.body[..200.min(big.body.len())]);
+        let twice = run(
+            &site.config,
+            "POST",
+            "/pay",
+            "",
+            &format!("account={account}&sum=100&sum=200&system=liqpay"),
+            &[],
+        );
+        assert!(twice.body.contains("Введіть суму числом"), "{}", twice.body);
+        // An order page for an id that is not one: 404, the id not echoed.
+        let odd = site.get("/pay/%3Cscript%3E", "");
+        assert_eq!(odd.status, 404);
+        let odd = site.get("/pay/<script>alert(1)</script>", "");
+        assert_eq!(odd.status, 404);
+        assert!(!odd.body.contains("<script>alert"));
+        assert_secure(&odd);
+        let put = run(&site.config, "PUT", "/pay", "", "", &[]);
+        assert_eq!(put.status, 405);
+        assert_eq!(site.orders(), 0, "{}: nothing stored", site.name());
+    }
+}
+
+/// The JSON of a LiqPay form's `data`, after checking its `signature`.
+fn liqpay_json(site: &Site, page: &Page) -> serde_json::Value {
+    let data = page
+        .hidden("data")
+        .unwrap_or_else(|| panic!("no data: {}", page.body));
+    let signature = page.hidden("signature").expect("signature");
+    assert_eq!(
+        providers::liqpay::sign(site.liqpay.private_key(), &data),
+        signature,
+        "LiqPay's signature: base64(SHA-1(private + data + private))"
+    );
+    let json = base64::engine::general_purpose::STANDARD
+        .decode(data)
+        .expect("base64");
+    serde_json::from_slice(&json).expect("json")
+}
+
+#[test]
+fn a_good_post_stores_the_order_and_answers_a_signed_liqpay_form() {
+    for site in Site::both() {
+        let (account, masked) = site.good_account();
+        let before = site.paysys_log_rows();
+        let page = site.post(
+            "/pay",
+            &[("account", account), ("sum", "100"), ("system", "liqpay")],
+        );
+        assert_eq!(page.status, 200, "{}: {page:?}", site.name());
+        assert_secure(&page);
+        let csp = page.header("Content-Security-Policy").unwrap();
+        let checkout_origin = site.liqpay.base_url();
+        assert!(
+            csp.contains(&format!("form-action 'self' {checkout_origin}")),
+            "{csp}"
+        );
+        assert!(csp.contains("script-src 'sha256-"), "{csp}");
+        assert!(
+            page.body
+                .contains(&format!("action=\"{}\"", site.liqpay.checkout_url())),
+            "{}",
+            page.body
+        );
+        assert!(
+            page.body.contains("<button type=\"submit\">"),
+            "a button without JavaScript"
+        );
+        assert!(
+            page.body.contains(masked),
+            "{}: the masked name: {}",
+            site.name(),
+            page.body
+        );
+        assert!(
+            page.body.contains("102.50 UAH"),
+            "the total with commission: {}",
+            page.body
+        );
+        // The order, stored before the browser leaves.
+        let (order_id, amount, charged, state, system): (String, String, String, String, String) = site
+            .db
+            .conn()
+            .query_first(
+                "SELECT order_id, CAST(amount AS CHAR), CAST(charged AS CHAR), state, system_name FROM paysys_order",
+            )
+            .unwrap()
+            .expect("an order");
+        assert_eq!(
+            (
+                amount.as_str(),
+                charged.as_str(),
+                state.as_str(),
+                system.as_str()
+            ),
+            ("100.00", "102.50", "waiting", "liqpay")
+        );
+        assert_eq!(order_id.len(), 20);
+        let json = liqpay_json(&site, &page);
+        assert_eq!(json["order_id"], order_id.as_str());
+        assert_eq!(json["amount"].to_string(), "102.5");
+        assert_eq!(json["currency"], "UAH");
+        assert_eq!(json["action"], "pay");
+        assert_eq!(json["public_key"], site.liqpay.public_key());
+        assert_eq!(
+            json["server_url"],
+            format!("{PUBLIC_URL}/callback/liqpay").as_str()
+        );
+        assert_eq!(
+            json["result_url"],
+            format!("{PUBLIC_URL}/pay/{order_id}").as_str()
+        );
+        if site.abills {
+            assert_eq!(site.paysys_log_rows(), before + 1);
+            let (status, sum, uid, system_id): (u8, String, u64, u8) = site
+                .db
+                .conn()
+                .exec_first(
+                    "SELECT status, CAST(sum AS DECIMAL(16,2)), uid, system_id FROM paysys_log WHERE transaction_id = ?",
+                    (format!("LIQ:{order_id}"),),
+                )
+                .unwrap()
+                .expect("ABillS's row in progress");
+            assert_eq!((status, sum.as_str(), uid, system_id), (1, "100.00", 1, 62));
+        }
+        // One log line, naming the order.
+        let log = std::fs::read_to_string(
+            site.config
+                .parent()
+                .unwrap()
+                .parent()
+                .unwrap()
+                .join("var/log/paysys_check.log"),
+        )
+        .unwrap();
+        let line = log.lines().last().unwrap();
+        assert!(
+            line.contains("cmd=order")
+                && line.contains(&format!("txn={order_id}"))
+                && line.contains("system=liqpay"),
+            "{line}"
+        );
+    }
+}
+
+#[test]
+fn without_public_url_the_urls_come_from_the_request() {
+    let site = Site::abills();
+    let text = std::fs::read_to_string(&site.config).unwrap();
+    std::fs::write(
+        &site.config,
+        text.replace(&format!("public_url = \"{PUBLIC_URL}\"\n"), ""),
+    )
+    .unwrap();
+    let body = "account=test1&sum=20&system=liqpay";
+    let page = run(
+        &site.config,
+        "POST",
+        "/pay",
+        "",
+        body,
+        &[("HTTPS", "on"), ("HTTP_HOST", "pay.isp.example:8443")],
+    );
+    let json = liqpay_json(&site, &page);
+    assert_eq!(
+        json["server_url"],
+        "https://pay.isp.example:8443/cgi-bin/paysys_check.cgi/callback/liqpay"
+    );
+    // A Host that is no host name stores nothing and sends nobody anywhere.
+    let before = site.orders();
+    let bad = run(
+        &site.config,
+        "POST",
+        "/pay",
+        "",
+        body,
+        &[("HTTP_HOST", "evil\"><x")],
+    );
+    assert_eq!(bad.status, 503, "{bad:?}");
+    assert_eq!(site.orders(), before);
+}
+
+#[test]
+fn wayforpay_gets_a_signed_form() {
+    let site = Site::nodeny();
+    let page = site.post(
+        "/pay",
+        &[("account", "59071"), ("sum", "50.5"), ("system", "wfp")],
+    );
+    assert_eq!(page.status, 200, "{page:?}");
+    assert!(page
+        .body
+        .contains("action=\"https://secure.wayforpay.com/pay\""));
+    let order_id: String = site
+        .db
+        .conn()
+        .query_first("SELECT order_id FROM paysys_order")
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        page.hidden("orderReference").as_deref(),
+        Some(order_id.as_str())
+    );
+    assert_eq!(page.hidden("amount").as_deref(), Some("50.50"));
+    assert_eq!(
+        page.hidden("serviceUrl").unwrap(),
+        format!("{PUBLIC_URL}/callback/wfp")
+    );
+    assert_eq!(
+        page.hidden("returnUrl").unwrap(),
+        format!("{PUBLIC_URL}/pay/{order_id}")
+    );
+    let signature = page.hidden("merchantSignature").unwrap();
+    assert_eq!(signature.len(), 32, "hex HMAC-MD5");
+}
+
+#[test]
+fn monobank_creates_an_invoice_and_redirects_to_its_page() {
+    for site in Site::both() {
+        let (account, _) = site.good_account();
+        let page = site.post(
+            "/pay",
+            &[("account", account), ("sum", "75"), ("system", "mono")],
+        );
+        assert_eq!(page.status, 303, "{}: {page:?}", site.name());
+        assert_secure(&page);
+        let order_id: String = site
+            .db
+            .conn()
+            .query_first("SELECT order_id FROM paysys_order")
+            .unwrap()
+            .unwrap();
+        let invoice = site
+            .mono
+            .invoice(&order_id)
+            .expect("invoice/create was called");
+        assert_eq!(
+            page.header("Location"),
+            Some(site.mono.page_url(&invoice.invoice_id).as_str())
+        );
+        let body = &invoice.json;
+        assert_eq!(body["amount"], 7500);
+        assert_eq!(body["ccy"], 980);
+        assert_eq!(
+            body["redirectUrl"],
+            format!("{PUBLIC_URL}/pay/{order_id}").as_str()
+        );
+        assert_eq!(
+            body["webHookUrl"],
+            format!("{PUBLIC_URL}/callback/mono").as_str()
+        );
+        // The sweeper asks about the order by its invoiceId.
+        let reference: String = site
+            .db
+            .conn()
+            .query_first("SELECT provider_ref FROM paysys_order")
+            .unwrap()
+            .unwrap();
+        assert_eq!(reference, invoice.invoice_id);
+    }
+}
+
+#[test]
+fn monobank_refusing_the_invoice_leaves_a_failed_order_and_a_page_for_people() {
+    let site = Site::nodeny();
+    let text = std::fs::read_to_string(&site.config).unwrap();
+    std::fs::write(
+        &site.config,
+        text.replace(
+            &format!("token = \"{}\"", site.mono.token()),
+            "token = \"not-the-token\"",
+        ),
+    )
+    .unwrap();
+    let page = site.post(
+        "/pay",
+        &[("account", "59071"), ("sum", "75"), ("system", "mono")],
+    );
+    assert_eq!(page.status, 503, "{page:?}");
+    assert!(
+        page.body.contains("Сервіс тимчасово недоступний"),
+        "{}",
+        page.body
+    );
+    let state: String = site
+        .db
+        .conn()
+        .query_first("SELECT state FROM paysys_order")
+        .unwrap()
+        .unwrap();
+    assert_eq!(state, "failed");
+}
+
+#[test]
+fn the_result_page_shows_waiting_paid_and_failed() {
+    for site in Site::both() {
+        let (account, _) = site.good_account();
+        let order = |sum: &str| {
+            site.post(
+                "/pay",
+                &[("account", account), ("sum", sum), ("system", "liqpay")],
+            );
+            site.db
+                .conn()
+                .query_first::<String, _>(
+                    "SELECT order_id FROM paysys_order ORDER BY id DESC LIMIT 1",
+                )
+                .unwrap()
+                .unwrap()
+        };
+        let paid = order("100");
+        let waiting = site.get(&format!("/pay/{paid}"), "");
+        assert_eq!(waiting.status, 200, "{waiting:?}");
+        assert_secure(&waiting);
+        assert!(
+            waiting.body.contains("data-state=\"waiting\""),
+            "{}",
+            waiting.body
+        );
+        assert!(
+            waiting.body.contains("http-equiv=\"refresh\""),
+            "refreshes while waiting"
+        );
+        // LiqPay's signed callback through the executable pays it.
+        let body = signed_callback(&site, &paid, "success", "102.50");
+        let cb = run(&site.config, "POST", "/callback/liqpay", "", &body, &[]);
+        assert_eq!(cb.status, 200, "{cb:?}");
+        let done = site.get(&format!("/pay/{paid}"), "lang=en");
+        assert!(done.body.contains("data-state=\"paid\""), "{}", done.body);
+        assert!(done.body.contains("Paid."), "{}", done.body);
+        assert!(!done.body.contains("http-equiv=\"refresh\""));
+        // WayForPay's returnUrl is a POST: the same page.
+        let posted = run(
+            &site.config,
+            "POST",
+            &format!("/pay/{paid}"),
+            "",
+            "orderReference=x",
+            &[],
+        );
+        assert!(
+            posted.body.contains("data-state=\"paid\""),
+            "{}",
+            posted.body
+        );
+        let failed = order("20");
+        let body = signed_callback(&site, &failed, "failure", "20.50");
+        assert_eq!(
+            run(&site.config, "POST", "/callback/liqpay", "", &body, &[]).status,
+            200
+        );
+        let page = site.get(&format!("/pay/{failed}"), "");
+        assert!(page.body.contains("data-state=\"failed\""), "{}", page.body);
+        let unknown = site.get("/pay/aaaaaaaaaaaaaaaaaaaa", "");
+        assert_eq!(unknown.status, 404);
+    }
+}
+
+/// LiqPay's callback for `order_id`, signed with the stand-in's key.
+fn signed_callback(site: &Site, order_id: &str, status: &str, amount: &str) -> String {
+    let json = format!(
+        "{{\"public_key\":\"{}\",\"version\":3,\"action\":\"pay\",\"status\":\"{status}\",\
+         \"order_id\":\"{order_id}\",\"payment_id\":1234567,\"amount\":{amount},\"currency\":\"UAH\",\
+         \"end_date\":1700000000000}}",
+        site.liqpay.public_key()
+    );
+    let data = base64::engine::general_purpose::STANDARD.encode(json);
+    let signature = providers::liqpay::sign(site.liqpay.private_key(), &data);
+    serde_urlencoded::to_string([("data", data), ("signature", signature)]).unwrap()
+}
+
+/// The whole flow in a real browser, behind nginx + fcgiwrap on 127.0.0.1: open the page,
+/// type the account and the sum, press LiqPay, land on the stand-in's checkout, which posts
+/// the signed callback to paysys through the web server and sends the browser back — and
+/// the result page says "paid". On a desktop window and on a phone's screen, with
+/// screenshots under target/screenshots/.
+#[test]
+fn a_subscriber_pays_by_card_in_a_real_browser() {
+    use common::browser::{self, Browser, Options as BrowserOptions};
+    use webserver::{Kind, Options, TempPrefix, WebServer};
+
+    let server = common::server_url();
+    if server.contains("socket=") {
+        eprintln!("skipped: the CGI runs as www-data and needs a TCP database URL, not {server}");
+        return;
+    }
+    for (width, height, mobile) in [(1280, 800, false), (390, 844, true)] {
+        let prefix = TempPrefix(webserver::temp_prefix("card-page").expect("temp prefix"));
+        let p = prefix.0.as_path();
+        webserver::prepare_prefix(p).expect("prepare_prefix");
+        webserver::install_cgi(
+            p,
+            "paysys_check.cgi",
+            Path::new(env!("CARGO_BIN_EXE_paysys_check")),
+        )
+        .expect("install paysys_check.cgi");
+        let db = TestDb::with_fixture(&Ddl::V1_50.fixture());
+        let liqpay = LiqPay::start();
+        let mono = Monobank::start();
+        let config = |public_url: &str| {
+            common::abills::config_text(
+                &db.url,
+                &(systems(&liqpay, &mono, "login", "")
+                    + &format!(
+                        "\n[page]\npublic_url = \"{public_url}\"\ntitle = \"Мережа Приклад\"\n"
+                    )),
+            )
+        };
+        std::fs::write(p.join("etc/paysys.toml"), config("http://127.0.0.1:1/none"))
+            .expect("config");
+        let Some(web) = WebServer::start(Kind::Nginx, p, &Options::default()).expect("nginx")
+        else {
+            eprintln!("skipped: nginx is not installed");
+            return;
+        };
+        let cgi = format!("{}/cgi-bin/paysys_check.cgi", web.base_url());
+        std::fs::write(p.join("etc/paysys.toml"), config(&cgi)).expect("config");
+        let options = BrowserOptions {
+            width,
+            height,
+            mobile,
+            lang: "uk".into(),
+        };
+        let Some(b) = Browser::start_with(&options).expect("browser") else {
+            return;
+        };
+        let size = format!("{width}x{height}");
+        b.goto(&format!("{cgi}/pay"));
+        b.wait_for_css("button[value=liqpay]", Duration::from_secs(10));
+        assert!(
+            b.body_text().contains("Мережа Приклад"),
+            "{}",
+            b.body_text()
+        );
+        // Readable on a phone: nothing wider than the screen.
+        let scroll = b.script("return document.documentElement.scrollWidth;", &[]);
+        assert!(
+            scroll.as_u64().unwrap_or(0) <= u64::from(width),
+            "{size}: the page is {scroll} px wide"
+        );
+        b.type_into("input[name=account]", "test1");
+        b.type_into("input[name=sum]", "100");
+        b.screenshot("card_page_form");
+        b.click("button[value=liqpay]");
+        b.wait_for_css("[data-state=paid]", Duration::from_secs(20));
+        assert!(b.body_text().contains("Оплачено"), "{}", b.body_text());
+        assert!(
+            b.current_url().starts_with(&format!("{cgi}/pay/")),
+            "{}",
+            b.current_url()
+        );
+        let shot = b.screenshot("card_page_paid");
+        assert_eq!(
+            browser::png_size(&shot),
+            Some((width, height)),
+            "{}",
+            shot.display()
+        );
+        // Paid once, through the callback the stand-in posted to the web server.
+        let deliveries = liqpay.deliveries();
+        assert_eq!(deliveries.len(), 1, "{deliveries:?}");
+        assert_eq!(
+            deliveries[0].status(),
+            200,
+            "{deliveries:?}\n{}",
+            web.logs()
+        );
+        let deposit: String = db
+            .conn()
+            .query_first("SELECT CAST(deposit AS DECIMAL(16,2)) FROM bills WHERE id = 1")
+            .unwrap()
+            .unwrap();
+        assert_eq!(deposit, "112.50", "{size}: 12.50 + 100.00");
+        drop(b);
+        drop(web);
+    }
+}
+
+#[test]
+fn check_config_warns_without_public_url() {
+    let site = Site::nodeny();
+    let check = || {
+        let out = Command::new(env!("CARGO_BIN_EXE_paysys"))
+            .args(["check-config", &site.config.to_string_lossy()])
+            .output()
+            .expect("paysys check-config");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    assert!(!check().contains("no public_url"), "{}", check());
+    let text = std::fs::read_to_string(&site.config).unwrap();
+    std::fs::write(
+        &site.config,
+        text.replace(&format!("public_url = \"{PUBLIC_URL}\"\n"), ""),
+    )
+    .unwrap();
+    assert!(check().contains("[page] has no public_url"), "{}", check());
+}
