@@ -149,10 +149,15 @@ fuzz_target!(|data: &[u8]| {
         data.get(1).copied().unwrap_or(0),
     ]);
     for status in [200, 403, 503, status] {
+        // A header value made of the input too: a line break in it must never start a
+        // header of its own.
+        let mut headers = paysys::cgi::Headers::default();
+        headers.push(("Location", String::from_utf8_lossy(data).into_owned()));
         let response = Response {
             status,
             content_type: "text/xml; charset=utf-8",
             body: String::from_utf8_lossy(data).into_owned(),
+            headers,
         };
         let bytes = response.to_bytes();
         let end = bytes
@@ -168,5 +173,19 @@ fuzz_target!(|data: &[u8]| {
             .filter_map(|line| line.strip_prefix("Content-Length: "))
             .collect();
         assert_eq!(lengths, [tail.len().to_string()], "{head:?}");
+        for line in head.split("\r\n") {
+            assert!(
+                [
+                    "Status: ",
+                    "Content-Type: ",
+                    "Content-Length: ",
+                    "Cache-Control: ",
+                    "Location: "
+                ]
+                .iter()
+                .any(|p| line.starts_with(p)),
+                "a header line of the input's: {line:?}"
+            );
+        }
     }
 });
