@@ -312,6 +312,74 @@ sql "$adb" -e "SELECT id, CAST(deposit AS DECIMAL(12,2)) AS deposit FROM bills W
 step "the log, from the ABillS part on"
 tail -n 6 "$base/var/log/paysys_check.log"
 
+# One POST of a form or a body: print the URL, then the answer. Through the web server, or
+# run directly as a web server would.
+post() {
+    local path=$1 type=$2 body=$3
+    note "POST /cgi-bin/paysys_check.cgi$path"
+    if [ "$mode" = http ]; then
+        curl -sS -D - -H "Content-Type: $type" --data-binary "$body" \
+            "http://127.0.0.1:$port/cgi-bin/paysys_check.cgi$path"
+    else
+        printf '%s' "$body" | env -i PATH=/usr/bin:/bin GATEWAY_INTERFACE=CGI/1.1 \
+            REQUEST_METHOD=POST REMOTE_ADDR=127.0.0.1 PAYSYS_CONFIG="$base/etc/paysys.toml" \
+            SCRIPT_NAME=/cgi-bin/paysys_check.cgi PATH_INFO="$path" HTTP_HOST="127.0.0.1:${port:-80}" \
+            CONTENT_TYPE="$type" CONTENT_LENGTH=${#body} "$base/cgi-bin/paysys_check.cgi"
+    fi
+}
+
+step "a card payment: the subscriber's page sends test1 to LiqPay (a LiqPay system in the overlay)"
+# LiqPay's published test keys; the provider's side is played below with openssl.
+liqpay_public=i00000000
+liqpay_private=a4825234f4bae72a0be04eafe9e8e2bada209255
+{
+    echo
+    echo '[[system]]'
+    echo 'name = "liqpay"'
+    echo 'protocol = "liqpay"'
+    echo "public_key = \"$liqpay_public\""
+    echo "private_key = \"$liqpay_private\""
+    echo 'abills_id = 62'
+    echo 'account = "login"'
+    echo
+    echo '[page]'
+    echo "public_url = \"http://127.0.0.1:${port:-80}/cgi-bin/paysys_check.cgi\""
+    echo 'title = "Demo ISP"'
+} >>"$base/etc/paysys.d/50-demo-abills.toml"
+page=$(post /pay application/x-www-form-urlencoded "account=test1&sum=25.00&system=liqpay")
+printf '%s\n' "$page" | grep -E '^(HTTP|Status|Content-Security-Policy)|name="(data|signature)"' | cut -c1-160
+data=$(printf '%s' "$page" | sed -n 's/.*name="data" value="\([^"]*\)".*/\1/p' | head -n 1)
+order=$(printf '%s' "$data" | base64 -d 2>/dev/null | sed -n 's/.*"order_id":"\([^"]*\)".*/\1/p')
+note "the order LiqPay is asked to charge: $(printf '%s' "$data" | base64 -d 2>/dev/null)"
+step "ABillS shows the order in progress (paysys_log status 1) before the subscriber pays"
+sql "$adb" -e "SELECT id, system_id, transaction_id, sum, uid, status FROM paysys_log WHERE transaction_id = 'LIQ:$order'"
+step "LiqPay's signed callback: success, 25.00 UAH (signature = base64(SHA-1(key + data + key)))"
+json="{\"public_key\":\"$liqpay_public\",\"version\":3,\"action\":\"pay\",\"status\":\"success\",\"order_id\":\"$order\",\"payment_id\":1234567,\"amount\":25,\"currency\":\"UAH\"}"
+cb_data=$(printf '%s' "$json" | base64 -w0)
+cb_sign=$(printf '%s' "$liqpay_private$cb_data$liqpay_private" | openssl dgst -sha1 -binary | base64 -w0)
+urlencode() { printf '%s' "$1" | sed 's/+/%2B/g; s|/|%2F|g; s/=/%3D/g'; }
+post /callback/liqpay application/x-www-form-urlencoded "data=$(urlencode "$cb_data")&signature=$(urlencode "$cb_sign")"
+step "LiqPay posts it again: answered, nothing credited twice"
+again=$(post /callback/liqpay application/x-www-form-urlencoded "data=$(urlencode "$cb_data")&signature=$(urlencode "$cb_sign")")
+printf '%s\n' "$again" | sed -n '1p;$p'
+step "a forged callback (signed with another key): refused, nothing written"
+forged=$(printf '%s' "not-the-key$cb_data""not-the-key" | openssl dgst -sha1 -binary | base64 -w0)
+forged_answer=$(post /callback/liqpay application/x-www-form-urlencoded "data=$(urlencode "$cb_data")&signature=$(urlencode "$forged")")
+printf '%s\n' "$forged_answer" | sed -n '1p;$p'
+step "the subscriber is back on our page: the order's state"
+note "GET /cgi-bin/paysys_check.cgi/pay/$order"
+if [ "$mode" = http ]; then
+    result=$(curl -sS "http://127.0.0.1:$port/cgi-bin/paysys_check.cgi/pay/$order")
+else
+    result=$(env -i PATH=/usr/bin:/bin GATEWAY_INTERFACE=CGI/1.1 REQUEST_METHOD=GET \
+        REMOTE_ADDR=127.0.0.1 PAYSYS_CONFIG="$base/etc/paysys.toml" \
+        SCRIPT_NAME=/cgi-bin/paysys_check.cgi PATH_INFO="/pay/$order" "$base/cgi-bin/paysys_check.cgi")
+fi
+printf '%s\n' "$result" | grep -o 'id="state"[^<]*' | sed 's/.*>//'
+step "ABillS's rows: the same paysys_log row completed (status 2), one payments row, the deposit"
+sql "$adb" -e "SELECT id, CAST(deposit AS DECIMAL(12,2)) AS deposit FROM bills WHERE id = 1; SELECT id, sum, ext_id, method FROM payments WHERE ext_id = 'LIQ:$order'; SELECT id, transaction_id, sum, status FROM paysys_log WHERE transaction_id = 'LIQ:$order'"
+"$base/bin/paysys" orders "$base/etc/paysys.toml" || true
+
 step "the admin's view: paysys txn and paysys report (ABillS's database, the config as it is now)"
 "$base/bin/paysys" txn "$txn" --config "$base/etc/paysys.toml" | head -n 12 || true
 # A payment's day is its txn_date's: from yesterday, for a demo run just after midnight.

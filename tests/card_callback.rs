@@ -468,8 +468,28 @@ fn monobank_webhooks_verify_over_the_raw_body_and_an_older_word_never_wins() {
         ),
     );
     let config = ab.site.config_path();
-    let o = new_order(&ab.db, "mono", "test1", "100.00", "100.00");
+    // What the page does after invoice/create: the order remembers its invoice.
+    let mono_order = |amount: &str| {
+        let o = new_order(&ab.db, "mono", "test1", amount, amount);
+        order::note_ref(
+            &mut ab.db.conn(),
+            &o,
+            "created",
+            &format!("inv-{}", o.order_id),
+            None,
+        )
+        .unwrap();
+        o
+    };
+    let o = mono_order("100.00");
     let at = |s: u32| format!("2026-12-07T10:00:{s:02}Z");
+    // An invoice that is not the one made for the order (another merchant's, naming our
+    // order as its reference): never paid.
+    let foreign = monobank_webhook(&o.order_id, "success", 10000, &at(5))
+        .replace(&format!("inv-{}", o.order_id), "inv-somebody-elses");
+    assert_eq!(post_webhook(&config, &key, &foreign).status, 400);
+    assert_eq!(ab.deposit(1), "12.50");
+    assert_eq!(state(&ab.db, o.id).0, "waiting");
     // In progress, then paid.
     let a = post_webhook(
         &config,
@@ -492,7 +512,7 @@ fn monobank_webhooks_verify_over_the_raw_body_and_an_older_word_never_wins() {
     assert_eq!(ab.deposit(1), "112.50");
 
     // Out of order before payment: a newer "processing", then an older "created".
-    let o2 = new_order(&ab.db, "mono", "test1", "5.00", "5.00");
+    let o2 = mono_order("5.00");
     post_webhook(
         &config,
         &key,
@@ -515,7 +535,7 @@ fn monobank_webhooks_verify_over_the_raw_body_and_an_older_word_never_wins() {
     assert_eq!(state(&ab.db, o2.id).0, "failed");
 
     // Signed by somebody else, or not signed, or one byte changed: 400, nothing.
-    let o3 = new_order(&ab.db, "mono", "test1", "9.00", "9.00");
+    let o3 = mono_order("9.00");
     let before = ab.deposit(1);
     let forger = common::providers::monobank::signing_key("somebody else");
     let body = monobank_webhook(&o3.order_id, "success", 900, &at(55));
@@ -539,4 +559,33 @@ fn monobank_webhooks_verify_over_the_raw_body_and_an_older_word_never_wins() {
     assert_eq!(a.status, 400, "{a:?}");
     assert_eq!(ab.deposit(1), before);
     assert_eq!(state(&ab.db, o3.id).0, "waiting");
+}
+
+#[test]
+fn a_success_the_billing_cannot_credit_is_held_for_the_admin_and_limits_are_not_judged_again() {
+    let ab = abills_liqpay(Ddl::V1_50);
+    let config = ab.site.config_path();
+    let form = "application/x-www-form-urlencoded";
+    // Made under the limits of its day; today's max_sum (the default 15000.00) is lower.
+    let big = new_order(&ab.db, "liqpay", "test1", "20000.00", "20000.00");
+    let body = liqpay_callback(&big.order_id, "success", "20000.00", "UAH", PRIVATE_KEY);
+    assert_eq!(
+        post(&config, "liqpay", "203.0.113.9", form, body.as_bytes()).status,
+        200
+    );
+    assert_eq!(ab.deposit(1), "20012.50");
+    // The subscriber was deleted between the order and the payment: the money is taken,
+    // so the order is held with the reason, and the provider told it was received.
+    let o = new_order(&ab.db, "liqpay", "test1", "10.00", "10.00");
+    ab.db
+        .conn()
+        .query_drop("UPDATE users SET deleted = 1 WHERE uid = 1")
+        .unwrap();
+    let body = liqpay_callback(&o.order_id, "success", "10.00", "UAH", PRIVATE_KEY);
+    let a = post(&config, "liqpay", "203.0.113.9", form, body.as_bytes());
+    assert_eq!(a.status, 200, "{a:?}");
+    let (st, _, note) = state(&ab.db, o.id);
+    assert_eq!(st, "mismatch");
+    assert!(note.contains("not credited"), "{note}");
+    assert_eq!(ab.deposit(1), "20012.50");
 }

@@ -396,6 +396,43 @@ fn check_config(path: Option<PathBuf>) -> ExitCode {
                     s.name
                 );
             }
+            // Card systems: what would let money be credited without a real payment.
+            for s in &c.systems {
+                let Some(card) = s.card() else { continue };
+                if card.sandbox {
+                    println!(
+                        "warning  {}: sandbox = true: the provider's test payments are credited \
+                         as real ones; only for trying the setup, never in production",
+                        s.name
+                    );
+                }
+                for (key, url) in [
+                    ("api_url", &card.api_url),
+                    ("checkout_url", &card.checkout_url),
+                ] {
+                    let host = url
+                        .strip_prefix("http://")
+                        .map(|rest| rest.split(['/', ':']).next().unwrap_or(""));
+                    if host.is_some_and(|h| !matches!(h, "127.0.0.1" | "localhost" | "[")) {
+                        println!(
+                            "warning  {}: {key} {url} is plain http: the provider's answers \
+                             could be forged on the way; use https",
+                            s.name
+                        );
+                    }
+                }
+                if matches!(
+                    &card.credentials,
+                    paysys::config::Credentials::Monobank { pubkey: None, .. }
+                ) {
+                    println!(
+                        "warning  {}: no pubkey: Monobank's webhooks cannot be verified and are \
+                         refused (the sweeper still asks the status API); set pubkey to what \
+                         GET https://api.monobank.ua/api/merchant/pubkey answers",
+                        s.name
+                    );
+                }
+            }
             let (largest, column) = c.database.billing.largest_payment();
             for s in c
                 .systems

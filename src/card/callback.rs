@@ -225,6 +225,8 @@ pub fn liqpay_settlement(card: &CardSettings, payment: liqpay::Payment) -> Settl
             CardState::Failed
         }
         liqpay::Status::Reversed => CardState::Reversed,
+        // "Successful, credited in the daily settlement": the money is taken.
+        liqpay::Status::InProgress(t) if t == "wait_compensation" => CardState::Paid,
         _ => CardState::Pending,
     };
     Settlement {

@@ -218,7 +218,10 @@ pub(crate) fn amount_from(raw: &RawValue) -> Result<Amount, String> {
 
 pub(crate) fn parse_amount_text(text: &str) -> Result<Amount, String> {
     let exact = match text.split_once('.') {
-        Some((int, frac)) if frac.len() > 2 && frac[2..].bytes().all(|b| b == b'0') => {
+        // ASCII first: slicing at byte 2 of "0é" would cut a character in two.
+        Some((int, frac))
+            if frac.len() > 2 && frac.is_ascii() && frac[2..].bytes().all(|b| b == b'0') =>
+        {
             format!("{int}.{}", &frac[..2])
         }
         _ => text.to_string(),
@@ -241,6 +244,16 @@ pub(crate) fn clip(text: &str) -> String {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn an_amount_with_a_wide_character_is_refused_not_a_panic() {
+        assert!(super::parse_amount_text("1.0\u{e9}").is_err());
+        assert!(super::parse_amount_text("1.00\u{e9}").is_err());
+        assert_eq!(
+            super::parse_amount_text("1.500").map(|a| a.to_string()),
+            Ok("1.50".into())
+        );
+    }
+
     use super::*;
 
     fn raw(text: &str) -> Box<RawValue> {

@@ -165,7 +165,7 @@ pub fn note(
     };
     conn.exec_drop(
         "UPDATE paysys_order SET state = ?, provider_status = ?, \
-         provider_ref = IF(? = '', provider_ref, ?), status_at = IFNULL(?, status_at), \
+         provider_ref = IF(? = '' OR provider_ref <> '', provider_ref, ?), status_at = IFNULL(?, status_at), \
          note = IF(? = '', note, ?), updated = NOW() \
          WHERE id = ? AND (state <> 'paid' OR ? = 'reversed') AND state <> 'mismatch' \
          AND (? IS NULL OR status_at IS NULL OR status_at < ?)",
@@ -197,7 +197,7 @@ pub fn note_ref(
 ) -> Result<(), mysql::Error> {
     let at_text = at.map(|t| t.format("%Y-%m-%d %H:%M:%S%.3f").to_string());
     conn.exec_drop(
-        "UPDATE paysys_order SET provider_status = ?, provider_ref = IF(? = '', provider_ref, ?), \
+        "UPDATE paysys_order SET provider_status = ?, provider_ref = IF(? = '' OR provider_ref <> '', provider_ref, ?), \
          status_at = IFNULL(?, status_at), updated = NOW() WHERE id = ?",
         (
             crate::ledger::column_text(status, 32),
@@ -206,6 +206,26 @@ pub fn note_ref(
             &at_text,
             order.id,
         ),
+    )
+}
+
+/// The provider's id of the order's payment, as first recorded (Monobank: the invoiceId
+/// its invoice/create answered), or empty.
+pub fn provider_ref(conn: &mut Conn, order: &CardOrder) -> Result<String, mysql::Error> {
+    Ok(conn
+        .exec_first(
+            "SELECT provider_ref FROM paysys_order WHERE id = ?",
+            (order.id,),
+        )?
+        .unwrap_or_default())
+}
+
+/// Holds an order for the admin by its row id (see [`mismatch`]).
+pub fn hold(conn: &mut Conn, id: u64, why: &str) -> Result<(), mysql::Error> {
+    conn.exec_drop(
+        "UPDATE paysys_order SET state = 'mismatch', note = ?, updated = NOW() \
+         WHERE id = ? AND state <> 'paid'",
+        (crate::ledger::column_text(why, 255), id),
     )
 }
 

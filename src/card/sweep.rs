@@ -402,8 +402,15 @@ fn sweep_one(
     };
     let settlement = match asked {
         Asked::Word(s) if s.state != CardState::Pending => s,
-        // In progress, no payment yet, not askable: nothing to write while the order is
-        // valid; after, it is given up.
+        // In progress at the provider (LiqPay's wait_accept or hold_wait, Monobank's
+        // processing or hold: the money may already be taken): never given up, however old
+        // the order is; asked again on every run until the provider says how it ended.
+        Asked::Word(_) => {
+            summary.still_waiting += 1;
+            return Ok(None);
+        }
+        // No payment yet, not askable: nothing to write while the order is valid; after,
+        // it is given up.
         other if !w.overdue => {
             match other {
                 Asked::CannotAsk(why) => summary

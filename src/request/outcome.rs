@@ -107,6 +107,9 @@ pub enum CardState {
     Reversed,
     /// Never paid within its validity.
     Expired,
+    /// Paid at the provider, not credited here (another amount or currency, or the billing
+    /// refused it): the order waits for the admin, and nothing pays it automatically.
+    Held,
 }
 
 impl CardState {
@@ -118,6 +121,7 @@ impl CardState {
             CardState::Pending => "waiting",
             CardState::Reversed => "reversed",
             CardState::Expired => "expired",
+            CardState::Held => "mismatch",
         }
     }
 }

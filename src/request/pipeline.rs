@@ -416,7 +416,12 @@ fn decide(
         }
         other => other,
     };
-    let admitted = policy::check(system, &command, &now);
+    // A provider's success is money already taken: the order was judged by today's limits
+    // when it was made, and is not judged again.
+    let admitted = match settled_order {
+        Some(_) => Ok(()),
+        None => policy::check(system, &command, &now),
+    };
     if let (
         Err(refusal),
         Command::Check(_)
@@ -440,6 +445,10 @@ fn decide(
         booked,
     };
     let outcome = job.execute(&config.database, &command, admitted, conns);
+    let outcome = match settled_order {
+        Some(order) => hold_refused(outcome, order, &config.database, conns),
+        None => outcome,
+    };
     // The commands after a payment: only for one committed now, never for a repeat.
     if let (
         Outcome::Paid {
@@ -874,6 +883,24 @@ fn settle(
             sum: order.charged,
         }));
     }
+    // Monobank: the webhook must be about the invoice we created for this order. Its key
+    // may not be ours alone, and an invoice another merchant made with our order id as its
+    // reference, paid into that merchant's account, must never pay us.
+    if system.protocol == ProtocolKind::Monobank {
+        let ours = card::order::provider_ref(conn, &order).map_err(read)?;
+        if ours.is_empty() || ours != s.provider_ref {
+            return Err(Outcome::Refused(Refusal::BadSignature(format!(
+                "invoice {} is not the one made for order {} ({}): nothing credited",
+                s.provider_ref,
+                order.order_id,
+                if ours.is_empty() {
+                    "none was recorded"
+                } else {
+                    ours.as_str()
+                }
+            ))));
+        }
+    }
     if !pays {
         card::order::note(conn, &order, s.state, &s.status, &s.provider_ref, s.at)
             .map_err(write)?;
@@ -901,6 +928,35 @@ fn settle(
         txn_date: TxnDate::received(now.naive_local()),
     });
     Ok((pay, order))
+}
+
+/// A provider's verified success that the billing refused to credit (the subscriber
+/// deleted since, no bill, a hook's no): the money is taken, so the order is held for the
+/// admin with the reason, and the provider is told it was received (it would only post
+/// again). Any other outcome stands.
+fn hold_refused(
+    outcome: Outcome,
+    order: u64,
+    database: &config::DatabaseConfig,
+    conns: &mut Connections,
+) -> Outcome {
+    let Outcome::Refused(refusal) = &outcome else {
+        return outcome;
+    };
+    let why = format!(
+        "paid at the provider, not credited: {}; credit it by hand or refund it",
+        refusal.detail()
+    );
+    match conns.get(database, db::Use::Write) {
+        Ok(conn) => match card::order::hold(conn, order, &why) {
+            Ok(()) => Outcome::Noted {
+                order,
+                state: CardState::Held,
+            },
+            Err(e) => Outcome::Failed(Fault::DatabaseWrite(e.to_string())),
+        },
+        Err(why) => Outcome::Failed(Fault::DatabaseWrite(why)),
+    }
 }
 
 /// The outcome of a pay the ledger has settled.
@@ -1065,7 +1121,7 @@ pub fn settle_order(
         Ok((command, order)) => {
             echo.account = order.account.clone();
             domain = order.domain;
-            let admitted = policy::check(system, &command, &now);
+            let admitted = Ok(());
             let job = Job {
                 billing,
                 system,
@@ -1076,6 +1132,7 @@ pub fn settle_order(
                 booked: Some(order.id),
             };
             let outcome = job.execute(&config.database, &command, admitted, conns);
+            let outcome = hold_refused(outcome, order.id, &config.database, conns);
             if let (
                 Outcome::Paid {
                     prv_txn,
