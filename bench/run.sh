@@ -30,6 +30,7 @@
 #        bench_5_protocols, bench_6_protocols_web  every protocol, next to OSMP
 #        bench_7_cluster  check and pay through 1, 2 and 3 web nodes on a 3-node Galera
 #                         cluster, against one web node on a plain server
+#        bench_8_card_callback  a LiqPay callback paying an order next to an OSMP pay
 #      and keeps everything they print in target/bench/run-<date>.txt (raw outputs of wrk,
 #      strace, perf and callgrind next to it).
 #
@@ -88,7 +89,8 @@ case "$only" in
     protocols) filter="bench_5_protocols" ;;
     protocols-web) filter="bench_6_protocols_web" ;;
     cluster) filter="bench_7_cluster" ;;
-    *) echo "bench/run.sh: --only web|process|scale|profile|protocols|protocols-web|cluster" >&2; exit 2 ;;
+    card) filter="bench_8_card_callback" ;;
+    *) echo "bench/run.sh: --only web|process|scale|profile|protocols|protocols-web|cluster|card" >&2; exit 2 ;;
 esac
 
 say() { printf 'bench: %s\n' "$*" >&2; }

@@ -2686,3 +2686,107 @@ fn bench_7_cluster() {
     drop(cluster_db);
     drop(plain_db);
 }
+
+// ---------------------------------------------------------------------------------------
+// A card provider's callback against a terminal's pay, on ABillS, as CGI processes
+
+/// What a LiqPay callback that pays an order costs next to an OSMP pay of the same sum on the
+/// same ABillS database: both one `paysys_check.cgi` process; the callback also verifies
+/// LiqPay's SHA-1 signature, decodes its base64 JSON and reads and marks the order.
+#[test]
+#[ignore = "benchmark: bench/run.sh"]
+fn bench_8_card_callback() {
+    use paysys::card::order::{self, NewOrder};
+    use paysys::card::{liqpay, Secret};
+    let s = Settings::get();
+    let db = TestDb::with_fixture(&common::abills::fixture());
+    let site = Site::new(&db.url, "");
+    let private = "a4825234f4bae72a0be04eafe9e8e2bada209255";
+    let systems = format!(
+        "\n[[system]]\nname = \"osmp\"\nprotocol = \"osmp\"\nallow = [\"127.0.0.1\"]\naccount = \"login\"\n\
+         \n[[system]]\nname = \"liqpay\"\nprotocol = \"liqpay\"\nallow = [\"127.0.0.8\"]\n\
+         public_key = \"i00000000\"\nprivate_key = \"{private}\"\nabills_id = 62\naccount = \"login\"\n"
+    );
+    site.write_config(&common::abills::config_text(&db.url, &systems));
+    let config = site.config_path().to_string_lossy().into_owned();
+    let exe = paysys_check_exe();
+    let date = txn_date();
+    // The orders the callbacks pay, made beforehand as the page makes them.
+    let mut conn = db.conn();
+    let orders: Vec<String> = (0..s.reps + 3)
+        .map(|_| {
+            order::create(
+                &mut conn,
+                &NewOrder {
+                    system: "liqpay",
+                    account: "test1",
+                    amount: paysys::domain::Amount::from_kopecks(100),
+                    charged: paysys::domain::Amount::from_kopecks(100),
+                    currency: "UAH",
+                    domain: paysys::domain::Domain::default(),
+                    validity_hours: 24,
+                },
+            )
+            .expect("an order")
+            .order_id
+        })
+        .collect();
+    let callback = |order_id: &str| {
+        let json = format!(
+            "{{\"public_key\":\"i00000000\",\"version\":3,\"action\":\"pay\",\"status\":\"success\",\
+             \"order_id\":\"{order_id}\",\"payment_id\":1,\"amount\":1.00,\"currency\":\"UAH\"}}"
+        );
+        liqpay::SignedForm::new(&Secret::new(private), &json).form_body()
+    };
+    println!(
+        "\n== a card callback next to a terminal's pay: paysys_check.cgi processes on ABillS, each \
+         figure from {} runs (after 3 warm-up runs); load before: {}",
+        s.reps,
+        load()
+    );
+    let mut osmp = Figures::new("osmp pay");
+    for i in 0..s.reps + 3 {
+        let query = format!(
+            "command=pay&txn_id={}&account=test1&sum=1.00&txn_date={date}",
+            900_000 + i
+        );
+        let vars = cgi_vars(&config, &query, "127.0.0.1");
+        let run = run_process_in(&s, exe, &vars, b"");
+        assert!(
+            run.stdout.contains("<result>0</result>"),
+            "{}{}",
+            run.stdout,
+            run.stderr
+        );
+        if i >= 3 {
+            osmp.add(&run);
+            osmp.add_log_ms(&site);
+        }
+    }
+    let mut card = Figures::new("liqpay callback pay");
+    for (i, order_id) in orders.iter().enumerate() {
+        let body = callback(order_id);
+        let len = body.len().to_string();
+        let mut vars = cgi_vars(&config, "", "127.0.0.8");
+        vars.retain(|(k, _)| *k != "REQUEST_METHOD");
+        vars.push(("REQUEST_METHOD", "POST"));
+        vars.push(("CONTENT_TYPE", "application/x-www-form-urlencoded"));
+        vars.push(("CONTENT_LENGTH", &len));
+        let run = run_process_in(&s, exe, &vars, body.as_bytes());
+        assert!(run.stdout.contains("paid"), "{}{}", run.stdout, run.stderr);
+        if i >= 3 {
+            card.add(&run);
+            card.add_log_ms(&site);
+        }
+    }
+    println!("load after: {}\n", load());
+    println!("{}", Figures::header());
+    println!("{}", osmp.row());
+    println!("{}", card.row());
+    println!(
+        "\nCPU median, callback against pay: {:.2} ms / {:.2} ms = x{:.2}",
+        median(&card.cpu),
+        median(&osmp.cpu),
+        median(&card.cpu) / median(&osmp.cpu)
+    );
+}
