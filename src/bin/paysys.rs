@@ -426,10 +426,14 @@ fn check_config(path: Option<PathBuf>) -> ExitCode {
                     paysys::config::Credentials::Monobank { pubkey: None, .. }
                 ) {
                     println!(
-                        "warning  {}: no pubkey: Monobank's webhooks cannot be verified and are \
-                         refused (the sweeper still asks the status API); set pubkey to what \
-                         GET https://api.monobank.ua/api/merchant/pubkey answers",
-                        s.name
+                        "warning  {}: no pubkey: Monobank's key is fetched from {}/api/merchant/pubkey \
+                         (with the token) at the first webhook and cached in {}, fetched again \
+                         when it stops verifying; a webhook that comes while the API cannot be \
+                         reached is answered 503 and posted again; set pubkey to what that \
+                         address answers to do without the fetch",
+                        s.name,
+                        card.api_url,
+                        paysys::card::pubkey::cache_path(&c.base, &s.name).display()
                     );
                 }
             }

@@ -11,7 +11,7 @@
 
 use chrono::{DateTime, Utc};
 
-use crate::card::{liqpay, monobank, wayforpay, Error, Secret};
+use crate::card::{liqpay, monobank, wayforpay, Error, Provider, Secret};
 use crate::cgi::{Request, Response};
 use crate::config::{CardSettings, Credentials, ProtocolKind, System};
 use crate::domain::Amount;
@@ -144,16 +144,43 @@ impl Protocol for Monobank {
                 "the system's keys are not Monobank's".into(),
             ));
         };
-        let Some(pubkey) = pubkey else {
-            return Err(Refusal::BadSignature(
-                "no pubkey in the config to verify Monobank's X-Sign: set pubkey to what \
-                 GET /api/merchant/pubkey answers"
-                    .into(),
-            ));
+        let x_sign = request.x_sign.as_deref();
+        let body = body(request)?;
+        let invoice = match (pubkey, ctx.monobank_key) {
+            // The admin's key is never replaced by a fetched one; when it stops verifying,
+            // the refusal says why that may be (verify_webhook's Forged names a rotation).
+            (Some(configured), _) => {
+                let key = monobank::PublicKey::parse(configured).map_err(refused)?;
+                monobank::verify_webhook(&key, x_sign, body).map_err(refused)?
+            }
+            // The key the pipeline cached or fetched (card::pubkey): if it does not verify,
+            // it was just fetched from Monobank, so the webhook is not Monobank's.
+            (None, Some(key)) => {
+                monobank::verify_webhook(key, x_sign, body).map_err(|e| match e {
+                    Error::Forged { .. } => Refusal::BadSignature(
+                        "Monobank: X-Sign does not verify with the key Monobank's API gives \
+                         now (GET /api/merchant/pubkey): refused; the webhook is not signed \
+                         by Monobank"
+                            .into(),
+                    ),
+                    e => refused(e),
+                })?
+            }
+            // Nothing resolved: unsigned (nothing is fetched for it), or no pipeline.
+            (None, None) => {
+                if x_sign.is_some_and(|s| !s.trim().is_empty()) {
+                    return Err(Refusal::BadSignature(
+                        "Monobank: no pubkey in the config and none cached or fetched to \
+                         verify the X-Sign with: refused"
+                            .into(),
+                    ));
+                }
+                return Err(refused(Error::Unsigned {
+                    provider: Provider::Monobank,
+                    field: "X-Sign header",
+                }));
+            }
         };
-        let key = monobank::PublicKey::parse(pubkey).map_err(refused)?;
-        let invoice = monobank::verify_webhook(&key, request.x_sign.as_deref(), body(request)?)
-            .map_err(refused)?;
         monobank_settlement(invoice)
             .map(Command::Settle)
             .map_err(Refusal::BadRequest)

@@ -6,6 +6,9 @@
 //! * [`liqpay`] — the checkout form, the callback (`data` + `signature`), the status API.
 //! * [`monobank`] — invoice/create, the webhook signed with ECDSA P-256 (`X-Sign`), the
 //!   merchant's public key, the invoice status API.
+//! * [`pubkey`] — Monobank's webhook key when the config has none: cached under `var/cache/`,
+//!   fetched from the API when absent or rotated (I/O; the pipeline calls it before the
+//!   parse, which stays I/O-free).
 //! * [`wayforpay`] — the checkout form, the `serviceUrl` callback and its signed accept
 //!   answer, `CHECK_STATUS`.
 //!
@@ -25,6 +28,7 @@ pub mod liqpay;
 pub mod monobank;
 pub mod order;
 pub mod page;
+pub mod pubkey;
 pub mod sweep;
 pub mod wayforpay;
 

@@ -226,6 +226,12 @@ impl PublicKey {
 
 /// `GET /api/merchant/pubkey`'s JSON answer, `{"key": "<base64 of a PEM>"}`.
 pub fn parse_pubkey_answer(body: &[u8]) -> Result<PublicKey, Error> {
+    parse_pubkey_answer_text(body).map(|(_, key)| key)
+}
+
+/// As [`parse_pubkey_answer`], with the `key` text as Monobank gave it (what a cache keeps,
+/// and [`PublicKey::parse`] reads back).
+pub fn parse_pubkey_answer_text(body: &[u8]) -> Result<(String, PublicKey), Error> {
     #[derive(Deserialize)]
     #[serde(rename_all = "camelCase")]
     struct Wire {
@@ -246,7 +252,10 @@ pub fn parse_pubkey_answer(body: &[u8]) -> Result<PublicKey, Error> {
         });
     }
     match wire.key {
-        Some(key) => PublicKey::parse(&key),
+        Some(key) => {
+            let parsed = PublicKey::parse(&key)?;
+            Ok((key.trim().to_string(), parsed))
+        }
         None => Err(malformed(P, "pubkey answer has no key")),
     }
 }

@@ -286,6 +286,9 @@ pub enum Fault {
     /// A `[hooks]` command could not be run or did not finish in time: nobody decided
     /// against the payment, so it is retried.
     Hook(String),
+    /// A card provider's API was needed and did not answer usefully (Monobank's public key
+    /// could not be fetched): nothing was decided, the provider posts again later.
+    Provider(String),
     /// A bug, caught before it reached the web server.
     Internal(String),
 }
@@ -301,6 +304,7 @@ impl Fault {
                  `paysys txn TXN --system SYSTEM` shows whether it is, and the retry gets the first answer"
             ),
             Fault::Hook(why) => format!("hook: {why}"),
+            Fault::Provider(why) => format!("provider's API: {why}"),
             Fault::Internal(why) => format!("internal error: {why}"),
         }
     }

@@ -372,6 +372,12 @@ fn decide(
     notes: &mut Vec<String>,
 ) -> Outcome {
     let system = caller.system;
+    // Monobank's key when the config has none: cached or fetched here, before the parse,
+    // which does no I/O (card::pubkey says why); a fetch that fails is a temporary answer.
+    let monobank_key = match card::pubkey::for_webhook(system, &config.base, request, notes) {
+        Ok(key) => key,
+        Err(fault) => return Outcome::Failed(fault),
+    };
     let ctx = ParseContext {
         account: &system.account,
         now: now.naive_local(),
@@ -379,6 +385,7 @@ fn decide(
         sign: system.sign(),
         rsa: system.rsa(),
         card: system.card(),
+        monobank_key: monobank_key.as_ref(),
     };
     let command = match protocol.parse(request, &ctx) {
         Ok(command) => command,

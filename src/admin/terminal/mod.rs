@@ -1516,6 +1516,7 @@ mod tests {
                     sign: Some(rule),
                     rsa: None,
                     card: None,
+                    monobank_key: None,
                 };
                 Nonstop24.parse(&request, &ctx)
             };

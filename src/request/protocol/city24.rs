@@ -244,6 +244,7 @@ mod tests {
             sign: None,
             rsa: None,
             card: None,
+            monobank_key: None,
         };
         City24.parse(&request(query), &ctx)
     }

@@ -440,6 +440,7 @@ mod tests {
             sign: None,
             rsa,
             card: None,
+            monobank_key: None,
         };
         Easypay.parse(&crate::protocol::testing::post("text/xml", body), &ctx)
     }

@@ -37,6 +37,11 @@ pub struct ParseContext<'a> {
     pub rsa: Option<&'a RsaRule>,
     /// A card provider's keys (LiqPay, Monobank, WayForPay).
     pub card: Option<&'a CardSettings>,
+    /// Monobank's webhook key when the config sets no `pubkey`: the cached or freshly
+    /// fetched one, which the pipeline resolved before parsing
+    /// ([`crate::card::pubkey::for_webhook`]), so that parsing itself does no I/O. `None`
+    /// for every other system, and when nothing could be resolved.
+    pub monobank_key: Option<&'a crate::card::monobank::PublicKey>,
 }
 
 /// An answer, plus how the journal should name its result.

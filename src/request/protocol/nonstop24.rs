@@ -504,6 +504,7 @@ mod tests {
             sign,
             rsa: None,
             card: None,
+            monobank_key: None,
         };
         Nonstop24.parse(req, &ctx)
     }

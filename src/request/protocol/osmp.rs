@@ -269,7 +269,7 @@ pub fn code(outcome: &Outcome) -> (u16, &'static str) {
             Fault::DatabaseWrite(_) => (1, "nod13"),
             Fault::CommitUnknown(_) => (1, "nod19"),
             Fault::DatabaseRead(_) => (1, "nod14"),
-            Fault::Internal(_) => (1, "nod18"),
+            Fault::Internal(_) | Fault::Provider(_) => (1, "nod18"),
             Fault::Hook(_) => (1, "nod28"),
         },
     }
@@ -340,6 +340,7 @@ mod tests {
             sign: None,
             rsa: None,
             card: None,
+            monobank_key: None,
         };
         Osmp::NODENY.parse(&request(query), &ctx)
     }
@@ -427,6 +428,7 @@ mod tests {
             sign: None,
             rsa: None,
             card: None,
+            monobank_key: None,
         };
         // A check without a sum: 300, as ABillS's iBox module answers.
         let refused = Osmp::IBOX.parse(&request("command=check&txn_id=1&account=7517"), &ctx);

@@ -413,6 +413,7 @@ mod tests {
             sign: None,
             rsa: None,
             card: None,
+            monobank_key: None,
         };
         Privat.parse(&post(body), &ctx)
     }
