@@ -39,6 +39,8 @@
 #                                      always replaced: copy them into /etc, do not edit
 #                                      them here
 #   var/log/                         0750 www-data:adm (when root and www-data exists)
+#   var/cache/                       0750 www-data:adm likewise: Monobank's webhook key,
+#                                      fetched and cached when the config names none
 #   sql/*.sql                        0644
 #   share/paysys/installed-files     what was installed, one PREFIX-relative path a line
 #
@@ -78,7 +80,7 @@ manifest_rel=share/paysys/installed-files
 manifest="$root/$manifest_rel"
 
 # The directories an install may create, deepest first (the order uninstall removes them in).
-dirs=(cgi-bin bin etc/apache etc/nginx etc/logrotate.d etc/systemd etc sql share/paysys share var/log var)
+dirs=(cgi-bin bin etc/apache etc/nginx etc/logrotate.d etc/systemd etc sql share/paysys share var/log var/cache var)
 
 # The web-server, logrotate and systemd files: source in this tree -> PREFIX-relative target.
 snippets=(
@@ -119,7 +121,7 @@ do_install() {
     local d
     install -d -m 0755 "$root"
     for d in "${dirs[@]}"; do
-        [ "$d" = var/log ] || install -d -m 0755 "$root/$d"
+        [ "$d" = var/log ] || [ "$d" = var/cache ] || install -d -m 0755 "$root/$d"
     done
 
     install -m 0755 "$OSMP_BIN" "$root/cgi-bin/osmp.cgi"
@@ -172,14 +174,15 @@ do_install() {
         say "wrote $PREFIX/etc/paysys.toml from the example: edit it, then $PREFIX/bin/paysys check-config"
     fi
 
-    # The log directory, writable by the web server's user only.
-    install -d -m 0750 "$root/var/log"
+    # The log directory and the cache (Monobank's webhook key), writable by the web
+    # server's user only.
+    install -d -m 0750 "$root/var/log" "$root/var/cache"
     if is_root && have_user www-data; then
         local group=www-data
         have_group adm && group=adm
-        chown "www-data:$group" "$root/var/log"
+        chown "www-data:$group" "$root/var/log" "$root/var/cache"
     else
-        say "$PREFIX/var/log must be writable by the web server's user: chown www-data it"
+        say "$PREFIX/var/log and var/cache must be writable by the web server's user: chown www-data them"
     fi
 
     # The manifest: this install's files plus what earlier installs listed (an earlier one

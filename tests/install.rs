@@ -180,6 +180,7 @@ fn full_install() -> BTreeSet<String> {
         "share/paysys/installed-files",
         "sql/",
         "var/",
+        "var/cache/",
         "var/log/",
     ]);
     all.extend(sql_files().iter().map(|n| format!("sql/{n}")));
