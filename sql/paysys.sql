@@ -97,9 +97,15 @@ CREATE TABLE IF NOT EXISTS paysys_order (
   valid_until   DATETIME        NULL COMMENT 'card orders: the sweeper asks about it until then',
   note          VARCHAR(255)    NOT NULL DEFAULT '' COMMENT 'for the admin: an amount that differs, a reversal',
   updated       DATETIME        NULL,
+  caller_ip     VARCHAR(45)     NOT NULL DEFAULT '' COMMENT 'card orders: who asked for it on the page (IPv6: its /64), for the page''s per-address limit',
+  page_url      VARCHAR(255)    NULL COMMENT 'card orders: where the provider takes the subscriber (Monobank pageUrl), for a repeated request within minutes',
+  polled        DATETIME        NULL COMMENT 'card orders: when the sweeper last asked the provider, least recently asked first',
   PRIMARY KEY (id),
   UNIQUE KEY system_order (system_name, order_id),
-  KEY state (state, valid_until)
+  KEY state (state, valid_until),
+  KEY caller_created (caller_ip, created) COMMENT 'the page counts a caller''s orders of the last hour',
+  KEY account_created (account, created) COMMENT 'the page counts an account''s orders of the last hour, and finds one to reuse',
+  KEY sweep (system_name, state, polled) COMMENT 'the sweeper asks the least recently asked first'
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4;
 
 -- An order id is exact text too (a confirmation pays it as its txn_id).
@@ -117,3 +123,10 @@ ALTER TABLE paysys_order ADD COLUMN IF NOT EXISTS valid_until DATETIME NULL COMM
 ALTER TABLE paysys_order ADD COLUMN IF NOT EXISTS note VARCHAR(255) NOT NULL DEFAULT '' COMMENT 'for the admin: an amount that differs, a reversal';
 ALTER TABLE paysys_order ADD COLUMN IF NOT EXISTS updated DATETIME NULL;
 CREATE INDEX IF NOT EXISTS state ON paysys_order (state, valid_until);
+-- Columns the page's limits and the sweeper's fair order added, for a table made before them.
+ALTER TABLE paysys_order ADD COLUMN IF NOT EXISTS caller_ip VARCHAR(45) NOT NULL DEFAULT '' COMMENT 'card orders: who asked for it on the page (IPv6: its /64), for the page''s per-address limit';
+ALTER TABLE paysys_order ADD COLUMN IF NOT EXISTS page_url VARCHAR(255) NULL COMMENT 'card orders: where the provider takes the subscriber (Monobank pageUrl), for a repeated request within minutes';
+ALTER TABLE paysys_order ADD COLUMN IF NOT EXISTS polled DATETIME NULL COMMENT 'card orders: when the sweeper last asked the provider, least recently asked first';
+CREATE INDEX IF NOT EXISTS caller_created ON paysys_order (caller_ip, created) COMMENT 'the page counts a caller''s orders of the last hour';
+CREATE INDEX IF NOT EXISTS account_created ON paysys_order (account, created) COMMENT 'the page counts an account''s orders of the last hour, and finds one to reuse';
+CREATE INDEX IF NOT EXISTS sweep ON paysys_order (system_name, state, polled) COMMENT 'the sweeper asks the least recently asked first';

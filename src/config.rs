@@ -105,7 +105,24 @@ pub struct PageConfig {
     /// The language when neither `?lang=` nor the browser names one we have: `uk`, `ru`,
     /// `en`.
     pub language: String,
+    /// New orders one caller address (an IPv6 caller's /64) may make in an hour; more are
+    /// answered 429 and store nothing. `0`: no limit.
+    pub orders_per_address: u32,
+    /// New orders made for one account (in one domain) in an hour, from anywhere; more are
+    /// answered 429 and store nothing. `0`: no limit.
+    pub orders_per_account: u32,
+    /// A request for the same system, account, sum and domain as an order still waiting,
+    /// made less than this many minutes ago, is sent to that order again instead of making
+    /// a new one. `0`: never.
+    pub reuse_minutes: u32,
 }
+
+/// `[page] orders_per_address` when the config does not say.
+pub const DEFAULT_ORDERS_PER_ADDRESS: u32 = 20;
+/// `[page] orders_per_account` when the config does not say.
+pub const DEFAULT_ORDERS_PER_ACCOUNT: u32 = 10;
+/// `[page] reuse_minutes` when the config does not say.
+pub const DEFAULT_REUSE_MINUTES: u32 = 30;
 
 /// The languages the page speaks.
 pub const PAGE_LANGUAGES: &[&str] = &["uk", "ru", "en"];
@@ -574,6 +591,9 @@ struct PageLayer {
     logo: Field,
     template_dir: Field,
     language: Field,
+    orders_per_address: Field,
+    orders_per_account: Field,
+    reuse_minutes: Field,
 }
 
 #[derive(Deserialize, Default)]
@@ -866,6 +886,9 @@ struct Merged {
     page_logo: Option<String>,
     page_template_dir: Option<String>,
     page_language: Option<String>,
+    page_orders_per_address: Option<u32>,
+    page_orders_per_account: Option<u32>,
+    page_reuse_minutes: Option<u32>,
     systems: Vec<MergedSystem>,
 }
 
@@ -1025,6 +1048,17 @@ impl Merged {
                     ));
                 }
                 self.page_language = Some(language);
+            }
+            if let Some(v) = &page.orders_per_address {
+                self.page_orders_per_address =
+                    Some(at.count(v, "page.orders_per_address", 1_000_000)?);
+            }
+            if let Some(v) = &page.orders_per_account {
+                self.page_orders_per_account =
+                    Some(at.count(v, "page.orders_per_account", 1_000_000)?);
+            }
+            if let Some(v) = &page.reuse_minutes {
+                self.page_reuse_minutes = Some(at.count(v, "page.reuse_minutes", 1440)?);
             }
         }
         for sys in layer.system {
@@ -1506,6 +1540,13 @@ impl Merged {
             logo: page_path(self.page_logo),
             template_dir: page_path(self.page_template_dir),
             language: self.page_language.unwrap_or_else(|| "uk".into()),
+            orders_per_address: self
+                .page_orders_per_address
+                .unwrap_or(DEFAULT_ORDERS_PER_ADDRESS),
+            orders_per_account: self
+                .page_orders_per_account
+                .unwrap_or(DEFAULT_ORDERS_PER_ACCOUNT),
+            reuse_minutes: self.page_reuse_minutes.unwrap_or(DEFAULT_REUSE_MINUTES),
         };
         Ok(Config {
             hooks,

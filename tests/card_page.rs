@@ -945,3 +945,211 @@ fn check_config_warns_without_public_url() {
     .unwrap();
     assert!(check().contains("[page] has no public_url"), "{}", check());
 }
+
+/// `keys` added to the site's `[page]`.
+fn set_page_keys(site: &Site, keys: &str) {
+    let text = std::fs::read_to_string(&site.config).unwrap();
+    let title = "title = \"<b>Мережа & Co</b>\"\n";
+    assert!(text.contains(title), "{text}");
+    std::fs::write(
+        &site.config,
+        text.replace(title, &format!("{title}{keys}\n")),
+    )
+    .unwrap();
+}
+
+/// A POST from the caller at `addr`.
+fn post_from(site: &Site, addr: &str, form: &[(&str, &str)]) -> Page {
+    let body = serde_urlencoded::to_string(form).unwrap();
+    run(
+        &site.config,
+        "POST",
+        "/pay",
+        "",
+        &body,
+        &[("REMOTE_ADDR", addr)],
+    )
+}
+
+#[test]
+fn a_repeated_post_reuses_the_waiting_order() {
+    for site in Site::both() {
+        let (account, masked) = site.good_account();
+        let before = site.paysys_log_rows();
+        let form = [("account", account), ("sum", "100"), ("system", "liqpay")];
+        let first = site.post("/pay", &form);
+        let again = site.post("/pay", &form);
+        assert_eq!(again.status, 200, "{}: {again:?}", site.name());
+        assert_secure(&again);
+        assert!(again.body.contains(masked), "{}", again.body);
+        assert_eq!(site.orders(), 1, "{}: one order", site.name());
+        let (a, b) = (liqpay_json(&site, &first), liqpay_json(&site, &again));
+        assert_eq!(a["order_id"], b["order_id"]);
+        assert_eq!(a["amount"], b["amount"]);
+        assert_eq!(a["result_url"], b["result_url"]);
+        if site.abills {
+            assert_eq!(site.paysys_log_rows(), before + 1, "one row in progress");
+        }
+        // Another sum or another system is another order.
+        site.post(
+            "/pay",
+            &[("account", account), ("sum", "101"), ("system", "liqpay")],
+        );
+        site.post(
+            "/pay",
+            &[("account", account), ("sum", "100"), ("system", "wfp")],
+        );
+        assert_eq!(site.orders(), 3, "{}", site.name());
+        // WayForPay's form, made again, is the same form (orderDate included).
+        let wfp = [("account", account), ("sum", "100"), ("system", "wfp")];
+        let (w1, w2) = (site.post("/pay", &wfp), site.post("/pay", &wfp));
+        assert_eq!(site.orders(), 3, "{}", site.name());
+        for name in ["orderReference", "orderDate", "merchantSignature"] {
+            assert_eq!(w1.hidden(name), w2.hidden(name), "{name}");
+        }
+        // An order the provider refused, or one paid, or one older than reuse_minutes, is
+        // not sent to again.
+        site.db
+            .conn()
+            .query_drop("UPDATE paysys_order SET state = 'failed' WHERE system_name = 'liqpay' AND amount = 100")
+            .unwrap();
+        let fresh = site.post("/pay", &form);
+        assert_eq!(site.orders(), 4, "{}", site.name());
+        assert_ne!(liqpay_json(&site, &fresh)["order_id"], a["order_id"]);
+        site.db
+            .conn()
+            .query_drop("UPDATE paysys_order SET created = created - INTERVAL 31 MINUTE")
+            .unwrap();
+        site.post("/pay", &form);
+        assert_eq!(site.orders(), 5, "{}", site.name());
+    }
+}
+
+#[test]
+fn a_repeated_monobank_post_reuses_the_invoice() {
+    for site in Site::both() {
+        let (account, _) = site.good_account();
+        let form = [("account", account), ("sum", "75"), ("system", "mono")];
+        let first = site.post("/pay", &form);
+        assert_eq!(first.status, 303, "{}: {first:?}", site.name());
+        let again = site.post("/pay", &form);
+        assert_eq!(again.status, 303, "{}: {again:?}", site.name());
+        assert_secure(&again);
+        assert_eq!(first.header("Location"), again.header("Location"));
+        assert_eq!(site.orders(), 1, "{}", site.name());
+        assert_eq!(site.mono.invoices().len(), 1, "one invoice/create");
+        let page_url: Option<String> = site
+            .db
+            .conn()
+            .query_first("SELECT page_url FROM paysys_order")
+            .unwrap()
+            .unwrap();
+        assert_eq!(page_url.as_deref(), first.header("Location"));
+    }
+}
+
+#[test]
+fn too_many_orders_from_one_address_are_refused_and_store_nothing() {
+    for site in Site::both() {
+        set_page_keys(&site, "orders_per_address = 3\norders_per_account = 100");
+        let (account, _) = site.good_account();
+        let post = |addr: &str, sum: &str| {
+            post_from(
+                &site,
+                addr,
+                &[("account", account), ("sum", sum), ("system", "liqpay")],
+            )
+        };
+        for sum in ["11", "12", "13"] {
+            assert_eq!(post("203.0.113.5", sum).status, 200);
+        }
+        let log_rows = site.paysys_log_rows();
+        let refused = post("203.0.113.5", "14");
+        assert_eq!(refused.status, 429, "{}: {refused:?}", site.name());
+        assert_secure(&refused);
+        assert!(
+            refused.body.contains("Забагато спроб оплати"),
+            "{}",
+            refused.body
+        );
+        assert!(
+            refused.body.contains("value=\"14\""),
+            "the form keeps the sum"
+        );
+        assert_eq!(site.orders(), 3, "{}: nothing stored", site.name());
+        assert_eq!(site.paysys_log_rows(), log_rows);
+        // In English too.
+        let body = "account=x&sum=15&system=liqpay";
+        let en = run(
+            &site.config,
+            "POST",
+            "/pay",
+            "lang=en",
+            &body.replace('x', account),
+            &[("REMOTE_ADDR", "203.0.113.5")],
+        );
+        assert_eq!(en.status, 429);
+        assert!(en.body.contains("Too many payment attempts"), "{}", en.body);
+        // The same order asked for again is still served: nothing new is made.
+        let again = post("203.0.113.5", "12");
+        assert_eq!(again.status, 200, "{again:?}");
+        assert_eq!(site.orders(), 3);
+        // Another address is not limited; one IPv6 network (a /64) counts as one caller.
+        assert_eq!(post("203.0.113.6", "14").status, 200);
+        for (i, addr) in ["2001:db8:1:2::1", "2001:db8:1:2::2", "2001:db8:1:2:ffff::3"]
+            .iter()
+            .enumerate()
+        {
+            assert_eq!(post(addr, &format!("2{i}")).status, 200);
+        }
+        assert_eq!(post("2001:db8:1:2::99", "30").status, 429);
+        assert_eq!(post("2001:db8:1:3::1", "30").status, 200);
+        assert_eq!(site.orders(), 8, "{}", site.name());
+        // The refusal is logged, naming why.
+        let log = std::fs::read_to_string(
+            site.config
+                .parent()
+                .unwrap()
+                .parent()
+                .unwrap()
+                .join("var/log/paysys_check.log"),
+        )
+        .unwrap();
+        assert!(
+            log.lines()
+                .any(|l| l.contains("too many orders") && l.contains("203.0.113.5")),
+            "{log}"
+        );
+    }
+}
+
+#[test]
+fn too_many_orders_for_one_account_are_refused_and_store_nothing() {
+    for site in Site::both() {
+        set_page_keys(&site, "orders_per_account = 2");
+        let (account, _) = site.good_account();
+        let post = |addr: &str, sum: &str, system: &str| {
+            post_from(
+                &site,
+                addr,
+                &[("account", account), ("sum", sum), ("system", system)],
+            )
+        };
+        assert_eq!(post("203.0.113.1", "11", "liqpay").status, 200);
+        assert_eq!(post("203.0.113.2", "12", "wfp").status, 200);
+        let before = site.mono.invoices().len();
+        for (addr, system) in [("203.0.113.3", "liqpay"), ("203.0.113.4", "mono")] {
+            let refused = post(addr, "13", system);
+            assert_eq!(refused.status, 429, "{}: {refused:?}", site.name());
+            assert!(refused.body.contains("Забагато спроб оплати"));
+        }
+        assert_eq!(site.orders(), 2, "{}", site.name());
+        assert_eq!(site.mono.invoices().len(), before, "Monobank is not asked");
+        // Orders older than an hour no longer count.
+        site.db
+            .conn()
+            .query_drop("UPDATE paysys_order SET created = created - INTERVAL 61 MINUTE")
+            .unwrap();
+        assert_eq!(post("203.0.113.3", "13", "liqpay").status, 200);
+    }
+}

@@ -349,16 +349,14 @@ fn monobank_orders_are_asked_by_their_invoice() {
     );
     let o = new_order(&ab.db, "mono", "test1", "25.00", 24);
     let invoice = monobank_invoice(&standin, &ab.db, &o);
-    // An order whose invoice was never created cannot be asked: said, left waiting.
+    // An order whose invoice was never created was never sent on to Monobank: nothing to
+    // ask while it is valid, left waiting.
     let orphan = new_order(&ab.db, "mono", "test1", "5.00", 24);
     let (code, out, err) = sweep(&ab.site.config_path());
     assert_eq!(code, Some(0), "{out}{err}");
+    assert!(!err.contains(&orphan.order_id), "{err}");
     assert!(
-        err.contains(&orphan.order_id) && err.contains("invoiceId"),
-        "{err}"
-    );
-    assert!(
-        out.contains("1 still waiting") && out.contains("1 cannot be asked yet"),
+        out.contains("sweep: 1 waiting orders") && out.contains("1 still waiting"),
         "{out}"
     );
     standin.set_status(&invoice, "success");
@@ -373,8 +371,73 @@ fn monobank_orders_are_asked_by_their_invoice() {
     );
     assert_eq!(ab.deposit(1), "37.50");
     assert_eq!(state(&ab.db, orphan.id), "waiting");
+    // Past its validity, it is given up without asking.
+    ab.db
+        .conn()
+        .exec_drop(
+            "UPDATE paysys_order SET valid_until = NOW() - INTERVAL 1 MINUTE WHERE id = ?",
+            (orphan.id,),
+        )
+        .unwrap();
+    let (code, out, err) = sweep(&ab.site.config_path());
+    assert_eq!(code, Some(0), "{out}{err}");
+    assert_eq!(state(&ab.db, orphan.id), "expired", "{out}{err}");
     // X-Token sent, as Monobank requires.
     assert!(standin.rejected().is_empty(), "{:?}", standin.rejected());
+}
+
+#[test]
+fn a_genuine_order_is_reached_behind_more_junk_orders_than_a_run_asks() {
+    let standin = LiqPay::start();
+    let db = TestDb::new();
+    let site = common::Site::new(&db.url, "");
+    site.write_config(&format!(
+        "[database]\nurl = \"{}\"\nbilling = \"nodeny\"\n\n[log]\nfile = \"var/log/paysys_check.log\"\n{}",
+        db.url,
+        liqpay_system(&standin, "account = \"payment_code\"")
+    ));
+    let junk = paysys::card::sweep::ORDERS_PER_RUN as usize + 200;
+    // Orders nobody will pay, all older than the genuine one, inserted in bulk.
+    let mut conn = db.conn();
+    for chunk in (0..junk).collect::<Vec<_>>().chunks(500) {
+        let values: Vec<String> = chunk
+            .iter()
+            .map(|i| {
+                format!(
+                    "('liqpay', 'junk{i:016}', '59071', 10.00, NOW() - INTERVAL 1 HOUR, \
+                     'waiting', 10.00, 'UAH', NOW() + INTERVAL 23 HOUR, NOW())"
+                )
+            })
+            .collect();
+        conn.query_drop(format!(
+            "INSERT INTO paysys_order (system_name, order_id, account, amount, created, \
+             state, charged, currency, valid_until, updated) VALUES {}",
+            values.join(", ")
+        ))
+        .unwrap();
+    }
+    let genuine = new_order(&db, "liqpay", "59071", "30.00", 24);
+    liqpay_checkout(&standin, &genuine);
+    standin.set_status(&genuine.order_id, Some("success"));
+    let polled =
+        |db: &TestDb| db.count("SELECT COUNT(*) FROM paysys_order WHERE polled IS NOT NULL");
+    let mut runs = 0;
+    while state(&db, genuine.id) == "waiting" {
+        runs += 1;
+        assert!(runs <= 2, "not reached in two runs");
+        let (code, out, err) = sweep(&site.config_path());
+        assert_eq!(code, Some(0), "{out}{err}");
+        if runs == 1 {
+            // One run asks ORDERS_PER_RUN of them, and notes that it did.
+            assert_eq!(polled(&db), u64::from(paysys::card::sweep::ORDERS_PER_RUN));
+        }
+    }
+    assert_eq!(state(&db, genuine.id), "paid");
+    assert_eq!(db.pays(), 1);
+    // The run after asks first those asked longest ago: every order is asked within two runs.
+    let (code, out, err) = sweep(&site.config_path());
+    assert_eq!(code, Some(0), "{out}{err}");
+    assert_eq!(polled(&db), junk as u64 + 1);
 }
 
 #[test]

@@ -62,12 +62,18 @@ pub struct NewOrder<'a> {
 
 /// Stores a new order, waiting for its payment.
 pub fn create(conn: &mut Conn, order: &NewOrder<'_>) -> Result<CardOrder, String> {
+    create_by(conn, order, "")
+}
+
+/// Stores a new order asked for from `caller` (as [`caller_key`] gives it; `""`: unknown),
+/// waiting for its payment.
+pub fn create_by(conn: &mut Conn, order: &NewOrder<'_>, caller: &str) -> Result<CardOrder, String> {
     let order_id = new_order_id().map_err(|e| format!("no randomness for an order id: {e}"))?;
     conn.exec_drop(
         "INSERT INTO paysys_order (system_name, order_id, account, amount, created, state, \
-         charged, currency, domain_id, valid_until, updated) VALUES (?, ?, ?, \
+         charged, currency, domain_id, valid_until, updated, caller_ip) VALUES (?, ?, ?, \
          CAST(? AS DECIMAL(16,2)), NOW(), 'waiting', CAST(? AS DECIMAL(16,2)), ?, ?, \
-         NOW() + INTERVAL ? HOUR, NOW())",
+         NOW() + INTERVAL ? HOUR, NOW(), ?)",
         (
             order.system,
             &order_id,
@@ -77,6 +83,7 @@ pub fn create(conn: &mut Conn, order: &NewOrder<'_>) -> Result<CardOrder, String
             order.currency,
             order.domain.id(),
             order.validity_hours,
+            crate::ledger::column_text(caller, 45),
         ),
     )
     .map_err(|e| e.to_string())?;
@@ -92,6 +99,144 @@ pub fn create(conn: &mut Conn, order: &NewOrder<'_>) -> Result<CardOrder, String
         domain: order.domain,
         cancelled: false,
     })
+}
+
+/// A caller's address as the page's per-address limit counts it: an IPv4 address as it
+/// is, an IPv6 address as its /64 (one household's or one server's network: counting
+/// single IPv6 addresses would let one caller use 2^64 of them).
+pub fn caller_key(addr: Option<std::net::IpAddr>) -> String {
+    match addr {
+        None => String::new(),
+        Some(std::net::IpAddr::V4(v4)) => v4.to_string(),
+        Some(std::net::IpAddr::V6(v6)) => match v6.to_ipv4_mapped() {
+            Some(v4) => v4.to_string(),
+            None => {
+                let s = v6.segments();
+                let net = std::net::Ipv6Addr::new(s[0], s[1], s[2], s[3], 0, 0, 0, 0);
+                format!("{net}/64")
+            }
+        },
+    }
+}
+
+/// A waiting order the page may send the browser to again.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reusable {
+    pub order: CardOrder,
+    /// When it was made, in seconds since 1970 (WayForPay's `orderDate`).
+    pub created: i64,
+    /// Where the provider takes the subscriber (Monobank's pageUrl), when recorded.
+    pub page_url: Option<String>,
+}
+
+/// The newest order `new` could reuse: same system, account, amounts, currency and domain,
+/// made less than `minutes` ago, still waiting, and with no word from the provider but our
+/// own invoice (so no payment of it is under way, and no provider refused it). With
+/// `needs_page_url`, only an order whose provider page was recorded (Monobank).
+pub fn reusable(
+    conn: &mut Conn,
+    new: &NewOrder<'_>,
+    minutes: u32,
+    needs_page_url: bool,
+) -> Result<Option<Reusable>, mysql::Error> {
+    if minutes == 0 {
+        return Ok(None);
+    }
+    type ReusableRow = (
+        u64,
+        String,
+        String,
+        String,
+        String,
+        String,
+        String,
+        Option<String>,
+        u32,
+        bool,
+        i64,
+        Option<String>,
+    );
+    let row: Option<ReusableRow> = conn.exec_first(
+        "SELECT id, order_id, account, CAST(amount AS CHAR), \
+         CAST(IFNULL(charged, amount) AS CHAR), currency, state, CAST(status_at AS CHAR), \
+         domain_id, cancelled IS NOT NULL, UNIX_TIMESTAMP(created), page_url \
+         FROM paysys_order WHERE account = ? AND created > NOW() - INTERVAL ? MINUTE \
+         AND system_name = ? AND domain_id = ? AND amount = CAST(? AS DECIMAL(16,2)) \
+         AND charged = CAST(? AS DECIMAL(16,2)) AND currency = ? AND state = 'waiting' \
+         AND cancelled IS NULL AND valid_until > NOW() AND provider_status IN ('', 'created') \
+         AND (? = 0 OR page_url IS NOT NULL) ORDER BY id DESC LIMIT 1",
+        (
+            new.account,
+            minutes,
+            new.system,
+            new.domain.id(),
+            new.amount.to_string(),
+            new.charged.to_string(),
+            new.currency,
+            needs_page_url,
+        ),
+    )?;
+    let Some((a, b, c, d, e, f, g, h, i, j, created, page_url)) = row else {
+        return Ok(None);
+    };
+    let order_row = (a, b, c, d, e, f, g, h, i, j);
+    Ok(order(order_row)
+        .filter(|o| o.account == new.account)
+        .map(|order| Reusable {
+            order,
+            created,
+            page_url,
+        }))
+}
+
+/// Orders made in the last hour: from `caller` (as [`caller_key`] gives it; not counted
+/// when `""`), and for `account` in `domain` (card orders of any system).
+pub fn made_last_hour(
+    conn: &mut Conn,
+    caller: &str,
+    account: &str,
+    domain: Domain,
+) -> Result<(u64, u64), mysql::Error> {
+    let by_caller: u64 = if caller.is_empty() {
+        0
+    } else {
+        conn.exec_first(
+            "SELECT COUNT(*) FROM paysys_order WHERE caller_ip = ? \
+             AND created > NOW() - INTERVAL 1 HOUR",
+            (crate::ledger::column_text(caller, 45),),
+        )?
+        .unwrap_or(0)
+    };
+    let by_account: u64 = conn
+        .exec_first(
+            "SELECT COUNT(*) FROM paysys_order WHERE account = ? \
+             AND created > NOW() - INTERVAL 1 HOUR AND domain_id = ? AND valid_until IS NOT NULL",
+            (account, domain.id()),
+        )?
+        .unwrap_or(0);
+    Ok((by_caller, by_account))
+}
+
+/// Records where the provider takes the subscriber for `order` (Monobank's pageUrl), so
+/// that a repeated request sends them there again. A URL longer than the column is not
+/// recorded (the order is then not reused).
+pub fn note_page_url(conn: &mut Conn, order: &CardOrder, url: &str) -> Result<(), mysql::Error> {
+    if url.len() > 255 {
+        return Ok(());
+    }
+    conn.exec_drop(
+        "UPDATE paysys_order SET page_url = ? WHERE id = ?",
+        (url, order.id),
+    )
+}
+
+/// Notes that the sweeper asked the provider about `order` now: the next run asks the
+/// orders asked longest ago (or never) first.
+pub fn polled(conn: &mut Conn, order: &CardOrder) -> Result<(), mysql::Error> {
+    conn.exec_drop(
+        "UPDATE paysys_order SET polled = NOW() WHERE id = ?",
+        (order.id,),
+    )
 }
 
 const SELECT: &str = "SELECT id, order_id, account, CAST(amount AS CHAR), \
@@ -251,9 +396,19 @@ pub struct Waiting {
     pub overdue: bool,
 }
 
-/// The orders of `system` still waiting for their payment, oldest first, at most `limit`.
-/// Cancelled orders and orders with no validity (not card orders) are not among them.
-pub fn waiting(conn: &mut Conn, system: &str, limit: u32) -> Result<Vec<Waiting>, mysql::Error> {
+/// The orders of `system` still waiting for their payment, at most `limit`: those the
+/// sweeper never asked about first, then those it asked longest ago (so that no order
+/// waits behind many others for more than a few runs, however many there are). Cancelled
+/// orders and orders with no validity (not card orders) are not among them; with
+/// `needs_ref` (Monobank, asked by the invoiceId its invoice/create answered), neither are
+/// orders with no provider id while they are valid — never sent on to the provider, there
+/// is nothing to ask — but they are once overdue, to be given up.
+pub fn waiting(
+    conn: &mut Conn,
+    system: &str,
+    needs_ref: bool,
+    limit: u32,
+) -> Result<Vec<Waiting>, mysql::Error> {
     type WaitingRow = (
         u64,
         String,
@@ -271,9 +426,11 @@ pub fn waiting(conn: &mut Conn, system: &str, limit: u32) -> Result<Vec<Waiting>
     let rows: Vec<WaitingRow> = conn.exec(
         format!(
             "{SELECT_WAITING} WHERE system_name = ? AND state = 'waiting' \
-             AND cancelled IS NULL AND valid_until IS NOT NULL ORDER BY id LIMIT ?"
+             AND cancelled IS NULL AND valid_until IS NOT NULL \
+             AND (? = 0 OR provider_ref <> '' OR valid_until <= NOW()) \
+             ORDER BY polled, id LIMIT ?"
         ),
-        (system, limit),
+        (system, needs_ref, limit),
     )?;
     Ok(rows
         .into_iter()

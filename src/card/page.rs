@@ -836,29 +836,47 @@ fn order_page(
         }
         Err(e) => return unavailable(answered, look, Fault::DatabaseRead(e.to_string())),
     };
-    let order = match store(
-        conn,
-        billing,
-        system,
-        &NewOrder {
-            system: &system.name,
-            account: account.as_str(),
-            amount,
-            charged,
-            currency: &card.currency,
-            domain,
-            validity_hours: card.validity_hours,
-        },
-        subscriber.id,
-    ) {
-        Ok(order) => order,
-        Err(why) => return unavailable(answered, look, Fault::DatabaseWrite(why)),
+    let new = NewOrder {
+        system: &system.name,
+        account: account.as_str(),
+        amount,
+        charged,
+        currency: &card.currency,
+        domain,
+        validity_hours: card.validity_hours,
+    };
+    let monobank = matches!(card.credentials, Credentials::Monobank { .. });
+    // The same order asked for again (a reload, a second press, back from the provider's
+    // page): the browser goes to the order already made, and nothing new is stored or
+    // asked of the provider.
+    let reused = match order::reusable(conn, &new, config.page.reuse_minutes, monobank) {
+        Ok(reused) => reused,
+        Err(e) => return unavailable(answered, look, Fault::DatabaseRead(e.to_string())),
+    };
+    let caller = order::caller_key(request.remote_addr);
+    let reused_order = reused.is_some();
+    let (order, order_date, page_url) = match reused {
+        Some(r) => (r.order, r.created, r.page_url),
+        None => {
+            match order::made_last_hour(conn, &caller, account.as_str(), domain) {
+                Ok(made) => {
+                    if let Some(why) = over_limit(&config.page, &caller, made) {
+                        return too_many(answered, look, config, &typed, why);
+                    }
+                }
+                Err(e) => return unavailable(answered, look, Fault::DatabaseRead(e.to_string())),
+            }
+            match store(conn, billing, system, &new, subscriber.id, &caller) {
+                Ok(order) => (order, now.timestamp(), None),
+                Err(why) => return unavailable(answered, look, Fault::DatabaseWrite(why)),
+            }
+        }
     };
     answered.echo.txn_id = order.order_id.clone();
     answered.echo.sum = amount.to_string();
     answered.outcome = Outcome::Booked {
         payment_id: order.id,
-        repeat: false,
+        repeat: reused_order,
     };
     answered.reply.result = "order".into();
     let server_url = format!("{base}/callback/{}", system.name);
@@ -936,7 +954,8 @@ fn order_page(
             }];
             let checkout = wayforpay::Checkout {
                 order_reference: &order.order_id,
-                order_date: now.timestamp(),
+                // The order's own date, the same when the form is made again.
+                order_date,
                 amount: charged,
                 currency: &card.currency,
                 products: &products,
@@ -952,6 +971,11 @@ fn order_page(
                 Ok(fields) => submit_page(answered, look, &summary, &card.checkout_url, &fields),
                 Err(e) => unavailable(answered, look, Fault::Internal(e.to_string())),
             }
+        }
+        Credentials::Monobank { .. } if page_url.is_some() => {
+            let page_url = page_url.unwrap_or_default();
+            redirect(answered, look, &page_url);
+            answered.reply.comment = "order reused, browser sent to its invoice again".into();
         }
         Credentials::Monobank { token, .. } => {
             let body = monobank::invoice_create_body(&monobank::InvoiceRequest {
@@ -981,20 +1005,11 @@ fn order_page(
                             "invoiceId {invoice_id} not noted on the order: {e}"
                         ));
                     }
-                    answered.reply.response.status = 303;
-                    answered
-                        .reply
-                        .response
-                        .headers
-                        .push(("Location", page_url.clone()));
-                    answered.reply.response.body = look.page(
-                        "",
-                        &format!(
-                            "<p><a class=\"button\" href=\"{}\">{}</a></p>",
-                            escape(&page_url),
-                            look.t("continue")
-                        ),
-                    );
+                    // A repeated request within minutes is sent here again.
+                    if let Err(e) = order::note_page_url(conn, &order, &page_url) {
+                        notes.push(format!("pageUrl not noted on the order: {e}"));
+                    }
+                    redirect(answered, look, &page_url);
                     answered.reply.comment = format!("invoice {invoice_id} created");
                 }
                 Ok(monobank::CreateAnswer::Refused(r)) => {
@@ -1023,8 +1038,70 @@ fn order_page(
         }
     }
     if answered.reply.response.status == 200 && answered.reply.comment.is_empty() {
-        answered.reply.comment = "order stored, browser sent to the provider".into();
+        answered.reply.comment = if reused_order {
+            "order reused, browser sent to the provider again".into()
+        } else {
+            "order stored, browser sent to the provider".into()
+        };
     }
+}
+
+/// Sends the browser to the provider's page at `url` (Monobank's pageUrl), with a link for
+/// a browser that does not follow.
+fn redirect(answered: &mut Answered, look: &Look, url: &str) {
+    answered.reply.response.status = 303;
+    answered
+        .reply
+        .response
+        .headers
+        .push(("Location", url.to_string()));
+    answered.reply.response.body = look.page(
+        "",
+        &format!(
+            "<p><a class=\"button\" href=\"{}\">{}</a></p>",
+            escape(url),
+            look.t("continue")
+        ),
+    );
+}
+
+/// Why a new order is not made, when `made` (the caller's and the account's orders of the
+/// last hour) reaches a limit of `page`.
+fn over_limit(page: &PageConfig, caller: &str, made: (u64, u64)) -> Option<String> {
+    let (by_caller, by_account) = made;
+    if page.orders_per_address > 0 && by_caller >= u64::from(page.orders_per_address) {
+        return Some(format!(
+            "{by_caller} orders from {caller} in the last hour, the limit is {}",
+            page.orders_per_address
+        ));
+    }
+    if page.orders_per_account > 0 && by_account >= u64::from(page.orders_per_account) {
+        return Some(format!(
+            "{by_account} orders for the account in the last hour, the limit is {}",
+            page.orders_per_account
+        ));
+    }
+    None
+}
+
+/// Too many new orders in the last hour: the person is asked to come back later; nothing
+/// was stored, nothing asked of a provider.
+fn too_many(answered: &mut Answered, look: &Look, config: &Config, typed: &Typed, why: String) {
+    refuse(
+        answered,
+        look,
+        config,
+        typed,
+        look.texts.get("too_many"),
+        Outcome::Refused(Refusal::BadRequest(format!("too many orders: {why}"))),
+    );
+    answered.reply.result = "limited".into();
+    answered.reply.response.status = 429;
+    answered
+        .reply
+        .response
+        .headers
+        .push(("Retry-After", "600".into()));
 }
 
 /// An order no invoice was made for: failed, so that nobody waits for it.
@@ -1043,10 +1120,11 @@ fn store(
     system: &System,
     new: &NewOrder<'_>,
     uid: u64,
+    caller: &str,
 ) -> Result<CardOrder, String> {
     conn.query_drop("START TRANSACTION")
         .map_err(|e| e.to_string())?;
-    let stored = order::create(conn, new).and_then(|order| {
+    let stored = order::create_by(conn, new, caller).and_then(|order| {
         billing
             .open_order(conn, system, &order.order_id, uid, new.amount, new.domain)
             .map_err(|e| e.to_string())?;

@@ -2,7 +2,8 @@
 //! status API.
 //!
 //! For each card system of the config, each of its orders still `waiting` is asked about
-//! (LiqPay's status request, Monobank's invoice status, WayForPay's `CHECK_STATUS`), and
+//! (LiqPay's status request, Monobank's invoice status, WayForPay's `CHECK_STATUS`; at
+//! most [`ORDERS_PER_RUN`] a run, those never asked or asked longest ago first), and
 //! the provider's word is settled by [`pipeline::settle_order`] — the very path a verified
 //! callback takes, so the two can never differ: a success is the pay of the order (exactly
 //! once by the order id, through the ledger), a failure, an expiry or a reversal is noted.
@@ -37,7 +38,8 @@ use crate::outcome::{CardState, Outcome, Refusal, Settlement};
 use crate::pipeline;
 
 /// The most waiting orders of one system asked about in one run; the rest wait for the
-/// next run (a minute later, from the timer).
+/// next run (a minute later, from the timer), and are asked first then: the orders are
+/// taken never-asked first, then asked longest ago ([`order::waiting`]).
 pub const ORDERS_PER_RUN: u32 = 1000;
 
 /// One request to a provider's status API.
@@ -343,7 +345,9 @@ pub fn sweep(
         };
         summary.systems += 1;
         let waiting = match conns.get(&config.database, db::Use::Read).and_then(|conn| {
-            order::waiting(conn, &system.name, ORDERS_PER_RUN).map_err(|e| e.to_string())
+            // Monobank is asked by invoice: an order with none was never sent on to it.
+            let needs_ref = system.protocol == ProtocolKind::Monobank;
+            order::waiting(conn, &system.name, needs_ref, ORDERS_PER_RUN).map_err(|e| e.to_string())
         }) {
             Ok(waiting) => waiting,
             Err(why) => {
@@ -395,6 +399,17 @@ fn sweep_one(
     let asked = match status_request(system.protocol, card, w) {
         Ok(request) => {
             summary.asked += 1;
+            // Asked now, whatever the answer: the next run asks others first.
+            if let Err(why) = conns
+                .get(&config.database, db::Use::Write)
+                .and_then(|conn| order::polled(conn, &w.order).map_err(|e| e.to_string()))
+            {
+                conns.done(false);
+                summary.errors.push(format!(
+                    "{} {}: the time it was asked is not noted: {why}",
+                    w.order.order_id, system.name
+                ));
+            }
             let answer = api.send(&request)?;
             interpret(system.protocol, card, w, &answer)?
         }
@@ -419,6 +434,36 @@ fn sweep_one(
                 _ => summary.still_waiting += 1,
             }
             return Ok(None);
+        }
+        // Never sent on to the provider (no Monobank invoice) and past its validity: given
+        // up here. Nothing can pay it (a webhook must name the invoice made for the order),
+        // so the path of a provider's word, which checks that invoice, is not taken.
+        Asked::CannotAsk(why) => {
+            let noted = conns
+                .get(&config.database, db::Use::Write)
+                .and_then(|conn| {
+                    order::note(
+                        conn,
+                        &w.order,
+                        CardState::Expired,
+                        "expired, never sent on to the provider",
+                        "",
+                        None,
+                    )
+                    .map_err(|e| e.to_string())
+                })
+                .map_err(|e| {
+                    conns.done(false);
+                    AskError::Refused(format!("not given up ({why}): {e}"))
+                })?;
+            return Ok(noted.then(|| Change {
+                order_id: w.order.order_id.clone(),
+                system: system.name.clone(),
+                account: w.order.account.clone(),
+                sum: w.order.amount.to_string(),
+                state: "expired".into(),
+                prv_txn: None,
+            }));
         }
         other => {
             let word = match other {
