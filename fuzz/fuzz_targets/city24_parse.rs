@@ -76,6 +76,7 @@ fuzz_target!(|data: &[u8]| {
             sign: None,
             rsa: None,
             card: None,
+            monobank_key: None,
         };
         let parsed = City24.parse(&get, &ctx);
         assert_eq!(City24.parse(&post, &ctx), parsed, "POST parses differently");

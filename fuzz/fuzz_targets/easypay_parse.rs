@@ -83,6 +83,7 @@ fuzz_target!(|data: &[u8]| {
         sign: None,
         rsa,
         card: None,
+        monobank_key: None,
     };
     let plain = Easypay.parse(&post, &ctx(None));
     let signed = Easypay.parse(&post, &ctx(Some(&rule)));

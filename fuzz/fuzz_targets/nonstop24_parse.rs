@@ -84,6 +84,7 @@ fuzz_target!(|data: &[u8]| {
                 sign,
                 rsa: None,
                 card: None,
+                monobank_key: None,
             };
             let plain = Nonstop24.parse(req, &ctx(None));
             let signed = Nonstop24.parse(req, &ctx(Some(&sign)));

@@ -332,6 +332,7 @@ fuzz_target!(|data: &[u8]| {
                 sign: None,
                 rsa: None,
                 card: None,
+                monobank_key: None,
             })
         })
         .collect();

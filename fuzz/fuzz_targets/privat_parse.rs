@@ -72,6 +72,7 @@ fuzz_target!(|data: &[u8]| {
             sign: None,
             rsa: None,
             card: None,
+            monobank_key: None,
         };
         let parsed = Privat.parse(&post, &ctx);
         for outcome in outcomes(&parsed) {
