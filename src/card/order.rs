@@ -142,29 +142,15 @@ pub fn reusable(
     if minutes == 0 {
         return Ok(None);
     }
-    type ReusableRow = (
-        u64,
-        String,
-        String,
-        String,
-        String,
-        String,
-        String,
-        Option<String>,
-        u32,
-        bool,
-        i64,
-        Option<String>,
-    );
-    let row: Option<ReusableRow> = conn.exec_first(
-        "SELECT id, order_id, account, CAST(amount AS CHAR), \
-         CAST(IFNULL(charged, amount) AS CHAR), currency, state, CAST(status_at AS CHAR), \
-         domain_id, cancelled IS NOT NULL, UNIX_TIMESTAMP(created), page_url \
+    let row: Option<mysql::Row> = conn.exec_first(
+        format!(
+            "SELECT {COLUMNS}, UNIX_TIMESTAMP(created), page_url \
          FROM paysys_order WHERE account = ? AND created > NOW() - INTERVAL ? MINUTE \
          AND system_name = ? AND domain_id = ? AND amount = CAST(? AS DECIMAL(16,2)) \
          AND charged = CAST(? AS DECIMAL(16,2)) AND currency = ? AND state = 'waiting' \
          AND cancelled IS NULL AND valid_until > NOW() AND provider_status IN ('', 'created') \
-         AND (? = 0 OR page_url IS NOT NULL) ORDER BY id DESC LIMIT 1",
+         AND (? = 0 OR page_url IS NOT NULL) ORDER BY id DESC LIMIT 1"
+        ),
         (
             new.account,
             minutes,
@@ -176,11 +162,13 @@ pub fn reusable(
             needs_page_url,
         ),
     )?;
-    let Some((a, b, c, d, e, f, g, h, i, j, created, page_url)) = row else {
+    let Some(mut row) = row else {
         return Ok(None);
     };
-    let order_row = (a, b, c, d, e, f, g, h, i, j);
-    Ok(order(order_row)
+    let (Some(created), Some(page_url)) = (row.take(10), row.take(11)) else {
+        return Ok(None);
+    };
+    Ok(order_of(&mut row)
         .filter(|o| o.account == new.account)
         .map(|order| Reusable {
             order,
@@ -239,41 +227,32 @@ pub fn polled(conn: &mut Conn, order: &CardOrder) -> Result<(), mysql::Error> {
     )
 }
 
-const SELECT: &str = "SELECT id, order_id, account, CAST(amount AS CHAR), \
+/// The columns of a [`CardOrder`], in the order [`order_of`] reads them; a query may
+/// select more after them, which stay in the row for the caller.
+const COLUMNS: &str = "id, order_id, account, CAST(amount AS CHAR), \
      CAST(IFNULL(charged, amount) AS CHAR), currency, state, CAST(status_at AS CHAR), \
-     domain_id, cancelled IS NOT NULL FROM paysys_order";
+     domain_id, cancelled IS NOT NULL";
 
-type Row = (
-    u64,
-    String,
-    String,
-    String,
-    String,
-    String,
-    String,
-    Option<String>,
-    u32,
-    bool,
-);
-
-fn order(
-    (id, order_id, account, amount, charged, currency, state, status_at, domain, cancelled): Row,
-) -> Option<CardOrder> {
+/// The order in the first columns of `row`, as [`COLUMNS`] selects them.
+fn order_of(row: &mut mysql::Row) -> Option<CardOrder> {
+    let amount: String = row.take(3)?;
+    let charged: String = row.take(4)?;
+    let status_at: Option<String> = row.take(7)?;
     Some(CardOrder {
-        id,
-        order_id,
-        account,
+        id: row.take(0)?,
+        order_id: row.take(1)?,
+        account: row.take(2)?,
         amount: Amount::parse(&amount).ok()?,
         charged: Amount::parse(&charged).ok()?,
-        currency,
-        state,
+        currency: row.take(5)?,
+        state: row.take(6)?,
         status_at: status_at.and_then(|t| {
             NaiveDateTime::parse_from_str(&t, "%Y-%m-%d %H:%M:%S%.f")
                 .or_else(|_| NaiveDateTime::parse_from_str(&t, "%Y-%m-%d %H:%M:%S"))
                 .ok()
         }),
-        domain: Domain::new(domain),
-        cancelled,
+        domain: Domain::new(row.take(8)?),
+        cancelled: row.take(9)?,
     })
 }
 
@@ -283,13 +262,15 @@ pub fn find(
     system: &str,
     order_id: &str,
 ) -> Result<Option<CardOrder>, mysql::Error> {
-    let row: Option<Row> = conn.exec_first(
-        format!("{SELECT} WHERE system_name = ? AND order_id = ?"),
+    let row: Option<mysql::Row> = conn.exec_first(
+        format!("SELECT {COLUMNS} FROM paysys_order WHERE system_name = ? AND order_id = ?"),
         (system, order_id),
     )?;
     // The column compares exactly; a row that differs is never returned, but say so here
     // too, as the ledger does.
-    Ok(row.and_then(order).filter(|o| o.order_id == order_id))
+    Ok(row
+        .and_then(|mut r| order_of(&mut r))
+        .filter(|o| o.order_id == order_id))
 }
 
 /// A provider's word that moves no money, noted on the order: `Ok(true)` if it changed the
@@ -409,23 +390,9 @@ pub fn waiting(
     needs_ref: bool,
     limit: u32,
 ) -> Result<Vec<Waiting>, mysql::Error> {
-    type WaitingRow = (
-        u64,
-        String,
-        String,
-        String,
-        String,
-        String,
-        String,
-        Option<String>,
-        u32,
-        bool,
-        String,
-        bool,
-    );
-    let rows: Vec<WaitingRow> = conn.exec(
+    let rows: Vec<mysql::Row> = conn.exec(
         format!(
-            "{SELECT_WAITING} WHERE system_name = ? AND state = 'waiting' \
+            "SELECT {COLUMNS}, provider_ref, valid_until <= NOW() FROM paysys_order WHERE system_name = ? AND state = 'waiting' \
              AND cancelled IS NULL AND valid_until IS NOT NULL \
              AND (? = 0 OR provider_ref <> '' OR valid_until <= NOW()) \
              ORDER BY polled, id LIMIT ?"
@@ -434,19 +401,17 @@ pub fn waiting(
     )?;
     Ok(rows
         .into_iter()
-        .filter_map(|(a, b, c, d, e, f, g, h, i, j, provider_ref, overdue)| {
+        .filter_map(|mut row| {
+            let provider_ref = row.take(10)?;
+            let overdue = row.take(11)?;
             Some(Waiting {
-                order: order((a, b, c, d, e, f, g, h, i, j))?,
+                order: order_of(&mut row)?,
                 provider_ref,
                 overdue,
             })
         })
         .collect())
 }
-
-const SELECT_WAITING: &str = "SELECT id, order_id, account, CAST(amount AS CHAR), \
-     CAST(IFNULL(charged, amount) AS CHAR), currency, state, CAST(status_at AS CHAR), \
-     domain_id, cancelled IS NOT NULL, provider_ref, valid_until <= NOW() FROM paysys_order";
 
 /// Which orders `paysys orders` lists.
 #[derive(Debug, Clone, Default)]
