@@ -156,6 +156,7 @@ fn systems_whose_names_differ_in_case_do_not_share_txn_ids() {
         domain: Default::default(),
         params: &[],
         booked: None,
+        word: None,
     };
     let lower = ledger::pay(&mut conn, billing, &order(&qiwi)).unwrap();
     let second = ledger::pay(&mut conn, billing, &order(&upper)).unwrap();

@@ -34,6 +34,9 @@ pub struct CardOrder {
     pub status_at: Option<NaiveDateTime>,
     pub domain: Domain,
     pub cancelled: bool,
+    /// The provider's id of the order's payment, as first recorded (Monobank: the
+    /// invoiceId its invoice/create answered), or empty.
+    pub provider_ref: String,
 }
 
 /// A new order's id: 20 characters of the kernel's randomness (base32, lower case), so an
@@ -98,6 +101,7 @@ pub fn create_by(conn: &mut Conn, order: &NewOrder<'_>, caller: &str) -> Result<
         status_at: None,
         domain: order.domain,
         cancelled: false,
+        provider_ref: String::new(),
     })
 }
 
@@ -165,7 +169,7 @@ pub fn reusable(
     let Some(mut row) = row else {
         return Ok(None);
     };
-    let (Some(created), Some(page_url)) = (row.take(10), row.take(11)) else {
+    let (Some(created), Some(page_url)) = (row.take(11), row.take(12)) else {
         return Ok(None);
     };
     Ok(order_of(&mut row)
@@ -231,7 +235,7 @@ pub fn polled(conn: &mut Conn, order: &CardOrder) -> Result<(), mysql::Error> {
 /// select more after them, which stay in the row for the caller.
 const COLUMNS: &str = "id, order_id, account, CAST(amount AS CHAR), \
      CAST(IFNULL(charged, amount) AS CHAR), currency, state, CAST(status_at AS CHAR), \
-     domain_id, cancelled IS NOT NULL";
+     domain_id, cancelled IS NOT NULL, provider_ref";
 
 /// The order in the first columns of `row`, as [`COLUMNS`] selects them.
 fn order_of(row: &mut mysql::Row) -> Option<CardOrder> {
@@ -253,6 +257,7 @@ fn order_of(row: &mut mysql::Row) -> Option<CardOrder> {
         }),
         domain: Domain::new(row.take(8)?),
         cancelled: row.take(9)?,
+        provider_ref: row.take(10)?,
     })
 }
 
@@ -335,17 +340,6 @@ pub fn note_ref(
     )
 }
 
-/// The provider's id of the order's payment, as first recorded (Monobank: the invoiceId
-/// its invoice/create answered), or empty.
-pub fn provider_ref(conn: &mut Conn, order: &CardOrder) -> Result<String, mysql::Error> {
-    Ok(conn
-        .exec_first(
-            "SELECT provider_ref FROM paysys_order WHERE id = ?",
-            (order.id,),
-        )?
-        .unwrap_or_default())
-}
-
 /// Holds an order for the admin by its row id (see [`mismatch`]).
 pub fn hold(conn: &mut Conn, id: u64, why: &str) -> Result<(), mysql::Error> {
     conn.exec_drop(
@@ -369,9 +363,6 @@ pub fn mismatch(conn: &mut Conn, order: &CardOrder, why: &str) -> Result<(), mys
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Waiting {
     pub order: CardOrder,
-    /// The provider's id of the payment, once known (Monobank's invoiceId from
-    /// invoice/create): `""` until then.
-    pub provider_ref: String,
     /// Its `valid_until` has passed (by the database's clock, which set it): asked one last
     /// time, then given up as expired.
     pub overdue: bool,
@@ -392,7 +383,7 @@ pub fn waiting(
 ) -> Result<Vec<Waiting>, mysql::Error> {
     let rows: Vec<mysql::Row> = conn.exec(
         format!(
-            "SELECT {COLUMNS}, provider_ref, valid_until <= NOW() FROM paysys_order WHERE system_name = ? AND state = 'waiting' \
+            "SELECT {COLUMNS}, valid_until <= NOW() FROM paysys_order WHERE system_name = ? AND state = 'waiting' \
              AND cancelled IS NULL AND valid_until IS NOT NULL \
              AND (? = 0 OR provider_ref <> '' OR valid_until <= NOW()) \
              ORDER BY polled, id LIMIT ?"
@@ -402,11 +393,9 @@ pub fn waiting(
     Ok(rows
         .into_iter()
         .filter_map(|mut row| {
-            let provider_ref = row.take(10)?;
             let overdue = row.take(11)?;
             Some(Waiting {
                 order: order_of(&mut row)?,
-                provider_ref,
                 overdue,
             })
         })

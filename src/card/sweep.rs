@@ -126,14 +126,14 @@ pub fn status_request(
             })
         }
         (Credentials::Monobank { token, .. }, ProtocolKind::Monobank) => {
-            if waiting.provider_ref.is_empty() {
+            if waiting.order.provider_ref.is_empty() {
                 return Err(
                     "no Monobank invoiceId stored for it (invoice/create never answered?): \
                      Monobank is asked by invoice, so it cannot be asked"
                         .into(),
                 );
             }
-            let query = serde_urlencoded::to_string([("invoiceId", &waiting.provider_ref)])
+            let query = serde_urlencoded::to_string([("invoiceId", &waiting.order.provider_ref)])
                 .map_err(|e| format!("invoiceId cannot be put in a URL: {e}"))?;
             Ok(StatusRequest {
                 method: "GET",
@@ -208,7 +208,7 @@ pub fn interpret(
             }
         }
         (Credentials::Monobank { .. }, ProtocolKind::Monobank) => {
-            let invoice_id = waiting.provider_ref.as_str();
+            let invoice_id = waiting.order.provider_ref.as_str();
             match monobank::parse_status_answer(invoice_id, &answer.body).map_err(bad)? {
                 monobank::StatusAnswer::Invoice(invoice) => {
                     if invoice.reference.as_deref() != Some(order_id) {

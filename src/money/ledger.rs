@@ -118,6 +118,18 @@ pub struct PayOrder<'a> {
     /// in the pay's own transaction, so that a cancel of the order racing the confirmation
     /// either comes first (the pay is refused) or finds it paid (it reverses the payment).
     pub booked: Option<u64>,
+    /// A card provider's word the pay settles (its status, its id of the payment, when it
+    /// said so), kept on the booked order by the same UPDATE that marks it paid.
+    pub word: Option<&'a ProviderWord>,
+}
+
+/// A card provider's word on an order, as the order keeps it for the admin.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProviderWord {
+    pub status: String,
+    pub provider_ref: String,
+    /// `%Y-%m-%d %H:%M:%S%.3f`, when the provider dates its words (Monobank).
+    pub at: Option<String>,
 }
 
 pub fn pay(
@@ -342,13 +354,29 @@ fn try_pay(
         "UPDATE paysys_txn SET subscriber_id = ?, payment_ref = ?, prv_txn = ? WHERE id = ?",
         (subscriber_id, payment_ref, prv_txn, row),
     )?;
+    let order_word = order.word;
     if let Some(order) = order.booked {
         // The order this pay settles is paid, in the pay's own transaction: a card order's
         // page and the sweeper see it paid exactly when the money is there.
-        tx.exec_drop(
-            "UPDATE paysys_order SET state = 'paid', updated = NOW() WHERE id = ?",
-            (order,),
-        )?;
+        match order_word {
+            // A recorded provider id stays (Monobank's invoice the order was made with).
+            Some(w) => tx.exec_drop(
+                "UPDATE paysys_order SET state = 'paid', provider_status = ?, \
+                 provider_ref = IF(? = '' OR provider_ref <> '', provider_ref, ?), \
+                 status_at = IFNULL(?, status_at), updated = NOW() WHERE id = ?",
+                (
+                    column_text(&w.status, 32),
+                    &w.provider_ref,
+                    column_text(&w.provider_ref, 64),
+                    &w.at,
+                    order,
+                ),
+            )?,
+            None => tx.exec_drop(
+                "UPDATE paysys_order SET state = 'paid', updated = NOW() WHERE id = ?",
+                (order,),
+            )?,
+        }
     }
     commit(tx)?;
     Ok(paid)

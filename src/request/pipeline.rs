@@ -393,20 +393,20 @@ fn decide(
     };
     // A card provider's word, verified: the log names its order and sum from here on; a
     // success is the pay of that order (in the order's domain), anything else is noted.
-    let (command, domain, settled_order) = match command {
+    let (command, domain, settled_order, word) = match command {
         Command::Settle(settlement) => {
             echo.txn_id = settlement.order_id.clone();
             echo.sum = settlement.amount.to_string();
             match settle(settlement, system, &config.database, conns, now) {
-                Ok((pay, order)) => {
+                Ok((pay, order, word)) => {
                     echo.account = order.account.clone();
                     echo.command = PAY.into();
-                    (pay, order.domain, Some(order.id))
+                    (pay, order.domain, Some(order.id), Some(word))
                 }
                 Err(outcome) => return outcome,
             }
         }
-        other => (other, domain, None),
+        other => (other, domain, None, None),
     };
     // A confirmation or cancellation of a booked order is the pay or the cancel of that
     // order: from here on judged, paid and logged as one.
@@ -450,6 +450,7 @@ fn decide(
         params: &echo.params,
         hooks: &config.hooks,
         booked,
+        word,
     };
     let outcome = job.execute(&config.database, &command, admitted, conns);
     let outcome = match settled_order {
@@ -479,8 +480,10 @@ struct Job<'a> {
     domain: Domain,
     params: &'a [(String, String)],
     hooks: &'a Hooks,
-    /// The booked order a pay confirms (EasyPay's PaymentId).
+    /// The booked order a pay confirms (EasyPay's PaymentId), or a card order it settles.
     booked: Option<u64>,
+    /// The card provider's word a pay settles, kept on the order as it is marked paid.
+    word: Option<ledger::ProviderWord>,
 }
 
 impl Job<'_> {
@@ -675,6 +678,7 @@ impl Job<'_> {
                         domain: self.domain,
                         params: self.params,
                         booked: self.booked,
+                        word: self.word.as_ref(),
                     };
                     match ledger::pay(conn, self.billing, &order) {
                         Ok(paid) => paid_outcome(paid, pay.sum),
@@ -859,7 +863,7 @@ fn settle(
     database: &config::DatabaseConfig,
     conns: &mut Connections,
     now: DateTime<Local>,
-) -> Result<(Command, card::order::CardOrder), Outcome> {
+) -> Result<(Command, card::order::CardOrder, ledger::ProviderWord), Outcome> {
     let conn = conns
         .get(database, db::Use::Write)
         .map_err(|why| Outcome::Failed(Fault::DatabaseWrite(why)))?;
@@ -894,8 +898,8 @@ fn settle(
     // may not be ours alone, and an invoice another merchant made with our order id as its
     // reference, paid into that merchant's account, must never pay us.
     if system.protocol == ProtocolKind::Monobank {
-        let ours = card::order::provider_ref(conn, &order).map_err(read)?;
-        if ours.is_empty() || ours != s.provider_ref {
+        let ours = &order.provider_ref;
+        if ours.is_empty() || *ours != s.provider_ref {
             return Err(Outcome::Refused(Refusal::BadSignature(format!(
                 "invoice {} is not the one made for order {} ({}): nothing credited",
                 s.provider_ref,
@@ -926,15 +930,20 @@ fn settle(
         .map_err(|e| Outcome::Failed(Fault::Internal(format!("paysys_order {}: {e}", order.id))))?;
     let account = Account::parse_by(&order.account, &system.account)
         .map_err(|e| Outcome::Refused(Refusal::BadAccount(e)))?;
-    // The provider's id of the payment, for the admin, before the pay (which marks it paid).
-    card::order::note_ref(conn, &order, &s.status, &s.provider_ref, s.at).map_err(write)?;
     let pay = Command::Pay(Pay {
         txn_id,
         account,
         sum: order.amount,
         txn_date: TxnDate::received(now.naive_local()),
     });
-    Ok((pay, order))
+    // The provider's id of the payment and its word, for the admin: kept by the pay's own
+    // UPDATE of the order, in its transaction, not in a round trip of their own.
+    let word = ledger::ProviderWord {
+        status: s.status,
+        provider_ref: s.provider_ref,
+        at: s.at.map(|t| t.format("%Y-%m-%d %H:%M:%S%.3f").to_string()),
+    };
+    Ok((pay, order, word))
 }
 
 /// A provider's verified success that the billing refused to credit (the subscriber
@@ -1125,7 +1134,7 @@ pub fn settle_order(
     let mut domain = Domain::default();
     let outcome = match settle(settlement, system, &config.database, conns, now) {
         Err(outcome) => outcome,
-        Ok((command, order)) => {
+        Ok((command, order, word)) => {
             echo.account = order.account.clone();
             domain = order.domain;
             let admitted = Ok(());
@@ -1137,6 +1146,7 @@ pub fn settle_order(
                 params: &echo.params,
                 hooks: &config.hooks,
                 booked: Some(order.id),
+                word: Some(word),
             };
             let outcome = job.execute(&config.database, &command, admitted, conns);
             let outcome = hold_refused(outcome, order.id, &config.database, conns);
