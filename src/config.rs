@@ -26,7 +26,7 @@ use crate::hooks::{HookCommand, Hooks};
 pub mod protocols;
 
 pub use protocols::{
-    CardSettings, Credentials, ProtocolSettings, RsaRule, ServiceSlot, SignHash, SignRule,
+    CardSettings, Credentials, Merchant, ProtocolSettings, RsaRule, ServiceSlot, SignHash, SignRule,
 };
 
 /// Why no usable configuration could be had. `Missing` and `Invalid` are told apart because
@@ -540,6 +540,11 @@ impl Config {
 
 /// ABillS's prefix for a system's transactions when the config does not say: the first
 /// three letters of its name in capitals (`osmp` → `OSM`, as ABillS writes `OSM:666`).
+/// Whether a card system picks its subscribers (`groups` or `accounts`).
+fn selective(system: &System) -> bool {
+    system.card().is_some_and(|c| c.merchant.selective())
+}
+
 fn default_prefix(name: &str) -> String {
     let letters: String = name
         .chars()
@@ -1474,6 +1479,21 @@ impl Merged {
                 base: &base,
                 set: &s.protocol_keys,
             })?;
+            if billing != BillingKind::Abills
+                && settings
+                    .card()
+                    .is_some_and(|c| !c.merchant.groups.is_empty())
+            {
+                return Err(invalid(
+                    line,
+                    format!(
+                        "system '{}': groups are ABillS group ids, and billing {} has none \
+                         paysys reads; pick the merchant by accounts = \"regular expression\"",
+                        s.name,
+                        billing.name()
+                    ),
+                ));
+            }
             systems.push(System {
                 settings,
                 name: s.name,
@@ -1498,6 +1518,24 @@ impl Merged {
                 test: s.test.unwrap_or(false),
                 abills,
             });
+        }
+        // One page form serves all of a provider's merchants: the account typed is read
+        // by one rule before the merchant is known, so they must all read it alike.
+        for (i, s) in systems.iter().enumerate() {
+            let Some(other) = systems[..i].iter().find(|o| {
+                o.protocol == s.protocol
+                    && o.card().is_some()
+                    && (selective(o) || selective(s))
+                    && o.account != s.account
+            }) else {
+                continue;
+            };
+            return Err(missing(&format!(
+                "systems '{}' and '{}' are merchants of one provider picked by groups or \
+                 accounts, so the page reads one account for both: give them the same \
+                 account and account_expr",
+                other.name, s.name
+            )));
         }
         // A hook's program, relative to the install base unless absolute.
         let hook = |words: Option<Option<Vec<String>>>| {

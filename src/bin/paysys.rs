@@ -437,6 +437,16 @@ fn check_config(path: Option<PathBuf>) -> ExitCode {
                     );
                 }
             }
+            let card_systems: Vec<&paysys::config::System> =
+                c.systems.iter().filter(|s| s.card().is_some()).collect();
+            for (everybody, never) in paysys::card::merchant::shadowed(&card_systems) {
+                println!(
+                    "warning  {}: never chosen: {} comes before it in the config and takes \
+                     every subscriber (no groups or accounts); the first merchant that takes \
+                     a subscriber is chosen, so move the one for everybody last",
+                    never.name, everybody.name
+                );
+            }
             let (largest, column) = c.database.billing.largest_payment();
             for s in c
                 .systems

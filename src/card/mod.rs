@@ -9,6 +9,8 @@
 //! * [`pubkey`] — Monobank's webhook key when the config has none: cached under `var/cache/`,
 //!   fetched from the API when absent or rotated (I/O; the pipeline calls it before the
 //!   parse, which stays I/O-free).
+//! * [`merchant`] — which of a provider's merchants takes a subscriber's payment, by
+//!   ABillS group or by account, when an ISP has several.
 //! * [`wayforpay`] — the checkout form, the `serviceUrl` callback and its signed accept
 //!   answer, `CHECK_STATUS`.
 //!
@@ -25,6 +27,7 @@
 
 pub mod callback;
 pub mod liqpay;
+pub mod merchant;
 pub mod monobank;
 pub mod order;
 pub mod page;

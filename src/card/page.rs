@@ -31,6 +31,7 @@ use mysql::prelude::Queryable;
 use sha2::{Digest, Sha256};
 
 use crate::billing::{self, Billing};
+use crate::card::merchant;
 use crate::card::order::{self, CardOrder, NewOrder};
 use crate::card::{liqpay, monobank, wayforpay, Secret};
 use crate::cgi::{Form, Request, Response};
@@ -430,7 +431,8 @@ fn card_systems(config: &Config) -> Vec<&System> {
         .collect()
 }
 
-/// A system's button: the provider's name, and the system's where one provider has several.
+/// A system's button: the provider's name, and the system's where one provider has several
+/// buttons.
 fn button_label(system: &System, all: &[&System]) -> String {
     let provider = match system.protocol {
         ProtocolKind::Liqpay => "LiqPay",
@@ -524,12 +526,13 @@ fn form_page(look: &Look, config: &Config, typed: &Typed, error: Option<&str>) -
         "<p class=\"pay-with\">{}</p><div class=\"buttons\">",
         look.t("pay_with")
     );
-    for s in &systems {
+    let buttons = merchant::buttons(&systems);
+    for s in &buttons {
         let _ = write!(
             main,
             "<button type=\"submit\" name=\"system\" value=\"{}\">{}</button>",
             escape(&s.name),
-            escape(&button_label(s, &systems))
+            escape(&button_label(s, &buttons))
         );
     }
     main.push_str("</div></form>");
@@ -729,7 +732,7 @@ fn order_page(
     answered.echo.sum = typed.sum.clone();
     let chosen = field("system");
     let systems = card_systems(config);
-    let Some(system) = systems.iter().copied().find(|s| s.name == chosen) else {
+    let Some(pressed) = systems.iter().copied().find(|s| s.name == chosen) else {
         let why = format!("no card system '{}'", crate::card::clip(&chosen));
         answered.reply.response.status = 400;
         return refuse(
@@ -741,9 +744,10 @@ fn order_page(
             Outcome::Refused(Refusal::BadRequest(why)),
         );
     };
-    answered.system = Some(system.name.clone());
-    let Some(card) = system.card() else { return };
-    let account = match Account::parse_by(&typed.account, &system.account) {
+    answered.system = Some(pressed.name.clone());
+    // Every merchant of the pressed provider reads accounts alike (the config makes sure):
+    // the account is read before the merchant is known.
+    let account = match Account::parse_by(&typed.account, &pressed.account) {
         Ok(a) => a,
         Err(why) => {
             return refuse(
@@ -769,38 +773,9 @@ fn order_page(
             ))),
         );
     };
-    if amount < system.min_sum {
-        let text = look
-            .texts
-            .fill("sum_below", &[("min", &system.min_sum.to_string())]);
-        return refuse(
-            answered,
-            look,
-            config,
-            &typed,
-            text,
-            Outcome::Refused(Refusal::SumBelowMin {
-                min: system.min_sum,
-            }),
-        );
+    if let Some((text, outcome)) = outside_limits(look, pressed, amount) {
+        return refuse(answered, look, config, &typed, text, outcome);
     }
-    if amount > system.max_sum {
-        let text = look
-            .texts
-            .fill("sum_above", &[("max", &system.max_sum.to_string())]);
-        return refuse(
-            answered,
-            look,
-            config,
-            &typed,
-            text,
-            Outcome::Refused(Refusal::SumAboveMax {
-                max: system.max_sum,
-            }),
-        );
-    }
-    let fee = commission(amount, card.commission_basis_points);
-    let charged = Amount::from_kopecks(amount.kopecks() + fee.kopecks());
     let Some(base) = public_url(&config.page, request) else {
         return unavailable(
             answered,
@@ -816,7 +791,7 @@ fn order_page(
         Ok(conn) => conn,
         Err(why) => return unavailable(answered, look, Fault::DatabaseRead(why)),
     };
-    let subscriber = match billing.find(conn, system, &account, domain) {
+    let subscriber = match billing.find(conn, pressed, &account, domain) {
         Ok(Ok(s)) => s,
         Ok(Err(refusal)) => {
             let key = match refusal {
@@ -836,6 +811,35 @@ fn order_page(
         }
         Err(e) => return unavailable(answered, look, Fault::DatabaseRead(e.to_string())),
     };
+    // The merchant whose subscriber this is: its keys, its limits, its callback.
+    let Some(system) = merchant::choose(&systems, pressed, subscriber.group, account.as_str())
+    else {
+        return refuse(
+            answered,
+            look,
+            config,
+            &typed,
+            look.texts.get("no_merchant"),
+            Outcome::Refused(Refusal::BadAccount(format!(
+                "no {} merchant takes account '{}' (group {}): see the systems' groups and \
+                 accounts",
+                pressed.protocol.name(),
+                account.as_str(),
+                subscriber
+                    .group
+                    .map_or_else(|| "none".to_string(), |g| g.to_string())
+            ))),
+        );
+    };
+    answered.system = Some(system.name.clone());
+    let Some(card) = system.card() else { return };
+    if system.name != pressed.name {
+        if let Some((text, outcome)) = outside_limits(look, system, amount) {
+            return refuse(answered, look, config, &typed, text, outcome);
+        }
+    }
+    let fee = commission(amount, card.commission_basis_points);
+    let charged = Amount::from_kopecks(amount.kopecks() + fee.kopecks());
     let new = NewOrder {
         system: &system.name,
         account: account.as_str(),
@@ -1044,6 +1048,29 @@ fn order_page(
             "order stored, browser sent to the provider".into()
         };
     }
+}
+
+/// The text and outcome refusing `amount` when it is outside `system`'s sums.
+fn outside_limits(look: &Look, system: &System, amount: Amount) -> Option<(String, Outcome)> {
+    if amount < system.min_sum {
+        let text = look
+            .texts
+            .fill("sum_below", &[("min", &system.min_sum.to_string())]);
+        let outcome = Outcome::Refused(Refusal::SumBelowMin {
+            min: system.min_sum,
+        });
+        return Some((text, outcome));
+    }
+    if amount > system.max_sum {
+        let text = look
+            .texts
+            .fill("sum_above", &[("max", &system.max_sum.to_string())]);
+        let outcome = Outcome::Refused(Refusal::SumAboveMax {
+            max: system.max_sum,
+        });
+        return Some((text, outcome));
+    }
+    None
 }
 
 /// Sends the browser to the provider's page at `url` (Monobank's pageUrl), with a link for

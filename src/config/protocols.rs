@@ -28,7 +28,7 @@ pub mod card;
 pub mod easypay;
 pub mod nonstop24;
 
-pub use card::{CardSettings, Credentials};
+pub use card::{CardSettings, Credentials, Merchant};
 pub use easypay::RsaRule;
 pub use nonstop24::{ServiceSlot, SignRule};
 
@@ -69,6 +69,8 @@ pub const KEYS: &[Key] = &[
     card::SANDBOX,
     card::VALIDITY_HOURS,
     card::COMMISSION_PERCENT,
+    card::GROUPS,
+    card::ACCOUNTS,
 ];
 
 /// `sign`: the hash of a signed protocol, or `"none"` to accept unsigned requests.

@@ -317,6 +317,9 @@ pub struct Subscriber {
     /// The full name, or masked (`Ив*** И***`) when the system says so.
     pub name: String,
     pub balance: Option<Amount>,
+    /// The billing's group of the subscriber (ABillS `users.gid`), where it has groups:
+    /// which of a card provider's merchants takes the payment.
+    pub group: Option<u32>,
 }
 
 /// A name as a public terminal screen may show it (ABillS `FIO_HIDDEN`): enough for the

@@ -1,7 +1,8 @@
 //! The card providers' keys: LiqPay's `public_key` and `private_key`, Monobank's `token` and
 //! `pubkey`, WayForPay's `merchant_account`, `secret_key` and `merchant_domain`, and what
 //! every card system may set: `api_url`, `checkout_url`, `currency`, `sandbox`,
-//! `validity_hours`, `commission_percent`.
+//! `validity_hours`, `commission_percent`, and `groups` / `accounts`, which pick the
+//! merchant for a subscriber when one provider has several.
 
 use toml::Value;
 
@@ -21,6 +22,8 @@ pub(super) const CURRENCY: Key = Key::new("currency", |v| currency(v).map(drop))
 pub(super) const SANDBOX: Key = Key::new("sandbox", |v| boolean(v).map(drop));
 pub(super) const VALIDITY_HOURS: Key = Key::new("validity_hours", |v| hours(v).map(drop));
 pub(super) const COMMISSION_PERCENT: Key = Key::new("commission_percent", |v| percent(v).map(drop));
+pub(super) const GROUPS: Key = Key::new("groups", |v| groups(v).map(drop));
+pub(super) const ACCOUNTS: Key = Key::new("accounts", |v| accounts(v).map(drop));
 
 /// What every card system may set.
 const COMMON: &[Key] = &[
@@ -30,6 +33,8 @@ const COMMON: &[Key] = &[
     SANDBOX,
     VALIDITY_HOURS,
     COMMISSION_PERCENT,
+    GROUPS,
+    ACCOUNTS,
 ];
 
 /// How long an order waits for its payment unless `validity_hours` says otherwise: the
@@ -100,6 +105,44 @@ pub struct CardSettings {
     /// Added on top of the sum the subscriber is credited, in hundredths of a percent
     /// (`commission_percent = "2.5"` is 250).
     pub commission_basis_points: u32,
+    /// Which subscribers this merchant takes (an ISP with several legal entities has a
+    /// merchant each): see [`Merchant`].
+    pub merchant: Merchant,
+}
+
+/// Whom a card system takes payments for, when one provider has several merchants: ABillS
+/// group ids (`groups = [1, 2]`), and/or a regular expression the account must match
+/// (`accounts = "^2\\d{5}$"`). Both set: both must hold. Neither: everybody — the merchant
+/// for whoever no other takes.
+#[derive(Debug, Clone, Default)]
+pub struct Merchant {
+    pub groups: Vec<u32>,
+    pub accounts: Option<regex::Regex>,
+}
+
+impl PartialEq for Merchant {
+    fn eq(&self, other: &Self) -> bool {
+        self.groups == other.groups
+            && self.accounts.as_ref().map(regex::Regex::as_str)
+                == other.accounts.as_ref().map(regex::Regex::as_str)
+    }
+}
+
+impl Eq for Merchant {}
+
+impl Merchant {
+    /// Whether the merchant picks its subscribers (`groups` or `accounts` set).
+    pub fn selective(&self) -> bool {
+        !self.groups.is_empty() || self.accounts.is_some()
+    }
+
+    /// Whether it takes the subscriber in `group` (`None`: the billing has no groups) whose
+    /// account reads `account`.
+    pub fn takes(&self, group: Option<u32>, account: &str) -> bool {
+        let group_ok = self.groups.is_empty() || group.is_some_and(|g| self.groups.contains(&g));
+        let account_ok = self.accounts.as_ref().is_none_or(|r| r.is_match(account));
+        group_ok && account_ok
+    }
 }
 
 /// The provider's own addresses, unless `api_url` / `checkout_url` say otherwise (a
@@ -167,6 +210,12 @@ pub(super) fn settings(keys: &Keys) -> Result<ProtocolSettings, ConfigError> {
         commission_basis_points: keys
             .read("commission_percent", percent)?
             .map_or(0, |s| s.value),
+        merchant: Merchant {
+            groups: keys
+                .read("groups", groups)?
+                .map_or_else(Vec::new, |s| s.value),
+            accounts: keys.read("accounts", accounts)?.map(|s| s.value),
+        },
     }))
 }
 
@@ -207,6 +256,34 @@ fn hours(v: &Value) -> Result<u32, String> {
             other.type_str()
         )),
     }
+}
+
+/// ABillS group ids: `[1, 2]`, at least one, each 0..=65535 (`groups.gid`).
+fn groups(v: &Value) -> Result<Vec<u32>, String> {
+    let Value::Array(items) = v else {
+        return Err(format!(
+            "expected a list of ABillS group ids such as [1, 2], found {}",
+            v.type_str()
+        ));
+    };
+    if items.is_empty() {
+        return Err("an empty list takes nobody; leave groups out to take everybody".into());
+    }
+    items
+        .iter()
+        .map(|item| match item {
+            Value::Integer(n) if (0..=65_535).contains(n) => Ok(*n as u32),
+            other => Err(format!(
+                "{other:?} is not an ABillS group id (a whole number 0..=65535)"
+            )),
+        })
+        .collect()
+}
+
+/// A regular expression over the account as the system's `account` rule reads it.
+fn accounts(v: &Value) -> Result<regex::Regex, String> {
+    let t = text(v)?;
+    regex::Regex::new(&t).map_err(|e| format!("'{t}' is not a regular expression: {e}"))
 }
 
 /// A percentage written as a string with at most two decimals, 0 to 50: basis points.

@@ -51,6 +51,8 @@ const ER_CANT_AGGREGATE_2COLLATIONS: u16 = 1267;
 #[derive(Debug)]
 struct Target {
     uid: u64,
+    /// `users.gid`: which of a card provider's merchants takes the subscriber's payments.
+    gid: u32,
     /// `users.disable`: 0 active, 1 disabled, 2 not active, and whatever else an install
     /// uses.
     disable: u8,
@@ -62,7 +64,7 @@ struct Target {
 }
 
 /// The columns of a [`Target`], joined as ABillS's own user search joins them.
-const TARGET_SELECT: &str = "SELECT u.uid, u.disable, IFNULL(g.disable_paysys, 0), \
+const TARGET_SELECT: &str = "SELECT u.uid, u.gid, u.disable, IFNULL(g.disable_paysys, 0), \
      IF(u.company_id > 0, IFNULL(c.bill_id, 0), u.bill_id), \
      CAST(IF(u.company_id > 0, cb.deposit, b.deposit) AS DECIMAL(24,2)), \
      CONCAT_WS(' ', pi.fio, pi.fio2, pi.fio3) \
@@ -74,7 +76,7 @@ const TARGET_SELECT: &str = "SELECT u.uid, u.disable, IFNULL(g.disable_paysys, 0
      LEFT JOIN bills cb ON cb.id = c.bill_id \
      WHERE u.deleted = 0 AND u.domain_id = ?";
 
-type TargetRow = (u64, u8, u8, u64, Option<String>, Option<Vec<u8>>);
+type TargetRow = (u64, u32, u8, u8, u64, Option<String>, Option<Vec<u8>>);
 
 /// Looks `account` up by each of its keys in turn; the first key that finds somebody
 /// decides. A key that finds two subscribers (contract numbers need not be unique) is a
@@ -111,13 +113,14 @@ fn lookup(
                 ))))
             }
         }
-        let Some((uid, disabled, paysys_disabled, bill_id, deposit, name)) =
+        let Some((uid, gid, disabled, paysys_disabled, bill_id, deposit, name)) =
             rows.into_iter().next()
         else {
             continue;
         };
         return Ok(Ok(Target {
             uid,
+            gid,
             disable: disabled,
             paysys_disabled: paysys_disabled != 0,
             bill_id,
@@ -490,6 +493,7 @@ impl Billing for Abills {
                 id: target.uid,
                 name: target.name,
                 balance: target.deposit,
+                group: Some(target.gid),
             })
         }))
     }

@@ -55,6 +55,8 @@ impl Billing for NoDeny {
                     .map(|n| String::from_utf8_lossy(&n).into_owned())
                     .unwrap_or_default(),
                 balance: balance.as_deref().and_then(parse_balance),
+                // NoDeny's groups are not read: its merchants are picked by account.
+                group: None,
             })
             .ok_or(Refusal::NoSuchSubscriber))
     }

@@ -331,6 +331,7 @@ mod tests {
                     id: 5907,
                     name: "Ив*** И***".into(),
                     balance: Some(Amount::from_kopecks(1250)),
+                    group: None,
                 },
                 sum: None,
                 limits: (Amount::from_kopecks(1), Amount::from_kopecks(100)),

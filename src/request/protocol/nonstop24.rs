@@ -637,6 +637,7 @@ mod tests {
                     id: 5907,
                     name: "Ив*** И***".into(),
                     balance: Some(Amount::from_kopecks(-350)),
+                    group: None,
                 },
                 sum: None,
                 limits: (Amount::from_kopecks(100), Amount::from_kopecks(1_500_000)),

@@ -524,6 +524,7 @@ mod tests {
                     id: 5907,
                     name: "Ив*** И***".into(),
                     balance: Some(Amount::from_kopecks(-691000)),
+                    group: None,
                 },
                 sum: None,
                 limits: (Amount::from_kopecks(1), Amount::from_kopecks(100)),
