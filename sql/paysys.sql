@@ -100,6 +100,7 @@ CREATE TABLE IF NOT EXISTS paysys_order (
   caller_ip     VARCHAR(45)     NOT NULL DEFAULT '' COMMENT 'card orders: who asked for it on the page (IPv6: its /64), for the page''s per-address limit',
   page_url      VARCHAR(255)    NULL COMMENT 'card orders: where the provider takes the subscriber (Monobank pageUrl), for a repeated request within minutes',
   polled        DATETIME        NULL COMMENT 'card orders: when the sweeper last asked the provider, least recently asked first',
+  subscriber_id BIGINT UNSIGNED NULL COMMENT 'card orders: whom the account named when the order was made, the only subscriber its payment may credit',
   PRIMARY KEY (id),
   UNIQUE KEY system_order (system_name, order_id),
   KEY state (state, valid_until),
@@ -127,6 +128,7 @@ CREATE INDEX IF NOT EXISTS state ON paysys_order (state, valid_until);
 ALTER TABLE paysys_order ADD COLUMN IF NOT EXISTS caller_ip VARCHAR(45) NOT NULL DEFAULT '' COMMENT 'card orders: who asked for it on the page (IPv6: its /64), for the page''s per-address limit';
 ALTER TABLE paysys_order ADD COLUMN IF NOT EXISTS page_url VARCHAR(255) NULL COMMENT 'card orders: where the provider takes the subscriber (Monobank pageUrl), for a repeated request within minutes';
 ALTER TABLE paysys_order ADD COLUMN IF NOT EXISTS polled DATETIME NULL COMMENT 'card orders: when the sweeper last asked the provider, least recently asked first';
+ALTER TABLE paysys_order ADD COLUMN IF NOT EXISTS subscriber_id BIGINT UNSIGNED NULL COMMENT 'card orders: whom the account named when the order was made, the only subscriber its payment may credit';
 CREATE INDEX IF NOT EXISTS caller_created ON paysys_order (caller_ip, created) COMMENT 'the page counts a caller''s orders of the last hour';
 CREATE INDEX IF NOT EXISTS account_created ON paysys_order (account, created) COMMENT 'the page counts an account''s orders of the last hour, and finds one to reuse';
 CREATE INDEX IF NOT EXISTS sweep ON paysys_order (system_name, state, polled) COMMENT 'the sweeper asks the least recently asked first';

@@ -396,7 +396,7 @@ pub fn schema_problems(
                     .to_string(),
             ),
             None if table == "paysys_order" => problems.push(
-                "table paysys_order (EasyPay's booked orders) is missing: load sql/paysys.sql \
+                "table paysys_order (EasyPay's booked orders, card orders) is missing: load sql/paysys.sql \
                  again, which brings our tables up to date"
                     .to_string(),
             ),
@@ -422,18 +422,47 @@ pub fn schema_problems(
                 .into(),
         );
     }
-    let columns: Vec<String> = conn.query(
-        "SELECT COLUMN_NAME FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = DATABASE() \
-         AND TABLE_NAME = 'paysys_txn'",
-    )?;
-    if !columns.is_empty() {
-        let missing: Vec<&str> = ["prv_txn", "cancelled", "domain_id"]
-            .into_iter()
+    // Columns later versions added: a table of an earlier version lacks them.
+    let mut later: Vec<(&str, &[&str])> =
+        vec![("paysys_txn", &["prv_txn", "cancelled", "domain_id"])];
+    if billing_tables.contains(&"paysys_order") {
+        later.push((
+            "paysys_order",
+            &[
+                "state",
+                "charged",
+                "currency",
+                "provider_ref",
+                "provider_status",
+                "status_at",
+                "domain_id",
+                "valid_until",
+                "note",
+                "updated",
+                "caller_ip",
+                "page_url",
+                "polled",
+                "subscriber_id",
+            ],
+        ));
+    }
+    for (table, wanted) in later {
+        let columns: Vec<String> = conn.exec(
+            "SELECT COLUMN_NAME FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = DATABASE() \
+             AND TABLE_NAME = ?",
+            (table,),
+        )?;
+        if columns.is_empty() {
+            continue;
+        }
+        let missing: Vec<&str> = wanted
+            .iter()
+            .copied()
             .filter(|c| !columns.iter().any(|have| have.eq_ignore_ascii_case(c)))
             .collect();
         if !missing.is_empty() {
             problems.push(format!(
-                "paysys_txn has no column {} (a table of an earlier version): load \
+                "{table} has no column {} (a table of an earlier version): load \
                  sql/paysys.sql again, which brings the table up to date",
                 missing.join(", ")
             ));

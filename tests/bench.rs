@@ -2725,6 +2725,7 @@ fn bench_8_card_callback() {
                     currency: "UAH",
                     domain: paysys::domain::Domain::default(),
                     validity_hours: 24,
+                    subscriber_id: None,
                 },
             )
             .expect("an order")

@@ -87,6 +87,7 @@ fn new_order(db: &TestDb, system: &str, account: &str, amount: &str, charged: &s
             currency: "UAH",
             domain: Domain::default(),
             validity_hours: 24,
+            subscriber_id: None,
         },
     )
     .unwrap()
@@ -588,4 +589,46 @@ fn a_success_the_billing_cannot_credit_is_held_for_the_admin_and_limits_are_not_
     assert_eq!(st, "mismatch");
     assert!(note.contains("not credited"), "{note}");
     assert_eq!(ab.deposit(1), "20012.50");
+}
+
+/// An order is for the subscriber its account named when it was made: an account renamed
+/// or handed to somebody else before the payment comes pays nobody, and the order waits for
+/// the admin.
+#[test]
+fn an_account_that_names_another_subscriber_by_the_payment_holds_the_order() {
+    let ab = abills_liqpay(Ddl::V1_50);
+    let config = ab.site.config_path();
+    let form = "application/x-www-form-urlencoded";
+    let o = order::create(
+        &mut ab.db.conn(),
+        &NewOrder {
+            system: "liqpay",
+            account: "test1",
+            amount: Amount::parse("10.00").unwrap(),
+            charged: Amount::parse("10.00").unwrap(),
+            currency: "UAH",
+            domain: Domain::default(),
+            validity_hours: 24,
+            subscriber_id: Some(1),
+        },
+    )
+    .unwrap();
+    // uid 1 becomes test1-old; uid 7 (a1b) takes the login test1.
+    let mut conn = ab.db.conn();
+    conn.query_drop("UPDATE users SET id = 'test1-old' WHERE uid = 1")
+        .unwrap();
+    conn.query_drop("UPDATE users SET id = 'test1' WHERE uid = 7")
+        .unwrap();
+    let before = (ab.deposit(1), ab.deposit(8));
+    let body = liqpay_callback(&o.order_id, "success", "10.00", "UAH", PRIVATE_KEY);
+    let a = post(&config, "liqpay", "203.0.113.9", form, body.as_bytes());
+    assert_eq!(a.status, 200, "{a:?}");
+    let (st, _, note) = state(&ab.db, o.id);
+    assert_eq!(st, "mismatch");
+    assert!(
+        note.contains("names subscriber 7 now; the order was made for subscriber 1"),
+        "{note}"
+    );
+    assert_eq!((ab.deposit(1), ab.deposit(8)), before);
+    assert_eq!(ab.db.count("SELECT COUNT(*) FROM paysys_txn"), 0);
 }

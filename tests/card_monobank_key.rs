@@ -40,6 +40,7 @@ fn order_with_invoice(ab: &Abills, amount: &str) -> CardOrder {
             currency: "UAH",
             domain: Domain::default(),
             validity_hours: 24,
+            subscriber_id: None,
         },
     )
     .unwrap();

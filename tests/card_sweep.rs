@@ -55,6 +55,7 @@ fn new_order(
             currency: "UAH",
             domain: Domain::default(),
             validity_hours,
+            subscriber_id: None,
         },
     )
     .unwrap()

@@ -297,7 +297,26 @@ fn the_admins_tools_check_the_keys() {
     }
     let (ok, text) = check_db();
     assert!(
-        !ok && text.contains("paysys_order (EasyPay's booked orders) is missing"),
+        !ok && text.contains("paysys_order (EasyPay's booked orders, card orders) is missing"),
+        "{text}"
+    );
+    // A table of an earlier version: the columns card orders added are named.
+    {
+        use mysql::prelude::Queryable;
+        a.db.conn()
+            .query_drop(
+                "CREATE TABLE paysys_order (id BIGINT UNSIGNED NOT NULL AUTO_INCREMENT PRIMARY KEY, \
+                 system_name VARCHAR(32) NOT NULL, order_id VARCHAR(64) CHARACTER SET utf8mb4 \
+                 COLLATE utf8mb4_bin NOT NULL, account VARCHAR(64) NOT NULL, \
+                 amount DECIMAL(16,2) NOT NULL, created DATETIME NOT NULL, cancelled DATETIME NULL) \
+                 ENGINE=InnoDB",
+            )
+            .unwrap();
+    }
+    let (ok, text) = check_db();
+    assert!(
+        !ok && text.contains("paysys_order has no column state, charged,")
+            && text.contains("subscriber_id (a table of an earlier version)"),
         "{text}"
     );
     std::fs::remove_dir_all(&dir).ok();

@@ -185,7 +185,7 @@ fn check_db(path: Option<PathBuf>) -> ExitCode {
     if config
         .systems
         .iter()
-        .any(|s| s.protocol == paysys::config::ProtocolKind::Easypay)
+        .any(|s| s.protocol == paysys::config::ProtocolKind::Easypay || s.protocol.card())
     {
         tables.push("paysys_order");
     }

@@ -133,9 +133,7 @@ mod tests {
         assert_eq!(chosen(None, "west1").unwrap(), "lp_main");
         // Pressing another of its systems' names (an old form) chooses the same way.
         assert_eq!(
-            choose(&all, all[2], Some(1), "x")
-                .map(|s| &s.name)
-                .unwrap(),
+            choose(&all, all[2], Some(1), "x").map(|s| &s.name).unwrap(),
             "lp_north"
         );
         assert!(shadowed(&all).is_empty());

@@ -61,6 +61,10 @@ pub struct NewOrder<'a> {
     pub currency: &'a str,
     pub domain: Domain,
     pub validity_hours: u32,
+    /// The subscriber the account named when the order was made: the payment goes to them
+    /// or to nobody (an account renamed or reassigned meanwhile holds the order for the
+    /// admin). `None`: not known.
+    pub subscriber_id: Option<u64>,
 }
 
 /// Stores a new order, waiting for its payment.
@@ -74,9 +78,9 @@ pub fn create_by(conn: &mut Conn, order: &NewOrder<'_>, caller: &str) -> Result<
     let order_id = new_order_id().map_err(|e| format!("no randomness for an order id: {e}"))?;
     conn.exec_drop(
         "INSERT INTO paysys_order (system_name, order_id, account, amount, created, state, \
-         charged, currency, domain_id, valid_until, updated, caller_ip) VALUES (?, ?, ?, \
-         CAST(? AS DECIMAL(16,2)), NOW(), 'waiting', CAST(? AS DECIMAL(16,2)), ?, ?, \
-         NOW() + INTERVAL ? HOUR, NOW(), ?)",
+         charged, currency, domain_id, valid_until, updated, caller_ip, subscriber_id) VALUES \
+         (?, ?, ?, CAST(? AS DECIMAL(16,2)), NOW(), 'waiting', CAST(? AS DECIMAL(16,2)), ?, ?, \
+         NOW() + INTERVAL ? HOUR, NOW(), ?, ?)",
         (
             order.system,
             &order_id,
@@ -87,6 +91,7 @@ pub fn create_by(conn: &mut Conn, order: &NewOrder<'_>, caller: &str) -> Result<
             order.domain.id(),
             order.validity_hours,
             crate::ledger::column_text(caller, 45),
+            order.subscriber_id,
         ),
     )
     .map_err(|e| e.to_string())?;

@@ -848,6 +848,7 @@ fn order_page(
         currency: &card.currency,
         domain,
         validity_hours: card.validity_hours,
+        subscriber_id: Some(subscriber.id),
     };
     let monobank = matches!(card.credentials, Credentials::Monobank { .. });
     // The same order asked for again (a reload, a second press, back from the provider's

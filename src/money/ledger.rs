@@ -268,20 +268,23 @@ fn try_pay(
 ) -> Result<Paid, LedgerError> {
     let (system, pay) = (order.system, order.pay);
     let mut tx = conn.start_transaction(TxOpts::default())?;
+    // The subscriber a card order was made for, who alone may be credited by its pay.
+    let mut pinned: Option<u64> = None;
     if let Some(payment_id) = order.booked {
         // The order's row first, as drop_order takes it: the two never wait on each other
         // in opposite orders. A paid order is never cancelled (drop_order sees the payment),
         // so this refuses no repeat of a committed pay.
-        let cancelled: Option<bool> = tx.exec_first(
-            "SELECT cancelled IS NOT NULL FROM paysys_order WHERE system_name = ? AND id = ? FOR UPDATE",
+        let row: Option<(bool, Option<u64>)> = tx.exec_first(
+            "SELECT cancelled IS NOT NULL, subscriber_id FROM paysys_order WHERE system_name = ? AND id = ? FOR UPDATE",
             (&system.name, payment_id),
         )?;
-        if cancelled != Some(false) {
+        let Some((false, subscriber)) = row else {
             tx.rollback()?;
             return Ok(Paid::Cancelled {
                 prv_txn: payment_id,
             });
-        }
+        };
+        pinned = subscriber;
     }
     let inserted = tx.exec_drop(
         "INSERT INTO paysys_txn (system_name, txn_id, account, subscriber_id, amount, txn_date, created, caller_ip, domain_id) \
@@ -322,6 +325,17 @@ fn try_pay(
         Credited::Refused(refusal) => {
             tx.rollback()?;
             return Ok(Paid::Refused(refusal));
+        }
+        // The account names somebody else now than when the card order was made (a login
+        // renamed, an account given to another subscriber): the money is not theirs.
+        Credited::Done { subscriber_id, .. } if pinned.is_some_and(|p| p != subscriber_id) => {
+            tx.rollback()?;
+            return Ok(Paid::Refused(Refusal::BadAccount(format!(
+                "account '{}' names subscriber {subscriber_id} now; the order was made for \
+                 subscriber {}",
+                pay.account.as_str(),
+                pinned.unwrap_or_default()
+            ))));
         }
         Credited::Done {
             subscriber_id,
