@@ -632,3 +632,66 @@ fn an_account_that_names_another_subscriber_by_the_payment_holds_the_order() {
     assert_eq!((ab.deposit(1), ab.deposit(8)), before);
     assert_eq!(ab.db.count("SELECT COUNT(*) FROM paysys_txn"), 0);
 }
+
+/// On ABillS, an order the provider declined leaves "in progress" as ABillS's portal
+/// leaves it (status 6); a late "processing" (LiqPay dates none of its words) does not
+/// reopen it; and a second attempt's success still completes the same row, also with a
+/// before_payment hook (which looks for an earlier payment of the order first).
+#[test]
+fn on_abills_a_declined_order_is_closed_and_a_later_success_still_completes_it() {
+    let ab = abills_liqpay(Ddl::V1_50);
+    let hook = ab.site.base.join("before");
+    common::write_executable(&hook, "#!/bin/sh\nexit 0\n");
+    let text = std::fs::read_to_string(ab.site.config_path()).unwrap();
+    ab.site.write_config(&format!(
+        "{text}\n[hooks]\nbefore_payment = {:?}\n",
+        hook.display().to_string()
+    ));
+    let o = new_order(&ab.db, "liqpay", "test1", "40.00", "40.00");
+    let config = paysys::config::Config::load(&ab.site.config_path()).unwrap();
+    let system = config.system("liqpay").unwrap();
+    paysys::billing::of(config.database.billing)
+        .open_order(
+            &mut ab.db.conn(),
+            system,
+            &o.order_id,
+            1,
+            o.amount,
+            Domain::default(),
+        )
+        .unwrap();
+    let ext = format!("LIQ:{}", o.order_id);
+    let send = |status: &str| {
+        let body = liqpay_callback(&o.order_id, status, "40.00", "UAH", PRIVATE_KEY);
+        let a = post(
+            &ab.site.config_path(),
+            "liqpay",
+            "203.0.113.9",
+            "application/x-www-form-urlencoded",
+            body.as_bytes(),
+        );
+        assert_eq!(a.status, 200, "{status}: {a:?}");
+    };
+    send("failure");
+    assert_eq!(state(&ab.db, o.id).0, "failed");
+    assert_eq!(ab.log_row(&ext).status, 6);
+    send("processing");
+    assert_eq!(
+        state(&ab.db, o.id).0,
+        "failed",
+        "a late processing reopened it"
+    );
+    assert_eq!(ab.log_row(&ext).status, 6);
+    send("success");
+    assert_eq!(state(&ab.db, o.id).0, "paid");
+    let done = ab.log_row(&ext);
+    assert_eq!(done.status, 2);
+    assert_eq!(ab.payment(&ext).sum, "40.00");
+    assert_eq!(ab.deposit(1), "52.50");
+    assert_eq!(ab.txn("liqpay", &o.order_id).prv_txn, done.id);
+    assert_eq!(
+        ab.db
+            .count("SELECT COUNT(*) FROM paysys_log WHERE transaction_id LIKE 'LIQ:%'"),
+        1
+    );
+}

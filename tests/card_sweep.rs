@@ -353,6 +353,29 @@ fn monobank_orders_are_asked_by_their_invoice() {
     // An order whose invoice was never created was never sent on to Monobank: nothing to
     // ask while it is valid, left waiting.
     let orphan = new_order(&ab.db, "mono", "test1", "5.00", 24);
+    // ABillS's row "in progress", as the page writes it.
+    let config = paysys::config::Config::load(&ab.site.config_path()).unwrap();
+    paysys::billing::of(config.database.billing)
+        .open_order(
+            &mut ab.db.conn(),
+            config.system("mono").unwrap(),
+            &orphan.order_id,
+            1,
+            orphan.amount,
+            paysys::domain::Domain::default(),
+        )
+        .unwrap();
+    let log_status = || -> u8 {
+        ab.db
+            .conn()
+            .exec_first(
+                "SELECT status FROM paysys_log WHERE transaction_id LIKE CONCAT('%:', ?)",
+                (&orphan.order_id,),
+            )
+            .unwrap()
+            .unwrap()
+    };
+    assert_eq!(log_status(), 1);
     let (code, out, err) = sweep(&ab.site.config_path());
     assert_eq!(code, Some(0), "{out}{err}");
     assert!(!err.contains(&orphan.order_id), "{err}");
@@ -383,6 +406,8 @@ fn monobank_orders_are_asked_by_their_invoice() {
     let (code, out, err) = sweep(&ab.site.config_path());
     assert_eq!(code, Some(0), "{out}{err}");
     assert_eq!(state(&ab.db, orphan.id), "expired", "{out}{err}");
+    // And ABillS's row says so (4, EXPIRED), as ABillS's portal leaves it.
+    assert_eq!(log_status(), 4);
     // X-Token sent, as Monobank requires.
     assert!(standin.rejected().is_empty(), "{:?}", standin.rejected());
 }

@@ -13,6 +13,8 @@ use chrono::NaiveDateTime;
 use mysql::prelude::Queryable;
 use mysql::Conn;
 
+use crate::billing::Billing;
+use crate::config::System;
 use crate::domain::{Amount, Domain};
 use crate::outcome::CardState;
 
@@ -285,7 +287,10 @@ pub fn find(
 
 /// A provider's word that moves no money, noted on the order: `Ok(true)` if it changed the
 /// order. A paid order stays paid, unless the word is a reversal (shown to the admin,
-/// never debited by us); a word older than the order's last (`at`) changes nothing.
+/// never debited by us); a word older than the order's last (`at`) changes nothing; and a
+/// word of "in progress" that cannot be dated against the order's last (LiqPay and
+/// WayForPay date none of theirs) never reopens an order that failed, expired or was
+/// reversed — a late `processing` callback is older news, not a new attempt.
 pub fn note(
     conn: &mut Conn,
     order: &CardOrder,
@@ -299,12 +304,22 @@ pub fn note(
         CardState::Reversed => "reversed by the provider after it was paid: check the payment",
         _ => "",
     };
+    // "In progress" reopens a closed order only when both words are dated and it is newer.
+    let no_reopening = match (state, at) {
+        (CardState::Pending, None) => " AND state NOT IN ('failed', 'expired', 'reversed')",
+        (CardState::Pending, Some(_)) => {
+            " AND NOT (state IN ('failed', 'expired', 'reversed') AND status_at IS NULL)"
+        }
+        _ => "",
+    };
     conn.exec_drop(
-        "UPDATE paysys_order SET state = ?, provider_status = ?, \
-         provider_ref = IF(? = '' OR provider_ref <> '', provider_ref, ?), status_at = IFNULL(?, status_at), \
-         note = IF(? = '', note, ?), updated = NOW() \
-         WHERE id = ? AND (state <> 'paid' OR ? = 'reversed') AND state <> 'mismatch' \
-         AND (? IS NULL OR status_at IS NULL OR status_at < ?)",
+        format!(
+            "UPDATE paysys_order SET state = ?, provider_status = ?, \
+             provider_ref = IF(? = '' OR provider_ref <> '', provider_ref, ?), status_at = IFNULL(?, status_at), \
+             note = IF(? = '', note, ?), updated = NOW() \
+             WHERE id = ? AND (state <> 'paid' OR ? = 'reversed') AND state <> 'mismatch' \
+             AND (? IS NULL OR status_at IS NULL OR status_at < ?){no_reopening}"
+        ),
         (
             state.name(),
             crate::ledger::column_text(status, 32),
@@ -320,6 +335,28 @@ pub fn note(
         ),
     )?;
     Ok(conn.affected_rows() > 0)
+}
+
+/// [`note`], and when it changed the order to failed or expired, the billing's own record
+/// of the order too ([`Billing::close_order`]: ABillS's `paysys_log` row leaves "in
+/// progress"). Two statements, not one transaction: the billing's record is for its
+/// screens, and a later payment of the order completes it whatever it says.
+#[allow(clippy::too_many_arguments)]
+pub fn note_and_close(
+    conn: &mut Conn,
+    billing: &dyn Billing,
+    system: &System,
+    order: &CardOrder,
+    state: CardState,
+    status: &str,
+    provider_ref: &str,
+    at: Option<NaiveDateTime>,
+) -> Result<bool, mysql::Error> {
+    let changed = note(conn, order, state, status, provider_ref, at)?;
+    if changed {
+        billing.close_order(conn, system, &order.order_id, state)?;
+    }
+    Ok(changed)
 }
 
 /// The provider's id and word on an order about to be paid: kept for the admin; the pay

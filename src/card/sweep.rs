@@ -442,8 +442,10 @@ fn sweep_one(
             let noted = conns
                 .get(&config.database, db::Use::Write)
                 .and_then(|conn| {
-                    order::note(
+                    order::note_and_close(
                         conn,
+                        crate::billing::of(config.database.billing),
+                        system,
                         &w.order,
                         CardState::Expired,
                         "expired, never sent on to the provider",

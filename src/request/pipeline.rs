@@ -913,8 +913,17 @@ fn settle(
         }
     }
     if !pays {
-        card::order::note(conn, &order, s.state, &s.status, &s.provider_ref, s.at)
-            .map_err(write)?;
+        card::order::note_and_close(
+            conn,
+            billing::of(database.billing),
+            system,
+            &order,
+            s.state,
+            &s.status,
+            &s.provider_ref,
+            s.at,
+        )
+        .map_err(write)?;
         return Err(Outcome::Noted {
             order: order.id,
             state: s.state,

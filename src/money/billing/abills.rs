@@ -30,7 +30,7 @@ use crate::billing::{
 use crate::config::{BillingKind, System};
 use crate::db::{server_code, ER_DUP_ENTRY};
 use crate::domain::{parse_balance, Account, AccountRef, Amount, Domain, TxnId};
-use crate::outcome::{Refusal, Subscriber};
+use crate::outcome::{CardState, Refusal, Subscriber};
 
 pub mod txn_ids;
 
@@ -38,10 +38,24 @@ use txn_ids::{Evidence, Seen, TxnIds};
 
 pub struct Abills;
 
-/// `paysys_log.status` values (ABillS: 1 processing, 2 complete, 3 cancelled).
+/// `paysys_log.status` values (ABillS's Paysys_Base: 1 processing, 2 complete, 3 cancelled,
+/// 4 expired, 6 payment error).
 const STATUS_PROCESSING: u8 = 1;
 const STATUS_COMPLETE: u8 = 2;
 const STATUS_CANCELLED: u8 = 3;
+const STATUS_EXPIRED: u8 = 4;
+const STATUS_PAYMENT_ERROR: u8 = 6;
+
+/// The statuses of a log row written before its payment and not completed by one: a card
+/// order in progress, or one whose provider said it failed or that expired. ABillS's own
+/// order payment (`paysys_pay` with an order id) completes such a row whatever it says
+/// but 2; so does ours — a provider may take a second attempt after a failed one.
+fn unpaid_order_status(status: u8) -> bool {
+    matches!(
+        status,
+        STATUS_PROCESSING | STATUS_EXPIRED | STATUS_PAYMENT_ERROR
+    )
+}
 
 /// "Illegal mix of collations": a value compared with a column whose character set cannot
 /// represent it.
@@ -328,11 +342,11 @@ impl Found {
         }
     }
 
-    /// The log row of a card order opened on our page (status 1, no payment yet), which
-    /// its payment completes instead of writing another.
+    /// The log row of a card order opened on our page (no payment yet: in progress, or
+    /// noted failed or expired), which its payment completes instead of writing another.
     fn opened(&self) -> Option<u64> {
         match (self.log(), self.payment()) {
-            (Some(log), None) if log.status == STATUS_PROCESSING => Some(log.id),
+            (Some(log), None) if unpaid_order_status(log.status) => Some(log.id),
             _ => None,
         }
     }
@@ -535,7 +549,7 @@ impl Billing for Abills {
             Some(id) => tx
                 .exec_drop(
                     "UPDATE paysys_log SET datetime = ?, sum = CAST(? AS DECIMAL(16,2)), uid = ?, \
-                     info = ?, paysys_ip = ?, status = ? WHERE id = ? AND status = ?",
+                     info = ?, paysys_ip = ?, status = ? WHERE id = ? AND status IN (?, ?, ?)",
                     (
                         &now,
                         c.amount.to_string(),
@@ -545,6 +559,8 @@ impl Billing for Abills {
                         STATUS_COMPLETE,
                         id,
                         STATUS_PROCESSING,
+                        STATUS_EXPIRED,
+                        STATUS_PAYMENT_ERROR,
                     ),
                 )
                 .map(|()| Some(id)),
@@ -635,6 +651,8 @@ impl Billing for Abills {
         // Locking reads, as the ledger's own: a credit of this txn in flight is waited for.
         let found = self::find(conn, &ids, Domains::OrDefault(domain), Lock::Share)?;
         Ok(match (found.log(), found.payment()) {
+            // A card order of ours not paid yet: nothing was recorded.
+            (Some(_), None) if found.opened().is_some() => None,
             (Some(log), payment) => Some(Recorded {
                 prv_txn: log.id,
                 subscriber_id: log.uid,
@@ -755,6 +773,36 @@ impl Billing for Abills {
                 written,
                 domain.id(),
                 STATUS_PROCESSING,
+            ),
+        )
+    }
+
+    fn close_order(
+        &self,
+        conn: &mut Conn,
+        system: &System,
+        order_id: &str,
+        state: CardState,
+    ) -> Result<(), mysql::Error> {
+        // What ABillS's portal writes for an order the provider declined (6) or that
+        // expired (4); a row its payment completed (2) is never touched.
+        let status = match state {
+            CardState::Failed => STATUS_PAYMENT_ERROR,
+            CardState::Expired => STATUS_EXPIRED,
+            _ => return Ok(()),
+        };
+        let ids = txn_ids(system, order_id);
+        let written = written_id(conn, &ids)?;
+        conn.exec_drop(
+            "UPDATE paysys_log SET status = ? WHERE transaction_id = ? AND system_id = ? \
+             AND status IN (?, ?, ?)",
+            (
+                status,
+                written,
+                system.abills.id,
+                STATUS_PROCESSING,
+                STATUS_EXPIRED,
+                STATUS_PAYMENT_ERROR,
             ),
         )
     }

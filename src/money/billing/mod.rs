@@ -15,7 +15,7 @@ use mysql::{Conn, Transaction};
 
 use crate::config::{BillingKind, System};
 use crate::domain::{Account, Amount, Domain, TxnDate, TxnId};
-use crate::outcome::{Refusal, Subscriber};
+use crate::outcome::{CardState, Refusal, Subscriber};
 
 pub mod abills;
 pub mod nodeny;
@@ -219,6 +219,19 @@ pub trait Billing: Sync {
         _uid: u64,
         _amount: Amount,
         _domain: Domain,
+    ) -> Result<(), mysql::Error> {
+        Ok(())
+    }
+
+    /// Records, where the billing keeps such records, that a card order opened with
+    /// [`Billing::open_order`] failed or expired (ABillS: its `paysys_log` row's status; a
+    /// later payment of the order still completes it). Other states change nothing.
+    fn close_order(
+        &self,
+        _conn: &mut Conn,
+        _system: &System,
+        _order_id: &str,
+        _state: CardState,
     ) -> Result<(), mysql::Error> {
         Ok(())
     }
