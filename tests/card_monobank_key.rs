@@ -152,10 +152,23 @@ fn the_key_is_fetched_once_cached_and_fetched_again_only_when_it_stops_verifying
     assert_eq!(ab.deposit(1), "117.50");
     assert_eq!(pubkey_fetches(&mono), 1);
 
-    // Monobank rotates its key: the cached one fails, paysys fetches once, pays, and the
-    // cache holds the new key.
+    // Monobank rotates its key: within a minute of the last fetch, the webhook is answered
+    // 503 (Monobank posts it again) and nothing is fetched; later, paysys fetches once,
+    // pays, and the cache holds the new key.
+    let age_cache = || {
+        std::fs::File::options()
+            .write(true)
+            .open(&cache)
+            .unwrap()
+            .set_modified(std::time::SystemTime::now() - std::time::Duration::from_secs(120))
+            .unwrap()
+    };
     mono.rotate_key();
     let o3 = order_with_invoice(&ab, "7.00");
+    let a = post(&ab, &mono.signing_key(), &success(&o3, 700));
+    assert_eq!(a.status, 503, "{a:?}");
+    assert_eq!(pubkey_fetches(&mono), 1);
+    age_cache();
     let a = post(&ab, &mono.signing_key(), &success(&o3, 700));
     assert_eq!(a.status, 200, "{a:?}");
     assert_eq!(ab.deposit(1), "124.50");
@@ -168,12 +181,21 @@ fn the_key_is_fetched_once_cached_and_fetched_again_only_when_it_stops_verifying
         std::fs::read_to_string(ab.site.base.join("var/log/paysys_check.log")).unwrap_or_default();
     assert!(log.contains("rotated"), "{log}");
 
-    // A forged webhook: at most one fetch, refused, nothing written.
+    // A forged webhook, a while after the last fetch: at most one fetch, refused, nothing
+    // written.
+    age_cache();
     let o4 = order_with_invoice(&ab, "9.00");
     let before = payments(&ab);
     let forger = standin::signing_key("card_monobank_key forger");
     let a = post(&ab, &forger, &success(&o4, 900));
     assert_eq!(a.status, 400, "{a:?}");
+    assert_eq!(pubkey_fetches(&mono), 3);
+    // More of them at once: no fetch within a minute of the last; answered 503 (a genuine
+    // webhook with a key rotated just now would come again), nothing written.
+    for _ in 0..5 {
+        let a = post(&ab, &forger, &success(&o4, 900));
+        assert_eq!(a.status, 503, "{a:?}");
+    }
     assert_eq!(pubkey_fetches(&mono), 3);
     let log =
         std::fs::read_to_string(ab.site.base.join("var/log/paysys_check.log")).unwrap_or_default();

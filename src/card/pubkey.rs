@@ -15,7 +15,8 @@
 //! only sign of a rotation); the check that lets money move is the parse's.
 //!
 //! Rules: a configured `pubkey` is never overridden (nothing here runs for it); at most one
-//! fetch per request; an unsigned request fetches nothing; a fetched key is cached only if
+//! fetch per request, and none within [`REFETCH_AFTER`] of the last (answered 503 meanwhile,
+//! so a genuine webhook comes again); an unsigned request fetches nothing; a fetched key is cached only if
 //! it parses; a fetch that fails is [`Fault::Provider`], never a credit.
 
 use std::fs;
@@ -29,6 +30,12 @@ use crate::card::{Error, MAX_BODY};
 use crate::cgi::Request;
 use crate::config::{Credentials, System};
 use crate::outcome::Fault;
+
+/// The least time between two fetches of the key (the cache file's age says when the last
+/// was): a flood of forged webhooks, each failing to verify, must not become a flood of
+/// requests to Monobank's API. A genuine webhook signed with a key rotated within this
+/// time is answered 503, and Monobank posts it again.
+pub const REFETCH_AFTER: Duration = Duration::from_secs(60);
 
 /// How long one fetch of the key may take, all of it (connect, TLS, answer): Monobank waits
 /// for our answer to its webhook meanwhile.
@@ -118,6 +125,16 @@ fn resolve(
         if verifies(key) {
             return Ok(key.clone());
         }
+        if let Some(age) = fetched_ago(cache).filter(|age| *age < REFETCH_AFTER) {
+            return Err(Fault::Provider(format!(
+                "the X-Sign does not verify with Monobank's key, fetched {} s ago into {}; \
+                 not fetched again before {} s have passed (a forged webhook, or a key \
+                 rotated just now): answered 503, Monobank posts again",
+                age.as_secs(),
+                cache.display(),
+                REFETCH_AFTER.as_secs()
+            )));
+        }
     }
     let unavailable = |why: String| {
         Fault::Provider(format!(
@@ -128,6 +145,8 @@ fn resolve(
     let (status, answer) = fetch().map_err(unavailable)?;
     let (text, key) = monobank::parse_pubkey_answer_text(&answer)
         .map_err(|e| unavailable(format!("HTTP {status}: {e}")))?;
+    // Written again even when it is the key cached already: the file's age is when the
+    // key was last fetched, which spaces the fetches.
     let stored = match write_cache(cache, &text) {
         Ok(()) => format!("cached in {}", cache.display()),
         Err(why) => format!("not cached ({why}): fetched again next time"),
@@ -148,6 +167,13 @@ fn resolve(
         notes.push("the X-Sign does not verify with the key Monobank gives now either".into());
     }
     Ok(key)
+}
+
+/// How long ago the cached key was fetched (the file's modification time); `None` when it
+/// cannot be told (no file, a clock set back).
+fn fetched_ago(path: &Path) -> Option<Duration> {
+    let modified = fs::metadata(path).ok()?.modified().ok()?;
+    std::time::SystemTime::now().duration_since(modified).ok()
 }
 
 /// The cached key's text; `Ok(None)` when there is no cache yet.
@@ -330,6 +356,17 @@ mod tests {
         let _ = fs::remove_dir_all(&base);
     }
 
+    /// Makes the cached key look fetched long ago.
+    fn age(path: &Path) {
+        let long_ago = std::time::SystemTime::now() - REFETCH_AFTER * 2;
+        fs::File::options()
+            .write(true)
+            .open(path)
+            .unwrap()
+            .set_modified(long_ago)
+            .unwrap();
+    }
+
     #[test]
     fn a_cached_key_that_does_not_verify_is_fetched_once() {
         use base64::Engine as _;
@@ -337,6 +374,7 @@ mod tests {
         let path = cache_path(&base, "mono");
         let b64 = |pem: &str| base64::engine::general_purpose::STANDARD.encode(pem);
         write_cache(&path, &b64(&pem(7))).unwrap();
+        age(&path);
         let old = PublicKey::parse(&pem(7)).unwrap();
         let new = PublicKey::parse(&pem(8)).unwrap();
         let mut notes = Vec::new();
@@ -352,7 +390,15 @@ mod tests {
             PublicKey::parse(&fs::read_to_string(&path).unwrap()).unwrap(),
             new
         );
-        // A signature no key verifies: one fetch, which gives the key already cached.
+        // A signature no key verifies, right after: not fetched again yet, a fault.
+        let mut notes = Vec::new();
+        let soon = resolve(&path, "u", |_| false, || panic!("fetched"), &mut notes);
+        assert!(
+            matches!(&soon, Err(Fault::Provider(why)) if why.contains("not fetched again")),
+            "{soon:?}"
+        );
+        // Later: one fetch, which gives the key already cached.
+        age(&path);
         let mut notes = Vec::new();
         let fetch = || {
             fetches.set(fetches.get() + 1);
