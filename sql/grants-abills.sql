@@ -27,8 +27,9 @@ GRANT SELECT ON `abills`.`companies` TO 'paysys'@'localhost', 'paysys'@'127.0.0.
 GRANT SELECT, UPDATE (deposit) ON `abills`.`bills` TO 'paysys'@'localhost', 'paysys'@'127.0.0.1';
 -- The payment row; a cancel removes it, as ABillS's own cancel does.
 GRANT SELECT, INSERT, DELETE ON `abills`.`payments` TO 'paysys'@'localhost', 'paysys'@'127.0.0.1';
--- The payment system's log row; a cancel marks it (status 3).
-GRANT SELECT, INSERT, UPDATE (status) ON `abills`.`paysys_log` TO 'paysys'@'localhost', 'paysys'@'127.0.0.1';
+-- The payment system's log row; a cancel marks it (status 3), a card order's row is
+-- written when the subscriber leaves for the provider and completed by the payment.
+GRANT SELECT, INSERT, UPDATE (status, datetime, sum, uid, info, paysys_ip) ON `abills`.`paysys_log` TO 'paysys'@'localhost', 'paysys'@'127.0.0.1';
 -- The systems set up in ABillS's web interface, for `paysys import-abills`.
 GRANT SELECT ON `abills`.`paysys_connect` TO 'paysys'@'localhost', 'paysys'@'127.0.0.1';
 -- Our own exactly-once table.
@@ -36,3 +37,5 @@ GRANT SELECT, INSERT, UPDATE ON `abills`.`paysys_txn` TO 'paysys'@'localhost', '
 -- Refused pays (one row each), and `paysys report`.
 GRANT SELECT, INSERT ON `abills`.`paysys_refusal` TO 'paysys'@'localhost', 'paysys'@'127.0.0.1';
 GRANT SELECT, INSERT, UPDATE ON `abills`.`paysys_order` TO 'paysys'@'localhost', 'paysys'@'127.0.0.1';
+-- The subscriber's page: accounts tried that name nobody, by caller (deleted after a day).
+GRANT SELECT, INSERT, DELETE ON `abills`.`paysys_page_miss` TO 'paysys'@'localhost', 'paysys'@'127.0.0.1';

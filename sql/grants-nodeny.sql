@@ -27,3 +27,5 @@ GRANT SELECT, INSERT, UPDATE ON `nodeny`.`paysys_txn` TO 'paysys'@'localhost', '
 -- Refused pays (one row each), and `paysys report`.
 GRANT SELECT, INSERT ON `nodeny`.`paysys_refusal` TO 'paysys'@'localhost', 'paysys'@'127.0.0.1';
 GRANT SELECT, INSERT, UPDATE ON `nodeny`.`paysys_order` TO 'paysys'@'localhost', 'paysys'@'127.0.0.1';
+-- The subscriber's page: accounts tried that name nobody, by caller (deleted after a day).
+GRANT SELECT, INSERT, DELETE ON `nodeny`.`paysys_page_miss` TO 'paysys'@'localhost', 'paysys'@'127.0.0.1';

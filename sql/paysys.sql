@@ -132,3 +132,16 @@ ALTER TABLE paysys_order ADD COLUMN IF NOT EXISTS subscriber_id BIGINT UNSIGNED 
 CREATE INDEX IF NOT EXISTS caller_created ON paysys_order (caller_ip, created) COMMENT 'the page counts a caller''s orders of the last hour';
 CREATE INDEX IF NOT EXISTS account_created ON paysys_order (account, created) COMMENT 'the page counts an account''s orders of the last hour, and finds one to reuse';
 CREATE INDEX IF NOT EXISTS sweep ON paysys_order (system_name, state, polled) COMMENT 'the sweeper asks the least recently asked first';
+
+-- The subscriber's page: each account tried that names nobody, by the caller's address
+-- (IPv6: its /64), so that one caller cannot learn the ISP's accounts by trying them
+-- ([page] misses_per_address an hour). Nothing of the account is kept. Rows older than a
+-- day are deleted by the page itself.
+CREATE TABLE IF NOT EXISTS paysys_page_miss (
+  id         BIGINT UNSIGNED NOT NULL AUTO_INCREMENT,
+  caller_ip  VARCHAR(45)     NOT NULL,
+  created    DATETIME        NOT NULL,
+  PRIMARY KEY (id),
+  KEY caller_created (caller_ip, created),
+  KEY created (created)
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4;

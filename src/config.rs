@@ -111,6 +111,10 @@ pub struct PageConfig {
     /// New orders made for one account (in one domain) in an hour, from anywhere; more are
     /// answered 429 and store nothing. `0`: no limit.
     pub orders_per_account: u32,
+    /// Accounts one caller address (an IPv6 caller's /64) may try in an hour that name
+    /// nobody; more are answered 429 without a lookup, so that the page cannot be used to
+    /// learn which accounts exist. `0`: no limit.
+    pub misses_per_address: u32,
     /// A request for the same system, account, sum and domain as an order still waiting,
     /// made less than this many minutes ago, is sent to that order again instead of making
     /// a new one. `0`: never.
@@ -121,6 +125,8 @@ pub struct PageConfig {
 pub const DEFAULT_ORDERS_PER_ADDRESS: u32 = 20;
 /// `[page] orders_per_account` when the config does not say.
 pub const DEFAULT_ORDERS_PER_ACCOUNT: u32 = 10;
+/// `[page] misses_per_address` when the config does not say.
+pub const DEFAULT_MISSES_PER_ADDRESS: u32 = 10;
 /// `[page] reuse_minutes` when the config does not say.
 pub const DEFAULT_REUSE_MINUTES: u32 = 30;
 
@@ -598,6 +604,7 @@ struct PageLayer {
     language: Field,
     orders_per_address: Field,
     orders_per_account: Field,
+    misses_per_address: Field,
     reuse_minutes: Field,
 }
 
@@ -893,6 +900,7 @@ struct Merged {
     page_language: Option<String>,
     page_orders_per_address: Option<u32>,
     page_orders_per_account: Option<u32>,
+    page_misses_per_address: Option<u32>,
     page_reuse_minutes: Option<u32>,
     systems: Vec<MergedSystem>,
 }
@@ -1061,6 +1069,10 @@ impl Merged {
             if let Some(v) = &page.orders_per_account {
                 self.page_orders_per_account =
                     Some(at.count(v, "page.orders_per_account", 1_000_000)?);
+            }
+            if let Some(v) = &page.misses_per_address {
+                self.page_misses_per_address =
+                    Some(at.count(v, "page.misses_per_address", 1_000_000)?);
             }
             if let Some(v) = &page.reuse_minutes {
                 self.page_reuse_minutes = Some(at.count(v, "page.reuse_minutes", 1440)?);
@@ -1581,6 +1593,9 @@ impl Merged {
             orders_per_address: self
                 .page_orders_per_address
                 .unwrap_or(DEFAULT_ORDERS_PER_ADDRESS),
+            misses_per_address: self
+                .page_misses_per_address
+                .unwrap_or(DEFAULT_MISSES_PER_ADDRESS),
             orders_per_account: self
                 .page_orders_per_account
                 .unwrap_or(DEFAULT_ORDERS_PER_ACCOUNT),

@@ -395,6 +395,11 @@ pub fn schema_problems(
                  which brings our tables up to date"
                     .to_string(),
             ),
+            None if table == "paysys_page_miss" => problems.push(
+                "table paysys_page_miss (the page's count of accounts tried that name nobody) \
+                 is missing: load sql/paysys.sql again, which brings our tables up to date"
+                    .to_string(),
+            ),
             None if table == "paysys_order" => problems.push(
                 "table paysys_order (EasyPay's booked orders, card orders) is missing: load sql/paysys.sql \
                  again, which brings our tables up to date"

@@ -1153,3 +1153,57 @@ fn too_many_orders_for_one_account_are_refused_and_store_nothing() {
         assert_eq!(post("203.0.113.3", "13", "liqpay").status, 200);
     }
 }
+
+/// One caller cannot learn which accounts exist by trying them: after `misses_per_address`
+/// accounts that name nobody in an hour, the page answers 429 before any lookup, also for
+/// an account that exists; other callers are not limited.
+#[test]
+fn a_caller_trying_accounts_that_name_nobody_is_stopped() {
+    for site in Site::both() {
+        set_page_keys(&site, "misses_per_address = 3");
+        let (account, _) = site.good_account();
+        let unknown = site.unknown_account();
+        let post = |addr: &str, account: &str| {
+            post_from(
+                &site,
+                addr,
+                &[("account", account), ("sum", "11"), ("system", "liqpay")],
+            )
+        };
+        for _ in 0..3 {
+            let missed = post("203.0.113.5", unknown);
+            assert_eq!(missed.status, 200, "{}: {missed:?}", site.name());
+        }
+        let stopped = post("203.0.113.5", account);
+        assert_eq!(stopped.status, 429, "{}: {stopped:?}", site.name());
+        assert_secure(&stopped);
+        assert_eq!(site.orders(), 0, "{}: nothing stored", site.name());
+        // Nothing of the accounts is kept: the caller and the time only.
+        let kept: u64 = site
+            .db
+            .count("SELECT COUNT(*) FROM paysys_page_miss WHERE caller_ip = '203.0.113.5'");
+        assert_eq!(kept, 3);
+        // Another caller pays as ever; an account that exists is no miss.
+        assert_eq!(post("203.0.113.6", account).status, 200);
+        assert_eq!(post("203.0.113.6", account).status, 200);
+        assert_eq!(
+            site.db
+                .count("SELECT COUNT(*) FROM paysys_page_miss WHERE caller_ip = '203.0.113.6'"),
+            0
+        );
+        let log = std::fs::read_to_string(
+            site.config
+                .parent()
+                .unwrap()
+                .parent()
+                .unwrap()
+                .join("var/log/paysys_check.log"),
+        )
+        .unwrap();
+        assert!(
+            log.lines()
+                .any(|l| l.contains("too many unknown accounts") && l.contains("203.0.113.5")),
+            "{log}"
+        );
+    }
+}

@@ -166,6 +166,13 @@ fn the_grant_files_admit_the_urls_install_gives_without_name_resolution() {
         }
     }
     eprintln!("logged in with: {tried:#?}");
+    // A card payment end to end as the paysys user: the page's order (and ABillS's row in
+    // progress), an account that names nobody counted, the callback completing the row.
+    let tcp = tried
+        .iter()
+        .find(|u| u.contains("/abills") && u.contains("@127.0.0.1:3306/"))
+        .expect("an ABillS TCP URL");
+    card_payment_as_paysys(&dir, &on_private(tcp, &server), &mut root);
     assert!(
         tried.iter().any(|u| u.contains("?socket=")),
         "no socket URL was tried: {tried:?}"
@@ -184,4 +191,83 @@ fn the_grant_files_admit_the_urls_install_gives_without_name_resolution() {
     };
     let (local, loopback) = (grants("localhost"), grants("127.0.0.1"));
     assert_eq!(local, loopback);
+}
+
+/// The page and a LiqPay callback through `paysys_check`, logged in as the paysys user of
+/// the grant file: every statement of a card payment is one the grants allow.
+fn card_payment_as_paysys(dir: &Path, url: &str, root: &mut Conn) {
+    use base64::Engine as _;
+    const PRIVATE_KEY: &str = "a4825234f4bae72a0be04eafe9e8e2bada209255";
+    let config = dir.join("paysys-card.toml");
+    fs::write(
+        &config,
+        format!(
+            "[database]\nurl = \"{url}\"\nbilling = \"abills\"\n\n\
+             [log]\nfile = \"{log}\"\n\n\
+             [[system]]\nname = \"liqpay\"\nprotocol = \"liqpay\"\npublic_key = \"i00000000\"\n\
+             private_key = \"{PRIVATE_KEY}\"\nabills_id = 62\naccount = \"login\"\n\n\
+             [page]\npublic_url = \"https://isp.example/cgi-bin/paysys_check.cgi\"\n",
+            log = dir.join("paysys-card.log").display()
+        ),
+    )
+    .expect("write config");
+    let config_text = config.to_string_lossy().into_owned();
+    let run = |path: &str, body: &str| {
+        let len = body.len().to_string();
+        common::run_exe(
+            common::paysys_check_exe(),
+            &[
+                ("GATEWAY_INTERFACE", "CGI/1.1"),
+                ("PAYSYS_CONFIG", &config_text),
+                ("REQUEST_METHOD", "POST"),
+                ("SCRIPT_NAME", "/cgi-bin/paysys_check.cgi"),
+                ("PATH_INFO", path),
+                ("REMOTE_ADDR", "198.51.100.7"),
+                ("CONTENT_TYPE", "application/x-www-form-urlencoded"),
+                ("CONTENT_LENGTH", &len),
+            ],
+            body.as_bytes(),
+        )
+    };
+    let log = || fs::read_to_string(dir.join("paysys-card.log")).unwrap_or_default();
+    let missed = run("/pay", "account=nosuchlogin&sum=10&system=liqpay");
+    assert_eq!(missed.status, 200, "{}\n{}", missed.body, log());
+    assert!(!log().contains("not counted"), "{}", log());
+    let page = run("/pay", "account=test1&sum=10&system=liqpay");
+    assert_eq!(page.status, 200, "{}\n{}", page.body, log());
+    let at = page
+        .body
+        .find("name=\"data\" value=\"")
+        .expect("the LiqPay form");
+    let data = &page.body[at + 19..];
+    let data = &data[..data.find('"').unwrap()];
+    let json: serde_json::Value = serde_json::from_slice(
+        &base64::engine::general_purpose::STANDARD
+            .decode(data)
+            .unwrap(),
+    )
+    .unwrap();
+    let order_id = json["order_id"].as_str().unwrap().to_string();
+    let callback = format!(
+        "{{\"public_key\":\"i00000000\",\"version\":3,\"action\":\"pay\",\"status\":\"success\",\
+         \"order_id\":\"{order_id}\",\"payment_id\":1,\"amount\":10,\"currency\":\"UAH\"}}"
+    );
+    let body =
+        paysys::card::liqpay::SignedForm::new(&paysys::card::Secret::new(PRIVATE_KEY), &callback)
+            .form_body();
+    let paid = run("/callback/liqpay", &body);
+    assert_eq!(paid.status, 200, "{}\n{}", paid.body, log());
+    let status: u8 = root
+        .exec_first(
+            "SELECT status FROM abills.paysys_log WHERE transaction_id = CONCAT('LIQ:', ?)",
+            (&order_id,),
+        )
+        .unwrap()
+        .expect("the order's paysys_log row");
+    assert_eq!(status, 2, "{}", log());
+    let misses: u64 = root
+        .query_first("SELECT COUNT(*) FROM abills.paysys_page_miss")
+        .unwrap()
+        .unwrap();
+    assert_eq!(misses, 1);
 }

@@ -189,6 +189,9 @@ fn check_db(path: Option<PathBuf>) -> ExitCode {
     {
         tables.push("paysys_order");
     }
+    if config.systems.iter().any(|s| s.protocol.card()) {
+        tables.push("paysys_page_miss");
+    }
     match paysys::db::schema_problems(&mut conn, &tables) {
         Err(e) => {
             eprintln!("paysys: database: {e}");

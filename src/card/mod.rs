@@ -11,6 +11,7 @@
 //!   parse, which stays I/O-free).
 //! * [`merchant`] — which of a provider's merchants takes a subscriber's payment, by
 //!   ABillS group or by account, when an ISP has several.
+//! * [`probe`] — the page's limit on accounts one caller tries that name nobody.
 //! * [`wayforpay`] — the checkout form, the `serviceUrl` callback and its signed accept
 //!   answer, `CHECK_STATUS`.
 //!
@@ -31,6 +32,7 @@ pub mod merchant;
 pub mod monobank;
 pub mod order;
 pub mod page;
+pub mod probe;
 pub mod pubkey;
 pub mod sweep;
 pub mod wayforpay;

@@ -31,9 +31,9 @@ use mysql::prelude::Queryable;
 use sha2::{Digest, Sha256};
 
 use crate::billing::{self, Billing};
-use crate::card::merchant;
 use crate::card::order::{self, CardOrder, NewOrder};
 use crate::card::{liqpay, monobank, wayforpay, Secret};
+use crate::card::{merchant, probe};
 use crate::cgi::{Form, Request, Response};
 use crate::config::{Config, Credentials, PageConfig, ProtocolKind, System, PAGE_LANGUAGES};
 use crate::db::{self, Connections};
@@ -791,6 +791,27 @@ fn order_page(
         Ok(conn) => conn,
         Err(why) => return unavailable(answered, look, Fault::DatabaseRead(why)),
     };
+    let caller = order::caller_key(request.remote_addr);
+    // A caller who tried too many accounts that name nobody learns nothing more this hour.
+    if config.page.misses_per_address > 0 {
+        match probe::misses_last_hour(conn, &caller) {
+            Ok(Some(n)) if n >= u64::from(config.page.misses_per_address) => {
+                let why = format!(
+                    "too many unknown accounts: {n} that name nobody tried from {caller} in \
+                     the last hour, the limit is {}",
+                    config.page.misses_per_address
+                );
+                return too_many(answered, look, config, &typed, why);
+            }
+            Ok(Some(_)) => {}
+            Ok(None) => notes.push(
+                "table paysys_page_miss is missing: accounts tried are not limited; load \
+                 sql/paysys.sql again"
+                    .into(),
+            ),
+            Err(e) => return unavailable(answered, look, Fault::DatabaseRead(e.to_string())),
+        }
+    }
     let subscriber = match billing.find(conn, pressed, &account, domain) {
         Ok(Ok(s)) => s,
         Ok(Err(refusal)) => {
@@ -798,7 +819,14 @@ fn order_page(
                 Refusal::AccountInactive | Refusal::PaymentsDisabled | Refusal::NoBill => {
                     "inactive"
                 }
-                _ => "unknown_account",
+                _ => {
+                    if config.page.misses_per_address > 0 {
+                        if let Err(e) = probe::note_miss(conn, &caller) {
+                            notes.push(format!("the miss was not counted: {e}"));
+                        }
+                    }
+                    "unknown_account"
+                }
             };
             return refuse(
                 answered,
@@ -858,7 +886,6 @@ fn order_page(
         Ok(reused) => reused,
         Err(e) => return unavailable(answered, look, Fault::DatabaseRead(e.to_string())),
     };
-    let caller = order::caller_key(request.remote_addr);
     let reused_order = reused.is_some();
     let (order, order_date, page_url) = match reused {
         Some(r) => (r.order, r.created, r.page_url),
@@ -866,6 +893,7 @@ fn order_page(
             match order::made_last_hour(conn, &caller, account.as_str(), domain) {
                 Ok(made) => {
                     if let Some(why) = over_limit(&config.page, &caller, made) {
+                        let why = format!("too many orders: {why}");
                         return too_many(answered, look, config, &typed, why);
                     }
                 }
@@ -1112,8 +1140,8 @@ fn over_limit(page: &PageConfig, caller: &str, made: (u64, u64)) -> Option<Strin
     None
 }
 
-/// Too many new orders in the last hour: the person is asked to come back later; nothing
-/// was stored, nothing asked of a provider.
+/// Too many new orders, or accounts that name nobody, in the last hour: the person is
+/// asked to come back later; nothing was stored, nothing asked of a provider.
 fn too_many(answered: &mut Answered, look: &Look, config: &Config, typed: &Typed, why: String) {
     refuse(
         answered,
@@ -1121,7 +1149,7 @@ fn too_many(answered: &mut Answered, look: &Look, config: &Config, typed: &Typed
         config,
         typed,
         look.texts.get("too_many"),
-        Outcome::Refused(Refusal::BadRequest(format!("too many orders: {why}"))),
+        Outcome::Refused(Refusal::BadRequest(why)),
     );
     answered.reply.result = "limited".into();
     answered.reply.response.status = 429;
