@@ -452,24 +452,14 @@ fn decide(
         booked,
         word,
     };
-    let outcome = job.execute(&config.database, &command, admitted, conns);
-    let outcome = match settled_order {
-        Some(order) => hold_refused(outcome, order, &config.database, conns),
-        None => outcome,
-    };
-    // The commands after a payment: only for one committed now, never for a repeat.
-    if let (
-        Outcome::Paid {
-            prv_txn,
-            repeat: false,
-            ..
-        },
-        Command::Pay(pay),
-    ) = (&outcome, &command)
-    {
-        job.after_payment(pay, *prv_txn, conns, &config.database, notes);
-    }
-    outcome
+    job.run(
+        &config.database,
+        &command,
+        admitted,
+        settled_order,
+        conns,
+        notes,
+    )
 }
 
 /// The part that talks to the database (and runs the hooks around a payment).
@@ -487,6 +477,37 @@ struct Job<'a> {
 }
 
 impl Job<'_> {
+    /// [`Job::execute`], and what follows it: a card order's pay the billing refused holds
+    /// the order (`settled_order`: the money is taken), and a payment committed now — never
+    /// a repeat — runs the commands after a payment.
+    fn run(
+        &self,
+        database: &config::DatabaseConfig,
+        command: &Command,
+        admitted: Result<(), Refusal>,
+        settled_order: Option<u64>,
+        conns: &mut Connections,
+        notes: &mut Vec<String>,
+    ) -> Outcome {
+        let outcome = self.execute(database, command, admitted, conns);
+        let outcome = match settled_order {
+            Some(order) => hold_refused(outcome, order, database, conns),
+            None => outcome,
+        };
+        if let (
+            Outcome::Paid {
+                prv_txn,
+                repeat: false,
+                ..
+            },
+            Command::Pay(pay),
+        ) = (&outcome, command)
+        {
+            self.after_payment(pay, *prv_txn, conns, database, notes);
+        }
+        outcome
+    }
+
     /// What a hook learns of a payment.
     fn hook_env(
         &self,
@@ -1146,7 +1167,6 @@ pub fn settle_order(
         Ok((command, order, word)) => {
             echo.account = order.account.clone();
             domain = order.domain;
-            let admitted = Ok(());
             let job = Job {
                 billing,
                 system,
@@ -1157,20 +1177,15 @@ pub fn settle_order(
                 booked: Some(order.id),
                 word: Some(word),
             };
-            let outcome = job.execute(&config.database, &command, admitted, conns);
-            let outcome = hold_refused(outcome, order.id, &config.database, conns);
-            if let (
-                Outcome::Paid {
-                    prv_txn,
-                    repeat: false,
-                    ..
-                },
-                Command::Pay(pay),
-            ) = (&outcome, &command)
-            {
-                job.after_payment(pay, *prv_txn, conns, &config.database, &mut notes);
-            }
-            outcome
+            // Money already taken: today's limits are not judged again, as for a callback.
+            job.run(
+                &config.database,
+                &command,
+                Ok(()),
+                Some(order.id),
+                conns,
+                &mut notes,
+            )
         }
     };
     // The callback's own words for the outcome (result and comment), so that the log reads
