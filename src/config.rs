@@ -24,10 +24,13 @@ use crate::domain::{AccountExpr, AccountKey, AccountRule, Amount};
 use crate::hooks::{HookCommand, Hooks};
 
 pub mod protocols;
+pub mod statement;
 
 pub use protocols::{
-    CardSettings, Credentials, Merchant, ProtocolSettings, RsaRule, ServiceSlot, SignHash, SignRule,
+    BankKind, CardSettings, Credentials, Merchant, ProtocolSettings, RsaRule, ServiceSlot,
+    SignHash, SignRule, StatementBank,
 };
+pub use statement::{CsvSection, RuleKind, StatementConfig, StatementRule};
 
 /// Why no usable configuration could be had. `Missing` and `Invalid` are told apart because
 /// NoDeny's terminals and admins know them as `nod1` and `nod2`.
@@ -85,6 +88,9 @@ pub struct Config {
     pub hooks: Hooks,
     /// The subscriber's page (`[page]`).
     pub page: PageConfig,
+    /// Bank statements' rules and CSV presets (`[statement]`); the bank accounts are
+    /// systems (protocol `statement`).
+    pub statement: StatementConfig,
 }
 
 /// `[page]`: the subscriber's top-up page at `paysys_check.cgi/pay`.
@@ -240,6 +246,11 @@ impl System {
     pub fn card(&self) -> Option<&CardSettings> {
         self.settings.card()
     }
+
+    /// A bank account's keys, if the system is one (`[[statement.bank]]`).
+    pub fn statement(&self) -> Option<&StatementBank> {
+        self.settings.statement()
+    }
 }
 
 /// A system's identity in ABillS's own tables.
@@ -355,6 +366,10 @@ pub enum ProtocolKind {
     Monobank,
     /// WayForPay card payments: the serviceUrl callback of an order.
     Wayforpay,
+    /// A bank account whose statement is imported or pulled (`[[statement.bank]]`): its
+    /// rows are credited by `paysys statement`, never by a request — no caller is ever
+    /// taken for it.
+    Statement,
 }
 
 /// How a protocol's requests prove where they come from.
@@ -382,6 +397,7 @@ impl ProtocolKind {
         ProtocolKind::Liqpay,
         ProtocolKind::Monobank,
         ProtocolKind::Wayforpay,
+        ProtocolKind::Statement,
     ];
 
     pub fn name(self) -> &'static str {
@@ -395,7 +411,14 @@ impl ProtocolKind {
             ProtocolKind::Liqpay => "liqpay",
             ProtocolKind::Monobank => "monobank",
             ProtocolKind::Wayforpay => "wayforpay",
+            ProtocolKind::Statement => "statement",
         }
+    }
+
+    /// Whether requests may speak the protocol: every one but a bank statement's, whose
+    /// rows come from `paysys statement`.
+    pub fn called(self) -> bool {
+        self != ProtocolKind::Statement
     }
 
     /// Whether the protocol is a card provider's: its orders start on our page and end in
@@ -417,6 +440,8 @@ impl ProtocolKind {
             ProtocolKind::Liqpay => "liqpay",
             ProtocolKind::Monobank => "monobank",
             ProtocolKind::Wayforpay => "wayforpay",
+            // ABillS imports statements in its web interface, with no module of its own.
+            ProtocolKind::Statement => "statement",
         }
     }
 
@@ -432,7 +457,8 @@ impl ProtocolKind {
             ProtocolKind::Osmp
             | ProtocolKind::Ibox
             | ProtocolKind::City24
-            | ProtocolKind::Privat => Signature::None,
+            | ProtocolKind::Privat
+            | ProtocolKind::Statement => Signature::None,
         }
     }
 
@@ -458,6 +484,7 @@ impl ProtocolKind {
             // No public source gives ABillS's ids of its card modules: import-abills takes
             // them from paysys_connect, and check-config asks for abills_id on ABillS.
             ProtocolKind::Liqpay | ProtocolKind::Monobank | ProtocolKind::Wayforpay => 0,
+            ProtocolKind::Statement => 0,
         }
     }
 }
@@ -592,7 +619,34 @@ struct Layer {
     page: Option<PageLayer>,
     #[serde(default)]
     system: Vec<SystemLayer>,
+    statement: Option<StatementLayer>,
 }
+
+/// `[statement]`: `[[statement.bank]]` (systems of protocol `statement`),
+/// `[[statement.rule]]` and `[[statement.csv]]`.
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct StatementLayer {
+    #[serde(default)]
+    bank: Vec<SystemLayer>,
+    #[serde(default)]
+    rule: Vec<Spanned<Value>>,
+    #[serde(default)]
+    csv: Vec<Spanned<Value>>,
+}
+
+/// The keys of a `[[system]]` a `[[statement.bank]]` has no use for: nobody calls it, and
+/// a bank's rows are money already in the account (no limits to judge them by).
+const NOT_FOR_BANKS: &[&str] = &[
+    "protocol",
+    "allow",
+    "test_allow",
+    "mask_name",
+    "min_sum",
+    "max_sum",
+    "txn_window_hours",
+    "test",
+];
 
 #[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields)]
@@ -903,6 +957,7 @@ struct Merged {
     page_misses_per_address: Option<u32>,
     page_reuse_minutes: Option<u32>,
     systems: Vec<MergedSystem>,
+    statement: StatementConfig,
 }
 
 #[derive(Default, Clone)]
@@ -1080,6 +1135,64 @@ impl Merged {
         }
         for sys in layer.system {
             self.apply_system(at, sys)?;
+        }
+        if let Some(st) = layer.statement {
+            for mut bank in st.bank {
+                let Some(name) = bank.name.clone() else {
+                    return Err(ConfigError::Invalid {
+                        path: at.path.to_path_buf(),
+                        line: None,
+                        why: "a [[statement.bank]] has no name".into(),
+                    });
+                };
+                for key in NOT_FOR_BANKS {
+                    if let Some(v) = bank.slot(key).and_then(|slot| slot.as_ref()) {
+                        return Err(at.error(
+                            v,
+                            &format!("statement.bank.{key}"),
+                            "a bank account has no such key: nobody calls it, and its rows are \
+                             money already in the account, judged by no limits",
+                        ));
+                    }
+                }
+                bank.protocol = Some(Spanned::new(
+                    name.span(),
+                    Value::String(ProtocolKind::Statement.name().into()),
+                ));
+                self.apply_system(at, bank)?;
+            }
+            for rule in st.rule {
+                let line = line_of(at.text, rule.span().start);
+                let Value::Table(table) = rule.get_ref() else {
+                    return Err(at.error(&rule, "statement.rule", "expected a table"));
+                };
+                self.statement
+                    .rules
+                    .push(statement::rule(at.path, line, table)?);
+            }
+            for csv in st.csv {
+                let line = line_of(at.text, csv.span().start);
+                let Value::Table(table) = csv.get_ref() else {
+                    return Err(at.error(&csv, "statement.csv", "expected a table"));
+                };
+                let Some(Value::String(name)) = table.get("name") else {
+                    return Err(at.error(
+                        &csv,
+                        "statement.csv",
+                        "a preset needs name = \"…\" (what --format csv:<name> calls it)",
+                    ));
+                };
+                let section = CsvSection {
+                    name: name.clone(),
+                    table: table.clone(),
+                    path: at.path.to_path_buf(),
+                    line,
+                };
+                match self.statement.csv.iter_mut().find(|c| c.name == *name) {
+                    Some(earlier) => *earlier = section,
+                    None => self.statement.csv.push(section),
+                }
+            }
         }
         Ok(())
     }
@@ -1433,7 +1546,10 @@ impl Merged {
             };
             // ABillS's ids of its card modules are not public: its reports would file
             // these payments under no system. The admin's paysys_connect says which.
-            if billing == BillingKind::Abills && protocol.value.card() && s.abills_id.is_none() {
+            if billing == BillingKind::Abills
+                && (protocol.value.card() || protocol.value == ProtocolKind::Statement)
+                && s.abills_id.is_none()
+            {
                 return Err(invalid(
                     line,
                     format!(
@@ -1601,7 +1717,23 @@ impl Merged {
                 .unwrap_or(DEFAULT_ORDERS_PER_ACCOUNT),
             reuse_minutes: self.page_reuse_minutes.unwrap_or(DEFAULT_REUSE_MINUTES),
         };
+        // A rule for a bank names one.
+        for rule in &self.statement.rules {
+            if let Some(bank) = &rule.bank {
+                if !systems
+                    .iter()
+                    .any(|s| s.name == *bank && s.protocol == ProtocolKind::Statement)
+                {
+                    return Err(ConfigError::Invalid {
+                        path: rule.path.clone(),
+                        line: Some(rule.line),
+                        why: format!("statement.rule: bank '{bank}' is no [[statement.bank]]"),
+                    });
+                }
+            }
+        }
         Ok(Config {
+            statement: self.statement,
             hooks,
             page,
             base,

@@ -27,10 +27,12 @@ use super::{ConfigError, ProtocolKind, Set};
 pub mod card;
 pub mod easypay;
 pub mod nonstop24;
+pub mod statement;
 
 pub use card::{CardSettings, Credentials, Merchant};
 pub use easypay::RsaRule;
 pub use nonstop24::{ServiceSlot, SignRule};
+pub use statement::{BankKind, StatementBank};
 
 /// A key a protocol owns: its name, and how one value of it is read. `read` says what is
 /// wrong with a value (the config adds the file, line and key); [`Keys`] reads it again,
@@ -71,6 +73,10 @@ pub const KEYS: &[Key] = &[
     card::COMMISSION_PERCENT,
     card::GROUPS,
     card::ACCOUNTS,
+    statement::BANK,
+    statement::IBAN,
+    statement::CLIENT_ID,
+    statement::ACCOUNT_ID,
 ];
 
 /// `sign`: the hash of a signed protocol, or `"none"` to accept unsigned requests.
@@ -92,6 +98,8 @@ pub enum ProtocolSettings {
     Easypay(RsaRule),
     /// A card provider's keys and addresses.
     Card(CardSettings),
+    /// A bank account whose statements are imported.
+    Statement(StatementBank),
 }
 
 impl ProtocolSettings {
@@ -115,6 +123,14 @@ impl ProtocolSettings {
     pub fn card(&self) -> Option<&CardSettings> {
         match self {
             ProtocolSettings::Card(card) => Some(card),
+            _ => None,
+        }
+    }
+
+    /// A bank account's keys, if the system is one.
+    pub fn statement(&self) -> Option<&StatementBank> {
+        match self {
+            ProtocolSettings::Statement(bank) => Some(bank),
             _ => None,
         }
     }
@@ -259,6 +275,7 @@ pub(super) fn settings(keys: &Keys) -> Result<ProtocolSettings, ConfigError> {
         ProtocolKind::Liqpay | ProtocolKind::Monobank | ProtocolKind::Wayforpay => {
             card::settings(keys)
         }
+        ProtocolKind::Statement => statement::settings(keys),
         ProtocolKind::Osmp | ProtocolKind::Ibox | ProtocolKind::City24 | ProtocolKind::Privat => {
             keys.only(&[])?;
             Ok(ProtocolSettings::None)

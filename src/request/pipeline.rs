@@ -65,7 +65,7 @@ pub const UNKNOWN_SYSTEM: &str = "Error: Unknown payment system";
 
 impl Endpoint {
     fn offers(&self, system: &System) -> bool {
-        self.only.is_none_or(|kind| kind == system.protocol)
+        system.protocol.called() && self.only.is_none_or(|kind| kind == system.protocol)
     }
 
     /// The protocol that answers before a system is known (a broken config, an unknown

@@ -220,7 +220,7 @@ pub(super) fn settings(keys: &Keys) -> Result<ProtocolSettings, ConfigError> {
 }
 
 /// A key's text: not empty, nothing a header or a form could not carry.
-fn text(v: &Value) -> Result<String, String> {
+pub(super) fn text(v: &Value) -> Result<String, String> {
     let t = string(v)?;
     if t.trim().is_empty() || t.chars().any(char::is_control) {
         return Err("not empty, without control characters".into());
@@ -229,7 +229,7 @@ fn text(v: &Value) -> Result<String, String> {
 }
 
 /// An `http://` or `https://` URL.
-fn url(v: &Value) -> Result<String, String> {
+pub(super) fn url(v: &Value) -> Result<String, String> {
     let t = text(v)?;
     if !(t.starts_with("https://") || t.starts_with("http://")) || t.contains(' ') {
         return Err(format!("'{t}' is not an http:// or https:// URL"));
@@ -238,7 +238,7 @@ fn url(v: &Value) -> Result<String, String> {
 }
 
 /// Three capital letters (ISO 4217).
-fn currency(v: &Value) -> Result<String, String> {
+pub(super) fn currency(v: &Value) -> Result<String, String> {
     let t = string(v)?;
     if t.len() != 3 || !t.bytes().all(|b| b.is_ascii_uppercase()) {
         return Err(format!("'{t}' is not a currency such as \"UAH\""));

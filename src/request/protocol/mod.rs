@@ -23,6 +23,7 @@ pub mod nonstop24;
 pub mod osmp;
 pub mod privat;
 pub mod sign;
+pub mod statement;
 
 /// What a protocol needs from the system's config to parse a request.
 #[derive(Debug, Clone, Copy)]
@@ -122,6 +123,7 @@ pub fn of(kind: ProtocolKind, dialect: Dialect) -> &'static dyn Protocol {
         (ProtocolKind::Liqpay, _) => &crate::card::callback::Liqpay,
         (ProtocolKind::Monobank, _) => &crate::card::callback::Monobank,
         (ProtocolKind::Wayforpay, _) => &crate::card::callback::Wayforpay,
+        (ProtocolKind::Statement, _) => &statement::Statement,
     }
 }
 
