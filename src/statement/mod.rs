@@ -30,6 +30,7 @@
 //!    value, never a panic.
 
 pub mod onec;
+pub mod privat;
 
 use std::fmt;
 use std::io::{self, BufRead};
