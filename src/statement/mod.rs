@@ -29,6 +29,7 @@
 //! 5. Hostile input (not UTF-8, huge lines, broken quoting, numbers past `i64`) is an error
 //!    value, never a panic.
 
+pub mod csv;
 pub mod monobank;
 pub mod onec;
 pub mod privat;
