@@ -37,7 +37,7 @@ pub mod privat;
 use std::fmt;
 use std::io::{self, BufRead};
 
-use chrono::{Datelike, Duration, NaiveDate, NaiveDateTime, NaiveTime, Weekday};
+use chrono::{Datelike, Duration, NaiveDate, NaiveDateTime, NaiveTime};
 use sha2::{Digest, Sha256};
 
 use crate::domain::Amount;
@@ -538,24 +538,20 @@ pub(crate) fn parse_time(text: &str) -> Option<NaiveTime> {
 /// UTC+3 (EEST) from 01:00 UTC on the last Sunday of March to 01:00 UTC on the last Sunday
 /// of October, UTC+2 (EET) otherwise. A few lines instead of a time-zone database
 /// (chrono-tz is not in the build); should Ukraine drop summer time, this is the one
-/// place to change.
-pub fn kyiv_time(utc: NaiveDateTime) -> NaiveDateTime {
+/// place to change. `None` only at the very end of chrono's calendar.
+pub fn kyiv_time(utc: NaiveDateTime) -> Option<NaiveDateTime> {
     let year = utc.date().year();
+    // 01:00 UTC on the last Sunday of `month`.
     let switch = |month: u32| {
-        let last = NaiveDate::from_ymd_opt(year, month, 31)
-            .and_then(|d| d.and_hms_opt(1, 0, 0))
-            .map(|d| {
-                let back = i64::from(d.weekday().num_days_from_sunday());
-                d - Duration::days(back)
-            });
-        debug_assert!(last.map(|d| d.weekday() == Weekday::Sun).unwrap_or(true));
-        last
+        let last = NaiveDate::from_ymd_opt(year, month, 31)?.and_hms_opt(1, 0, 0)?;
+        let back = i64::from(last.weekday().num_days_from_sunday());
+        last.checked_sub_signed(Duration::days(back))
     };
     let summer = match (switch(3), switch(10)) {
         (Some(start), Some(end)) => utc >= start && utc < end,
         _ => false,
     };
-    utc + Duration::hours(if summer { 3 } else { 2 })
+    utc.checked_add_signed(Duration::hours(if summer { 3 } else { 2 }))
 }
 
 /// The longest line (or CSV record) we read: real statement lines are short; a file with
@@ -780,7 +776,7 @@ mod tests {
             ("2026-10-25 01:00:00", "2026-10-25 03:00:00"),
         ];
         for (from, want) in table {
-            assert_eq!(kyiv_time(utc(from)), utc(want), "{from}");
+            assert_eq!(kyiv_time(utc(from)), Some(utc(want)), "{from}");
         }
     }
 

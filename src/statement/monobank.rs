@@ -168,7 +168,7 @@ fn row(number: usize, raw: &RawValue) -> Result<StatementRow, RowError> {
     let utc = DateTime::from_timestamp(seconds, 0)
         .ok_or_else(|| fail(format!("time {seconds} is not a date")))?
         .naive_utc();
-    let local = kyiv_time(utc);
+    let local = kyiv_time(utc).ok_or_else(|| fail(format!("time {seconds} is not a date")))?;
 
     let currency = match &item.currency_code {
         None => return Err(fail("no currencyCode".into())),
@@ -298,6 +298,13 @@ mod tests {
         }
         let e = item(r#"{"id":"a","time":99999999999999999,"amount":1,"currencyCode":980}"#)
             .unwrap_err();
+        assert!(e.why.contains("time"), "{e}");
+        // At the end of chrono's calendar: an error, not an overflow.
+        let last = chrono::NaiveDateTime::MAX.and_utc().timestamp();
+        let e = item(&format!(
+            r#"{{"id":"a","time":{last},"amount":1,"currencyCode":980}}"#
+        ))
+        .unwrap_err();
         assert!(e.why.contains("time"), "{e}");
         let e = item(r#"{"time":1,"amount":1,"currencyCode":980}"#).unwrap_err();
         assert!(e.why.contains("no id"), "{e}");
