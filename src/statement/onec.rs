@@ -95,6 +95,10 @@ const HEADER: &str = "1CClientBankExchange";
 /// More keys than any document has: a document that goes on past this is not one.
 const MAX_FIELDS: usize = 400;
 
+/// More text than any document has (its keys and values together), so that one document
+/// of long lines cannot hold hundreds of them in memory.
+const MAX_DOC_BYTES: usize = 256 * 1024;
+
 /// Whether `bytes` (the start of a file, after any BOM and leading blank lines) is the
 /// `1CClientBankExchange` line, in any case.
 pub(crate) fn is_header_line(bytes: &[u8]) -> bool {
@@ -118,6 +122,7 @@ pub enum Encoding {
 struct Doc {
     number: usize,
     line: u64,
+    bytes: usize,
     broken: Option<String>,
 }
 
@@ -355,6 +360,7 @@ impl<R: BufRead> Reader<R> {
         self.doc = Some(Doc {
             number: self.documents,
             line,
+            bytes: 0,
             broken: None,
         });
     }
@@ -642,9 +648,11 @@ impl<R: BufRead> Iterator for Reader<R> {
                 }
                 Line::Pair(key, value) => match &mut self.doc {
                     Some(doc) => {
-                        if self.fields.len() >= MAX_FIELDS {
+                        doc.bytes += key.len() + value.len();
+                        if self.fields.len() >= MAX_FIELDS || doc.bytes > MAX_DOC_BYTES {
                             doc.broken.get_or_insert(format!(
-                                "more than {MAX_FIELDS} keys: is КонецДокумента missing?"
+                                "more than {MAX_FIELDS} keys or {MAX_DOC_BYTES} bytes: is \
+                                 КонецДокумента missing?"
                             ));
                         } else {
                             self.fields.push((key, value));
@@ -995,6 +1003,21 @@ mod tests {
         assert_eq!(third.direction, Direction::Credit);
         assert_eq!(third.date, day(2026, 12, 2));
         assert_eq!(third.our_account.as_deref(), Some("UA11"));
+    }
+
+    #[test]
+    fn a_huge_document_is_an_error_not_a_memory_hog() {
+        let long = "x".repeat(60_000);
+        let mut text = String::from("1CClientBankExchange\nСекцияДокумент=x\n");
+        for i in 0..10 {
+            text.push_str(&format!("Ключ{i}={long}\n"));
+        }
+        text.push_str("КонецДокумента\nСекцияДокумент=x\nСумма=1\nДатаПоступило=01.12.2026\n");
+        text.push_str("КонецДокумента\nКонецФайла\n");
+        let (rows, end) = read_all(text.as_bytes());
+        end.unwrap();
+        assert!(rows[0].as_ref().unwrap_err().why.contains("bytes"));
+        assert_eq!(rows[1].as_ref().unwrap().amount, Amount::from_kopecks(100));
     }
 
     #[test]
