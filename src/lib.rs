@@ -42,6 +42,13 @@
 //! typed values, build and read the status API's request and answer ([`card::liqpay`],
 //! [`card::monobank`], [`card::wayforpay`]).
 //!
+//! [`statement`] — bank statements (the third way money comes): so far the parsing layer,
+//! pure functions with no I/O — a PrivatBank Autoclient page, a Monobank statement, a
+//! `1CClientBankExchange` file (1.03 and the Kazakh 2.00, cp1251 or UTF-8) and a bank's CSV
+//! through an admin's column preset, each read into typed [`statement::StatementRow`]s with
+//! a stable row id; a row that cannot be read is a [`statement::RowError`] with its reason,
+//! and the text formats stream line by line.
+//!
 //! [`money`] — the only code that moves money:
 //!
 //! * [`ledger`] — one transaction, exactly once; cancel.
@@ -108,6 +115,7 @@ pub mod config;
 pub mod cp1251;
 pub mod db;
 pub mod domain;
+pub mod statement;
 
 // The stable public paths. Every module keeps the path it had before the folders
 // (`paysys::protocol`, `paysys::ledger`, …): the executables, tests, benchmarks and fuzz
