@@ -695,3 +695,90 @@ fn on_abills_a_declined_order_is_closed_and_a_later_success_still_completes_it()
         1
     );
 }
+
+// ----- Monobank: a word that is not about the order, or older news --------------------------
+
+/// The Monobank setup of the webhook tests: ABillS 1.50, a `mono` system whose pubkey is
+/// `key`'s, and orders that remember the invoice made for them (as the page does after
+/// invoice/create).
+fn mono_site(key: &p256::ecdsa::SigningKey) -> Abills {
+    use base64::Engine as _;
+    let pubkey = base64::engine::general_purpose::STANDARD
+        .encode(common::providers::monobank::public_pem(key));
+    Abills::on_ddl(
+        Ddl::V1_50,
+        &format!(
+            "\n[[system]]\nname = \"mono\"\nprotocol = \"monobank\"\ntoken = \"t\"\npubkey = \"{pubkey}\"\n\
+             abills_id = 64\naccount = \"login\"\n"
+        ),
+    )
+}
+
+fn mono_order(ab: &Abills, amount: &str) -> CardOrder {
+    let o = new_order(&ab.db, "mono", "test1", amount, amount);
+    order::note_ref(
+        &mut ab.db.conn(),
+        &o,
+        "created",
+        &format!("inv-{}", o.order_id),
+        None,
+    )
+    .unwrap();
+    o
+}
+
+/// A webhook about an invoice that is not the one made for the order (another merchant's,
+/// naming our order id as its reference; the key may not be ours alone) changes nothing,
+/// whatever its amount: the order is not marked for the admin, and the subscriber's own
+/// payment of the real invoice is credited.
+#[test]
+fn a_foreign_monobank_invoice_with_another_amount_leaves_the_order_alone() {
+    let key = common::providers::monobank::signing_key("card_callback test merchant key");
+    let ab = mono_site(&key);
+    let config = ab.site.config_path();
+    let o = mono_order(&ab, "100.00");
+    let foreign = monobank_webhook(&o.order_id, "success", 100, "2026-12-07T10:00:05Z")
+        .replace(&format!("inv-{}", o.order_id), "inv-somebody-elses");
+    let refused = post_webhook(&config, &key, &foreign);
+    let (after_foreign, _, note) = state(&ab.db, o.id);
+    // The subscriber pays the invoice made for the order.
+    let paid = monobank_webhook(&o.order_id, "success", 10000, "2026-12-07T10:00:30Z");
+    let a = post_webhook(&config, &key, &paid);
+    assert_eq!(
+        ab.deposit(1),
+        "112.50",
+        "the real payment was not credited (answered {a:?}); a foreign invoice left the order \
+         {after_foreign}: {note}"
+    );
+    assert_eq!(state(&ab.db, o.id).0, "paid");
+    assert_eq!(
+        refused.status, 400,
+        "a foreign invoice is not believed: {refused:?}"
+    );
+}
+
+/// Monobank's webhooks come out of order, and `modifiedDate` says which is newer: a
+/// success older than the reversal already noted on the order is money that left again,
+/// and credits nothing.
+#[test]
+fn a_monobank_success_older_than_a_noted_reversal_credits_nothing() {
+    let key = common::providers::monobank::signing_key("card_callback test merchant key");
+    let ab = mono_site(&key);
+    let config = ab.site.config_path();
+    let o = mono_order(&ab, "100.00");
+    let before = ab.deposit(1);
+    // Paid at :10, reversed at :20; the reversal is delivered first.
+    let reversed = monobank_webhook(&o.order_id, "reversed", 10000, "2026-12-07T10:00:20Z");
+    assert_eq!(post_webhook(&config, &key, &reversed).status, 200);
+    assert_eq!(state(&ab.db, o.id).0, "reversed");
+    let success = monobank_webhook(&o.order_id, "success", 10000, "2026-12-07T10:00:10Z");
+    let a = post_webhook(&config, &key, &success);
+    assert_ne!(a.status, 503, "{a:?}");
+    assert_eq!(
+        ab.deposit(1),
+        before,
+        "a success older than the reversal was credited"
+    );
+    assert_eq!(ab.db.count("SELECT COUNT(*) FROM paysys_txn"), 0);
+    assert_ne!(state(&ab.db, o.id).0, "paid");
+}

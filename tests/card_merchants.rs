@@ -162,3 +162,43 @@ fn a_subscriber_no_merchant_takes_is_told_and_nothing_is_stored() {
         "{log}"
     );
 }
+
+/// A merchant picked by `accounts` is picked by who the subscriber is, not by the text
+/// typed: with an account rule of several keys (login or uid), the subscriber `test1`
+/// (uid 1) is `lp_town`'s whether they type their login, their uid, or their login in
+/// capitals (which ABillS's collation finds): `accounts` is matched against the login as
+/// stored (the rule's first key).
+#[test]
+fn one_subscriber_pays_one_merchant_whichever_key_they_type() {
+    let liqpay = LiqPay::start();
+    let one = |name: &str, id: u32, pick: &str| {
+        format!(
+            "\n[[system]]\nname = \"{name}\"\nprotocol = \"liqpay\"\npublic_key = \"pk_{name}\"\n\
+             private_key = \"{sk}\"\ncheckout_url = \"{checkout}\"\napi_url = \"{api}\"\n\
+             account = [\"login\", \"uid\"]\nabills_id = {id}\n{pick}\n",
+            sk = liqpay.private_key(),
+            checkout = liqpay.checkout_url(),
+            api = liqpay.api_url(),
+        )
+    };
+    let systems = one("lp_town", 62, "accounts = \"^test\"")
+        + &one("lp_main", 66, "")
+        + &format!("\n[page]\npublic_url = \"{PUBLIC_URL}\"\n");
+    let ab = Abills::on_ddl(Ddl::V1_50, &systems);
+    let mut chosen = Vec::new();
+    // Also by login in other letters: ABillS's collation finds `test1`, the regex does not.
+    for typed in ["test1", "1", "TEST1"] {
+        let page = post(
+            &ab,
+            "/pay",
+            &format!("account={typed}&sum=100&system=lp_town"),
+        );
+        assert_eq!(page.status, 200, "{typed}: {}", page.body);
+        let data = liqpay_data(&page.body);
+        chosen.push((typed, data["public_key"].as_str().unwrap().to_string()));
+    }
+    assert!(
+        chosen.iter().all(|(_, merchant)| *merchant == chosen[0].1),
+        "uid 1, typed three ways, went to different merchants: {chosen:?}"
+    );
+}

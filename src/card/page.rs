@@ -840,8 +840,10 @@ fn order_page(
         Err(e) => return unavailable(answered, look, Fault::DatabaseRead(e.to_string())),
     };
     // The merchant whose subscriber this is: its keys, its limits, its callback.
-    let Some(system) = merchant::choose(&systems, pressed, subscriber.group, account.as_str())
-    else {
+    // By the account as the billing stores it, not as typed: one subscriber is one
+    // merchant's, whichever key or letter case they typed.
+    let stored = subscriber.account.as_deref().unwrap_or(account.as_str());
+    let Some(system) = merchant::choose(&systems, pressed, subscriber.group, stored) else {
         return refuse(
             answered,
             look,

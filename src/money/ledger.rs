@@ -274,16 +274,24 @@ fn try_pay(
         // The order's row first, as drop_order takes it: the two never wait on each other
         // in opposite orders. A paid order is never cancelled (drop_order sees the payment),
         // so this refuses no repeat of a committed pay.
-        let row: Option<(bool, Option<u64>)> = tx.exec_first(
-            "SELECT cancelled IS NOT NULL, subscriber_id FROM paysys_order WHERE system_name = ? AND id = ? FOR UPDATE",
+        let row: Option<(bool, Option<u64>, String)> = tx.exec_first(
+            "SELECT cancelled IS NOT NULL, subscriber_id, state FROM paysys_order WHERE system_name = ? AND id = ? FOR UPDATE",
             (&system.name, payment_id),
         )?;
-        let Some((false, subscriber)) = row else {
+        let Some((false, subscriber, state)) = row else {
             tx.rollback()?;
             return Ok(Paid::Cancelled {
                 prv_txn: payment_id,
             });
         };
+        // A card order the provider reversed, or one held for the admin, since the word
+        // that pays it was read: not paid by it.
+        if state == "reversed" || state == "mismatch" {
+            tx.rollback()?;
+            return Ok(Paid::Refused(Refusal::BadRequest(format!(
+                "the order is {state} now: not paid by this word"
+            ))));
+        }
         pinned = subscriber;
     }
     let inserted = tx.exec_drop(

@@ -320,6 +320,10 @@ pub struct Subscriber {
     /// The billing's group of the subscriber (ABillS `users.gid`), where it has groups:
     /// which of a card provider's merchants takes the payment.
     pub group: Option<u32>,
+    /// The account as the system's first account key reads it, as the billing stores it
+    /// (ABillS's login in its stored letters, whichever key the typed text matched): one
+    /// subscriber, one text, for the rules that pick by account.
+    pub account: Option<String>,
 }
 
 /// A name as a public terminal screen may show it (ABillS `FIO_HIDDEN`): enough for the

@@ -893,6 +893,25 @@ fn settle(
     let order = card::order::find(conn, &system.name, &s.order_id)
         .map_err(read)?
         .ok_or(Outcome::Refused(Refusal::UnknownTxn))?;
+    // Monobank: the webhook must be about the invoice we created for this order — checked
+    // before the word may change anything on the order. Its key may not be ours alone, and
+    // an invoice another merchant made with our order id as its reference, paid into that
+    // merchant's account, must neither pay us nor mark our order.
+    if system.protocol == ProtocolKind::Monobank {
+        let ours = &order.provider_ref;
+        if ours.is_empty() || *ours != s.provider_ref {
+            return Err(Outcome::Refused(Refusal::BadSignature(format!(
+                "invoice {} is not the one made for order {} ({}): nothing credited",
+                s.provider_ref,
+                order.order_id,
+                if ours.is_empty() {
+                    "none was recorded"
+                } else {
+                    ours.as_str()
+                }
+            ))));
+        }
+    }
     let pays = s.state == CardState::Paid;
     // An order marked for the admin stays with the admin: no later word pays it.
     let marked = order.state == "mismatch";
@@ -915,24 +934,6 @@ fn settle(
             sum: order.charged,
         }));
     }
-    // Monobank: the webhook must be about the invoice we created for this order. Its key
-    // may not be ours alone, and an invoice another merchant made with our order id as its
-    // reference, paid into that merchant's account, must never pay us.
-    if system.protocol == ProtocolKind::Monobank {
-        let ours = &order.provider_ref;
-        if ours.is_empty() || *ours != s.provider_ref {
-            return Err(Outcome::Refused(Refusal::BadSignature(format!(
-                "invoice {} is not the one made for order {} ({}): nothing credited",
-                s.provider_ref,
-                order.order_id,
-                if ours.is_empty() {
-                    "none was recorded"
-                } else {
-                    ours.as_str()
-                }
-            ))));
-        }
-    }
     if !pays {
         card::order::note_and_close(
             conn,
@@ -954,6 +955,17 @@ fn settle(
         return Err(Outcome::Refused(Refusal::PaidThenCancelled {
             prv_txn: order.id,
         }));
+    }
+    // A success after the provider reversed the payment is older news: Monobank's
+    // webhooks come out of order (a reversal dated later was delivered first), and LiqPay
+    // and WayForPay date nothing, so their success after a reversal is a retry of the old
+    // word. The money left again; nothing is credited or changed, and the provider is told
+    // it was received. (The ledger looks again under the order's lock.)
+    if order.state == CardState::Reversed.name() {
+        return Err(Outcome::Noted {
+            order: order.id,
+            state: CardState::Reversed,
+        });
     }
     // What we stored ourselves: it parsed when the order was made.
     let txn_id = TxnId::parse_token(&order.order_id)

@@ -112,7 +112,8 @@ pub struct CardSettings {
 
 /// Whom a card system takes payments for, when one provider has several merchants: ABillS
 /// group ids (`groups = [1, 2]`), and/or a regular expression the account must match
-/// (`accounts = "^2\\d{5}$"`). Both set: both must hold. Neither: everybody — the merchant
+/// (`accounts = "^2\\d{5}$"`) — the account as the billing stores it for the system's first
+/// account key, so that one subscriber is one merchant's however they type it. Both set: both must hold. Neither: everybody — the merchant
 /// for whoever no other takes.
 #[derive(Debug, Clone, Default)]
 pub struct Merchant {

@@ -29,7 +29,7 @@ use crate::billing::{
 };
 use crate::config::{BillingKind, System};
 use crate::db::{server_code, ER_DUP_ENTRY};
-use crate::domain::{parse_balance, Account, AccountRef, Amount, Domain, TxnId};
+use crate::domain::{parse_balance, Account, AccountKey, AccountRef, Amount, Domain, TxnId};
 use crate::outcome::{CardState, Refusal, Subscriber};
 
 pub mod txn_ids;
@@ -67,6 +67,9 @@ struct Target {
     uid: u64,
     /// `users.gid`: which of a card provider's merchants takes the subscriber's payments.
     gid: u32,
+    /// `users.id` and `users_pi.contract_id`, as stored.
+    login: String,
+    contract_id: String,
     /// `users.disable`: 0 active, 1 disabled, 2 not active, and whatever else an install
     /// uses.
     disable: u8,
@@ -78,7 +81,7 @@ struct Target {
 }
 
 /// The columns of a [`Target`], joined as ABillS's own user search joins them.
-const TARGET_SELECT: &str = "SELECT u.uid, u.gid, u.disable, IFNULL(g.disable_paysys, 0), \
+const TARGET_SELECT: &str = "SELECT u.uid, u.gid, u.id, IFNULL(pi.contract_id, ''), u.disable, IFNULL(g.disable_paysys, 0), \
      IF(u.company_id > 0, IFNULL(c.bill_id, 0), u.bill_id), \
      CAST(IF(u.company_id > 0, cb.deposit, b.deposit) AS DECIMAL(24,2)), \
      CONCAT_WS(' ', pi.fio, pi.fio2, pi.fio3) \
@@ -90,7 +93,17 @@ const TARGET_SELECT: &str = "SELECT u.uid, u.gid, u.disable, IFNULL(g.disable_pa
      LEFT JOIN bills cb ON cb.id = c.bill_id \
      WHERE u.deleted = 0 AND u.domain_id = ?";
 
-type TargetRow = (u64, u32, u8, u8, u64, Option<String>, Option<Vec<u8>>);
+type TargetRow = (
+    u64,
+    u32,
+    String,
+    String,
+    u8,
+    u8,
+    u64,
+    Option<String>,
+    Option<Vec<u8>>,
+);
 
 /// Looks `account` up by each of its keys in turn; the first key that finds somebody
 /// decides. A key that finds two subscribers (contract numbers need not be unique) is a
@@ -127,7 +140,7 @@ fn lookup(
                 ))))
             }
         }
-        let Some((uid, gid, disabled, paysys_disabled, bill_id, deposit, name)) =
+        let Some((uid, gid, login, contract_id, disabled, paysys_disabled, bill_id, deposit, name)) =
             rows.into_iter().next()
         else {
             continue;
@@ -135,6 +148,8 @@ fn lookup(
         return Ok(Ok(Target {
             uid,
             gid,
+            login,
+            contract_id,
             disable: disabled,
             paysys_disabled: paysys_disabled != 0,
             bill_id,
@@ -508,6 +523,11 @@ impl Billing for Abills {
                 name: target.name,
                 balance: target.deposit,
                 group: Some(target.gid),
+                account: Some(match system.account.keys.first() {
+                    Some(AccountKey::Login) => target.login,
+                    Some(AccountKey::ContractId) => target.contract_id,
+                    _ => target.uid.to_string(),
+                }),
             })
         }))
     }

@@ -13,7 +13,7 @@ use mysql::{Conn, Transaction};
 
 use crate::billing::{Billing, BillingRow, Credit, Credited, Uncredit, Uncredited};
 use crate::config::{BillingKind, System};
-use crate::domain::{parse_balance, Account, Domain};
+use crate::domain::{parse_balance, Account, AccountKey, Domain, PaymentCode};
 use crate::outcome::{Refusal, Subscriber};
 
 pub struct NoDeny;
@@ -35,7 +35,7 @@ impl Billing for NoDeny {
     fn find(
         &self,
         conn: &mut Conn,
-        _system: &System,
+        system: &System,
         account: &Account,
         _domain: Domain,
     ) -> Result<Result<Subscriber, Refusal>, mysql::Error> {
@@ -57,6 +57,10 @@ impl Billing for NoDeny {
                 balance: balance.as_deref().and_then(parse_balance),
                 // NoDeny's groups are not read: its merchants are picked by account.
                 group: None,
+                account: Some(match system.account.keys.first() {
+                    Some(AccountKey::PaymentCode) => PaymentCode::for_id(id).to_string(),
+                    _ => id.to_string(),
+                }),
             })
             .ok_or(Refusal::NoSuchSubscriber))
     }

@@ -332,6 +332,7 @@ mod tests {
                     name: "Ив*** И***".into(),
                     balance: Some(Amount::from_kopecks(1250)),
                     group: None,
+                    account: None,
                 },
                 sum: None,
                 limits: (Amount::from_kopecks(1), Amount::from_kopecks(100)),

@@ -638,6 +638,7 @@ mod tests {
                     name: "Ив*** И***".into(),
                     balance: Some(Amount::from_kopecks(-350)),
                     group: None,
+                    account: None,
                 },
                 sum: None,
                 limits: (Amount::from_kopecks(100), Amount::from_kopecks(1_500_000)),

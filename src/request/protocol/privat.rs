@@ -525,6 +525,7 @@ mod tests {
                     name: "Ив*** И***".into(),
                     balance: Some(Amount::from_kopecks(-691000)),
                     group: None,
+                    account: None,
                 },
                 sum: None,
                 limits: (Amount::from_kopecks(1), Amount::from_kopecks(100)),
