@@ -552,6 +552,30 @@ fn a_good_post_stores_the_order_and_answers_a_signed_liqpay_form() {
         assert_eq!(json["currency"], "UAH");
         assert_eq!(json["action"], "pay");
         assert_eq!(json["public_key"], site.liqpay.public_key());
+        // Payable until the order's validity ends (24 h after it was made, UTC), not after.
+        let (expires,): (String,) = site
+            .db
+            .conn()
+            .query_first(
+                "SELECT DATE_FORMAT(CONVERT_TZ(valid_until, @@session.time_zone, '+00:00'), \
+                 '%Y-%m-%d %H:%i:%s') FROM paysys_order",
+            )
+            .unwrap()
+            .unwrap();
+        let sent = json["expired_date"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
+        let secs = |t: &str| {
+            chrono::NaiveDateTime::parse_from_str(t, "%Y-%m-%d %H:%M:%S")
+                .unwrap()
+                .and_utc()
+                .timestamp()
+        };
+        assert!(
+            (secs(&sent) - secs(&expires)).abs() <= 2,
+            "expired_date {sent}, the order valid until {expires} UTC"
+        );
         assert_eq!(
             json["server_url"],
             format!("{PUBLIC_URL}/callback/liqpay").as_str()
@@ -662,6 +686,8 @@ fn wayforpay_gets_a_signed_form() {
     );
     let signature = page.hidden("merchantSignature").unwrap();
     assert_eq!(signature.len(), 32, "hex HMAC-MD5");
+    // Payable for the order's validity (24 h), not after.
+    assert_eq!(page.hidden("orderLifetime").as_deref(), Some("86400"));
 }
 
 #[test]

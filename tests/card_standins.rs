@@ -87,6 +87,7 @@ fn liqpay_checkout(
             result_url: &result_url,
             sandbox: false,
             language: Some("uk"),
+            expires: None,
         },
     )
     .expect("checkout form");
@@ -178,6 +179,7 @@ fn liqpay_refuses_a_form_or_status_request_signed_with_another_key() {
             result_url: &result_url,
             sandbox: false,
             language: None,
+            expires: None,
         },
     )
     .unwrap();
@@ -671,6 +673,7 @@ fn wayforpay_checkout(
             service_url: &service_url,
             return_url: &return_url,
             language: Some("UA"),
+            lifetime_secs: None,
         },
     )
     .expect("checkout form");
@@ -761,6 +764,7 @@ fn wayforpay_refuses_a_bad_form_and_records_an_answer_that_is_not_the_accept() {
             service_url: &receiver.url("/callback/wayforpay"),
             return_url: &receiver.url("/pay/ord-w2"),
             language: None,
+            lifetime_secs: None,
         },
     )
     .unwrap();

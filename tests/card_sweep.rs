@@ -75,6 +75,7 @@ fn liqpay_checkout(standin: &LiqPay, o: &CardOrder) {
             result_url: "http://127.0.0.1:9/pay",
             sandbox: false,
             language: None,
+            expires: None,
         },
     )
     .unwrap();
@@ -314,11 +315,25 @@ fn failed_and_expired_orders_are_noted_and_a_late_success_still_pays_on_nodeny()
     assert_eq!(state(&db, waiting.id), "waiting");
     assert_eq!(db.pays(), 1, "only the late success credits");
     assert_ne!(db.balance(5907), before);
-    // Nothing more on the next run.
+    // Nothing more on the next run (the failed order is asked again, still failed).
     let (code, out, _) = sweep(&site.config_path());
     assert_eq!(code, Some(0));
     assert!(!out.contains('→'), "{out}");
     assert_eq!(db.pays(), 1);
+    // The subscriber tries again on the failed order's checkout, pays, and the callback
+    // is lost: within the order's validity the sweeper still finds the success.
+    standin.set_status(&failed.order_id, Some("success"));
+    let (code, out, err) = sweep(&site.config_path());
+    assert_eq!(code, Some(0), "{out}{err}");
+    assert!(
+        out.contains(&format!(
+            "{} liqpay 59071 10.00 failed → paid (prv_txn",
+            failed.order_id
+        )),
+        "{out}"
+    );
+    assert_eq!(state(&db, failed.id), "paid");
+    assert_eq!(db.pays(), 2);
     // paysys orders lists them, and by state.
     let list = |args: &[&str]| {
         let out = Command::new(env!("CARGO_BIN_EXE_paysys"))

@@ -289,6 +289,7 @@ fn assert_installed_with(prefix: &Path, written_as: &str, rundir: &str) {
             vec![
                 format!("\nExecStart={written_as}/cgi-bin/paysys_check.cgi\n"),
                 "\nRequires=paysys-check.socket\n".to_string(),
+                format!("\nReadWritePaths={written_as}/var/log {written_as}/var/cache\n"),
             ],
         ),
         (

@@ -963,7 +963,8 @@ const SWEEP_USAGE: &str = "usage: paysys sweep [CONFIG]
   progress, or no payment yet, leaves the order waiting until its validity
   (validity_hours, default 24) ends; then it is asked one last time and, unless paid,
   becomes expired. Prints one line per order changed:
-    <order id> <system> <account> <sum> waiting → paid (prv_txn N)
+    <order id> <system> <account> <sum> waiting → paid (prv_txn N)   (or failed →, asked
+    again within its validity: a second attempt may have paid)
   then a summary line; errors go to stderr. Each settled order writes its line in the log
   (cmd=sweep). Safe to run every minute (etc/systemd/paysys-sweep.timer, or cron) while
   callbacks arrive. Exit 0: it ran; 1: an error (config, database, a provider that did not

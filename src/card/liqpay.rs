@@ -80,6 +80,10 @@ pub struct Checkout<'a> {
     pub sandbox: bool,
     /// `uk`, `en` (LiqPay's page language); `None` leaves it to LiqPay.
     pub language: Option<&'a str>,
+    /// `expired_date`: when LiqPay stops taking payment of the order, UTC
+    /// `YYYY-MM-DD HH:MM:SS` — the end of the order's validity, after which we no longer
+    /// ask about it. `None`: LiqPay's own default.
+    pub expires: Option<&'a str>,
 }
 
 #[derive(Serialize)]
@@ -95,6 +99,8 @@ struct CheckoutJson<'a> {
     result_url: &'a str,
     #[serde(skip_serializing_if = "Option::is_none")]
     sandbox: Option<u8>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    expired_date: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     language: Option<&'a str>,
 }
@@ -129,6 +135,7 @@ pub fn checkout_form(keys: &Keys, checkout: &Checkout) -> Result<SignedForm, Err
         server_url: checkout.server_url,
         result_url: checkout.result_url,
         sandbox: checkout.sandbox.then_some(1),
+        expired_date: checkout.expires,
         language: checkout.language,
     };
     let json = serde_json::to_string(&json).map_err(|e| malformed(P, e.to_string()))?;
@@ -454,6 +461,7 @@ mod tests {
             result_url: "https://isp.example/cgi-bin/paysys_check.cgi/pay/ord-42",
             sandbox: true,
             language: Some("uk"),
+            expires: None,
         };
         let form = checkout_form(&doc_keys(), &checkout).unwrap();
         let json = String::from_utf8(BASE64.decode(&form.data).unwrap()).unwrap();

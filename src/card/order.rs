@@ -425,7 +425,8 @@ pub fn waiting(
 ) -> Result<Vec<Waiting>, mysql::Error> {
     let rows: Vec<mysql::Row> = conn.exec(
         format!(
-            "SELECT {COLUMNS}, valid_until <= NOW() FROM paysys_order WHERE system_name = ? AND state = 'waiting' \
+            "SELECT {COLUMNS}, valid_until <= NOW() FROM paysys_order WHERE system_name = ? \
+             AND (state = 'waiting' OR (state = 'failed' AND valid_until > NOW())) \
              AND cancelled IS NULL AND valid_until IS NOT NULL \
              AND (? = 0 OR provider_ref <> '' OR valid_until <= NOW()) \
              ORDER BY polled, id LIMIT ?"

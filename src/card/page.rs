@@ -938,6 +938,14 @@ fn order_page(
         "ru" => "ru",
         _ => "en",
     };
+    // The end of the order's validity (from when it was made, also for an order made
+    // again), as LiqPay's expired_date wants it.
+    let expires_utc = DateTime::from_timestamp(
+        order_date.saturating_add(i64::from(card.validity_hours) * 3600),
+        0,
+    )
+    .map(|t| t.format("%Y-%m-%d %H:%M:%S").to_string())
+    .unwrap_or_default();
     match &card.credentials {
         Credentials::Liqpay {
             public_key,
@@ -957,6 +965,8 @@ fn order_page(
                 sandbox: card.sandbox,
                 // LiqPay's checkout speaks Ukrainian and English.
                 language: Some(if provider_lang == "en" { "en" } else { "uk" }),
+                // Not payable after the order's validity, when we stop asking about it.
+                expires: Some(&expires_utc),
             };
             match liqpay::checkout_form(&keys, &checkout) {
                 Ok(signed) => submit_page(
@@ -996,6 +1006,7 @@ fn order_page(
                 products: &products,
                 service_url: &server_url,
                 return_url: &result_url,
+                lifetime_secs: Some(card.validity_hours.saturating_mul(3600)),
                 language: Some(match provider_lang {
                     "uk" => "UA",
                     "ru" => "RU",
@@ -1034,11 +1045,18 @@ fn order_page(
                     invoice_id,
                     page_url,
                 }) => {
-                    // The sweeper asks Monobank about the order by its invoiceId.
+                    // Every webhook of the order is checked against its invoiceId, and the
+                    // sweeper asks Monobank by it: without it on record, a payment of the
+                    // invoice could never be credited, so the subscriber is not sent to pay.
                     if let Err(e) = order::note_ref(conn, &order, "created", &invoice_id, None) {
-                        notes.push(format!(
-                            "invoiceId {invoice_id} not noted on the order: {e}"
-                        ));
+                        return unavailable(
+                            answered,
+                            look,
+                            Fault::DatabaseWrite(format!(
+                                "invoice {invoice_id} created, but its id could not be noted on \
+                                 the order ({e}): the subscriber was not sent to pay it"
+                            )),
+                        );
                     }
                     // A repeated request within minutes is sent here again.
                     if let Err(e) = order::note_page_url(conn, &order, &page_url) {
@@ -1048,7 +1066,14 @@ fn order_page(
                     answered.reply.comment = format!("invoice {invoice_id} created");
                 }
                 Ok(monobank::CreateAnswer::Refused(r)) => {
-                    give_up(conn, &order, &format!("{} {}", r.code, r.text), notes);
+                    give_up(
+                        conn,
+                        billing,
+                        system,
+                        &order,
+                        &format!("{} {}", r.code, r.text),
+                        notes,
+                    );
                     unavailable(
                         answered,
                         look,
@@ -1061,7 +1086,7 @@ fn order_page(
                     answered.healthy = true;
                 }
                 Err(why) => {
-                    give_up(conn, &order, &why, notes);
+                    give_up(conn, billing, system, &order, &why, notes);
                     unavailable(
                         answered,
                         look,
@@ -1162,10 +1187,28 @@ fn too_many(answered: &mut Answered, look: &Look, config: &Config, typed: &Typed
         .push(("Retry-After", "600".into()));
 }
 
-/// An order no invoice was made for: failed, so that nobody waits for it.
-fn give_up(conn: &mut mysql::Conn, order: &CardOrder, why: &str, notes: &mut Vec<String>) {
+/// An order no invoice was made for: failed, so that nobody waits for it (and ABillS's row
+/// of it says so).
+fn give_up(
+    conn: &mut mysql::Conn,
+    billing: &dyn Billing,
+    system: &System,
+    order: &CardOrder,
+    why: &str,
+    notes: &mut Vec<String>,
+) {
     let status = format!("create failed: {}", crate::card::clip(why));
-    if let Err(e) = order::note(conn, order, CardState::Failed, &status, "", None) {
+    let noted = order::note_and_close(
+        conn,
+        billing,
+        system,
+        order,
+        CardState::Failed,
+        &status,
+        "",
+        None,
+    );
+    if let Err(e) = noted {
         notes.push(format!("order {} not marked failed: {e}", order.order_id));
     }
 }

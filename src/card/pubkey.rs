@@ -121,6 +121,20 @@ fn resolve(
             None
         }
     };
+    // No cache to date the last fetch by (var/cache not writable): this process's memory
+    // spaces the fetches instead, which is what a persistent worker needs.
+    if cached.as_ref().is_none_or(|key| !verifies(key)) {
+        if let Some(age) = uncached_fetch_age().filter(|age| *age < REFETCH_AFTER) {
+            return Err(Fault::Provider(format!(
+                "Monobank's key was fetched {} s ago and could not be cached in {}; not \
+                 fetched again before {} s have passed: answered 503, Monobank posts again \
+                 (make var/cache writable for the web server's user)",
+                age.as_secs(),
+                cache.display(),
+                REFETCH_AFTER.as_secs()
+            )));
+        }
+    }
     if let Some(key) = &cached {
         if verifies(key) {
             return Ok(key.clone());
@@ -149,7 +163,10 @@ fn resolve(
     // key was last fetched, which spaces the fetches.
     let stored = match write_cache(cache, &text) {
         Ok(()) => format!("cached in {}", cache.display()),
-        Err(why) => format!("not cached ({why}): fetched again next time"),
+        Err(why) => {
+            note_uncached_fetch();
+            format!("not cached ({why}): fetched again next time, at most once a minute")
+        }
     };
     let note = match &cached {
         None => format!("Monobank's public key fetched from {url}, {stored}"),
@@ -167,6 +184,19 @@ fn resolve(
         notes.push("the X-Sign does not verify with the key Monobank gives now either".into());
     }
     Ok(key)
+}
+
+/// When this process last fetched a key it could not cache.
+static UNCACHED_FETCH: std::sync::Mutex<Option<std::time::Instant>> = std::sync::Mutex::new(None);
+
+fn note_uncached_fetch() {
+    if let Ok(mut last) = UNCACHED_FETCH.lock() {
+        *last = Some(std::time::Instant::now());
+    }
+}
+
+fn uncached_fetch_age() -> Option<Duration> {
+    UNCACHED_FETCH.lock().ok()?.map(|at| at.elapsed())
 }
 
 /// How long ago the cached key was fetched (the file's modification time); `None` when it

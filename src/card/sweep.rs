@@ -1,7 +1,9 @@
 //! `paysys sweep`: the card orders whose callback never came, settled from the provider's
 //! status API.
 //!
-//! For each card system of the config, each of its orders still `waiting` is asked about
+//! For each card system of the config, each of its orders still `waiting` — and, until its
+//! validity ends, each that `failed` (a provider may take a second attempt after a declined
+//! one, and its callback may be lost too) — is asked about
 //! (LiqPay's status request, Monobank's invoice status, WayForPay's `CHECK_STATUS`; at
 //! most [`ORDERS_PER_RUN`] a run, those never asked or asked longest ago first), and
 //! the provider's word is settled by [`pipeline::settle_order`] — the very path a verified
@@ -259,6 +261,8 @@ pub struct Change {
     pub system: String,
     pub account: String,
     pub sum: String,
+    /// What the order was: `waiting`, or `failed` (asked again within its validity).
+    pub from: String,
     /// `paid`, `failed`, `expired`, `reversed`, `mismatch`.
     pub state: String,
     /// The payment's `prv_txn`, when it paid.
@@ -269,8 +273,8 @@ impl fmt::Display for Change {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "{} {} {} {} waiting → {}",
-            self.order_id, self.system, self.account, self.sum, self.state
+            "{} {} {} {} {} → {}",
+            self.order_id, self.system, self.account, self.sum, self.from, self.state
         )?;
         if let Some(prv_txn) = self.prv_txn {
             write!(f, " (prv_txn {prv_txn})")?;
@@ -459,6 +463,7 @@ fn sweep_one(
                     AskError::Refused(format!("not given up ({why}): {e}"))
                 })?;
             return Ok(noted.then(|| Change {
+                from: w.order.state.clone(),
                 order_id: w.order.order_id.clone(),
                 system: system.name.clone(),
                 account: w.order.account.clone(),
@@ -478,7 +483,9 @@ fn sweep_one(
                 state: CardState::Expired,
                 amount: w.order.charged,
                 currency: w.order.currency.clone(),
-                provider_ref: String::new(),
+                // The invoice the order was made with (Monobank): the settle checks the word
+                // is about it.
+                provider_ref: w.order.provider_ref.clone(),
                 status: if word.is_empty() {
                     "expired".into()
                 } else {
@@ -491,6 +498,7 @@ fn sweep_one(
     let now: DateTime<Local> = Local::now();
     let outcome = pipeline::settle_order(config, system, settlement, conns, now);
     let change = |state: &str, prv_txn: Option<u64>| Change {
+        from: w.order.state.clone(),
         order_id: w.order.order_id.clone(),
         system: system.name.clone(),
         account: w.order.account.clone(),
@@ -525,6 +533,11 @@ fn sweep_one(
                 }
                 "paid" => {
                     summary.settled_elsewhere += 1;
+                    Ok(None)
+                }
+                // A failed order asked again within its validity, still failed.
+                state if state == w.order.state => {
+                    summary.still_waiting += 1;
                     Ok(None)
                 }
                 state => Ok(Some(change(state, None))),

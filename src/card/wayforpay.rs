@@ -54,6 +54,9 @@ pub struct Checkout<'a> {
     pub return_url: &'a str,
     /// `UA`, `EN`, …; `None` leaves it to WayForPay.
     pub language: Option<&'a str>,
+    /// `orderLifetime`: seconds WayForPay takes payment of the order for — the order's
+    /// validity, after which we no longer ask about it. `None`: WayForPay's own default.
+    pub lifetime_secs: Option<u32>,
 }
 
 /// Joins the fields WayForPay signs with `;`, refusing a field that holds `;`: a signature
@@ -196,6 +199,9 @@ pub fn checkout_form(
     fields.push(("returnUrl".into(), checkout.return_url.into()));
     if let Some(language) = checkout.language {
         fields.push(("language".into(), language.into()));
+    }
+    if let Some(secs) = checkout.lifetime_secs {
+        fields.push(("orderLifetime".into(), secs.to_string()));
     }
     Ok(fields)
 }
@@ -558,6 +564,7 @@ mod tests {
             service_url: "https://isp.example/cgi-bin/paysys_check.cgi/callback/wfp",
             return_url: "https://isp.example/cgi-bin/paysys_check.cgi/pay/ord-42",
             language: Some("UA"),
+            lifetime_secs: None,
         };
         let fields = checkout_form(&merchant(), &checkout).unwrap();
         let pairs: Vec<(&str, &str)> = fields
