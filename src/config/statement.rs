@@ -38,6 +38,15 @@ pub struct StatementRule {
     pub line: usize,
 }
 
+/// A rule is where it is written.
+impl PartialEq for StatementRule {
+    fn eq(&self, other: &Self) -> bool {
+        self.path == other.path && self.line == other.line
+    }
+}
+
+impl Eq for StatementRule {}
+
 impl StatementRule {
     /// `paysys.toml:42`, to say which rule matched.
     pub fn place(&self) -> String {

@@ -1202,6 +1202,24 @@ pub fn settle_order(
     };
     // The callback's own words for the outcome (result and comment), so that the log reads
     // the same whichever way the word came.
+    record_unrequested(config, system, echo, outcome, domain, notes, conns, started)
+}
+
+/// The one journal line of work no request asked for — the sweeper's settle of an order, a
+/// statement's row — with `ip=-`, worded by `system`'s protocol as its requests would be;
+/// leaves `conns` as a request does (a connection after a database error is not reused).
+/// Returns the outcome.
+#[allow(clippy::too_many_arguments)]
+pub fn record_unrequested(
+    config: &Config,
+    system: &System,
+    echo: Echo,
+    outcome: Outcome,
+    domain: Domain,
+    notes: Vec<String>,
+    conns: &mut Connections,
+    started: Instant,
+) -> Outcome {
     let reply = protocol::of(system.protocol, PAYSYS_CHECK_CGI.dialect).render(&echo, &outcome);
     let db = conns
         .node()
@@ -1220,7 +1238,6 @@ pub fn settle_order(
         notes,
         db,
     };
-    // No caller: the sweeper asked the provider itself (`ip=-` in the log).
     let request = Request {
         method: String::new(),
         remote_addr: None,

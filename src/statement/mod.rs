@@ -30,9 +30,11 @@
 //!    value, never a panic.
 
 pub mod csv;
+pub mod matching;
 pub mod monobank;
 pub mod onec;
 pub mod privat;
+pub mod store;
 
 use std::fmt;
 use std::io::{self, BufRead};

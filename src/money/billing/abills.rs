@@ -57,6 +57,9 @@ fn unpaid_order_status(status: u8) -> bool {
     )
 }
 
+/// "Unknown column": a field an older ABillS does not have.
+const ER_BAD_FIELD_ERROR: u16 = 1054;
+
 /// "Illegal mix of collations": a value compared with a column whose character set cannot
 /// represent it.
 const ER_CANT_AGGREGATE_2COLLATIONS: u16 = 1267;
@@ -795,6 +798,45 @@ impl Billing for Abills {
                 STATUS_PROCESSING,
             ),
         )
+    }
+
+    fn payer_code_accounts(
+        &self,
+        conn: &mut Conn,
+        system: &System,
+        code: &str,
+    ) -> Result<Vec<String>, mysql::Error> {
+        let rows: Vec<(u64, String, String, u64)> = match conn.exec(
+            "SELECT u.uid, u.id, IFNULL(pi.contract_id, ''), u.company_id FROM users u \
+             LEFT JOIN users_pi pi ON pi.uid = u.uid \
+             LEFT JOIN companies c ON c.id = u.company_id \
+             WHERE u.deleted = 0 AND u.domain_id = 0 AND ((u.company_id > 0 AND \
+             (c.edrpou = ? OR c.tax_number = ?)) OR pi.tax_number = ?) ORDER BY u.uid LIMIT 50",
+            (code, code, code),
+        ) {
+            Ok(rows) => rows,
+            // An ABillS without these fields (before 1.50's companies.edrpou and
+            // users_pi.tax_number): nobody has the code.
+            Err(e) if server_code(&e) == Some(ER_BAD_FIELD_ERROR) => return Ok(Vec::new()),
+            Err(e) => return Err(e),
+        };
+        let mut companies = Vec::new();
+        let mut accounts = Vec::new();
+        for (uid, login, contract_id, company) in rows {
+            // A company pays into its own bill, whichever of its users is credited.
+            if company > 0 {
+                if companies.contains(&company) {
+                    continue;
+                }
+                companies.push(company);
+            }
+            accounts.push(match system.account.keys.first() {
+                Some(AccountKey::Login) => login,
+                Some(AccountKey::ContractId) => contract_id,
+                _ => uid.to_string(),
+            });
+        }
+        Ok(accounts)
     }
 
     fn close_order(

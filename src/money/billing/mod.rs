@@ -223,6 +223,20 @@ pub trait Billing: Sync {
         Ok(())
     }
 
+    /// The accounts (as `system`'s first account key reads them) of the subscribers whose
+    /// own fields hold the payer code `code` (ЄДРПОУ, РНОКПП, БИН/ИИН), for a bank
+    /// statement's row: ABillS's company `edrpou` / `tax_number` (one account per company:
+    /// its payments go to the company's bill) and subscriber `tax_number`. Empty where the
+    /// billing keeps no such fields.
+    fn payer_code_accounts(
+        &self,
+        _conn: &mut Conn,
+        _system: &System,
+        _code: &str,
+    ) -> Result<Vec<String>, mysql::Error> {
+        Ok(Vec::new())
+    }
+
     /// Records, where the billing keeps such records, that a card order opened with
     /// [`Billing::open_order`] failed or expired (ABillS: its `paysys_log` row's status; a
     /// later payment of the order still completes it). Other states change nothing.
