@@ -3,7 +3,7 @@
 #
 #   bench/run.sh [--duration 10s] [--connections 8] [--threads 2] [--rounds 1]
 #                [--reps 50] [--rows 1000000] [--wait-quiet MINUTES]
-#                [--only web|process|scale|profile|protocols|protocols-web|cluster] [--osmp PATH] [--variants]
+#                [--only web|process|scale|profile|protocols|protocols-web|cluster|card] [--osmp PATH] [--variants]
 #                [--workers N] [--no-fastcgi]
 #
 # What it does, in order:
@@ -30,7 +30,9 @@
 #        bench_5_protocols, bench_6_protocols_web  every protocol, next to OSMP
 #        bench_7_cluster  check and pay through 1, 2 and 3 web nodes on a 3-node Galera
 #                         cluster, against one web node on a plain server
-#        bench_8_card_callback  a LiqPay callback paying an order next to an OSMP pay
+#        bench_8_card_callback  a LiqPay callback paying an order next to an OSMP pay, on
+#                         ABillS and NoDeny, as CGI processes and persistent (FastCGI), and
+#                         the database round trips of each (a private server's general log)
 #      and keeps everything they print in target/bench/run-<date>.txt (raw outputs of wrk,
 #      strace, perf and callgrind next to it).
 #
@@ -43,7 +45,7 @@
 #   --rows N          rows per table for the large scale measurement (default 1000000)
 #   --wait-quiet M    wait up to M minutes for a quiet machine first (default 0: don't)
 #   --only NAME       run one benchmark: web, process, scale, profile, protocols,
-#                     protocols-web or cluster
+#                     protocols-web, cluster or card
 #   --osmp PATH       measure this osmp executable instead of make's (for example a build
 #                     with an optimisation being tried)
 #   --variants        also build bench/variants.sh's osmp variants (optimisations src/ does

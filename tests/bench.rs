@@ -45,6 +45,12 @@
 //!   web nodes, pays to 1000 different subscribers. Then three web nodes that all list the
 //!   same writing node first (INSTALL section 12's advice). Prints req/s and the ratio to
 //!   the plain server, then checks that every node holds the same rows.
+//! * `bench_8_card_callback`: a LiqPay callback paying an order (made as the page makes
+//!   it) next to an OSMP pay of the same sum to the same subscriber, through the same
+//!   `paysys_check` and config, on ABillS and on NoDeny, the two alternating: as CGI
+//!   processes (CPU, wall, the log's `ms=`), persistent (FastCGI on a socket: latency one at
+//!   a time, req/s from `BENCH_CONNECTIONS` clients, CPU of the process), and the database
+//!   round trips of one request in each mode, from a private server's general log.
 //! * `bench_4_profile`: where one check process spends its time: `strace -c -f`, the
 //!   syscall timeline from `strace -f -tt -T`, `perf stat`, `valgrind --tool=callgrind`
 //!   (each only if installed).
@@ -2688,106 +2694,547 @@ fn bench_7_cluster() {
 }
 
 // ---------------------------------------------------------------------------------------
-// A card provider's callback against a terminal's pay, on ABillS, as CGI processes
+// A card provider's callback against a terminal's pay, on ABillS and NoDeny, as CGI
+// processes and persistent
 
-/// What a LiqPay callback that pays an order costs next to an OSMP pay of the same sum on the
-/// same ABillS database: both one `paysys_check.cgi` process; the callback also verifies
-/// LiqPay's SHA-1 signature, decodes its base64 JSON and reads and marks the order.
-#[test]
-#[ignore = "benchmark: bench/run.sh"]
-fn bench_8_card_callback() {
-    use paysys::card::order::{self, NewOrder};
-    use paysys::card::{liqpay, Secret};
-    let s = Settings::get();
-    let db = TestDb::with_fixture(&common::abills::fixture());
-    let site = Site::new(&db.url, "");
-    let private = "a4825234f4bae72a0be04eafe9e8e2bada209255";
-    let systems = format!(
-        "\n[[system]]\nname = \"osmp\"\nprotocol = \"osmp\"\nallow = [\"127.0.0.1\"]\naccount = \"login\"\n\
-         \n[[system]]\nname = \"liqpay\"\nprotocol = \"liqpay\"\nallow = [\"127.0.0.8\"]\n\
-         public_key = \"i00000000\"\nprivate_key = \"{private}\"\nabills_id = 62\naccount = \"login\"\n"
-    );
-    site.write_config(&common::abills::config_text(&db.url, &systems));
-    let config = site.config_path().to_string_lossy().into_owned();
-    let exe = paysys_check_exe();
-    let date = txn_date();
-    // The orders the callbacks pay, made beforehand as the page makes them.
-    let mut conn = db.conn();
-    let orders: Vec<String> = (0..s.reps + 3)
-        .map(|_| {
-            order::create(
+/// LiqPay's merchant key in bench_8's configs.
+const CARD_PRIVATE_KEY: &str = "a4825234f4bae72a0be04eafe9e8e2bada209255";
+
+/// One billing of `bench_8_card_callback`: an install base whose config has an OSMP system
+/// (admitting 127.0.0.1) and a LiqPay system whose callbacks come to
+/// `paysys_check.cgi/callback/liqpay` (as the page's `server_url` names it), both paying
+/// the same subscriber; and the orders the callbacks pay, made as the page makes them.
+struct CardBench {
+    /// "ABillS" or "NoDeny".
+    name: &'static str,
+    db: TestDb,
+    site: Site,
+    /// The account both pay: `test1` (login, uid 1) or `59071` (payment code of 5907).
+    account: &'static str,
+    uid: u64,
+    orders: std::sync::Mutex<std::collections::VecDeque<String>>,
+    /// The next OSMP `txn_id`.
+    txn: std::sync::atomic::AtomicUsize,
+}
+
+impl CardBench {
+    fn new(abills: bool, server: Option<&str>) -> CardBench {
+        let fixture = if abills {
+            common::abills::fixture()
+        } else {
+            std::fs::read_to_string(repo().join("sql/nodeny.sql")).expect("sql/nodeny.sql")
+        };
+        let db = match server {
+            Some(server) => TestDb::on_server(server, &fixture),
+            None => TestDb::with_fixture(&fixture),
+        };
+        let site = Site::new(&db.url, "");
+        let (billing, key, account, uid) = if abills {
+            ("abills", "login", "test1", 1)
+        } else {
+            ("nodeny", "payment_code", "59071", 5907)
+        };
+        site.write_config(&format!(
+            "[database]\nurl = \"{url}\"\nbilling = \"{billing}\"\nlock_timeout = 3\n\n\
+             [log]\nfile = \"var/log/paysys_check.log\"\n\n\
+             [[system]]\nname = \"osmp\"\nprotocol = \"osmp\"\nallow = [\"127.0.0.1\"]\n\
+             account = \"{key}\"\nmax_sum = \"1000000.00\"\n\n\
+             [[system]]\nname = \"liqpay\"\nprotocol = \"liqpay\"\npublic_key = \"i00000000\"\n\
+             private_key = \"{CARD_PRIVATE_KEY}\"\nabills_id = 62\naccount = \"{key}\"\n",
+            url = db.url
+        ));
+        CardBench {
+            name: if abills { "ABillS" } else { "NoDeny" },
+            db,
+            site,
+            account,
+            uid,
+            orders: Default::default(),
+            txn: std::sync::atomic::AtomicUsize::new(900_000),
+        }
+    }
+
+    /// `n` more orders of 1.00, each stored as the page stores it: ours and, on ABillS, the
+    /// `paysys_log` row in progress, in one transaction.
+    fn make_orders(&self, n: usize) {
+        use paysys::card::order::{self, NewOrder};
+        let config = paysys::config::Config::load(&self.site.config_path())
+            .unwrap_or_else(|e| panic!("bench_8 config: {e}"));
+        let system = config
+            .systems
+            .iter()
+            .find(|s| s.name == "liqpay")
+            .expect("the liqpay system");
+        let billing = paysys::billing::of(config.database.billing);
+        let one = paysys::domain::Amount::from_kopecks(100);
+        let mut conn = self.db.conn();
+        let mut orders = self.orders.lock().expect("orders");
+        for _ in 0..n {
+            conn.query_drop("START TRANSACTION").expect("begin");
+            let made = order::create(
                 &mut conn,
                 &NewOrder {
                     system: "liqpay",
-                    account: "test1",
-                    amount: paysys::domain::Amount::from_kopecks(100),
-                    charged: paysys::domain::Amount::from_kopecks(100),
+                    account: self.account,
+                    amount: one,
+                    charged: one,
                     currency: "UAH",
                     domain: paysys::domain::Domain::default(),
                     validity_hours: 24,
                     subscriber_id: None,
                 },
             )
-            .expect("an order")
-            .order_id
+            .expect("an order");
+            billing
+                .open_order(
+                    &mut conn,
+                    system,
+                    &made.order_id,
+                    self.uid,
+                    one,
+                    paysys::domain::Domain::default(),
+                )
+                .expect("the billing's record of the order");
+            conn.query_drop("COMMIT").expect("commit");
+            orders.push_back(made.order_id);
+        }
+    }
+
+    /// The next order's id.
+    fn next_order(&self) -> String {
+        self.orders
+            .lock()
+            .expect("orders")
+            .pop_front()
+            .expect("bench_8 made too few orders")
+    }
+
+    /// The query of a new OSMP pay of 1.00.
+    fn pay_query(&self, date: &str) -> String {
+        let txn = self.txn.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        format!(
+            "command=pay&txn_id={txn}&account={}&sum=1.00&txn_date={date}",
+            self.account
+        )
+    }
+}
+
+/// LiqPay's callback saying the order was paid 1.00, signed: the form body.
+fn liqpay_paid(order_id: &str) -> String {
+    use paysys::card::{liqpay, Secret};
+    let json = format!(
+        "{{\"public_key\":\"i00000000\",\"version\":3,\"action\":\"pay\",\"status\":\"success\",\
+         \"order_id\":\"{order_id}\",\"payment_id\":1,\"amount\":1.00,\"currency\":\"UAH\"}}"
+    );
+    liqpay::SignedForm::new(&Secret::new(CARD_PRIVATE_KEY), &json).form_body()
+}
+
+/// The CGI variables of a LiqPay callback at `/callback/liqpay` with a body of `len` bytes.
+fn callback_vars<'a>(config: &'a str, len: &'a str) -> Vec<(&'a str, &'a str)> {
+    let mut vars = cgi_vars(config, "", "127.0.0.1");
+    vars.retain(|(k, _)| !matches!(*k, "REQUEST_METHOD" | "SCRIPT_NAME"));
+    vars.extend([
+        ("REQUEST_METHOD", "POST"),
+        ("SCRIPT_NAME", "/cgi-bin/paysys_check.cgi"),
+        ("PATH_INFO", "/callback/liqpay"),
+        ("CONTENT_TYPE", "application/x-www-form-urlencoded"),
+        ("CONTENT_LENGTH", len),
+    ]);
+    vars
+}
+
+/// One `paysys_check.cgi` process paying by OSMP, checked.
+fn cgi_osmp_pay(s: &Settings, b: &CardBench, date: &str) -> Run {
+    let config = b.site.config_path().to_string_lossy().into_owned();
+    let query = b.pay_query(date);
+    let mut vars = cgi_vars(&config, &query, "127.0.0.1");
+    vars.retain(|(k, _)| *k != "SCRIPT_NAME");
+    vars.push(("SCRIPT_NAME", "/cgi-bin/paysys_check.cgi"));
+    let run = run_process_in(s, paysys_check_exe(), &vars, b"");
+    assert!(
+        run.stdout.contains("<result>0</result>"),
+        "{}: osmp pay: {}{}",
+        b.name,
+        run.stdout,
+        run.stderr
+    );
+    run
+}
+
+/// One `paysys_check.cgi` process settling the next order by LiqPay's callback, checked.
+fn cgi_callback(s: &Settings, b: &CardBench) -> Run {
+    let config = b.site.config_path().to_string_lossy().into_owned();
+    let body = liqpay_paid(&b.next_order());
+    let len = body.len().to_string();
+    let run = run_process_in(
+        s,
+        paysys_check_exe(),
+        &callback_vars(&config, &len),
+        body.as_bytes(),
+    );
+    assert!(
+        run.stdout.contains("paid"),
+        "{}: callback: {}{}",
+        b.name,
+        run.stdout,
+        run.stderr
+    );
+    run
+}
+
+/// `paysys_check` persistent on a socket of the install base, `workers` threads.
+fn card_responder(b: &CardBench, workers: usize) -> common::fcgi::Responder {
+    let listener = std::os::unix::net::UnixListener::bind(b.site.base.join("osmp.sock"))
+        .expect("bind the socket");
+    common::fcgi::Responder::start_exe(
+        &paysys_check_exe().to_string_lossy(),
+        &b.site,
+        workers,
+        std::os::fd::OwnedFd::from(listener),
+        &[],
+    )
+}
+
+/// An OSMP pay through the persistent process: whether it paid.
+fn fcgi_osmp_pay(r: &common::fcgi::Responder, b: &CardBench, date: &str) -> bool {
+    let query = b.pay_query(date);
+    let answer = r.request(
+        &[
+            ("REQUEST_METHOD", "GET"),
+            ("SCRIPT_NAME", "/cgi-bin/paysys_check.cgi"),
+            ("QUERY_STRING", &query),
+        ],
+        b"",
+    );
+    answer.body.contains("<result>0</result>")
+}
+
+/// A LiqPay callback for `order_id` through the persistent process: whether it paid.
+fn fcgi_callback(r: &common::fcgi::Responder, order_id: &str) -> bool {
+    let body = liqpay_paid(order_id);
+    let answer = r.request(
+        &[
+            ("REQUEST_METHOD", "POST"),
+            ("SCRIPT_NAME", "/cgi-bin/paysys_check.cgi"),
+            ("PATH_INFO", "/callback/liqpay"),
+        ],
+        body.as_bytes(),
+    );
+    answer.status == 200 && answer.body.contains("paid")
+}
+
+/// CPU time all threads of process `pid` have used, in ms (from each thread's schedstat:
+/// nanoseconds, not clock ticks).
+fn process_cpu_ms(pid: u32) -> f64 {
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return f64::NAN;
+    };
+    tasks
+        .flatten()
+        .filter_map(|t| {
+            let text = std::fs::read_to_string(t.path().join("schedstat")).ok()?;
+            text.split_whitespace().next()?.parse::<f64>().ok()
+        })
+        .sum::<f64>()
+        / 1e6
+}
+
+/// `n` requests `one(i)` from `threads` clients at once: the seconds it took and how many
+/// failed.
+fn concurrent(threads: usize, n: usize, one: &(dyn Fn(usize) -> bool + Sync)) -> (f64, usize) {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let next = AtomicUsize::new(0);
+    let failed = AtomicUsize::new(0);
+    let started = Instant::now();
+    std::thread::scope(|scope| {
+        for _ in 0..threads {
+            scope.spawn(|| loop {
+                let i = next.fetch_add(1, Ordering::SeqCst);
+                if i >= n {
+                    break;
+                }
+                if !one(i) {
+                    failed.fetch_add(1, Ordering::SeqCst);
+                }
+            });
+        }
+    });
+    (
+        started.elapsed().as_secs_f64(),
+        failed.load(Ordering::SeqCst),
+    )
+}
+
+/// The statements a server's general log received while `f` ran (the log read from byte
+/// `from`): `(connection id, command, argument)`; the log's size after.
+fn general_log_since(log: &Path, from: u64) -> (Vec<(u64, String, String)>, u64) {
+    // The server writes each entry as it comes; wait until the file stops growing.
+    let mut size = std::fs::metadata(log).map(|m| m.len()).unwrap_or(0);
+    for _ in 0..20 {
+        std::thread::sleep(Duration::from_millis(50));
+        let now = std::fs::metadata(log).map(|m| m.len()).unwrap_or(0);
+        if now == size {
+            break;
+        }
+        size = now;
+    }
+    let text = std::fs::read(log).unwrap_or_default();
+    let start = (from as usize).min(text.len());
+    let entries = String::from_utf8_lossy(&text[start..])
+        .lines()
+        .filter_map(|line| {
+            // "[time]\t    <id> <Command>\t<argument>"
+            let parts: Vec<&str> = line.split('\t').collect();
+            parts.iter().enumerate().find_map(|(i, part)| {
+                let (id, command) = part.trim().split_once(' ')?;
+                let id = id.parse::<u64>().ok()?;
+                let command = command.trim();
+                (!command.is_empty()
+                    && command.chars().all(|c| c.is_ascii_alphabetic() || c == ' '))
+                .then(|| (id, command.to_string(), parts[i + 1..].join(" ")))
+            })
         })
         .collect();
-    let callback = |order_id: &str| {
-        let json = format!(
-            "{{\"public_key\":\"i00000000\",\"version\":3,\"action\":\"pay\",\"status\":\"success\",\
-             \"order_id\":\"{order_id}\",\"payment_id\":1,\"amount\":1.00,\"currency\":\"UAH\"}}"
-        );
-        liqpay::SignedForm::new(&Secret::new(private), &json).form_body()
-    };
+    (entries, text.len() as u64)
+}
+
+/// Round trips of one request from the general log's entries: statements (`Query`,
+/// `Prepare`, `Execute`, `Init DB`; `Close stmt` and `Quit` get no answer) and connects.
+fn round_trips(entries: &[(u64, String, String)]) -> (usize, usize, BTreeMap<String, usize>) {
+    let mut by = BTreeMap::new();
+    for (_, command, _) in entries {
+        *by.entry(command.clone()).or_insert(0) += 1;
+    }
+    let answered = entries
+        .iter()
+        .filter(|(_, c, _)| matches!(c.as_str(), "Query" | "Prepare" | "Execute" | "Init DB"))
+        .count();
+    let connects = entries.iter().filter(|(_, c, _)| c == "Connect").count();
+    (answered, connects, by)
+}
+
+/// What a LiqPay callback that pays an order costs next to an OSMP pay of the same sum to
+/// the same subscriber, on ABillS and on NoDeny, through the same `paysys_check` executable
+/// and the same config: as CGI processes (CPU, wall), persistent (FastCGI: latency one at a
+/// time, requests per second from `BENCH_CONNECTIONS` clients at once, CPU of the
+/// process), and the database round trips of each, counted in the general log of a private
+/// server. The two kinds alternate throughout, so that a change in the machine's load
+/// touches both alike: the ratio is measured in one run.
+#[test]
+#[ignore = "benchmark: bench/run.sh"]
+fn bench_8_card_callback() {
+    let s = Settings::get();
+    let date = txn_date();
+    let seq = s.reps * 4;
+    let many = s.reps * 20;
+    let benches = [CardBench::new(true, None), CardBench::new(false, None)];
+    for b in &benches {
+        b.make_orders(s.reps + 3 + seq + 3 + many);
+    }
     println!(
-        "\n== a card callback next to a terminal's pay: paysys_check.cgi processes on ABillS, each \
-         figure from {} runs (after 3 warm-up runs); load before: {}",
-        s.reps,
+        "\n== a card callback next to a terminal's pay: paysys_check on ABillS (sql/abills.sql) and \
+         NoDeny, an OSMP pay and a LiqPay callback (/callback/liqpay, an order made as the page \
+         makes it) of 1.00 to one subscriber, alternating; {}; load before: {}",
+        paysys_check_exe().display(),
         load()
     );
-    let mut osmp = Figures::new("osmp pay");
-    for i in 0..s.reps + 3 {
-        let query = format!(
-            "command=pay&txn_id={}&account=test1&sum=1.00&txn_date={date}",
-            900_000 + i
-        );
-        let vars = cgi_vars(&config, &query, "127.0.0.1");
-        let run = run_process_in(&s, exe, &vars, b"");
-        assert!(
-            run.stdout.contains("<result>0</result>"),
-            "{}{}",
-            run.stdout,
-            run.stderr
-        );
-        if i >= 3 {
-            osmp.add(&run);
-            osmp.add_log_ms(&site);
-        }
-    }
-    let mut card = Figures::new("liqpay callback pay");
-    for (i, order_id) in orders.iter().enumerate() {
-        let body = callback(order_id);
-        let len = body.len().to_string();
-        let mut vars = cgi_vars(&config, "", "127.0.0.8");
-        vars.retain(|(k, _)| *k != "REQUEST_METHOD");
-        vars.push(("REQUEST_METHOD", "POST"));
-        vars.push(("CONTENT_TYPE", "application/x-www-form-urlencoded"));
-        vars.push(("CONTENT_LENGTH", &len));
-        let run = run_process_in(&s, exe, &vars, body.as_bytes());
-        assert!(run.stdout.contains("paid"), "{}{}", run.stdout, run.stderr);
-        if i >= 3 {
-            card.add(&run);
-            card.add_log_ms(&site);
-        }
-    }
-    println!("load after: {}\n", load());
-    println!("{}", Figures::header());
-    println!("{}", osmp.row());
-    println!("{}", card.row());
+
+    // 1. CGI: one process per request, as a web server starts it.
     println!(
-        "\nCPU median, callback against pay: {:.2} ms / {:.2} ms = x{:.2}",
-        median(&card.cpu),
-        median(&osmp.cpu),
-        median(&card.cpu) / median(&osmp.cpu)
+        "\n-- CGI: one process per request, each figure from {} runs (after 3 warm-up runs of each)\n",
+        s.reps
     );
+    println!(
+        "{}",
+        Figures::header().replace("| process |", "| billing, process |")
+    );
+    let mut cgi_ratio = Vec::new();
+    for b in &benches {
+        let mut osmp = Figures::new(&format!("{} osmp pay", b.name));
+        let mut card = Figures::new(&format!("{} liqpay callback", b.name));
+        for i in 0..s.reps + 3 {
+            let run = cgi_osmp_pay(&s, b, &date);
+            if i >= 3 {
+                osmp.add(&run);
+                osmp.add_log_ms(&b.site);
+            }
+            let run = cgi_callback(&s, b);
+            if i >= 3 {
+                card.add(&run);
+                card.add_log_ms(&b.site);
+            }
+        }
+        println!("{}", osmp.row());
+        println!("{}", card.row());
+        cgi_ratio.push((
+            b.name,
+            median(&card.cpu) / median(&osmp.cpu),
+            median(&card.wall) / median(&osmp.wall),
+            median(&card.inproc) / median(&osmp.inproc),
+        ));
+    }
+    println!();
+    for (name, cpu, wall, inproc) in &cgi_ratio {
+        println!(
+            "CGI {name}: callback / pay, medians: CPU x{cpu:.2}, wall x{wall:.2}, log ms= x{inproc:.2}"
+        );
+    }
+
+    // 2. Persistent: the same executable on a socket, its workers keeping their
+    // connections.
+    println!(
+        "\n-- persistent (FastCGI, {} workers): one request at a time ({seq} of each after 3 \
+         warm-up), then {} clients at once ({many} of each, in two alternating halves)\n",
+        s.workers, s.connections
+    );
+    println!(
+        "| billing | request | one at a time: ms median | p90 | at once: req/s | CPU ms of the process per request | not paid |"
+    );
+    println!("|---|---|---:|---:|---:|---:|---:|");
+    let mut fcgi_ratio = Vec::new();
+    for b in &benches {
+        let responder = card_responder(b, s.workers);
+        let pid = responder.child.id();
+        let (mut osmp_ms, mut card_ms) = (Vec::new(), Vec::new());
+        for i in 0..seq + 3 {
+            let t = Instant::now();
+            assert!(fcgi_osmp_pay(&responder, b, &date), "{}: osmp pay", b.name);
+            if i >= 3 {
+                osmp_ms.push(t.elapsed().as_secs_f64() * 1000.0);
+            }
+            let order = b.next_order();
+            let t = Instant::now();
+            assert!(
+                fcgi_callback(&responder, &order),
+                "{}: callback\n{}",
+                b.name,
+                responder.stderr()
+            );
+            if i >= 3 {
+                card_ms.push(t.elapsed().as_secs_f64() * 1000.0);
+            }
+        }
+        let orders: Vec<String> = (0..many).map(|_| b.next_order()).collect();
+        let (mut osmp_t, mut card_t, mut osmp_cpu, mut card_cpu) = (0.0, 0.0, 0.0, 0.0);
+        let (mut osmp_failed, mut card_failed) = (0, 0);
+        let half = many / 2;
+        for round in 0..2 {
+            let n = if round == 0 { half } else { many - half };
+            let cpu = process_cpu_ms(pid);
+            let (t, failed) =
+                concurrent(s.connections, n, &|_| fcgi_osmp_pay(&responder, b, &date));
+            osmp_t += t;
+            osmp_failed += failed;
+            osmp_cpu += process_cpu_ms(pid) - cpu;
+            let base = round * half;
+            let cpu = process_cpu_ms(pid);
+            let (t, failed) = concurrent(s.connections, n, &|i| {
+                fcgi_callback(&responder, &orders[base + i])
+            });
+            card_t += t;
+            card_failed += failed;
+            card_cpu += process_cpu_ms(pid) - cpu;
+        }
+        let rows = [
+            (
+                "osmp pay",
+                &osmp_ms,
+                many as f64 / osmp_t,
+                osmp_cpu,
+                osmp_failed,
+            ),
+            (
+                "liqpay callback",
+                &card_ms,
+                many as f64 / card_t,
+                card_cpu,
+                card_failed,
+            ),
+        ];
+        for (name, ms, rps, cpu, failed) in rows {
+            println!(
+                "| {} | {name} | {:.2} | {:.2} | {rps:.0} | {:.2} | {failed} |",
+                b.name,
+                median(ms),
+                percentile(ms, 90.0),
+                cpu / many as f64
+            );
+        }
+        fcgi_ratio.push((
+            b.name,
+            median(&card_ms) / median(&osmp_ms),
+            (many as f64 / osmp_t) / (many as f64 / card_t),
+            card_cpu / osmp_cpu,
+        ));
+        drop(responder);
+    }
+    println!();
+    for (name, ms, rps, cpu) in &fcgi_ratio {
+        println!(
+            "persistent {name}: callback / pay: latency median x{ms:.2}, time per request at once \
+             x{rps:.2}, CPU of the process x{cpu:.2}"
+        );
+    }
+    println!("load after: {}", load());
+
+    // 3. Round trips, from the general log of a private server (nobody else's statements).
+    use common::mariadb::PrivateServer;
+    let server = match PrivateServer::start(
+        "bench-card",
+        &["--general-log=1", "--general-log-file=general.log"],
+    ) {
+        Ok(Some(server)) => server,
+        Ok(None) => return,
+        Err(e) => panic!("{e}"),
+    };
+    let log = server.dir().join("data/general.log");
+    println!(
+        "\n-- database round trips of one request (general log of a private server; statements \
+         answered: Query, Prepare, Execute; Connect is the handshake)\n"
+    );
+    println!("| billing | mode | request | statements | by command |");
+    println!("|---|---|---|---:|---|");
+    let mut listings = Vec::new();
+    for abills in [true, false] {
+        let b = CardBench::new(abills, Some(&server.url()));
+        b.make_orders(8);
+        let responder = card_responder(&b, 1);
+        // Warm-up: the persistent worker's connection made, its statements prepared.
+        assert!(fcgi_osmp_pay(&responder, &b, &date));
+        assert!(fcgi_callback(&responder, &b.next_order()));
+        let (_, mut at) = general_log_since(&log, 0);
+        for mode in ["CGI", "persistent"] {
+            for request in ["osmp pay", "liqpay callback"] {
+                match (mode, request) {
+                    ("CGI", "osmp pay") => drop(cgi_osmp_pay(&s, &b, &date)),
+                    ("CGI", _) => drop(cgi_callback(&s, &b)),
+                    (_, "osmp pay") => assert!(fcgi_osmp_pay(&responder, &b, &date)),
+                    _ => assert!(fcgi_callback(&responder, &b.next_order())),
+                }
+                let (entries, end) = general_log_since(&log, at);
+                at = end;
+                let (answered, connects, by) = round_trips(&entries);
+                let by: Vec<String> = by.iter().map(|(c, n)| format!("{c} {n}")).collect();
+                let connects = match connects {
+                    0 => String::new(),
+                    1 => " + 1 connect".into(),
+                    n => format!(" + {n} connects"),
+                };
+                println!(
+                    "| {} | {mode} | {request} | {answered}{connects} | {} |",
+                    b.name,
+                    by.join(", ")
+                );
+                listings.push((format!("{} {mode} {request}", b.name), entries));
+            }
+        }
+        drop(responder);
+    }
+    for (what, entries) in &listings {
+        println!("\n{what}:");
+        for (_, command, argument) in entries {
+            let argument: String = argument.chars().take(150).collect();
+            println!("  {command:<10} {argument}");
+        }
+    }
 }

@@ -7,7 +7,9 @@
 //!   (its `commission_percent` added on top), the order stored (ours, and on ABillS the
 //!   `paysys_log` row "in progress") in one transaction, and the browser sent on — to LiqPay
 //!   and WayForPay by a signed form that submits itself (a button for browsers without
-//!   JavaScript), to Monobank by invoice/create and a redirect to its `pageUrl`;
+//!   JavaScript), to Monobank by invoice/create and a page that goes on to its `pageUrl`
+//!   by itself (a `<meta>` refresh: a `303` after the form's POST would be refused by the
+//!   browser under the form page's `form-action 'self'`);
 //! * `paysys_check.cgi/pay/<order id>` (any method: WayForPay's `returnUrl` is a POST): where
 //!   the provider sends the browser back; shows the order's state, refreshing itself while
 //!   it waits.
@@ -1129,19 +1131,19 @@ fn outside_limits(look: &Look, system: &System, amount: Amount) -> Option<(Strin
     None
 }
 
-/// Sends the browser to the provider's page at `url` (Monobank's pageUrl), with a link for
-/// a browser that does not follow.
+/// Sends the browser to the provider's page at `url` (Monobank's pageUrl): a page that goes
+/// on by itself (`<meta http-equiv="refresh">`), with a link for a browser that does not.
+/// Not a `303`: the form was posted from a page whose policy lets forms go to this server
+/// only (`form-action 'self'`), and browsers hold a redirect that follows a form's
+/// submission to that policy too — Chromium refuses it and the subscriber stays on the form.
 fn redirect(answered: &mut Answered, look: &Look, url: &str) {
-    answered.reply.response.status = 303;
-    answered
-        .reply
-        .response
-        .headers
-        .push(("Location", url.to_string()));
     answered.reply.response.body = look.page(
-        "",
         &format!(
-            "<p><a class=\"button\" href=\"{}\">{}</a></p>",
+            "<meta http-equiv=\"refresh\" content=\"0; url={}\">",
+            escape(url)
+        ),
+        &format!(
+            "<p><a class=\"button\" id=\"continue\" href=\"{}\">{}</a></p>",
             escape(url),
             look.t("continue")
         ),

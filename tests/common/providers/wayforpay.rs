@@ -5,6 +5,10 @@
 //! paysys's answer must be the signed `accept`, which the stand-in checks and records
 //! ([`Delivery::accepted`]), posting again up to [`WayForPay::set_retries`] times when it
 //! is not.
+//!
+//! The browser goes back to the shop's `returnUrl` by a `303` redirect, or — with
+//! [`WayForPay::set_return_by_post`], as WayForPay itself does — by a page whose form POSTs
+//! the payment's fields there and submits itself.
 
 use std::sync::{Arc, Mutex};
 
@@ -82,6 +86,7 @@ struct Shared {
     domain: String,
     secret: String,
     retries: Mutex<usize>,
+    return_by_post: Mutex<bool>,
     script: Mutex<Script>,
     state: Mutex<State>,
 }
@@ -104,6 +109,7 @@ impl WayForPay {
             domain: domain.to_string(),
             secret: secret.to_string(),
             retries: Mutex::new(0),
+            return_by_post: Mutex::new(false),
             script: Mutex::new(Script::Pay),
             state: Mutex::new(State::default()),
         });
@@ -121,6 +127,14 @@ impl WayForPay {
     /// (0 by default: every callback once, its `accepted` recorded).
     pub fn set_retries(&self, retries: usize) {
         *lock(&self.shared.retries) = retries;
+    }
+
+    /// Whether the checkout sends the browser back to `returnUrl` as WayForPay does: a page
+    /// whose form POSTs the payment's fields there, submitted by its script (a button
+    /// without JavaScript). `false` (the default): a `303` redirect, which [`super::Browser`]
+    /// follows.
+    pub fn set_return_by_post(&self, on: bool) {
+        *lock(&self.shared.return_by_post) = on;
     }
 
     /// `checkout_url` for the config.
@@ -437,7 +451,61 @@ impl Shared {
             state.orders.push(order.clone());
         }
         self.play(&order, &script);
+        if *lock(&self.return_by_post) {
+            return self.return_page(&order.order_reference);
+        }
         Response::see_other(&order.return_url)
+    }
+
+    /// The page that takes the browser back to the shop by a POST of the payment's fields
+    /// (those of the callback, as the order stands now; only the merchant and the order when
+    /// there is no payment).
+    fn return_page(&self, order_reference: &str) -> Response {
+        let order = lock(&self.state)
+            .orders
+            .iter()
+            .find(|o| o.order_reference == order_reference)
+            .cloned()
+            .unwrap_or_else(|| no_order(order_reference));
+        let mut fields = vec![
+            ("merchantAccount".to_string(), self.account.clone()),
+            ("orderReference".to_string(), order.order_reference.clone()),
+        ];
+        if let Some(status) = &order.status {
+            let json = self.payment_json(&order, status, &self.secret);
+            if let Ok(Value::Object(map)) = serde_json::from_str::<Value>(&json) {
+                fields = map
+                    .into_iter()
+                    .map(|(k, v)| match v {
+                        Value::String(s) => (k, s),
+                        other => (k, other.to_string()),
+                    })
+                    .collect();
+            }
+        }
+        let mut inputs = String::new();
+        for (name, value) in &fields {
+            inputs.push_str(&format!(
+                "<input type=\"hidden\" name=\"{}\" value=\"{}\">",
+                html_escape(name),
+                html_escape(value)
+            ));
+        }
+        let status = order.status.as_deref().unwrap_or("no payment");
+        Response::new(
+            200,
+            "text/html; charset=utf-8",
+            format!(
+                "<!doctype html><html><head><meta charset=\"utf-8\">\
+                 <title>WayForPay stand-in</title></head><body>\
+                 <p id=\"standin\">WayForPay stand-in: {}; back to the shop…</p>\
+                 <form id=\"back\" method=\"post\" action=\"{}\">{inputs}\
+                 <button type=\"submit\">Back to the shop</button></form>\
+                 <script>document.getElementById('back').submit();</script></body></html>",
+                html_escape(status),
+                html_escape(&order.return_url)
+            ),
+        )
     }
 
     fn play(&self, order: &Order, script: &Script) {
@@ -538,6 +606,15 @@ impl Shared {
             None => refusal(1127, "Order not found"),
         }
     }
+}
+
+/// Text made safe for HTML content and quoted attribute values.
+fn html_escape(text: &str) -> String {
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+        .replace('\'', "&#39;")
 }
 
 fn handle(shared: &Shared, request: &Request) -> Response {
