@@ -222,6 +222,9 @@ struct Held {
     config: DatabaseConfig,
     conn: Conn,
     node: Node,
+    /// What it was opened for: a per-request connection opened for reads has no lock
+    /// timeouts set, so a later write of the request opens its own.
+    usage: Use,
     /// When a cluster node was last asked whether it still serves.
     asked: Instant,
 }
@@ -271,8 +274,16 @@ impl Connections {
         usage: Use,
     ) -> Result<(&mut Conn, &Node), String> {
         self.used = true;
-        let reusable = self.keep
-            && match self.held.as_mut() {
+        // Within one CGI request, the connection the request opened serves its later steps
+        // too (a card callback's order lookup, then its pay): a second connect would cost
+        // the handshake again. Not pinged: it is milliseconds old.
+        let same_request = !self.keep
+            && self.held.as_ref().is_some_and(|h| {
+                h.config == *config && (h.usage == Use::Write || usage == Use::Read)
+            });
+        let reusable = same_request
+            || self.keep
+                && match self.held.as_mut() {
                 // A cluster node may have fallen out of sync since (desynced, a donor, cut
                 // off from the majority): asking its state takes the ping's round trip, and
                 // one that no longer serves is left for the next in the list.
@@ -298,6 +309,7 @@ impl Connections {
                 config: config.clone(),
                 conn,
                 node,
+                usage,
                 asked: Instant::now(),
             });
         }
