@@ -39,3 +39,5 @@ GRANT SELECT, INSERT ON `abills`.`paysys_refusal` TO 'paysys'@'localhost', 'pays
 GRANT SELECT, INSERT, UPDATE ON `abills`.`paysys_order` TO 'paysys'@'localhost', 'paysys'@'127.0.0.1';
 -- The subscriber's page: accounts tried that name nobody, by caller (deleted after a day).
 GRANT SELECT, INSERT, DELETE ON `abills`.`paysys_page_miss` TO 'paysys'@'localhost', 'paysys'@'127.0.0.1';
+-- Bank statements' rows and their queue (paysys statement).
+GRANT SELECT, INSERT, UPDATE ON `abills`.`paysys_statement` TO 'paysys'@'localhost', 'paysys'@'127.0.0.1';

@@ -29,3 +29,5 @@ GRANT SELECT, INSERT ON `nodeny`.`paysys_refusal` TO 'paysys'@'localhost', 'pays
 GRANT SELECT, INSERT, UPDATE ON `nodeny`.`paysys_order` TO 'paysys'@'localhost', 'paysys'@'127.0.0.1';
 -- The subscriber's page: accounts tried that name nobody, by caller (deleted after a day).
 GRANT SELECT, INSERT, DELETE ON `nodeny`.`paysys_page_miss` TO 'paysys'@'localhost', 'paysys'@'127.0.0.1';
+-- Bank statements' rows and their queue (paysys statement).
+GRANT SELECT, INSERT, UPDATE ON `nodeny`.`paysys_statement` TO 'paysys'@'localhost', 'paysys'@'127.0.0.1';

@@ -145,3 +145,33 @@ CREATE TABLE IF NOT EXISTS paysys_page_miss (
   KEY caller_created (caller_ip, created),
   KEY created (created)
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4;
+
+-- Bank statements: every credit row of a [[statement.bank]]'s statement that was not
+-- skipped, once per (bank, the bank's row id), with what became of it. The queue of rows
+-- no rule matched (`paysys statement list`). The money's own guarantee is paysys_txn's
+-- UNIQUE key: a row is credited as the payment (bank, txn_id).
+CREATE TABLE IF NOT EXISTS paysys_statement (
+  id            BIGINT UNSIGNED NOT NULL AUTO_INCREMENT,
+  bank          VARCHAR(32)     CHARACTER SET ascii COLLATE ascii_bin NOT NULL COMMENT 'the [[statement.bank]] name, the payments system_name',
+  row_id        VARCHAR(64)     CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NOT NULL COMMENT 'the bank''s id of the row, or one derived from its content',
+  txn_id        VARCHAR(64)     CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NOT NULL COMMENT 'paysys_txn.txn_id it is credited under',
+  op_date       DATE            NOT NULL,
+  amount        DECIMAL(16,2)   NOT NULL,
+  currency      CHAR(3)         CHARACTER SET ascii NOT NULL DEFAULT '',
+  purpose       VARCHAR(500)    NOT NULL DEFAULT '',
+  payer_name    VARCHAR(255)    NOT NULL DEFAULT '',
+  payer_code    VARCHAR(12)     CHARACTER SET ascii NOT NULL DEFAULT '',
+  payer_account VARCHAR(34)     CHARACTER SET ascii NOT NULL DEFAULT '',
+  state         VARCHAR(16)     CHARACTER SET ascii NOT NULL COMMENT 'credited, unmatched, ambiguous, settlement, ignored, by_hand',
+  reason        VARCHAR(255)    NOT NULL DEFAULT '',
+  account       VARCHAR(64)     NOT NULL DEFAULT '' COMMENT 'whom it was credited to',
+  prv_txn       BIGINT UNSIGNED NULL,
+  source        VARCHAR(255)    NOT NULL DEFAULT '' COMMENT 'the file or pull it first came from',
+  admin         VARCHAR(64)     NOT NULL DEFAULT '' COMMENT 'who assigned or closed it by hand',
+  created       DATETIME        NOT NULL,
+  updated       DATETIME        NULL,
+  PRIMARY KEY (id),
+  UNIQUE KEY bank_row (bank, row_id),
+  KEY state_date (state, op_date),
+  KEY row_id (row_id)
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4;

@@ -284,20 +284,20 @@ impl Connections {
         let reusable = same_request
             || self.keep
                 && match self.held.as_mut() {
-                // A cluster node may have fallen out of sync since (desynced, a donor, cut
-                // off from the majority): asking its state takes the ping's round trip, and
-                // one that no longer serves is left for the next in the list.
-                Some(h)
-                    if h.config == *config
-                        && h.node.cluster
-                        && h.asked.elapsed() >= ASK_STATE_EVERY =>
-                {
-                    h.asked = Instant::now();
-                    cluster::state(&mut h.conn).is_ok_and(|state| state.serves())
-                }
-                Some(h) if h.config == *config => h.conn.ping().is_ok(),
-                _ => false,
-            };
+                    // A cluster node may have fallen out of sync since (desynced, a donor, cut
+                    // off from the majority): asking its state takes the ping's round trip, and
+                    // one that no longer serves is left for the next in the list.
+                    Some(h)
+                        if h.config == *config
+                            && h.node.cluster
+                            && h.asked.elapsed() >= ASK_STATE_EVERY =>
+                    {
+                        h.asked = Instant::now();
+                        cluster::state(&mut h.conn).is_ok_and(|state| state.serves())
+                    }
+                    Some(h) if h.config == *config => h.conn.ping().is_ok(),
+                    _ => false,
+                };
         if !reusable {
             self.held = None;
             // A kept connection serves checks and pays alike: set the lock timeouts once.

@@ -8,6 +8,8 @@
 //! * [`paypro`] — PayPRO terminals' provider files (`paysys paypro-provider`).
 //! * `terminal` — `paysys terminal`: an OSMP or PayPRO terminal in a command (feature
 //!   `terminal`).
+//! * [`statement`] — `paysys statement`: bank statements imported and credited once, and
+//!   the queue of rows no rule could match.
 //! * [`progress`] — the line on the admin's terminal during a long `report` or `reconcile`.
 
 pub mod abills_import;
@@ -15,5 +17,6 @@ pub mod paypro;
 pub mod progress;
 pub mod reconcile;
 pub mod report;
+pub mod statement;
 #[cfg(feature = "terminal")]
 pub mod terminal;

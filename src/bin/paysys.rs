@@ -24,6 +24,9 @@
 //!                                status APIs and settle them as a callback would
 //! paysys orders [--state S] [--from DATE] [--to DATE] [--system S] [CONFIG]
 //!                                the card orders, with their states and times
+//! paysys statement import|list|assign|ignore …
+//!                                bank statements credited once, and the queue of rows no
+//!                                rule matched; see paysys::admin::statement
 //! paysys paypro-provider --url URL [--number N] [--name NAME] [--cp1251]
 //!                                the PayPRO own-provider description (MyProviders.ini) that
 //!                                makes a PayPRO terminal pre-check and pay through URL
@@ -71,6 +74,11 @@ const USAGE: &str = "usage:
   paysys orders [--state S] [--from YYYY-MM-DD] [--to YYYY-MM-DD] [--system S] [CONFIG]
                                  list the card orders (id, system, account, sum, state, times);
                                  exit 0 listed, 2 error
+  paysys statement import FILE... [--bank NAME] [--format F] [--dry-run] [--config CONFIG]
+  paysys statement list|assign ROW ACCOUNT|ignore ROW --reason TEXT
+                                 bank statements (1C, PrivatBank, Monobank, CSV) credited
+                                 once by the [[statement.rule]]s; unmatched rows wait in a
+                                 queue. paysys statement --help
   paysys paypro-provider --url URL [--number N] [--name NAME] [--cp1251]
                                  print the PayPRO own-provider description (MyProviders.ini) for
                                  the endpoint at URL (…/cgi-bin/osmp.cgi or …/paysys_check.cgi);
@@ -120,6 +128,9 @@ fn main() -> ExitCode {
         Some("orders") => orders(&args[1..]),
         Some("reconcile") => ExitCode::from(paysys::reconcile::command(&args[1..], config_path)),
         Some("report") => ExitCode::from(paysys::report::command(&args[1..], config_path)),
+        Some("statement") => {
+            ExitCode::from(paysys::admin::statement::command(&args[1..], config_path))
+        }
         Some("paypro-provider") => paypro_provider(&args[1..]),
         Some("easypay-verify") => easypay_verify(&args[1..]),
         #[cfg(feature = "terminal")]

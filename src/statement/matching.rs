@@ -21,7 +21,10 @@ pub enum Verdict<'r> {
         payer_name: bool,
     },
     /// The payer's code is to be looked up in the billing's own fields.
-    PayerCodeInBilling { rule: &'r StatementRule, code: String },
+    PayerCodeInBilling {
+        rule: &'r StatementRule,
+        code: String,
+    },
     /// No rule says anything of the row.
     NoRule,
 }
@@ -159,13 +162,20 @@ payer_name = true
     #[test]
     fn the_first_rule_that_says_something_decides() {
         let rules = rules(RULES);
-        let verdict = |purpose: &str, code: Option<&str>| decide(&rules, "privat", &row(purpose, code));
+        let verdict =
+            |purpose: &str, code: Option<&str>| decide(&rules, "privat", &row(purpose, code));
         assert!(matches!(
-            verdict("Перерахування коштів, прийнятих від Платників за дог. № 15/3 згідно реєстру", None),
+            verdict(
+                "Перерахування коштів, прийнятих від Платників за дог. № 15/3 згідно реєстру",
+                None
+            ),
             Verdict::Settlement { .. }
         ));
         assert_eq!(
-            verdict("Плата за інтернет, о/р 103078, Петренко Петро Володимирович", None),
+            verdict(
+                "Плата за інтернет, о/р 103078, Петренко Петро Володимирович",
+                None
+            ),
             Verdict::Accounts {
                 rule: &rules[2],
                 accounts: vec!["103078".into()],
@@ -214,13 +224,22 @@ bank = "mono"
 purpose = '(?P<account>\d+)'
 "#,
         );
-        assert_eq!(decide(&rules, "privat", &row("103078", None)), Verdict::NoRule);
-        assert!(matches!(decide(&rules, "mono", &row("103078", None)), Verdict::Accounts { .. }));
+        assert_eq!(
+            decide(&rules, "privat", &row("103078", None)),
+            Verdict::NoRule
+        );
+        assert!(matches!(
+            decide(&rules, "mono", &row("103078", None)),
+            Verdict::Accounts { .. }
+        ));
     }
 
     #[test]
     fn payer_names() {
-        assert!(payer_is("ПЕТРЕНКО ПЕТРО ВОЛОДИМИРОВИЧ", "Петренко Петро Володимирович"));
+        assert!(payer_is(
+            "ПЕТРЕНКО ПЕТРО ВОЛОДИМИРОВИЧ",
+            "Петренко Петро Володимирович"
+        ));
         assert!(payer_is("ФОП Петренко П.В.", "Петренко Петро"));
         assert!(payer_is("Д'Артаньян Ш.", "Д’Артаньян Шарль"));
         assert!(!payer_is("Петренко-Сидоренко Петро", "Петренко Петро"));

@@ -30,6 +30,7 @@
 //!    value, never a panic.
 
 pub mod csv;
+pub mod import;
 pub mod matching;
 pub mod monobank;
 pub mod onec;

@@ -193,11 +193,7 @@ pub fn record(
 
 /// Closes an open row by the admin's hand: credited to `account` (`prv_txn`), ignored, or
 /// marked credited by hand. `Ok(false)`: it was not open.
-pub fn close(
-    conn: &mut Conn,
-    id: u64,
-    decision: &Decision<'_>,
-) -> Result<bool, mysql::Error> {
+pub fn close(conn: &mut Conn, id: u64, decision: &Decision<'_>) -> Result<bool, mysql::Error> {
     conn.exec_drop(
         "UPDATE paysys_statement SET state = ?, reason = ?, account = ?, prv_txn = ?, admin = ?, \
          updated = NOW() WHERE id = ? AND state IN ('unmatched', 'ambiguous')",
