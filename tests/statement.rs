@@ -28,7 +28,16 @@ const IBAN: &str = "UA213223130000026007233566001";
 
 /// A 1C 1.03 file on our account `IBAN`, `docs` being (number, date, sum, payer, payer's
 /// account, purpose, posted, credit): Windows-1251, CRLF, as client-banks save them.
-type Doc<'a> = (&'a str, &'a str, &'a str, &'a str, &'a str, &'a str, bool, bool);
+type Doc<'a> = (
+    &'a str,
+    &'a str,
+    &'a str,
+    &'a str,
+    &'a str,
+    &'a str,
+    bool,
+    bool,
+);
 
 fn onec(docs: &[Doc<'_>]) -> Vec<u8> {
     let mut text = format!(
@@ -356,4 +365,244 @@ fn a_statement_is_credited_once_and_what_cannot_be_matched_waits() {
             "{who}: {log}"
         );
     }
+}
+
+/// PrivatBank's and Monobank's JSON and a CSV export through a preset, on ABillS: a
+/// company paying from its own code (mapped in the config, and read from ABillS's own
+/// fields: the company's edrpou, the subscriber's tax_number), a payer whose name must
+/// match the subscriber's, another currency, another of our accounts.
+#[test]
+fn json_and_csv_statements_payer_codes_and_names_on_abills() {
+    let ab = Abills::on_ddl(Ddl::V1_50, "");
+    let base = ab.site.base.clone();
+    let config = base.join("etc/paysys.toml");
+    std::fs::write(
+        &config,
+        format!(
+            r#"[database]
+url = "{url}"
+billing = "abills"
+
+[log]
+file = "var/log/paysys_check.log"
+
+[[statement.bank]]
+name = "privat"
+bank = "file"
+iban = "{IBAN}"
+account = "login"
+abills_id = 70
+txn_prefix = "PB"
+
+[[statement.bank]]
+name = "mono"
+bank = "file"
+account = "login"
+abills_id = 71
+txn_prefix = "MB"
+
+[[statement.bank]]
+name = "oschad"
+bank = "file"
+account = "login"
+abills_id = 72
+txn_prefix = "OB"
+
+[[statement.rule]]
+payer_code = "41234567"
+account = "a1b"
+
+[[statement.rule]]
+payer_code = "billing"
+
+[[statement.rule]]
+purpose = '(?i)о/р\s*(?P<account>[a-z0-9]+)'
+payer_name = true
+
+[[statement.csv]]
+name = "oschad"
+delimiter = ";"
+encoding = "utf-8"
+date = "ДАТА"
+number = "НОМЕР"
+purpose = "ПРИЗНАЧЕННЯ"
+payer_code = "КОД ІДЕНТ."
+payer_name = "КОНТРАГЕНТ"
+payer_account = "РАХУНОК КОНТРАГЕНТА"
+debit = "СУМА ДЕБЕТ"
+credit = "СУМА КРЕДИТ"
+decimal_comma = true
+"#,
+            url = ab.db.url
+        ),
+    )
+    .unwrap();
+    {
+        let mut conn = ab.db.conn();
+        conn.query_drop("UPDATE companies SET edrpou = '31234567' WHERE id = 1")
+            .unwrap();
+        conn.query_drop("UPDATE users_pi SET tax_number = '3012345678' WHERE uid = 1")
+            .unwrap();
+    }
+    let deposit = |bill: u64| -> String {
+        ab.db
+            .conn()
+            .exec_first::<String, _, _>(
+                "SELECT CAST(deposit AS DECIMAL(24,2)) FROM bills WHERE id = ?",
+                (bill,),
+            )
+            .unwrap()
+            .unwrap()
+    };
+    let run = |args: &[&str]| -> String {
+        let out = Command::new(env!("CARGO_BIN_EXE_paysys"))
+            .arg("statement")
+            .args(args)
+            .arg("--config")
+            .arg(&config)
+            .env_remove("PAYSYS_CONFIG")
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout).into_owned()
+            + &String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(0), "{text}");
+        text
+    };
+    let (test1, a1b, company) = (deposit(1), deposit(8), deposit(6));
+    let tx = |id: &str, sum: &str, ccy: &str, acc: &str, code: &str, name: &str, purpose: &str| {
+        format!(
+            r#"{{"AUT_MY_ACC":"{acc}","AUT_CNTR_CRF":"{code}","AUT_CNTR_ACC":"UA213052990000026201234567890",
+            "AUT_CNTR_NAM":"{name}","CCY":"{ccy}","PR_PR":"r","DAT_OD":"05.12.2026","OSND":"{purpose}",
+            "SUM":"{sum}","REF":"{id}","REFN":"1","TIM_P":"09:14","ID":"{id}9","TRANTYPE":"C"}}"#
+        )
+    };
+    let privat = format!(
+        r#"{{"status":"SUCCESS","type":"transactions","exist_next_page":false,"transactions":[{}]}}"#,
+        [
+            tx(
+                "R1",
+                "10.00",
+                "UAH",
+                IBAN,
+                "41234567",
+                "ТОВ Ромашка",
+                "Оплата за рахунком 77"
+            ),
+            tx(
+                "R2",
+                "20.00",
+                "UAH",
+                IBAN,
+                "31234567",
+                "ТОВ Ромашка",
+                "Оплата послуг зв'язку"
+            ),
+            tx(
+                "R3",
+                "30.00",
+                "UAH",
+                IBAN,
+                "3012345678",
+                "ІВАНОВ ІВАН",
+                "Оплата"
+            ),
+            tx(
+                "R4",
+                "40.00",
+                "UAH",
+                IBAN,
+                "0000000000",
+                "ІВАНЕНКО ІВАН",
+                "о/р test1"
+            ),
+            tx(
+                "R5",
+                "50.00",
+                "USD",
+                IBAN,
+                "0000000000",
+                "ІВАНОВ ІВАН",
+                "о/р test1"
+            ),
+            tx(
+                "R6",
+                "60.00",
+                "UAH",
+                "UA903052990000026007233566009",
+                "0",
+                "ІВАНОВ ІВАН",
+                "о/р test1"
+            ),
+        ]
+        .join(",")
+    );
+    let file = base.join("privat.json");
+    std::fs::write(&file, privat).unwrap();
+    let out = run(&["import", file.to_str().unwrap()]);
+    for expected in [
+        "10.00 credited to a1b",
+        "20.00 credited to test5",
+        "30.00 credited to test1",
+        "40.00 unmatched: account 'test1' is Ив*** И*** И*******, the payer is 'ІВАНЕНКО ІВАН'",
+        "50.00 skipped: in USD, the account is in UAH",
+        "60.00 skipped: on account UA903052990000026007233566009",
+    ] {
+        assert!(out.contains(expected), "{expected} in\n{out}");
+    }
+    assert_eq!(deposit(8), add(&a1b, "10.00"));
+    assert_eq!(deposit(6), add(&company, "20.00"), "the company's bill");
+    assert_eq!(deposit(1), add(&test1, "30.00"));
+
+    // Monobank: the purpose is its description and comment; the payer's name matches.
+    let mono = base.join("mono.json");
+    std::fs::write(
+        &mono,
+        r#"[{"id":"ZuHWzqkKGVo=","time":1796511600,"description":"Від: Іванов І.","comment":"о/р test1","amount":5000,"operationAmount":5000,"currencyCode":980,"balance":0,"hold":false,"counterName":"ІВАНОВ ІВАН"}]"#,
+    )
+    .unwrap();
+    let out = run(&["import", mono.to_str().unwrap(), "--bank", "mono"]);
+    assert!(out.contains("50.00 credited to test1"), "{out}");
+    assert!(run(&["import", mono.to_str().unwrap(), "--bank", "mono"]).contains("1 seen before"));
+    assert_eq!(deposit(1), add(&test1, "80.00"));
+
+    // A CSV export through the config's preset.
+    let csv = base.join("oschad.csv");
+    std::fs::write(
+        &csv,
+        "ДАТА;ЧАС;НОМЕР;ПРИЗНАЧЕННЯ;КОД ІДЕНТ.;КОНТРАГЕНТ;РАХУНОК КОНТРАГЕНТА;КОД ID НБУ;СУМА ДЕБЕТ;СУМА КРЕДИТ\n\
+         05.12.2026;10:00;11;\"Оплата, о/р a1b\";2345678901;Шаблон Ц.;UA213052990000026201234567891;300001;;\"1 000,50\"\n\
+         05.12.2026;10:05;12;Комісія банку;;;;;5,00;\n",
+    )
+    .unwrap();
+    let out = run(&[
+        "import",
+        csv.to_str().unwrap(),
+        "--bank",
+        "oschad",
+        "--format",
+        "csv:oschad",
+    ]);
+    assert!(out.contains("1000.50 credited to a1b"), "{out}");
+    assert!(out.contains("5.00 skipped: a debit"), "{out}");
+    assert_eq!(deposit(8), add(&a1b, "1010.50"));
+    // ABillS's rows name each bank's system.
+    let systems: Vec<(String, u32)> = ab
+        .db
+        .conn()
+        .query("SELECT transaction_id, system_id FROM paysys_log ORDER BY id")
+        .unwrap();
+    for (prefix, id) in [("PB:", 70), ("MB:", 71), ("OB:", 72)] {
+        assert!(
+            systems
+                .iter()
+                .any(|(t, s)| t.starts_with(prefix) && *s == id),
+            "{prefix} {id}: {systems:?}"
+        );
+    }
+}
+
+/// `a` + `b`, both sums with two decimals.
+fn add(a: &str, b: &str) -> String {
+    let k = |t: &str| paysys::domain::Amount::parse(t).unwrap().kopecks();
+    paysys::domain::Amount::from_kopecks(k(a) + k(b)).to_string()
 }

@@ -301,6 +301,36 @@ fn check_config(path: Option<PathBuf>) -> ExitCode {
                     .as_ref()
                     .map(|e| format!(" account_expr={}", e.as_str()))
                     .unwrap_or_default();
+                // A bank account: no caller, no limits; its rows are matched by the rules.
+                if let Some(bank) = s.statement() {
+                    let rules = c
+                        .statement
+                        .rules
+                        .iter()
+                        .filter(|r| r.bank.as_deref().is_none_or(|b| b == s.name))
+                        .count();
+                    println!(
+                        "bank     {} {} account {} ({}) account={}{expr}, {rules} rules{}",
+                        s.name,
+                        bank.bank.name(),
+                        bank.iban.as_deref().unwrap_or("(any: the files' own)"),
+                        bank.currency,
+                        keys.join(","),
+                        if bank.bank == paysys::config::BankKind::File {
+                            String::new()
+                        } else {
+                            format!(", pulled from {}", bank.api_url)
+                        }
+                    );
+                    if rules == 0 {
+                        println!(
+                            "warning  {}: no [[statement.rule]] reads an account: every row \
+                             of its statements waits in the queue",
+                            s.name
+                        );
+                    }
+                    continue;
+                }
                 println!(
                     "system   {} protocol={} account={}{expr} sums={}..{} window={}h{}{}",
                     s.name,
@@ -322,8 +352,32 @@ fn check_config(path: Option<PathBuf>) -> ExitCode {
                 );
                 println!("limits   {}: {}", s.name, limits(s, c.database.billing));
             }
-            if c.systems.is_empty() {
+            if !c.systems.iter().any(|s| s.protocol.called()) {
                 println!("warning  no [[system]]: every caller will be refused");
+            }
+            for p in &c.statement.csv {
+                let preset: Result<paysys::statement::csv::CsvPreset, String> =
+                    toml::Value::Table(p.table.clone())
+                        .try_into()
+                        .map_err(|e: toml::de::Error| e.to_string())
+                        .and_then(|preset: paysys::statement::csv::CsvPreset| {
+                            preset.check().map(|()| preset).map_err(|e| e.to_string())
+                        });
+                if let Err(e) = preset {
+                    eprintln!(
+                        "paysys: config {} line {}: statement.csv '{}': {e}",
+                        p.path.display(),
+                        p.line,
+                        p.name
+                    );
+                    return ExitCode::FAILURE;
+                }
+                println!(
+                    "csv      preset {} ({}:{})",
+                    p.name,
+                    p.path.display(),
+                    p.line
+                );
             }
             for s in c.systems.iter().filter(|s| !s.test_allow.is_empty()) {
                 println!(

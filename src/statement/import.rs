@@ -283,7 +283,25 @@ fn one(
             },
         )
     };
-    let accounts = match matching::decide(&config.statement.rules, &bank.name, row) {
+    let mut verdict = matching::decide(&config.statement.rules, &bank.name, row);
+    // A payer code nobody in the billing has says nothing: the rules below it decide.
+    while let Verdict::PayerCodeInBilling { rule, code } = &verdict {
+        match billing.payer_code_accounts(conn, bank, code) {
+            Ok(found) if found.is_empty() => {
+                verdict =
+                    matching::decide_after(&config.statement.rules, &bank.name, row, Some(rule));
+            }
+            Ok(found) => {
+                verdict = Verdict::Accounts {
+                    rule,
+                    accounts: found,
+                    payer_name: false,
+                };
+            }
+            Err(e) => return Ok(failed(e)),
+        }
+    }
+    let accounts = match verdict {
         Verdict::Settlement { rule } => {
             let reason = format!("rule at {}", rule.place());
             return Ok(match record(conn, State::Settlement, &reason, "", None) {
@@ -300,15 +318,9 @@ fn one(
             payer_name,
             ..
         } => (accounts, payer_name),
+        // Resolved by the loop above; never here.
         Verdict::PayerCodeInBilling { code, .. } => {
-            match billing.payer_code_accounts(conn, bank, &code) {
-                Ok(found) if found.is_empty() => {
-                    let reason = format!("payer code {code}: nobody in the billing has it");
-                    return Ok(queue(conn, &record, State::Unmatched, reason));
-                }
-                Ok(found) => (found, false),
-                Err(e) => return Ok(failed(e)),
-            }
+            return Ok(Fate::Failed(format!("payer code {code} was not looked up")))
         }
     };
     let (texts, payer_name) = accounts;
@@ -468,15 +480,11 @@ fn one(
 }
 
 /// Writes a row's decision (state, reason, account, prv_txn); nothing in a dry run.
-type Record<'a> = dyn Fn(&mut Conn, State, &str, &str, Option<u64>) -> Result<(), mysql::Error> + 'a;
+type Record<'a> =
+    dyn Fn(&mut Conn, State, &str, &str, Option<u64>) -> Result<(), mysql::Error> + 'a;
 
 /// The row into the queue (`state`, `reason`).
-fn queue(
-    conn: &mut Conn,
-    record: &Record<'_>,
-    state: State,
-    reason: String,
-) -> Fate {
+fn queue(conn: &mut Conn, record: &Record<'_>, state: State, reason: String) -> Fate {
     match record(conn, state, &reason, "", None) {
         Ok(()) => Fate::Queued { state, reason },
         Err(e) => Fate::Failed(e.to_string()),

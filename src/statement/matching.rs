@@ -31,7 +31,21 @@ pub enum Verdict<'r> {
 
 /// The first of `rules` (those for `bank`, or for every bank) that says something of `row`.
 pub fn decide<'r>(rules: &'r [StatementRule], bank: &str, row: &StatementRow) -> Verdict<'r> {
-    for rule in rules
+    decide_after(rules, bank, row, None)
+}
+
+/// [`decide`], by the rules after `after` only: a payer code the billing does not know
+/// says nothing of the row, and the rules below it are asked.
+pub fn decide_after<'r>(
+    rules: &'r [StatementRule],
+    bank: &str,
+    row: &StatementRow,
+    after: Option<&StatementRule>,
+) -> Verdict<'r> {
+    let start = after
+        .and_then(|a| rules.iter().position(|r| r == a))
+        .map_or(0, |i| i + 1);
+    for rule in rules[start..]
         .iter()
         .filter(|r| r.bank.as_deref().is_none_or(|b| b == bank))
     {
@@ -87,12 +101,21 @@ pub fn decide<'r>(rules: &'r [StatementRule], bank: &str, row: &StatementRow) ->
 /// Whether the payer's name names the subscriber `name` (their full name as the billing
 /// keeps it): the surname (the first word) is one of the payer's words, letter case aside.
 /// Banks print a payer as "ПЕТРЕНКО ПЕТРО ВОЛОДИМИРОВИЧ", "Петренко П.В." or
-/// "ФОП Петренко Петро"; the surname is in all of them.
+/// "ФОП Петренко Петро"; the surname is in all of them. A Ukrainian bank spells it in
+/// Ukrainian where the billing may keep it in Russian (Іванов, Иванов): the letters the two
+/// spell differently are compared as one (і ї и ы, е є ё, г ґ).
 pub fn payer_is(payer_name: &str, name: &str) -> bool {
+    let fold = |c: char| match c {
+        'і' | 'ї' | 'ы' => 'и',
+        'є' | 'ё' => 'е',
+        'ґ' => 'г',
+        '’' | 'ʼ' => '\'',
+        other => other,
+    };
     let words = |text: &str| -> Vec<String> {
-        text.split(|c: char| !c.is_alphanumeric() && c != '\'' && c != '’' && c != '-')
+        text.split(|c: char| !c.is_alphanumeric() && !matches!(c, '\'' | '’' | 'ʼ' | '-'))
             .filter(|w| !w.is_empty())
-            .map(|w| w.to_lowercase().replace('’', "'"))
+            .map(|w| w.to_lowercase().chars().map(fold).collect())
             .collect()
     };
     let Some(surname) = words(name).into_iter().next() else {
@@ -242,6 +265,8 @@ purpose = '(?P<account>\d+)'
         ));
         assert!(payer_is("ФОП Петренко П.В.", "Петренко Петро"));
         assert!(payer_is("Д'Артаньян Ш.", "Д’Артаньян Шарль"));
+        assert!(payer_is("ІВАНОВ ІВАН", "Иванов Иван Иванович"));
+        assert!(payer_is("ЄРМАК ҐАНДЗЯ", "Ермак Гандзя"));
         assert!(!payer_is("Петренко-Сидоренко Петро", "Петренко Петро"));
         assert!(!payer_is("ТОВ Ромашка", "Петренко Петро"));
         assert!(!payer_is("", "Петренко"));
