@@ -355,6 +355,23 @@ fn a_statement_is_credited_once_and_what_cannot_be_matched_waits() {
             assert!(ext.starts_with("BANK:1c:"), "{ext}");
             assert_eq!(system, 70);
         }
+        // `paysys report` counts them like any system's payments.
+        let report = Command::new(env!("CARGO_BIN_EXE_paysys"))
+            .args([
+                "report",
+                "--from",
+                "2026-12-01",
+                "--to",
+                "2026-12-31",
+                "--by",
+                "system",
+                "--config",
+            ])
+            .arg(site.config())
+            .output()
+            .unwrap();
+        let report = String::from_utf8_lossy(&report.stdout).into_owned();
+        assert!(report.contains("privat_main"), "{who}: {report}");
         // One log line per credit, cmd=statement.
         let log = std::fs::read_to_string(site.base.join("var/log/paysys_check.log")).unwrap();
         assert_eq!(
