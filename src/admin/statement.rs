@@ -543,6 +543,7 @@ fn assign(config: &Config, row_ref: &str, account_text: &str, admin: &str) -> u8
         params: &params,
         booked: None,
         word: None,
+        pinned: None,
     };
     let started = std::time::Instant::now();
     let paid = ledger::pay(conn, billing, &order);

@@ -39,6 +39,9 @@ pub struct CardOrder {
     /// The provider's id of the order's payment, as first recorded (Monobank: the
     /// invoiceId its invoice/create answered), or empty.
     pub provider_ref: String,
+    /// The subscriber the account named when the order was made (`None`: not recorded):
+    /// its pay credits them or nobody.
+    pub subscriber_id: Option<u64>,
 }
 
 /// A new order's id: 20 characters of the kernel's randomness (base32, lower case), so an
@@ -109,6 +112,7 @@ pub fn create_by(conn: &mut Conn, order: &NewOrder<'_>, caller: &str) -> Result<
         domain: order.domain,
         cancelled: false,
         provider_ref: String::new(),
+        subscriber_id: order.subscriber_id,
     })
 }
 
@@ -176,7 +180,7 @@ pub fn reusable(
     let Some(mut row) = row else {
         return Ok(None);
     };
-    let (Some(created), Some(page_url)) = (row.take(11), row.take(12)) else {
+    let (Some(created), Some(page_url)) = (row.take(AFTER), row.take(AFTER + 1)) else {
         return Ok(None);
     };
     Ok(order_of(&mut row)
@@ -242,7 +246,10 @@ pub fn polled(conn: &mut Conn, order: &CardOrder) -> Result<(), mysql::Error> {
 /// select more after them, which stay in the row for the caller.
 const COLUMNS: &str = "id, order_id, account, CAST(amount AS CHAR), \
      CAST(IFNULL(charged, amount) AS CHAR), currency, state, CAST(status_at AS CHAR), \
-     domain_id, cancelled IS NOT NULL, provider_ref";
+     domain_id, cancelled IS NOT NULL, provider_ref, subscriber_id";
+
+/// The first column after [`COLUMNS`], for a query that selects more.
+const AFTER: usize = 12;
 
 /// The order in the first columns of `row`, as [`COLUMNS`] selects them.
 fn order_of(row: &mut mysql::Row) -> Option<CardOrder> {
@@ -265,6 +272,7 @@ fn order_of(row: &mut mysql::Row) -> Option<CardOrder> {
         domain: Domain::new(row.take(8)?),
         cancelled: row.take(9)?,
         provider_ref: row.take(10)?,
+        subscriber_id: row.take(11)?,
     })
 }
 
@@ -436,7 +444,7 @@ pub fn waiting(
     Ok(rows
         .into_iter()
         .filter_map(|mut row| {
-            let overdue = row.take(11)?;
+            let overdue = row.take(AFTER)?;
             Some(Waiting {
                 order: order_of(&mut row)?,
                 overdue,

@@ -121,6 +121,8 @@ pub struct PayOrder<'a> {
     /// A card provider's word the pay settles (its status, its id of the payment, when it
     /// said so), kept on the booked order by the same UPDATE that marks it paid.
     pub word: Option<&'a ProviderWord>,
+    /// The subscriber a card order was made for: the pay credits them or nobody.
+    pub pinned: Option<u64>,
 }
 
 /// A card provider's word on an order, as the order keeps it for the admin.
@@ -269,30 +271,55 @@ fn try_pay(
     let (system, pay) = (order.system, order.pay);
     let mut tx = conn.start_transaction(TxOpts::default())?;
     // The subscriber a card order was made for, who alone may be credited by its pay.
-    let mut pinned: Option<u64> = None;
+    let pinned = order.pinned;
     if let Some(payment_id) = order.booked {
         // The order's row first, as drop_order takes it: the two never wait on each other
-        // in opposite orders. A paid order is never cancelled (drop_order sees the payment),
-        // so this refuses no repeat of a committed pay.
-        let row: Option<(bool, Option<u64>, String)> = tx.exec_first(
-            "SELECT cancelled IS NOT NULL, subscriber_id, state FROM paysys_order WHERE system_name = ? AND id = ? FOR UPDATE",
-            (&system.name, payment_id),
-        )?;
-        let Some((false, subscriber, state)) = row else {
-            tx.rollback()?;
-            return Ok(Paid::Cancelled {
-                prv_txn: payment_id,
-            });
-        };
-        // A card order the provider reversed, or one held for the admin, since the word
-        // that pays it was read: not paid by it.
-        if state == "reversed" || state == "mismatch" {
-            tx.rollback()?;
-            return Ok(Paid::Refused(Refusal::BadRequest(format!(
-                "the order is {state} now: not paid by this word"
-            ))));
+        // in opposite orders. Marked paid here, at once — the rest of the transaction
+        // decides whether that stands (a refusal, a repeat roll it back) — which locks it
+        // and checks it in one round trip: not cancelled, not reversed by the provider or
+        // held for the admin since the word that pays it was read. A paid order is never
+        // cancelled (drop_order sees the payment), so this refuses no repeat of a
+        // committed pay. Rows matched, not changed, are counted (CLIENT_FOUND_ROWS).
+        const OPEN: &str = "system_name = ? AND id = ? AND cancelled IS NULL \
+             AND state NOT IN ('reversed', 'mismatch')";
+        match order.word {
+            // A recorded provider id stays (Monobank's invoice the order was made with).
+            Some(w) => tx.exec_drop(
+                format!(
+                    "UPDATE paysys_order SET state = 'paid', provider_status = ?, \
+                     provider_ref = IF(? = '' OR provider_ref <> '', provider_ref, ?), \
+                     status_at = IFNULL(?, status_at), updated = NOW() WHERE {OPEN}"
+                ),
+                (
+                    column_text(&w.status, 32),
+                    &w.provider_ref,
+                    column_text(&w.provider_ref, 64),
+                    &w.at,
+                    &system.name,
+                    payment_id,
+                ),
+            )?,
+            None => tx.exec_drop(
+                format!("UPDATE paysys_order SET state = 'paid', updated = NOW() WHERE {OPEN}"),
+                (&system.name, payment_id),
+            )?,
         }
-        pinned = subscriber;
+        if tx.affected_rows() == 0 {
+            let row: Option<(bool, String)> = tx.exec_first(
+                "SELECT cancelled IS NOT NULL, state FROM paysys_order WHERE system_name = ? AND id = ?",
+                (&system.name, payment_id),
+            )?;
+            tx.rollback()?;
+            return Ok(match row {
+                // A card order the provider reversed, or one held for the admin.
+                Some((false, state)) => Paid::Refused(Refusal::BadRequest(format!(
+                    "the order is {state} now: not paid by this word"
+                ))),
+                _ => Paid::Cancelled {
+                    prv_txn: payment_id,
+                },
+            });
+        }
     }
     let inserted = tx.exec_drop(
         "INSERT INTO paysys_txn (system_name, txn_id, account, subscriber_id, amount, txn_date, created, caller_ip, domain_id) \
@@ -376,30 +403,6 @@ fn try_pay(
         "UPDATE paysys_txn SET subscriber_id = ?, payment_ref = ?, prv_txn = ? WHERE id = ?",
         (subscriber_id, payment_ref, prv_txn, row),
     )?;
-    let order_word = order.word;
-    if let Some(order) = order.booked {
-        // The order this pay settles is paid, in the pay's own transaction: a card order's
-        // page and the sweeper see it paid exactly when the money is there.
-        match order_word {
-            // A recorded provider id stays (Monobank's invoice the order was made with).
-            Some(w) => tx.exec_drop(
-                "UPDATE paysys_order SET state = 'paid', provider_status = ?, \
-                 provider_ref = IF(? = '' OR provider_ref <> '', provider_ref, ?), \
-                 status_at = IFNULL(?, status_at), updated = NOW() WHERE id = ?",
-                (
-                    column_text(&w.status, 32),
-                    &w.provider_ref,
-                    column_text(&w.provider_ref, 64),
-                    &w.at,
-                    order,
-                ),
-            )?,
-            None => tx.exec_drop(
-                "UPDATE paysys_order SET state = 'paid', updated = NOW() WHERE id = ?",
-                (order,),
-            )?,
-        }
-    }
     commit(tx)?;
     Ok(paid)
 }

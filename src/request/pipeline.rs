@@ -393,6 +393,7 @@ fn decide(
     };
     // A card provider's word, verified: the log names its order and sum from here on; a
     // success is the pay of that order (in the order's domain), anything else is noted.
+    let mut pinned = None;
     let (command, domain, settled_order, word) = match command {
         Command::Settle(settlement) => {
             echo.txn_id = settlement.order_id.clone();
@@ -401,6 +402,7 @@ fn decide(
                 Ok((pay, order, word)) => {
                     echo.account = order.account.clone();
                     echo.command = PAY.into();
+                    pinned = order.subscriber_id;
                     (pay, order.domain, Some(order.id), Some(word))
                 }
                 Err(outcome) => return outcome,
@@ -451,6 +453,7 @@ fn decide(
         hooks: &config.hooks,
         booked,
         word,
+        pinned,
     };
     job.run(
         &config.database,
@@ -474,6 +477,8 @@ struct Job<'a> {
     booked: Option<u64>,
     /// The card provider's word a pay settles, kept on the order as it is marked paid.
     word: Option<ledger::ProviderWord>,
+    /// The subscriber a card order was made for.
+    pinned: Option<u64>,
 }
 
 impl Job<'_> {
@@ -700,6 +705,7 @@ impl Job<'_> {
                         params: self.params,
                         booked: self.booked,
                         word: self.word.as_ref(),
+                        pinned: self.pinned,
                     };
                     match ledger::pay(conn, self.billing, &order) {
                         Ok(paid) => paid_outcome(paid, pay.sum),
@@ -1188,6 +1194,7 @@ pub fn settle_order(
                 hooks: &config.hooks,
                 booked: Some(order.id),
                 word: Some(word),
+                pinned: order.subscriber_id,
             };
             // Money already taken: today's limits are not judged again, as for a callback.
             job.run(

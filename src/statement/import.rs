@@ -406,6 +406,7 @@ fn one(
         params: &params,
         booked: None,
         word: None,
+        pinned: None,
     };
     let paid = ledger::pay(conn, billing, &order);
     let outcome = match &paid {
