@@ -273,14 +273,14 @@ impl Connections {
         config: &DatabaseConfig,
         usage: Use,
     ) -> Result<(&mut Conn, &Node), String> {
-        self.used = true;
-        // Within one CGI request, the connection the request opened serves its later steps
-        // too (a card callback's order lookup, then its pay): a second connect would cost
-        // the handshake again. Not pinged: it is milliseconds old.
-        let same_request = !self.keep
+        // Within one request, the connection it got serves its later steps too (a card
+        // callback's order lookup, then its pay): a CGI request does not connect again, a
+        // persistent one does not ping again — the connection answered milliseconds ago.
+        let same_request = self.used
             && self.held.as_ref().is_some_and(|h| {
                 h.config == *config && (h.usage == Use::Write || usage == Use::Read)
             });
+        self.used = true;
         let reusable = same_request
             || self.keep
                 && match self.held.as_mut() {
