@@ -4,8 +4,9 @@
 //! `X-Token`), PrivatBank's paging and its interim statement, a page that fails mid-pull
 //! (what was imported stays credited once, `pulled_to` does not move, the next pull
 //! credits the rest), Monobank's one call a minute (a short interval here), a span longer
-//! than 31 days split, a call of 500 items asked again up to its oldest, a refused token
-//! and a bank that does not answer.
+//! than 31 days split, a call of 500 items asked again up to its oldest, a refused token,
+//! a page that is not a statement, a row that cannot be read, and a bank that does not
+//! answer.
 
 mod common;
 
@@ -230,6 +231,10 @@ struct PrivatState {
     requests: Vec<Request>,
     /// Page 2 of the final statement answers 500.
     fail_page2: bool,
+    /// Page 2 of the final statement answers 200 with what is not a statement.
+    garbage_page2: bool,
+    /// The interim statement has a row whose sum cannot be read.
+    bad_row: bool,
 }
 
 /// PrivatBank's Autoclient on loopback: the final statement in two pages
@@ -286,6 +291,9 @@ impl PrivatBank {
                         Some("page-2") if state.fail_page2 => {
                             Response::text(500, "Internal Server Error")
                         }
+                        Some("page-2") if state.garbage_page2 => {
+                            Response::new(200, "text/html", "<html>maintenance</html>")
+                        }
                         Some("page-2") => Response::json(
                             200,
                             privat_page(
@@ -299,16 +307,16 @@ impl PrivatBank {
                         ),
                     }
                 }
-                ("/api/statements/transactions/interim", None) => Response::json(
-                    200,
-                    privat_page(
-                        vec![
-                            privat_tx("P3", "25.00", true, &purpose("Сьогодні"), true),
-                            privat_tx("P4", "70.00", true, &purpose("Ще не проведено"), false),
-                        ],
-                        None,
-                    ),
-                ),
+                ("/api/statements/transactions/interim", None) => {
+                    let mut rows = vec![
+                        privat_tx("P3", "25.00", true, &purpose("Сьогодні"), true),
+                        privat_tx("P4", "70.00", true, &purpose("Ще не проведено"), false),
+                    ];
+                    if state.bad_row {
+                        rows.push(privat_tx("P5", "1.234", true, &purpose("Сума?"), true));
+                    }
+                    Response::json(200, privat_page(rows, None))
+                }
                 _ => Response::json(404, r#"{"status":"ERROR","message":"not found"}"#),
             }
         });
@@ -325,6 +333,14 @@ impl PrivatBank {
 
     fn set_fail_page2(&self, fail: bool) {
         self.state.lock().unwrap().fail_page2 = fail;
+    }
+
+    fn set_garbage_page2(&self, garbage: bool) {
+        self.state.lock().unwrap().garbage_page2 = garbage;
+    }
+
+    fn set_bad_row(&self, bad: bool) {
+        self.state.lock().unwrap().bad_row = bad;
     }
 
     fn bank(&self, site: &Site, token: &str) -> String {
@@ -354,7 +370,7 @@ fn privat_pages_are_followed_and_a_page_that_fails_is_fetched_again_next_time() 
             err.contains("privat_main") && err.contains("page 2") && err.contains("HTTP 500"),
             "{who}: {err}"
         );
-        assert!(err.contains("never pulled whole yet"), "{who}: {err}");
+        assert!(err.contains("no window pulled whole yet"), "{who}: {err}");
         assert!(out.contains("100.00 credited to"), "{who}: {out}");
         assert_eq!(site.payments(), payments + 1, "{who}");
         assert_eq!(site.balance(), plus(&before, 10_000), "{who}");
@@ -436,7 +452,7 @@ fn privat_pages_are_followed_and_a_page_that_fails_is_fetched_again_next_time() 
 }
 
 #[test]
-fn a_refused_token_or_a_bank_that_does_not_answer_is_named_and_credits_nothing() {
+fn a_refused_token_a_broken_page_an_unreadable_row_or_a_silent_bank_is_named() {
     let site = Site::nodeny();
     let bank = PrivatBank::start(site.account);
     let payments = site.payments();
@@ -450,6 +466,33 @@ fn a_refused_token_or_a_bank_that_does_not_answer_is_named_and_credits_nothing()
     assert!(err.contains("Invalid token or client id"), "{err}");
     assert_eq!(site.payments(), payments);
     assert_eq!(site.pull_state("privat_main").unwrap().0, None);
+
+    // A page that is not a statement: page 1 credited, the window not done.
+    site.write_config(&bank.bank(&site, PRIVAT_TOKEN));
+    bank.set_garbage_page2(true);
+    let (code, out, err) = site.pull(&[]);
+    assert_eq!(code, Some(1), "{out}{err}");
+    assert!(
+        err.contains("privat_main") && err.contains("page 2: a broken page"),
+        "{err}"
+    );
+    assert_eq!(site.payments(), payments + 1);
+    assert_eq!(site.pull_state("privat_main").unwrap().0, None);
+
+    // A row that cannot be read does not hold the pull back (the bank would send the same
+    // bytes again), but is said, and the run exits 1.
+    bank.set_garbage_page2(false);
+    bank.set_bad_row(true);
+    let (code, out, err) = site.pull(&[]);
+    assert_eq!(code, Some(1), "{out}{err}");
+    assert!(out.contains("unreadable: SUM"), "{out}");
+    assert!(
+        err.contains("privat_main: 1 rows could not be read"),
+        "{err}"
+    );
+    assert_eq!(site.payments(), payments + 3);
+    let (pulled_to, last_error) = site.pull_state("privat_main").unwrap();
+    assert!(pulled_to.is_some() && last_error.is_none());
 
     // Nothing listens on the port any more.
     let url = bank.server.base_url();
@@ -471,7 +514,7 @@ fn a_refused_token_or_a_bank_that_does_not_answer_is_named_and_credits_nothing()
         !err.contains(MONO_TOKEN),
         "the token stays out of messages: {err}"
     );
-    assert_eq!(site.payments(), payments);
+    assert_eq!(site.payments(), payments + 3);
     let (code, _, err) = site.pull(&["--bank", "by_file"]);
     assert_eq!(code, Some(1));
     assert!(err.contains("no API"), "{err}");

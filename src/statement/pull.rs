@@ -373,7 +373,9 @@ impl fmt::Display for PullError {
                 "pulled_to stays {}: the next pull fetches from there again",
                 to.format("%Y-%m-%d %H:%M:%S")
             ),
-            None => f.write_str("never pulled whole yet: the next pull starts over"),
+            None => f.write_str(
+                "no window pulled whole yet: the next pull starts from the same place again",
+            ),
         }?;
         if self.done.summary.rows > 0 {
             write!(
@@ -1033,7 +1035,10 @@ mod tests {
             text.contains("page 2: the bank answered HTTP 500"),
             "{text}"
         );
-        assert!(text.contains("the next pull starts over"), "{text}");
+        assert!(
+            text.contains("the next pull starts from the same place"),
+            "{text}"
+        );
         assert!(text.contains("2 rows: 1 credited"), "{text}");
     }
 }
