@@ -35,7 +35,9 @@
 #   etc/systemd/paysys-check.service
 #   etc/systemd/paysys-sweep.service the card sweeper (paysys sweep), every minute
 #   etc/systemd/paysys-sweep.timer
-#   etc/logrotate.d/paysys           these eleven with @PREFIX@ and @RUNDIR@ filled in, 0644,
+#   etc/systemd/paysys-statement.service  bank statements (paysys statement pull), every
+#   etc/systemd/paysys-statement.timer    10 minutes
+#   etc/logrotate.d/paysys           these thirteen with @PREFIX@ and @RUNDIR@ filled in, 0644,
 #                                      always replaced: copy them into /etc, do not edit
 #                                      them here
 #   var/log/                         0750 www-data:adm (when root and www-data exists)
@@ -95,6 +97,8 @@ snippets=(
     "etc/systemd/paysys-check.service:etc/systemd/paysys-check.service"
     "etc/systemd/paysys-sweep.service:etc/systemd/paysys-sweep.service"
     "etc/systemd/paysys-sweep.timer:etc/systemd/paysys-sweep.timer"
+    "etc/systemd/paysys-statement.service:etc/systemd/paysys-statement.service"
+    "etc/systemd/paysys-statement.timer:etc/systemd/paysys-statement.timer"
 )
 
 is_root() { [ "$(id -u)" = 0 ]; }

@@ -31,3 +31,5 @@ GRANT SELECT, INSERT, UPDATE ON `nodeny`.`paysys_order` TO 'paysys'@'localhost',
 GRANT SELECT, INSERT, DELETE ON `nodeny`.`paysys_page_miss` TO 'paysys'@'localhost', 'paysys'@'127.0.0.1';
 -- Bank statements' rows and their queue (paysys statement).
 GRANT SELECT, INSERT, UPDATE ON `nodeny`.`paysys_statement` TO 'paysys'@'localhost', 'paysys'@'127.0.0.1';
+-- How far each bank's statement was pulled (paysys statement pull).
+GRANT SELECT, INSERT, UPDATE ON `nodeny`.`paysys_statement_pull` TO 'paysys'@'localhost', 'paysys'@'127.0.0.1';

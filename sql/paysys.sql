@@ -175,3 +175,16 @@ CREATE TABLE IF NOT EXISTS paysys_statement (
   KEY state_date (state, op_date),
   KEY row_id (row_id)
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4;
+
+-- `paysys statement pull`: how far each [[statement.bank]] with an API (privat, monobank)
+-- has been pulled. `pulled_to` (the paysys host's local time) moves forward only after
+-- every row of a window up to it was imported; the next pull starts a day before it
+-- (rows the bank books late). `last_error`: why the last pull stopped, NULL after one
+-- that got through.
+CREATE TABLE IF NOT EXISTS paysys_statement_pull (
+  bank          VARCHAR(32)     CHARACTER SET ascii COLLATE ascii_bin NOT NULL COMMENT 'the [[statement.bank]] name',
+  pulled_to     DATETIME        NULL COMMENT 'every row booked before this was imported',
+  updated       DATETIME        NULL,
+  last_error    VARCHAR(255)    NULL,
+  PRIMARY KEY (bank)
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4;

@@ -10,6 +10,13 @@
 //! * `assign ROW ACCOUNT` — credits a waiting row to an account, once.
 //! * `ignore ROW --reason TEXT [--by-hand]` — closes a waiting row without a credit
 //!   (`--by-hand`: it was credited in the billing by hand before).
+//! * `pull [--bank NAME] [--from YYYY-MM-DD]` — fetches the statements of the banks with an
+//!   API (privat, monobank) and credits their rows as `import` does
+//!   ([`crate::statement::pull`]); run every 10 minutes by
+//!   `etc/systemd/paysys-statement.timer`. For tests only, the environment variable
+//!   `PAYSYS_TEST_MONOBANK_INTERVAL_MS` replaces the minute Monobank wants between two
+//!   statement calls (a stand-in on loopback does not need a minute; Monobank does, and
+//!   answers 429 sooner).
 //!
 //! Exit codes: 0 done; 1 a file, the database or a row failed (the rest were still done);
 //! 2 usage.
@@ -32,6 +39,7 @@ pub const USAGE: &str = "usage: paysys statement import FILE... [--bank NAME] [-
        paysys statement list [--unmatched | --settlements | --all] [--from YYYY-MM-DD] [--bank NAME] [--config CONFIG]
        paysys statement assign ROW ACCOUNT [--admin NAME] [--config CONFIG]
        paysys statement ignore ROW --reason TEXT [--by-hand] [--admin NAME] [--config CONFIG]
+       paysys statement pull [--bank NAME] [--from YYYY-MM-DD] [--config CONFIG]
   import: credits the credit rows of bank statements to subscribers, once whatever files
     overlap, by the [[statement.rule]]s of the config; rows that no rule matches to exactly
     one subscriber wait in the queue. --bank: the [[statement.bank]] the files are of (not
@@ -43,6 +51,12 @@ pub const USAGE: &str = "usage: paysys statement import FILE... [--bank NAME] [-
   assign: credits waiting ROW (its number, or the bank's row id) to ACCOUNT, once.
   ignore: closes waiting ROW without a credit; --by-hand: it was credited in the billing
     by hand already.
+  pull: fetches the statements of the [[statement.bank]]s with bank = privat or monobank
+    (--bank: that one only) from the bank's API and credits them as import does. Starts a
+    day before where the last pull got to (paysys_statement_pull), else at --from, else 7
+    days ago; --from given always wins. A bank that fails (unreachable, token refused, a
+    broken page, the database) is named on stderr and fetched again from the window that
+    failed on the next run; rows of pages imported before stay credited, once.
   CONFIG: --config PATH, or a last argument ending in .toml; default as for check-config.
   Exit 0: done; 1: a file, the database or a row failed (the rest were done); 2: usage.";
 
@@ -155,8 +169,108 @@ pub fn command(args: &[String], config_path: impl Fn(Option<PathBuf>) -> PathBuf
             _ => usage("ignore needs --reason TEXT"),
         },
         "ignore" => usage("ignore needs ROW"),
+        "pull" if positional.is_empty() => {
+            let from = match value("--from") {
+                None => None,
+                Some(t) => match chrono::NaiveDate::parse_from_str(&t, "%Y-%m-%d") {
+                    Ok(d) => Some(d),
+                    Err(_) => return usage(&format!("--from '{t}' is not a date YYYY-MM-DD")),
+                },
+            };
+            pull(&config, value("--bank").as_deref(), from)
+        }
+        "pull" => usage(&format!("pull takes no argument '{}'", positional[0])),
         other => usage(&format!("unknown command '{other}'")),
     }
+}
+
+/// `paysys statement pull`: every API bank (or `--bank`'s), one after the other; exit 1
+/// when any failed or had rows that cannot be read.
+#[cfg(feature = "pull")]
+fn pull(config: &Config, named: Option<&str>, from: Option<chrono::NaiveDate>) -> u8 {
+    use crate::config::BankKind;
+    use crate::statement::pull::{self as pulling, Pacer};
+
+    let api_bank = |b: &&System| {
+        b.statement()
+            .is_some_and(|s| matches!(s.bank, BankKind::Privat | BankKind::Monobank))
+    };
+    let chosen: Vec<&System> = match named {
+        Some(name) => match banks(config).into_iter().find(|b| b.name == name) {
+            None => {
+                eprintln!(
+                    "paysys statement pull: --bank {name}: no [[statement.bank]] of that name"
+                );
+                return 1;
+            }
+            Some(b) if !api_bank(&b) => {
+                eprintln!(
+                    "paysys statement pull: bank {name} is bank = \"file\": it has no API; import \
+                     its files with paysys statement import"
+                );
+                return 1;
+            }
+            Some(b) => vec![b],
+        },
+        None => banks(config).into_iter().filter(api_bank).collect(),
+    };
+    if chosen.is_empty() {
+        eprintln!(
+            "paysys statement pull: the config has no [[statement.bank]] with bank = \"privat\" \
+             or \"monobank\": nothing to pull"
+        );
+        return 1;
+    }
+    // Tests' stand-ins need no minute between Monobank calls (see the module's docs).
+    let interval = std::env::var("PAYSYS_TEST_MONOBANK_INTERVAL_MS")
+        .ok()
+        .and_then(|ms| ms.parse::<u64>().ok())
+        .map_or(pulling::MONOBANK_INTERVAL, std::time::Duration::from_millis);
+    let mut pacer = Pacer::new(interval);
+    let api = pulling::Http::new(std::time::Duration::from_secs(30));
+    let mut conns = Connections::persistent();
+    let options = pulling::Options {
+        from,
+        now: chrono::Local::now().naive_local(),
+    };
+    let mut failed = false;
+    for bank in chosen {
+        let name = bank.name.clone();
+        let mut print = |line: &import::Line| println!("{name}: {line}");
+        match pulling::pull(
+            config, bank, &api, &options, &mut pacer, &mut conns, &mut print,
+        ) {
+            Ok(done) => {
+                let to = done.pulled_to.map_or_else(
+                    || "never".to_string(),
+                    |t| t.format("%Y-%m-%d %H:%M:%S").to_string(),
+                );
+                println!(
+                    "{}: {} calls; {}; pulled to {to}",
+                    bank.name, done.calls, done.summary
+                );
+                if done.summary.unreadable > 0 {
+                    eprintln!(
+                        "paysys statement pull: {}: {} rows could not be read (listed above): \
+                         not credited; they are fetched again only within a day's overlap",
+                        bank.name, done.summary.unreadable
+                    );
+                    failed = true;
+                }
+            }
+            Err(e) => {
+                eprintln!("paysys statement pull: {}: {e}", bank.name);
+                failed = true;
+            }
+        }
+    }
+    u8::from(failed)
+}
+
+#[cfg(not(feature = "pull"))]
+fn pull(_config: &Config, _named: Option<&str>, _from: Option<chrono::NaiveDate>) -> u8 {
+    eprintln!("paysys statement pull: this paysys was built without the `pull` feature");
+    1
 }
 
 /// The admin who runs the command, for the rows closed by hand: `SUDO_USER`, else `USER`.

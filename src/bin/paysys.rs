@@ -24,7 +24,7 @@
 //!                                status APIs and settle them as a callback would
 //! paysys orders [--state S] [--from DATE] [--to DATE] [--system S] [CONFIG]
 //!                                the card orders, with their states and times
-//! paysys statement import|list|assign|ignore …
+//! paysys statement import|list|assign|ignore|pull …
 //!                                bank statements credited once, and the queue of rows no
 //!                                rule matched; see paysys::admin::statement
 //! paysys paypro-provider --url URL [--number N] [--name NAME] [--cp1251]
@@ -76,9 +76,11 @@ const USAGE: &str = "usage:
                                  exit 0 listed, 2 error
   paysys statement import FILE... [--bank NAME] [--format F] [--dry-run] [--config CONFIG]
   paysys statement list|assign ROW ACCOUNT|ignore ROW --reason TEXT
-                                 bank statements (1C, PrivatBank, Monobank, CSV) credited
-                                 once by the [[statement.rule]]s; unmatched rows wait in a
-                                 queue. paysys statement --help
+  paysys statement pull [--bank NAME] [--from YYYY-MM-DD] [CONFIG]
+                                 bank statements (1C, PrivatBank, Monobank, CSV; pull: from
+                                 PrivatBank's and Monobank's APIs) credited once by the
+                                 [[statement.rule]]s; unmatched rows wait in a queue.
+                                 paysys statement --help
   paysys paypro-provider --url URL [--number N] [--name NAME] [--cp1251]
                                  print the PayPRO own-provider description (MyProviders.ini) for
                                  the endpoint at URL (…/cgi-bin/osmp.cgi or …/paysys_check.cgi);

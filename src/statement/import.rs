@@ -140,6 +140,18 @@ impl std::fmt::Display for Summary {
 }
 
 impl Summary {
+    /// Adds `other`'s counts to these.
+    pub fn add(&mut self, other: &Summary) {
+        self.rows += other.rows;
+        self.credited += other.credited;
+        self.seen += other.seen;
+        self.settlements += other.settlements;
+        self.queued += other.queued;
+        self.skipped += other.skipped;
+        self.unreadable += other.unreadable;
+        self.failed += other.failed;
+    }
+
     fn count(&mut self, fate: &Fate) {
         self.rows += 1;
         match fate {

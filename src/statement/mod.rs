@@ -12,6 +12,9 @@
 //!   the Kazakh 2.00, Windows-1251 or UTF-8, streamed line by line.
 //! * [`csv`] — a bank's CSV export read through a named column mapping ([`csv::CsvPreset`]),
 //!   streamed record by record.
+//! * [`pull`] — `paysys statement pull`: the same statements fetched from PrivatBank's and
+//!   Monobank's APIs, window by window, and how far each bank got
+//!   (`paysys_statement_pull`).
 //!
 //! Every format becomes [`StatementRow`]s. Rules every module keeps:
 //!
@@ -35,6 +38,7 @@ pub mod matching;
 pub mod monobank;
 pub mod onec;
 pub mod privat;
+pub mod pull;
 pub mod store;
 
 use std::fmt;
