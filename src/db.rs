@@ -407,6 +407,12 @@ pub fn schema_problems(
                  which brings our tables up to date"
                     .to_string(),
             ),
+            None if table == "paysys_statement" || table == "paysys_statement_pull" => {
+                problems.push(format!(
+                    "table {table} (bank statements) is missing: load sql/paysys.sql again, \
+                     which brings our tables up to date"
+                ))
+            }
             None if table == "paysys_page_miss" => problems.push(
                 "table paysys_page_miss (the page's count of accounts tried that name nobody) \
                  is missing: load sql/paysys.sql again, which brings our tables up to date"

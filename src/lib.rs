@@ -37,18 +37,22 @@
 //! * [`pipeline`] — strings them together for one request.
 //!
 //! [`card`] — card payments the subscriber starts from our page (the second way money
-//! comes): so far the providers' wire code, pure functions with no I/O — build the checkout
-//! form or invoice, verify a callback's signature over the bytes received and parse it into
-//! typed values, build and read the status API's request and answer ([`card::liqpay`],
-//! [`card::monobank`], [`card::wayforpay`]).
+//! comes): the providers' wire code, pure functions with no I/O ([`card::liqpay`],
+//! [`card::monobank`], [`card::wayforpay`]: checkout forms and invoices, callbacks verified
+//! over the bytes received, status requests); the page ([`card::page`]) that makes an order
+//! and sends the browser to the provider, picking the merchant ([`card::merchant`]); the
+//! callbacks ([`card::callback`]) and the sweeper ([`card::sweep`]), whose provider's word
+//! is settled by the [`pipeline`] through the same ledger as a terminal's pay.
 //!
-//! [`statement`] — bank statements (the third way money comes): so far the parsing layer,
-//! pure functions with no I/O — a PrivatBank Autoclient page, a Monobank statement, a
-//! `1CClientBankExchange` file (1.03 and the Kazakh 2.00, cp1251 or UTF-8) and a bank's CSV
-//! through an admin's column preset, each read into typed [`statement::StatementRow`]s with
-//! a stable row id; a row that cannot be read is a [`statement::RowError`] with its reason,
-//! and the text formats stream line by line.
-//!
+//! [`statement`] — bank statements (the third way money comes): the parsing layer, pure
+//! functions over bytes (a PrivatBank Autoclient page, a Monobank statement, a
+//! `1CClientBankExchange` file in both versions, a bank's CSV through the admin's preset)
+//! into typed [`statement::StatementRow`]s with a stable row id; the admin's rules
+//! ([`statement::matching`]); the import ([`statement::import`]) that credits a row once,
+//! through the ledger, as a payment of its bank's system under the row's id, and keeps the
+//! rest in a queue ([`statement::store`]); and the pull from the banks' APIs
+//! ([`statement::pull`]).
+
 //! [`money`] — the only code that moves money:
 //!
 //! * [`ledger`] — one transaction, exactly once; cancel.

@@ -205,6 +205,10 @@ fn check_db(path: Option<PathBuf>) -> ExitCode {
     if config.systems.iter().any(|s| s.protocol.card()) {
         tables.push("paysys_page_miss");
     }
+    if config.systems.iter().any(|s| s.statement().is_some()) {
+        tables.push("paysys_statement");
+        tables.push("paysys_statement_pull");
+    }
     match paysys::db::schema_problems(&mut conn, &tables) {
         Err(e) => {
             eprintln!("paysys: database: {e}");
