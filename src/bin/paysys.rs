@@ -75,8 +75,10 @@ const USAGE: &str = "usage:
                                  list the card orders (id, system, account, sum, state, times);
                                  exit 0 listed, 2 error
   paysys statement import FILE... [--bank NAME] [--format F] [--dry-run] [--config CONFIG]
-  paysys statement list|assign ROW ACCOUNT|ignore ROW --reason TEXT
-  paysys statement pull [--bank NAME] [--from YYYY-MM-DD] [CONFIG]
+  paysys statement list [--unmatched | --settlements | --all] [--from YYYY-MM-DD] [--bank NAME] [--config CONFIG]
+  paysys statement assign ROW ACCOUNT [--admin NAME] [--config CONFIG]
+  paysys statement ignore ROW --reason TEXT [--by-hand] [--admin NAME] [--config CONFIG]
+  paysys statement pull [--bank NAME] [--from YYYY-MM-DD] [--config CONFIG]
                                  bank statements (1C, PrivatBank, Monobank, CSV; pull: from
                                  PrivatBank's and Monobank's APIs) credited once by the
                                  [[statement.rule]]s; unmatched rows wait in a queue.
