@@ -28,7 +28,16 @@ const IBAN: &str = "UA213223130000026007233566001";
 
 /// A 1C 1.03 file on our account `IBAN`, `docs` being (number, date, sum, payer, payer's
 /// account, purpose, posted, credit): Windows-1251, CRLF, as client-banks save them.
-type Doc<'a> = (&'a str, &'a str, &'a str, &'a str, &'a str, &'a str, bool, bool);
+type Doc<'a> = (
+    &'a str,
+    &'a str,
+    &'a str,
+    &'a str,
+    &'a str,
+    &'a str,
+    bool,
+    bool,
+);
 
 fn onec(docs: &[Doc<'_>]) -> Vec<u8> {
     let mut text = format!(
