@@ -3,7 +3,8 @@
 #
 #   bench/run.sh [--duration 10s] [--connections 8] [--threads 2] [--rounds 1]
 #                [--reps 50] [--rows 1000000] [--wait-quiet MINUTES]
-#                [--only web|process|scale|profile|protocols|protocols-web|cluster|card] [--osmp PATH] [--variants]
+#                [--only web|process|scale|profile|protocols|protocols-web|cluster|card|statement]
+#                [--osmp PATH] [--variants]
 #                [--workers N] [--no-fastcgi]
 #
 # What it does, in order:
@@ -33,6 +34,11 @@
 #        bench_8_card_callback  a LiqPay callback paying an order next to an OSMP pay, on
 #                         ABillS and NoDeny, as CGI processes and persistent (FastCGI), and
 #                         the database round trips of each (a private server's general log)
+#        bench_9_statement  `paysys statement import` of a 50 000-row 1C file into NoDeny:
+#                         rows/s of a dry run, the first import (crediting) and the same
+#                         file again; peak RSS at 5 000 and 50 000 rows (streamed: the
+#                         ratio stays near 1); round trips per row (a private server's
+#                         general log). BENCH_STATEMENT_ROWS=N changes the 50 000
 #      and keeps everything they print in target/bench/run-<date>.txt (raw outputs of wrk,
 #      strace, perf and callgrind next to it).
 #
@@ -45,7 +51,7 @@
 #   --rows N          rows per table for the large scale measurement (default 1000000)
 #   --wait-quiet M    wait up to M minutes for a quiet machine first (default 0: don't)
 #   --only NAME       run one benchmark: web, process, scale, profile, protocols,
-#                     protocols-web, cluster or card
+#                     protocols-web, cluster, card or statement
 #   --osmp PATH       measure this osmp executable instead of make's (for example a build
 #                     with an optimisation being tried)
 #   --variants        also build bench/variants.sh's osmp variants (optimisations src/ does
@@ -92,7 +98,8 @@ case "$only" in
     protocols-web) filter="bench_6_protocols_web" ;;
     cluster) filter="bench_7_cluster" ;;
     card) filter="bench_8_card_callback" ;;
-    *) echo "bench/run.sh: --only web|process|scale|profile|protocols|protocols-web|cluster|card" >&2; exit 2 ;;
+    statement) filter="bench_9_statement" ;;
+    *) echo "bench/run.sh: --only web|process|scale|profile|protocols|protocols-web|cluster|card|statement" >&2; exit 2 ;;
 esac
 
 say() { printf 'bench: %s\n' "$*" >&2; }
@@ -216,6 +223,7 @@ export BENCH_NOOP=$root/target/bench/noop BENCH_RUSAGE=$root/target/bench/rusage
 export BENCH_FLOOR=$root/target/bench/floor
 export BENCH_OUT=$root/target/bench BENCH_OSMP=$osmp BENCH_VARIANTS=$variant_list
 export BENCH_PAYSYS_CHECK=$root/target/$host/release/paysys_check
+export BENCH_PAYSYS=$root/target/$host/release/paysys
 export PAYSYS_REQUIRE_WEB=1
 set +e
 cargo test --release --test bench -- --ignored --nocapture --test-threads=1 "$filter" 2>&1 | tee -a "$out"

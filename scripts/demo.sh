@@ -3,8 +3,9 @@
 # small ABillS database, install paysys into var/demo with `make install-files`, start a
 # private nginx + fcgiwrap on a free 127.0.0.1 port with the installed etc/nginx/paysys.conf,
 # then take a real check and pay over HTTP with curl -- through osmp.cgi on NoDeny, then
-# through paysys_check.cgi on ABillS (check, pay, repeat, cancel) -- and show the URLs, the
-# answers, the database rows and the log lines. Everything it starts is stopped on exit.
+# through paysys_check.cgi on ABillS (check, pay, repeat, cancel), a card payment, and a bank
+# statement imported with `paysys statement import` -- and show the URLs, the answers, the
+# database rows and the log lines. Everything it starts is stopped on exit.
 #
 # nginx, fcgiwrap and curl are installed with apt-get when missing and we are root. Without
 # them (or with PAYSYS_DEMO_WEB=0) the CGI is run directly, the way a web server runs it
@@ -385,6 +386,64 @@ step "the admin's view: paysys txn and paysys report (ABillS's database, the con
 # A payment's day is its txn_date's: from yesterday, for a demo run just after midnight.
 "$base/bin/paysys" report --from "$(date -d yesterday +%Y-%m-%d)" --to "$(date +%Y-%m-%d)" \
     --config "$base/etc/paysys.toml"
+
+step "a bank statement: the day's 1C export from the client-bank (UTF-8 here; cp1251 reads the same)"
+stmt="$base/var/statement-$(date +%Y%m%d).txt"
+stmt_iban=UA213223130000026007233566001
+stmt_day=$(date +%d.%m.%Y)
+stmt_doc() { # number, sum, the other side's account, payer, purpose, debit (1) or credit (0)
+    local from=$3 to=$stmt_iban posted=ДатаПоступило
+    if [ "$6" = 1 ]; then from=$stmt_iban to=$3 posted=ДатаСписано; fi
+    printf '%s\n' "СекцияДокумент=Платіжне доручення" "Номер=$1" "Дата=$stmt_day" "Сумма=$2" \
+        "ПлательщикСчет=$from" "Плательщик=$4" "ПлательщикИНН=2345678901" "ПолучательСчет=$to" \
+        "Получатель=ТОВ Демо-Провайдер" "ПолучательИНН=12345678" "$posted=$stmt_day" \
+        "НазначениеПлатежа=$5" "КонецДокумента"
+}
+{
+    printf '%s\n' 1CClientBankExchange ВерсияФормата=1.03 Кодировка=UTF-8 \
+        "ДатаНачала=$stmt_day" "ДатаКонца=$stmt_day" "РасчСчет=$stmt_iban"
+    stmt_doc 501 300.00 UA903052992990004149123456789 "Петренко Петро" \
+        "Плата за інтернет, о/р test1, Петренко П.В." 0
+    stmt_doc 502 50.00 UA903052992990004149123456780 "Іваненко Іван" \
+        "Сплата за Особистий рахунок 999999" 0
+    stmt_doc 503 15400.00 UA903052992990004149123456781 "ТОВ ФК Платежі" \
+        "Перерахування коштів, прийнятих від платників згідно реєстру від $stmt_day" 0
+    stmt_doc 504 12.50 UA653052990000029024000000001 "АТ КБ ПриватБанк" \
+        "Комісія банку за обслуговування рахунку" 1
+    echo КонецФайла
+} >"$stmt"
+note "$stmt:"
+grep -E '^(Номер|Сумма|НазначениеПлатежа)=' "$stmt" | paste -d' ' - - -
+step "its bank account and the admin's rules (another overlay in etc/paysys.d)"
+{
+    echo '[[statement.bank]]'
+    echo 'name = "privat_main"'
+    echo 'bank = "file"'
+    echo "iban = \"$stmt_iban\""
+    echo 'account = "login"'
+    echo 'abills_id = 70'
+    echo 'txn_prefix = "BANK"'
+    echo
+    echo '[[statement.rule]]'
+    echo 'settlement = true'
+    echo "purpose = '(?i)перерахування коштів, прийнятих від платників'"
+    echo
+    echo '[[statement.rule]]'
+    echo "purpose = '(?i)(?:о/р|ос\\.?\\s*рах\\.?|особистий рахунок|дог\\.)\\s*№?\\s*(?P<account>[0-9a-z]{3,12})'"
+} >"$base/etc/paysys.d/60-demo-statement.toml"
+chmod 0644 "$base/etc/paysys.d/60-demo-statement.toml"
+cat "$base/etc/paysys.d/60-demo-statement.toml"
+deposit() { sql -N "$adb" -e "SELECT CAST(deposit AS DECIMAL(12,2)) FROM bills WHERE id = 1"; }
+deposit_before=$(deposit)
+step "paysys statement import: a line per row, then the summary"
+"$base/bin/paysys" statement import "$stmt" --config "$base/etc/paysys.toml" || true
+step "the same file again: nothing is credited twice"
+"$base/bin/paysys" statement import "$stmt" --config "$base/etc/paysys.toml" | tail -n 1 || true
+step "paysys statement list: the row waiting for the admin"
+"$base/bin/paysys" statement list --config "$base/etc/paysys.toml" || true
+step "test1's deposit, and the credit's log line"
+note "bills.deposit of test1: $deposit_before -> $(deposit)"
+grep 'cmd=statement' "$base/var/log/paysys_check.log" | tail -n 1
 
 ms=$((($(date +%s%N) - started) / 1000000))
 step "done in $((ms / 1000)).$((ms % 1000 / 100)) s ($mode)"

@@ -51,6 +51,12 @@
 //!   processes (CPU, wall, the log's `ms=`), persistent (FastCGI on a socket: latency one at
 //!   a time, req/s from `BENCH_CONNECTIONS` clients, CPU of the process), and the database
 //!   round trips of one request in each mode, from a private server's general log.
+//! * `bench_9_statement`: a bank statement (a 1C file of `BENCH_STATEMENT_ROWS` rows,
+//!   default 50 000) imported by the real `paysys statement import` into a NoDeny
+//!   database whose subscribers the rows name: rows per second of a dry run, the first
+//!   import (crediting) and the same file again, the process's peak RSS at a tenth of the
+//!   rows and at all of them (`bench/rusage.c`), and the round trips per row from a private
+//!   server's general log.
 //! * `bench_4_profile`: where one check process spends its time: `strace -c -f`, the
 //!   syscall timeline from `strace -f -tt -T`, `perf stat`, `valgrind --tool=callgrind`
 //!   (each only if installed).
@@ -61,6 +67,7 @@
 //! `BENCH_OSMP` (the `osmp` executable to measure: bench/run.sh passes `make`'s static
 //! build, or `--osmp`; without it, cargo's release build of this tree), `BENCH_PAYSYS_CHECK`
 //! (the `paysys_check` executable, likewise: bench/run.sh passes `make`'s static build),
+//! `BENCH_PAYSYS` (the `paysys` executable, likewise), `BENCH_STATEMENT_ROWS` (50000),
 //! `BENCH_VARIANTS` (`name=path;…`: other `osmp` builds whose check and pay are measured
 //! in the same run, next to this one's; `bench/variants.sh` builds some),
 //! `BENCH_FASTCGI` (1: also measure the persistent mode; 0: not), `BENCH_WORKERS` (4),
@@ -3233,6 +3240,414 @@ fn bench_8_card_callback() {
     for (what, entries) in &listings {
         println!("\n{what}:");
         for (_, command, argument) in entries {
+            let argument: String = argument.chars().take(150).collect();
+            println!("  {command:<10} {argument}");
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// bench_9_statement
+
+/// The `paysys` executable measured: `BENCH_PAYSYS` (bench/run.sh: the static build `make`
+/// ships), else cargo's release build of this tree.
+fn paysys_exe() -> &'static Path {
+    static EXE: OnceLock<PathBuf> = OnceLock::new();
+    EXE.get_or_init(|| match std::env::var_os("BENCH_PAYSYS") {
+        Some(p) if !p.is_empty() => PathBuf::from(p),
+        _ => PathBuf::from(env!("CARGO_BIN_EXE_paysys")),
+    })
+}
+
+/// Our account in the generated statements.
+const STATEMENT_IBAN: &str = "UA213223130000026007233566001";
+
+/// The config of bench_9: one `[[statement.bank]]` for `STATEMENT_IBAN` whose accounts are
+/// NoDeny payment codes, and the rules of tests/statement.rs (a settlement by its purpose,
+/// then an account read from the purpose).
+fn statement_config(db_url: &str) -> String {
+    format!(
+        r#"[database]
+url = "{db_url}"
+billing = "nodeny"
+
+[log]
+file = "var/log/paysys_check.log"
+
+[[statement.bank]]
+name = "privat_main"
+bank = "file"
+iban = "{STATEMENT_IBAN}"
+account = "payment_code"
+
+[[statement.rule]]
+settlement = true
+purpose = '(?i)перерахування коштів, прийнятих від платників'
+
+[[statement.rule]]
+purpose = '(?i)(?:о/р|ос\.?\s*рах\.?|особистий рахунок|дог\.)\s*№?\s*(?P<account>[0-9a-z]{{3,12}})'
+"#
+    )
+}
+
+/// What a generated statement holds.
+#[derive(Debug, Default, Clone, Copy)]
+struct StatementMix {
+    credits: usize,
+    unmatched: usize,
+    settlements: usize,
+    debits: usize,
+}
+
+/// Writes a `rows`-document 1C 1.03 file (Windows-1251, CRLF) on `STATEMENT_IBAN`: of
+/// every 100 rows, 2 bank commissions (debits), 1 payment network's settlement, 5 naming
+/// an account nobody has, and the rest subscribers' payments whose purposes name the
+/// payment codes of subscribers `BULK_BASE + 1 ..= BULK_BASE + subscribers`, in the three
+/// ways payers write them. `salt` makes every row id differ from another file's.
+fn write_statement(path: &Path, rows: usize, subscribers: u64, salt: u64) -> StatementMix {
+    use std::io::Write;
+    let file = std::fs::File::create(path).expect("statement file");
+    let mut out = std::io::BufWriter::new(file);
+    let mut put = |text: &str| {
+        out.write_all(&paysys::cp1251::encode(text).expect("cp1251"))
+            .and_then(|()| out.write_all(b"\r\n"))
+            .expect("write statement");
+    };
+    let mut mix = StatementMix::default();
+    put(&format!(
+        "1CClientBankExchange\r\nВерсияФормата=1.03\r\nКодировка=Windows\r\nОтправитель=Бухгалтерия\r\n\
+         ДатаНачала=01.12.2026\r\nДатаКонца=28.12.2026\r\nРасчСчет={STATEMENT_IBAN}"
+    ));
+    let surnames = ["Петренко", "Коваленко", "Бондаренко", "Шевчук", "Мельник"];
+    let names = ["Петро", "Олена", "Іван", "Марія", "Андрій", "Оксана"];
+    for i in 0..rows {
+        let date = format!("{:02}.12.2026", 1 + i * 28 / rows.max(1));
+        let kopecks = 10_000 + (i * 3_517) % 90_000;
+        let payer_account = format!("UA21305299000002620{:010}", salt * 100_000_000 + i as u64);
+        let payer = format!(
+            "{} {}",
+            surnames[i % surnames.len()],
+            names[(i / surnames.len()) % names.len()]
+        );
+        let subscriber = BULK_BASE + 1 + (i as u64 * 7_919) % subscribers;
+        let (sum, from, to, purpose, posted) = if i % 50 == 49 {
+            mix.debits += 1;
+            (
+                "15.75".to_string(),
+                STATEMENT_IBAN.to_string(),
+                "UA653052990000029024000000001".to_string(),
+                "Комісія за обслуговування рахунку".to_string(),
+                "ДатаСписано",
+            )
+        } else {
+            let sum = format!("{}.{:02}", kopecks / 100, kopecks % 100);
+            let purpose = if i % 100 == 24 {
+                mix.settlements += 1;
+                format!(
+                    "Перерахування коштів, прийнятих від платників за дог. № 15/3 згідно реєстру \
+                     від {date}"
+                )
+            } else if i % 20 == 7 {
+                mix.unmatched += 1;
+                format!(
+                    "Сплата за Особистий рахунок {}",
+                    payment_code(9_000_000 + i as u64)
+                )
+            } else {
+                mix.credits += 1;
+                let code = payment_code(subscriber);
+                match i % 3 {
+                    0 => format!("Плата за інтернет, о/р {code}, {payer}"),
+                    1 => format!("Сплата за Особистий рахунок {code}"),
+                    _ => format!("ос. рах. {code} за грудень"),
+                }
+            };
+            (
+                sum,
+                payer_account,
+                STATEMENT_IBAN.to_string(),
+                purpose,
+                "ДатаПоступило",
+            )
+        };
+        put(&format!(
+            "СекцияДокумент=Платіжне доручення\r\nНомер={}\r\nДата={date}\r\nСумма={sum}\r\n\
+             ПлательщикСчет={from}\r\nПлательщик={payer}\r\nПлательщикИНН={}\r\n\
+             ПолучательСчет={to}\r\nПолучатель=ТОВ Провайдер\r\nПолучательИНН=12345678\r\n\
+             {posted}={date}\r\nНазначениеПлатежа={purpose}\r\nКонецДокумента",
+            1 + i % 997,
+            3_000_000_000u64 + i as u64
+        ));
+    }
+    put("КонецФайла");
+    out.flush().expect("write statement");
+    mix
+}
+
+/// One `paysys statement import` process under `bench/rusage.c` (its CPU, peak RSS and wall
+/// time), its listing written to `listing`; the summary line.
+fn statement_import(
+    s: &Settings,
+    site: &Site,
+    file: &Path,
+    extra: &[&str],
+    listing: &Path,
+) -> (Run, String) {
+    let out = std::fs::File::create(listing).expect("listing file");
+    let child = Command::new(s.rusage())
+        .arg(paysys_exe())
+        .args(["statement", "import"])
+        .arg(file)
+        .args(extra)
+        .arg("--config")
+        .arg(site.config_path())
+        .env_clear()
+        .env("PATH", "/usr/bin:/bin")
+        .current_dir(&site.base)
+        .stdin(Stdio::null())
+        .stdout(out)
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run paysys statement import under rusage");
+    let done = child.wait_with_output().expect("paysys statement import");
+    let stderr = String::from_utf8_lossy(&done.stderr).into_owned();
+    let report = stderr
+        .lines()
+        .rev()
+        .find(|l| l.starts_with("rusage "))
+        .unwrap_or_else(|| panic!("no rusage line: {stderr}"))
+        .to_string();
+    let field = |key: &str| -> u64 {
+        report
+            .split(' ')
+            .find_map(|w| w.strip_prefix(key)?.strip_prefix('='))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or_else(|| panic!("{key} missing in {report}"))
+    };
+    let listing_text = std::fs::read_to_string(listing).expect("listing");
+    assert_eq!(
+        field("status"),
+        0,
+        "paysys statement import failed: {stderr}{}",
+        tail(&listing_text, 20)
+    );
+    let summary = listing_text
+        .lines()
+        .find(|l| l.contains(" rows: "))
+        .unwrap_or_else(|| panic!("no summary in {}", tail(&listing_text, 5)))
+        .split_once(": ")
+        .map(|(_, s)| s.to_string())
+        .unwrap_or_default();
+    (
+        Run {
+            stdout: String::new(),
+            stderr,
+            cpu_ms: field("cpu_us") as f64 / 1000.0,
+            maxrss_kb: field("maxrss_kb"),
+            wall_ms: field("wall_us") as f64 / 1000.0,
+            minflt: field("minflt"),
+        },
+        summary,
+    )
+}
+
+/// `"N rows: A credited, B seen before, …"`: the number before `what`.
+fn summary_count(summary: &str, what: &str) -> usize {
+    let at = summary
+        .find(what)
+        .unwrap_or_else(|| panic!("{what} in {summary}"));
+    summary[..at]
+        .split_whitespace()
+        .last()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("{what} in {summary}"))
+}
+
+/// A bank statement of `BENCH_STATEMENT_ROWS` rows (default 50 000; issue #19) imported
+/// with the real `paysys statement import` into a NoDeny database of 5 000 subscribers the
+/// rows name: rows per second of a dry run (every row decided, nothing written), of the
+/// first import (crediting), and of the same file again (every row seen before); the
+/// process's peak RSS at a tenth of the rows and at all of them, to show that the file is
+/// streamed (the ratio stays near 1); then the database round trips of one row of each
+/// kind, from a private server's general log.
+#[test]
+#[ignore = "benchmark: bench/run.sh"]
+fn bench_9_statement() {
+    let s = Settings::get();
+    let rows: usize = env_or("BENCH_STATEMENT_ROWS", 50_000usize).max(100);
+    let small = (rows / 10).max(100);
+    let subscribers = 5_000u64;
+    let db = TestDb::new();
+    {
+        let mut conn = db.conn();
+        conn.query_drop(format!(
+            "INSERT INTO users (id, mid, name, fio, balance) SELECT {BULK_BASE} + seq, 0, \
+             CONCAT('user', seq), CONCAT('Subscriber ', seq), 0 FROM seq_1_to_{subscribers}"
+        ))
+        .expect("subscribers");
+    }
+    let site = Site::new(&db.url, "");
+    site.write_config(&statement_config(&db.url));
+    std::fs::create_dir_all(site.base.join("var/log")).expect("var/log");
+    println!(
+        "\n== a bank statement: `paysys statement import` of a 1C file ({}) into NoDeny with {subscribers} \
+         subscribers the rows name; {rows} and {small} rows; load before: {}",
+        paysys_exe().display(),
+        load()
+    );
+
+    let mut figures: Vec<(usize, &str, Run, String)> = Vec::new();
+    for (n, salt) in [(small, 1u64), (rows, 2u64)] {
+        let file = s.out.join(format!("statement-{n}.txt"));
+        let t = Instant::now();
+        let mix = write_statement(&file, n, subscribers, salt);
+        let bytes = std::fs::metadata(&file).map(|m| m.len()).unwrap_or(0);
+        println!(
+            "\n{n} rows ({:.1} MB, written in {:.1} s): {} subscribers' payments, {} naming an \
+             account nobody has, {} settlements, {} debits",
+            bytes as f64 / 1e6,
+            t.elapsed().as_secs_f64(),
+            mix.credits,
+            mix.unmatched,
+            mix.settlements,
+            mix.debits
+        );
+        let pays_before = db.pays();
+        for (what, extra) in [
+            ("dry run", &["--dry-run"][..]),
+            ("first import", &[][..]),
+            ("again", &[][..]),
+        ] {
+            let listing = s
+                .out
+                .join(format!("statement-{n}-{}.out", what.replace(' ', "-")));
+            let (run, summary) = statement_import(&s, &site, &file, extra, &listing);
+            println!("  {what}: {summary}");
+            let credited = summary_count(&summary, " credited");
+            match what {
+                "first import" => {
+                    assert_eq!(credited, mix.credits, "{summary}");
+                    assert_eq!(db.pays(), pays_before + mix.credits as u64);
+                }
+                "again" => {
+                    assert_eq!(credited, 0, "{summary}");
+                    // Credited rows and settlements are closed; a row naming nobody
+                    // waits in the queue and is matched again.
+                    assert_eq!(
+                        summary_count(&summary, " seen before"),
+                        mix.credits + mix.settlements,
+                        "{summary}"
+                    );
+                    assert_eq!(db.pays(), pays_before + mix.credits as u64);
+                }
+                _ => assert_eq!(db.pays(), pays_before),
+            }
+            figures.push((n, what, run, summary));
+        }
+    }
+    let log = site.log_lines();
+    let statement_lines = log.iter().filter(|l| l.contains("cmd=statement")).count();
+    let credited_total: usize = figures
+        .iter()
+        .filter(|(_, w, _, _)| *w == "first import")
+        .map(|(_, _, _, s)| summary_count(s, " credited"))
+        .sum();
+    assert_eq!(statement_lines, credited_total, "one log line per credit");
+
+    println!("\n| rows | run | wall s | rows/s | CPU s | CPU ms per row | peak RSS KB |");
+    println!("|---:|---|---:|---:|---:|---:|---:|");
+    for (n, what, run, _) in &figures {
+        println!(
+            "| {n} | {what} | {:.1} | {:.0} | {:.2} | {:.3} | {} |",
+            run.wall_ms / 1000.0,
+            *n as f64 / (run.wall_ms / 1000.0),
+            run.cpu_ms / 1000.0,
+            run.cpu_ms / *n as f64,
+            run.maxrss_kb
+        );
+    }
+    println!();
+    for what in ["dry run", "first import", "again"] {
+        let of = |n: usize| {
+            figures
+                .iter()
+                .find(|(m, w, _, _)| *m == n && *w == what)
+                .map(|(_, _, r, _)| r)
+                .expect("figure")
+        };
+        let (a, b) = (of(small), of(rows));
+        println!(
+            "{what}: peak RSS {rows} / {small} rows x{:.2}; rows/s {rows} / {small} rows x{:.2}",
+            b.maxrss_kb as f64 / a.maxrss_kb as f64,
+            (rows as f64 / b.wall_ms) / (small as f64 / a.wall_ms)
+        );
+    }
+    println!("load after: {}", load());
+
+    // Round trips of a row of each kind, from the general log of a private server.
+    use common::mariadb::PrivateServer;
+    let server = match PrivateServer::start(
+        "bench-statement",
+        &["--general-log=1", "--general-log-file=general.log"],
+    ) {
+        Ok(Some(server)) => server,
+        Ok(None) => return,
+        Err(e) => panic!("{e}"),
+    };
+    let general = server.dir().join("data/general.log");
+    let pdb = TestDb::new_on(&server.url());
+    pdb.conn()
+        .query_drop(format!(
+            "INSERT INTO users (id, mid, name, fio, balance) SELECT {BULK_BASE} + seq, 0, \
+             CONCAT('user', seq), CONCAT('Subscriber ', seq), 0 FROM seq_1_to_{subscribers}"
+        ))
+        .expect("subscribers");
+    let psite = Site::new(&pdb.url, "");
+    psite.write_config(&statement_config(&pdb.url));
+    let n = 100;
+    let file = s.out.join("statement-trips.txt");
+    let mix = write_statement(&file, n, subscribers, 3);
+    println!(
+        "\n-- database round trips per row ({n} rows: {} payments, {} unknown accounts, {} \
+         settlements, {} debits; a private server's general log; statements answered: Query, \
+         Prepare, Execute; pings are not logged)\n",
+        mix.credits, mix.unmatched, mix.settlements, mix.debits
+    );
+    println!("| run | statements | per row read | by command |");
+    println!("|---|---:|---:|---|");
+    let (_, mut at) = general_log_since(&general, 0);
+    let mut listings = Vec::new();
+    for (what, extra) in [
+        ("dry run", &["--dry-run"][..]),
+        ("first import", &[][..]),
+        ("again", &[][..]),
+    ] {
+        let listing = s
+            .out
+            .join(format!("statement-trips-{}.out", what.replace(' ', "-")));
+        statement_import(&s, &psite, &file, extra, &listing);
+        let (entries, end) = general_log_since(&general, at);
+        at = end;
+        let (answered, connects, by) = round_trips(&entries);
+        let by: Vec<String> = by.iter().map(|(c, k)| format!("{c} {k}")).collect();
+        println!(
+            "| {what} | {answered} + {connects} connect | {:.1} | {} |",
+            answered as f64 / n as f64,
+            by.join(", ")
+        );
+        listings.push((what, entries));
+    }
+    // One credited row's statements, as the server received them.
+    if let Some((_, entries)) = listings.iter().find(|(w, _)| *w == "first import") {
+        println!("\nfirst import, from the start to the second row's first statement:");
+        let mut finds = 0;
+        for (_, command, argument) in entries {
+            if argument.contains("FROM paysys_statement WHERE bank") {
+                finds += 1;
+                if finds > 2 {
+                    break;
+                }
+            }
             let argument: String = argument.chars().take(150).collect();
             println!("  {command:<10} {argument}");
         }

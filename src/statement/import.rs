@@ -21,7 +21,6 @@
 use std::time::Instant;
 
 use chrono::{NaiveDateTime, NaiveTime};
-use mysql::Conn;
 
 use crate::billing::{self, Billing};
 use crate::config::{Config, System};
@@ -30,7 +29,7 @@ use crate::domain::{Account, Domain, TxnDate, TxnId};
 use crate::ledger::{self, Paid, PayOrder};
 use crate::outcome::{Echo, Fault, Outcome, Pay, Refusal};
 use crate::statement::matching::{self, Verdict};
-use crate::statement::store::{self, Decision, State};
+use crate::statement::store::{self, Pending, State};
 use crate::statement::{Direction, RowError, StatementRow};
 
 /// How an import runs.
@@ -180,9 +179,21 @@ pub fn txn_id_of(row_id: &str) -> TxnId {
     })
 }
 
+/// How many rows' decisions are written to `paysys_statement` in one transaction. Each
+/// commit waits for the server's log to reach the disk (a few milliseconds, as long as the
+/// rest of a credited row's work together): a credit's own transaction is the ledger's,
+/// but its row's record, and an unmatched row's or a settlement's, wait for the next batch.
+const BATCH: usize = 100;
+
 /// Imports `rows` into `bank`'s account, calling `line` for every row; the summary when
 /// the rows ran out. Only a database that cannot be reached at all stops it (`Err`): a row
 /// that fails is [`Fate::Failed`] and the next import tries it again.
+///
+/// Rows' decisions are written [`BATCH`] at a time, in one transaction, and their lines are
+/// given once they are written: should the write fail, every row of the batch says so
+/// (as each would had its own write failed) — a credited row that it was credited but not
+/// recorded, which the next import records ([`Fate::CreditedBefore`]: the ledger's key,
+/// not this record, is what credits a row once).
 pub fn import(
     config: &Config,
     bank: &System,
@@ -193,37 +204,99 @@ pub fn import(
 ) -> Result<Summary, String> {
     let billing = billing::of(config.database.billing);
     let mut summary = Summary::default();
+    let mut batch: Vec<(Line, Option<Pending>)> = Vec::with_capacity(BATCH);
     for row in rows {
-        let (number, id, date, amount, fate) = match row {
+        let (number, id, date, amount, fate, pending) = match row {
             Err(e) => (
                 e.row,
                 e.id.map(|i| i.to_string()).unwrap_or_default(),
                 String::new(),
                 String::new(),
                 Fate::Unreadable(e.why),
+                None,
             ),
             Ok(row) => {
                 let started = Instant::now();
-                let fate = one(config, billing, bank, &row, options, conns, started)?;
+                // A row the batch has closed already (the same row twice in a file).
+                let closed = batch.iter().rev().find_map(|(_, p)| {
+                    p.as_ref()
+                        .filter(|p| p.row.id == row.id && !p.state.open())
+                        .map(|p| p.state)
+                });
+                let (fate, pending) = match closed {
+                    Some(state) => (Fate::Seen(state.name().into()), None),
+                    None => match one(config, billing, bank, &row, options, conns, started) {
+                        Ok(decided) => decided,
+                        Err(e) => {
+                            write(config, conns, &mut batch, &mut summary, line);
+                            return Err(e);
+                        }
+                    },
+                };
                 (
                     row.row,
                     row.id.to_string(),
                     row.date.format("%Y-%m-%d").to_string(),
                     row.amount.to_string(),
                     fate,
+                    pending,
                 )
             }
         };
-        summary.count(&fate);
-        line(&Line {
-            row: number,
-            id,
-            date,
-            amount,
-            fate,
-        });
+        batch.push((
+            Line {
+                row: number,
+                id,
+                date,
+                amount,
+                fate,
+            },
+            pending,
+        ));
+        if batch.len() >= BATCH {
+            write(config, conns, &mut batch, &mut summary, line);
+        }
     }
+    write(config, conns, &mut batch, &mut summary, line);
     Ok(summary)
+}
+
+/// Writes the batch's decisions in one transaction, then gives and counts its lines —
+/// each row whose decision was to be written marked failed if the write failed.
+fn write(
+    config: &Config,
+    conns: &mut Connections,
+    batch: &mut Vec<(Line, Option<Pending>)>,
+    summary: &mut Summary,
+    line: &mut dyn FnMut(&Line),
+) {
+    let pending: Vec<Pending> = batch.iter().filter_map(|(_, p)| p.clone()).collect();
+    let failed = if pending.is_empty() {
+        None
+    } else {
+        match conns.get(&config.database, crate::db::Use::Write) {
+            Err(e) => Some(e),
+            Ok(conn) => store::record_all(conn, &pending)
+                .err()
+                .map(|e| e.to_string()),
+        }
+    };
+    for (mut row_line, pending) in batch.drain(..) {
+        if let (Some(e), Some(_)) = (&failed, &pending) {
+            row_line.fate = match row_line.fate {
+                Fate::Credited {
+                    prv_txn: Some(p), ..
+                }
+                | Fate::CreditedBefore { prv_txn: p, .. } => Fate::Failed(format!(
+                    "credited (prv_txn {p}), but its row not recorded: {e}; the next import \
+                     records it"
+                )),
+                _ => Fate::Failed(e.clone()),
+            };
+        }
+        summary.count(&row_line.fate);
+        line(&row_line);
+    }
 }
 
 /// Why a row is not one of this account's credits, if it is not.
@@ -251,7 +324,8 @@ fn skipped(bank: &System, row: &StatementRow) -> Option<String> {
     None
 }
 
-/// One readable row.
+/// One readable row: its fate, and its decision for `paysys_statement` (written by
+/// [`write`], none in a dry run).
 fn one(
     config: &Config,
     billing: &dyn Billing,
@@ -260,40 +334,34 @@ fn one(
     options: &Options,
     conns: &mut Connections,
     started: Instant,
-) -> Result<Fate, String> {
+) -> Result<(Fate, Option<Pending>), String> {
     if let Some(why) = skipped(bank, row) {
-        return Ok(Fate::Skipped(why));
+        return Ok((Fate::Skipped(why), None));
     }
     let conn = conns.get(&config.database, crate::db::Use::Write)?;
-    let failed = |e: mysql::Error| Fate::Failed(e.to_string());
+    let failed = |e: mysql::Error| (Fate::Failed(e.to_string()), None);
     let seen = match store::find(conn, &bank.name, row.id.as_str()) {
         Ok(seen) => seen,
         Err(e) => return Ok(failed(e)),
     };
     if let Some(seen) = &seen {
         if !seen.state.open() {
-            return Ok(Fate::Seen(seen.state.name().into()));
+            return Ok((Fate::Seen(seen.state.name().into()), None));
         }
     }
     let txn_id = txn_id_of(row.id.as_str());
-    let record = |conn: &mut Conn, state: State, reason: &str, account: &str, prv_txn| {
-        if options.dry_run {
-            return Ok(());
-        }
-        store::record(
-            conn,
-            &bank.name,
-            row,
-            txn_id.as_str(),
-            &options.source,
-            &Decision {
-                state,
-                reason,
-                account,
-                prv_txn,
-                admin: "",
-            },
-        )
+    let record = |state: State, reason: &str, account: &str, prv_txn| {
+        (!options.dry_run).then(|| Pending {
+            bank: bank.name.clone(),
+            row: row.clone(),
+            txn_id: txn_id.as_str().into(),
+            source: options.source.clone(),
+            state,
+            reason: reason.into(),
+            account: account.into(),
+            prv_txn,
+            admin: String::new(),
+        })
     };
     let mut verdict = matching::decide(&config.statement.rules, &bank.name, row);
     // A payer code nobody in the billing has says nothing: the rules below it decide.
@@ -316,14 +384,12 @@ fn one(
     let accounts = match verdict {
         Verdict::Settlement { rule } => {
             let reason = format!("rule at {}", rule.place());
-            return Ok(match record(conn, State::Settlement, &reason, "", None) {
-                Ok(()) => Fate::Settlement(reason),
-                Err(e) => failed(e),
-            });
+            let pending = record(State::Settlement, &reason, "", None);
+            return Ok((Fate::Settlement(reason), pending));
         }
         Verdict::NoRule => {
             let reason = "no rule reads an account from the purpose or the payer's code";
-            return Ok(queue(conn, &record, State::Unmatched, reason.into()));
+            return Ok(queue(&record, State::Unmatched, reason.into()));
         }
         Verdict::Accounts {
             accounts,
@@ -332,7 +398,10 @@ fn one(
         } => (accounts, payer_name),
         // Resolved by the loop above; never here.
         Verdict::PayerCodeInBilling { code, .. } => {
-            return Ok(Fate::Failed(format!("payer code {code} was not looked up")))
+            return Ok((
+                Fate::Failed(format!("payer code {code} was not looked up")),
+                None,
+            ))
         }
     };
     let (texts, payer_name) = accounts;
@@ -360,7 +429,7 @@ fn one(
     let (account, name) = match found.len() {
         0 => {
             let reason = format!("no subscriber: {}", nobody.join(", "));
-            return Ok(queue(conn, &record, State::Unmatched, reason));
+            return Ok(queue(&record, State::Unmatched, reason));
         }
         1 => {
             let (_, account, name) = found.remove(0);
@@ -372,7 +441,7 @@ fn one(
                 .map(|(id, a, _)| format!("'{}' (subscriber {id})", a.as_str()))
                 .collect();
             let reason = format!("names several subscribers: {}", named.join(", "));
-            return Ok(queue(conn, &record, State::Ambiguous, reason));
+            return Ok(queue(&record, State::Ambiguous, reason));
         }
     };
     if payer_name && !matching::payer_is(&row.payer_name, &name) {
@@ -382,13 +451,14 @@ fn one(
             crate::outcome::mask_name(&name),
             row.payer_name
         );
-        return Ok(queue(conn, &record, State::Unmatched, reason));
+        return Ok(queue(&record, State::Unmatched, reason));
     }
     if options.dry_run {
-        return Ok(Fate::Credited {
+        let fate = Fate::Credited {
             account: account.as_str().into(),
             prv_txn: None,
-        });
+        };
+        return Ok((fate, None));
     }
     // The money: through the ledger, as every payment.
     let when = NaiveDateTime::new(row.date, row.time.unwrap_or(NaiveTime::MIN));
@@ -465,41 +535,39 @@ fn one(
         conns,
         started,
     );
-    let conn = conns.get(&config.database, crate::db::Use::Write)?;
     Ok(match outcome {
         Outcome::Paid {
             prv_txn, repeat, ..
-        } => match record(conn, State::Credited, "", account.as_str(), Some(prv_txn)) {
-            Err(e) => Fate::Failed(format!(
-                "credited (prv_txn {prv_txn}), but its row not recorded: {e}; the next import \
-                 records it"
-            )),
-            Ok(()) if repeat => Fate::CreditedBefore {
-                account: account.as_str().into(),
-                prv_txn,
-            },
-            Ok(()) => Fate::Credited {
-                account: account.as_str().into(),
-                prv_txn: Some(prv_txn),
-            },
-        },
-        Outcome::Failed(fault) => Fate::Failed(fault.detail()),
+        } => {
+            let pending = record(State::Credited, "", account.as_str(), Some(prv_txn));
+            let fate = if repeat {
+                Fate::CreditedBefore {
+                    account: account.as_str().into(),
+                    prv_txn,
+                }
+            } else {
+                Fate::Credited {
+                    account: account.as_str().into(),
+                    prv_txn: Some(prv_txn),
+                }
+            };
+            (fate, pending)
+        }
+        Outcome::Failed(fault) => (Fate::Failed(fault.detail()), None),
         Outcome::Refused(refusal) => {
             let reason = format!("not credited: {}", refusal.detail());
-            queue(conn, &record, State::Unmatched, reason)
+            queue(&record, State::Unmatched, reason)
         }
-        other => Fate::Failed(format!("unexpected outcome {other:?}")),
+        other => (Fate::Failed(format!("unexpected outcome {other:?}")), None),
     })
 }
 
-/// Writes a row's decision (state, reason, account, prv_txn); nothing in a dry run.
-type Record<'a> =
-    dyn Fn(&mut Conn, State, &str, &str, Option<u64>) -> Result<(), mysql::Error> + 'a;
+/// A row's decision for `paysys_statement` (state, reason, account, prv_txn); none in a
+/// dry run.
+type Record<'a> = dyn Fn(State, &str, &str, Option<u64>) -> Option<Pending> + 'a;
 
 /// The row into the queue (`state`, `reason`).
-fn queue(conn: &mut Conn, record: &Record<'_>, state: State, reason: String) -> Fate {
-    match record(conn, state, &reason, "", None) {
-        Ok(()) => Fate::Queued { state, reason },
-        Err(e) => Fate::Failed(e.to_string()),
-    }
+fn queue(record: &Record<'_>, state: State, reason: String) -> (Fate, Option<Pending>) {
+    let pending = record(state, &reason, "", None);
+    (Fate::Queued { state, reason }, pending)
 }

@@ -145,11 +145,25 @@ pub struct Decision<'a> {
     pub admin: &'a str,
 }
 
+/// A row's decision, to be written with others in one transaction ([`record_all`]).
+#[derive(Debug, Clone)]
+pub struct Pending {
+    pub bank: String,
+    pub row: StatementRow,
+    pub txn_id: String,
+    pub source: String,
+    pub state: State,
+    pub reason: String,
+    pub account: String,
+    pub prv_txn: Option<u64>,
+    pub admin: String,
+}
+
 /// Records `row` of `bank` with `decision`. A row seen before keeps its first facts; its
 /// state changes only while it is open (unmatched or ambiguous): a closed row stays as it
 /// was closed.
 pub fn record(
-    conn: &mut Conn,
+    conn: &mut impl Queryable,
     bank: &str,
     row: &StatementRow,
     txn_id: &str,
@@ -189,6 +203,32 @@ pub fn record(
             column_text(decision.admin, 64).into(),
         ]),
     )
+}
+
+/// Records every row of `rows` ([`record`]) in one transaction: one commit (one log flush
+/// to disk) for all of them instead of one each. All or none.
+pub fn record_all(conn: &mut Conn, rows: &[Pending]) -> Result<(), mysql::Error> {
+    if rows.is_empty() {
+        return Ok(());
+    }
+    let mut tx = conn.start_transaction(mysql::TxOpts::default())?;
+    for p in rows {
+        record(
+            &mut tx,
+            &p.bank,
+            &p.row,
+            &p.txn_id,
+            &p.source,
+            &Decision {
+                state: p.state,
+                reason: &p.reason,
+                account: &p.account,
+                prv_txn: p.prv_txn,
+                admin: &p.admin,
+            },
+        )?;
+    }
+    tx.commit()
 }
 
 /// Closes an open row by the admin's hand: credited to `account` (`prv_txn`), ignored, or
