@@ -623,3 +623,43 @@ fn add(a: &str, b: &str) -> String {
     let k = |t: &str| paysys::domain::Amount::parse(t).unwrap().kopecks();
     paysys::domain::Amount::from_kopecks(k(a) + k(b)).to_string()
 }
+
+/// The same payment in a 1C export and then in the bank's own JSON (or its API) has another
+/// id in each: it is not credited a second time, but waits for the admin as "maybe the same
+/// payment"; a payment of another payer that day is credited.
+#[test]
+fn the_same_payment_through_another_kind_of_statement_waits_for_the_admin() {
+    let site = Site::nodeny();
+    let payments = site.payments();
+    let file = site.file("december.txt", &statement(site.account, site.other));
+    site.import(&file, &[]);
+    assert_eq!(site.payments(), payments + 1);
+    let tx = |id: &str, acc: &str, purpose: &str| {
+        format!(
+            r#"{{"AUT_MY_ACC":"{IBAN}","AUT_CNTR_CRF":"2345678901","AUT_CNTR_ACC":"{acc}",
+            "AUT_CNTR_NAM":"Петренко Петро","CCY":"UAH","PR_PR":"r","DAT_OD":"03.12.2026","OSND":"{purpose}",
+            "SUM":"100.00","REF":"{id}","REFN":"1","TIM_P":"09:14","ID":"{id}9","TRANTYPE":"C"}}"#
+        )
+    };
+    let json = format!(
+        r#"{{"status":"SUCCESS","type":"transactions","exist_next_page":false,"transactions":[{},{}]}}"#,
+        tx(
+            "P1",
+            "UA903052992990004149123456789",
+            "Плата за інтернет, о/р 59071, Петренко П.В."
+        ),
+        tx(
+            "P2",
+            "UA903052992990004149999999999",
+            "Плата за інтернет, о/р 59071"
+        ),
+    );
+    let api = site.file("privat.json", json.as_bytes());
+    let out = site.import(&api, &[]);
+    assert!(
+        out.contains("P1.1 100.00 ambiguous: maybe the same payment as row"),
+        "{out}"
+    );
+    assert!(out.contains("P2.1 100.00 credited to 59071"), "{out}");
+    assert_eq!(site.payments(), payments + 2, "once for P1, once for P2");
+}

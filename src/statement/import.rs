@@ -453,6 +453,21 @@ fn one(
         );
         return Ok(queue(&record, State::Unmatched, reason));
     }
+    // The same payment may have come before through another kind of statement (a 1C
+    // export, then the bank's API): its id differs there, so the ledger cannot tell. A row
+    // like a credited one of another kind waits for the admin instead of a second credit.
+    match store::credited_elsewhere(conn, &bank.name, row) {
+        Ok(Some((number, other, source))) => {
+            let reason = format!(
+                "maybe the same payment as row {number} ({other}, from {source}), credited \
+                 already: the same day, sum and payer in another kind of statement; assign \
+                 it if it is another payment, or ignore it"
+            );
+            return Ok(queue(&record, State::Ambiguous, reason));
+        }
+        Ok(None) => {}
+        Err(e) => return Ok(failed(e)),
+    }
     if options.dry_run {
         let fate = Fate::Credited {
             account: account.as_str().into(),

@@ -286,3 +286,54 @@ pub fn list(conn: &mut Conn, filter: &Filter, limit: u32) -> Result<Vec<Stored>,
     )?;
     Ok(rows.into_iter().filter_map(stored).collect())
 }
+
+/// What kind of id a row has: one the bank gave (`bank`), or one derived from a 1C or CSV
+/// row's content (`1c`, `csv`). The same payment has another id in each kind.
+pub fn id_kind(row_id: &str) -> &'static str {
+    if row_id.starts_with("1c:") {
+        "1c"
+    } else if row_id.starts_with("csv:") {
+        "csv"
+    } else {
+        "bank"
+    }
+}
+
+/// A row of `bank` already credited (by the rules, the admin or by hand) that may be the
+/// same payment as `row` seen through another kind of statement — a 1C export and then the
+/// bank's API, whose ids differ: the same day and sum, and the same payer's account or
+/// code where both rows name one. `(number, row id, source)` of the first such row.
+pub fn credited_elsewhere(
+    conn: &mut Conn,
+    bank: &str,
+    row: &StatementRow,
+) -> Result<Option<(u64, String, String)>, mysql::Error> {
+    let rows: Vec<(u64, String, String, String, String)> = conn.exec(
+        "SELECT id, row_id, source, payer_account, payer_code FROM paysys_statement \
+         WHERE bank = ? AND op_date = ? AND amount = CAST(? AS DECIMAL(16,2)) \
+         AND state IN ('credited', 'by_hand') AND row_id <> ? ORDER BY id LIMIT 20",
+        (
+            bank,
+            row.date.format("%Y-%m-%d").to_string(),
+            row.amount.to_string(),
+            row.id.as_str(),
+        ),
+    )?;
+    let kind = id_kind(row.id.as_str());
+    let same_payer = |account: &str, code: &str| {
+        let mine_account = row.payer_account.as_deref().unwrap_or("");
+        let mine_code = row.payer_code.as_deref().unwrap_or("");
+        if !account.is_empty() && !mine_account.is_empty() {
+            return account == mine_account;
+        }
+        if !code.is_empty() && !mine_code.is_empty() {
+            return code == mine_code;
+        }
+        // Nothing to tell the payers apart by: it may be the same payment.
+        true
+    };
+    Ok(rows
+        .into_iter()
+        .find(|(_, id, _, account, code)| id_kind(id) != kind && same_payer(account, code))
+        .map(|(n, id, source, _, _)| (n, id, source)))
+}
