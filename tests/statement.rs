@@ -663,3 +663,59 @@ fn the_same_payment_through_another_kind_of_statement_waits_for_the_admin() {
     assert!(out.contains("P2.1 100.00 credited to 59071"), "{out}");
     assert_eq!(site.payments(), payments + 2, "once for P1, once for P2");
 }
+
+/// The sample statements of tests/fixtures/statements through the executable on NoDeny:
+/// every row decided (none of their accounts is a subscriber here, so they wait), none
+/// undecided, the UTF-8 export of the 1C day adding no row, and `--account` naming the
+/// bank by its IBAN.
+#[test]
+fn the_sample_statements_import_whole() {
+    let site = Site::nodeny();
+    let text = std::fs::read_to_string(site.config()).unwrap();
+    // A second bank for the files: no IBAN, every row of them is ours.
+    std::fs::write(
+        site.config(),
+        text + "\n[[statement.bank]]\nname = \"files\"\nbank = \"file\"\naccount = \"payment_code\"\n",
+    )
+    .unwrap();
+    let fixture = |name: &str| common::repo().join("tests/fixtures/statements").join(name);
+    let kept = || site.db().count("SELECT COUNT(*) FROM paysys_statement");
+    for (file, bank) in [
+        ("onec-ua-1.03-cp1251.txt", "files"),
+        ("onec-kz-2.00-cp1251.txt", "files"),
+        ("privat-page1.json", "files"),
+        ("privat-page2.json", "files"),
+        ("monobank.json", "files"),
+    ] {
+        let out = site.import(&fixture(file), &["--bank", bank]);
+        assert!(out.contains(" 0 not decided"), "{file}: {out}");
+        assert!(!out.contains("credited to"), "{file}: {out}");
+    }
+    let before = kept();
+    assert!(before > 5, "{before}");
+    let out = site.import(&fixture("onec-ua-1.03-utf8-lf.txt"), &["--bank", "files"]);
+    assert!(out.contains(" 0 not decided"), "{out}");
+    assert_eq!(
+        kept(),
+        before,
+        "the UTF-8 export of the same day adds no row: {out}"
+    );
+    // --account: the bank by its IBAN.
+    let (code, out, err) = site.paysys(&[
+        "import",
+        fixture("privat-page1.json").to_str().unwrap(),
+        "--account",
+        "ua21 3223 1300 0002 6007 2335 6600 1",
+        "--dry-run",
+    ]);
+    assert_eq!(code, Some(0), "{out}{err}");
+    assert!(out.contains("skipped: on account"), "{out}");
+    let (code, _, err) = site.paysys(&[
+        "import",
+        fixture("privat-page1.json").to_str().unwrap(),
+        "--account",
+        "UA000",
+    ]);
+    assert_eq!(code, Some(1));
+    assert!(err.contains("no [[statement.bank]] has this iban"), "{err}");
+}

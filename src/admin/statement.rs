@@ -1,7 +1,7 @@
 //! `paysys statement`: bank statements, credited once, and the queue of rows that could
 //! not be matched.
 //!
-//! * `import FILE… [--bank NAME] [--format F] [--dry-run] [--config CONFIG]` — reads each
+//! * `import FILE… [--bank NAME | --account IBAN] [--format F] [--dry-run] [--config CONFIG]` — reads each
 //!   file (1CClientBankExchange, PrivatBank Autoclient JSON, Monobank JSON, or CSV by a
 //!   `[[statement.csv]]` preset: `--format csv:<preset>`), the format detected unless
 //!   given, and credits its rows ([`crate::statement::import`]).
@@ -35,15 +35,16 @@ use crate::statement::import::{self, Options, Summary};
 use crate::statement::store::{self, Decision, Filter, State};
 use crate::statement::{csv, detect, monobank, onec, privat, Format, RowError, StatementRow};
 
-pub const USAGE: &str = "usage: paysys statement import FILE... [--bank NAME] [--format F] [--dry-run] [--config CONFIG]
+pub const USAGE: &str = "usage: paysys statement import FILE... [--bank NAME | --account IBAN] [--format F] [--dry-run] [--config CONFIG]
        paysys statement list [--unmatched | --settlements | --all] [--from YYYY-MM-DD] [--bank NAME] [--config CONFIG]
        paysys statement assign ROW ACCOUNT [--admin NAME] [--config CONFIG]
        paysys statement ignore ROW --reason TEXT [--by-hand] [--admin NAME] [--config CONFIG]
        paysys statement pull [--bank NAME] [--from YYYY-MM-DD] [--config CONFIG]
   import: credits the credit rows of bank statements to subscribers, once whatever files
     overlap, by the [[statement.rule]]s of the config; rows that no rule matches to exactly
-    one subscriber wait in the queue. --bank: the [[statement.bank]] the files are of (not
-    needed when the config has one, or when a 1C file names the account's IBAN). --format:
+    one subscriber wait in the queue. --bank: the [[statement.bank]] the files are of, or
+    --account: its iban (neither is needed when the config has one bank, or when a 1C file
+    or a PrivatBank page names the account's IBAN). --format:
     onec, privat, monobank or csv:<preset>; detected when not given (CSV needs it).
     --dry-run: says what it would do, writes nothing. One line per row, then a summary.
   list: the rows kept, numbered (ROW), with state and reason; by default those waiting for
@@ -84,7 +85,7 @@ pub fn command(args: &[String], config_path: impl Fn(Option<PathBuf>) -> PathBuf
     let mut rest = args[1..].iter();
     while let Some(arg) = rest.next() {
         match arg.as_str() {
-            "--bank" | "--format" | "--from" | "--reason" | "--admin" => {
+            "--bank" | "--account" | "--format" | "--from" | "--reason" | "--admin" => {
                 let Some(value) = rest.next() else {
                     return usage(&format!("{arg} needs a value"));
                 };
@@ -121,14 +122,27 @@ pub fn command(args: &[String], config_path: impl Fn(Option<PathBuf>) -> PathBuf
     };
     let admin = value("--admin").unwrap_or_else(admin_name);
     match sub.as_str() {
-        "import" if !positional.is_empty() => import_files(
-            &config,
-            &positional,
-            value("--bank").as_deref(),
-            value("--format").as_deref(),
-            flags.contains(&"--dry-run"),
-            &admin,
-        ),
+        "import" if !positional.is_empty() => {
+            let bank = match (value("--bank"), value("--account")) {
+                (Some(_), Some(_)) => return usage("--bank or --account, not both"),
+                (None, Some(iban)) => match bank_of_iban(&config, &iban) {
+                    Ok(name) => Some(name),
+                    Err(why) => {
+                        eprintln!("paysys statement: {why}");
+                        return 1;
+                    }
+                },
+                (bank, None) => bank,
+            };
+            import_files(
+                &config,
+                &positional,
+                bank.as_deref(),
+                value("--format").as_deref(),
+                flags.contains(&"--dry-run"),
+                &admin,
+            )
+        }
         "import" => usage("import needs a file"),
         "list" => {
             let states = if flags.contains(&"--all") {
@@ -288,6 +302,20 @@ fn banks(config: &Config) -> Vec<&System> {
         .iter()
         .filter(|s| s.protocol == ProtocolKind::Statement)
         .collect()
+}
+
+/// The `[[statement.bank]]` whose `iban` is `iban` (spaces and letter case aside).
+fn bank_of_iban(config: &Config, iban: &str) -> Result<String, String> {
+    let wanted: String = iban
+        .chars()
+        .filter(|c| !c.is_whitespace())
+        .collect::<String>()
+        .to_ascii_uppercase();
+    banks(config)
+        .into_iter()
+        .find(|b| b.statement().and_then(|s| s.iban.as_deref()) == Some(wanted.as_str()))
+        .map(|b| b.name.clone())
+        .ok_or_else(|| format!("--account {wanted}: no [[statement.bank]] has this iban"))
 }
 
 /// The bank the files are of: `--bank`, else the only one, else the one whose IBAN the

@@ -74,7 +74,7 @@ const USAGE: &str = "usage:
   paysys orders [--state S] [--from YYYY-MM-DD] [--to YYYY-MM-DD] [--system S] [CONFIG]
                                  list the card orders (id, system, account, sum, state, times);
                                  exit 0 listed, 2 error
-  paysys statement import FILE... [--bank NAME] [--format F] [--dry-run] [--config CONFIG]
+  paysys statement import FILE... [--bank NAME | --account IBAN] [--format F] [--dry-run] [--config CONFIG]
   paysys statement list [--unmatched | --settlements | --all] [--from YYYY-MM-DD] [--bank NAME] [--config CONFIG]
   paysys statement assign ROW ACCOUNT [--admin NAME] [--config CONFIG]
   paysys statement ignore ROW --reason TEXT [--by-hand] [--admin NAME] [--config CONFIG]
