@@ -34,6 +34,8 @@ fn outcomes(parsed: &Result<Command, Refusal>) -> Vec<Outcome> {
                 id: c.account.subscriber_id().unwrap_or(1),
                 name: "<Ivanov & Co>".into(),
                 balance: None,
+                group: None,
+                account: None,
             },
             sum: None,
             limits: (Amount::from_kopecks(1), Amount::from_kopecks(100)),

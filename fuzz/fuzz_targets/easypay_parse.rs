@@ -50,6 +50,8 @@ fn outcomes(parsed: &Result<Command, Refusal>) -> Vec<Outcome> {
                 id: c.account.subscriber_id().unwrap_or(1),
                 name: "<Ivanov & Co>".into(),
                 balance: Some(Amount::from_kopecks(-5)),
+                group: None,
+                account: None,
             },
             sum: None,
             limits: (Amount::from_kopecks(1), Amount::from_kopecks(100)),

@@ -275,6 +275,8 @@ fn outcomes(parsed: &Result<Command, Refusal>) -> Vec<Outcome> {
                 id: c.account.subscriber_id().unwrap_or(1),
                 name: "<Ivanov & Co>".into(),
                 balance: Some(Amount::from_kopecks(-1)),
+                group: None,
+                account: None,
             },
             sum: c.sum,
             limits: (Amount::from_kopecks(100), Amount::from_kopecks(1_500_000)),
