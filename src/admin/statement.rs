@@ -28,9 +28,7 @@ use std::path::{Path, PathBuf};
 use crate::billing;
 use crate::config::{Config, ProtocolKind, System};
 use crate::db::{Connections, Use};
-use crate::domain::{Account, Domain, TxnDate};
-use crate::ledger::{self, Paid, PayOrder};
-use crate::outcome::Pay;
+use crate::domain::{Account, Domain};
 use crate::statement::import::{self, Options, Summary};
 use crate::statement::store::{self, Decision, Filter, State};
 use crate::statement::{csv, detect, monobank, onec, privat, Format, RowError, StatementRow};
@@ -666,73 +664,33 @@ fn assign(config: &Config, row_ref: &str, account_text: &str, admin: &str) -> u8
     let when = chrono::NaiveDate::parse_from_str(&row.date, "%Y-%m-%d")
         .map(|d| d.and_time(chrono::NaiveTime::MIN))
         .unwrap_or_else(|_| chrono::Local::now().naive_local());
-    let pay = Pay {
-        txn_id,
-        account: account.clone(),
-        sum: row.amount,
-        txn_date: TxnDate::received(when),
-    };
     let params = vec![
         ("statement".to_string(), "assign".to_string()),
         ("row".to_string(), row.row_id.clone()),
         ("admin".to_string(), admin.to_string()),
     ];
-    let order = PayOrder {
-        system: bank,
-        pay: &pay,
-        caller: None,
-        domain: Domain::default(),
-        params: &params,
-        booked: None,
-        word: None,
-        pinned: None,
-    };
-    let started = std::time::Instant::now();
-    let paid = ledger::pay(conn, billing, &order);
-    let (outcome, prv_txn) = match paid {
-        Ok(Paid::New { prv_txn }) => (
-            crate::outcome::Outcome::Paid {
-                prv_txn,
-                sum: row.amount,
-                repeat: false,
-            },
-            Some(prv_txn),
-        ),
-        Ok(Paid::Repeat { prv_txn }) => (
-            crate::outcome::Outcome::Paid {
-                prv_txn,
-                sum: row.amount,
-                repeat: true,
-            },
-            Some(prv_txn),
-        ),
-        Ok(other) => {
-            eprintln!("paysys statement: row {} not credited: {other:?}", row.id);
-            return 1;
-        }
-        Err(e) => {
-            eprintln!("paysys statement: row {} not credited: {e}", row.id);
-            return 1;
-        }
-    };
-    let echo = crate::outcome::Echo {
-        command: "statement".into(),
-        txn_id: row.txn_id.clone(),
-        account: account.as_str().into(),
-        sum: row.amount.to_string(),
-        params: params.clone(),
-        ..Default::default()
-    };
-    crate::pipeline::record_unrequested(
+    let outcome = import::credit(
         config,
         bank,
-        echo,
-        outcome,
-        Domain::default(),
-        vec![format!("assigned by {admin}")],
         &mut conns,
-        started,
+        &txn_id,
+        &account,
+        row.amount,
+        when,
+        params,
+        vec![format!("assigned by {admin}")],
     );
+    let prv_txn = match outcome {
+        crate::outcome::Outcome::Paid { prv_txn, .. } => Some(prv_txn),
+        other => {
+            eprintln!(
+                "paysys statement: row {} not credited: {}",
+                row.id,
+                other.detail().unwrap_or_else(|| format!("{other:?}"))
+            );
+            return 1;
+        }
+    };
     let reason = format!("assigned by {admin}");
     let closed = conns.get(&config.database, Use::Write).and_then(|conn| {
         store::close(

@@ -1024,7 +1024,7 @@ fn hold_refused(
 }
 
 /// The outcome of a pay the ledger has settled.
-fn paid_outcome(paid: Paid, sum: Amount) -> Outcome {
+pub(crate) fn paid_outcome(paid: Paid, sum: Amount) -> Outcome {
     match paid {
         Paid::New { prv_txn } => Outcome::Paid {
             prv_txn,

@@ -26,8 +26,8 @@ use crate::billing::{self, Billing};
 use crate::config::{Config, System};
 use crate::db::Connections;
 use crate::domain::{Account, Domain, TxnDate, TxnId};
-use crate::ledger::{self, Paid, PayOrder};
-use crate::outcome::{Echo, Fault, Outcome, Pay, Refusal};
+use crate::ledger::{self, PayOrder};
+use crate::outcome::{Echo, Fault, Outcome, Pay};
 use crate::statement::matching::{self, Verdict};
 use crate::statement::store::{self, Pending, State};
 use crate::statement::{Direction, RowError, StatementRow};
@@ -216,7 +216,6 @@ pub fn import(
                 None,
             ),
             Ok(row) => {
-                let started = Instant::now();
                 // A row the batch has closed already (the same row twice in a file).
                 let closed = batch.iter().rev().find_map(|(_, p)| {
                     p.as_ref()
@@ -225,7 +224,7 @@ pub fn import(
                 });
                 let (fate, pending) = match closed {
                     Some(state) => (Fate::Seen(state.name().into()), None),
-                    None => match one(config, billing, bank, &row, options, conns, started) {
+                    None => match one(config, billing, bank, &row, options, conns) {
                         Ok(decided) => decided,
                         Err(e) => {
                             write(config, conns, &mut batch, &mut summary, line);
@@ -333,7 +332,6 @@ fn one(
     row: &StatementRow,
     options: &Options,
     conns: &mut Connections,
-    started: Instant,
 ) -> Result<(Fate, Option<Pending>), String> {
     if let Some(why) = skipped(bank, row) {
         return Ok((Fate::Skipped(why), None));
@@ -477,12 +475,6 @@ fn one(
     }
     // The money: through the ledger, as every payment.
     let when = NaiveDateTime::new(row.date, row.time.unwrap_or(NaiveTime::MIN));
-    let pay = Pay {
-        txn_id: txn_id.clone(),
-        account: account.clone(),
-        sum: row.amount,
-        txn_date: TxnDate::received(when),
-    };
     let params = vec![
         ("statement".to_string(), options.source.clone()),
         ("row".to_string(), row.id.to_string()),
@@ -495,60 +487,16 @@ fn one(
             crate::ledger::column_text(&row.payer_name, 100),
         ),
     ];
-    let order = PayOrder {
-        system: bank,
-        pay: &pay,
-        caller: None,
-        domain: Domain::default(),
-        params: &params,
-        booked: None,
-        word: None,
-        pinned: None,
-    };
-    let paid = ledger::pay(conn, billing, &order);
-    let outcome = match &paid {
-        Ok(Paid::New { prv_txn }) => Outcome::Paid {
-            prv_txn: *prv_txn,
-            sum: row.amount,
-            repeat: false,
-        },
-        Ok(Paid::Repeat { prv_txn }) => Outcome::Paid {
-            prv_txn: *prv_txn,
-            sum: row.amount,
-            repeat: true,
-        },
-        Ok(Paid::Conflict {
-            prv_txn,
-            account,
-            sum,
-        }) => Outcome::Refused(Refusal::Conflict {
-            prv_txn: *prv_txn,
-            account: account.clone(),
-            sum: *sum,
-        }),
-        Ok(Paid::Cancelled { prv_txn }) => {
-            Outcome::Refused(Refusal::PaidThenCancelled { prv_txn: *prv_txn })
-        }
-        Ok(Paid::Refused(r)) => Outcome::Refused(r.clone()),
-        Err(e) => Outcome::Failed(Fault::DatabaseWrite(e.to_string())),
-    };
-    let echo = Echo {
-        command: "statement".into(),
-        txn_id: txn_id.as_str().into(),
-        account: account.as_str().into(),
-        sum: row.amount.to_string(),
-        params: params.clone(),
-        ..Echo::default()
-    };
-    let outcome = crate::pipeline::record_unrequested(
+    let outcome = credit(
         config,
         bank,
-        echo,
-        outcome,
-        Domain::default(),
-        Vec::new(),
         conns,
-        started,
+        &txn_id,
+        &account,
+        row.amount,
+        when,
+        params,
+        Vec::new(),
     );
     Ok(match outcome {
         Outcome::Paid {
@@ -575,6 +523,67 @@ fn one(
         }
         other => (Fate::Failed(format!("unexpected outcome {other:?}")), None),
     })
+}
+
+/// Credits `sum` to `account` as the payment (`bank`, `txn_id`) through the ledger — exactly
+/// once by that pair, as every payment — and writes its journal line (`cmd=statement`);
+/// the outcome, a repeat answered as the first time. Shared by the import and the admin's
+/// `assign`.
+#[allow(clippy::too_many_arguments)]
+pub fn credit(
+    config: &Config,
+    bank: &System,
+    conns: &mut Connections,
+    txn_id: &TxnId,
+    account: &Account,
+    sum: crate::domain::Amount,
+    when: NaiveDateTime,
+    params: Vec<(String, String)>,
+    notes: Vec<String>,
+) -> Outcome {
+    let started = Instant::now();
+    let pay = Pay {
+        txn_id: txn_id.clone(),
+        account: account.clone(),
+        sum,
+        txn_date: TxnDate::received(when),
+    };
+    let order = PayOrder {
+        system: bank,
+        pay: &pay,
+        caller: None,
+        domain: Domain::default(),
+        params: &params,
+        booked: None,
+        word: None,
+        pinned: None,
+    };
+    let billing = billing::of(config.database.billing);
+    let outcome = match conns.get(&config.database, crate::db::Use::Write) {
+        Err(why) => Outcome::Failed(Fault::DatabaseWrite(why)),
+        Ok(conn) => match ledger::pay(conn, billing, &order) {
+            Ok(paid) => crate::pipeline::paid_outcome(paid, sum),
+            Err(e) => Outcome::Failed(Fault::DatabaseWrite(e.to_string())),
+        },
+    };
+    let echo = Echo {
+        command: "statement".into(),
+        txn_id: txn_id.as_str().into(),
+        account: account.as_str().into(),
+        sum: sum.to_string(),
+        params,
+        ..Echo::default()
+    };
+    crate::pipeline::record_unrequested(
+        config,
+        bank,
+        echo,
+        outcome,
+        Domain::default(),
+        notes,
+        conns,
+        started,
+    )
 }
 
 /// A row's decision for `paysys_statement` (state, reason, account, prv_txn); none in a
