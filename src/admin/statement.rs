@@ -138,7 +138,6 @@ pub fn command(args: &[String], config_path: impl Fn(Option<PathBuf>) -> PathBuf
                 bank.as_deref(),
                 value("--format").as_deref(),
                 flags.contains(&"--dry-run"),
-                &admin,
             )
         }
         "import" => usage("import needs a file"),
@@ -368,18 +367,17 @@ fn import_files(
     bank: Option<&str>,
     format: Option<&str>,
     dry_run: bool,
-    admin: &str,
 ) -> u8 {
     let mut conns = Connections::persistent();
     let mut total = Summary::default();
     let mut failed = false;
     for file in files {
         let path = Path::new(file);
-        match import_file(config, path, bank, format, dry_run, admin, &mut conns) {
+        match import_file(config, path, bank, format, dry_run, &mut conns) {
             Ok(summary) => {
                 println!("{file}: {summary}");
                 failed |= summary.failed > 0;
-                add(&mut total, &summary);
+                total.add(&summary);
             }
             Err(why) => {
                 eprintln!("paysys statement: {file}: {why}");
@@ -396,17 +394,6 @@ fn import_files(
     u8::from(failed)
 }
 
-fn add(total: &mut Summary, s: &Summary) {
-    total.rows += s.rows;
-    total.credited += s.credited;
-    total.seen += s.seen;
-    total.settlements += s.settlements;
-    total.queued += s.queued;
-    total.skipped += s.skipped;
-    total.unreadable += s.unreadable;
-    total.failed += s.failed;
-}
-
 /// Reads one file and imports its rows; the file's summary.
 fn import_file(
     config: &Config,
@@ -414,7 +401,6 @@ fn import_file(
     bank: Option<&str>,
     format: Option<&str>,
     dry_run: bool,
-    admin: &str,
     conns: &mut Connections,
 ) -> Result<Summary, String> {
     let open = || File::open(path).map_err(|e| format!("cannot be read: {e}"));
@@ -452,7 +438,6 @@ fn import_file(
             || path.display().to_string(),
             |n| n.to_string_lossy().into_owned(),
         ),
-        admin: admin.to_string(),
     };
     let mut print = |line: &import::Line| println!("{line}");
     let whole = || -> Result<Vec<u8>, String> {

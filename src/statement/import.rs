@@ -40,8 +40,6 @@ pub struct Options {
     /// Where the rows came from (a file name, `pull 2026-12-01..2026-12-05`), kept with
     /// each row.
     pub source: String,
-    /// Who runs it (the admin's login), kept with rows closed by hand.
-    pub admin: String,
 }
 
 /// What became of one row.

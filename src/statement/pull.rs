@@ -575,7 +575,6 @@ impl Run<'_> {
         let options = import::Options {
             dry_run: false,
             source: source.to_string(),
-            admin: String::new(),
         };
         let summary = import::import(
             self.config,
