@@ -592,6 +592,11 @@ impl Billing for Abills {
         // other pay's INSERTs would wait for (see [`Lock::None`]). Rows found are read again
         // under their locks — a cancel in flight is waited for — except the card order's
         // own row, which the UPDATE below completes only in a state that allows it.
+        if c.order_opened {
+            if let Some(credited) = complete_opened(tx, c, &ids, &found)? {
+                return Ok(credited);
+            }
+        }
         let mut earlier = self::find(tx, &ids, Domains::OrDefault(c.domain), Lock::None)?;
         if earlier.payment.is_some() || (earlier.log.is_some() && earlier.opened().is_none()) {
             earlier = self::find(tx, &ids, Domains::OrDefault(c.domain), Lock::Update)?;
@@ -687,40 +692,7 @@ impl Billing for Abills {
             Some(id) => id,
             None => tx.last_insert_id().unwrap_or(0),
         };
-        // The bill last, and in one statement: its row lock orders payments to one bill,
-        // and is held from here to COMMIT only (two more statements). The deposit before
-        // the payment, for payments.last_deposit, is read under that lock into a session
-        // variable that the next statement reads: exact, and no SELECT … FOR UPDATE of
-        // its own. Rows matched, not changed, are counted (CLIENT_FOUND_ROWS).
-        tx.exec_drop(
-            "UPDATE bills SET deposit = (@paysys_deposit := CAST(deposit AS DECIMAL(24,6))) \
-             + CAST(? AS DECIMAL(16,2)) WHERE id = ?",
-            (c.amount.to_string(), target.bill_id),
-        )?;
-        if tx.affected_rows() != 1 {
-            return Ok(Credited::Refused(Refusal::NoBill));
-        }
-        tx.exec_drop(
-            "INSERT INTO payments (date, sum, dsc, ip, last_deposit, uid, aid, method, ext_id, bill_id, inner_describe, amount, currency, reg_date) \
-             VALUES (?, CAST(? AS DECIMAL(16,2)), ?, ?, CAST(@paysys_deposit AS DECIMAL(24,6)), ?, ?, ?, ?, ?, '', CAST(? AS DECIMAL(16,2)), 0, NOW())",
-            (
-                &now,
-                c.amount.to_string(),
-                &c.system.abills.description,
-                ip_number(c.caller),
-                target.uid,
-                c.system.abills.admin_id,
-                c.system.abills.payment_method,
-                &written,
-                target.bill_id,
-                c.amount.to_string(),
-            ),
-        )?;
-        Ok(Credited::Done {
-            subscriber_id: target.uid,
-            payment_ref: tx.last_insert_id().unwrap_or(0),
-            prv_txn: Some(log_id),
-        })
+        book(tx, c, &target, log_id, &written, &now)
     }
 
     fn subscriber_of(
@@ -1103,6 +1075,101 @@ fn reverse(
         )?;
     }
     Ok(())
+}
+
+/// The bill credited and the `payments` row written, for a payment whose `paysys_log` row
+/// (`log_id`) is written: the end of every ABillS credit.
+fn book(
+    tx: &mut Transaction<'_>,
+    c: &Credit<'_>,
+    target: &Target,
+    log_id: u64,
+    written: &str,
+    now: &str,
+) -> Result<Credited, mysql::Error> {
+    // The bill last, and in one statement: its row lock orders payments to one bill,
+    // and is held from here to COMMIT only (two more statements). The deposit before
+    // the payment, for payments.last_deposit, is read under that lock into a session
+    // variable that the next statement reads: exact, and no SELECT … FOR UPDATE of
+    // its own. Rows matched, not changed, are counted (CLIENT_FOUND_ROWS).
+    tx.exec_drop(
+        "UPDATE bills SET deposit = (@paysys_deposit := CAST(deposit AS DECIMAL(24,6))) \
+         + CAST(? AS DECIMAL(16,2)) WHERE id = ?",
+        (c.amount.to_string(), target.bill_id),
+    )?;
+    if tx.affected_rows() != 1 {
+        return Ok(Credited::Refused(Refusal::NoBill));
+    }
+    tx.exec_drop(
+        "INSERT INTO payments (date, sum, dsc, ip, last_deposit, uid, aid, method, ext_id, bill_id, inner_describe, amount, currency, reg_date) \
+         VALUES (?, CAST(? AS DECIMAL(16,2)), ?, ?, CAST(@paysys_deposit AS DECIMAL(24,6)), ?, ?, ?, ?, ?, '', CAST(? AS DECIMAL(16,2)), 0, NOW())",
+        (
+            &now,
+            c.amount.to_string(),
+            &c.system.abills.description,
+            ip_number(c.caller),
+            target.uid,
+            c.system.abills.admin_id,
+            c.system.abills.payment_method,
+            &written,
+            target.bill_id,
+            c.amount.to_string(),
+        ),
+    )?;
+    Ok(Credited::Done {
+        subscriber_id: target.uid,
+        payment_ref: tx.last_insert_id().unwrap_or(0),
+        prv_txn: Some(log_id),
+    })
+}
+
+/// A card order's pay, when the row our page opened for it is still open: completed by one
+/// UPDATE found by its text, with no look for rows of the txn first — the order's id is
+/// ours, no other payment can carry it, and a row in progress (or failed, or expired) has
+/// no payment. `None`: no such row open (paid, reversed, or never opened — an order from
+/// before the row was written): the caller takes the long way, which finds out which.
+fn complete_opened(
+    tx: &mut Transaction<'_>,
+    c: &Credit<'_>,
+    ids: &TxnIds,
+    found: &Result<Target, Refusal>,
+) -> Result<Option<Credited>, mysql::Error> {
+    let Ok(target) = found else {
+        return Ok(None);
+    };
+    if payable(target, c.system).is_err() || target.bill_id == 0 {
+        return Ok(None);
+    }
+    let written = written_id(tx, ids)?;
+    let now = web_server_time();
+    // `LAST_INSERT_ID(id)`: the row's id comes back with the answer, as an INSERT's (in
+    // the status's expression: the shipped grants allow UPDATE of these columns only).
+    tx.exec_drop(
+        "UPDATE paysys_log SET datetime = ?, sum = CAST(? AS DECIMAL(16,2)), uid = ?, \
+         info = ?, paysys_ip = ?, status = IF(LAST_INSERT_ID(id), ?, status) \
+         WHERE domain_id = ? AND transaction_id = ? AND system_id = ? AND status IN (?, ?, ?)",
+        (
+            &now,
+            c.amount.to_string(),
+            target.uid,
+            info(c.params),
+            ip_number(c.caller),
+            STATUS_COMPLETE,
+            c.domain.id(),
+            &written,
+            c.system.abills.id,
+            STATUS_PROCESSING,
+            STATUS_EXPIRED,
+            STATUS_PAYMENT_ERROR,
+        ),
+    )?;
+    if tx.affected_rows() != 1 {
+        return Ok(None);
+    }
+    let Some(log_id) = tx.last_insert_id() else {
+        return Ok(None);
+    };
+    book(tx, c, target, log_id, &written, &now).map(Some)
 }
 
 /// What a pay of a txn ABillS's tables already hold is answered, or `None` if they hold
