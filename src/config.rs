@@ -370,6 +370,8 @@ pub enum ProtocolKind {
     /// rows are credited by `paysys statement`, never by a request — no caller is ever
     /// taken for it.
     Statement,
+    /// Kaspi (Kazakhstan): OSMP with `txn_id` and `prv_txn_id` in its answers.
+    Kaspi,
 }
 
 /// How a protocol's requests prove where they come from.
@@ -398,6 +400,7 @@ impl ProtocolKind {
         ProtocolKind::Monobank,
         ProtocolKind::Wayforpay,
         ProtocolKind::Statement,
+        ProtocolKind::Kaspi,
     ];
 
     pub fn name(self) -> &'static str {
@@ -412,6 +415,7 @@ impl ProtocolKind {
             ProtocolKind::Monobank => "monobank",
             ProtocolKind::Wayforpay => "wayforpay",
             ProtocolKind::Statement => "statement",
+            ProtocolKind::Kaspi => "kaspi",
         }
     }
 
@@ -442,6 +446,7 @@ impl ProtocolKind {
             ProtocolKind::Wayforpay => "wayforpay",
             // ABillS imports statements in its web interface, with no module of its own.
             ProtocolKind::Statement => "statement",
+            ProtocolKind::Kaspi => "kaspi",
         }
     }
 
@@ -458,7 +463,8 @@ impl ProtocolKind {
             | ProtocolKind::Ibox
             | ProtocolKind::City24
             | ProtocolKind::Privat
-            | ProtocolKind::Statement => Signature::None,
+            | ProtocolKind::Statement
+            | ProtocolKind::Kaspi => Signature::None,
         }
     }
 
@@ -485,6 +491,9 @@ impl ProtocolKind {
             // them from paysys_connect, and check-config asks for abills_id on ABillS.
             ProtocolKind::Liqpay | ProtocolKind::Monobank | ProtocolKind::Wayforpay => 0,
             ProtocolKind::Statement => 0,
+            // The module is not public (ABillS's tests only): the id comes from
+            // paysys_connect as for the card modules.
+            ProtocolKind::Kaspi => 0,
         }
     }
 }
@@ -1544,10 +1553,11 @@ impl Merged {
                 }
                 None => vec![billing.account_keys()[0]],
             };
-            // ABillS's ids of its card modules are not public: its reports would file
-            // these payments under no system. The admin's paysys_connect says which.
+            // ABillS's ids of its card modules (and of Kaspi's and Portmone's) are not
+            // public: its reports would file these payments under no system. The admin's
+            // paysys_connect says which.
             if billing == BillingKind::Abills
-                && (protocol.value.card() || protocol.value == ProtocolKind::Statement)
+                && protocol.value.abills_id() == 0
                 && s.abills_id.is_none()
             {
                 return Err(invalid(
@@ -2135,6 +2145,22 @@ test = false
         for key in protocols::KEYS {
             assert!(layer.slot(key.name).is_none(), "{}", key.name);
         }
+    }
+
+    #[test]
+    fn kaspi_on_abills_needs_its_abills_id() {
+        let abills = MAIN
+            .replace("billing = \"nodeny\"", "billing = \"abills\"")
+            .replace("protocol = \"osmp\"", "protocol = \"kaspi\"")
+            .replace("account = \"payment_code\"", "account = \"login\"");
+        let e = load(&[("etc/paysys.toml", &abills)])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("system 'osmp': set abills_id"), "{e}");
+        let with_id = abills.replace("test = false", "test = false\nabills_id = 130");
+        let c = load(&[("etc/paysys.toml", &with_id)]).unwrap();
+        let s = c.system("osmp").unwrap();
+        assert_eq!((s.protocol, s.abills.id), (ProtocolKind::Kaspi, 130));
     }
 
     #[test]

@@ -29,7 +29,7 @@
 //! * `bench_3_scale`: check and pay processes with `users`, `paysys_txn` and `pays` at
 //!   ~10 k rows, then at ~1 M rows.
 //! * `bench_5_protocols`: `paysys_check.cgi` processes, one at a time, for a check and a pay
-//!   of every protocol it speaks (OSMP, iBox, City24, PrivatBank, 24NonStop with its SIGN,
+//!   of every protocol it speaks (OSMP, iBox, Kaspi, City24, PrivatBank, 24NonStop with its SIGN,
 //!   EasyPay with its RSA signature: the Payment that books and the Confirm that pays), on
 //!   one ABillS database: CPU time and peak RSS, each next to OSMP's.
 //! * `bench_6_protocols_web`: the same checks and pays through nginx, `paysys_check.cgi` as a
@@ -1981,6 +1981,7 @@ fn bench_5_protocols() {
                 fixtures.join("easysoft.cer").display()
             ),
         ),
+        system("kaspi", "kaspi", 8, "abills_id = 130"),
     ]
     .concat();
     site.write_config(&common::abills::config_text(&db.url, &systems));
@@ -2021,6 +2022,7 @@ fn bench_5_protocols() {
     };
     let date2 = date.clone();
     let date3 = date.clone();
+    let date4 = date.clone();
     let ns_check = ns_rule.clone();
     let ns_pay = ns_rule.clone();
     let book = ep_signed.clone();
@@ -2060,6 +2062,25 @@ fn bench_5_protocols() {
             get(Box::new(move |i| {
                 format!(
                     "command=pay&txn_id={}&account=test1&sum=1.00&txn_date={date2}",
+                    800_000 + i
+                )
+            })),
+            "<result>0</result>",
+        ),
+        (
+            "kaspi check",
+            "127.0.0.8",
+            get(Box::new(|_| {
+                "command=check&txn_id=1&account=test1&sum=1.00".into()
+            })),
+            "<result>0</result>",
+        ),
+        (
+            "kaspi pay",
+            "127.0.0.8",
+            get(Box::new(move |i| {
+                format!(
+                    "command=pay&account=test1&txn_date={date4}&txn_id={}&sum=1.00",
                     800_000 + i
                 )
             })),
@@ -2305,6 +2326,18 @@ fn bench_6_protocols_web() {
             name: "ibox pay".into(),
             system: system("ibox", ""),
             lines: (0..n).map(|i| get(format!("command=pay&txn_id={}&account=test1&sum=1.00&txn_date={date}", 2_000_000 + i))).collect(),
+            expect: "pay 0",
+        },
+        ProtocolTarget {
+            name: "kaspi check".into(),
+            system: system("kaspi", "abills_id = 130"),
+            lines: vec![get("command=check&txn_id=1&account=test1&sum=1.00".into())],
+            expect: "check 0",
+        },
+        ProtocolTarget {
+            name: "kaspi pay".into(),
+            system: system("kaspi", "abills_id = 130"),
+            lines: (0..n).map(|i| get(format!("command=pay&account=test1&txn_date={date}&txn_id={}&sum=1.00", 9_000_000 + i))).collect(),
             expect: "pay 0",
         },
         ProtocolTarget {

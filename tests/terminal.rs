@@ -505,6 +505,55 @@ fn city24_and_privat_terminals(kind: Kind) {
 }
 both!(city24_and_privat_terminals);
 
+/// `--protocol kaspi`: OSMP's requests, Kaspi's `txn_id` and `prv_txn_id` read back; the
+/// cancel asks for the payment's `prv_txn_id` first.
+fn kaspi_terminal(kind: Kind) {
+    let systems = common::abills::system(
+        "kaspi",
+        &["127.0.0.1"],
+        "account = \"login\"\nabills_id = 130",
+    )
+    .replace("protocol = \"osmp\"", "protocol = \"kaspi\"");
+    let Some((web, _prefix, db)) = abills_site(kind, "kaspi", &systems) else {
+        return;
+    };
+    let url = format!("{}/cgi-bin/paysys_check.cgi", web.base_url());
+    let t = |extra: &[&str]| -> Run {
+        let mut a = vec!["--url", url.as_str(), "--protocol", "kaspi"];
+        a.extend_from_slice(extra);
+        terminal(&a)
+    };
+    let r = t(&["check", "test1"]);
+    assert_eq!(r.code, 0, "{}", r.out);
+    assert!(r.out.contains("Kaspi result 0"), "{}", r.out);
+    let r = t(&["--txn-id", "31337", "pay", "test1", "7.00"]);
+    assert_eq!(r.code, 0, "{}", r.out);
+    assert!(
+        r.out.contains("verdict: CONFIRMED: 7.00 credited"),
+        "{}",
+        r.out
+    );
+    assert!(r.out.contains("prv_txn"), "{}", r.out);
+    assert_eq!(t(&["--txn-id", "31337", "pay", "test1", "7.00"]).code, 0);
+    let credited = || -> u64 {
+        db.conn()
+            .query_first("SELECT COUNT(*) FROM payments WHERE sum = 7")
+            .unwrap()
+            .unwrap()
+    };
+    assert_eq!(credited(), 1);
+    let r = t(&["--txn-id", "31337", "--status"]);
+    assert_eq!(r.code, 0, "{}", r.out);
+    let r = t(&["--txn-id", "31337", "--cancel"]);
+    assert_eq!(r.code, 0, "{}", r.out);
+    assert!(r.out.contains("is cancelled"), "{}", r.out);
+    assert_eq!(credited(), 0, "the cancel removed the payment");
+    let r = t(&["check", "nobody"]);
+    assert_eq!(r.code, 1, "{}", r.out);
+    drop(web);
+}
+both!(kaspi_terminal);
+
 /// `--protocol easypay`: requests signed with the test "EasySoft" key, a pay booked then
 /// confirmed, its cancel by PaymentId; unsigned requests refused.
 fn easypay_terminal(kind: Kind) {

@@ -1078,6 +1078,18 @@ txn_prefix = \"OSM\"
     }
 
     #[test]
+    fn kaspi_is_imported_with_its_paysys_connect_id() {
+        let rows = [row(1, 130, "Kaspi", "Kaspi.pm", "192.0.2.30", 0)];
+        let text = render_rows(&rows);
+        assert!(text.contains("protocol = \"kaspi\"\n"), "{text}");
+        let c = load(&text);
+        let s = c.system("kaspi").expect("imported");
+        assert_eq!(s.protocol, ProtocolKind::Kaspi);
+        assert_eq!((s.abills.id, s.abills.txn_prefix.as_str()), (130, "KAS"));
+        assert!(s.allow.allows("192.0.2.30".parse().unwrap()));
+    }
+
+    #[test]
     fn modules_paysys_does_not_speak_are_shown_commented_out() {
         let rows = [
             row(1, 44, "Osmp", "Osmp.pm", "192.0.2.10", 0),

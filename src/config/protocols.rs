@@ -276,7 +276,11 @@ pub(super) fn settings(keys: &Keys) -> Result<ProtocolSettings, ConfigError> {
             card::settings(keys)
         }
         ProtocolKind::Statement => statement::settings(keys),
-        ProtocolKind::Osmp | ProtocolKind::Ibox | ProtocolKind::City24 | ProtocolKind::Privat => {
+        ProtocolKind::Osmp
+        | ProtocolKind::Ibox
+        | ProtocolKind::City24
+        | ProtocolKind::Privat
+        | ProtocolKind::Kaspi => {
             keys.only(&[])?;
             Ok(ProtocolSettings::None)
         }

@@ -17,20 +17,22 @@ pub enum Wire {
     Privat,
     /// EasyPay: `<Response>` with `StatusCode`.
     Easypay,
+    /// Kaspi: OSMP's requests and `result`s, `txn_id` and `prv_txn_id` in the answer.
+    Kaspi,
 }
 
 impl Wire {
     /// The answer in `body`, or `None` when it is not one of this protocol's.
     pub fn read(self, body: &str) -> Option<Answer> {
         let mut a = match self {
-            Wire::Osmp | Wire::Ibox => parse(body)?,
+            Wire::Osmp | Wire::Ibox | Wire::Kaspi => parse(body)?,
             Wire::Nonstop24 => parse_nonstop24(body)?,
             Wire::City24 => parse_city24(body)?,
             Wire::Privat => parse_privat(body)?,
             Wire::Easypay => parse_easypay(body)?,
         };
         let (meaning, class) = match self {
-            Wire::Osmp | Wire::Ibox => meaning(a.result),
+            Wire::Osmp | Wire::Ibox | Wire::Kaspi => meaning(a.result),
             Wire::Nonstop24 => meaning_nonstop24(a.result),
             Wire::City24 => meaning_city24(a.result),
             Wire::Privat => meaning_privat(a.result),
@@ -46,6 +48,7 @@ impl Wire {
         match self {
             Wire::Osmp => "OSMP result",
             Wire::Ibox => "iBox result",
+            Wire::Kaspi => "Kaspi result",
             Wire::Nonstop24 => "24NonStop status_code",
             Wire::City24 => "City24 ResultCode",
             Wire::Privat => "PrivatBank ErrorInfo code",
@@ -146,8 +149,9 @@ pub fn parse(body: &str) -> Option<Answer> {
                         match name.as_str() {
                             "result" => result = Some(value.parse::<u16>().ok()?.into()),
                             "comment" => answer.comment = value,
-                            "osmp_txn_id" => answer.osmp_txn_id = Some(value),
-                            "prv_txn" => answer.prv_txn = Some(value),
+                            // Kaspi's names for the same two.
+                            "osmp_txn_id" | "txn_id" => answer.osmp_txn_id = Some(value),
+                            "prv_txn" | "prv_txn_id" => answer.prv_txn = Some(value),
                             "sum" => answer.sum = Some(value),
                             _ => {}
                         }

@@ -75,7 +75,8 @@ OPTIONS
                        signed with --secret S; --sign sha1, --sign-amount as the system's
                        config says; --service-id ID sends and signs SERVICE_ID, as 2.20 and
                        later do; without it, none is sent or signed, as 2.10 does, for a
-                       system with sign_service_id = false)
+                       system with sign_service_id = false), or kaspi (OSMP's requests,
+                       answers with txn_id and prv_txn_id)
   --paypro FILE        a PayPRO provider file (providers.ini, providers_user.ini, or an own
                        MyProviders.ini) or a terminal's directory of them; repeat to layer
                        files in that order
@@ -238,9 +239,11 @@ fn parse_args(args: &[String]) -> Result<Args, String> {
                     "city24" => Wire::City24,
                     "privat" => Wire::Privat,
                     "easypay" => Wire::Easypay,
+                    "kaspi" => Wire::Kaspi,
                     other => {
                         return Err(format!(
-                            "--protocol {other}: osmp, ibox, city24, privat, easypay or 24nonstop"
+                            "--protocol {other}: osmp, ibox, city24, privat, easypay, kaspi \
+                             or 24nonstop"
                         ));
                     }
                 }
@@ -384,7 +387,7 @@ fn parse_args(args: &[String]) -> Result<Args, String> {
         None => None,
         Some(v) => Some(
             match wire {
-                Wire::Osmp | Wire::Ibox => TxnId::parse(&v),
+                Wire::Osmp | Wire::Ibox | Wire::Kaspi => TxnId::parse(&v),
                 Wire::City24 | Wire::Privat | Wire::Easypay => TxnId::parse_token(&v),
                 Wire::Nonstop24 => TxnId::parse_token(&v),
             }
@@ -536,7 +539,7 @@ fn request_for(
         Wire::Privat => privat_request(args, command, txn_id, extra),
         Wire::Easypay => easypay_request(args, command, txn_id, extra),
         Wire::City24 => osmp_request(args, city24_form(args, command, txn_id, extra)),
-        Wire::Osmp | Wire::Ibox | Wire::Nonstop24 => {
+        Wire::Osmp | Wire::Ibox | Wire::Kaspi | Wire::Nonstop24 => {
             osmp_request(args, osmp_form(args, command, txn_id, extra))
         }
     }
@@ -859,6 +862,7 @@ fn repeat_command(args: &Args, txn_id: &TxnId, what: &str) -> String {
     match args.wire {
         Wire::Osmp | Wire::Nonstop24 => {}
         Wire::Ibox => cmd.push_str(" --protocol ibox"),
+        Wire::Kaspi => cmd.push_str(" --protocol kaspi"),
         Wire::City24 => cmd.push_str(" --protocol city24"),
         Wire::Privat => cmd.push_str(" --protocol privat"),
         Wire::Easypay => cmd.push_str(" --protocol easypay --private-key KEY"),

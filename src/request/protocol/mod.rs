@@ -124,6 +124,7 @@ pub fn of(kind: ProtocolKind, dialect: Dialect) -> &'static dyn Protocol {
         (ProtocolKind::Monobank, _) => &crate::card::callback::Monobank,
         (ProtocolKind::Wayforpay, _) => &crate::card::callback::Wayforpay,
         (ProtocolKind::Statement, _) => &statement::Statement,
+        (ProtocolKind::Kaspi, _) => &osmp::Osmp::KASPI,
     }
 }
 

@@ -25,8 +25,11 @@ use crate::protocol::{form_echo, Dialect, ParseContext, Protocol, Reply};
 pub struct Osmp {
     dialect: Dialect,
     kind: ProtocolKind,
-    /// The element that echoes `txn_id`: `osmp_txn_id`, iBox's `ibox_txn_id`.
+    /// The element that echoes `txn_id`: `osmp_txn_id`, iBox's `ibox_txn_id`, Kaspi's
+    /// `txn_id`.
     txn_tag: &'static str,
+    /// The element of our payment's number: `prv_txn`, Kaspi's `prv_txn_id`.
+    prv_tag: &'static str,
     /// iBox: a pay's answer carries `<prv_txn_date>`, and a check without `sum` is refused
     /// (ABillS's iBox module answers 300).
     ibox: bool,
@@ -37,12 +40,14 @@ impl Osmp {
         dialect: Dialect::NoDeny,
         kind: ProtocolKind::Osmp,
         txn_tag: "osmp_txn_id",
+        prv_tag: "prv_txn",
         ibox: false,
     };
     pub const ABILLS: Osmp = Osmp {
         dialect: Dialect::Abills,
         kind: ProtocolKind::Osmp,
         txn_tag: "osmp_txn_id",
+        prv_tag: "prv_txn",
         ibox: false,
     };
     /// iBox (Ukrainian terminals): OSMP with `ibox_txn_id` and `prv_txn_date`, on
@@ -51,7 +56,19 @@ impl Osmp {
         dialect: Dialect::Abills,
         kind: ProtocolKind::Ibox,
         txn_tag: "ibox_txn_id",
+        prv_tag: "prv_txn",
         ibox: true,
+    };
+    /// Kaspi (Kazakhstan, `protocol = "kaspi"`): OSMP's requests as ABillS's Kaspi tests
+    /// send them (`command=check|pay|cancel`, cancel by `prv_txn`), answered with Kaspi's
+    /// names `txn_id` and `prv_txn_id`. Kaspi publishes no spec: the names are the ones
+    /// Kaspi's providers are known to answer with, unconfirmed (INSTALL says so).
+    pub const KASPI: Osmp = Osmp {
+        dialect: Dialect::Abills,
+        kind: ProtocolKind::Kaspi,
+        txn_tag: "txn_id",
+        prv_tag: "prv_txn_id",
+        ibox: false,
     };
 }
 
@@ -156,7 +173,13 @@ impl Protocol for Osmp {
     }
 
     fn render(&self, echo: &Echo, outcome: &Outcome) -> Reply {
-        let (result, code_comment) = code(outcome);
+        let (result, code_comment) = match (self.kind, outcome) {
+            // NoDeny's terminals retry a bare request (result 1); Kaspi would retry
+            // forever a request we will never understand (its user-list request, `date`,
+            // `page`, `rows`, which paysys does not answer): final.
+            (ProtocolKind::Kaspi, Outcome::Refused(Refusal::NoCommand(_))) => (300, "nod3"),
+            _ => code(outcome),
+        };
         let balance_comment;
         let comment = match (self.dialect, outcome) {
             // ABillS's script answers a check with the balance and the (masked) name, which
@@ -175,7 +198,7 @@ impl Protocol for Osmp {
         xml.push_str("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<response>");
         push_element(&mut xml, self.txn_tag, &clean(&echo.txn_id));
         if let Some(prv_txn) = outcome.prv_txn() {
-            push_element(&mut xml, "prv_txn", &prv_txn.to_string());
+            push_element(&mut xml, self.prv_tag, &prv_txn.to_string());
         }
         if let (true, Outcome::Paid { .. }) = (self.ibox, outcome) {
             push_element(&mut xml, "prv_txn_date", &ibox_date(echo));
@@ -460,6 +483,57 @@ mod tests {
              <result>0</result><comment>OK</comment></response>\n"
         );
         assert_eq!(Osmp::IBOX.kind(), ProtocolKind::Ibox);
+    }
+
+    #[test]
+    fn kaspi_is_osmp_with_its_own_names() {
+        let rule = AccountRule::new(AccountKey::Login);
+        let ctx = ParseContext {
+            account: &rule,
+            now: now(),
+            test: false,
+            sign: None,
+            rsa: None,
+            card: None,
+            monobank_key: None,
+        };
+        // ABillS's Kaspi test requests.
+        for (q, ok) in [
+            ("command=check&txn_id=4711&sum=1&account=test1", true),
+            (
+                "command=pay&account=test1&txn_date=20261122095900&txn_id=4711&sum=1",
+                true,
+            ),
+            ("command=cancel&prv_txn=18", true),
+            ("command=cancel&prv_txn=", false),
+            (
+                "command=pay&account=test1&txn_date=20261122095900&txn_id=4711&sum=10.001",
+                false,
+            ),
+        ] {
+            assert_eq!(Osmp::KASPI.parse(&request(q), &ctx).is_ok(), ok, "{q}");
+        }
+        let q = "command=pay&account=test1&txn_date=20261122095900&txn_id=4711&sum=1";
+        let paid = Osmp::KASPI.render(
+            &Osmp::KASPI.echo(&request(q)),
+            &Outcome::Paid {
+                prv_txn: 18,
+                sum: Amount::from_kopecks(100),
+                repeat: false,
+            },
+        );
+        assert_eq!(
+            paid.response.body,
+            "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<response><txn_id>4711</txn_id>\
+             <prv_txn_id>18</prv_txn_id><sum>1.00</sum><result>0</result><comment>OK</comment>\
+             </response>\n"
+        );
+        // Its user-list request (date, page, rows) is not answered, finally: no retries.
+        let list = request("date=202612&page=1&rows=10");
+        let refused = Osmp::KASPI.parse(&list, &ctx).unwrap_err();
+        let reply = Osmp::KASPI.render(&Osmp::KASPI.echo(&list), &Outcome::Refused(refused));
+        assert_eq!(reply.result, "300");
+        assert_eq!(Osmp::KASPI.kind(), ProtocolKind::Kaspi);
     }
 
     #[test]
