@@ -3,7 +3,7 @@
 --   wrk -t2 -c8 -d10s -s bench/requests.lua http://127.0.0.1:PORT -- FILE THREADS
 --
 -- A line is METHOD<TAB>PATH, or METHOD<TAB>PATH<TAB>BODY for a POST (an XML body, one
--- line, sent as text/xml). Thread n starts at its own share of the file, so that as long as
+-- line, sent as text/xml; a body starting "data=" as a form). Thread n starts at its own share of the file, so that as long as
 -- the file is longer than the run, no request is sent twice (a repeated pay would measure a
 -- repeat's answer, not a payment). bench_6_protocols_web writes the files.
 
@@ -31,7 +31,12 @@ function request()
    index = index + 1
    local r = requests[(index - 1) % #requests + 1]
    if r[3] ~= "" then
-      return wrk.format(r[1], r[2], { ["Content-Type"] = "text/xml" }, r[3])
+      -- Portmone's form (data=<xml>, url-encoded) goes as a form; every other body is XML.
+      local content_type = "text/xml"
+      if r[3]:sub(1, 5) == "data=" then
+         content_type = "application/x-www-form-urlencoded"
+      end
+      return wrk.format(r[1], r[2], { ["Content-Type"] = content_type }, r[3])
    end
    return wrk.format(r[1], r[2])
 end

@@ -372,6 +372,9 @@ pub enum ProtocolKind {
     Statement,
     /// Kaspi (Kazakhstan): OSMP with `txn_id` and `prv_txn_id` in its answers.
     Kaspi,
+    /// Portmone's "bills" protocol (Ukrainian bank apps): XML in the form field `data`;
+    /// no signature, so its allow list may not be empty.
+    Portmone,
 }
 
 /// How a protocol's requests prove where they come from.
@@ -401,6 +404,7 @@ impl ProtocolKind {
         ProtocolKind::Wayforpay,
         ProtocolKind::Statement,
         ProtocolKind::Kaspi,
+        ProtocolKind::Portmone,
     ];
 
     pub fn name(self) -> &'static str {
@@ -416,6 +420,7 @@ impl ProtocolKind {
             ProtocolKind::Wayforpay => "wayforpay",
             ProtocolKind::Statement => "statement",
             ProtocolKind::Kaspi => "kaspi",
+            ProtocolKind::Portmone => "portmone",
         }
     }
 
@@ -447,6 +452,7 @@ impl ProtocolKind {
             // ABillS imports statements in its web interface, with no module of its own.
             ProtocolKind::Statement => "statement",
             ProtocolKind::Kaspi => "kaspi",
+            ProtocolKind::Portmone => "portmone",
         }
     }
 
@@ -464,13 +470,21 @@ impl ProtocolKind {
             | ProtocolKind::City24
             | ProtocolKind::Privat
             | ProtocolKind::Statement
-            | ProtocolKind::Kaspi => Signature::None,
+            | ProtocolKind::Kaspi
+            | ProtocolKind::Portmone => Signature::None,
         }
     }
 
     /// Whether the protocol signs its requests at all.
     pub fn signed(self) -> bool {
         self.signature() != Signature::None
+    }
+
+    /// Whether a system speaking it must name its callers: the protocol proves nothing
+    /// else about who sends a payment (Portmone: no signature, no key), so an empty allow
+    /// list is refused rather than read as "nobody" and forgotten.
+    pub fn needs_allow(self) -> bool {
+        self == ProtocolKind::Portmone
     }
 
     fn parse(text: &str) -> Option<ProtocolKind> {
@@ -491,9 +505,9 @@ impl ProtocolKind {
             // them from paysys_connect, and check-config asks for abills_id on ABillS.
             ProtocolKind::Liqpay | ProtocolKind::Monobank | ProtocolKind::Wayforpay => 0,
             ProtocolKind::Statement => 0,
-            // The module is not public (ABillS's tests only): the id comes from
+            // The modules are not public (ABillS's tests only): the id comes from
             // paysys_connect as for the card modules.
-            ProtocolKind::Kaspi => 0,
+            ProtocolKind::Kaspi | ProtocolKind::Portmone => 0,
         }
     }
 }
@@ -974,7 +988,7 @@ struct MergedSystem {
     name: String,
     first_seen: Option<(PathBuf, usize)>,
     protocol: Option<Set<ProtocolKind>>,
-    allow: Option<AllowList>,
+    allow: Option<Set<AllowList>>,
     test_allow: Option<AllowList>,
     account: Option<Set<Vec<AccountKey>>>,
     account_expr: Option<AccountExpr>,
@@ -1264,7 +1278,8 @@ impl Merged {
         }
         if let Some(v) = &sys.allow {
             let entries = at.strings(v, &key("allow"))?;
-            s.allow = Some(AllowList::parse(&entries).map_err(|e| at.error(v, &key("allow"), e))?);
+            let list = AllowList::parse(&entries).map_err(|e| at.error(v, &key("allow"), e))?;
+            s.allow = Some(Set::new(list, at, v));
         }
         if let Some(v) = &sys.test_allow {
             let entries = at.strings(v, &key("test_allow"))?;
@@ -1609,6 +1624,24 @@ impl Merged {
                     });
                 }
             }
+            if protocol.value.needs_allow() && s.allow.as_ref().is_none_or(|a| a.value.is_empty()) {
+                let (path, line) = match &s.allow {
+                    Some(a) => (a.path.clone(), a.line),
+                    None => (path.clone(), line),
+                };
+                return Err(ConfigError::Invalid {
+                    path,
+                    line: Some(line),
+                    why: format!(
+                        "system '{}': allow: protocol {} has no signature, so its callers' \
+                         addresses are the only credential: list them (the addresses {} \
+                         gave you); an empty list is refused",
+                        s.name,
+                        protocol.value.name(),
+                        protocol.value.name()
+                    ),
+                });
+            }
             let settings = protocols::settings(&protocols::Keys {
                 system: &s.name,
                 protocol: protocol.value,
@@ -1637,7 +1670,7 @@ impl Merged {
                 name: s.name,
                 protocol: protocol.value,
                 // No allow list means nobody may call: the safe default.
-                allow: s.allow.unwrap_or_default(),
+                allow: s.allow.map(|a| a.value).unwrap_or_default(),
                 test_allow: s.test_allow.unwrap_or_default(),
                 account: AccountRule {
                     keys,

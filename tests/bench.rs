@@ -29,7 +29,7 @@
 //! * `bench_3_scale`: check and pay processes with `users`, `paysys_txn` and `pays` at
 //!   ~10 k rows, then at ~1 M rows.
 //! * `bench_5_protocols`: `paysys_check.cgi` processes, one at a time, for a check and a pay
-//!   of every protocol it speaks (OSMP, iBox, Kaspi, City24, PrivatBank, 24NonStop with its SIGN,
+//!   of every protocol it speaks (OSMP, iBox, Kaspi, Portmone, City24, PrivatBank, 24NonStop with its SIGN,
 //!   EasyPay with its RSA signature: the Payment that books and the Confirm that pays), on
 //!   one ABillS database: CPU time and peak RSS, each next to OSMP's.
 //! * `bench_6_protocols_web`: the same checks and pays through nginx, `paysys_check.cgi` as a
@@ -1982,6 +1982,7 @@ fn bench_5_protocols() {
             ),
         ),
         system("kaspi", "kaspi", 8, "abills_id = 130"),
+        system("portmone", "portmone", 9, "abills_id = 131"),
     ]
     .concat();
     site.write_config(&common::abills::config_text(&db.url, &systems));
@@ -2023,6 +2024,8 @@ fn bench_5_protocols() {
     let date2 = date.clone();
     let date3 = date.clone();
     let date4 = date.clone();
+    let portmone_form =
+        |xml: String| serde_urlencoded::to_string([("data", xml)]).expect("a Portmone form");
     let ns_check = ns_rule.clone();
     let ns_pay = ns_rule.clone();
     let book = ep_signed.clone();
@@ -2085,6 +2088,22 @@ fn bench_5_protocols() {
                 )
             })),
             "<result>0</result>",
+        ),
+        (
+            "portmone check",
+            "127.0.0.9",
+            post(Box::new(move |_| {
+                portmone_form("<REQUESTS><PAYEE>1</PAYEE><PAYER><CONTRACT_NUMBER>test1</CONTRACT_NUMBER></PAYER></REQUESTS>".into())
+            })),
+            "<BILL>",
+        ),
+        (
+            "portmone pay",
+            "127.0.0.9",
+            post(Box::new(move |i| {
+                portmone_form(format!("<BILLS><BILL><BILL_ID>PM{}</BILL_ID><PAYED_AMOUNT>1.00</PAYED_AMOUNT><PAYER><CONTRACT_NUMBER>test1</CONTRACT_NUMBER></PAYER><STATUS>PAYED</STATUS></BILL></BILLS>", 800_000 + i))
+            })),
+            "<ERROR_CODE>0</ERROR_CODE>",
         ),
         (
             "city24 check",
@@ -2192,7 +2211,16 @@ fn bench_5_protocols() {
             if body.is_some() {
                 vars.retain(|(k, _)| *k != "REQUEST_METHOD");
                 vars.push(("REQUEST_METHOD", "POST"));
-                vars.push(("CONTENT_TYPE", "text/xml"));
+                // Portmone's form (data=<xml>); every other body is XML.
+                let form = body.as_deref().is_some_and(|b| b.starts_with("data="));
+                vars.push((
+                    "CONTENT_TYPE",
+                    if form {
+                        "application/x-www-form-urlencoded"
+                    } else {
+                        "text/xml"
+                    },
+                ));
                 vars.push(("CONTENT_LENGTH", &len));
             }
             let run = run_process_in(&s, exe, &vars, body.as_deref().unwrap_or("").as_bytes());
@@ -2338,6 +2366,18 @@ fn bench_6_protocols_web() {
             name: "kaspi pay".into(),
             system: system("kaspi", "abills_id = 130"),
             lines: (0..n).map(|i| get(format!("command=pay&account=test1&txn_date={date}&txn_id={}&sum=1.00", 9_000_000 + i))).collect(),
+            expect: "pay 0",
+        },
+        ProtocolTarget {
+            name: "portmone check".into(),
+            system: system("portmone", "abills_id = 131"),
+            lines: vec![post(serde_urlencoded::to_string([("data", "<REQUESTS><PAYEE>1</PAYEE><PAYER><CONTRACT_NUMBER>test1</CONTRACT_NUMBER></PAYER></REQUESTS>")]).expect("form"))],
+            expect: "check 0",
+        },
+        ProtocolTarget {
+            name: "portmone pay".into(),
+            system: system("portmone", "abills_id = 131"),
+            lines: (0..n).map(|i| post(serde_urlencoded::to_string([("data", format!("<BILLS><BILL><BILL_ID>PM{}</BILL_ID><PAYED_AMOUNT>1.00</PAYED_AMOUNT><PAYER><CONTRACT_NUMBER>test1</CONTRACT_NUMBER></PAYER><STATUS>PAYED</STATUS></BILL></BILLS>", 10_000_000 + i))]).expect("form"))).collect(),
             expect: "pay 0",
         },
         ProtocolTarget {

@@ -17,6 +17,7 @@ const SYSTEMS: &[(&str, &str, &str)] = &[
     ("24ns", "24nonstop", "127.0.0.5"),
     ("easypay", "easypay", "127.0.0.6"),
     ("kaspi", "kaspi", "127.0.0.7"),
+    ("portmone", "portmone", "127.0.0.8"),
 ];
 
 fn site() -> Abills {
@@ -29,6 +30,7 @@ fn site() -> Abills {
                 "easypay" => format!("certificate = \"{}\"", cert.display()),
                 // ABillS's id of its Kaspi module is the admin's paysys_connect's.
                 "kaspi" => "abills_id = 130".to_string(),
+                "portmone" => "abills_id = 131".to_string(),
                 _ => String::new(),
             };
             format!(
@@ -129,6 +131,16 @@ fn twenty_concurrent_repeats_credit_once_in_every_form_protocol() {
         (
             "127.0.0.7",
             format!("command=pay&txn_id=904&account=test1&sum=1.00&txn_date={date}"),
+        ),
+        (
+            "127.0.0.8",
+            serde_urlencoded::to_string([(
+                "data",
+                "<BILLS><BILL><BILL_ID>905</BILL_ID><PAYED_AMOUNT>1.00</PAYED_AMOUNT><PAYER>\
+                 <CONTRACT_NUMBER>test1</CONTRACT_NUMBER></PAYER><STATUS>PAYED</STATUS></BILL>\
+                 </BILLS>",
+            )])
+            .expect("a form"),
         ),
     ];
     let before = a.deposit(1);

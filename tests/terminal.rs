@@ -554,6 +554,61 @@ fn kaspi_terminal(kind: Kind) {
 }
 both!(kaspi_terminal);
 
+/// `--protocol portmone`: a check, a PAYED notice, its repeat and its cancel (the notice
+/// with the sum negative), through paysys_check.cgi.
+fn portmone_terminal(kind: Kind) {
+    let systems = common::abills::system(
+        "portmone",
+        &["127.0.0.1"],
+        "account = \"login\"\nabills_id = 131",
+    )
+    .replace("protocol = \"osmp\"", "protocol = \"portmone\"");
+    let Some((web, _prefix, db)) = abills_site(kind, "portmone", &systems) else {
+        return;
+    };
+    let url = format!("{}/cgi-bin/paysys_check.cgi", web.base_url());
+    let t = |extra: &[&str]| -> Run {
+        let mut a = vec!["--url", url.as_str(), "--protocol", "portmone"];
+        a.extend_from_slice(extra);
+        terminal(&a)
+    };
+    let r = t(&["check", "test1"]);
+    assert_eq!(r.code, 0, "{}", r.out);
+    assert!(r.out.contains("DEBT: -12.50"), "{}", r.out);
+    let r = t(&["--txn-id", "PM-31337", "pay", "test1", "7.00"]);
+    assert_eq!(r.code, 0, "{}", r.out);
+    assert!(
+        r.out.contains("verdict: CONFIRMED: 7.00 credited"),
+        "{}",
+        r.out
+    );
+    assert_eq!(t(&["--txn-id", "PM-31337", "pay", "test1", "7.00"]).code, 0);
+    let credited = || -> u64 {
+        db.conn()
+            .query_first("SELECT COUNT(*) FROM payments WHERE sum = 7")
+            .unwrap()
+            .unwrap()
+    };
+    assert_eq!(credited(), 1);
+    // A cancel without the sum is not sent at all.
+    assert_eq!(t(&["--txn-id", "PM-31337", "--cancel"]).code, 2);
+    let r = t(&[
+        "--txn-id",
+        "PM-31337",
+        "--param",
+        "PAYED_AMOUNT=-7.00",
+        "--cancel",
+    ]);
+    assert_eq!(r.code, 0, "{}", r.out);
+    assert!(r.out.contains("is cancelled"), "{}", r.out);
+    assert_eq!(credited(), 0, "the cancel removed the payment");
+    let r = t(&["check", "nobody"]);
+    assert_eq!(r.code, 1, "{}", r.out);
+    assert!(r.out.contains("payer not found"), "{}", r.out);
+    drop(web);
+}
+both!(portmone_terminal);
+
 /// `--protocol easypay`: requests signed with the test "EasySoft" key, a pay booked then
 /// confirmed, its cancel by PaymentId; unsigned requests refused.
 fn easypay_terminal(kind: Kind) {

@@ -435,7 +435,16 @@ fn map_row(row: &ConnectRow, taken: &[String], others: &[Existing]) -> Mapped {
     }
     let entries: Vec<String> = allow.entries.iter().map(|e| quoted(e)).collect();
     lines.push(Line::Key(format!("allow = [{}]", entries.join(", "))));
-    if allow.entries.is_empty() {
+    let needs_allow = ProtocolKind::ALL
+        .iter()
+        .any(|p| p.abills_module() == stem && p.needs_allow());
+    if allow.entries.is_empty() && needs_allow {
+        blockers.push(format!(
+            "protocol {stem} has no signature: its callers' addresses are the only \
+             credential, and paysys_ip lists none; set allow below to the addresses the \
+             payment system gave you, then take the system in"
+        ));
+    } else if allow.entries.is_empty() {
         lines.push(Line::Note(
             "allow is empty: nobody may call as this system (ABillS's paysys_ip admitted \
              nobody either)"
@@ -1090,20 +1099,37 @@ txn_prefix = \"OSM\"
     }
 
     #[test]
+    fn portmone_is_imported_only_with_its_addresses() {
+        let rows = [
+            row(1, 62, "Portmone", "Portmone.pm", "203.0.113.5", 0),
+            row(2, 63, "Portmone2", "Portmone.pm", "", 0),
+        ];
+        let text = render_rows(&rows);
+        let c = load(&text);
+        let s = c.system("portmone").expect("imported");
+        assert_eq!((s.protocol, s.abills.id), (ProtocolKind::Portmone, 62));
+        assert!(
+            text.replace("\n# ", " ")
+                .contains("protocol portmone has no signature"),
+            "{text}"
+        );
+        assert!(c.system("portmone2").is_none(), "{text}");
+    }
+
+    #[test]
     fn modules_paysys_does_not_speak_are_shown_commented_out() {
         let rows = [
             row(1, 44, "Osmp", "Osmp.pm", "192.0.2.10", 0),
-            row(2, 62, "Portmone", "Portmone.pm", "203.0.113.5", 0),
+            row(2, 62, "Fondy", "Fondy.pm", "203.0.113.5", 0),
             row(3, 80, "Terminal", " OSMP.pm ", "198.51.100.1", 0),
         ];
         let text = render_rows(&rows);
         assert!(
-            text.replace("\n# ", " ").contains(
-                "NOT IMPORTED: module Portmone.pm is a protocol paysys does not speak yet"
-            ),
+            text.replace("\n# ", " ")
+                .contains("NOT IMPORTED: module Fondy.pm is a protocol paysys does not speak yet"),
             "{text}"
         );
-        assert!(text.contains("# [[system]]\n# name = \"portmone\"\n# protocol = \"portmone\"\n# allow = [\"203.0.113.5\"]\n"), "{text}");
+        assert!(text.contains("# [[system]]\n# name = \"fondy\"\n# protocol = \"fondy\"\n# allow = [\"203.0.113.5\"]\n"), "{text}");
         assert!(text.contains("2 imported, 1 left commented out"), "{text}");
         let c = load(&text);
         let names: Vec<&str> = c.systems.iter().map(|s| s.name.as_str()).collect();

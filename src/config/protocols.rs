@@ -280,7 +280,8 @@ pub(super) fn settings(keys: &Keys) -> Result<ProtocolSettings, ConfigError> {
         | ProtocolKind::Ibox
         | ProtocolKind::City24
         | ProtocolKind::Privat
-        | ProtocolKind::Kaspi => {
+        | ProtocolKind::Kaspi
+        | ProtocolKind::Portmone => {
             keys.only(&[])?;
             Ok(ProtocolSettings::None)
         }

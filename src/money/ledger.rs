@@ -646,6 +646,15 @@ fn try_cancel(
             return unknown(format!("{named} is txn {}, not {txn_id}", stored.txn_id));
         }
     }
+    if let Some(sum) = order.sum {
+        if sum != stored.sum {
+            tx.rollback()?;
+            return unknown(format!(
+                "{named} was paid {}, the cancel says {sum}: nothing reversed",
+                stored.sum
+            ));
+        }
+    }
     if stored.cancelled {
         tx.rollback()?;
         return Ok(Unpaid::Repeat {

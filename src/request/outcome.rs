@@ -30,6 +30,9 @@ pub enum Command {
     /// API asked by the sweeper): a success becomes the [`Pay`] of the order, anything else
     /// is noted on it.
     Settle(Settlement),
+    /// Which of several payers may be paid, each answered on its own (Portmone's check):
+    /// one that is not found is left out, not a refusal of the others.
+    Lookup(Lookup),
 }
 
 impl Command {
@@ -44,6 +47,7 @@ impl Command {
             Command::Confirm(_) => "pay",
             Command::Unbook(_) => "cancel",
             Command::Settle(_) => "callback",
+            Command::Lookup(_) => "check",
         }
     }
 }
@@ -54,6 +58,24 @@ pub struct Check {
     pub txn_id: Option<TxnId>,
     pub account: Account,
     pub sum: Option<Amount>,
+}
+
+/// Several payers to look up at once ([`Command::Lookup`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Lookup {
+    /// Each payer as sent, and its account if the text reads as one (one that does not is
+    /// not found).
+    pub payers: Vec<(String, Option<Account>)>,
+    /// The server's day when the request came: the bills' date and period.
+    pub date: chrono::NaiveDate,
+}
+
+/// A payer a [`Command::Lookup`] found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Payer {
+    /// As the request sent it.
+    pub sent: String,
+    pub subscriber: Subscriber,
 }
 
 /// Credit `sum` to `account`, once per (system, `txn_id`).
@@ -78,6 +100,9 @@ pub struct CancelOrder {
     pub prv_txn: Option<u64>,
     /// The payment's txn id: with `prv_txn`, it must match; alone, it names the payment.
     pub txn_id: Option<TxnId>,
+    /// The sum the caller says it reverses (Portmone's negative `PAYED_AMOUNT`): if given,
+    /// it must be the payment's, or nothing is reversed.
+    pub sum: Option<Amount>,
 }
 
 /// An order to book: the payment system's order id, who, how much.
@@ -377,6 +402,12 @@ pub enum Outcome {
     },
     /// The payments of a period ([`Command::List`]).
     Listed(Vec<Listed>),
+    /// The payers of a [`Command::Lookup`] that were found, in the request's order; none
+    /// is the protocol's "payer not found".
+    LookedUp {
+        date: chrono::NaiveDate,
+        payers: Vec<Payer>,
+    },
     /// An order booked ([`Command::Book`]), nothing credited; `repeat`: it was booked
     /// before with the same account and sum, and this is the first answer again.
     Booked {

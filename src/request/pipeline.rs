@@ -27,8 +27,8 @@ use crate::hooks::{self, HookError, Hooks};
 use crate::journal::{self, Line};
 use crate::ledger::{self, LedgerError, Paid, PayOrder, Unpaid};
 use crate::outcome::{
-    mask_name, CancelOrder, CardState, Command, Echo, Fault, OrderRef, Outcome, Pay, Refusal,
-    Settlement,
+    mask_name, CancelOrder, CardState, Command, Echo, Fault, OrderRef, Outcome, Pay, Payer,
+    Refusal, Settlement,
 };
 use crate::policy;
 use crate::protocol::{self, Dialect, ParseContext, Protocol, Reply};
@@ -437,7 +437,8 @@ fn decide(
         | Command::Status(_)
         | Command::Cancel(_)
         | Command::List(_)
-        | Command::Book(_),
+        | Command::Book(_)
+        | Command::Lookup(_),
     ) = (&admitted, &command)
     {
         // Outside today's limits needs no database to be refused — except a pay, which
@@ -665,7 +666,7 @@ impl Job<'_> {
         // Pays and cancels write; status may wait on a pay of the same txn in flight
         // (ledger::find): all need the lock timeouts. A check only reads what is committed.
         let usage = match command {
-            Command::Check(_) | Command::List(_) => db::Use::Read,
+            Command::Check(_) | Command::List(_) | Command::Lookup(_) => db::Use::Read,
             _ => db::Use::Write,
         };
         let (conn, cluster) = match conns.get_on(database, usage) {
@@ -790,6 +791,30 @@ impl Job<'_> {
             Command::Confirm(_) | Command::Unbook(_) | Command::Settle(_) => Outcome::Failed(
                 Fault::Internal("an order's confirmation reached the ledger unresolved".into()),
             ),
+            Command::Lookup(lookup) => {
+                let mut payers = Vec::with_capacity(lookup.payers.len());
+                for (sent, account) in &lookup.payers {
+                    let Some(account) = account else { continue };
+                    match self.billing.find(conn, system, account, self.domain) {
+                        Ok(Ok(mut subscriber)) => {
+                            if system.mask_name {
+                                subscriber.name = mask_name(&subscriber.name);
+                            }
+                            payers.push(Payer {
+                                sent: sent.clone(),
+                                subscriber,
+                            });
+                        }
+                        // Not found, disabled: this payer is left out, the others answered.
+                        Ok(Err(_)) => {}
+                        Err(e) => return Outcome::Failed(Fault::DatabaseRead(e.to_string())),
+                    }
+                }
+                Outcome::LookedUp {
+                    date: lookup.date,
+                    payers,
+                }
+            }
             Command::List(period) => match ledger::list(conn, &system.name, period, LIST_MAX) {
                 Ok(listed) => Outcome::Listed(listed),
                 Err(e) => Outcome::Failed(Fault::DatabaseRead(e.to_string())),
@@ -861,6 +886,7 @@ fn resolve_order(
                 return Ok(Command::Cancel(CancelOrder {
                     prv_txn: None,
                     txn_id: Some(txn_id),
+                    sum: None,
                 }));
             }
             match ledger::drop_order(conn, &system.name, &order) {
@@ -873,6 +899,7 @@ fn resolve_order(
                 Ok(false) => Ok(Command::Cancel(CancelOrder {
                     prv_txn: None,
                     txn_id: Some(txn_id),
+                    sum: None,
                 })),
                 Err(e) => Err(Outcome::Failed(Fault::DatabaseWrite(e.to_string()))),
             }

@@ -29,7 +29,8 @@ pub fn check<Tz: TimeZone>(
         | Command::List(_)
         | Command::Confirm(_)
         | Command::Unbook(_)
-        | Command::Settle(_) => None,
+        | Command::Settle(_)
+        | Command::Lookup(_) => None,
     };
     if let Some(sum) = sum {
         check_sum(system, sum)?;

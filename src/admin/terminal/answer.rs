@@ -19,6 +19,8 @@ pub enum Wire {
     Easypay,
     /// Kaspi: OSMP's requests and `result`s, `txn_id` and `prv_txn_id` in the answer.
     Kaspi,
+    /// Portmone: `<RESULT>` with `ERROR_CODE`, or a check's `<RESPONSE><BILLS>`.
+    Portmone,
 }
 
 impl Wire {
@@ -30,6 +32,7 @@ impl Wire {
             Wire::City24 => parse_city24(body)?,
             Wire::Privat => parse_privat(body)?,
             Wire::Easypay => parse_easypay(body)?,
+            Wire::Portmone => parse_portmone(body)?,
         };
         let (meaning, class) = match self {
             Wire::Osmp | Wire::Ibox | Wire::Kaspi => meaning(a.result),
@@ -37,6 +40,7 @@ impl Wire {
             Wire::City24 => meaning_city24(a.result),
             Wire::Privat => meaning_privat(a.result),
             Wire::Easypay => meaning_easypay(a.result),
+            Wire::Portmone => meaning_portmone(a.result),
         };
         a.meaning = meaning;
         a.class = class;
@@ -49,6 +53,7 @@ impl Wire {
             Wire::Osmp => "OSMP result",
             Wire::Ibox => "iBox result",
             Wire::Kaspi => "Kaspi result",
+            Wire::Portmone => "Portmone ERROR_CODE",
             Wire::Nonstop24 => "24NonStop status_code",
             Wire::City24 => "City24 ResultCode",
             Wire::Privat => "PrivatBank ErrorInfo code",
@@ -391,6 +396,71 @@ pub fn meaning_privat(code: i32) -> (&'static str, Class) {
             "other error (also a temporary fault): ask again",
             Class::Temporary,
         ),
+        _ => ("unknown error code", Class::Refused),
+    }
+}
+
+/// A Portmone answer: `<RESULT>` with `ERROR_CODE` and `REASON` (the comment), or a
+/// check's `<RESPONSE><BILLS>` (0), each bill's `CONTRACT_NUMBER`, `AMOUNT` and `DEBT` as
+/// fields.
+pub fn parse_portmone(body: &str) -> Option<Answer> {
+    let mut reader = Reader::from_str(body);
+    let mut path: Vec<String> = Vec::new();
+    let mut text = String::new();
+    let mut answer = Answer::default();
+    let mut code: Option<i32> = None;
+    loop {
+        match reader.read_event().ok()? {
+            Event::Start(e) => {
+                let name = String::from_utf8_lossy(e.name().as_ref()).into_owned();
+                if path.is_empty() {
+                    match name.as_str() {
+                        "RESPONSE" => code = Some(0),
+                        "RESULT" => {}
+                        _ => return None,
+                    }
+                }
+                path.push(name);
+                text.clear();
+            }
+            Event::Text(t) => text.push_str(&t.unescape().ok()?),
+            Event::End(_) => {
+                let name = path.pop()?;
+                let value = std::mem::take(&mut text).trim().to_string();
+                match (path.first().map(String::as_str), name.as_str()) {
+                    (Some("RESULT"), "ERROR_CODE") => code = Some(value.parse().ok()?),
+                    (Some("RESULT"), "REASON") => answer.comment = value,
+                    (Some("RESPONSE"), "CONTRACT_NUMBER" | "AMOUNT" | "DEBT") => {
+                        answer.fields.push((name, value));
+                    }
+                    _ => {}
+                }
+            }
+            Event::DocType(_) => return None,
+            Event::Eof => break,
+            _ => {}
+        }
+    }
+    if !path.is_empty() {
+        return None;
+    }
+    answer.result = code?;
+    Some(answer)
+}
+
+/// What a Portmone `ERROR_CODE` means (paysys's codes; Portmone's own are not public but
+/// 0 and 15).
+pub fn meaning_portmone(code: i32) -> (&'static str, Class) {
+    match code {
+        0 => ("OK", Class::Ok),
+        1 => ("temporary error: ask again", Class::Temporary),
+        2 => ("the request cannot be read", Class::Refused),
+        3 => ("wrong sum", Class::Refused),
+        15 => ("payer not found", Class::Refused),
+        16 => ("payment impossible for this payer", Class::Refused),
+        17 => ("BILL_ID already paid with other data", Class::Refused),
+        18 => ("payment not found", Class::Refused),
+        20 => ("access from this address not allowed", Class::Refused),
         _ => ("unknown error code", Class::Refused),
     }
 }

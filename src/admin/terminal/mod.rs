@@ -75,8 +75,10 @@ OPTIONS
                        signed with --secret S; --sign sha1, --sign-amount as the system's
                        config says; --service-id ID sends and signs SERVICE_ID, as 2.20 and
                        later do; without it, none is sent or signed, as 2.10 does, for a
-                       system with sign_service_id = false), or kaspi (OSMP's requests,
-                       answers with txn_id and prv_txn_id)
+                       system with sign_service_id = false), kaspi (OSMP's requests,
+                       answers with txn_id and prv_txn_id), or portmone (the form field data:
+                       a <REQUESTS> check, a PAYED <BILL> notice with BILL_ID = --txn-id;
+                       --cancel needs --param PAYED_AMOUNT=-SUM, the sum paid)
   --paypro FILE        a PayPRO provider file (providers.ini, providers_user.ini, or an own
                        MyProviders.ini) or a terminal's directory of them; repeat to layer
                        files in that order
@@ -240,10 +242,11 @@ fn parse_args(args: &[String]) -> Result<Args, String> {
                     "privat" => Wire::Privat,
                     "easypay" => Wire::Easypay,
                     "kaspi" => Wire::Kaspi,
+                    "portmone" => Wire::Portmone,
                     other => {
                         return Err(format!(
-                            "--protocol {other}: osmp, ibox, city24, privat, easypay, kaspi \
-                             or 24nonstop"
+                            "--protocol {other}: osmp, ibox, city24, privat, easypay, kaspi, \
+                             portmone or 24nonstop"
                         ));
                     }
                 }
@@ -334,10 +337,24 @@ fn parse_args(args: &[String]) -> Result<Args, String> {
             return Err("--post and --param: the provider description says how to send".into());
         }
     }
-    if matches!(wire, Wire::City24 | Wire::Privat | Wire::Easypay)
-        && matches!(action, Action::Status)
+    if matches!(
+        wire,
+        Wire::City24 | Wire::Privat | Wire::Easypay | Wire::Portmone
+    ) && matches!(action, Action::Status)
     {
-        return Err("City24, PrivatBank and EasyPay have no status request".into());
+        return Err("City24, PrivatBank, EasyPay and Portmone have no status request".into());
+    }
+    if wire == Wire::Portmone
+        && matches!(action, Action::Cancel { .. })
+        && !params
+            .iter()
+            .any(|(k, v)| k == "PAYED_AMOUNT" && v.starts_with('-'))
+    {
+        return Err(
+            "a Portmone cancel is the payment's notice with its sum negative: \
+             --param PAYED_AMOUNT=-SUM (the sum paid)"
+                .into(),
+        );
     }
     if wire == Wire::Easypay {
         if matches!(action, Action::Cancel { prv_txn: None }) {
@@ -388,7 +405,9 @@ fn parse_args(args: &[String]) -> Result<Args, String> {
         Some(v) => Some(
             match wire {
                 Wire::Osmp | Wire::Ibox | Wire::Kaspi => TxnId::parse(&v),
-                Wire::City24 | Wire::Privat | Wire::Easypay => TxnId::parse_token(&v),
+                Wire::City24 | Wire::Privat | Wire::Easypay | Wire::Portmone => {
+                    TxnId::parse_token(&v)
+                }
                 Wire::Nonstop24 => TxnId::parse_token(&v),
             }
             .map_err(|e| format!("--txn-id {v}: {e}"))?,
@@ -537,6 +556,7 @@ fn request_for(
 ) -> HttpRequest {
     match args.wire {
         Wire::Privat => privat_request(args, command, txn_id, extra),
+        Wire::Portmone => portmone_request(args, command, txn_id, extra),
         Wire::Easypay => easypay_request(args, command, txn_id, extra),
         Wire::City24 => osmp_request(args, city24_form(args, command, txn_id, extra)),
         Wire::Osmp | Wire::Ibox | Wire::Kaspi | Wire::Nonstop24 => {
@@ -671,6 +691,61 @@ fn privat_request(
              interface=\"Debt\" action=\"{action}\">{data}</Transfer>"
         )),
         content_type: Some("text/xml; charset=utf-8".into()),
+        basic_auth: args.auth.clone(),
+    }
+}
+
+/// Portmone: the form field `data` holding a check (`<REQUESTS>`) or a PAYED notice
+/// (`<BILLS><BILL>`, `BILL_ID` = the txn id); a cancel is the notice with the sum negative,
+/// which `--param PAYED_AMOUNT=-SUM` gives.
+fn portmone_request(
+    args: &Args,
+    command: &str,
+    txn_id: &TxnId,
+    extra: &[(&str, String)],
+) -> HttpRequest {
+    let escaped = |v: &str| quick_xml::escape::escape(v).into_owned();
+    let get = |k: &str| {
+        extra
+            .iter()
+            .find(|(n, _)| *n == k)
+            .map(|(_, v)| escaped(v))
+            .unwrap_or_default()
+    };
+    let param = |k: &str| {
+        args.params
+            .iter()
+            .find(|(n, _)| n == k)
+            .map(|(_, v)| escaped(v))
+    };
+    let xml = if command == "check" {
+        format!(
+            "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<REQUESTS><PAYEE>{}</PAYEE><PAYER>\
+             <CONTRACT_NUMBER>{}</CONTRACT_NUMBER></PAYER></REQUESTS>",
+            param("PAYEE").unwrap_or_default(),
+            get("account")
+        )
+    } else {
+        let amount = match command {
+            "cancel" => param("PAYED_AMOUNT").unwrap_or_default(),
+            _ => get("sum"),
+        };
+        let now = Local::now();
+        format!(
+            "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<BILLS><BILL><BILL_ID>{txn_id}</BILL_ID>\
+             <PAY_DATE>{}</PAY_DATE><PAY_TIME>{}</PAY_TIME><PAYED_AMOUNT>{amount}</PAYED_AMOUNT>\
+             <PAYED_COMMISSION>0.00</PAYED_COMMISSION><PAYER><CONTRACT_NUMBER>{}\
+             </CONTRACT_NUMBER></PAYER><STATUS>PAYED</STATUS></BILL></BILLS>",
+            now.format("%Y-%m-%d"),
+            now.format("%H:%M:%S"),
+            param("CONTRACT_NUMBER").unwrap_or_else(|| get("account"))
+        )
+    };
+    HttpRequest {
+        method: Method::Post,
+        url: args.url.clone().unwrap_or_default(),
+        body: Some(serde_urlencoded::to_string([("data", xml)]).unwrap_or_default()),
+        content_type: Some("application/x-www-form-urlencoded".into()),
         basic_auth: args.auth.clone(),
     }
 }
@@ -810,7 +885,9 @@ fn osmp_terminal(client: &Client, args: &Args) -> Verdict {
             let prv_txn = match prv_txn {
                 Some(p) => p.clone(),
                 // These name the payment to cancel by its own id: no status first.
-                None if matches!(args.wire, Wire::City24 | Wire::Privat) => String::new(),
+                None if matches!(args.wire, Wire::City24 | Wire::Privat | Wire::Portmone) => {
+                    String::new()
+                }
                 None => {
                     say(&format!(
                         "cancel needs the endpoint's prv_txn of payment {txn_id}: asking its status first"
@@ -863,6 +940,7 @@ fn repeat_command(args: &Args, txn_id: &TxnId, what: &str) -> String {
         Wire::Osmp | Wire::Nonstop24 => {}
         Wire::Ibox => cmd.push_str(" --protocol ibox"),
         Wire::Kaspi => cmd.push_str(" --protocol kaspi"),
+        Wire::Portmone => cmd.push_str(" --protocol portmone"),
         Wire::City24 => cmd.push_str(" --protocol city24"),
         Wire::Privat => cmd.push_str(" --protocol privat"),
         Wire::Easypay => cmd.push_str(" --protocol easypay --private-key KEY"),

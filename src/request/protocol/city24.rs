@@ -56,7 +56,9 @@ pub fn code(outcome: &Outcome) -> (u16, &'static str) {
             | Refusal::BadDomain(_)
             | Refusal::BadSignature(_) => (299, "other error"),
         },
-        Outcome::Booked { .. } | Outcome::Noted { .. } => (299, "booking unsupported"),
+        Outcome::Booked { .. } | Outcome::Noted { .. } | Outcome::LookedUp { .. } => {
+            (299, "booking unsupported")
+        }
         Outcome::Failed(_) => (1, "temporary error"),
     }
 }
@@ -148,6 +150,7 @@ impl Protocol for City24 {
             "cancel" => Ok(Command::Cancel(CancelOrder {
                 prv_txn: None,
                 txn_id: Some(txn_id("RevertId")?),
+                sum: None,
             })),
             other => Err(Refusal::NoCommand(other.to_string())),
         }

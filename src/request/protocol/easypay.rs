@@ -56,7 +56,7 @@ pub fn code(outcome: &Outcome) -> (i32, &'static str) {
         | Outcome::Found { .. }
         | Outcome::Cancelled { .. }
         | Outcome::Listed(_) => (0, "OK"),
-        Outcome::Noted { .. } => (-3, "Not supported"),
+        Outcome::Noted { .. } | Outcome::LookedUp { .. } => (-3, "Not supported"),
         Outcome::Refused(refusal) => match refusal {
             Refusal::NoSuchSubscriber | Refusal::BadAccount(_) => (-1, "Account not found"),
             Refusal::AccountInactive

@@ -21,6 +21,7 @@ pub mod city24;
 pub mod easypay;
 pub mod nonstop24;
 pub mod osmp;
+pub mod portmone;
 pub mod privat;
 pub mod sign;
 pub mod statement;
@@ -125,6 +126,7 @@ pub fn of(kind: ProtocolKind, dialect: Dialect) -> &'static dyn Protocol {
         (ProtocolKind::Wayforpay, _) => &crate::card::callback::Wayforpay,
         (ProtocolKind::Statement, _) => &statement::Statement,
         (ProtocolKind::Kaspi, _) => &osmp::Osmp::KASPI,
+        (ProtocolKind::Portmone, _) => &portmone::Portmone,
     }
 }
 

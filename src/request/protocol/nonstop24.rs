@@ -59,7 +59,9 @@ pub fn code(outcome: &Outcome) -> (i32, &'static str) {
         // No ACT cancels or lists; neither reaches here.
         Outcome::Cancelled { .. } => (-101, "cancel unsupported"),
         Outcome::Listed(_) => (-101, "listing unsupported"),
-        Outcome::Booked { .. } | Outcome::Noted { .. } => (-101, "booking unsupported"),
+        Outcome::Booked { .. } | Outcome::Noted { .. } | Outcome::LookedUp { .. } => {
+            (-101, "booking unsupported")
+        }
         Outcome::Refused(refusal) => match refusal {
             Refusal::NoSuchSubscriber | Refusal::BadAccount(_) => (-40, "client not found"),
             Refusal::AccountInactive

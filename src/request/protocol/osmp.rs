@@ -166,6 +166,7 @@ impl Protocol for Osmp {
                 Ok(Command::Cancel(CancelOrder {
                     prv_txn: Some(prv_txn),
                     txn_id,
+                    sum: None,
                 }))
             }
             other => Err(Refusal::NoCommand(other.to_string())),
@@ -258,7 +259,10 @@ pub fn code(outcome: &Outcome) -> (u16, &'static str) {
         | Outcome::Found { .. }
         | Outcome::Cancelled { .. } => (0, "OK"),
         // OSMP asks for no listing; a protocol error if one ever came this way.
-        Outcome::Listed(_) | Outcome::Booked { .. } | Outcome::Noted { .. } => (300, "nod16"),
+        Outcome::Listed(_)
+        | Outcome::Booked { .. }
+        | Outcome::Noted { .. }
+        | Outcome::LookedUp { .. } => (300, "nod16"),
         Outcome::Refused(refusal) => match refusal {
             // NoDeny answers a bare request with result 1, and terminals are used to it.
             Refusal::NoCommand(_) => (1, "nod3"),

@@ -67,7 +67,9 @@ pub fn error(outcome: &Outcome) -> Option<(u16, &'static str)> {
             | Refusal::BadDomain(_)
             | Refusal::BadSignature(_) => (99, "Платіж неможливий"),
         },
-        Outcome::Booked { .. } | Outcome::Noted { .. } => (99, "Платіж неможливий"),
+        Outcome::Booked { .. } | Outcome::Noted { .. } | Outcome::LookedUp { .. } => {
+            (99, "Платіж неможливий")
+        }
         Outcome::Failed(_) => (99, "Тимчасова помилка, повторіть пізніше"),
     })
 }
@@ -316,6 +318,7 @@ impl Protocol for Privat {
             "Cancel" => Ok(Command::Cancel(CancelOrder {
                 prv_txn: None,
                 txn_id: Some(bank_id()?),
+                sum: None,
             })),
             other => Err(Refusal::NoCommand(other.to_string())),
         }
