@@ -223,17 +223,19 @@ fn read(request: &Request) -> Result<Doc, Refusal> {
                     ["BILLS", "BILL", field] => {
                         if let Some(b) = doc.bills.last_mut() {
                             let slot = match *field {
-                                "BILL_ID" => &mut b.bill_id,
-                                "BILL_NUMBER" => &mut b.bill_number,
-                                "PAY_DATE" => &mut b.pay_date,
-                                "PAY_TIME" => &mut b.pay_time,
-                                "PAYED_AMOUNT" => &mut b.amount,
-                                "PAYED_COMMISSION" => &mut b.commission,
-                                "AUTH_CODE" => &mut b.auth_code,
-                                "STATUS" => &mut b.status,
-                                _ => &mut value,
+                                "BILL_ID" => Some(&mut b.bill_id),
+                                "BILL_NUMBER" => Some(&mut b.bill_number),
+                                "PAY_DATE" => Some(&mut b.pay_date),
+                                "PAY_TIME" => Some(&mut b.pay_time),
+                                "PAYED_AMOUNT" => Some(&mut b.amount),
+                                "PAYED_COMMISSION" => Some(&mut b.commission),
+                                "AUTH_CODE" => Some(&mut b.auth_code),
+                                "STATUS" => Some(&mut b.status),
+                                _ => None,
                             };
-                            *slot = v;
+                            if let Some(slot) = slot {
+                                *slot = v;
+                            }
                         }
                     }
                     ["BILLS", "BILL", "PAYER", "CONTRACT_NUMBER"] => {
