@@ -312,3 +312,55 @@ fn check_config_refuses_a_portmone_system_without_addresses() {
     }
     assert_eq!(db.txns(), 0);
 }
+
+/// Portmone's `<PAY_ORDERS>` listing, saved as posted, is the registry `paysys reconcile`
+/// compares with what we credited: a bill we hold agrees, one we never credited is missing
+/// on our side, a payment it lacks is missing on theirs.
+#[test]
+fn pay_orders_are_a_registry_for_reconcile() {
+    let a = portmone();
+    for (id, sum) in [("PM-1", "3.00"), ("PM-2", "2.00")] {
+        assert_eq!(error_code(&send(&a, &notice(id, sum, "test1"))), "0");
+    }
+    let bill = |id: &str, sum: &str| {
+        format!(
+            "<BILL><BILL_ID>{id}</BILL_ID><PAY_DATE>2026-12-07</PAY_DATE>\
+             <PAYED_AMOUNT>{sum}</PAYED_AMOUNT><PAYED_COMMISSION>0.00</PAYED_COMMISSION>\
+             <PAYER><CONTRACT_NUMBER>test1</CONTRACT_NUMBER></PAYER><STATUS>PAYED</STATUS>\
+             </BILL>\n"
+        )
+    };
+    let listing = format!(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<PAY_ORDERS>\n<PAY_ORDER>\
+         <PAY_ORDER_ID>12345</PAY_ORDER_ID><PAY_ORDER_AMOUNT>8</PAY_ORDER_AMOUNT><BILLS>\n{}{}\
+         </BILLS></PAY_ORDER>\n</PAY_ORDERS>\n",
+        bill("PM-1", "3"),
+        bill("PM-9", "5")
+    );
+    let file = a.site.base.join("pay_orders.txt");
+    std::fs::write(&file, String::from_utf8(form(&listing)).unwrap()).unwrap();
+    let today = chrono::Local::now().format("%Y-%m-%d").to_string();
+    let out = Command::new(env!("CARGO_BIN_EXE_paysys"))
+        .arg("reconcile")
+        .arg(&file)
+        .args(["--system", "portmone", "--date", &today, "--config"])
+        .arg(a.site.config_path())
+        .output()
+        .expect("paysys reconcile");
+    let text =
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert!(text.contains("(Portmone <PAY_ORDERS>"), "{text}");
+    assert!(
+        text.contains("missing on our side (in the registry, not credited by us): 1\n"),
+        "{text}"
+    );
+    assert!(text.contains("PM-9"), "{text}");
+    assert!(
+        text.contains("missing on their side (credited by us, not in the registry): 1\n"),
+        "{text}"
+    );
+    assert!(text.contains("PM-2"), "{text}");
+    // Reconciling reads: nothing was credited or changed.
+    assert_eq!(a.txns().len(), 2);
+}

@@ -2,7 +2,8 @@
 //! the form field `data` of a POST and as a GET query, which must parse the same. Every
 //! answer must be one well-formed document — `<RESPONSE>` for a check that found payers,
 //! `<RESULT>` with exactly one `<ERROR_CODE>` (the reply's) otherwise — with no control
-//! character but `\n`; a fault is answered 503.
+//! character but `\n`; a fault is answered 503. The same bytes are read as a saved
+//! `<PAY_ORDERS>` listing too (`paysys reconcile`'s registry).
 #![no_main]
 
 mod shared;
@@ -77,6 +78,12 @@ fn outcomes(parsed: &Result<Command, Refusal>) -> Vec<Outcome> {
 fuzz_target!(|data: &[u8]| {
     if data.len() > MAX_BODY / 3 {
         return;
+    }
+    // The same bytes as a saved <PAY_ORDERS> listing (paysys reconcile's registry): read
+    // or refused, never a panic; every bill it lists names its line.
+    let text = String::from_utf8_lossy(data);
+    if let Ok(bills) = paysys::protocol::portmone::pay_orders(&text) {
+        assert!(bills.iter().all(|b| b.line >= 1));
     }
     // The bytes as the value of `data`, percent-encoded as a browser would.
     let mut form = String::from("data=");

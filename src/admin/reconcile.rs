@@ -76,6 +76,10 @@ OPTIONS, for how the registry is written:
                      the header line has most of
   --encoding E       utf-8 (default; a byte order mark is skipped) or windows-1251
 
+A Portmone <PAY_ORDERS> document (the settlement listing Portmone posts, saved as XML or
+as the data=… form it came in) is read as the registry instead: BILL_ID, PAYED_AMOUNT,
+PAY_DATE and PAYER/CONTRACT_NUMBER of each BILL, whatever the column options say.
+
 Sums are digits with up to 2 decimals after '.' or ',' (10, 10.5, 10,25); a sum with a
 comma in a ','-separated file must be quoted (\"10,25\"). Quoted fields may hold the
 delimiter, line breaks and doubled quotes. Blank lines are skipped; CRLF or LF.
@@ -894,7 +898,8 @@ fn table(
 /// What the report's head names: the file and our side.
 pub struct Heading<'a> {
     pub registry: &'a Path,
-    pub delimiter: char,
+    /// `None`: not a CSV file but Portmone's `<PAY_ORDERS>` document.
+    pub delimiter: Option<char>,
     pub columns: Vec<&'a str>,
     pub system: &'a str,
     pub date: NaiveDate,
@@ -908,13 +913,21 @@ fn or_dash(text: Option<&str>) -> String {
 }
 
 pub fn write_report(out: &mut impl Write, head: &Heading<'_>, r: &Report) -> io::Result<()> {
-    writeln!(
-        out,
-        "registry  {} (delimiter {}, columns {})",
-        head.registry.display(),
-        delimiter_name(head.delimiter),
-        head.columns.join(", ")
-    )?;
+    match head.delimiter {
+        Some(d) => writeln!(
+            out,
+            "registry  {} (delimiter {}, columns {})",
+            head.registry.display(),
+            delimiter_name(d),
+            head.columns.join(", ")
+        )?,
+        None => writeln!(
+            out,
+            "registry  {} (Portmone <PAY_ORDERS>, fields {})",
+            head.registry.display(),
+            head.columns.join(", ")
+        )?,
+    }
     writeln!(
         out,
         "ours      paysys_txn of system {}, txn_date on {}, not cancelled",
@@ -1235,6 +1248,9 @@ fn run(args: &Args, config: &Path) -> Result<u8, String> {
         ));
     }
     let path = &args.registry;
+    if let Some(entries) = portmone_registry(path)? {
+        return reconcile_entries(&config, args, entries);
+    }
     let file = std::fs::File::open(path)
         .map_err(|e| format!("registry {} cannot be opened: {e}", path.display()))?;
     // For the share read so far; a pipe has no size.
@@ -1271,7 +1287,7 @@ fn run(args: &Args, config: &Path) -> Result<u8, String> {
 
     let heading = Heading {
         registry: path,
-        delimiter: registry.delimiter(),
+        delimiter: Some(registry.delimiter()),
         columns: registry.columns(),
         system: &args.system,
         date: args.date,
@@ -1279,6 +1295,111 @@ fn run(args: &Args, config: &Path) -> Result<u8, String> {
     let stdout = io::stdout();
     let mut out = io::BufWriter::new(stdout.lock());
     // A closed pipe (`| head`) is the reader's choice; the exit status still tells.
+    let _ = write_report(&mut out, &heading, &report).and_then(|()| out.flush());
+    Ok(if report.agrees() { AGREE } else { DIFFER })
+}
+
+/// The largest `<PAY_ORDERS>` document read (it is read whole): a month of a busy ISP's
+/// Portmone payments is a few megabytes.
+const PAY_ORDERS_MAX: u64 = 64 << 20;
+
+/// Portmone's `<PAY_ORDERS>` settlement listing as registry entries (`BILL_ID`,
+/// `PAYED_AMOUNT`, `CONTRACT_NUMBER`, `PAY_DATE`), if the file is one: XML, or the
+/// `data=` form it was posted as. `None` for anything else (a CSV registry).
+fn portmone_registry(path: &Path) -> Result<Option<Vec<Entry>>, String> {
+    use std::io::Read;
+    let opened = |e: io::Error| format!("registry {} cannot be read: {e}", path.display());
+    let mut head = [0u8; 64];
+    // A file that cannot be opened is the CSV reader's to report.
+    let Ok(n) = std::fs::File::open(path).and_then(|mut f| f.read(&mut head)) else {
+        return Ok(None);
+    };
+    let start = head[..n]
+        .strip_prefix(b"\xef\xbb\xbf")
+        .unwrap_or(&head[..n]);
+    let start: Vec<u8> = start
+        .iter()
+        .copied()
+        .skip_while(u8::is_ascii_whitespace)
+        .collect();
+    if !(start.starts_with(b"<") || start.starts_with(b"data=")) {
+        return Ok(None);
+    }
+    let size = std::fs::metadata(path).map_err(opened)?.len();
+    if size > PAY_ORDERS_MAX {
+        return Err(format!(
+            "registry {}: {size} bytes is more than a <PAY_ORDERS> document paysys reads \
+             ({PAY_ORDERS_MAX})",
+            path.display()
+        ));
+    }
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        format!(
+            "registry {}: a <PAY_ORDERS> document must be UTF-8 text: {e}",
+            path.display()
+        )
+    })?;
+    let bills = crate::protocol::portmone::pay_orders(&text)
+        .map_err(|why| format!("registry {}: {why}", path.display()))?;
+    bills
+        .into_iter()
+        .map(|b| {
+            let at = |why: String| {
+                format!(
+                    "registry {} line {}: BILL {}: {why}",
+                    path.display(),
+                    b.line,
+                    b.bill_id
+                )
+            };
+            if b.bill_id.is_empty() {
+                return Err(at("no BILL_ID".into()));
+            }
+            let sum = parse_sum(&b.amount).map_err(|e| at(format!("PAYED_AMOUNT: {e}")))?;
+            Ok(Entry {
+                line: b.line,
+                txn_id: b.bill_id,
+                sum,
+                account: Some(b.contract),
+                date: Some(b.pay_date).filter(|d| !d.is_empty()),
+            })
+        })
+        .collect::<Result<Vec<_>, _>>()
+        .map(Some)
+}
+
+/// [`run`] for a registry already read whole (Portmone's `<PAY_ORDERS>`).
+fn reconcile_entries(config: &Config, args: &Args, entries: Vec<Entry>) -> Result<u8, String> {
+    let mut progress = Progress::stderr();
+    let mut conn: Conn = crate::db::connect(&config.database, crate::db::Use::Read)
+        .map_err(|e| format!("database: {e}"))?;
+    let mut tx = conn
+        .start_transaction(
+            TxOpts::default()
+                .set_with_consistent_snapshot(true)
+                .set_access_mode(Some(AccessMode::ReadOnly)),
+        )
+        .map_err(|e| format!("database: {e}"))?;
+    let day = credited_on(&mut tx, &args.system, args.date, &mut progress)
+        .map_err(|e| format!("database: {e}"))?;
+    let mut reconciler = Reconciler::new(day, true);
+    for entry in entries {
+        reconciler.add(entry);
+    }
+    let elsewhere = credited_among(&mut tx, &args.system, &reconciler.pending(), &mut progress)
+        .map_err(|e| format!("database: {e}"))?;
+    drop(tx);
+    let report = reconciler.finish(elsewhere);
+    progress.clear();
+    let heading = Heading {
+        registry: &args.registry,
+        delimiter: None,
+        columns: vec!["BILL_ID", "PAYED_AMOUNT", "PAY_DATE", "CONTRACT_NUMBER"],
+        system: &args.system,
+        date: args.date,
+    };
+    let stdout = io::stdout();
+    let mut out = io::BufWriter::new(stdout.lock());
     let _ = write_report(&mut out, &heading, &report).and_then(|()| out.flush());
     Ok(if report.agrees() { AGREE } else { DIFFER })
 }
@@ -1682,7 +1803,7 @@ mod tests {
         let mut out = Vec::new();
         let heading = Heading {
             registry: Path::new("reg.csv"),
-            delimiter: ';',
+            delimiter: Some(';'),
             columns: vec!["txn_id", "sum", "date", "account"],
             system: "osmp",
             date: NaiveDate::from_ymd_opt(2024, 5, 1).unwrap(),

@@ -14,6 +14,10 @@
 //!   `PAYER/CONTRACT_NUMBER`. A negative `PAYED_AMOUNT` (ABillS's test) reverses the
 //!   payment with that `BILL_ID`.
 //!
+//! `<PAY_ORDERS>`, the listing of the bills one settlement transfer carries, credits
+//! nothing and is answered 2 here; saved as a file, [`pay_orders`] reads it as the registry
+//! of `paysys reconcile`.
+//!
 //! Notices and refusals are answered `<RESULT><ERROR_CODE>…</ERROR_CODE><REASON>…</REASON>
 //! </RESULT>`: 0 done (a repeat too), 15 payer not found, the others ours ([`code`]). Our
 //! temporary faults answer `ERROR_CODE` 1 with HTTP 503, so that Portmone sends the notice
@@ -256,6 +260,127 @@ fn read(request: &Request) -> Result<Doc, Refusal> {
         }
     }
     Ok(doc)
+}
+
+/// One bill of a `<PAY_ORDERS>` settlement listing, as sent.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Settled {
+    /// The document's line the `<BILL>` starts on.
+    pub line: u64,
+    /// `PAY_ORDER_ID` of the transfer that settled it.
+    pub order: String,
+    pub bill_id: String,
+    pub amount: String,
+    pub pay_date: String,
+    pub contract: String,
+}
+
+/// The bills of a `<PAY_ORDERS>` document — Portmone's listing of the payments one
+/// settlement transfer carries — for `paysys reconcile`. The text may also be the form it
+/// was posted as (`data=…`). Nothing here moves money.
+pub fn pay_orders(text: &str) -> Result<Vec<Settled>, String> {
+    let decoded;
+    let text = match text.trim_start_matches('\u{feff}').trim_start() {
+        t if t.starts_with("data=") => {
+            let pairs: Vec<(String, String)> = serde_urlencoded::from_str(t.trim_end())
+                .map_err(|e| format!("the data= form cannot be read: {e}"))?;
+            decoded = pairs
+                .into_iter()
+                .find(|(k, _)| k == "data")
+                .map(|(_, v)| v)
+                .unwrap_or_default();
+            decoded.as_str()
+        }
+        t => t,
+    };
+    let mut reader = Reader::from_str(text);
+    reader.config_mut().check_end_names = true;
+    let mut path: Vec<String> = Vec::new();
+    let mut value = String::new();
+    let mut order = String::new();
+    let mut bills: Vec<Settled> = Vec::new();
+    let mut rooted = false;
+    let line_at = |pos: u64| -> u64 {
+        let end = usize::try_from(pos).unwrap_or(usize::MAX).min(text.len());
+        1 + text.as_bytes()[..end]
+            .iter()
+            .filter(|b| **b == b'\n')
+            .count() as u64
+    };
+    loop {
+        let at = reader.buffer_position();
+        match reader
+            .read_event()
+            .map_err(|e| format!("line {}: {e}", line_at(at)))?
+        {
+            Event::Start(e) => {
+                let name = String::from_utf8_lossy(e.local_name().as_ref()).into_owned();
+                if path.is_empty() {
+                    if name != "PAY_ORDERS" || rooted {
+                        return Err(format!("<{name}> is not a <PAY_ORDERS> document"));
+                    }
+                    rooted = true;
+                }
+                if path.len() == 1 && name == "PAY_ORDER" {
+                    order.clear();
+                }
+                path.push(name);
+                if path.len() == 4 && path[3] == "BILL" {
+                    bills.push(Settled {
+                        line: line_at(at),
+                        order: order.clone(),
+                        bill_id: String::new(),
+                        amount: String::new(),
+                        pay_date: String::new(),
+                        contract: String::new(),
+                    });
+                }
+                if path.len() > 16 {
+                    return Err(format!("line {}: nested too deep", line_at(at)));
+                }
+                value.clear();
+            }
+            Event::Text(t) => value.push_str(&t.unescape().map_err(|e| e.to_string())?),
+            Event::CData(t) => value.push_str(&String::from_utf8_lossy(&t)),
+            Event::End(_) => {
+                let v = std::mem::take(&mut value).trim().to_string();
+                let names: Vec<&str> = path.iter().map(String::as_str).collect();
+                match names.as_slice() {
+                    ["PAY_ORDERS", "PAY_ORDER", "PAY_ORDER_ID"] => order = v,
+                    ["PAY_ORDERS", "PAY_ORDER", "BILLS", "BILL", field] => {
+                        if let Some(b) = bills.last_mut() {
+                            match *field {
+                                "BILL_ID" => b.bill_id = v,
+                                "PAYED_AMOUNT" => b.amount = v,
+                                "PAY_DATE" => b.pay_date = v,
+                                _ => {}
+                            }
+                        }
+                    }
+                    ["PAY_ORDERS", "PAY_ORDER", "BILLS", "BILL", "PAYER", "CONTRACT_NUMBER"] => {
+                        if let Some(b) = bills.last_mut() {
+                            b.contract = v;
+                        }
+                    }
+                    _ => {}
+                }
+                path.pop();
+            }
+            Event::Empty(e) if path.is_empty() => {
+                let name = String::from_utf8_lossy(e.local_name().as_ref()).into_owned();
+                if name != "PAY_ORDERS" {
+                    return Err(format!("<{name}/> is not a <PAY_ORDERS> document"));
+                }
+                rooted = true;
+            }
+            Event::DocType(_) => return Err("a DOCTYPE: not Portmone's listing".into()),
+            Event::Eof if path.is_empty() && rooted => break,
+            Event::Eof if path.is_empty() => return Err("no <PAY_ORDERS> in it".into()),
+            Event::Eof => return Err("the document ends early".into()),
+            _ => {}
+        }
+    }
+    Ok(bills)
 }
 
 fn amount(text: &str) -> Result<Amount, Refusal> {
@@ -506,6 +631,33 @@ mod tests {
             "<PAYER><CONTRACT_NUMBER>1</CONTRACT_NUMBER></PAYER>".repeat(MAX_PAYERS + 1)
         );
         assert!(matches!(parse(&many), Err(Refusal::BadRequest(_))));
+    }
+
+    #[test]
+    fn pay_orders_list_their_bills() {
+        let doc = "<?xml version=\"1.0\"?>\n<PAY_ORDERS>\n<PAY_ORDER><PAY_ORDER_ID>12345</PAY_ORDER_ID>\
+                   <PAY_ORDER_AMOUNT>5</PAY_ORDER_AMOUNT><BILLS>\n<BILL><BILL_ID>1</BILL_ID>\
+                   <PAY_DATE>2024-08-09</PAY_DATE><PAYED_AMOUNT>3</PAYED_AMOUNT><PAYER>\
+                   <CONTRACT_NUMBER>test1</CONTRACT_NUMBER></PAYER></BILL>\n<BILL><BILL_ID>2\
+                   </BILL_ID><PAYED_AMOUNT>2</PAYED_AMOUNT></BILL></BILLS></PAY_ORDER>\n</PAY_ORDERS>";
+        let bills = pay_orders(doc).unwrap();
+        assert_eq!(bills.len(), 2);
+        assert_eq!(
+            (
+                bills[0].line,
+                bills[0].order.as_str(),
+                bills[0].bill_id.as_str(),
+                bills[0].amount.as_str(),
+                bills[0].pay_date.as_str(),
+                bills[0].contract.as_str()
+            ),
+            (4, "12345", "1", "3", "2024-08-09", "test1")
+        );
+        assert_eq!((bills[1].line, bills[1].bill_id.as_str()), (5, "2"));
+        let form = serde_urlencoded::to_string([("data", doc)]).unwrap();
+        assert_eq!(pay_orders(&form).unwrap(), bills);
+        assert!(pay_orders("<BILLS/>").is_err());
+        assert!(pay_orders("<PAY_ORDERS><PAY_ORDER>").is_err());
     }
 
     #[test]
