@@ -787,6 +787,17 @@ fn a_cancel_without_the_grants_of_this_version_is_temporary_until_they_are_given
         db,
     };
     nd.site.write_config(&config_text(&url));
+    // paysys check-db says so before any terminal does.
+    let (ok_before, said) = check_db(&nd);
+    eprintln!("{said}");
+    assert!(!ok_before, "{said}");
+    for what in [
+        "may not read and lock a pays row (a cancel)",
+        "may not delete a pays row (a cancel)",
+        "run sql/grants-nodeny.sql again",
+    ] {
+        assert!(said.contains(what), "{what:?} in {said}");
+    }
     let prv_txn = ok(&nd.osmp(&pay_query("1", "59071", "2.00")));
     let cancel = format!("command=cancel&prv_txn={prv_txn}");
     let before = nd.snapshot();
@@ -794,14 +805,34 @@ fn a_cancel_without_the_grants_of_this_version_is_temporary_until_they_are_given
     assert_eq!(nd.snapshot(), before, "nothing written");
     let line = nd.site.log_lines().pop().unwrap_or_default();
     assert!(line.contains("command denied"), "{line}");
-    // The grants file run again: the terminal's next try goes through.
+    // The grants file run again: check-db is content, the terminal's next try goes through.
     common::run_script(&mut admin, &grants);
+    let (ok_after, said) = check_db(&nd);
     let a = nd.osmp(&cancel);
     for host in ["%", "127.0.0.1"] {
         admin
             .query_drop(format!("DROP USER '{user}'@'{host}'"))
             .unwrap();
     }
+    assert!(ok_after, "{said}");
     assert_eq!(ok(&a), prv_txn);
     assert_eq!(nd.db.balance(5907), "100.00");
+}
+
+/// `paysys check-db` with the site's config: whether it exited 0, and what it said.
+fn check_db(nd: &NoDeny) -> (bool, String) {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_paysys"))
+        .arg("check-db")
+        .arg(nd.site.config_path())
+        .env_remove("PAYSYS_CONFIG")
+        .output()
+        .expect("run paysys check-db");
+    (
+        out.status.success(),
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ),
+    )
 }

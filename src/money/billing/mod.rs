@@ -204,6 +204,13 @@ pub trait Billing: Sync {
         prv_txn: u64,
     ) -> Result<Vec<BillingRow>, mysql::Error>;
 
+    /// What the database user may not do that a payment or a cancel needs, one sentence
+    /// each, for `paysys check-db` (asked once the tables are in place). Empty: everything
+    /// is granted, or the billing does not check (the default).
+    fn grant_problems(&self, _conn: &mut Conn) -> Result<Vec<String>, mysql::Error> {
+        Ok(Vec::new())
+    }
+
     /// Reverses a committed payment, within `tx`.
     fn cancel(
         &self,

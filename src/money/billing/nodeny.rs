@@ -19,6 +19,10 @@ use crate::outcome::{Refusal, Subscriber};
 
 pub struct NoDeny;
 
+/// The server's "command denied" errors: a table's privilege, a column's.
+const ER_TABLEACCESS_DENIED_ERROR: u16 = 1142;
+const ER_COLUMNACCESS_DENIED_ERROR: u16 = 1143;
+
 /// `pays.type` of a payment that adds money to the balance.
 const PAYS_TYPE_PAYMENT: u8 = 10;
 /// `pays.category` we file terminal payments under (NoDeny's default category).
@@ -141,6 +145,53 @@ impl Billing for NoDeny {
             Some(id) => reversal_rows(conn, id, payment_ref),
             None => Ok(Vec::new()),
         }
+    }
+
+    /// Each kind of statement a pay and a cancel run on NoDeny's tables, as `EXPLAIN`
+    /// (which the server checks like the statement, and which changes nothing): an install
+    /// upgraded without running the grants file again learns it here, not from a terminal's
+    /// cancel answered "later" until someone looks.
+    fn grant_problems(&self, conn: &mut Conn) -> Result<Vec<String>, mysql::Error> {
+        const PROBES: &[(&str, &str)] = &[
+            (
+                "raise and lower users.balance",
+                "EXPLAIN UPDATE users SET balance = balance WHERE id = 0",
+            ),
+            (
+                "read and lock a pays row (a cancel)",
+                "EXPLAIN SELECT mid FROM pays WHERE id = 0 FOR UPDATE",
+            ),
+            (
+                "copy a pays row into pays (a cancel's old record)",
+                "EXPLAIN INSERT INTO pays (mid, cash, time, admin_id, admin_ip, office, bonus, \
+                 reason, coment, type, category) SELECT mid, 0, time, admin_id, admin_ip, office, \
+                 '', reason, coment, type, category FROM pays WHERE id = 0",
+            ),
+            (
+                "delete a pays row (a cancel)",
+                "EXPLAIN DELETE FROM pays WHERE id = 0",
+            ),
+        ];
+        let mut problems = Vec::new();
+        for (what, probe) in PROBES {
+            match conn.query_drop(probe) {
+                Ok(()) => {}
+                Err(mysql::Error::MySqlError(e))
+                    if matches!(
+                        e.code,
+                        ER_TABLEACCESS_DENIED_ERROR | ER_COLUMNACCESS_DENIED_ERROR
+                    ) =>
+                {
+                    problems.push(format!(
+                        "the database user may not {what} ({}): run sql/grants-nodeny.sql \
+                         again (INSTALL sections 3 and 17)",
+                        e.message
+                    ))
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(problems)
     }
 
     /// Reverses the payment as NoDeny's own admin interface does when an admin deletes a
