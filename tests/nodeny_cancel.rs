@@ -12,8 +12,8 @@ use std::time::{Duration, Instant};
 use common::{pay_query, run_exe, Answer, Site, TestDb};
 use mysql::prelude::Queryable;
 
-/// NoDeny with three systems: `osmp` (loopback), `qiwi` (another OSMP network, 127.0.0.2)
-/// and `city24` (127.0.0.3, which cancels by the pay's own id).
+/// NoDeny with four systems: `osmp` (loopback), `qiwi` (another OSMP network, 127.0.0.2),
+/// `city24` (127.0.0.3) and `privat` (127.0.0.4), which cancel by the pay's own id.
 struct NoDeny {
     db: TestDb,
     site: Site,
@@ -58,6 +58,12 @@ name = "city24"
 protocol = "city24"
 allow = ["127.0.0.3"]
 account = "payment_code"
+
+[[system]]
+name = "privat"
+protocol = "privat"
+allow = ["127.0.0.4"]
+account = "payment_code"
 "#
     )
 }
@@ -92,6 +98,29 @@ impl NoDeny {
                 ("REMOTE_ADDR", "127.0.0.3"),
             ],
             b"",
+        )
+    }
+
+    /// `paysys_check.cgi` with a PrivatBank `Transfer` from its address.
+    fn privat(&self, action: &str, data: &str) -> Answer {
+        let body = format!(
+            "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Transfer \
+             xmlns=\"http://debt.privatbank.ua/Transfer\" interface=\"Debt\" \
+             action=\"{action}\">{data}</Transfer>"
+        );
+        let config = self.site.config_path().to_string_lossy().into_owned();
+        let len = body.len().to_string();
+        run_exe(
+            common::paysys_check_exe(),
+            &[
+                ("GATEWAY_INTERFACE", "CGI/1.1"),
+                ("PAYSYS_CONFIG", &config),
+                ("REQUEST_METHOD", "POST"),
+                ("CONTENT_TYPE", "text/xml"),
+                ("CONTENT_LENGTH", &len),
+                ("REMOTE_ADDR", "127.0.0.4"),
+            ],
+            body.as_bytes(),
         )
     }
 
@@ -501,6 +530,50 @@ fn city24_cancels_by_its_pays_id_on_nodeny() {
     let after = nd.snapshot();
     assert_eq!(city24_code(&nd.city24(&cancel)), 0);
     assert_eq!(city24_code(&nd.city24(&pay)), 22);
+    assert_eq!(nd.snapshot(), after);
+}
+
+#[test]
+fn privatbank_cancels_by_its_payments_id_on_nodeny() {
+    const XSI: &str = "xmlns:xsi=\"http://www.w3.org/2001/XMLSchema-instance\"";
+    // The reference of a Gateway answer, or the ErrorInfo code.
+    let gateway = |a: &Answer| -> String {
+        let attr = |name: &str| {
+            let key = format!("{name}=\"");
+            let start = a.body.find(&key)? + key.len();
+            let end = a.body[start..].find('"')?;
+            Some(a.body[start..start + end].to_string())
+        };
+        match (a.body.contains("xsi:type=\"Gateway\""), attr("code")) {
+            (true, _) => attr("reference").expect("reference"),
+            (false, Some(code)) => format!("error {code}"),
+            _ => panic!("neither Gateway nor ErrorInfo: {a:?}"),
+        }
+    };
+    let nd = nodeny();
+    let pay = format!(
+        "<Data {XSI} xsi:type=\"Payment\" id=\"PB-9001\" number=\"12432\"><CompanyInfo>\
+         <CheckReference>1</CheckReference></CompanyInfo><PayerInfo billIdentifier=\"59071\"/>\
+         <TotalSum>25.00</TotalSum><CreateTime>{}</CreateTime></Data>",
+        chrono::Local::now().to_rfc3339()
+    );
+    let reference = gateway(&nd.privat("Pay", &pay));
+    assert!(reference.parse::<u64>().is_ok(), "{reference}");
+    let paid = payment_row(&nd, "privat", "PB-9001");
+    assert_eq!(nd.db.balance(5907), "125.00");
+    let cancel = format!(
+        "<Data {XSI} xsi:type=\"Payment\" id=\"PB-9001\"><TotalSum>25.00</TotalSum></Data>"
+    );
+    assert_eq!(gateway(&nd.privat("Cancel", &cancel)), reference);
+    assert_eq!(nd.db.balance(5907), "100.00");
+    assert_reversed(&nd, &paid, "privat", "PB-9001", &reference);
+    let after = nd.snapshot();
+    assert_eq!(gateway(&nd.privat("Cancel", &cancel)), reference, "again");
+    assert_ne!(
+        gateway(&nd.privat("Pay", &pay)),
+        reference,
+        "not paid again"
+    );
     assert_eq!(nd.snapshot(), after);
 }
 
