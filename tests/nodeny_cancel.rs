@@ -503,6 +503,63 @@ fn a_payment_deleted_or_edited_in_nodeny_is_not_reversed_again() {
     );
 }
 
+#[test]
+fn the_old_record_keeps_text_in_the_billings_own_charset_byte_for_byte() {
+    // NoDeny databases are often cp1251; an admin's comment on the payment is Cyrillic.
+    let fixture = std::fs::read_to_string(common::repo().join("sql/nodeny.sql"))
+        .unwrap()
+        .replace("DEFAULT CHARSET=utf8mb4", "DEFAULT CHARSET=cp1251");
+    let nd = with_db(TestDb::with_fixture(&fixture));
+    let prv_txn = ok(&nd.osmp(&pay_query("21", "59071", "5.00")));
+    let paid = payment_row(&nd, "osmp", "21");
+    let text = "Оплата через терминал, касса №2";
+    let mut conn = nd.db.conn();
+    conn.exec_drop(
+        "UPDATE pays SET coment = ?, reason = CONCAT(reason, ' — проверено') WHERE id = ?",
+        (text, paid.id),
+    )
+    .unwrap();
+    let hex = |id: u64| -> (String, String) {
+        nd.db
+            .conn()
+            .exec_first(
+                "SELECT HEX(coment), HEX(reason) FROM pays WHERE id = ?",
+                (id,),
+            )
+            .unwrap()
+            .unwrap()
+    };
+    let (coment, reason) = hex(paid.id);
+    assert_eq!(
+        coment.len(),
+        2 * text.chars().count(),
+        "one byte a letter: cp1251"
+    );
+    let paid = payment_row_like(&nd, paid.id);
+    ok(&nd.osmp(&format!("command=cancel&prv_txn={prv_txn}")));
+    assert_eq!(nd.db.balance(5907), "100.00");
+    assert_reversed(&nd, &paid, "osmp", "21", &prv_txn);
+    let old = nd
+        .pays()
+        .into_iter()
+        .find(|p| p.category == 501)
+        .expect("the old record");
+    let (old_coment, old_reason) = hex(old.id);
+    assert_eq!(old_coment, coment, "cp1251 bytes kept");
+    assert!(
+        old_reason.ends_with(&reason),
+        "{old_reason} ends with {reason}"
+    );
+}
+
+/// Row `id` of pays as it is now.
+fn payment_row_like(nd: &NoDeny, id: u64) -> Pays {
+    nd.pays()
+        .into_iter()
+        .find(|p| p.id == id)
+        .expect("the pays row")
+}
+
 // ----- other protocols ------------------------------------------------------------------------
 
 #[test]
