@@ -34,6 +34,9 @@ pub struct Credit<'a> {
     pub params: &'a [(String, String)],
     /// Our transaction number (`paysys_txn.id`).
     pub txn_row: u64,
+    /// The pay of a card order made on our page, for which the billing may have opened a
+    /// row of its own ([`Billing::open_order`]) that the payment completes.
+    pub order_opened: bool,
 }
 
 /// What crediting did.
