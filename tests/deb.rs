@@ -657,6 +657,17 @@ fn apt_installs_serves_removes_and_purges_it() {
         !units.iter().any(|p| p.starts_with("/etc/systemd/system/")),
         "installed, not enabled: {units:?}"
     );
+    // systemd reads the units as they are installed (their executables, sockets, timers).
+    if have("systemd-analyze") {
+        let installed: Vec<String> = all
+            .iter()
+            .filter(|e| e.path.starts_with("/usr/lib/systemd/system/"))
+            .map(|e| e.path.clone())
+            .collect();
+        ok(Command::new("systemd-analyze")
+            .arg("verify")
+            .args(&installed));
+    }
 
     // The packaged config, pointed at the test database by an overlay an admin would write.
     let overlay = Path::new("/etc/paysys/paysys.d/50-test.toml");
@@ -742,6 +753,23 @@ fn apt_installs_serves_removes_and_purges_it() {
         "{lines}"
     );
     assert_eq!(fs::metadata(log).expect("the log").uid(), www_uid);
+    // logrotate takes the packaged file and the directory as they are (it refuses a
+    // directory others may write to); -d rotates nothing.
+    if have("logrotate") {
+        let state = Path::new(env!("CARGO_TARGET_TMPDIR")).join("deb-test/logrotate.state");
+        let _ = fs::remove_file(&state);
+        let said = ok(Command::new("logrotate")
+            .arg("-d")
+            .arg("-s")
+            .arg(&state)
+            .arg("/etc/logrotate.d/paysys"));
+        assert!(
+            said.contains("considering log /var/log/paysys/paysys_check.log")
+                && !said.contains("error"),
+            "{said}"
+        );
+        let _ = fs::remove_file(&state);
+    }
     let db_after_pay = database_state(&db);
 
     // remove: the program goes; the config (with the admin's overlay) and the log stay.
