@@ -10,9 +10,11 @@
 //!   paysys package is installed. It installs the package with `apt-get install ./….deb`
 //!   (no network: nothing else is needed), serves a check and a pay through
 //!   /usr/lib/cgi-bin/osmp.cgi behind a private nginx + fcgiwrap configured by the package's
-//!   own nginx example, with the packaged config pointed at a test database by an overlay in
-//!   /etc/paysys/paysys.d/; then removes the package (the config and the log stay) and
-//!   purges it: nothing of it is left, and the database is as the pay left it.
+//!   own nginx example (and a check through paysys_check.cgi), a check behind Apache with
+//!   its Apache example, and one by the CGI run as www-data without PAYSYS_CONFIG (as
+//!   Debian's serve-cgi-bin runs it), with the packaged config pointed at a test database by
+//!   an overlay in /etc/paysys/paysys.d/; then removes the package (the config and the log
+//!   stay) and purges it: nothing of it is left, and the database is as the pay left it.
 //!
 //! Either skips itself ("skipped: …") when what it needs is missing, unless
 //! PAYSYS_REQUIRE_WEB=1 (as in CI, whose .ci/run installs lintian). The package is built
@@ -24,6 +26,7 @@ mod webserver;
 use std::collections::BTreeSet;
 use std::fs::{self, File};
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::OnceLock;
@@ -758,13 +761,55 @@ fn apt_installs_serves_removes_and_purges_it() {
             web.logs()
         );
     }
+    // Apache with the package's Apache example (the same mapping as Debian's serve-cgi-bin).
+    {
+        let opts = Options {
+            snippet: Some(PathBuf::from(
+                "/usr/share/doc/paysys/examples/apache/paysys.conf",
+            )),
+            ..Options::default()
+        };
+        let Some(web) =
+            WebServer::start(Kind::Apache, Path::new(BASE), &opts).expect("start Apache")
+        else {
+            return skip("apache2 or its mod_cgid is not installed");
+        };
+        let check = web
+            .get(
+                "/cgi-bin/osmp.cgi?command=check&txn_id=2&account=59071&sum=1.00",
+                &[],
+            )
+            .expect("GET check");
+        assert_eq!(
+            (check.status, result_of(&check.body)),
+            (200, 0),
+            "{check:?}\n{}",
+            web.logs()
+        );
+    }
+    // Without PAYSYS_CONFIG (serve-cgi-bin sets none) the CGI finds the config through its
+    // link: /usr/lib/cgi-bin/osmp.cgi is /usr/lib/paysys/cgi-bin/osmp.cgi, and
+    // ../etc/paysys.toml from there is /etc/paysys/paysys.toml.
+    let direct = run(Command::new("/usr/lib/cgi-bin/osmp.cgi")
+        .uid(www_uid)
+        .gid(www_gid)
+        .env_clear()
+        .env("GATEWAY_INTERFACE", "CGI/1.1")
+        .env("REQUEST_METHOD", "GET")
+        .env("REMOTE_ADDR", "127.0.0.1")
+        .env(
+            "QUERY_STRING",
+            "command=check&txn_id=3&account=59071&sum=1.00",
+        ));
+    let body = String::from_utf8_lossy(&direct.stdout);
+    assert_eq!(result_of(&body), 0, "{body}");
     assert_ne!(balance_before, db.balance(5907));
     assert_eq!(db.balance(5907), "110.00");
     assert_eq!(db.txns(), 1);
     // The log: in /var/log/paysys, written by the web server's user, a line per request.
     let log = Path::new("/var/log/paysys/paysys_check.log");
     let lines = text(log);
-    assert_eq!(lines.lines().count(), 3, "{lines}");
+    assert_eq!(lines.lines().count(), 5, "{lines}");
     assert!(
         lines.lines().nth(1).is_some_and(|l| l.contains("cmd=pay")),
         "{lines}"
