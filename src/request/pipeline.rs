@@ -23,6 +23,7 @@ use crate::config::{self, Config, ConfigError, ProtocolKind, System};
 use crate::db::{self, Connections};
 use crate::domain::{Account, Amount, Domain, TxnDate, TxnId};
 use crate::gate::{self, Caller};
+use crate::history;
 use crate::hooks::{self, HookError, Hooks};
 use crate::journal::{self, Line};
 use crate::ledger::{self, LedgerError, Paid, PayOrder, Unpaid};
@@ -122,6 +123,11 @@ pub struct Served {
     pub test: bool,
     pub domain: Domain,
     pub log_file: PathBuf,
+    /// `[log] file` is on: the line goes there (else to stderr, and only when the request
+    /// has no row in the request history).
+    pub to_file: bool,
+    /// The request's row in the request history was written.
+    pub stored: bool,
     pub debug: bool,
     /// What went wrong around the answer without changing it (a failed hook, a refusal
     /// that could not be recorded).
@@ -138,7 +144,7 @@ impl Served {
         endpoint: &Endpoint,
         echo: Echo,
         outcome: Outcome,
-        log: (PathBuf, bool),
+        log: (PathBuf, bool, bool),
         notes: Vec<String>,
     ) -> Served {
         Served {
@@ -149,6 +155,8 @@ impl Served {
             test: false,
             domain: Domain::default(),
             log_file: log.0,
+            to_file: log.2,
+            stored: false,
             debug: log.1,
             notes,
             db: None,
@@ -175,6 +183,7 @@ pub fn serve(
                 (
                     config::default_log_file(&config::base_of(config_path)),
                     false,
+                    true,
                 ),
                 Vec::new(),
             );
@@ -194,6 +203,8 @@ pub fn serve(
                 test: false,
                 domain: page.domain,
                 log_file: config.log.file.clone(),
+                to_file: config.log.to_file,
+                stored: false,
                 debug: config.log.debug,
                 notes: page.notes,
                 db: None,
@@ -233,7 +244,11 @@ pub fn serve(
             endpoint,
             echo,
             outcome,
-            (config.log.file.clone(), config.log.debug),
+            (
+                config.log.file.clone(),
+                config.log.debug,
+                config.log.to_file,
+            ),
             notes,
         );
     };
@@ -286,6 +301,31 @@ pub fn serve(
         .node()
         .filter(|node| node.cluster || config.database.urls.len() > 1)
         .map(|node| node.address.clone());
+    let domain = domain.unwrap_or_default();
+    let mut stored = false;
+    if config.log.database {
+        let entry = history_entry(
+            request,
+            caller.system,
+            protocol,
+            &echo,
+            &outcome,
+            &reply,
+            domain,
+        );
+        // After a database error the request's connection is in a state nobody knows (a
+        // transaction left open?): the row goes on a connection of its own.
+        if !healthy {
+            conns.done(false);
+        }
+        match record_history(&config, conns, &entry) {
+            Ok(()) => stored = true,
+            Err(why) => {
+                notes.push(format!("request not recorded: {why}"));
+                healthy = false;
+            }
+        }
+    }
     // After a database error the connection's state is unknown: never reuse it.
     conns.done(healthy);
     Served {
@@ -294,8 +334,10 @@ pub fn serve(
         echo,
         system: Some(caller.system.name.clone()),
         test: caller.test,
-        domain: domain.unwrap_or_default(),
+        domain,
         log_file: config.log.file.clone(),
+        to_file: config.log.to_file,
+        stored,
         debug: config.log.debug,
         notes,
         db,
@@ -319,6 +361,60 @@ fn record_refusal(
 ) -> Result<(), String> {
     let conn = conns.get(database, db::Use::Read)?;
     ledger::record_refusal(conn, record).map_err(|e| e.to_string())
+}
+
+/// The request-history row of a request a known system made, answered `reply`.
+fn history_entry(
+    request: &Request,
+    system: &System,
+    protocol: &dyn Protocol,
+    echo: &Echo,
+    outcome: &Outcome,
+    reply: &Reply,
+    domain: Domain,
+) -> history::Entry {
+    let uid = match outcome {
+        Outcome::Checked { subscriber, .. } => Some(subscriber.id),
+        _ => None,
+    };
+    history::Entry {
+        system: system.name.clone(),
+        abills_id: system.abills.id,
+        method: request.method.clone(),
+        request: history::request_text(
+            &request.query,
+            request
+                .body
+                .as_ref()
+                .map(Vec::as_slice)
+                .map_err(|e| e.0.as_str()),
+            protocol.secrets(),
+        ),
+        response: reply.response.body.clone(),
+        caller: request.remote_addr,
+        caller_text: request.remote_addr_text.clone(),
+        command: echo.command.clone(),
+        txn_id: echo.txn_id.clone(),
+        account: echo.account.clone(),
+        sum: Amount::parse(&echo.sum).ok(),
+        result: reply.result.clone(),
+        error: outcome.detail().unwrap_or_default(),
+        failed: matches!(outcome, Outcome::Refused(_) | Outcome::Failed(_)),
+        prv_txn: outcome.prv_txn(),
+        uid,
+        domain: domain.id(),
+    }
+}
+
+/// Writes a request-history row on the request's connection (a new one if it has none).
+/// Only requests of a known system get here: a flood from anyone else costs no write.
+pub(crate) fn record_history(
+    config: &Config,
+    conns: &mut Connections,
+    entry: &history::Entry,
+) -> Result<(), String> {
+    let conn = conns.get(&config.database, db::Use::Read)?;
+    history::write(conn, config.database.billing, entry)
 }
 
 /// `[hooks] notify` about a caller no system admits: what it sent, for the admin who is
@@ -1144,16 +1240,30 @@ pub fn serve_safely(
             (
                 config::default_log_file(&config::base_of(config_path)),
                 false,
+                true,
             ),
             Vec::new(),
         )
     })
 }
 
-/// Writes the request's log line.
+/// Writes the request's log line: to the log file; or, with `[log] file = false`, to
+/// stderr when the request history has no row of the request (an unknown caller, a row
+/// that could not be written), and nowhere when it has.
 pub fn record(request: &Request, served: &Served, started: Instant) {
+    if !served.to_file && served.stored {
+        return;
+    }
     let line = log_line(request, served, Local::now(), std::process::id(), started);
-    journal::record(&served.log_file, &line);
+    write_line(served, &line);
+}
+
+fn write_line(served: &Served, line: &str) {
+    if served.to_file {
+        journal::record(&served.log_file, line);
+    } else {
+        journal::to_stderr(line);
+    }
 }
 
 /// A card provider's word on one of our orders that did not come as a request — the
@@ -1241,6 +1351,8 @@ pub fn record_unrequested(
         test: false,
         domain,
         log_file: config.log.file.clone(),
+        to_file: config.log.to_file,
+        stored: false,
         debug: false,
         notes,
         db,
@@ -1260,7 +1372,7 @@ pub fn record_unrequested(
         body: Ok(Vec::new()),
     };
     let line = log_line(&request, &served, Local::now(), std::process::id(), started);
-    journal::record(&served.log_file, &line);
+    write_line(&served, &line);
     served.outcome
 }
 
