@@ -527,3 +527,39 @@ fn paysys_requests_filters_and_purges_in_batches() {
     assert_eq!(code, Some(0), "{err}");
     assert_eq!(db.count("SELECT COUNT(*) FROM paysys_request"), 0);
 }
+
+#[test]
+fn the_persistent_mode_writes_the_same_rows_on_its_kept_connection() {
+    let db = TestDb::new();
+    let site = Site::new(&db.url, "");
+    history_on(&site, "");
+    let responder = common::fcgi::Responder::start(&site, 1);
+    assert_eq!(
+        responder.get(&pay_query("951", "59071", "1.00")).result(),
+        0
+    );
+    assert_eq!(
+        responder
+            .get("command=check&txn_id=1&account=59071")
+            .result(),
+        0
+    );
+    let rows = own_rows(&db);
+    assert_eq!(rows.len(), 2, "{rows:?}");
+    assert_eq!((rows[0].0.as_str(), rows[0].1.as_str()), ("pay", "951"));
+    assert_eq!(rows[1].0, "check");
+    // A table gone: the answers stay, the lines say so, and the worker goes on serving.
+    db.conn().query_drop("DROP TABLE paysys_request").unwrap();
+    assert_eq!(
+        responder.get(&pay_query("952", "59071", "1.00")).result(),
+        0
+    );
+    assert_eq!(
+        responder
+            .get("command=check&txn_id=2&account=59071")
+            .result(),
+        0
+    );
+    let log = site.log();
+    assert_eq!(log.matches("request not recorded").count(), 2, "{log}");
+}

@@ -598,11 +598,12 @@ fn list_abills(
         }
         other => other?,
     };
+    // A system called by its payment system first: a bank's account may share its id.
     let name_of = |id: u8| {
-        config
-            .systems
-            .iter()
-            .find(|s| s.abills.id == id && s.protocol.called())
+        let with_id = || config.systems.iter().filter(move |s| s.abills.id == id);
+        with_id()
+            .find(|s| s.protocol.called())
+            .or_else(|| with_id().next())
             .map(|s| s.name.clone())
             .unwrap_or_else(|| format!("id={id}"))
     };
@@ -720,6 +721,39 @@ mod tests {
         assert_eq!(both, "a=1\n\nsign=***&b=2");
         let encoded = request_text(b"%53IGN=zz&a=1", Ok(b""), &[]);
         assert!(!encoded.contains("zz"), "{encoded}");
+    }
+
+    #[test]
+    fn no_protocol_lets_its_secrets_through() {
+        use crate::config::ProtocolKind;
+        use crate::protocol::{self, Dialect};
+        for kind in ProtocolKind::ALL {
+            for dialect in [Dialect::NoDeny, Dialect::Abills] {
+                let p = protocol::of(*kind, dialect);
+                // A signed protocol names the field its signature comes in (Monobank's is
+                // a header, which is never kept, and its card data is listed instead).
+                assert!(
+                    !kind.signed() || !p.secrets().is_empty(),
+                    "{kind:?} is signed and lists no secret field"
+                );
+                for name in p.secrets() {
+                    let value = "S3CR3T-VALUE";
+                    let form = format!("a=1&{name}={value}");
+                    let json = format!("{{\"a\":1,\"{name}\":\"{value}\"}}");
+                    let xml =
+                        format!("<R><A>1</A><{name}>{value}</{name}><B {name}=\"{value}\"/></R>");
+                    for text in [
+                        request_text(form.as_bytes(), Ok(b""), p.secrets()),
+                        request_text(b"", Ok(form.as_bytes()), p.secrets()),
+                        request_text(b"", Ok(json.as_bytes()), p.secrets()),
+                        request_text(b"", Ok(xml.as_bytes()), p.secrets()),
+                    ] {
+                        assert!(!text.contains(value), "{kind:?} {name}: {text}");
+                        assert!(text.contains(MASK), "{kind:?} {name}: {text}");
+                    }
+                }
+            }
+        }
     }
 
     #[test]
