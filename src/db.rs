@@ -413,6 +413,17 @@ pub fn schema_problems(
                      which brings our tables up to date"
                 ))
             }
+            None if table == "paysys_request" => problems.push(
+                "table paysys_request (the request history, [log] database = true) is missing: \
+                 load sql/paysys.sql again, which brings our tables up to date"
+                    .to_string(),
+            ),
+            None if table == "paysys_requests" => problems.push(
+                "table paysys_requests (ABillS's request history, [log] database = true) is \
+                 missing: ABillS before 0.94 has none; turn [log] database off, or create it \
+                 from ABillS's db/Paysys.sql"
+                    .to_string(),
+            ),
             None if table == "paysys_page_miss" => problems.push(
                 "table paysys_page_miss (the page's count of accounts tried that name nobody) \
                  is missing: load sql/paysys.sql again, which brings our tables up to date"

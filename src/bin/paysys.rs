@@ -221,6 +221,9 @@ fn check_db(path: Option<PathBuf>) -> ExitCode {
         tables.push("paysys_statement");
         tables.push("paysys_statement_pull");
     }
+    if config.log.database {
+        tables.push(paysys::history::table_name(config.database.billing));
+    }
     match paysys::db::schema_problems(&mut conn, &tables) {
         Err(e) => {
             eprintln!("paysys: database: {e}");

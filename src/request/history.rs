@@ -288,6 +288,12 @@ impl Table {
     }
 }
 
+/// The table the request history of `billing` is in: ABillS's `paysys_requests`, else our
+/// `paysys_request`.
+pub fn table_name(billing: BillingKind) -> &'static str {
+    Table::of(billing).name()
+}
+
 /// MySQL's "unknown column": ABillS 0.94's `paysys_requests` has no `request_type`, `sum`.
 const ER_BAD_FIELD_ERROR: u16 = 1054;
 const ER_NO_SUCH_TABLE: u16 = 1146;
