@@ -215,6 +215,10 @@ pub struct Connections {
     held: Option<Held>,
     /// The current request asked for the connection: its log line names the node.
     used: bool,
+    /// The request just done ended healthy on the held connection: [`Connections::after`]
+    /// may use it for work after the answer without a ping (a per-request connection is
+    /// kept for that until the next request's `get`).
+    spare: bool,
 }
 
 struct Held {
@@ -243,6 +247,7 @@ impl Connections {
             keep: false,
             held: None,
             used: false,
+            spare: false,
         }
     }
 
@@ -252,6 +257,7 @@ impl Connections {
             keep: true,
             held: None,
             used: false,
+            spare: false,
         }
     }
 
@@ -281,6 +287,7 @@ impl Connections {
                 h.config == *config && (h.usage == Use::Write || usage == Use::Read)
             });
         self.used = true;
+        self.spare = false;
         let reusable = same_request
             || self.keep
                 && match self.held.as_mut() {
@@ -327,9 +334,26 @@ impl Connections {
     /// The request is over. `healthy`: it ended without a database error or a panic, so a
     /// kept connection is in a known state (no transaction open) and may serve the next one.
     pub fn done(&mut self, healthy: bool) {
+        self.spare = healthy && self.used && self.held.is_some();
         self.used = false;
-        if !self.keep || !healthy {
+        if !healthy {
             self.held = None;
+        }
+        // A per-request connection stays open until `after`, the next `get` (which opens
+        // a new one) or the end: the request-history row written after the answer uses it.
+    }
+
+    /// A connection for work after a request's answer (its request-history row): the one
+    /// the request ended healthy on, as it is — it answered a moment ago, no ping — else
+    /// [`Connections::get`]'s.
+    pub fn after(&mut self, config: &DatabaseConfig) -> Result<&mut Conn, String> {
+        let spare = std::mem::take(&mut self.spare);
+        if !(spare && self.held.as_ref().is_some_and(|h| h.config == *config)) {
+            return self.get(config, Use::Read);
+        }
+        match self.held.as_mut() {
+            Some(h) => Ok(&mut h.conn),
+            None => Err("no connection".into()),
         }
     }
 }

@@ -47,6 +47,15 @@ fn own_rows(db: &TestDb) -> Vec<OwnRow> {
         .unwrap()
 }
 
+/// Waits up to 10 s for `done`.
+fn wait_for(done: impl Fn() -> bool) {
+    let until = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !done() {
+        assert!(std::time::Instant::now() < until, "not done in 10 s");
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+}
+
 /// `paysys ARGS`: exit code, stdout, stderr.
 fn paysys(args: &[&str]) -> (Option<i32>, String, String) {
     let out = Command::new(env!("CARGO_BIN_EXE_paysys"))
@@ -544,6 +553,9 @@ fn the_persistent_mode_writes_the_same_rows_on_its_kept_connection() {
             .result(),
         0
     );
+    // The answer is sent before the row and the line are written.
+    let lines = |n: usize| wait_for(|| site.log_lines().len() >= n);
+    lines(2);
     let rows = own_rows(&db);
     assert_eq!(rows.len(), 2, "{rows:?}");
     assert_eq!((rows[0].0.as_str(), rows[0].1.as_str()), ("pay", "951"));
@@ -560,6 +572,7 @@ fn the_persistent_mode_writes_the_same_rows_on_its_kept_connection() {
             .result(),
         0
     );
+    lines(4);
     let log = site.log();
     assert_eq!(log.matches("request not recorded").count(), 2, "{log}");
 }

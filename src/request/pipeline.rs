@@ -128,6 +128,9 @@ pub struct Served {
     pub to_file: bool,
     /// The request's row in the request history was written.
     pub stored: bool,
+    /// The request's row in the request history, to be written after the answer is sent
+    /// ([`record`]); `None` with `[log] database` off, and for a request no system claimed.
+    pub history: Option<PendingRow>,
     pub debug: bool,
     /// What went wrong around the answer without changing it (a failed hook, a refusal
     /// that could not be recorded).
@@ -157,6 +160,7 @@ impl Served {
             log_file: log.0,
             to_file: log.2,
             stored: false,
+            history: None,
             debug: log.1,
             notes,
             db: None,
@@ -205,6 +209,7 @@ pub fn serve(
                 log_file: config.log.file.clone(),
                 to_file: config.log.to_file,
                 stored: false,
+                history: None,
                 debug: config.log.debug,
                 notes: page.notes,
                 db: None,
@@ -302,9 +307,10 @@ pub fn serve(
         .filter(|node| node.cluster || config.database.urls.len() > 1)
         .map(|node| node.address.clone());
     let domain = domain.unwrap_or_default();
-    let mut stored = false;
-    if config.log.database {
-        let entry = history_entry(
+    // The request-history row is written by `record`, after the answer is sent.
+    let history = config.log.database.then(|| PendingRow {
+        database: config.database.clone(),
+        entry: history_entry(
             request,
             caller.system,
             protocol,
@@ -312,21 +318,10 @@ pub fn serve(
             &outcome,
             &reply,
             domain,
-        );
-        // After a database error the request's connection is in a state nobody knows (a
-        // transaction left open?): the row goes on a connection of its own.
-        if !healthy {
-            conns.done(false);
-        }
-        match record_history(&config, conns, &entry) {
-            Ok(()) => stored = true,
-            Err(why) => {
-                notes.push(format!("request not recorded: {why}"));
-                healthy = false;
-            }
-        }
-    }
-    // After a database error the connection's state is unknown: never reuse it.
+        ),
+    });
+    // After a database error the connection's state is unknown: never reuse it (the
+    // history's row then goes on a new one).
     conns.done(healthy);
     Served {
         reply,
@@ -337,7 +332,8 @@ pub fn serve(
         domain,
         log_file: config.log.file.clone(),
         to_file: config.log.to_file,
-        stored,
+        stored: false,
+        history,
         debug: config.log.debug,
         notes,
         db,
@@ -406,15 +402,10 @@ fn history_entry(
     }
 }
 
-/// Writes a request-history row on the request's connection (a new one if it has none).
-/// Only requests of a known system get here: a flood from anyone else costs no write.
-pub(crate) fn record_history(
-    config: &Config,
-    conns: &mut Connections,
-    entry: &history::Entry,
-) -> Result<(), String> {
-    let conn = conns.get(&config.database, db::Use::Read)?;
-    history::write(conn, config.database.billing, entry)
+/// A request's row of the request history, waiting for its answer to be sent.
+pub struct PendingRow {
+    database: config::DatabaseConfig,
+    entry: history::Entry,
 }
 
 /// `[hooks] notify` about a caller no system admits: what it sent, for the admin who is
@@ -1247,10 +1238,23 @@ pub fn serve_safely(
     })
 }
 
-/// Writes the request's log line: to the log file; or, with `[log] file = false`, to
-/// stderr when the request history has no row of the request (an unknown caller, a row
-/// that could not be written), and nowhere when it has.
-pub fn record(request: &Request, served: &Served, started: Instant) {
+/// What follows the answer: the request's row in the request history (`[log] database`,
+/// on the connection the request ended on, or a new one), then its log line — to the log
+/// file; or, with `[log] file = false`, to stderr when the request history has no row of
+/// the request (an unknown caller, a row that could not be written), and nowhere when it
+/// has. A row that cannot be written is a note on the line; nothing here changes the
+/// answer, which is already decided (and, where the caller allows, sent).
+pub fn record(request: &Request, served: &mut Served, conns: &mut Connections, started: Instant) {
+    if let Some(pending) = served.history.take() {
+        let written = conns
+            .after(&pending.database)
+            .and_then(|conn| history::write(conn, pending.database.billing, &pending.entry));
+        conns.done(written.is_ok());
+        match written {
+            Ok(()) => served.stored = true,
+            Err(why) => served.notes.push(format!("request not recorded: {why}")),
+        }
+    }
     if !served.to_file && served.stored {
         return;
     }
@@ -1353,6 +1357,7 @@ pub fn record_unrequested(
         log_file: config.log.file.clone(),
         to_file: config.log.to_file,
         stored: false,
+        history: None,
         debug: false,
         notes,
         db,
