@@ -219,6 +219,9 @@ pub struct Connections {
     /// may use it for work after the answer without a ping (a per-request connection is
     /// kept for that until the next request's `get`).
     spare: bool,
+    /// The last attempt to connect failed: [`Connections::after`] does not try again for
+    /// the same request (a CGI's caller would wait another `connect_timeout` for nothing).
+    unreachable: bool,
 }
 
 struct Held {
@@ -248,6 +251,7 @@ impl Connections {
             held: None,
             used: false,
             spare: false,
+            unreachable: false,
         }
     }
 
@@ -258,6 +262,7 @@ impl Connections {
             held: None,
             used: false,
             spare: false,
+            unreachable: false,
         }
     }
 
@@ -311,7 +316,10 @@ impl Connections {
             let usage = if self.keep { Use::Write } else { usage };
             // A reconnect walks `[database] url` from the top again: the first node is
             // the admin's preference, and it may be back.
-            let (conn, node) = connect_node(config, usage)?;
+            let (conn, node) = connect_node(config, usage).inspect_err(|_| {
+                self.unreachable = true;
+            })?;
+            self.unreachable = false;
             self.held = Some(Held {
                 config: config.clone(),
                 conn,
@@ -335,6 +343,10 @@ impl Connections {
     /// kept connection is in a known state (no transaction open) and may serve the next one.
     pub fn done(&mut self, healthy: bool) {
         self.spare = healthy && self.used && self.held.is_some();
+        // A request that asked for no connection learnt nothing about the database.
+        if !self.used {
+            self.unreachable = false;
+        }
         self.used = false;
         if !healthy {
             self.held = None;
@@ -348,6 +360,9 @@ impl Connections {
     /// [`Connections::get`]'s.
     pub fn after(&mut self, config: &DatabaseConfig) -> Result<&mut Conn, String> {
         let spare = std::mem::take(&mut self.spare);
+        if self.unreachable {
+            return Err("the database could not be reached for the request itself".into());
+        }
         if !(spare && self.held.as_ref().is_some_and(|h| h.config == *config)) {
             return self.get(config, Use::Read);
         }

@@ -576,3 +576,24 @@ fn the_persistent_mode_writes_the_same_rows_on_its_kept_connection() {
     let log = site.log();
     assert_eq!(log.matches("request not recorded").count(), 2, "{log}");
 }
+
+#[test]
+fn a_database_that_cannot_be_reached_is_not_tried_again_for_the_row() {
+    let db = TestDb::new();
+    let site = Site::new(&db.url, "");
+    history_on(&site, "");
+    let text = std::fs::read_to_string(site.config_path()).unwrap();
+    let url_line = text.lines().find(|l| l.starts_with("url = ")).unwrap();
+    // Nothing listens on port 1: every connect is refused at once.
+    site.write_config(&text.replace(url_line, "url = \"mysql://paysys@127.0.0.1:1/nodeny\""));
+    let pay = site.get(&pay_query("961", "59071", "1.00"));
+    assert_eq!(pay.result(), 1, "temporary: {pay:?}");
+    let log = site.log();
+    assert_eq!(log.lines().count(), 1, "{log}");
+    assert!(
+        log.contains(
+            "request not recorded: the database could not be reached for the request itself"
+        ),
+        "{log}"
+    );
+}
