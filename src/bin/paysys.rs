@@ -311,9 +311,23 @@ fn check_config(path: Option<PathBuf>) -> ExitCode {
             }
             println!(
                 "log      {}{}",
-                c.log.file.display(),
+                if c.log.to_file {
+                    c.log.file.display().to_string()
+                } else {
+                    "no file (file = false): lines without a row go to stderr".into()
+                },
                 if c.log.debug { " (debug)" } else { "" }
             );
+            if c.log.database {
+                println!(
+                    "history  table {}, rows kept {}",
+                    paysys::history::table_name(c.database.billing),
+                    match c.log.keep_days {
+                        0 => "for ever".to_string(),
+                        n => format!("{n} days"),
+                    }
+                );
+            }
             for s in &c.systems {
                 let keys: Vec<&str> = s.account.keys.iter().map(|k| k.name()).collect();
                 let expr = s
