@@ -6,8 +6,8 @@
 //! [`serve`] decides; it touches no process state, so tests and the admin command line can
 //! call it. Which systems an executable offers and how it answers before a system is known
 //! is its [`Endpoint`]; everything after that is the system's protocol and the config's
-//! billing. [`serve_safely`] turns a panic into the temporary answer, and [`record`] writes
-//! the log line.
+//! billing. [`serve_safely`] turns a panic into the temporary answer, and [`record`], after
+//! the answer, writes the request-history row (`[log] database`) and the log line.
 
 use std::net::IpAddr;
 use std::panic::{catch_unwind, AssertUnwindSafe};
