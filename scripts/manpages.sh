@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Writes the man pages of the admin tool from its own --help texts, so that the two never
 # disagree: paysys.1 from `paysys --help`, and paysys-CMD.1 from `paysys CMD --help` for
-# every command `paysys --help` lists. Run by scripts/deb.sh; see INSTALL, section 17.
+# every command `paysys --help` lists. Run by scripts/deb.sh; see INSTALL, section 18.
 #
 #   scripts/manpages.sh PAYSYS OUTDIR [FILES]
 #

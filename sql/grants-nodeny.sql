@@ -34,3 +34,6 @@ GRANT SELECT, INSERT, DELETE ON `nodeny`.`paysys_page_miss` TO 'paysys'@'localho
 GRANT SELECT, INSERT, UPDATE ON `nodeny`.`paysys_statement` TO 'paysys'@'localhost', 'paysys'@'127.0.0.1';
 -- How far each bank's statement was pulled (paysys statement pull).
 GRANT SELECT, INSERT, UPDATE ON `nodeny`.`paysys_statement_pull` TO 'paysys'@'localhost', 'paysys'@'127.0.0.1';
+-- The request history ([log] database = true): a row per request, and `paysys requests
+-- --purge` deleting old ones.
+GRANT SELECT, INSERT, DELETE ON `nodeny`.`paysys_request` TO 'paysys'@'localhost', 'paysys'@'127.0.0.1';
