@@ -3,7 +3,7 @@
 #
 #   bench/run.sh [--duration 10s] [--connections 8] [--threads 2] [--rounds 1]
 #                [--reps 50] [--rows 1000000] [--wait-quiet MINUTES]
-#                [--only web|process|scale|profile|protocols|protocols-web|cluster|card|statement]
+#                [--only web|process|scale|profile|protocols|protocols-web|cluster|card|statement|history]
 #                [--osmp PATH] [--variants]
 #                [--workers N] [--no-fastcgi]
 #
@@ -39,6 +39,9 @@
 #                         file again; peak RSS at 5 000 and 50 000 rows (streamed: the
 #                         ratio stays near 1); round trips per row (a private server's
 #                         general log). BENCH_STATEMENT_ROWS=N changes the 50 000
+#        bench_11_history  OSMP check and pay with the request history ([log] database)
+#                         off and on, alternating, on ABillS and NoDeny, as CGI processes
+#                         and persistent (FastCGI)
 #      and keeps everything they print in target/bench/run-<date>.txt (raw outputs of wrk,
 #      strace, perf and callgrind next to it).
 #
@@ -51,7 +54,7 @@
 #   --rows N          rows per table for the large scale measurement (default 1000000)
 #   --wait-quiet M    wait up to M minutes for a quiet machine first (default 0: don't)
 #   --only NAME       run one benchmark: web, process, scale, profile, protocols,
-#                     protocols-web, cluster, card or statement
+#                     protocols-web, cluster, card, statement or history
 #   --osmp PATH       measure this osmp executable instead of make's (for example a build
 #                     with an optimisation being tried)
 #   --variants        also build bench/variants.sh's osmp variants (optimisations src/ does
@@ -99,7 +102,8 @@ case "$only" in
     cluster) filter="bench_7_cluster" ;;
     card) filter="bench_8_card_callback" ;;
     statement) filter="bench_9_statement" ;;
-    *) echo "bench/run.sh: --only web|process|scale|profile|protocols|protocols-web|cluster|card|statement" >&2; exit 2 ;;
+    history) filter="bench_11_history" ;;
+    *) echo "bench/run.sh: --only web|process|scale|profile|protocols|protocols-web|cluster|card|statement|history" >&2; exit 2 ;;
 esac
 
 say() { printf 'bench: %s\n' "$*" >&2; }

@@ -172,6 +172,29 @@ CREATE TABLE `paysys_connect` (
   KEY `paysys_id` (`paysys_id`)
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8 COMMENT='Paysys connected systems';
 
+-- The request history ABillS's script writes with $conf{PAYSYS_LOG} (1.20's DDL whole: every
+-- column but request and response has a default; transaction_id is paysys_log.id, NULL
+-- allowed in 1.20, NOT NULL DEFAULT 0 from 1.30). paysys writes it with [log] database.
+DROP TABLE IF EXISTS `paysys_requests`;
+CREATE TABLE `paysys_requests` (
+  `id`             INT(11) UNSIGNED       NOT NULL AUTO_INCREMENT,
+  `system_id`      TINYINT(4) UNSIGNED    NOT NULL DEFAULT '0',
+  `datetime`       DATETIME               NOT NULL DEFAULT CURRENT_TIMESTAMP,
+  `uid`            INT(11) UNSIGNED       NOT NULL DEFAULT '0',
+  `request`        TEXT                   NOT NULL,
+  `response`       TEXT                   NOT NULL,
+  `transaction_id` INT(11) UNSIGNED,
+  `http_method`    VARCHAR(10)            NOT NULL DEFAULT '',
+  `paysys_ip`      INT(11) UNSIGNED       NOT NULL DEFAULT '0',
+  `error`          VARCHAR(64)            NOT NULL DEFAULT '',
+  `status`         SMALLINT(2) UNSIGNED   NOT NULL DEFAULT '0',
+  `request_type`   TINYINT(2) UNSIGNED    NOT NULL DEFAULT '0',
+  `sum`            DOUBLE(10, 2) UNSIGNED NOT NULL DEFAULT '0.00',
+  PRIMARY KEY (`id`),
+  KEY `paysys_id` (`system_id`),
+  KEY `uid` (`uid`)
+) ENGINE=InnoDB DEFAULT CHARSET=utf8 COMMENT='Paysys access log';
+
 -- Fixture rows ---------------------------------------------------------------------------
 
 -- aid 2 is the admin paysys_check.cgi runs as ($conf{SYSTEM_ADMIN_ID}=2 in ABillS's config).

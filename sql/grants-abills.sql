@@ -43,3 +43,6 @@ GRANT SELECT, INSERT, DELETE ON `abills`.`paysys_page_miss` TO 'paysys'@'localho
 GRANT SELECT, INSERT, UPDATE ON `abills`.`paysys_statement` TO 'paysys'@'localhost', 'paysys'@'127.0.0.1';
 -- How far each bank's statement was pulled (paysys statement pull).
 GRANT SELECT, INSERT, UPDATE ON `abills`.`paysys_statement_pull` TO 'paysys'@'localhost', 'paysys'@'127.0.0.1';
+-- The request history ([log] database = true): a row per request, and `paysys requests
+-- --purge` deleting old ones. ABillS's own table (ABillS 0.94 and later).
+GRANT SELECT, INSERT, DELETE ON `abills`.`paysys_requests` TO 'paysys'@'localhost', 'paysys'@'127.0.0.1';

@@ -188,3 +188,34 @@ CREATE TABLE IF NOT EXISTS paysys_statement_pull (
   last_error    VARCHAR(255)    NULL,
   PRIMARY KEY (bank)
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4;
+
+-- The request history on NoDeny (`[log] database = true`; on ABillS the rows go to ABillS's
+-- own paysys_requests instead): one row per request that reached a known payment system —
+-- a terminal's check, pay, status or cancel, a card provider's callback, a statement
+-- pull's call to the bank — and our answer. Secrets in the request (signatures, tokens,
+-- card data) are masked before the row is written; callers no system admits get no row.
+-- `paysys requests` reads it; `paysys requests --purge` deletes rows older than
+-- [log] keep_days, a thousand at a time.
+CREATE TABLE IF NOT EXISTS paysys_request (
+  id            BIGINT UNSIGNED NOT NULL AUTO_INCREMENT,
+  at            DATETIME(3)     NOT NULL,
+  system_name   VARCHAR(32)     CHARACTER SET ascii COLLATE ascii_bin NOT NULL,
+  caller_ip     VARCHAR(45)     NOT NULL DEFAULT '',
+  http_method   VARCHAR(10)     NOT NULL DEFAULT '',
+  command       VARCHAR(16)     NOT NULL DEFAULT '' COMMENT 'check, pay, status, cancel, callback, pull, …',
+  txn_id        VARCHAR(64)     NOT NULL DEFAULT '' COMMENT 'as the caller sent it',
+  account       VARCHAR(64)     NOT NULL DEFAULT '' COMMENT 'as the caller sent it',
+  amount        DECIMAL(16,2)   NULL COMMENT 'the sum sent, NULL when it was not a sum',
+  result        VARCHAR(16)     NOT NULL DEFAULT '' COMMENT 'the protocol''s result code as answered',
+  status        TINYINT UNSIGNED NOT NULL DEFAULT 0 COMMENT '0 success, 1 refused or failed',
+  prv_txn       BIGINT UNSIGNED NULL COMMENT 'the payment''s number, when the answer names one',
+  subscriber_id BIGINT UNSIGNED NULL,
+  domain_id     INT UNSIGNED    NOT NULL DEFAULT 0,
+  error         VARCHAR(255)    NOT NULL DEFAULT '' COMMENT 'why, for a refusal or a failure',
+  request       MEDIUMTEXT      NOT NULL COMMENT 'query string and body, secrets masked',
+  response      MEDIUMTEXT      NOT NULL,
+  PRIMARY KEY (id),
+  KEY at (at),
+  KEY system_txn (system_name, txn_id),
+  KEY account (account)
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4;

@@ -155,9 +155,23 @@ pub struct DatabaseConfig {
 
 #[derive(Debug, Clone)]
 pub struct LogConfig {
+    /// Where the log line goes (and where `paysys txn` reads it), even with `to_file` off.
     pub file: PathBuf,
+    /// `file = false` (ABillS's `PAYSYS_LOG = 2`): no log file. A request the database
+    /// got a row for leaves no line; one it did not (an unknown caller, a row that could
+    /// not be written) has its line written to stderr, the web server's error log.
+    pub to_file: bool,
     pub debug: bool,
+    /// `database = true` (ABillS's `PAYSYS_LOG`): one row per request of a known system in
+    /// the request history ([`crate::history`]).
+    pub database: bool,
+    /// `keep_days`: rows of the request history older than this many days are deleted by
+    /// `paysys requests --purge` (the shipped timer); 0 keeps them.
+    pub keep_days: u32,
 }
+
+/// `keep_days` when the config does not say: a quarter.
+pub const DEFAULT_KEEP_DAYS: u32 = 92;
 
 /// Largest `txn_window_hours`: a year and a day.
 pub const MAX_WINDOW_HOURS: u32 = 24 * 366;
@@ -708,6 +722,8 @@ struct HooksLayer {
 struct LogLayer {
     file: Field,
     debug: Field,
+    database: Field,
+    keep_days: Field,
 }
 
 /// A `[[system]]` of one file: the keys every system has, and those its protocol owns
@@ -964,7 +980,11 @@ struct Merged {
     connect_timeout: Option<u32>,
     lock_timeout: Option<u32>,
     log_file: Option<String>,
+    /// `file = false`.
+    log_to_file: Option<bool>,
     debug: Option<bool>,
+    log_database: Option<bool>,
+    keep_days: Option<u32>,
     before_payment: Option<Option<Vec<String>>>,
     after_payment: Option<Option<Vec<String>>>,
     notify: Option<Option<Vec<String>>>,
@@ -1050,10 +1070,24 @@ impl Merged {
         }
         if let Some(log) = layer.log {
             if let Some(v) = &log.file {
-                self.log_file = Some(at.string(v, "log.file")?);
+                // A path, or false (no file: ABillS's PAYSYS_LOG = 2), or true (the default
+                // path again, undoing an inherited false).
+                match v.get_ref() {
+                    Value::Boolean(on) => self.log_to_file = Some(*on),
+                    _ => {
+                        self.log_file = Some(at.string(v, "log.file")?);
+                        self.log_to_file = Some(true);
+                    }
+                }
             }
             if let Some(v) = &log.debug {
                 self.debug = Some(at.boolean(v, "log.debug")?);
+            }
+            if let Some(v) = &log.database {
+                self.log_database = Some(at.boolean(v, "log.database")?);
+            }
+            if let Some(v) = &log.keep_days {
+                self.keep_days = Some(at.count(v, "log.keep_days", 36_600)?);
             }
         }
         if let Some(hooks) = layer.hooks {
@@ -1789,7 +1823,10 @@ impl Merged {
             },
             log: LogConfig {
                 file: log_file,
+                to_file: self.log_to_file.unwrap_or(true),
                 debug: self.debug.unwrap_or(false),
+                database: self.log_database.unwrap_or(false),
+                keep_days: self.keep_days.unwrap_or(DEFAULT_KEEP_DAYS),
             },
             systems,
         })
@@ -1893,6 +1930,50 @@ test = false
             .to_string();
             assert!(
                 e.contains("10-x.toml line 2") && e.contains("database.url"),
+                "{bad}: {e}"
+            );
+        }
+    }
+
+    #[test]
+    fn log_keys_for_the_request_history() {
+        let c = load(&[("etc/paysys.toml", MAIN)]).unwrap();
+        assert!(c.log.to_file && !c.log.database);
+        assert_eq!(c.log.keep_days, DEFAULT_KEEP_DAYS);
+        let overlay = "[log]\nfile = false\ndatabase = true\nkeep_days = 30\n";
+        let c = load(&[
+            ("etc/paysys.toml", MAIN),
+            ("etc/paysys.d/10-db.toml", overlay),
+        ])
+        .unwrap();
+        assert!(!c.log.to_file && c.log.database);
+        assert_eq!(c.log.keep_days, 30);
+        assert!(
+            c.log.file.ends_with("var/log/paysys_check.log"),
+            "still read by paysys txn"
+        );
+        let again = "[log]\nfile = true\n";
+        let c = load(&[
+            ("etc/paysys.toml", MAIN),
+            ("etc/paysys.d/10-db.toml", overlay),
+            ("etc/paysys.d/20-file.toml", again),
+        ])
+        .unwrap();
+        assert!(c.log.to_file && c.log.database);
+        for bad in [
+            "database = 1",
+            "keep_days = -1",
+            "keep_days = \"30\"",
+            "file = 3",
+        ] {
+            let e = load(&[
+                ("etc/paysys.toml", MAIN),
+                ("etc/paysys.d/10-x.toml", &format!("[log]\n{bad}\n")),
+            ])
+            .unwrap_err()
+            .to_string();
+            assert!(
+                e.contains("10-x.toml line 2") && e.contains("log."),
                 "{bad}: {e}"
             );
         }

@@ -215,6 +215,13 @@ pub struct Connections {
     held: Option<Held>,
     /// The current request asked for the connection: its log line names the node.
     used: bool,
+    /// The request just done ended healthy on the held connection: [`Connections::after`]
+    /// may use it for work after the answer without a ping (a per-request connection is
+    /// kept for that until the next request's `get`).
+    spare: bool,
+    /// The last attempt to connect failed: [`Connections::after`] does not try again for
+    /// the same request (a CGI's caller would wait another `connect_timeout` for nothing).
+    unreachable: bool,
 }
 
 struct Held {
@@ -243,6 +250,8 @@ impl Connections {
             keep: false,
             held: None,
             used: false,
+            spare: false,
+            unreachable: false,
         }
     }
 
@@ -252,6 +261,8 @@ impl Connections {
             keep: true,
             held: None,
             used: false,
+            spare: false,
+            unreachable: false,
         }
     }
 
@@ -281,6 +292,7 @@ impl Connections {
                 h.config == *config && (h.usage == Use::Write || usage == Use::Read)
             });
         self.used = true;
+        self.spare = false;
         let reusable = same_request
             || self.keep
                 && match self.held.as_mut() {
@@ -304,7 +316,10 @@ impl Connections {
             let usage = if self.keep { Use::Write } else { usage };
             // A reconnect walks `[database] url` from the top again: the first node is
             // the admin's preference, and it may be back.
-            let (conn, node) = connect_node(config, usage)?;
+            let (conn, node) = connect_node(config, usage).inspect_err(|_| {
+                self.unreachable = true;
+            })?;
+            self.unreachable = false;
             self.held = Some(Held {
                 config: config.clone(),
                 conn,
@@ -327,9 +342,33 @@ impl Connections {
     /// The request is over. `healthy`: it ended without a database error or a panic, so a
     /// kept connection is in a known state (no transaction open) and may serve the next one.
     pub fn done(&mut self, healthy: bool) {
+        self.spare = healthy && self.used && self.held.is_some();
+        // A request that asked for no connection learnt nothing about the database.
+        if !self.used {
+            self.unreachable = false;
+        }
         self.used = false;
-        if !self.keep || !healthy {
+        if !healthy {
             self.held = None;
+        }
+        // A per-request connection stays open until `after`, the next `get` (which opens
+        // a new one) or the end: the request-history row written after the answer uses it.
+    }
+
+    /// A connection for work after a request's answer (its request-history row): the one
+    /// the request ended healthy on, as it is — it answered a moment ago, no ping — else
+    /// [`Connections::get`]'s.
+    pub fn after(&mut self, config: &DatabaseConfig) -> Result<&mut Conn, String> {
+        let spare = std::mem::take(&mut self.spare);
+        if self.unreachable {
+            return Err("the database could not be reached for the request itself".into());
+        }
+        if !(spare && self.held.as_ref().is_some_and(|h| h.config == *config)) {
+            return self.get(config, Use::Read);
+        }
+        match self.held.as_mut() {
+            Some(h) => Ok(&mut h.conn),
+            None => Err("no connection".into()),
         }
     }
 }
@@ -413,6 +452,17 @@ pub fn schema_problems(
                      which brings our tables up to date"
                 ))
             }
+            None if table == "paysys_request" => problems.push(
+                "table paysys_request (the request history, [log] database = true) is missing: \
+                 load sql/paysys.sql again, which brings our tables up to date"
+                    .to_string(),
+            ),
+            None if table == "paysys_requests" => problems.push(
+                "table paysys_requests (ABillS's request history, [log] database = true) is \
+                 missing: ABillS before 0.94 has none; turn [log] database off, or create it \
+                 from ABillS's db/Paysys.sql"
+                    .to_string(),
+            ),
             None if table == "paysys_page_miss" => problems.push(
                 "table paysys_page_miss (the page's count of accounts tried that name nobody) \
                  is missing: load sql/paysys.sql again, which brings our tables up to date"

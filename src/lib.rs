@@ -33,6 +33,8 @@
 //!   payments only.
 //! * [`hooks`] — the admin's commands before and after a payment.
 //! * [`journal`] — the log line.
+//! * [`history`] — the request history in the database (`[log] database = true`): one row
+//!   per request of a known system, secrets masked; `paysys requests` reads and purges it.
 //! * [`outcome`] — the vocabulary between the stages: the command asked, every way it ends.
 //! * [`pipeline`] — strings them together for one request.
 //!
@@ -129,5 +131,5 @@ pub mod statement;
 pub use admin::terminal;
 pub use admin::{abills_import, paypro, progress, reconcile, report};
 pub use money::{billing, ledger};
-pub use request::{cgi, gate, hooks, journal, outcome, pipeline, policy, protocol};
+pub use request::{cgi, gate, history, hooks, journal, outcome, pipeline, policy, protocol};
 pub use serve::{endpoint, fastcgi, server};

@@ -57,6 +57,11 @@
 //!   import (crediting) and the same file again, the process's peak RSS at a tenth of the
 //!   rows and at all of them (`bench/rusage.c`), and the round trips per row from a private
 //!   server's general log.
+//! * `bench_11_history`: what the request history (`[log] database = true`) costs: OSMP
+//!   checks and pays through `paysys_check` on ABillS and NoDeny with it off and on (two
+//!   configs of one install, alternating request by request), as CGI processes (CPU, wall,
+//!   the log's `ms=`) and persistent (latency one at a time, req/s from
+//!   `BENCH_CONNECTIONS` clients, CPU of the process).
 //! * `bench_4_profile`: where one check process spends its time: `strace -c -f`, the
 //!   syscall timeline from `strace -f -tt -T`, `perf stat`, `valgrind --tool=callgrind`
 //!   (each only if installed).
@@ -3725,4 +3730,226 @@ fn bench_9_statement() {
             println!("  {command:<10} {argument}");
         }
     }
+}
+
+// ---------------------------------------------------------------------------------------
+// bench_11_history
+
+/// An OSMP request through one `paysys_check.cgi` process with the config `config`,
+/// checked to answer 0.
+fn cgi_history_run(s: &Settings, b: &CardBench, config: &Path, query: &str) -> Run {
+    let config = config.to_string_lossy().into_owned();
+    let mut vars = cgi_vars(&config, query, "127.0.0.1");
+    vars.retain(|(k, _)| *k != "SCRIPT_NAME");
+    vars.push(("SCRIPT_NAME", "/cgi-bin/paysys_check.cgi"));
+    let run = run_process_in(s, paysys_check_exe(), &vars, b"");
+    assert!(
+        run.stdout.contains("<result>0</result>"),
+        "{}: {query}: {}{}",
+        b.name,
+        run.stdout,
+        run.stderr
+    );
+    run
+}
+
+/// The same through the persistent process: whether it answered 0. Done at the answer's
+/// `END_REQUEST`, as a web server is (not at the connection's close: with the history on,
+/// the row is written after the answer).
+fn fcgi_history_run(r: &common::fcgi::Responder, config: &Path, query: &str) -> bool {
+    let config = config.to_string_lossy().into_owned();
+    let mut s = r.connect();
+    common::fcgi::send(
+        &mut s,
+        1,
+        &[
+            ("REQUEST_METHOD", "GET"),
+            ("SCRIPT_NAME", "/cgi-bin/paysys_check.cgi"),
+            ("QUERY_STRING", query),
+            ("PAYSYS_CONFIG", &config),
+        ],
+        b"",
+        false,
+    );
+    let answer = common::fcgi::receive(&mut s, 1);
+    answer.body.contains("<result>0</result>")
+}
+
+/// What the request history costs a request: OSMP checks and pays of 1.00 to one
+/// subscriber through `paysys_check`, on ABillS (its `paysys_requests`) and on NoDeny (our
+/// `paysys_request`), with `[log] database` off and on — two configs of the same install,
+/// alternating request by request, so that the machine's load touches both alike. As CGI
+/// processes (CPU, wall, the log line's `ms=`, which ends after the row is written) and
+/// persistent (FastCGI: latency one at a time, requests per second from
+/// `BENCH_CONNECTIONS` clients at once, CPU of the process). The ratios are of one run.
+#[test]
+#[ignore = "benchmark: bench/run.sh"]
+fn bench_11_history() {
+    let s = Settings::get();
+    let date = txn_date();
+    let seq = s.reps * 4;
+    let many = s.reps * 20;
+    let benches = [CardBench::new(true, None), CardBench::new(false, None)];
+    let configs: Vec<(PathBuf, PathBuf)> = benches
+        .iter()
+        .map(|b| {
+            let off = b.site.config_path();
+            let on = b.site.base.join("etc/paysys-history.toml");
+            let text = std::fs::read_to_string(&off).expect("config");
+            std::fs::write(&on, text.replacen("[log]\n", "[log]\ndatabase = true\n", 1))
+                .expect("write the config with the history on");
+            (off, on)
+        })
+        .collect();
+    println!(
+        "\n== the request history ([log] database = true) off and on: paysys_check on ABillS \
+         (sql/abills.sql: paysys_requests) and NoDeny (paysys_request), OSMP check and pay of \
+         1.00, alternating off/on; {}; load before: {}",
+        paysys_check_exe().display(),
+        load()
+    );
+    let check = |b: &CardBench| format!("command=check&txn_id=1&account={}&sum=1.00", b.account);
+
+    // 1. CGI.
+    println!(
+        "\n-- CGI: one process per request, each figure from {} runs (after 3 warm-up runs of each)\n",
+        s.reps
+    );
+    println!(
+        "{}",
+        Figures::header().replace("| process |", "| billing, request, history |")
+    );
+    let mut cgi_ratio = Vec::new();
+    for (b, (off, on)) in benches.iter().zip(&configs) {
+        for request in ["check", "pay"] {
+            let mut figures = [
+                Figures::new(&format!("{} {request} off", b.name)),
+                Figures::new(&format!("{} {request} on", b.name)),
+            ];
+            for i in 0..s.reps + 3 {
+                for (k, config) in [off, on].into_iter().enumerate() {
+                    let query = if request == "check" {
+                        check(b)
+                    } else {
+                        b.pay_query(&date)
+                    };
+                    let run = cgi_history_run(&s, b, config, &query);
+                    if i >= 3 {
+                        figures[k].add(&run);
+                        figures[k].add_log_ms(&b.site);
+                    }
+                }
+            }
+            for f in &figures {
+                println!("{}", f.row());
+            }
+            let [off, on] = &figures;
+            cgi_ratio.push((
+                b.name,
+                request,
+                median(&on.cpu) / median(&off.cpu),
+                median(&on.wall) / median(&off.wall),
+                median(&on.inproc) / median(&off.inproc),
+            ));
+        }
+    }
+    println!();
+    for (name, request, cpu, wall, inproc) in &cgi_ratio {
+        println!(
+            "CGI {name} {request}: history on / off, medians: CPU x{cpu:.2}, wall x{wall:.2}, log ms= x{inproc:.2}"
+        );
+    }
+
+    // 2. Persistent.
+    println!(
+        "\n-- persistent (FastCGI, {} workers): one request at a time ({seq} of each after 3 \
+         warm-up), then {} clients at once ({many} of each, in two alternating halves)\n",
+        s.workers, s.connections
+    );
+    println!(
+        "| billing | request | history | one at a time: ms median | p90 | at once: req/s | CPU ms of the process per request | failed |"
+    );
+    println!("|---|---|---|---:|---:|---:|---:|---:|");
+    let mut fcgi_ratio = Vec::new();
+    for (b, (off, on)) in benches.iter().zip(&configs) {
+        let responder = card_responder(b, s.workers);
+        let pid = responder.child.id();
+        for request in ["check", "pay"] {
+            let query = |b: &CardBench| {
+                if request == "check" {
+                    check(b)
+                } else {
+                    b.pay_query(&date)
+                }
+            };
+            let mut ms = [Vec::new(), Vec::new()];
+            for i in 0..seq + 3 {
+                for (k, config) in [off, on].into_iter().enumerate() {
+                    let q = query(b);
+                    let t = Instant::now();
+                    assert!(
+                        fcgi_history_run(&responder, config, &q),
+                        "{}: {q}\n{}",
+                        b.name,
+                        responder.stderr()
+                    );
+                    if i >= 3 {
+                        ms[k].push(t.elapsed().as_secs_f64() * 1000.0);
+                    }
+                }
+            }
+            let (mut took, mut cpu, mut failed) = ([0.0; 2], [0.0; 2], [0; 2]);
+            let half = many / 2;
+            for round in 0..2 {
+                let n = if round == 0 { half } else { many - half };
+                for (k, config) in [off, on].into_iter().enumerate() {
+                    let before = process_cpu_ms(pid);
+                    let (t, f) = concurrent(s.connections, n, &|_| {
+                        fcgi_history_run(&responder, config, &query(b))
+                    });
+                    took[k] += t;
+                    failed[k] += f;
+                    cpu[k] += process_cpu_ms(pid) - before;
+                }
+            }
+            for (k, history) in ["off", "on"].into_iter().enumerate() {
+                println!(
+                    "| {} | {request} | {history} | {:.2} | {:.2} | {:.0} | {:.2} | {} |",
+                    b.name,
+                    median(&ms[k]),
+                    percentile(&ms[k], 90.0),
+                    many as f64 / took[k],
+                    cpu[k] / many as f64,
+                    failed[k]
+                );
+            }
+            fcgi_ratio.push((
+                b.name,
+                request,
+                median(&ms[1]) / median(&ms[0]),
+                took[1] / took[0],
+                cpu[1] / cpu[0],
+            ));
+        }
+        // Every request made with the history on left its row (the last ones a moment
+        // after their answers: the process is killed when dropped).
+        std::thread::sleep(Duration::from_millis(500));
+        drop(responder);
+        let table = if b.name == "ABillS" {
+            "paysys_requests"
+        } else {
+            "paysys_request"
+        };
+        let rows = b.db.count(&format!("SELECT COUNT(*) FROM {table}"));
+        let expected = 2 * ((s.reps + 3) + (seq + 3) + many) as u64;
+        assert_eq!(rows, expected, "{}: rows of the history", b.name);
+    }
+    println!();
+    for (name, request, ms, at_once, cpu) in &fcgi_ratio {
+        println!(
+            "persistent {name} {request}: history on / off: latency median x{ms:.2}, time per \
+             request at once x{at_once:.2}, CPU of the process x{cpu:.2}"
+        );
+    }
+    println!("load after: {}", load());
 }

@@ -203,7 +203,7 @@ fn card_payment_as_paysys(dir: &Path, url: &str, root: &mut Conn) {
         &config,
         format!(
             "[database]\nurl = \"{url}\"\nbilling = \"abills\"\n\n\
-             [log]\nfile = \"{log}\"\n\n\
+             [log]\nfile = \"{log}\"\ndatabase = true\n\n\
              [[system]]\nname = \"liqpay\"\nprotocol = \"liqpay\"\npublic_key = \"i00000000\"\n\
              private_key = \"{PRIVATE_KEY}\"\nabills_id = 62\naccount = \"login\"\n\n\
              [page]\npublic_url = \"https://isp.example/cgi-bin/paysys_check.cgi\"\n",
@@ -265,6 +265,28 @@ fn card_payment_as_paysys(dir: &Path, url: &str, root: &mut Conn) {
         .unwrap()
         .expect("the order's paysys_log row");
     assert_eq!(status, 2, "{}", log());
+    // The callback's row in ABillS's request history, written and purged as paysys.
+    assert!(!log().contains("not recorded"), "{}", log());
+    let rows = |root: &mut Conn| -> u64 {
+        root.query_first("SELECT COUNT(*) FROM abills.paysys_requests")
+            .unwrap()
+            .unwrap()
+    };
+    assert_eq!(rows(root), 1, "{}", log());
+    let tomorrow = (chrono::Local::now() + chrono::Duration::days(1))
+        .format("%Y-%m-%d")
+        .to_string();
+    let purged = Command::new(env!("CARGO_BIN_EXE_paysys"))
+        .args(["requests", "--purge-before", &tomorrow, "--config"])
+        .arg(&config)
+        .output()
+        .expect("run paysys requests");
+    assert!(
+        purged.status.success(),
+        "{}",
+        String::from_utf8_lossy(&purged.stderr)
+    );
+    assert_eq!(rows(root), 0);
     let misses: u64 = root
         .query_first("SELECT COUNT(*) FROM abills.paysys_page_miss")
         .unwrap()

@@ -173,6 +173,8 @@ fn full_install() -> BTreeSet<String> {
         "etc/systemd/paysys-check.socket",
         "etc/systemd/paysys-osmp.service",
         "etc/systemd/paysys-osmp.socket",
+        "etc/systemd/paysys-requests-purge.service",
+        "etc/systemd/paysys-requests-purge.timer",
         "etc/systemd/paysys-statement.service",
         "etc/systemd/paysys-statement.timer",
         "etc/systemd/paysys-sweep.service",
@@ -193,7 +195,7 @@ fn full_install() -> BTreeSet<String> {
 const DEFAULT_RUNDIR: &str = "/run/paysys";
 
 /// The web-server, logrotate and systemd files, each with `@PREFIX@` (and `@RUNDIR@`).
-const SNIPPETS: [&str; 13] = [
+const SNIPPETS: [&str; 15] = [
     "etc/apache/paysys.conf",
     "etc/apache/paysys-fcgid.conf",
     "etc/nginx/paysys.conf",
@@ -207,6 +209,8 @@ const SNIPPETS: [&str; 13] = [
     "etc/systemd/paysys-sweep.timer",
     "etc/systemd/paysys-statement.service",
     "etc/systemd/paysys-statement.timer",
+    "etc/systemd/paysys-requests-purge.service",
+    "etc/systemd/paysys-requests-purge.timer",
 ];
 
 /// Files, modes, contents and the `@PREFIX@` substitution of an install at `prefix`

@@ -451,6 +451,53 @@ fn privat_pages_are_followed_and_a_page_that_fails_is_fetched_again_next_time() 
     }
 }
 
+/// With `[log] database = true` a pull leaves a row per window in the request history:
+/// its calls to the bank as the request, what came of them as the answer — a failed
+/// window as an error, with the calls it made.
+#[test]
+fn each_pulled_window_is_a_row_of_the_request_history() {
+    for site in Site::both() {
+        let who = site.name();
+        let bank = PrivatBank::start(site.account);
+        site.write_config(&bank.bank(&site, PRIVAT_TOKEN));
+        let text = std::fs::read_to_string(site.config()).unwrap();
+        std::fs::write(
+            site.config(),
+            text.replacen("[log]\n", "[log]\ndatabase = true\n", 1),
+        )
+        .unwrap();
+        bank.set_fail_page2(true);
+        assert_eq!(site.pull(&[]).0, Some(1), "{who}");
+        bank.set_fail_page2(false);
+        let (code, out, err) = site.pull(&[]);
+        assert_eq!(code, Some(0), "{who}: {out}{err}");
+        let out = Command::new(env!("CARGO_BIN_EXE_paysys"))
+            .args(["requests", "--system", "privat_main", "--config"])
+            .arg(site.config())
+            .env_remove("PAYSYS_CONFIG")
+            .output()
+            .unwrap();
+        let listed = String::from_utf8_lossy(&out.stdout).into_owned();
+        let rows: Vec<&str> = listed.lines().collect();
+        assert_eq!(rows.len(), 2, "{who}: {listed}");
+        assert!(
+            rows[0].contains(" status=error ") && rows[0].contains("HTTP 500"),
+            "{who}: {}",
+            rows[0]
+        );
+        assert_eq!(rows[0].matches("GET http").count(), 2, "{who}: {}", rows[0]);
+        assert!(
+            rows[1].contains(" status=ok ") && rows[1].contains("credited"),
+            "{who}: {}",
+            rows[1]
+        );
+        assert_eq!(rows[1].matches("GET http").count(), 3, "{who}: {}", rows[1]);
+        assert!(rows[1].contains("/interim"), "{who}: {}", rows[1]);
+        // The token travels in a header, never in what is kept.
+        assert!(!listed.contains(PRIVAT_TOKEN), "{who}: {listed}");
+    }
+}
+
 #[test]
 fn a_refused_token_a_broken_page_an_unreadable_row_or_a_silent_bank_is_named() {
     let site = Site::nodeny();

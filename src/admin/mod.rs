@@ -3,6 +3,7 @@
 //! over HTTP(S) like any terminal would.
 //!
 //! * [`report`] — `paysys report`: credited, cancelled and refused pays over days.
+//! * [`requests`] — `paysys requests`: the request history read back, and purged.
 //! * [`reconcile`] — `paysys reconcile`: a provider's daily registry against our rows.
 //! * [`abills_import`] — `paysys import-abills`: ABillS's systems as a config overlay.
 //! * [`paypro`] — PayPRO terminals' provider files (`paysys paypro-provider`).
@@ -17,6 +18,7 @@ pub mod paypro;
 pub mod progress;
 pub mod reconcile;
 pub mod report;
+pub mod requests;
 pub mod statement;
 #[cfg(feature = "terminal")]
 pub mod terminal;

@@ -67,6 +67,13 @@ const USAGE: &str = "usage:
                                  count and sum credited and cancelled (by txn_date's day), and
                                  pays refused by comment, per day or per system, from our
                                  tables; exit 0 printed, 2 error. paysys report --help
+  paysys requests [--system S] [--txn T] [--account A] [--from YYYY-MM-DD] [--to YYYY-MM-DD] [--config CONFIG]
+  paysys requests --purge-before YYYY-MM-DD [--config CONFIG]
+  paysys requests --purge [--config CONFIG]
+                                 the request history ([log] database = true): each request of a
+                                 known system and our answer, secrets masked, one line each;
+                                 --purge(-before) deletes old rows in batches; exit 0, 2 error.
+                                 paysys requests --help
   paysys sweep [CONFIG]          settle the card orders whose callback never came: ask each
                                  waiting order's provider (status API) and settle its word as
                                  a callback would; one line per order changed, then a summary;
@@ -132,6 +139,9 @@ fn main() -> ExitCode {
         Some("orders") => orders(&args[1..]),
         Some("reconcile") => ExitCode::from(paysys::reconcile::command(&args[1..], config_path)),
         Some("report") => ExitCode::from(paysys::report::command(&args[1..], config_path)),
+        Some("requests") => {
+            ExitCode::from(paysys::admin::requests::command(&args[1..], config_path))
+        }
         Some("statement") => {
             ExitCode::from(paysys::admin::statement::command(&args[1..], config_path))
         }
@@ -211,7 +221,17 @@ fn check_db(path: Option<PathBuf>) -> ExitCode {
         tables.push("paysys_statement");
         tables.push("paysys_statement_pull");
     }
-    match paysys::db::schema_problems(&mut conn, &tables) {
+    if config.log.database {
+        tables.push(paysys::history::table_name(config.database.billing));
+    }
+    // The grants are asked about once the tables are there.
+    let problems = paysys::db::schema_problems(&mut conn, &tables).and_then(|mut problems| {
+        if problems.is_empty() {
+            problems.extend(billing.grant_problems(&mut conn)?);
+        }
+        Ok(problems)
+    });
+    match problems {
         Err(e) => {
             eprintln!("paysys: database: {e}");
             ExitCode::FAILURE
@@ -298,9 +318,23 @@ fn check_config(path: Option<PathBuf>) -> ExitCode {
             }
             println!(
                 "log      {}{}",
-                c.log.file.display(),
+                if c.log.to_file {
+                    c.log.file.display().to_string()
+                } else {
+                    "no file (file = false): lines without a row go to stderr".into()
+                },
                 if c.log.debug { " (debug)" } else { "" }
             );
+            if c.log.database {
+                println!(
+                    "history  table {}, rows kept {}",
+                    paysys::history::table_name(c.database.billing),
+                    match c.log.keep_days {
+                        0 => "for ever".to_string(),
+                        n => format!("{n} days"),
+                    }
+                );
+            }
             for s in &c.systems {
                 let keys: Vec<&str> = s.account.keys.iter().map(|k| k.name()).collect();
                 let expr = s
@@ -1008,7 +1042,8 @@ const CHECK_CONFIG_USAGE: &str = "usage: paysys check-config [CONFIG]
 const CHECK_DB_USAGE: &str = "usage: paysys check-db [CONFIG]
   Connects to the database as the CGIs would (CONFIG as for check-config) and checks the
   billing's tables and ours (paysys_txn, paysys_refusal): present, transactional (InnoDB),
-  paysys_txn's UNIQUE key in place. Each problem found says how to fix it.
+  paysys_txn's UNIQUE key in place; on NoDeny also the grants a pay and a cancel need (pays:
+  SELECT, INSERT, DELETE). Each problem found says how to fix it.
   Exit 0: all in place; 1: a problem, or the config or the database cannot be read.";
 
 const IMPORT_ABILLS_USAGE: &str = "usage: paysys import-abills [CONFIG]

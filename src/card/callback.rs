@@ -91,6 +91,11 @@ fn echo_of(request: &Request, order_id: &str, sum: &str) -> Echo {
 }
 
 impl Protocol for Liqpay {
+    fn secrets(&self) -> &'static [&'static str] {
+        // `data` is LiqPay's own base64 JSON: the card number in it comes masked by LiqPay.
+        &["signature"]
+    }
+
     fn kind(&self) -> ProtocolKind {
         ProtocolKind::Liqpay
     }
@@ -129,6 +134,11 @@ impl Protocol for Liqpay {
 }
 
 impl Protocol for Monobank {
+    fn secrets(&self) -> &'static [&'static str] {
+        // The signature comes in the X-Sign header, which is not kept.
+        &["maskedPan"]
+    }
+
     fn kind(&self) -> ProtocolKind {
         ProtocolKind::Monobank
     }
@@ -192,6 +202,10 @@ impl Protocol for Monobank {
 }
 
 impl Protocol for Wayforpay {
+    fn secrets(&self) -> &'static [&'static str] {
+        &["merchantSignature", "cardPan", "recToken"]
+    }
+
     fn kind(&self) -> ProtocolKind {
         ProtocolKind::Wayforpay
     }

@@ -529,15 +529,17 @@ pub enum Unpaid {
 /// Reverses the payment `system` was answered `order.prv_txn` for: the billing's rows
 /// undone, our row kept and marked cancelled, in one transaction. Exactly once: the row is
 /// locked first, so concurrent cancels of one payment reverse it once and a pay repeated
-/// meanwhile waits and then learns it was cancelled.
+/// meanwhile waits and then learns it was cancelled. `caller`: who asked, for the billing's
+/// record of the reversal (NoDeny's event of the deletion).
 pub fn cancel(
     conn: &mut Conn,
     billing: &dyn Billing,
     system: &System,
     domain: Domain,
+    caller: Option<IpAddr>,
     order: &CancelOrder,
 ) -> Result<Unpaid, LedgerError> {
-    with_deadlock_retries(|| try_cancel(conn, billing, system, domain, order))
+    with_deadlock_retries(|| try_cancel(conn, billing, system, domain, caller, order))
 }
 
 fn try_cancel(
@@ -545,6 +547,7 @@ fn try_cancel(
     billing: &dyn Billing,
     system: &System,
     domain: Domain,
+    caller: Option<IpAddr>,
     order: &CancelOrder,
 ) -> Result<Unpaid, LedgerError> {
     let mut tx = conn.start_transaction(TxOpts::default())?;
@@ -670,6 +673,7 @@ fn try_cancel(
         payment_ref: stored.payment_ref,
         prv_txn: stored.prv_txn,
         domain,
+        caller,
     };
     match billing.cancel(&mut tx, &uncredit)? {
         Uncredited::NotSupported => {

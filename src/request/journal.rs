@@ -31,6 +31,25 @@ impl Line {
         Line { text }
     }
 
+    /// A line that starts with `prefix` instead of the time and pid: a listing's line
+    /// (`paysys requests`), written with the log line's quoting.
+    pub fn plain(prefix: &str) -> Line {
+        Line {
+            text: prefix.to_string(),
+        }
+    }
+
+    /// [`Line::quoted`] without the length cap: a listing shows the whole value, still on
+    /// one line.
+    pub fn quoted_whole(mut self, key: &str, value: &str) -> Line {
+        self.text.push(' ');
+        self.text.push_str(key);
+        self.text.push_str("=\"");
+        push_escaped_max(&mut self.text, value, usize::MAX);
+        self.text.push('"');
+        self
+    }
+
     /// Adds `key=value`; an empty value is left out, so `grep` sees only what was there.
     pub fn field(mut self, key: &str, value: &str) -> Line {
         if !value.is_empty() {
@@ -77,8 +96,12 @@ fn push_value(out: &mut String, value: &str) {
 /// Backslash escapes for `\`, `"` and every control character, so a CR/LF or NUL sent by a
 /// caller can never start a forged line.
 fn push_escaped(out: &mut String, value: &str) {
+    push_escaped_max(out, value, VALUE_MAX)
+}
+
+fn push_escaped_max(out: &mut String, value: &str, max: usize) {
     for (i, c) in value.chars().enumerate() {
-        if i == VALUE_MAX {
+        if i == max {
             out.push('…');
             break;
         }
@@ -137,6 +160,12 @@ pub fn record(path: &Path, line: &str) {
             );
         }
     }
+}
+
+/// Writes `line` to stderr in one write (`[log] file = false`): the web server keeps it in
+/// its error log.
+pub fn to_stderr(line: &str) {
+    let _ = io::stderr().lock().write_all(line.as_bytes());
 }
 
 /// The lines of the log at `path` about txn `txn_id` (of `system`, when given): those with

@@ -6,8 +6,8 @@
 //! [`serve`] decides; it touches no process state, so tests and the admin command line can
 //! call it. Which systems an executable offers and how it answers before a system is known
 //! is its [`Endpoint`]; everything after that is the system's protocol and the config's
-//! billing. [`serve_safely`] turns a panic into the temporary answer, and [`record`] writes
-//! the log line.
+//! billing. [`serve_safely`] turns a panic into the temporary answer, and [`record`], after
+//! the answer, writes the request-history row (`[log] database`) and the log line.
 
 use std::net::IpAddr;
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -23,6 +23,7 @@ use crate::config::{self, Config, ConfigError, ProtocolKind, System};
 use crate::db::{self, Connections};
 use crate::domain::{Account, Amount, Domain, TxnDate, TxnId};
 use crate::gate::{self, Caller};
+use crate::history;
 use crate::hooks::{self, HookError, Hooks};
 use crate::journal::{self, Line};
 use crate::ledger::{self, LedgerError, Paid, PayOrder, Unpaid};
@@ -122,6 +123,14 @@ pub struct Served {
     pub test: bool,
     pub domain: Domain,
     pub log_file: PathBuf,
+    /// `[log] file` is on: the line goes there (else to stderr, and only when the request
+    /// has no row in the request history).
+    pub to_file: bool,
+    /// The request's row in the request history was written.
+    pub stored: bool,
+    /// The request's row in the request history, to be written after the answer is sent
+    /// ([`record`]); `None` with `[log] database` off, and for a request no system claimed.
+    pub history: Option<PendingRow>,
     pub debug: bool,
     /// What went wrong around the answer without changing it (a failed hook, a refusal
     /// that could not be recorded).
@@ -138,7 +147,7 @@ impl Served {
         endpoint: &Endpoint,
         echo: Echo,
         outcome: Outcome,
-        log: (PathBuf, bool),
+        log: (PathBuf, bool, bool),
         notes: Vec<String>,
     ) -> Served {
         Served {
@@ -149,6 +158,9 @@ impl Served {
             test: false,
             domain: Domain::default(),
             log_file: log.0,
+            to_file: log.2,
+            stored: false,
+            history: None,
             debug: log.1,
             notes,
             db: None,
@@ -175,6 +187,7 @@ pub fn serve(
                 (
                     config::default_log_file(&config::base_of(config_path)),
                     false,
+                    true,
                 ),
                 Vec::new(),
             );
@@ -194,6 +207,9 @@ pub fn serve(
                 test: false,
                 domain: page.domain,
                 log_file: config.log.file.clone(),
+                to_file: config.log.to_file,
+                stored: false,
+                history: None,
                 debug: config.log.debug,
                 notes: page.notes,
                 db: None,
@@ -233,7 +249,11 @@ pub fn serve(
             endpoint,
             echo,
             outcome,
-            (config.log.file.clone(), config.log.debug),
+            (
+                config.log.file.clone(),
+                config.log.debug,
+                config.log.to_file,
+            ),
             notes,
         );
     };
@@ -286,7 +306,22 @@ pub fn serve(
         .node()
         .filter(|node| node.cluster || config.database.urls.len() > 1)
         .map(|node| node.address.clone());
-    // After a database error the connection's state is unknown: never reuse it.
+    let domain = domain.unwrap_or_default();
+    // The request-history row is written by `record`, after the answer is sent.
+    let history = config.log.database.then(|| PendingRow {
+        database: config.database.clone(),
+        entry: history_entry(
+            request,
+            caller.system,
+            protocol,
+            &echo,
+            &outcome,
+            &reply,
+            domain,
+        ),
+    });
+    // After a database error the connection's state is unknown: never reuse it (the
+    // history's row then goes on a new one).
     conns.done(healthy);
     Served {
         reply,
@@ -294,8 +329,11 @@ pub fn serve(
         echo,
         system: Some(caller.system.name.clone()),
         test: caller.test,
-        domain: domain.unwrap_or_default(),
+        domain,
         log_file: config.log.file.clone(),
+        to_file: config.log.to_file,
+        stored: false,
+        history,
         debug: config.log.debug,
         notes,
         db,
@@ -319,6 +357,55 @@ fn record_refusal(
 ) -> Result<(), String> {
     let conn = conns.get(database, db::Use::Read)?;
     ledger::record_refusal(conn, record).map_err(|e| e.to_string())
+}
+
+/// The request-history row of a request a known system made, answered `reply`.
+fn history_entry(
+    request: &Request,
+    system: &System,
+    protocol: &dyn Protocol,
+    echo: &Echo,
+    outcome: &Outcome,
+    reply: &Reply,
+    domain: Domain,
+) -> history::Entry {
+    let uid = match outcome {
+        Outcome::Checked { subscriber, .. } => Some(subscriber.id),
+        _ => None,
+    };
+    history::Entry {
+        system: system.name.clone(),
+        abills_id: system.abills.id,
+        method: request.method.clone(),
+        request: history::request_text(
+            &request.query,
+            request
+                .body
+                .as_ref()
+                .map(Vec::as_slice)
+                .map_err(|e| e.0.as_str()),
+            protocol.secrets(),
+        ),
+        response: reply.response.body.clone(),
+        caller: request.remote_addr,
+        caller_text: request.remote_addr_text.clone(),
+        command: echo.command.clone(),
+        txn_id: echo.txn_id.clone(),
+        account: echo.account.clone(),
+        sum: Amount::parse(&echo.sum).ok(),
+        result: reply.result.clone(),
+        error: outcome.detail().unwrap_or_default(),
+        failed: matches!(outcome, Outcome::Refused(_) | Outcome::Failed(_)),
+        prv_txn: outcome.prv_txn(),
+        uid,
+        domain: domain.id(),
+    }
+}
+
+/// A request's row of the request history, waiting for its answer to be sent.
+pub struct PendingRow {
+    database: config::DatabaseConfig,
+    entry: history::Entry,
 }
 
 /// `[hooks] notify` about a caller no system admits: what it sent, for the admin who is
@@ -820,7 +907,7 @@ impl Job<'_> {
                 Err(e) => Outcome::Failed(Fault::DatabaseRead(e.to_string())),
             },
             Command::Cancel(order) => {
-                match ledger::cancel(conn, self.billing, system, self.domain, order) {
+                match ledger::cancel(conn, self.billing, system, self.domain, self.caller, order) {
                     Ok(Unpaid::Cancelled { prv_txn, sum }) => Outcome::Cancelled {
                         prv_txn,
                         sum,
@@ -1171,16 +1258,43 @@ pub fn serve_safely(
             (
                 config::default_log_file(&config::base_of(config_path)),
                 false,
+                true,
             ),
             Vec::new(),
         )
     })
 }
 
-/// Writes the request's log line.
-pub fn record(request: &Request, served: &Served, started: Instant) {
+/// What follows the answer: the request's row in the request history (`[log] database`,
+/// on the connection the request ended on, or a new one), then its log line — to the log
+/// file; or, with `[log] file = false`, to stderr when the request history has no row of
+/// the request (an unknown caller, a row that could not be written), and nowhere when it
+/// has. A row that cannot be written is a note on the line; nothing here changes the
+/// answer, which is already decided (and, where the caller allows, sent).
+pub fn record(request: &Request, served: &mut Served, conns: &mut Connections, started: Instant) {
+    if let Some(pending) = served.history.take() {
+        let written = conns
+            .after(&pending.database)
+            .and_then(|conn| history::write(conn, pending.database.billing, &pending.entry));
+        conns.done(written.is_ok());
+        match written {
+            Ok(()) => served.stored = true,
+            Err(why) => served.notes.push(format!("request not recorded: {why}")),
+        }
+    }
+    if !served.to_file && served.stored {
+        return;
+    }
     let line = log_line(request, served, Local::now(), std::process::id(), started);
-    journal::record(&served.log_file, &line);
+    write_line(served, &line);
+}
+
+fn write_line(served: &Served, line: &str) {
+    if served.to_file {
+        journal::record(&served.log_file, line);
+    } else {
+        journal::to_stderr(line);
+    }
 }
 
 /// A card provider's word on one of our orders that did not come as a request — the
@@ -1268,6 +1382,9 @@ pub fn record_unrequested(
         test: false,
         domain,
         log_file: config.log.file.clone(),
+        to_file: config.log.to_file,
+        stored: false,
+        history: None,
         debug: false,
         notes,
         db,
@@ -1287,7 +1404,7 @@ pub fn record_unrequested(
         body: Ok(Vec::new()),
     };
     let line = log_line(&request, &served, Local::now(), std::process::id(), started);
-    journal::record(&served.log_file, &line);
+    write_line(&served, &line);
     served.outcome
 }
 

@@ -31,7 +31,7 @@ pub fn run(endpoint: &'static Endpoint) -> i32 {
     }
     let request = Request::from_process();
     let mut conns = Connections::per_request();
-    let served = serve_safely(endpoint, &request, &config_path, &mut conns);
+    let mut served = serve_safely(endpoint, &request, &config_path, &mut conns);
     if let Err(e) = served
         .reply
         .response
@@ -39,7 +39,11 @@ pub fn run(endpoint: &'static Endpoint) -> i32 {
     {
         log::error!("cannot write the answer to the web server: {e}");
     }
-    record(&request, &served, started);
+    // The answer first, then the request-history row and the log line. The web server
+    // ends a CGI's answer when the process exits, so the caller waits for them all the
+    // same; the process must not close its output early to avoid that, as a web server
+    // may then stop it (Apache kills a CGI still running after its request ended).
+    record(&request, &mut served, &mut conns, started);
     0
 }
 

@@ -194,15 +194,30 @@ fn next_request(
         .filter(|v| !v.is_empty())
         .map(PathBuf::from)
         .unwrap_or_else(|| default_config.to_path_buf());
-    let served = serve_safely(endpoint, &request, &config_path, conns);
-    // The line first: once the web server has the answer, the process may be stopped
-    // at any moment, and an answered request must not go unlogged.
-    record(&request, &served, started);
+    let mut served = serve_safely(endpoint, &request, &config_path, conns);
     let answer = fastcgi::response(fcgi.id, &served.reply.response.to_bytes());
-    let sent = stream.write_all(&answer).and_then(|()| stream.flush());
+    let (sent, kept) = if served.history.is_none() {
+        // The line first: once the web server has the answer, the process may be stopped
+        // at any moment, and an answered request must not go unlogged.
+        record(&request, &mut served, conns, started);
+        let sent = stream.write_all(&answer).and_then(|()| stream.flush());
+        let kept = (sent.is_ok() && fcgi.keep_conn).then_some(stream);
+        (sent, kept)
+    } else {
+        // With a request-history row to write (an INSERT: a commit, which waits for the
+        // disk), the answer goes first, so that the caller does not wait for the row; a
+        // connection the web server does not keep is closed with it. The row and the line
+        // follow while the request still counts as in flight, so that a stop (SIGTERM)
+        // waits for them as well. (A kept connection's next request waits for them; the
+        // web server's other connections go to the other workers.)
+        let sent = stream.write_all(&answer).and_then(|()| stream.flush());
+        let kept = (sent.is_ok() && fcgi.keep_conn).then_some(stream);
+        record(&request, &mut served, conns, started);
+        (sent, kept)
+    };
     drop(in_flight);
     if let Err(e) = &sent {
         log::error!("cannot write the answer to the web server: {e}");
     }
-    (sent.is_ok() && fcgi.keep_conn).then_some(stream)
+    kept
 }

@@ -458,9 +458,11 @@ pub fn pull(
         conns,
         line,
         done: Pulled::default(),
+        calls: Vec::new(),
     };
     let result = run.pull(options, pacer);
     if let Err(what) = &result {
+        run.history(what.clone(), true);
         // Best effort: the error is said on stderr whatever happens here.
         let noted = run
             .conns
@@ -486,6 +488,9 @@ struct Run<'a> {
     conns: &'a mut Connections,
     line: &'a mut dyn FnMut(&Line),
     done: Pulled,
+    /// The calls to the bank since the last window was done, for the request history:
+    /// `GET <url, secrets masked> → HTTP <status>`.
+    calls: Vec<String>,
 }
 
 impl Run<'_> {
@@ -540,10 +545,13 @@ impl Run<'_> {
         what: &str,
         refusal: fn(&[u8]) -> Option<String>,
     ) -> Result<Answer, String> {
-        let answer = self
-            .api
-            .get(request)
-            .map_err(|e| format!("{what}: no answer: {e}"))?;
+        let answer = self.api.get(request);
+        let url = crate::history::masked_url(&request.url);
+        self.calls.push(match &answer {
+            Ok(a) => format!("GET {url} → HTTP {}", a.status),
+            Err(e) => format!("GET {url} → no answer: {e}"),
+        });
+        let answer = answer.map_err(|e| format!("{what}: no answer: {e}"))?;
         self.done.calls += 1;
         if answer.status == 200 {
             return Ok(answer);
@@ -612,7 +620,44 @@ impl Run<'_> {
         let moved = advance(conn, &bank.name, to);
         moved.map_err(|e| self.db_error(e))?;
         self.done.pulled_to = Some(self.done.pulled_to.map_or(to, |p| p.max(to)));
+        self.history(format!("{what}: {window}"), false);
         Ok(())
+    }
+
+    /// With `[log] database = true`, the request history's row of the window just done
+    /// (or failed): one row per window, its calls to the bank as the request, what came of
+    /// them as the answer. A row that cannot be written is said on stderr; the pull goes on.
+    fn history(&mut self, response: String, failed: bool) {
+        let calls = std::mem::take(&mut self.calls);
+        if !self.config.log.database || calls.is_empty() {
+            return;
+        }
+        let entry = crate::history::Entry {
+            system: self.bank.name.clone(),
+            abills_id: self.bank.abills.id,
+            method: "GET".into(),
+            request: calls.join("\n"),
+            command: "pull".into(),
+            error: if failed {
+                response.clone()
+            } else {
+                String::new()
+            },
+            response,
+            failed,
+            ..Default::default()
+        };
+        let written = self
+            .conns
+            .get(&self.config.database, Use::Write)
+            .and_then(|conn| crate::history::write(conn, self.config.database.billing, &entry));
+        if let Err(why) = written {
+            self.conns.done(false);
+            eprintln!(
+                "paysys statement pull: bank {}: request history not written: {why}",
+                self.bank.name
+            );
+        }
     }
 
     fn privat(

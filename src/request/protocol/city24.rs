@@ -64,6 +64,11 @@ pub fn code(outcome: &Outcome) -> (u16, &'static str) {
 }
 
 impl Protocol for City24 {
+    fn secrets(&self) -> &'static [&'static str] {
+        // No signature; the caller's address is the credential.
+        &[]
+    }
+
     fn kind(&self) -> ProtocolKind {
         ProtocolKind::City24
     }

@@ -252,6 +252,10 @@ fn decode_hex(hex: &str) -> Option<Vec<u8>> {
 }
 
 impl Protocol for Easypay {
+    fn secrets(&self) -> &'static [&'static str] {
+        &["Sign"]
+    }
+
     fn kind(&self) -> ProtocolKind {
         ProtocolKind::Easypay
     }

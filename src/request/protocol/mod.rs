@@ -69,6 +69,12 @@ pub trait Protocol: Sync {
     /// The answer for `outcome`. Every value taken from `echo` must be escaped.
     fn render(&self, echo: &Echo, outcome: &Outcome) -> Reply;
 
+    /// The request's fields whose values the request history never keeps (signatures,
+    /// tokens, card data), by name as the protocol sends them, in a form, JSON or XML.
+    /// Names that say they are secrets (`sign…`, `…token…`, `card…`, `…pan`; see
+    /// [`crate::history::is_secret`]) are masked whatever a protocol lists.
+    fn secrets(&self) -> &'static [&'static str];
+
     /// The answer signed for the caller, where the protocol signs answers and the system
     /// has a key (EasyPay); why it could not be, for the log (the answer goes unsigned).
     // The unsigned reply comes back whole either way (it is still the answer); boxing it

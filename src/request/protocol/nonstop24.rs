@@ -92,6 +92,10 @@ pub fn code(outcome: &Outcome) -> (i32, &'static str) {
 }
 
 impl Protocol for Nonstop24 {
+    fn secrets(&self) -> &'static [&'static str] {
+        &["SIGN"]
+    }
+
     fn kind(&self) -> ProtocolKind {
         ProtocolKind::Nonstop24
     }

@@ -76,6 +76,11 @@ impl Osmp {
 const ECHO_MAX: usize = 64;
 
 impl Protocol for Osmp {
+    fn secrets(&self) -> &'static [&'static str] {
+        // Unsigned: nothing of a terminal's request is secret.
+        &[]
+    }
+
     fn kind(&self) -> ProtocolKind {
         self.kind
     }

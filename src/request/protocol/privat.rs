@@ -229,6 +229,11 @@ fn read(request: &Request) -> Result<Transfer, Refusal> {
 }
 
 impl Protocol for Privat {
+    fn secrets(&self) -> &'static [&'static str] {
+        // Unsigned.
+        &[]
+    }
+
     fn kind(&self) -> ProtocolKind {
         ProtocolKind::Privat
     }

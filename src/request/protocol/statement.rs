@@ -13,6 +13,10 @@ use crate::protocol::{form_echo, ParseContext, Protocol, Reply};
 pub struct Statement;
 
 impl Protocol for Statement {
+    fn secrets(&self) -> &'static [&'static str] {
+        &[]
+    }
+
     fn kind(&self) -> ProtocolKind {
         ProtocolKind::Statement
     }
