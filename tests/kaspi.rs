@@ -202,7 +202,7 @@ fn nodeny_get(site: &Site, query: &str) -> Answer {
 }
 
 #[test]
-fn check_pay_repeat_status_on_nodeny() {
+fn check_pay_repeat_status_cancel_on_nodeny() {
     let db = TestDb::new();
     let site = nodeny_site(&db);
     let r = nodeny_get(&site, "command=check&txn_id=1&sum=1.00&account=59071");
@@ -228,6 +228,14 @@ fn check_pay_repeat_status_on_nodeny() {
     let r = nodeny_get(&site, &pay.replace("sum=10.25", "sum=1e3"));
     assert_eq!(result(&r), "300", "{r:?}");
     assert_eq!(db.balance(5907), "110.25");
+    // NoDeny reverses it too (INSTALL section 17), once.
+    for _ in 0..2 {
+        let r = nodeny_get(&site, &format!("command=cancel&prv_txn={prv}"));
+        assert_eq!(result(&r), "0", "{r:?}");
+        assert_eq!(db.balance(5907), "100.00");
+    }
+    assert_eq!(result(&nodeny_get(&site, &pay)), "7");
+    assert_eq!(db.balance(5907), "100.00");
 }
 
 #[test]

@@ -260,7 +260,7 @@ fn nodeny_send(site: &Site, xml: &str) -> Answer {
 }
 
 #[test]
-fn check_pay_repeat_and_concurrent_notices_on_nodeny() {
+fn check_pay_repeat_cancel_and_concurrent_notices_on_nodeny() {
     let db = TestDb::new();
     let site = Site::new(&db.url, "");
     site.write_config(&nodeny_config(&db, "allow = [\"127.0.0.1\"]"));
@@ -284,6 +284,15 @@ fn check_pay_repeat_and_concurrent_notices_on_nodeny() {
     let r = nodeny_send(&site, &notice("990002", "1e3", "59071"));
     assert_eq!(error_code(&r), "3", "{r:?}");
     assert_eq!(db.balance(5907), "110.25");
+    // The cancel, with another sum: nothing; with the sum paid: reversed, once.
+    let r = nodeny_send(&site, &notice("990001", "-5", "59071"));
+    assert_eq!(error_code(&r), "18", "{r:?}");
+    assert_eq!(db.balance(5907), "110.25");
+    for _ in 0..2 {
+        let r = nodeny_send(&site, &notice("990001", "-10.25", "59071"));
+        assert_eq!(error_code(&r), "0", "{r:?}");
+        assert_eq!(db.balance(5907), "100.00");
+    }
 }
 
 #[test]
