@@ -3,6 +3,7 @@
 //! over HTTP(S) like any terminal would.
 //!
 //! * [`report`] — `paysys report`: credited, cancelled and refused pays over days.
+//! * [`audit`] — `paysys audit`: our ledger against the billing's own rows and balances.
 //! * [`reconcile`] — `paysys reconcile`: a provider's daily registry against our rows.
 //! * [`abills_import`] — `paysys import-abills`: ABillS's systems as a config overlay.
 //! * [`paypro`] — PayPRO terminals' provider files (`paysys paypro-provider`).
@@ -13,6 +14,7 @@
 //! * [`progress`] — the line on the admin's terminal during a long `report` or `reconcile`.
 
 pub mod abills_import;
+pub mod audit;
 pub mod paypro;
 pub mod progress;
 pub mod reconcile;

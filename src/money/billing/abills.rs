@@ -32,6 +32,7 @@ use crate::db::{server_code, ER_DUP_ENTRY};
 use crate::domain::{parse_balance, Account, AccountKey, AccountRef, Amount, Domain, TxnId};
 use crate::outcome::{CardState, Refusal, Subscriber};
 
+pub mod audit;
 pub mod txn_ids;
 
 use txn_ids::{Evidence, Seen, TxnIds};
@@ -510,6 +511,10 @@ impl Billing for Abills {
 
     fn has_domains(&self) -> bool {
         true
+    }
+
+    fn audit(&self) -> &'static dyn crate::billing::audit::Audit {
+        &audit::AbillsAudit
     }
 
     fn find(

@@ -16,6 +16,8 @@ use crate::config::{BillingKind, System};
 use crate::domain::{parse_balance, Account, AccountKey, Domain, PaymentCode};
 use crate::outcome::{Refusal, Subscriber};
 
+pub mod audit;
+
 pub struct NoDeny;
 
 /// `pays.type` of a payment that adds money to the balance.
@@ -30,6 +32,10 @@ impl Billing for NoDeny {
 
     fn tables(&self) -> &'static [&'static str] {
         &["users", "pays"]
+    }
+
+    fn audit(&self) -> &'static dyn crate::billing::audit::Audit {
+        &audit::NoDenyAudit
     }
 
     fn find(
