@@ -3,7 +3,7 @@
 #
 #   bench/run.sh [--duration 10s] [--connections 8] [--threads 2] [--rounds 1]
 #                [--reps 50] [--rows 1000000] [--wait-quiet MINUTES]
-#                [--only web|process|scale|profile|protocols|protocols-web|cluster|card|statement]
+#                [--only web|process|scale|profile|protocols|protocols-web|cluster|card|statement|audit]
 #                [--osmp PATH] [--variants]
 #                [--workers N] [--no-fastcgi]
 #
@@ -39,6 +39,10 @@
 #                         file again; peak RSS at 5 000 and 50 000 rows (streamed: the
 #                         ratio stays near 1); round trips per row (a private server's
 #                         general log). BENCH_STATEMENT_ROWS=N changes the 50 000
+#        bench_10_audit     `paysys audit` over 1 000 000 payments of a year on NoDeny and
+#                         on ABillS: the year, its last 30 days and the timer's 2 days;
+#                         wall, CPU, peak RSS (streamed: the year's RSS near the month's).
+#                         BENCH_AUDIT_ROWS=N changes the 1 000 000
 #      and keeps everything they print in target/bench/run-<date>.txt (raw outputs of wrk,
 #      strace, perf and callgrind next to it).
 #
@@ -51,7 +55,7 @@
 #   --rows N          rows per table for the large scale measurement (default 1000000)
 #   --wait-quiet M    wait up to M minutes for a quiet machine first (default 0: don't)
 #   --only NAME       run one benchmark: web, process, scale, profile, protocols,
-#                     protocols-web, cluster, card or statement
+#                     protocols-web, cluster, card, statement or audit
 #   --osmp PATH       measure this osmp executable instead of make's (for example a build
 #                     with an optimisation being tried)
 #   --variants        also build bench/variants.sh's osmp variants (optimisations src/ does
@@ -99,7 +103,8 @@ case "$only" in
     cluster) filter="bench_7_cluster" ;;
     card) filter="bench_8_card_callback" ;;
     statement) filter="bench_9_statement" ;;
-    *) echo "bench/run.sh: --only web|process|scale|profile|protocols|protocols-web|cluster|card|statement" >&2; exit 2 ;;
+    audit) filter="bench_10_audit" ;;
+    *) echo "bench/run.sh: --only web|process|scale|profile|protocols|protocols-web|cluster|card|statement|audit" >&2; exit 2 ;;
 esac
 
 say() { printf 'bench: %s\n' "$*" >&2; }

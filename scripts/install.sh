@@ -37,6 +37,8 @@
 #   etc/systemd/paysys-sweep.timer
 #   etc/systemd/paysys-statement.service  bank statements (paysys statement pull), every
 #   etc/systemd/paysys-statement.timer    10 minutes
+#   etc/systemd/paysys-audit.service  the daily audit (paysys audit), every morning
+#   etc/systemd/paysys-audit.timer
 #   etc/logrotate.d/paysys           these thirteen with @PREFIX@ and @RUNDIR@ filled in, 0644,
 #                                      always replaced: copy them into /etc, do not edit
 #                                      them here
@@ -99,6 +101,8 @@ snippets=(
     "etc/systemd/paysys-sweep.timer:etc/systemd/paysys-sweep.timer"
     "etc/systemd/paysys-statement.service:etc/systemd/paysys-statement.service"
     "etc/systemd/paysys-statement.timer:etc/systemd/paysys-statement.timer"
+    "etc/systemd/paysys-audit.service:etc/systemd/paysys-audit.service"
+    "etc/systemd/paysys-audit.timer:etc/systemd/paysys-audit.timer"
 )
 
 is_root() { [ "$(id -u)" = 0 ]; }

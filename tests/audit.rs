@@ -424,6 +424,15 @@ fn abills_from_to_and_system_choose_what_is_audited() {
     assert_eq!(run.code, Some(0), "{}{}", run.out, run.err);
     assert!(run.out.contains("payments   0 checked"), "{}", run.out);
     assert!(run.out.contains("billing    not looked at"), "{}", run.out);
+
+    // ABillS's old script, still answering after the switch: its rows are found, also
+    // above where the audit starts reading paysys_log (our last log row before the range).
+    ab.abills_script_pays(44, "OSM:998", 1, 1, "1.00", "txn_id, 998\n");
+    let run = audit(&ab.site.config_path(), &["--system", "osmp"]);
+    assert_eq!(run.code, Some(1), "{}{}", run.out, run.err);
+    run.has("unknown", None, "payments row");
+    run.has("unknown", None, "paysys_log row");
+    assert_eq!(run.lines("unknown").len(), 2, "{}", run.out);
 }
 
 #[test]

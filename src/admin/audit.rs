@@ -138,6 +138,8 @@ pub struct Summary {
     pub unknown: Tally,
     pub balances: Tally,
     pub switch: Option<NaiveDateTime>,
+    /// How long each question took the server and us, in seconds.
+    pub took: [f64; 3],
 }
 
 impl Summary {
@@ -225,7 +227,11 @@ fn run(args: &Args, config: &Config, out: &mut impl Write) -> Result<Summary, St
     let billing = crate::billing::of(config.database.billing);
     let audit = billing.audit();
     let mut progress = Progress::stderr();
-    let mut conn = crate::db::connect(&config.database, crate::db::Use::Read)
+    // The server may sort a year of rows before the first one comes: the socket waits
+    // longer than a payment's would.
+    let mut database = config.database.clone();
+    database.lock_timeout = database.lock_timeout.max(600);
+    let mut conn = crate::db::connect(&database, crate::db::Use::Read)
         .map_err(|e| format!("database: {e}"))?;
     let keys: u64 = conn
         .query_first(
@@ -305,12 +311,16 @@ fn run(args: &Args, config: &Config, out: &mut impl Write) -> Result<Summary, St
             }
         }
     };
+    let clock = std::time::Instant::now();
     progress.stage("checking paysys_txn against the billing's rows…");
     summary.ledger = audit.ledger(&mut tx, &scope, &mut found)?;
+    summary.took[0] = clock.elapsed().as_secs_f64();
     progress.stage("looking for billing rows paysys_txn does not know…");
     summary.unknown = audit.unknown(&mut tx, &scope, &mut found)?;
+    summary.took[1] = clock.elapsed().as_secs_f64() - summary.took[0];
     progress.stage("checking the balances of the subscribers paid…");
     summary.balances = audit.balances(&mut tx, &scope, &mut found)?;
+    summary.took[2] = clock.elapsed().as_secs_f64() - summary.took[0] - summary.took[1];
     drop(tx);
     progress.clear();
     if let Some(e) = failed {
@@ -379,6 +389,14 @@ fn write_totals(
         } else {
             " (the range ends before today: today's balances not compared)"
         }
+    )?;
+    writeln!(
+        out,
+        "took       {:.1} s: payments {:.1} s, billing rows {:.1} s, balances {:.1} s",
+        s.took.iter().sum::<f64>(),
+        s.took[0],
+        s.took[1],
+        s.took[2]
     )?;
     for limit in limits {
         writeln!(out, "not checkable: {limit}")?;

@@ -222,6 +222,29 @@ pub fn ledger_where(scope: &Scope<'_>) -> (String, Vec<mysql::Value>) {
     (sql, params)
 }
 
+/// Where to start reading a billing table without a key on its time (NoDeny `pays`, ABillS
+/// `paysys_log`) for rows written from `from` on: above the `column` (`payment_ref`,
+/// `prv_txn`) of the last payment we committed an hour before it. Ids are given out in
+/// increasing order, so every row inserted since has a larger one; only a row inserted by
+/// hand with an id chosen smaller is not seen. 0 (the whole table) when there is none.
+pub fn id_floor(
+    tx: &mut Transaction<'_>,
+    column: &str,
+    from: NaiveDateTime,
+) -> Result<u64, String> {
+    use mysql::prelude::Queryable;
+    let before = sql_time(from - chrono::Duration::hours(1));
+    let floor: Option<u64> = tx
+        .exec_first(
+            format!(
+                "SELECT {column} FROM paysys_txn WHERE created < ? ORDER BY created DESC LIMIT 1"
+            ),
+            (before,),
+        )
+        .map_err(|e| format!("paysys_txn: {e}"))?;
+    Ok(floor.unwrap_or(0))
+}
+
 /// A `paysys_txn` row in scope, as every billing reads it.
 #[derive(Debug, Clone)]
 pub struct LedgerRow {

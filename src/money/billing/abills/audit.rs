@@ -24,7 +24,7 @@ use mysql::{Params, Transaction};
 
 use super::txn_ids::{Seen, TxnIds};
 use crate::billing::audit::{
-    amount, ledger_where, like_prefix, micros, money_of_micros, sql_time, take, Audit, Finding,
+    amount, id_floor, ledger_where, like_prefix, money_of_micros, sql_time, take, Audit, Finding,
     Kind, LedgerRow, Scope, Tally, LEDGER_COLUMNS, LEDGER_WIDTH,
 };
 use crate::config::System;
@@ -103,8 +103,9 @@ fn judge(
                         "payments row {} is another payment's (ext_id '{}'), not this one's",
                         p.id, p.ext_id
                     ),
-                    "find this payment's own row in ABillS; if there is none, the subscriber \
-                     was not credited: add the payment in ABillS by hand",
+                    "find this payment's own row in ABillS (paysys txn shows it); if there is \
+                     none, the subscriber was not credited: add the payment in ABillS by hand. \
+                     If the system's txn_prefix was changed in the config since, set it back",
                 );
             }
             None
@@ -196,7 +197,8 @@ fn judge(
                         "paysys_log row {} is another payment's (transaction_id '{}')",
                         l.id, l.transaction_id
                     ),
-                    "look the payment up with paysys txn; its own log row is missing",
+                    "look the payment up with paysys txn: its own log row is missing. If the \
+                     system's txn_prefix was changed in the config since, set it back",
                 );
             } else if let Some(s) = system.filter(|s| u64::from(s.abills.id) != l.system_id) {
                 say(
@@ -353,7 +355,7 @@ impl Audit for AbillsAudit {
              FROM paysys_txn t \
              LEFT JOIN payments p ON p.id = t.payment_ref \
              LEFT JOIN paysys_log l ON l.id = t.prv_txn \
-             LEFT JOIN payments p2 ON t.payment_ref = 0 AND p2.ext_id = l.transaction_id \
+             LEFT JOIN payments p2 ON p2.ext_id = IF(t.payment_ref = 0, l.transaction_id, NULL) \
              LEFT JOIN bills b ON b.id = IFNULL(p.bill_id, p2.bill_id) \
              WHERE {filter} ORDER BY t.id"
         );
@@ -392,13 +394,13 @@ impl Audit for AbillsAudit {
     ) -> Result<Tally, String> {
         let mut tally = Tally::default();
         let prefixes = prefixes(scope);
-        let Some((from, to)) = scope.billing_range() else {
+        let Some(range) = scope.billing_range() else {
             return Ok(tally);
         };
         if prefixes.is_empty() {
             return Ok(tally);
         }
-        let (from, to) = (sql_time(from), sql_time(to));
+        let (from, to) = (sql_time(range.0), sql_time(range.1));
         let system_of = |text: &str| -> String {
             prefixes
                 .iter()
@@ -415,8 +417,8 @@ impl Audit for AbillsAudit {
                 format!(
                     "SELECT p.id, p.uid, CAST(CAST(p.sum AS DECIMAL(16,2)) AS CHAR), p.ext_id, \
                      CAST(p.date AS CHAR), p.bill_id FROM payments p \
-                     WHERE p.date >= ? AND p.date < ? AND ({likes}) \
-                     AND NOT EXISTS (SELECT 1 FROM paysys_txn t WHERE t.payment_ref = p.id) \
+                     LEFT JOIN paysys_txn t ON t.payment_ref = p.id \
+                     WHERE p.date >= ? AND p.date < ? AND ({likes}) AND t.id IS NULL \
                      ORDER BY p.id"
                 ),
                 Params::Positional(params),
@@ -448,10 +450,12 @@ impl Audit for AbillsAudit {
             });
         }
 
+        // paysys_log has no key on its time: read from the last log row of ours before.
+        let floor = id_floor(tx, "prv_txn", range.0)?;
         let ids: BTreeSet<u8> = scope.systems.iter().map(|s| s.abills.id).collect();
         let marks = vec!["?"; ids.len()].join(", ");
         let likes = vec!["l.transaction_id LIKE ?"; prefixes.len()].join(" OR ");
-        let mut params: Vec<mysql::Value> = vec![from.into(), to.into()];
+        let mut params: Vec<mysql::Value> = vec![floor.into(), from.into(), to.into()];
         params.extend(ids.iter().map(|&i| mysql::Value::from(i)));
         params.extend(prefixes.iter().map(|(p, _)| like_prefix(p).into()));
         // Rows of card orders not paid (1, 4, 6) are the page's, not payments.
@@ -460,9 +464,9 @@ impl Audit for AbillsAudit {
                 format!(
                     "SELECT l.id, l.uid, CAST(CAST(l.sum AS DECIMAL(16,2)) AS CHAR), \
                      l.transaction_id, l.status, CAST(l.datetime AS CHAR) FROM paysys_log l \
-                     WHERE l.datetime >= ? AND l.datetime < ? AND l.status IN (2, 3) \
-                     AND l.system_id IN ({marks}) AND ({likes}) \
-                     AND NOT EXISTS (SELECT 1 FROM paysys_txn t WHERE t.prv_txn = l.id) \
+                     LEFT JOIN paysys_txn t ON t.prv_txn = l.id \
+                     WHERE l.id > ? AND l.datetime >= ? AND l.datetime < ? AND l.status IN (2, 3) \
+                     AND l.system_id IN ({marks}) AND ({likes}) AND t.id IS NULL \
                      ORDER BY l.id"
                 ),
                 Params::Positional(params),
@@ -503,55 +507,47 @@ impl Audit for AbillsAudit {
         found: &mut dyn FnMut(Finding),
     ) -> Result<Tally, String> {
         let (from, to) = scope.range();
-        let system = scope.system;
-        let only = if system.is_some() {
+        let prefixes = prefixes(scope);
+        // Whether a payment is one of our systems' (by its text): a bill with one in the
+        // range, or with one of our cancels, is one our payments touched. Every bill's
+        // changes in the range are read, in one sorted pass, and only the touched bills'
+        // are judged: no per-bill query, no list of bills held.
+        let ours = if prefixes.is_empty() {
+            "0".to_string()
+        } else {
+            format!("({})", vec!["p.ext_id LIKE ?"; prefixes.len()].join(" OR "))
+        };
+        let only = if scope.system.is_some() {
             " AND t.system_name = ?"
         } else {
             ""
         };
-        // The bills our payments in scope raised, and those of the subscribers whose
-        // payments we cancelled in it.
-        let touched = format!(
-            "SELECT p.bill_id FROM paysys_txn t JOIN payments p ON p.id = t.payment_ref \
-             WHERE t.created >= ? AND t.created < ?{only} \
-             UNION SELECT IF(u.company_id > 0, c.bill_id, u.bill_id) FROM paysys_txn t \
-             JOIN users u ON u.uid = t.subscriber_id LEFT JOIN companies c ON c.id = u.company_id \
-             WHERE t.cancelled >= ? AND t.cancelled < ?{only}"
-        );
-        let owner = "IF(u.company_id > 0, c.bill_id, u.bill_id)";
         let sql = format!(
-            "SELECT m.bill_id, m.at, m.kind, m.id, m.uid, m.last_deposit, m.delta, \
-             CAST(CAST(b.deposit AS DECIMAL(24,6)) AS CHAR) FROM ( \
-               SELECT p.bill_id, CAST(p.date AS CHAR) AS at, 0 AS kind, p.id, p.uid, \
-               CAST(CAST(p.last_deposit AS DECIMAL(24,6)) AS CHAR) AS last_deposit, \
-               CAST(CAST(p.sum AS DECIMAL(24,6)) AS CHAR) AS delta \
-               FROM payments p WHERE p.date >= ? AND p.date < ? \
+            "SELECT p.bill_id, CAST(p.date AS CHAR), 0, p.id, p.uid, p.last_deposit, p.sum, \
+             {ours}, b.deposit FROM payments p JOIN bills b ON b.id = p.bill_id \
+             WHERE p.date >= ? AND p.date < ? \
              UNION ALL \
-               SELECT f.bill_id, CAST(f.date AS CHAR), 1, f.id, f.uid, \
-               CAST(CAST(f.last_deposit AS DECIMAL(24,6)) AS CHAR), \
-               CAST(CAST(-f.sum AS DECIMAL(24,6)) AS CHAR) \
-               FROM fees f WHERE f.date >= ? AND f.date < ? \
+             SELECT f.bill_id, CAST(f.date AS CHAR), 1, f.id, f.uid, f.last_deposit, -f.sum, 0, \
+             b.deposit FROM fees f JOIN bills b ON b.id = f.bill_id \
+             WHERE f.date >= ? AND f.date < ? \
              UNION ALL \
-               SELECT {owner}, CAST(t.cancelled AS CHAR), 2, t.id, t.subscriber_id, NULL, \
-               CAST(CAST(-t.amount AS DECIMAL(24,6)) AS CHAR) \
-               FROM paysys_txn t JOIN users u ON u.uid = t.subscriber_id \
-               LEFT JOIN companies c ON c.id = u.company_id \
-               WHERE t.cancelled >= ? AND t.cancelled < ? AND t.payment_ref > 0 \
-             ) m JOIN bills b ON b.id = m.bill_id \
-             WHERE m.bill_id IN ({touched}) \
-             ORDER BY m.bill_id, m.at, m.kind, m.id"
+             SELECT b.id, CAST(t.cancelled AS CHAR), 2, t.id, t.subscriber_id, NULL, -t.amount, \
+             1, b.deposit FROM paysys_txn t JOIN users u ON u.uid = t.subscriber_id \
+             LEFT JOIN companies c ON c.id = u.company_id \
+             JOIN bills b ON b.id = IF(u.company_id > 0, c.bill_id, u.bill_id) \
+             WHERE t.cancelled >= ? AND t.cancelled < ? AND t.payment_ref > 0{only} \
+             ORDER BY 1, 2, 3, 4"
         );
-        let mut params: Vec<mysql::Value> = Vec::new();
+        let mut params: Vec<mysql::Value> = prefixes
+            .iter()
+            .map(|(p, _)| like_prefix(p).into())
+            .collect();
         for _ in 0..3 {
             params.push(from.clone().into());
             params.push(to.clone().into());
         }
-        for _ in 0..2 {
-            params.push(from.clone().into());
-            params.push(to.clone().into());
-            if let Some(s) = system {
-                params.push(s.into());
-            }
+        if let Some(s) = scope.system {
+            params.push(s.into());
         }
         let rows = tx.exec_iter(sql, Params::Positional(params)).map_err(|e| {
             let hint = if crate::db::server_code(&e) == Some(1142) {
@@ -563,6 +559,20 @@ impl Audit for AbillsAudit {
         })?;
         let mut chain = Chain::default();
         let mut tally = Tally::default();
+        let tally_ref = &mut tally;
+        // A bill's findings wait until it is known to be one our payments touched.
+        let mut held: Vec<Finding> = Vec::new();
+        let mut settle = |chain: &mut Chain, held: &mut Vec<Finding>| {
+            chain.end(scope, &mut |f| held.push(f));
+            if chain.touched {
+                tally_ref.rows += 1;
+                tally_ref.unjudged += chain.unjudged;
+                for f in held.drain(..) {
+                    found(f);
+                }
+            }
+            held.clear();
+        };
         for row in rows {
             let mut row = row.map_err(db("payments, fees, bills"))?;
             let bill: u64 = take(&mut row, 0)?;
@@ -570,32 +580,30 @@ impl Audit for AbillsAudit {
             let kind: u8 = take(&mut row, 2)?;
             let id: u64 = take(&mut row, 3)?;
             let uid: u64 = take(&mut row, 4)?;
-            let last: Option<String> = take(&mut row, 5)?;
-            let delta: String = take(&mut row, 6)?;
-            let deposit: String = take(&mut row, 7)?;
-            let number = |text: &str| {
-                micros(text).ok_or_else(|| format!("bill {bill}: '{text}' is not a number"))
-            };
+            let last: Option<f64> = take(&mut row, 5)?;
+            let delta: f64 = take(&mut row, 6)?;
+            let is_ours: i64 = take(&mut row, 7)?;
+            let deposit: f64 = take(&mut row, 8)?;
             let change = Change {
                 at,
                 kind,
                 id,
                 uid,
-                last: last.as_deref().map(number).transpose()?,
-                delta: number(&delta)?,
+                last: last.map(micros_of),
+                delta: micros_of(delta),
             };
             if chain.bill != Some(bill) {
-                chain.end(scope, found, &mut tally);
+                settle(&mut chain, &mut held);
                 chain = Chain {
                     bill: Some(bill),
-                    deposit: number(&deposit)?,
+                    deposit: micros_of(deposit),
                     ..Chain::default()
                 };
-                tally.rows += 1;
             }
-            chain.add(change, found, &mut tally);
+            chain.touched |= is_ours != 0;
+            chain.add(change, &mut |f| held.push(f));
         }
-        chain.end(scope, found, &mut tally);
+        settle(&mut chain, &mut held);
         Ok(tally)
     }
 
@@ -611,6 +619,11 @@ impl Audit for AbillsAudit {
              (a hand edit) cannot be told from a deleted row",
         ]
     }
+}
+
+/// A `DOUBLE` of ABillS's money columns (six decimals at most) in millionths.
+fn micros_of(value: f64) -> i128 {
+    (value * 1e6).round() as i128
 }
 
 /// One recorded change of a bill's deposit, or one of our cancels (no `last`: ABillS keeps
@@ -659,18 +672,22 @@ struct Chain {
     silent: Vec<Change>,
     /// The changes of the second being gathered.
     second: Vec<Change>,
+    /// Whether one of our payments or cancels is among its changes.
+    touched: bool,
+    /// Steps whose order could not be told.
+    unjudged: u64,
 }
 
 impl Chain {
-    fn add(&mut self, change: Change, found: &mut dyn FnMut(Finding), tally: &mut Tally) {
+    fn add(&mut self, change: Change, found: &mut dyn FnMut(Finding)) {
         if self.second.first().is_some_and(|c| c.at != change.at) {
-            self.flush(found, tally);
+            self.flush(found);
         }
         self.second.push(change);
     }
 
     /// Links the gathered second's changes into the chain.
-    fn flush(&mut self, found: &mut dyn FnMut(Finding), tally: &mut Tally) {
+    fn flush(&mut self, found: &mut dyn FnMut(Finding)) {
         let mut queues: [std::collections::VecDeque<Change>; 2] = Default::default();
         let mut cancels = Vec::new();
         for c in self.second.drain(..) {
@@ -718,7 +735,7 @@ impl Chain {
                     } else {
                         let k = heads[0];
                         if both {
-                            tally.unjudged += 1;
+                            self.unjudged += 1;
                         } else if let (Some((prev, _)), Some(next)) =
                             (&self.after, queues[k].front())
                         {
@@ -774,8 +791,8 @@ impl Chain {
     }
 
     /// The bill's last change against its deposit now, when the range reaches now.
-    fn end(&mut self, scope: &Scope<'_>, found: &mut dyn FnMut(Finding), tally: &mut Tally) {
-        self.flush(found, tally);
+    fn end(&mut self, scope: &Scope<'_>, found: &mut dyn FnMut(Finding)) {
+        self.flush(found);
         let (Some(bill), Some((last, left))) = (self.bill, &self.after) else {
             return;
         };

@@ -17,8 +17,8 @@ use mysql::prelude::Queryable;
 use mysql::{Params, Transaction};
 
 use crate::billing::audit::{
-    amount, ledger_where, like_prefix, sql_time, take, Audit, Finding, Kind, LedgerRow, Scope,
-    Tally, LEDGER_COLUMNS, LEDGER_WIDTH,
+    amount, id_floor, ledger_where, like_prefix, sql_time, take, Audit, Finding, Kind, LedgerRow,
+    Scope, Tally, LEDGER_COLUMNS, LEDGER_WIDTH,
 };
 
 pub struct NoDenyAudit;
@@ -198,9 +198,12 @@ impl Audit for NoDenyAudit {
         if names.is_empty() {
             return Ok(tally);
         }
+        // pays has no key on its time: read from the last pays row of ours before.
+        let floor = id_floor(tx, "payment_ref", from)?;
         let marks: Vec<String> = names.iter().map(|n| format!("{n} txn_id=")).collect();
         let likes = vec!["p.reason LIKE ?"; marks.len()].join(" OR ");
-        let mut params: Vec<mysql::Value> = vec![sql_time(from).into(), sql_time(to).into()];
+        let mut params: Vec<mysql::Value> =
+            vec![floor.into(), sql_time(from).into(), sql_time(to).into()];
         params.extend(marks.iter().map(|m| like_prefix(m).into()));
         // pays.time is a Unix time (our rows: the payment's txn_date).
         let rows = tx
@@ -208,10 +211,9 @@ impl Audit for NoDenyAudit {
                 format!(
                     "SELECT p.id, p.mid, CAST(CAST(p.cash AS DECIMAL(16,2)) AS CHAR), p.reason, \
                      CAST(FROM_UNIXTIME(p.time) AS CHAR) FROM pays p \
-                     WHERE p.time >= UNIX_TIMESTAMP(?) AND p.time < UNIX_TIMESTAMP(?) \
-                     AND ({likes}) \
-                     AND NOT EXISTS (SELECT 1 FROM paysys_txn t WHERE t.payment_ref = p.id) \
-                     ORDER BY p.id"
+                     LEFT JOIN paysys_txn t ON t.payment_ref = p.id \
+                     WHERE p.id > ? AND p.time >= UNIX_TIMESTAMP(?) AND p.time < UNIX_TIMESTAMP(?) \
+                     AND ({likes}) AND t.id IS NULL ORDER BY p.id"
                 ),
                 Params::Positional(params),
             )
