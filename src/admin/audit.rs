@@ -296,6 +296,14 @@ fn run(args: &Args, config: &Config, out: &mut impl Write) -> Result<Summary, St
         billing.kind().name()
     )
     .map_err(w)?;
+    if let Some(name) = args.system.as_deref().filter(|_| scope.systems.is_empty()) {
+        writeln!(
+            out,
+            "note: system {name} is not in the config: its payments are checked, but the \
+             billing's rows of it are not looked for (their marks come from the config)"
+        )
+        .map_err(w)?;
+    }
     let mut summary = Summary {
         switch,
         ..Summary::default()

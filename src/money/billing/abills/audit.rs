@@ -135,7 +135,11 @@ fn judge(
                     l.status,
                     status_name(l.status)
                 ),
-                "set it in ABillS's Paysys log, or: UPDATE paysys_log SET status = 3 WHERE id = <that id>",
+                &format!(
+                    "set it in ABillS's Paysys log, or: UPDATE paysys_log SET status = 3 WHERE \
+                     id = {}",
+                    l.id
+                ),
             );
         }
         return true;
