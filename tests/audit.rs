@@ -295,7 +295,11 @@ fn abills_a_clean_ledger_exits_0() {
 #[test]
 fn abills_each_discrepancy_is_named_with_what_to_do() {
     let ab = abills();
-    for (txn, uid, sum) in [("207", "8", "1.00"), ("208", "8", "2.00")] {
+    for (txn, uid, sum) in [
+        ("207", "8", "1.00"),
+        ("208", "8", "2.00"),
+        ("209", "2", "3.00"),
+    ] {
         paid(&ab.get(&pay_query(txn, uid, sum)));
     }
     let mut conn = ab.db.conn();
@@ -331,6 +335,11 @@ fn abills_each_discrepancy_is_named_with_what_to_do() {
     conn.query_drop("UPDATE bills SET deposit = deposit + 5 WHERE id = 9")
         .unwrap();
 
+    // 209: its payment moved onto another subscriber's bill.
+    let (p209, _) = payment_ref(&ab, "209");
+    conn.exec_drop("UPDATE payments SET bill_id = 1 WHERE id = ?", (p209,))
+        .unwrap();
+
     let run = audit(&ab.site.config_path(), &[]);
     assert_eq!(run.code, Some(1), "{}{}", run.out, run.err);
     run.has(
@@ -351,6 +360,11 @@ fn abills_each_discrepancy_is_named_with_what_to_do() {
     );
     run.has("not-reversed", Some("204"), "payments row");
     run.has("not-reversed", Some("204"), "not 3 (cancelled)");
+    run.has(
+        "differs",
+        Some("209"),
+        "raised bill 1, which is uid 1's, not uid 2's",
+    );
     run.has("unknown", None, "payments row");
     run.has("unknown", None, "'OSM:999', 9.00 to uid 1");
     run.has("unknown", None, "paysys_log row");
