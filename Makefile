@@ -8,6 +8,8 @@
 #   make install    build, then install into PREFIX (default /usr/local/paysys;
 #                   PREFIX=/usr/abills drops into ABillS); DESTDIR=… stages for packagers
 #   make uninstall  remove what `make install` put into PREFIX (keeps a changed config, logs)
+#   make deb        build, then the Debian package target/debian/paysys_<version>-1_<arch>.deb
+#                   (scripts/deb.sh, dpkg-deb; lintian checks it when installed)
 #   make clean
 #
 # The release executables are static (static-pie, glibc linked in: no dynamic loader and no
@@ -21,6 +23,11 @@
 # `make install-files` is `make install` without the build (OSMP_BIN, PAYSYS_CHECK_BIN and PAYSYS_BIN name
 # the executables to copy; by default the ones `make` builds). The work is done by
 # scripts/install.sh; see INSTALL.
+#
+# `make deb-files` is `make deb` without the build, from the same three executables (tests/deb.rs
+# packages cargo's debug ones). DEB_OUT is where the package goes; DEB_REVISION,
+# DEB_MAINTAINER, DEB_COMPRESS (xz) and LINTIAN=0 reach scripts/deb.sh from the command line
+# or the environment; see INSTALL, section 18.
 
 CARGO      ?= cargo
 CGI         = cgi-bin/osmp.cgi
@@ -44,11 +51,12 @@ endif
 OSMP_BIN   ?= $(RELEASE)/osmp
 PAYSYS_BIN ?= $(RELEASE)/paysys
 PAYSYS_CHECK_BIN ?= $(RELEASE)/paysys_check
+DEB_OUT    ?= target/debian
 
 INSTALL_ENV = PREFIX="$(PREFIX)" DESTDIR="$(DESTDIR)" OSMP_BIN="$(OSMP_BIN)" PAYSYS_BIN="$(PAYSYS_BIN)" \
               PAYSYS_CHECK_BIN="$(PAYSYS_CHECK_BIN)"
 
-.PHONY: all build test demo install install-files uninstall clean
+.PHONY: all build test demo install install-files uninstall deb deb-files clean
 
 all: build
 
@@ -74,6 +82,14 @@ install-files:
 
 uninstall:
 	$(INSTALL_ENV) scripts/install.sh uninstall
+
+# Build first, then package (a sub-make, as for install).
+deb: build
+	@$(MAKE) --no-print-directory deb-files
+
+deb-files:
+	OSMP_BIN="$(OSMP_BIN)" PAYSYS_CHECK_BIN="$(PAYSYS_CHECK_BIN)" PAYSYS_BIN="$(PAYSYS_BIN)" \
+	    DEB_OUT="$(DEB_OUT)" scripts/deb.sh
 
 clean:
 	$(CARGO) clean

@@ -2,10 +2,11 @@
 # The main job, end to end: build osmp.cgi and paysys_check.cgi, load a small NoDeny and a
 # small ABillS database, install paysys into var/demo with `make install-files`, start a
 # private nginx + fcgiwrap on a free 127.0.0.1 port with the installed etc/nginx/paysys.conf,
-# then take a real check and pay over HTTP with curl -- through osmp.cgi on NoDeny, then
-# through paysys_check.cgi on ABillS (check, pay, repeat, cancel), a card payment, and a bank
-# statement imported with `paysys statement import` -- and show the URLs, the answers, the
-# database rows and the log lines. Everything it starts is stopped on exit.
+# then take a real check and pay over HTTP with curl -- through osmp.cgi on NoDeny (and a
+# cancel), then through paysys_check.cgi on ABillS (check, pay, repeat, cancel), a card
+# payment, and a bank statement imported with `paysys statement import` -- and show the
+# URLs, the answers, the database rows and the log lines. Everything it starts is stopped
+# on exit.
 #
 # nginx, fcgiwrap and curl are installed with apt-get when missing and we are root. Without
 # them (or with PAYSYS_DEMO_WEB=0) the CGI is run directly, the way a web server runs it
@@ -271,6 +272,18 @@ call "command=check&txn_id=$((txn + 1))&account=58071"
 
 step "the billing's rows"
 sql "$db" -e "SELECT id, balance FROM users WHERE id = 5907; SELECT id, mid, cash, FROM_UNIXTIME(time) AS time, reason, coment FROM pays; SELECT id AS prv_txn, system_name, txn_id, account, amount, txn_date FROM paysys_txn"
+
+step "another pay, 5.00 to 59071, which the terminal then cancels"
+answer=$(call "command=pay&txn_id=$((txn + 2))&account=59071&sum=5.00&txn_date=$txn_date")
+printf '%s\n' "$answer"
+nprv=$(printf '%s' "$answer" | sed -n 's|.*<prv_txn>\([0-9]*\)</prv_txn>.*|\1|p')
+step "cancel prv_txn $nprv: reversed as NoDeny's admin deletes a payment (INSTALL section 17)"
+call "command=cancel&txn_id=$((txn + 2))&prv_txn=$nprv"
+step "cancel again: the first answer, nothing reversed twice; the pay again: nod22, not credited"
+call "command=cancel&txn_id=$((txn + 2))&prv_txn=$nprv"
+call "command=pay&txn_id=$((txn + 2))&account=59071&sum=5.00&txn_date=$txn_date"
+step "NoDeny's rows after the cancel: the balance back, the payment's row gone, the old record (501) and the event of its deletion (502)"
+sql "$db" -e "SELECT id, balance FROM users WHERE id = 5907; SELECT id, mid, cash, type, category, FROM_UNIXTIME(time) AS time, reason, coment FROM pays; SELECT id AS prv_txn, txn_id, amount, payment_ref, cancelled FROM paysys_txn"
 
 step "the log: $base/var/log/paysys_check.log"
 cat "$base/var/log/paysys_check.log"

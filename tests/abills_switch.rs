@@ -351,13 +351,13 @@ fn txn_ids_that_differ_in_letter_case_are_two_payments_on_nodeny() {
 
 // ----- item: ABillS's script writing the same payment beside us -----------------------------------
 
-/// Waits until the pay runs its locking read of the bill (blocked on the script's lock).
+/// Waits until the pay waits for the bill's row (held by the script).
 fn until_a_lock_wait(conn: &mut mysql::Conn) {
     for _ in 0..500 {
         let waiting: u64 = conn
             .query_first(
                 "SELECT COUNT(*) FROM information_schema.PROCESSLIST \
-                 WHERE INFO LIKE 'SELECT CAST(deposit AS DECIMAL(24,6)) FROM bills%'",
+                 WHERE INFO LIKE 'UPDATE bills SET deposit = (@paysys_deposit%'",
             )
             .unwrap()
             .unwrap();
@@ -369,60 +369,83 @@ fn until_a_lock_wait(conn: &mut mysql::Conn) {
     panic!("the pay never waited for the bill's lock");
 }
 
-/// ABillS's script commits its payment and log row of txn 900 while our pay of the same txn
-/// is between its lookups and its own paysys_log INSERT, which then meets the UNIQUE key.
-/// Under REPEATABLE READ (the server's default) our locking lookups' gap locks make the
-/// script wait or fail instead, so this runs on a server in READ COMMITTED, as some
-/// installs (and Galera setups) are.
+/// ABillS's script, in its own transaction, holds the bill while it pays txn 900, and our
+/// pay of the same txn comes in between: it has written its `paysys_log` row and waits for
+/// the bill. The script's own log row then meets ours on the UNIQUE key while we wait for
+/// its bill: the server ends one of the two as a deadlock. Either way the payment is
+/// credited once — ours rolled back and tried again finds the script's payment (a repeat
+/// with its answer); the script's rolled back leaves ours. Run on a server in READ
+/// COMMITTED, as some installs (and Galera setups) are, and in the default REPEATABLE READ.
 #[test]
 fn a_payment_abills_script_commits_while_we_pay_it_is_a_repeat() {
-    let Some(server) = common::mariadb::PrivateServer::start(
-        "read_committed",
-        &["--transaction-isolation=READ-COMMITTED"],
-    )
-    .unwrap_or_else(|e| panic!("{e}")) else {
-        return;
-    };
-    for ddl in Ddl::ALL {
-        let db = common::TestDb::on_server(&server.url(), &ddl.fixture());
-        let ab = Abills::on(db, &system("osmp", DEFAULT_ALLOW, ""));
-        // ABillS's script, in its own transaction, holds the bill while it pays txn 900.
-        let mut script = ab.db.conn();
-        let mut watch = ab.db.conn();
-        script
-            .query_drop("SET SESSION sql_mode = 'NO_ENGINE_SUBSTITUTION'")
-            .unwrap();
-        let mut tx = script.start_transaction(mysql::TxOpts::default()).unwrap();
-        tx.query_drop("SELECT deposit FROM bills WHERE id = 1 FOR UPDATE")
-            .unwrap();
-        // Our pay of the same txn finds nothing of it, and waits for the bill.
-        let query = pay_query("900", "1", "10.00");
-        let answer = std::thread::scope(|s| {
-            let pay = s.spawn(|| ab.get(&query));
-            until_a_lock_wait(&mut watch);
-            tx.query_drop("UPDATE bills SET deposit = deposit + 10 WHERE id = 1")
-                .unwrap();
-            tx.query_drop(
-                "INSERT INTO payments (date, sum, dsc, uid, aid, method, ext_id, bill_id, amount, \
-                 reg_date, last_deposit) VALUES (NOW(), 10, 'OSMP Payments', 1, 2, 2, 'OSM:900', \
-                 1, 10, NOW(), 12.5)",
-            )
-            .unwrap();
-            tx.query_drop(
-                "INSERT INTO paysys_log (id, system_id, datetime, sum, uid, transaction_id, info, \
-                 paysys_ip, domain_id, status) VALUES (50, 44, NOW(), 10, 1, 'OSM:900', \
-                 'txn_id, 900\n', 0, 0, 2)",
-            )
-            .unwrap();
-            tx.commit().unwrap();
-            pay.join().unwrap()
-        });
-        // The script's payment is this one: a repeat with its answer, credited once.
-        assert_eq!(ok(&answer), "50", "{ddl:?}: {}", answer.body);
-        assert_eq!(ab.deposit(1), "22.50", "{ddl:?}");
-        assert_eq!(ab.payments().len(), 2, "{ddl:?}");
-        assert_eq!(ok(&ab.get(&query)), "50");
+    for isolation in ["READ-COMMITTED", "REPEATABLE-READ"] {
+        let Some(server) = common::mariadb::PrivateServer::start(
+            &format!("switch_{}", isolation.to_lowercase().replace('-', "_")),
+            &[&format!("--transaction-isolation={isolation}")],
+        )
+        .unwrap_or_else(|e| panic!("{e}")) else {
+            return;
+        };
+        for ddl in Ddl::ALL {
+            script_pays_beside_us(&server.url(), ddl, isolation);
+        }
     }
+}
+
+fn script_pays_beside_us(server: &str, ddl: Ddl, isolation: &str) {
+    let db = common::TestDb::on_server(server, &ddl.fixture());
+    let ab = Abills::on(db, &system("osmp", DEFAULT_ALLOW, ""));
+    let mut script = ab.db.conn();
+    let mut watch = ab.db.conn();
+    script
+        .query_drop("SET SESSION sql_mode = 'NO_ENGINE_SUBSTITUTION'")
+        .unwrap();
+    let mut tx = script.start_transaction(mysql::TxOpts::default()).unwrap();
+    tx.query_drop("SELECT deposit FROM bills WHERE id = 1 FOR UPDATE")
+        .unwrap();
+    let query = pay_query("900", "1", "10.00");
+    let (answer, script_paid) = std::thread::scope(|s| {
+        let pay = s.spawn(|| ab.get(&query));
+        until_a_lock_wait(&mut watch);
+        tx.query_drop("UPDATE bills SET deposit = deposit + 10 WHERE id = 1")
+            .unwrap();
+        tx.query_drop(
+            "INSERT INTO payments (date, sum, dsc, uid, aid, method, ext_id, bill_id, amount, \
+             reg_date, last_deposit) VALUES (NOW(), 10, 'OSMP Payments', 1, 2, 2, 'OSM:900', \
+             1, 10, NOW(), 12.5)",
+        )
+        .unwrap();
+        let logged = tx.query_drop(
+            "INSERT INTO paysys_log (id, system_id, datetime, sum, uid, transaction_id, info, \
+             paysys_ip, domain_id, status) VALUES (50, 44, NOW(), 10, 1, 'OSM:900', \
+             'txn_id, 900\n', 0, 0, 2)",
+        );
+        let script_paid = match logged {
+            Ok(()) => {
+                tx.commit().unwrap();
+                true
+            }
+            // The script chosen as the deadlock's victim: rolled back whole.
+            Err(e) => {
+                assert!(
+                    e.to_string().contains("Deadlock"),
+                    "{ddl:?} {isolation}: {e}"
+                );
+                drop(tx);
+                false
+            }
+        };
+        (pay.join().unwrap(), script_paid)
+    });
+    // Credited once, whoever paid it.
+    assert_eq!(ab.deposit(1), "22.50", "{ddl:?} {isolation}");
+    assert_eq!(ab.payments().len(), 2, "{ddl:?} {isolation}");
+    let first = ok(&answer);
+    if script_paid {
+        // The script's payment is this one: a repeat with its answer.
+        assert_eq!(first, "50", "{ddl:?} {isolation}: {}", answer.body);
+    }
+    assert_eq!(ok(&ab.get(&query)), first, "{ddl:?} {isolation}");
 }
 
 #[test]

@@ -88,12 +88,19 @@ fn nodeny() -> (TestDb, Site) {
 
 #[test]
 fn nodeny_a_clean_ledger_exits_0_and_logs_its_result() {
-    let (_db, site) = nodeny();
+    let (db, site) = nodeny();
+    // A cancel through osmp.cgi: reversed as NoDeny's admin deletes a payment, so clean.
+    let prv: u64 = db
+        .conn()
+        .query_first("SELECT prv_txn FROM paysys_txn WHERE txn_id = '103'")
+        .unwrap()
+        .unwrap();
+    paid(&site.get(&format!("command=cancel&prv_txn={prv}")));
     let run = audit(&site.config_path(), &[]);
     assert_eq!(run.code, Some(0), "{}{}", run.out, run.err);
     assert!(
         run.out
-            .contains("payments   3 checked: 3 credited (23.02), 0 cancelled"),
+            .contains("payments   3 checked: 2 credited (15.25), 1 cancelled"),
         "{}",
         run.out
     );
@@ -149,6 +156,18 @@ fn nodeny_each_discrepancy_is_named_with_what_to_do() {
     // 105: cancelled in our ledger, its pays row left.
     conn.query_drop("UPDATE paysys_txn SET cancelled = NOW() WHERE txn_id = '105'")
         .unwrap();
+    // 106: cancelled through osmp.cgi, then NoDeny's old record of it deleted by hand.
+    let prv106: u64 = conn
+        .query_first("SELECT prv_txn FROM paysys_txn WHERE txn_id = '106'")
+        .unwrap()
+        .unwrap();
+    paid(&site.get(&format!("command=cancel&prv_txn={prv106}")));
+    let p106 = pays_of(&mut conn, "106");
+    conn.exec_drop(
+        "DELETE FROM pays WHERE category = 501 AND reason LIKE CONCAT(?, ':%')",
+        (p106,),
+    )
+    .unwrap();
     // A pays row with our mark that our ledger does not know.
     conn.query_drop(
         "INSERT INTO pays (mid, cash, time, admin_id, admin_ip, office, bonus, reason, coment, \
@@ -184,6 +203,11 @@ fn nodeny_each_discrepancy_is_named_with_what_to_do() {
         None,
         "'osmp txn_id=999', 50.00 to subscriber 5907",
     );
+    run.has(
+        "not-reversed",
+        Some("106"),
+        "is gone, but NoDeny keeps no record of it",
+    );
     // 1234's pays add up to 7.70 + 15.50 against 23.27; 5907's and 3's moved with 104's row
     // and the row written by hand.
     run.has(
@@ -194,7 +218,7 @@ fn nodeny_each_discrepancy_is_named_with_what_to_do() {
     run.has(
         "balance",
         None,
-        "subscriber 3: balance 6.00, but the pays rows add up to 5.00",
+        "subscriber 3: balance 3.00, but the pays rows add up to 2.00",
     );
     assert!(run.out.contains("discrepancies: "), "{}", run.out);
 
@@ -207,7 +231,7 @@ fn nodeny_each_discrepancy_is_named_with_what_to_do() {
         .unwrap();
     conn.query_drop("UPDATE paysys_txn SET cancelled = NULL WHERE txn_id = '105'")
         .unwrap();
-    conn.query_drop("DELETE FROM paysys_txn WHERE txn_id = '101'")
+    conn.query_drop("DELETE FROM paysys_txn WHERE txn_id IN ('101', '106')")
         .unwrap();
     let run = audit(&site.config_path(), &[]);
     assert_eq!(run.code, Some(0), "{}{}", run.out, run.err);
@@ -218,7 +242,7 @@ fn nodeny_each_discrepancy_is_named_with_what_to_do() {
     run.has(
         "balance",
         None,
-        "subscriber 3: balance 7.00, but the pays rows add up to 6.00",
+        "subscriber 3: balance 4.00, but the pays rows add up to 3.00",
     );
     assert_eq!(run.out.matches(". To do: ").count(), 1, "{}", run.out);
 }

@@ -105,23 +105,35 @@ fn check_pay_repeat_status(kind: Kind) {
     let r = terminal(&["--url", &url, "--txn-id", "667", "--status"]);
     assert_eq!(r.code, 1, "an unknown payment: {}", r.out);
 
-    // NoDeny keeps no record to reverse: the cancel is refused, with its reason.
+    // The cancel reverses it as NoDeny's admin deletes a payment: the money back, the pays
+    // row kept as an old record (501) with an event of its deletion (502).
     let r = terminal(&["--url", &url, "--txn-id", "666", "--cancel"]);
-    assert_eq!(r.code, 1, "{}", r.out);
+    assert_eq!(r.code, 0, "{}", r.out);
     assert!(r.out.contains("asking its status first"), "{}", r.out);
     assert!(
         r.out.contains("command=cancel&txn_id=666&prv_txn="),
         "{}",
         r.out
     );
-    assert!(r.out.contains("comment nod24"), "{}", r.out);
-    assert_eq!(f.db.balance(5907), "110.25");
+    assert!(
+        r.out.contains("verdict: CONFIRMED: payment 666 (prv_txn "),
+        "{}",
+        r.out
+    );
+    assert!(r.out.contains(") is cancelled"), "{}", r.out);
+    assert_eq!(f.db.balance(5907), "100.00");
+    let payments = "SELECT COUNT(*) FROM pays WHERE type = 10";
+    assert_eq!(f.db.count(payments), 0);
+    assert_eq!(
+        f.db.count("SELECT COUNT(*) FROM pays WHERE type = 50 AND category IN (501, 502)"),
+        2
+    );
 
     // A bad check digit: refused at once, no money.
     let r = terminal(&["--url", &url, "pay", "59072", "5"]);
     assert_eq!(r.code, 1);
     assert!(r.out.contains("result 4"), "{}", r.out);
-    assert_eq!(f.db.pays(), 1);
+    assert_eq!(f.db.count(payments), 0);
     // Each request is one log line: check, pay, repeat, conflict, 2 status, status+cancel,
     // bad code.
     assert_eq!(f.log_lines(9).len(), 9, "{}", f.log());

@@ -222,7 +222,14 @@ fn check_db(path: Option<PathBuf>) -> ExitCode {
         tables.push("paysys_statement");
         tables.push("paysys_statement_pull");
     }
-    match paysys::db::schema_problems(&mut conn, &tables) {
+    // The grants are asked about once the tables are there.
+    let problems = paysys::db::schema_problems(&mut conn, &tables).and_then(|mut problems| {
+        if problems.is_empty() {
+            problems.extend(billing.grant_problems(&mut conn)?);
+        }
+        Ok(problems)
+    });
+    match problems {
         Err(e) => {
             eprintln!("paysys: database: {e}");
             ExitCode::FAILURE
@@ -1019,7 +1026,8 @@ const CHECK_CONFIG_USAGE: &str = "usage: paysys check-config [CONFIG]
 const CHECK_DB_USAGE: &str = "usage: paysys check-db [CONFIG]
   Connects to the database as the CGIs would (CONFIG as for check-config) and checks the
   billing's tables and ours (paysys_txn, paysys_refusal): present, transactional (InnoDB),
-  paysys_txn's UNIQUE key in place. Each problem found says how to fix it.
+  paysys_txn's UNIQUE key in place; on NoDeny also the grants a pay and a cancel need (pays:
+  SELECT, INSERT, DELETE). Each problem found says how to fix it.
   Exit 0: all in place; 1: a problem, or the config or the database cannot be read.";
 
 const IMPORT_ABILLS_USAGE: &str = "usage: paysys import-abills [CONFIG]

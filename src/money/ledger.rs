@@ -272,55 +272,6 @@ fn try_pay(
     let mut tx = conn.start_transaction(TxOpts::default())?;
     // The subscriber a card order was made for, who alone may be credited by its pay.
     let pinned = order.pinned;
-    if let Some(payment_id) = order.booked {
-        // The order's row first, as drop_order takes it: the two never wait on each other
-        // in opposite orders. Marked paid here, at once — the rest of the transaction
-        // decides whether that stands (a refusal, a repeat roll it back) — which locks it
-        // and checks it in one round trip: not cancelled, not reversed by the provider or
-        // held for the admin since the word that pays it was read. A paid order is never
-        // cancelled (drop_order sees the payment), so this refuses no repeat of a
-        // committed pay. Rows matched, not changed, are counted (CLIENT_FOUND_ROWS).
-        const OPEN: &str = "system_name = ? AND id = ? AND cancelled IS NULL \
-             AND state NOT IN ('reversed', 'mismatch')";
-        match order.word {
-            // A recorded provider id stays (Monobank's invoice the order was made with).
-            Some(w) => tx.exec_drop(
-                format!(
-                    "UPDATE paysys_order SET state = 'paid', provider_status = ?, \
-                     provider_ref = IF(? = '' OR provider_ref <> '', provider_ref, ?), \
-                     status_at = IFNULL(?, status_at), updated = NOW() WHERE {OPEN}"
-                ),
-                (
-                    column_text(&w.status, 32),
-                    &w.provider_ref,
-                    column_text(&w.provider_ref, 64),
-                    &w.at,
-                    &system.name,
-                    payment_id,
-                ),
-            )?,
-            None => tx.exec_drop(
-                format!("UPDATE paysys_order SET state = 'paid', updated = NOW() WHERE {OPEN}"),
-                (&system.name, payment_id),
-            )?,
-        }
-        if tx.affected_rows() == 0 {
-            let row: Option<(bool, String)> = tx.exec_first(
-                "SELECT cancelled IS NOT NULL, state FROM paysys_order WHERE system_name = ? AND id = ?",
-                (&system.name, payment_id),
-            )?;
-            tx.rollback()?;
-            return Ok(match row {
-                // A card order the provider reversed, or one held for the admin.
-                Some((false, state)) => Paid::Refused(Refusal::BadRequest(format!(
-                    "the order is {state} now: not paid by this word"
-                ))),
-                _ => Paid::Cancelled {
-                    prv_txn: payment_id,
-                },
-            });
-        }
-    }
     let inserted = tx.exec_drop(
         "INSERT INTO paysys_txn (system_name, txn_id, account, subscriber_id, amount, txn_date, created, caller_ip, domain_id) \
          VALUES (?, ?, ?, ?, CAST(? AS DECIMAL(16,2)), ?, NOW(), ?, ?)",
@@ -355,6 +306,7 @@ fn try_pay(
         domain: order.domain,
         params: order.params,
         txn_row: row,
+        order_opened: order.booked.is_some() && order.word.is_some(),
     };
     let (subscriber_id, payment_ref, prv_txn, paid) = match billing.credit(&mut tx, &credit)? {
         Credited::Refused(refusal) => {
@@ -399,10 +351,62 @@ fn try_pay(
             });
         }
     };
+    let Some(payment_id) = order.booked else {
+        tx.exec_drop(
+            "UPDATE paysys_txn SET subscriber_id = ?, payment_ref = ?, prv_txn = ? WHERE id = ?",
+            (subscriber_id, payment_ref, prv_txn, row),
+        )?;
+        commit(tx)?;
+        return Ok(paid);
+    };
+    // A booked order (EasyPay's, or a card order) is marked paid by the same statement that
+    // completes our row, so that paying an order costs no statement more than a terminal's
+    // pay: checked and locked here, under the locks the payment holds — not cancelled, not
+    // reversed by the provider nor held for the admin since the word that pays it was read.
+    // A paid order is never cancelled (drop_order sees the payment), so this refuses no
+    // repeat of a committed pay. The provider's word goes with it; a recorded provider id
+    // stays (Monobank's invoice the order was made with). Rows matched, not changed, are
+    // counted (CLIENT_FOUND_ROWS): none when the order is not open.
+    let word = order.word;
     tx.exec_drop(
-        "UPDATE paysys_txn SET subscriber_id = ?, payment_ref = ?, prv_txn = ? WHERE id = ?",
-        (subscriber_id, payment_ref, prv_txn, row),
+        "UPDATE paysys_txn t JOIN paysys_order o ON o.system_name = ? AND o.id = ? \
+         AND o.cancelled IS NULL AND o.state NOT IN ('reversed', 'mismatch') \
+         SET t.subscriber_id = ?, t.payment_ref = ?, t.prv_txn = ?, o.state = 'paid', \
+         o.provider_status = IF(?, ?, o.provider_status), \
+         o.provider_ref = IF(? = '' OR o.provider_ref <> '', o.provider_ref, ?), \
+         o.status_at = IFNULL(?, o.status_at), o.updated = NOW() \
+         WHERE t.id = ?",
+        (
+            &system.name,
+            payment_id,
+            subscriber_id,
+            payment_ref,
+            prv_txn,
+            word.is_some(),
+            word.map(|w| column_text(&w.status, 32)).unwrap_or_default(),
+            word.map(|w| w.provider_ref.as_str()).unwrap_or_default(),
+            word.map(|w| column_text(&w.provider_ref, 64))
+                .unwrap_or_default(),
+            word.and_then(|w| w.at.clone()),
+            row,
+        ),
     )?;
+    if tx.affected_rows() == 0 {
+        tx.rollback()?;
+        let row: Option<(bool, String)> = conn.exec_first(
+            "SELECT cancelled IS NOT NULL, state FROM paysys_order WHERE system_name = ? AND id = ?",
+            (&system.name, payment_id),
+        )?;
+        return Ok(match row {
+            // A card order the provider reversed, or one held for the admin.
+            Some((false, state)) => Paid::Refused(Refusal::BadRequest(format!(
+                "the order is {state} now: not paid by this word"
+            ))),
+            _ => Paid::Cancelled {
+                prv_txn: payment_id,
+            },
+        });
+    }
     commit(tx)?;
     Ok(paid)
 }
@@ -525,15 +529,17 @@ pub enum Unpaid {
 /// Reverses the payment `system` was answered `order.prv_txn` for: the billing's rows
 /// undone, our row kept and marked cancelled, in one transaction. Exactly once: the row is
 /// locked first, so concurrent cancels of one payment reverse it once and a pay repeated
-/// meanwhile waits and then learns it was cancelled.
+/// meanwhile waits and then learns it was cancelled. `caller`: who asked, for the billing's
+/// record of the reversal (NoDeny's event of the deletion).
 pub fn cancel(
     conn: &mut Conn,
     billing: &dyn Billing,
     system: &System,
     domain: Domain,
+    caller: Option<IpAddr>,
     order: &CancelOrder,
 ) -> Result<Unpaid, LedgerError> {
-    with_deadlock_retries(|| try_cancel(conn, billing, system, domain, order))
+    with_deadlock_retries(|| try_cancel(conn, billing, system, domain, caller, order))
 }
 
 fn try_cancel(
@@ -541,6 +547,7 @@ fn try_cancel(
     billing: &dyn Billing,
     system: &System,
     domain: Domain,
+    caller: Option<IpAddr>,
     order: &CancelOrder,
 ) -> Result<Unpaid, LedgerError> {
     let mut tx = conn.start_transaction(TxOpts::default())?;
@@ -657,6 +664,7 @@ fn try_cancel(
         payment_ref: stored.payment_ref,
         prv_txn: stored.prv_txn,
         domain,
+        caller,
     };
     match billing.cancel(&mut tx, &uncredit)? {
         Uncredited::NotSupported => {
@@ -983,7 +991,23 @@ pub fn order(
 /// Waits for a confirmation in flight (the row lock of its payment's `paysys_txn` row is
 /// not ours to take, so the order row is locked and the payment looked up under it):
 /// returns whether the order is now cancelled and unpaid; `false`: it was paid meanwhile.
+///
+/// A pay of the order locks its row last, this first: when the two meet, the server ends
+/// one as a deadlock, and either is tried again (a pay in [`pay`]; this here).
 pub fn drop_order(conn: &mut Conn, system: &str, order: &Order) -> Result<bool, mysql::Error> {
+    let mut n = 1;
+    loop {
+        match try_drop_order(conn, system, order) {
+            Err(e) if server_code(&e) == Some(ER_LOCK_DEADLOCK) && n < DEADLOCK_ATTEMPTS => {
+                std::thread::sleep(deadlock_pause(n));
+                n += 1;
+            }
+            result => return result,
+        }
+    }
+}
+
+fn try_drop_order(conn: &mut Conn, system: &str, order: &Order) -> Result<bool, mysql::Error> {
     let mut tx = conn.start_transaction(TxOpts::default())?;
     tx.exec_drop(
         "SELECT id FROM paysys_order WHERE system_name = ? AND id = ? FOR UPDATE",

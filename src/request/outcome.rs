@@ -210,7 +210,8 @@ pub enum Refusal {
     },
     /// `cancel` of a `prv_txn` this system has no payment for (or whose txn_id differs).
     CancelUnknown(String),
-    /// The billing cannot reverse a payment (NoDeny: no cancel in `osmp.pl` either).
+    /// The billing cannot reverse a payment (`nod24`; none of today's billings: NoDeny and
+    /// ABillS both reverse).
     CancelNotSupported(&'static str),
     /// The command before a payment (`[hooks] before_payment`) said no.
     HookRefused(String),

@@ -795,7 +795,7 @@ impl Job<'_> {
                 Err(e) => Outcome::Failed(Fault::DatabaseRead(e.to_string())),
             },
             Command::Cancel(order) => {
-                match ledger::cancel(conn, self.billing, system, self.domain, order) {
+                match ledger::cancel(conn, self.billing, system, self.domain, self.caller, order) {
                     Ok(Unpaid::Cancelled { prv_txn, sum }) => Outcome::Cancelled {
                         prv_txn,
                         sum,

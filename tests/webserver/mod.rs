@@ -176,6 +176,10 @@ pub struct Options {
     /// `openssl` command (`WebServer::certificate`); `base_url` is then `https://…`. The
     /// harness's own request helpers speak plain HTTP only.
     pub tls: bool,
+    /// The snippet to serve through instead of the repository's `etc/<kind>/…` file, made
+    /// into the server's config the same way: an already filled-in one, such as the Debian
+    /// package's `/usr/share/doc/paysys/examples/nginx/paysys.conf` (tests/deb.rs).
+    pub snippet: Option<PathBuf>,
 }
 
 impl Options {
@@ -275,7 +279,10 @@ impl WebServer {
         if let Some(w) = &worker {
             check_searchable(&prefix.join("cgi-bin"), w)?;
         }
-        let snippet = kind.snippet_path(opts.fastcgi);
+        let snippet = opts
+            .snippet
+            .clone()
+            .unwrap_or_else(|| kind.snippet_path(opts.fastcgi));
         let template = fs::read_to_string(&snippet)
             .map_err(|e| format!("reading {}: {e}", snippet.display()))?;
         let template = if opts.fastcgi && persistent != "osmp" {

@@ -28,7 +28,7 @@ use crate::billing::{
     Billing, BillingRow, Credit, Credited, Recorded, Uncredit, Uncredited, UncreditedRecorded,
 };
 use crate::config::{BillingKind, System};
-use crate::db::{server_code, ER_DUP_ENTRY};
+use crate::db::{server_code, ER_DUP_ENTRY, ER_LOCK_DEADLOCK};
 use crate::domain::{parse_balance, Account, AccountKey, AccountRef, Amount, Domain, TxnId};
 use crate::outcome::{CardState, Refusal, Subscriber};
 
@@ -284,6 +284,12 @@ enum Lock {
     Update,
     /// A read that decides an answer: waits for a writer in flight, blocks no reader.
     Share,
+    /// A pay's first look, inside its transaction: a plain read. A new payment finds no
+    /// rows, and a locking read that finds none locks the gap where they would go — every
+    /// concurrent pay's new id falls into the same last gap of `payments.ext_id` and
+    /// `paysys_log.transaction_id`, so pays to any subscribers would deadlock each other on
+    /// their INSERTs. A look that finds rows is made again with [`Lock::Update`].
+    None,
 }
 
 impl Lock {
@@ -291,8 +297,19 @@ impl Lock {
         match self {
             Lock::Update => "FOR UPDATE",
             Lock::Share => "LOCK IN SHARE MODE",
+            Lock::None => "",
         }
     }
+}
+
+/// How a pay wrote its `paysys_log` row.
+enum Logged {
+    /// A new row (its id: the INSERT's).
+    Inserted,
+    /// The card order's own row, opened on our page, completed.
+    Completed(u64),
+    /// The card order's row was no longer open when it was to be completed.
+    ChangedMeanwhile,
 }
 
 /// Which domains' `paysys_log` rows a lookup sees: this domain's, and the default
@@ -371,13 +388,26 @@ impl Found {
     }
 }
 
-const PAYMENT_SELECT: &str =
-    "SELECT ext_id, id, uid, CAST(sum AS DECIMAL(16,2)), bill_id FROM payments";
 type PaymentSelected = (String, u64, u64, String, u64);
 
 const LOG_SELECT: &str = "SELECT transaction_id, id, uid, CAST(sum AS DECIMAL(16,2)), status, \
      system_id, domain_id, info FROM paysys_log";
 type LogSelected = (String, u64, u64, String, u8, u64, u64, Option<Vec<u8>>);
+
+/// A row of [`find`]'s union: the table (0 `payments`, 1 `paysys_log`), then the text, id,
+/// uid, sum, and `bill_id` (payments) or `status`, `system_id`, `domain_id`, `info` (log).
+type FoundSelected = (
+    u8,
+    String,
+    u64,
+    u64,
+    String,
+    u64,
+    u8,
+    u64,
+    u64,
+    Option<Vec<u8>>,
+);
 
 fn log_row(
     (transaction_id, id, uid, sum, status, system_id, domain_id, info): LogSelected,
@@ -412,26 +442,41 @@ fn find(
 ) -> Result<Found, mysql::Error> {
     let texts = ids.texts();
     let marks = ids.placeholders();
-    let payments: Vec<PaymentSelected> = conn.exec(
-        format!(
-            "{PAYMENT_SELECT} WHERE ext_id IN ({marks}) ORDER BY id LIMIT 20 {}",
-            lock.sql()
-        ),
-        Params::Positional(texts.iter().map(|t| t.as_str().into()).collect()),
-    )?;
     let (domain_sql, domain) = match domains {
         Domains::OrDefault(d) => ("domain_id IN (?, 0)", d),
     };
-    let mut params: Vec<mysql::Value> = vec![domain.id().into()];
+    // Both tables in one statement (one round trip), each part with its own order, limit
+    // and lock; the texts as utf8mb4 binary, so that the two columns' collations never
+    // meet. Each row says which table it is from.
+    let lock = lock.sql();
+    let mut params: Vec<mysql::Value> = texts.iter().map(|t| t.as_str().into()).collect();
+    params.push(domain.id().into());
     params.extend(texts.iter().map(|t| t.as_str().into()));
-    let logs: Vec<LogSelected> = conn.exec(
+    let rows: Vec<FoundSelected> = conn.exec(
         format!(
-            "{LOG_SELECT} WHERE {domain_sql} AND transaction_id IN ({marks}) \
-             ORDER BY domain_id DESC, id LIMIT 20 {}",
-            lock.sql()
+            "(SELECT 0, CONVERT(ext_id USING utf8mb4) COLLATE utf8mb4_bin, id, uid, \
+             CAST(sum AS DECIMAL(16,2)), bill_id, 0, 0, 0, NULL FROM payments \
+             WHERE ext_id IN ({marks}) ORDER BY id LIMIT 20 {lock}) \
+             UNION ALL \
+             (SELECT 1, CONVERT(transaction_id USING utf8mb4) COLLATE utf8mb4_bin, id, uid, \
+             CAST(sum AS DECIMAL(16,2)), 0, status, system_id, domain_id, info FROM paysys_log \
+             WHERE {domain_sql} AND transaction_id IN ({marks}) \
+             ORDER BY domain_id DESC, id LIMIT 20 {lock})"
         ),
         Params::Positional(params),
     )?;
+    let mut payments: Vec<PaymentSelected> = Vec::new();
+    let mut logs: Vec<LogSelected> = Vec::new();
+    for (table, text, id, uid, sum, bill_id, status, system_id, domain_id, info) in rows {
+        if table == 0 {
+            payments.push((text, id, uid, sum, bill_id));
+        } else {
+            logs.push((text, id, uid, sum, status, system_id, domain_id, info));
+        }
+    }
+    // Each part's own order (a union keeps it in practice, but does not promise it).
+    payments.sort_by_key(|p| p.1);
+    logs.sort_by_key(|l| (std::cmp::Reverse(l.6), l.1));
     let logs: Vec<(String, LogRow)> = logs.into_iter().map(log_row).collect();
     // A log row found by a cut text is another id's when the request ABillS kept with it
     // names that other id; so is a payment found by a cut text whose log row (the one whose
@@ -547,7 +592,20 @@ impl Billing for Abills {
         // payments.ext_id, under any text it was written with) keeps its first answer before
         // any other rule: the subscriber may have been disabled, or its group barred from
         // payment systems, since.
-        let earlier = self::find(tx, &ids, Domains::OrDefault(c.domain), Lock::Update)?;
+        //
+        // A plain read first: a new payment's finds nothing, and locks no gaps that every
+        // other pay's INSERTs would wait for (see [`Lock::None`]). Rows found are read again
+        // under their locks — a cancel in flight is waited for — except the card order's
+        // own row, which the UPDATE below completes only in a state that allows it.
+        if c.order_opened {
+            if let Some(credited) = complete_opened(tx, c, &ids, &found)? {
+                return Ok(credited);
+            }
+        }
+        let mut earlier = self::find(tx, &ids, Domains::OrDefault(c.domain), Lock::None)?;
+        if earlier.payment.is_some() || (earlier.log.is_some() && earlier.opened().is_none()) {
+            earlier = self::find(tx, &ids, Domains::OrDefault(c.domain), Lock::Update)?;
+        }
         if let Some(recorded) = recorded_credit(tx, c, &ids, &earlier, &found)? {
             return Ok(recorded);
         }
@@ -563,14 +621,6 @@ impl Billing for Abills {
         }
         let written = written_id(tx, &ids)?;
         let now = web_server_time();
-        // The bill's row lock orders payments to one bill and makes last_deposit exact.
-        let before: Option<String> = tx.exec_first(
-            "SELECT CAST(deposit AS DECIMAL(24,6)) FROM bills WHERE id = ? FOR UPDATE",
-            (target.bill_id,),
-        )?;
-        let Some(before) = before else {
-            return Ok(Credited::Refused(Refusal::NoBill));
-        };
         let logged = match earlier.opened() {
             // The card order's row, opened when the subscriber left for the provider, as
             // ABillS's own portal payments are: completed now.
@@ -591,7 +641,12 @@ impl Billing for Abills {
                         STATUS_PAYMENT_ERROR,
                     ),
                 )
-                .map(|()| Some(id)),
+                .map(|()| match tx.affected_rows() {
+                    1 => Logged::Completed(id),
+                    // Its state changed after the plain read above (paid or reversed by
+                    // another hand): decided again under the locks, as a duplicate is.
+                    _ => Logged::ChangedMeanwhile,
+                }),
             None => tx
                 .exec_drop(
                     "INSERT INTO paysys_log (system_id, datetime, sum, commission, uid, transaction_id, info, ip, code, paysys_ip, domain_id, status) \
@@ -608,11 +663,24 @@ impl Billing for Abills {
                         STATUS_COMPLETE,
                     ),
                 )
-                .map(|()| None),
+                .map(|()| Logged::Inserted),
         };
-        let opened = match logged {
+        let again = match logged {
+            Ok(Logged::Completed(id)) => Ok(Some(id)),
+            Ok(Logged::Inserted) => Ok(None),
+            // Another transaction's state to read again: if it answers nothing, the pay is
+            // tried again whole (a deadlock's answer: rolled back, nothing written).
+            Ok(Logged::ChangedMeanwhile) => Err(mysql::Error::MySqlError(mysql::MySqlError {
+                state: "40001".into(),
+                code: ER_LOCK_DEADLOCK,
+                message: "the card order's paysys_log row changed meanwhile".into(),
+            })),
+            Err(e) if server_code(&e) == Some(ER_DUP_ENTRY) => Err(e),
+            Err(e) => return Err(e),
+        };
+        let opened = match again {
             Ok(opened) => opened,
-            Err(e) if server_code(&e) == Some(ER_DUP_ENTRY) => {
+            Err(e) => {
                 // Written meanwhile (ABillS's own script, still running beside us, commits
                 // its payment and then its log row), or reversed: found again under the
                 // locks now held. A duplicate of anything else (the primary key) is no
@@ -624,38 +692,12 @@ impl Billing for Abills {
                     None => Err(e),
                 };
             }
-            Err(e) => return Err(e),
         };
         let log_id = match opened {
             Some(id) => id,
             None => tx.last_insert_id().unwrap_or(0),
         };
-        tx.exec_drop(
-            "UPDATE bills SET deposit = CAST(deposit AS DECIMAL(24,6)) + CAST(? AS DECIMAL(16,2)) WHERE id = ?",
-            (c.amount.to_string(), target.bill_id),
-        )?;
-        tx.exec_drop(
-            "INSERT INTO payments (date, sum, dsc, ip, last_deposit, uid, aid, method, ext_id, bill_id, inner_describe, amount, currency, reg_date) \
-             VALUES (?, CAST(? AS DECIMAL(16,2)), ?, ?, CAST(? AS DECIMAL(24,6)), ?, ?, ?, ?, ?, '', CAST(? AS DECIMAL(16,2)), 0, NOW())",
-            (
-                &now,
-                c.amount.to_string(),
-                &c.system.abills.description,
-                ip_number(c.caller),
-                before,
-                target.uid,
-                c.system.abills.admin_id,
-                c.system.abills.payment_method,
-                &written,
-                target.bill_id,
-                c.amount.to_string(),
-            ),
-        )?;
-        Ok(Credited::Done {
-            subscriber_id: target.uid,
-            payment_ref: tx.last_insert_id().unwrap_or(0),
-            prv_txn: Some(log_id),
-        })
+        book(tx, c, &target, log_id, &written, &now)
     }
 
     fn subscriber_of(
@@ -1038,6 +1080,101 @@ fn reverse(
         )?;
     }
     Ok(())
+}
+
+/// The bill credited and the `payments` row written, for a payment whose `paysys_log` row
+/// (`log_id`) is written: the end of every ABillS credit.
+fn book(
+    tx: &mut Transaction<'_>,
+    c: &Credit<'_>,
+    target: &Target,
+    log_id: u64,
+    written: &str,
+    now: &str,
+) -> Result<Credited, mysql::Error> {
+    // The bill last, and in one statement: its row lock orders payments to one bill,
+    // and is held from here to COMMIT only (two more statements). The deposit before
+    // the payment, for payments.last_deposit, is read under that lock into a session
+    // variable that the next statement reads: exact, and no SELECT … FOR UPDATE of
+    // its own. Rows matched, not changed, are counted (CLIENT_FOUND_ROWS).
+    tx.exec_drop(
+        "UPDATE bills SET deposit = (@paysys_deposit := CAST(deposit AS DECIMAL(24,6))) \
+         + CAST(? AS DECIMAL(16,2)) WHERE id = ?",
+        (c.amount.to_string(), target.bill_id),
+    )?;
+    if tx.affected_rows() != 1 {
+        return Ok(Credited::Refused(Refusal::NoBill));
+    }
+    tx.exec_drop(
+        "INSERT INTO payments (date, sum, dsc, ip, last_deposit, uid, aid, method, ext_id, bill_id, inner_describe, amount, currency, reg_date) \
+         VALUES (?, CAST(? AS DECIMAL(16,2)), ?, ?, CAST(@paysys_deposit AS DECIMAL(24,6)), ?, ?, ?, ?, ?, '', CAST(? AS DECIMAL(16,2)), 0, NOW())",
+        (
+            &now,
+            c.amount.to_string(),
+            &c.system.abills.description,
+            ip_number(c.caller),
+            target.uid,
+            c.system.abills.admin_id,
+            c.system.abills.payment_method,
+            &written,
+            target.bill_id,
+            c.amount.to_string(),
+        ),
+    )?;
+    Ok(Credited::Done {
+        subscriber_id: target.uid,
+        payment_ref: tx.last_insert_id().unwrap_or(0),
+        prv_txn: Some(log_id),
+    })
+}
+
+/// A card order's pay, when the row our page opened for it is still open: completed by one
+/// UPDATE found by its text, with no look for rows of the txn first — the order's id is
+/// ours, no other payment can carry it, and a row in progress (or failed, or expired) has
+/// no payment. `None`: no such row open (paid, reversed, or never opened — an order from
+/// before the row was written): the caller takes the long way, which finds out which.
+fn complete_opened(
+    tx: &mut Transaction<'_>,
+    c: &Credit<'_>,
+    ids: &TxnIds,
+    found: &Result<Target, Refusal>,
+) -> Result<Option<Credited>, mysql::Error> {
+    let Ok(target) = found else {
+        return Ok(None);
+    };
+    if payable(target, c.system).is_err() || target.bill_id == 0 {
+        return Ok(None);
+    }
+    let written = written_id(tx, ids)?;
+    let now = web_server_time();
+    // `LAST_INSERT_ID(id)`: the row's id comes back with the answer, as an INSERT's (in
+    // the status's expression: the shipped grants allow UPDATE of these columns only).
+    tx.exec_drop(
+        "UPDATE paysys_log SET datetime = ?, sum = CAST(? AS DECIMAL(16,2)), uid = ?, \
+         info = ?, paysys_ip = ?, status = IF(LAST_INSERT_ID(id), ?, status) \
+         WHERE domain_id = ? AND transaction_id = ? AND system_id = ? AND status IN (?, ?, ?)",
+        (
+            &now,
+            c.amount.to_string(),
+            target.uid,
+            info(c.params),
+            ip_number(c.caller),
+            STATUS_COMPLETE,
+            c.domain.id(),
+            &written,
+            c.system.abills.id,
+            STATUS_PROCESSING,
+            STATUS_EXPIRED,
+            STATUS_PAYMENT_ERROR,
+        ),
+    )?;
+    if tx.affected_rows() != 1 {
+        return Ok(None);
+    }
+    let Some(log_id) = tx.last_insert_id() else {
+        return Ok(None);
+    };
+    book(tx, c, target, log_id, &written, &now).map(Some)
 }
 
 /// What a pay of a txn ABillS's tables already hold is answered, or `None` if they hold

@@ -35,6 +35,9 @@ pub struct Credit<'a> {
     pub params: &'a [(String, String)],
     /// Our transaction number (`paysys_txn.id`).
     pub txn_row: u64,
+    /// The pay of a card order made on our page, for which the billing may have opened a
+    /// row of its own ([`Billing::open_order`]) that the payment completes.
+    pub order_opened: bool,
 }
 
 /// What crediting did.
@@ -99,15 +102,18 @@ pub struct Uncredit<'a> {
     pub prv_txn: u64,
     /// The domain the cancel came for (`PATH_INFO`).
     pub domain: Domain,
+    /// Who asked for the cancel (NoDeny records it on its event of the deletion).
+    pub caller: Option<IpAddr>,
 }
 
 /// What reversing did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Uncredited {
     Done,
-    /// The billing's rows of the payment are gone (removed by hand): nothing to reverse.
+    /// The billing's rows of the payment are gone or no longer what the credit wrote
+    /// (removed or edited by hand): nothing reversed, and why.
     Gone(String),
-    /// This billing does not reverse payments.
+    /// This billing does not reverse payments (none of today's: NoDeny and ABillS both do).
     NotSupported,
 }
 
@@ -204,6 +210,13 @@ pub trait Billing: Sync {
         payment_ref: u64,
         prv_txn: u64,
     ) -> Result<Vec<BillingRow>, mysql::Error>;
+
+    /// What the database user may not do that a payment or a cancel needs, one sentence
+    /// each, for `paysys check-db` (asked once the tables are in place). Empty: everything
+    /// is granted, or the billing does not check (the default).
+    fn grant_problems(&self, _conn: &mut Conn) -> Result<Vec<String>, mysql::Error> {
+        Ok(Vec::new())
+    }
 
     /// Reverses a committed payment, within `tx`.
     fn cancel(

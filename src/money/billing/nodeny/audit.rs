@@ -41,33 +41,57 @@ pub struct Pays {
     pub reason: String,
 }
 
-/// Whether a payment our ledger cancelled was reversed in NoDeny.
+/// NoDeny's "old record" of a deleted `pays` row (`type` 50, `category` 501): what its
+/// admin interface, and paysys's cancel, keep of a payment they delete.
+pub const PAYS_CATEGORY_OLD_RECORD: i64 = 501;
+
+/// Whether a payment our ledger cancelled was reversed in NoDeny, as paysys's cancel and
+/// NoDeny's own admin interface reverse one (INSTALL section 17): the payment's `pays` row
+/// deleted, its sum taken off `users.balance` ([`Audit::balances`] checks that), and an old
+/// record of it kept (category 501, reason `"<pays id>:10:…"`). `old_record`: the id of that
+/// record, if there is one.
 ///
-/// **Provisional.** This version of paysys refuses to cancel a NoDeny payment (NoDeny's
-/// `osmp.pl` never did), so no cancelled NoDeny payment exists yet. What is checked is what
-/// NoDeny's own interface does when a payment is deleted (`web/old/pays.pl`: the `pays`
-/// row deleted, its sum taken off `users.balance`, which [`Audit::balances`] checks): the
-/// payment's own `pays` row must be gone. When paysys learns to cancel on NoDeny, this is
-/// the one place to say what a reversed payment looks like.
-pub fn reversed(row: &LedgerRow, pays: Option<&Pays>) -> Option<Finding> {
+/// The one place that says what a reversed NoDeny payment looks like.
+pub fn reversed(row: &LedgerRow, pays: Option<&Pays>, old_record: Option<u64>) -> Option<Finding> {
     let when = row.cancelled.as_deref()?;
-    let p = pays.filter(|p| p.reason == reason(&row.system, &row.txn_id))?;
-    Some(row.finding(
-        Kind::NotReversed,
-        format!(
-            "cancelled in paysys at {when}, but its pays row {} ({} to subscriber {}) is still \
-             there: the subscriber keeps the money",
-            p.id, p.cash, p.mid
-        ),
-        "delete the payment in NoDeny (which takes the sum off the balance), or, if the cancel \
-         was wrong, tell the payment system",
-    ))
+    if let Some(p) = pays.filter(|p| p.reason == reason(&row.system, &row.txn_id)) {
+        return Some(row.finding(
+            Kind::NotReversed,
+            format!(
+                "cancelled in paysys at {when}, but its pays row {} ({} to subscriber {}) is \
+                 still there: the subscriber keeps the money",
+                p.id, p.cash, p.mid
+            ),
+            "delete the payment in NoDeny (which takes the sum off the balance), or, if the \
+             cancel was wrong, tell the payment system",
+        ));
+    }
+    if old_record.is_none() {
+        return Some(row.finding(
+            Kind::NotReversed,
+            format!(
+                "cancelled in paysys at {when} and its pays row {} is gone, but NoDeny keeps \
+                 no record of it (pays category 501, reason '{}:10:…'): deleted in the \
+                 database by hand",
+                row.payment_ref, row.payment_ref
+            ),
+            "NoDeny's history of the subscriber shows neither the payment nor its cancel: \
+             nothing is owed if the balance adds up (a balance line would say); note it for \
+             the subscriber's history",
+        ));
+    }
+    None
 }
 
 /// Judges one payment of our ledger by its `pays` row.
-fn judge(row: &LedgerRow, pays: Option<&Pays>, found: &mut dyn FnMut(Finding)) {
+fn judge(
+    row: &LedgerRow,
+    pays: Option<&Pays>,
+    old_record: Option<u64>,
+    found: &mut dyn FnMut(Finding),
+) {
     if row.cancelled.is_some() {
-        if let Some(f) = reversed(row, pays) {
+        if let Some(f) = reversed(row, pays, old_record) {
             found(f);
         }
         return;
@@ -151,7 +175,10 @@ impl Audit for NoDenyAudit {
         let (filter, params) = ledger_where(scope);
         let sql = format!(
             "SELECT {LEDGER_COLUMNS}, p.id, p.mid, CAST(CAST(p.cash AS DECIMAL(16,2)) AS CHAR), \
-             p.type, p.reason FROM paysys_txn t LEFT JOIN pays p ON p.id = t.payment_ref \
+             p.type, p.reason, IF(t.cancelled IS NULL, NULL, (SELECT o.id FROM pays o \
+             WHERE o.mid = t.subscriber_id AND o.category = {PAYS_CATEGORY_OLD_RECORD} \
+             AND o.reason LIKE CONCAT(t.payment_ref, ':%') LIMIT 1)) \
+             FROM paysys_txn t LEFT JOIN pays p ON p.id = t.payment_ref \
              WHERE {filter} ORDER BY t.id"
         );
         let mut tally = Tally::default();
@@ -173,13 +200,14 @@ impl Audit for NoDenyAudit {
                     reason: text(take(&mut row, at + 4)?),
                 }),
             };
+            let old_record: Option<u64> = take(&mut row, at + 5)?;
             tally.rows += 1;
             if ledger.cancelled.is_some() {
                 tally.cancelled += 1;
             } else {
                 tally.kopecks += i128::from(ledger.amount.kopecks());
             }
-            judge(&ledger, pays.as_ref(), found);
+            judge(&ledger, pays.as_ref(), old_record, found);
         }
         Ok(tally)
     }
@@ -302,8 +330,9 @@ impl Audit for NoDenyAudit {
             "balance: sound where every change of a balance writes a pays row, as NoDeny's \
              own system check requires; FLOAT money columns are compared to the kopeck after \
              rounding",
-            "cancel: paysys does not cancel NoDeny payments yet; a cancelled one would be \
-             checked by its pays row being gone",
+            "cancel: a cancelled payment is checked by its pays row being gone and NoDeny's \
+             old record of it (category 501) being there; the record-changed event (502) \
+             is not looked for",
         ]
     }
 }
@@ -336,8 +365,12 @@ mod tests {
     }
 
     fn judged(row: &LedgerRow, p: Option<&Pays>) -> Vec<Finding> {
+        judged_with(row, p, Some(9))
+    }
+
+    fn judged_with(row: &LedgerRow, p: Option<&Pays>, old: Option<u64>) -> Vec<Finding> {
         let mut all = Vec::new();
-        judge(row, p, &mut |f| all.push(f));
+        judge(row, p, old, &mut |f| all.push(f));
         all
     }
 
@@ -367,6 +400,11 @@ mod tests {
             [Kind::NotReversed]
         );
         assert!(judged(&row(Some("2026-12-07 10:00:00")), None).is_empty());
+        // Gone without NoDeny's old record of it: deleted by hand.
+        assert_eq!(
+            kinds(judged_with(&row(Some("2026-12-07 10:00:00")), None, None)),
+            [Kind::NotReversed]
+        );
         assert!(judged(
             &row(Some("2026-12-07 10:00:00")),
             Some(&pays(3, "1.00", "by hand"))
