@@ -3,7 +3,7 @@
 #
 #   bench/run.sh [--duration 10s] [--connections 8] [--threads 2] [--rounds 1]
 #                [--reps 50] [--rows 1000000] [--wait-quiet MINUTES]
-#                [--only web|process|scale|profile|protocols|protocols-web|cluster|card|statement|history]
+#                [--only web|process|scale|profile|protocols|protocols-web|cluster|card|statement|history|audit]
 #                [--osmp PATH] [--variants]
 #                [--workers N] [--no-fastcgi]
 #
@@ -39,6 +39,10 @@
 #                         file again; peak RSS at 5 000 and 50 000 rows (streamed: the
 #                         ratio stays near 1); round trips per row (a private server's
 #                         general log). BENCH_STATEMENT_ROWS=N changes the 50 000
+#        bench_10_audit     `paysys audit` over 1 000 000 payments of a year on NoDeny and
+#                         on ABillS: the year, its last 30 days and the timer's 2 days;
+#                         wall, CPU, peak RSS (streamed: the year's RSS near the month's).
+#                         BENCH_AUDIT_ROWS=N changes the 1 000 000
 #        bench_11_history  OSMP check and pay with the request history ([log] database)
 #                         off and on, alternating, on ABillS and NoDeny, as CGI processes
 #                         and persistent (FastCGI)
@@ -54,7 +58,7 @@
 #   --rows N          rows per table for the large scale measurement (default 1000000)
 #   --wait-quiet M    wait up to M minutes for a quiet machine first (default 0: don't)
 #   --only NAME       run one benchmark: web, process, scale, profile, protocols,
-#                     protocols-web, cluster, card, statement or history
+#                     protocols-web, cluster, card, statement, history or audit
 #   --osmp PATH       measure this osmp executable instead of make's (for example a build
 #                     with an optimisation being tried)
 #   --variants        also build bench/variants.sh's osmp variants (optimisations src/ does
@@ -103,7 +107,8 @@ case "$only" in
     card) filter="bench_8_card_callback" ;;
     statement) filter="bench_9_statement" ;;
     history) filter="bench_11_history" ;;
-    *) echo "bench/run.sh: --only web|process|scale|profile|protocols|protocols-web|cluster|card|statement|history" >&2; exit 2 ;;
+    audit) filter="bench_10_audit" ;;
+    *) echo "bench/run.sh: --only web|process|scale|profile|protocols|protocols-web|cluster|card|statement|history|audit" >&2; exit 2 ;;
 esac
 
 say() { printf 'bench: %s\n' "$*" >&2; }

@@ -39,6 +39,8 @@
 #   etc/systemd/paysys-statement.timer    10 minutes
 #   etc/systemd/paysys-requests-purge.service  the request history's old rows deleted
 #   etc/systemd/paysys-requests-purge.timer    (paysys requests --purge), daily
+#   etc/systemd/paysys-audit.service  the daily audit (paysys audit), every morning
+#   etc/systemd/paysys-audit.timer
 #   etc/logrotate.d/paysys           these thirteen with @PREFIX@ and @RUNDIR@ filled in, 0644,
 #                                      always replaced: copy them into /etc, do not edit
 #                                      them here
@@ -103,6 +105,8 @@ snippets=(
     "etc/systemd/paysys-statement.timer:etc/systemd/paysys-statement.timer"
     "etc/systemd/paysys-requests-purge.service:etc/systemd/paysys-requests-purge.service"
     "etc/systemd/paysys-requests-purge.timer:etc/systemd/paysys-requests-purge.timer"
+    "etc/systemd/paysys-audit.service:etc/systemd/paysys-audit.service"
+    "etc/systemd/paysys-audit.timer:etc/systemd/paysys-audit.timer"
 )
 
 is_root() { [ "$(id -u)" = 0 ]; }

@@ -133,6 +133,30 @@ CREATE TABLE `payments` (
   KEY `ext_id` (`ext_id`)
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8 COMMENT='Payments log';
 
+-- Every charge to a bill (monthly fees, services): deposit = last_deposit - sum. paysys
+-- never writes here; `paysys audit` reads it to follow a bill's deposit from one recorded
+-- change to the next. `sum` has four decimals in ABillS.
+DROP TABLE IF EXISTS `fees`;
+CREATE TABLE `fees` (
+  `date`           TIMESTAMP             NOT NULL DEFAULT CURRENT_TIMESTAMP,
+  `sum`            DOUBLE(12, 4)         NOT NULL DEFAULT '0.00',
+  `dsc`            VARCHAR(80)           NOT NULL DEFAULT '',
+  `ip`             INT(11) UNSIGNED      NOT NULL DEFAULT '0',
+  `last_deposit`   DOUBLE(15, 6)         NOT NULL DEFAULT '0.000000',
+  `uid`            INT(11) UNSIGNED      NOT NULL DEFAULT '0',
+  `aid`            SMALLINT(6) UNSIGNED  NOT NULL DEFAULT '0',
+  `id`             INT(11) UNSIGNED      NOT NULL AUTO_INCREMENT,
+  `bill_id`        INT(11) UNSIGNED      NOT NULL DEFAULT '0',
+  `vat`            DOUBLE(5, 2) UNSIGNED NOT NULL DEFAULT '0.00',
+  `inner_describe` VARCHAR(80)           NOT NULL DEFAULT '',
+  `method`         TINYINT(4) UNSIGNED   NOT NULL DEFAULT '0',
+  `reg_date`       TIMESTAMP             NOT NULL DEFAULT CURRENT_TIMESTAMP,
+  PRIMARY KEY (`id`),
+  KEY `date` (`date`),
+  KEY `uid` (`uid`),
+  KEY `aid` (`aid`)
+) ENGINE=InnoDB DEFAULT CHARSET=utf8 COMMENT='Fees list';
+
 -- info and code: NOT NULL without a default. A strict-mode server refuses an INSERT that
 -- leaves them out (ABillS gets away with it only because it connects with
 -- sql_mode='NO_ENGINE_SUBSTITUTION').

@@ -32,6 +32,8 @@ GRANT SELECT, INSERT, DELETE ON `abills`.`payments` TO 'paysys'@'localhost', 'pa
 GRANT SELECT, INSERT, UPDATE (status, datetime, sum, uid, info, paysys_ip) ON `abills`.`paysys_log` TO 'paysys'@'localhost', 'paysys'@'127.0.0.1';
 -- The systems set up in ABillS's web interface, for `paysys import-abills`.
 GRANT SELECT ON `abills`.`paysys_connect` TO 'paysys'@'localhost', 'paysys'@'127.0.0.1';
+-- Read only, by `paysys audit`: the charges, to follow a bill's deposit.
+GRANT SELECT ON `abills`.`fees` TO 'paysys'@'localhost', 'paysys'@'127.0.0.1';
 -- Our own exactly-once table.
 GRANT SELECT, INSERT, UPDATE ON `abills`.`paysys_txn` TO 'paysys'@'localhost', 'paysys'@'127.0.0.1';
 -- Refused pays (one row each), and `paysys report`.

@@ -20,8 +20,9 @@ CREATE USER IF NOT EXISTS 'paysys'@'localhost' IDENTIFIED BY 'change-me',
                           'paysys'@'127.0.0.1' IDENTIFIED BY 'change-me';
 -- Find subscribers and raise their balance (nothing else in users is written).
 GRANT SELECT, UPDATE (balance) ON `nodeny`.`users` TO 'paysys'@'localhost', 'paysys'@'127.0.0.1';
--- Write the payment row; a cancel reverses it as NoDeny's admin interface deletes one: reads
--- and locks the row, keeps it as an event (INSERT ... SELECT), deletes it (INSTALL, section 17).
+-- Write the payment row (read by `paysys txn` and `paysys audit`); a cancel reverses it as
+-- NoDeny's admin interface deletes one: reads and locks the row, keeps it as an event
+-- (INSERT ... SELECT), deletes it (INSTALL, section 17).
 GRANT SELECT, INSERT, DELETE ON `nodeny`.`pays` TO 'paysys'@'localhost', 'paysys'@'127.0.0.1';
 -- Our own exactly-once table.
 GRANT SELECT, INSERT, UPDATE ON `nodeny`.`paysys_txn` TO 'paysys'@'localhost', 'paysys'@'127.0.0.1';

@@ -25,7 +25,9 @@ CREATE TABLE IF NOT EXISTS paysys_txn (
   KEY prv_txn (prv_txn),
   KEY subscriber (subscriber_id),
   KEY created (created),
-  KEY txn_date (txn_date) COMMENT 'paysys report and reconcile read a range of days'
+  KEY txn_date (txn_date) COMMENT 'paysys report and reconcile read a range of days',
+  KEY payment_ref (payment_ref) COMMENT 'paysys audit: which billing rows our ledger knows',
+  KEY cancelled (cancelled) COMMENT 'paysys audit: the payments cancelled over a range of days'
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4;
 
 -- Brings a paysys_txn made by an earlier version up to date, and does nothing to a current
@@ -46,6 +48,8 @@ CREATE INDEX IF NOT EXISTS prv_txn ON paysys_txn (prv_txn);
 -- the old collation, so the change cannot fail on existing rows.
 ALTER TABLE paysys_txn MODIFY txn_id VARCHAR(64) CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NOT NULL COMMENT 'the payment system''s id, compared exactly (PbA7x and pba7X are two payments): OSMP txn_id, 24NonStop PAY_ID, …';
 CREATE INDEX IF NOT EXISTS txn_date ON paysys_txn (txn_date) COMMENT 'paysys report and reconcile read a range of days';
+CREATE INDEX IF NOT EXISTS payment_ref ON paysys_txn (payment_ref) COMMENT 'paysys audit: which billing rows our ledger knows';
+CREATE INDEX IF NOT EXISTS cancelled ON paysys_txn (cancelled) COMMENT 'paysys audit: the payments cancelled over a range of days';
 UPDATE paysys_txn SET prv_txn = id WHERE prv_txn = 0;
 
 -- One row per pay we refused from a known payment system (a bad account, a sum out of

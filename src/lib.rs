@@ -75,6 +75,9 @@
 //!   days, from our own tables (read only).
 //! * [`reconcile`] — `paysys reconcile`: a provider's daily registry against `paysys_txn`
 //!   (read only).
+//! * [`audit`] — `paysys audit`: every payment of `paysys_txn` against the billing's own
+//!   rows, the billing's rows of our systems that it does not know, and the balances of the
+//!   subscribers paid (read only; each billing's part in [`billing::audit`]).
 //! * [`abills_import`] — `paysys import-abills`: the systems an admin set up in ABillS's
 //!   web interface, as a `paysys.d/` overlay.
 //! * [`paypro`] — PayPRO terminals' provider files, read and turned into the requests a
@@ -129,7 +132,7 @@ pub mod statement;
 // can move between folders without touching its callers.
 #[cfg(feature = "terminal")]
 pub use admin::terminal;
-pub use admin::{abills_import, paypro, progress, reconcile, report};
+pub use admin::{abills_import, audit, paypro, progress, reconcile, report};
 pub use money::{billing, ledger};
 pub use request::{cgi, gate, history, hooks, journal, outcome, pipeline, policy, protocol};
 pub use serve::{endpoint, fastcgi, server};

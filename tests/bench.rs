@@ -62,6 +62,10 @@
 //!   configs of one install, alternating request by request), as CGI processes (CPU, wall,
 //!   the log's `ms=`) and persistent (latency one at a time, req/s from
 //!   `BENCH_CONNECTIONS` clients, CPU of the process).
+//! * `bench_10_audit`: `paysys audit` over `BENCH_AUDIT_ROWS` payments (default 1 000 000)
+//!   spread over a year, on NoDeny and on ABillS (every payment with its billing rows, the
+//!   balances adding up): wall and CPU time and peak RSS of the year, of its last month and of
+//!   the daily timer's two days, each audit clean (exit 0) or the benchmark fails.
 //! * `bench_4_profile`: where one check process spends its time: `strace -c -f`, the
 //!   syscall timeline from `strace -f -tt -T`, `perf stat`, `valgrind --tool=callgrind`
 //!   (each only if installed).
@@ -73,6 +77,7 @@
 //! build, or `--osmp`; without it, cargo's release build of this tree), `BENCH_PAYSYS_CHECK`
 //! (the `paysys_check` executable, likewise: bench/run.sh passes `make`'s static build),
 //! `BENCH_PAYSYS` (the `paysys` executable, likewise), `BENCH_STATEMENT_ROWS` (50000),
+//! `BENCH_AUDIT_ROWS` (1000000),
 //! `BENCH_VARIANTS` (`name=path;…`: other `osmp` builds whose check and pay are measured
 //! in the same run, next to this one's; `bench/variants.sh` builds some),
 //! `BENCH_FASTCGI` (1: also measure the persistent mode; 0: not), `BENCH_WORKERS` (4),
@@ -3730,6 +3735,236 @@ fn bench_9_statement() {
             println!("  {command:<10} {argument}");
         }
     }
+}
+
+// ---------------------------------------------------------------------------------------
+// paysys audit: a year of payments
+
+/// Fills `db` with `rows` payments of `subs` subscribers over the last 365 days, as the
+/// billing `billing` and our ledger hold them: payment `n` (1-based) is subscriber
+/// `n % subs`'s, made `365 days × (rows - n) / rows` ago, 10.00 each, every row agreeing
+/// and every balance adding up. In chunks, by the server (`seq_…` tables).
+fn fill_audit(conn: &mut mysql::Conn, billing: &str, rows: u64, subs: u64) {
+    let span = 365 * 86_400u64;
+    // Subscribers: NoDeny users with their balance (their pays add up to it); ABillS users
+    // with a bill each whose deposit the payments raised.
+    // Subscriber k has the payments n = k, k + subs, … (k = 0: subs, 2 subs, …).
+    let paid = |k: &str| format!("(FLOOR(({rows} - {k}) / {subs}) + IF({k} > 0, 1, 0)) * 10.00");
+    match billing {
+        "nodeny" => conn
+            .query_drop(format!(
+                "INSERT INTO users (id, mid, name, fio, balance) SELECT {BULK_BASE} + seq, 0, \
+                 CONCAT('user', seq), '', {} FROM seq_0_to_{}",
+                paid("seq"),
+                subs - 1
+            ))
+            .expect("users"),
+        _ => {
+            conn.query_drop(format!(
+                "INSERT INTO users (id, password, uid, gid, disable, company_id, bill_id, \
+                 domain_id, deleted) SELECT CONCAT('user', seq), '', {BULK_BASE} + seq, 1, 0, 0, \
+                 {BULK_BASE} + seq, 0, 0 FROM seq_0_to_{}",
+                subs - 1
+            ))
+            .expect("users");
+            conn.query_drop(format!(
+                "INSERT INTO bills (id, deposit, uid, company_id, registration) \
+                 SELECT {BULK_BASE} + seq, {}, {BULK_BASE} + seq, 0, '2024-01-01' \
+                 FROM seq_0_to_{}",
+                paid("seq"),
+                subs - 1
+            ))
+            .expect("bills");
+        }
+    }
+    let chunk = 200_000;
+    let mut lo = 1;
+    while lo <= rows {
+        let hi = (lo + chunk - 1).min(rows);
+        let seq = format!("seq_{lo}_to_{hi}");
+        let when = format!("NOW() - INTERVAL FLOOR({span} * ({rows} - seq) / {rows}) SECOND");
+        let sub = format!("{BULK_BASE} + seq % {subs}");
+        let txn = "CONCAT('8', LPAD(seq, 12, '0'))";
+        conn.query_drop("START TRANSACTION").expect("begin");
+        match billing {
+            "nodeny" => {
+                conn.query_drop(format!(
+                    "INSERT INTO pays (id, mid, cash, time, admin_id, admin_ip, office, bonus, \
+                     reason, coment, type, category) SELECT seq, {sub}, 10.00, \
+                     UNIX_TIMESTAMP({when}), 0, 167772167, 0, '', CONCAT('osmp txn_id=', {txn}), \
+                     CONCAT('paysys prv_txn=', seq), 10, 0 FROM {seq}"
+                ))
+                .expect("pays");
+                conn.query_drop(format!(
+                    "INSERT INTO paysys_txn (id, system_name, txn_id, account, subscriber_id, \
+                     amount, txn_date, created, caller_ip, payment_ref, prv_txn) \
+                     SELECT seq, 'osmp', {txn}, {sub}, {sub}, 10.00, {when}, {when}, \
+                     '10.0.0.7', seq, seq FROM {seq}"
+                ))
+                .expect("paysys_txn");
+            }
+            _ => {
+                // Payment n is the subscriber's FLOOR((n - 1) / subs)-th: the deposit before
+                // it is 10.00 for each earlier one (the fixture's own payment is id 1).
+                conn.query_drop(format!(
+                    "INSERT INTO payments (date, sum, dsc, ip, last_deposit, uid, aid, id, method, \
+                     ext_id, bill_id, inner_describe, amount, currency, reg_date) \
+                     SELECT {when}, 10.00, 'OSMP Payments', 167772167, \
+                     FLOOR((seq - 1) / {subs}) * 10.00, {sub}, 2, 10 + seq, 10, \
+                     CONCAT('OSM:', {txn}), {sub}, '', 10.00, 0, {when} FROM {seq}"
+                ))
+                .expect("payments");
+                conn.query_drop(format!(
+                    "INSERT INTO paysys_log (id, system_id, datetime, sum, commission, uid, \
+                     transaction_id, info, ip, code, paysys_ip, domain_id, status) \
+                     SELECT 10 + seq, 44, {when}, 10.00, 0, {sub}, CONCAT('OSM:', {txn}), '', 0, \
+                     '', 167772167, 0, 2 FROM {seq}"
+                ))
+                .expect("paysys_log");
+                conn.query_drop(format!(
+                    "INSERT INTO paysys_txn (id, system_name, txn_id, account, subscriber_id, \
+                     amount, txn_date, created, caller_ip, payment_ref, prv_txn) \
+                     SELECT seq, 'osmp', {txn}, {sub}, {sub}, 10.00, {when}, {when}, \
+                     '10.0.0.7', 10 + seq, 10 + seq FROM {seq}"
+                ))
+                .expect("paysys_txn");
+            }
+        }
+        conn.query_drop("COMMIT").expect("commit");
+        lo = hi + 1;
+    }
+}
+
+/// `paysys audit` under `bench/rusage`: the run's figures and its stdout.
+fn audit_run(s: &Settings, site: &Site, args: &[String]) -> (Run, String) {
+    let done = Command::new(s.rusage())
+        .arg(paysys_exe())
+        .arg("audit")
+        .args(args)
+        .arg(site.config_path())
+        .env_clear()
+        .env("PATH", "/usr/bin:/bin")
+        .current_dir(&site.base)
+        .stdin(Stdio::null())
+        .output()
+        .expect("run paysys audit under rusage");
+    let stdout = String::from_utf8_lossy(&done.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&done.stderr).into_owned();
+    let report = stderr
+        .lines()
+        .rev()
+        .find(|l| l.starts_with("rusage "))
+        .unwrap_or_else(|| panic!("no rusage line: {stderr}"))
+        .to_string();
+    let field = |key: &str| -> u64 {
+        report
+            .split(' ')
+            .find_map(|w| w.strip_prefix(key)?.strip_prefix('='))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or_else(|| panic!("{key} missing in {report}"))
+    };
+    assert_eq!(
+        field("status"),
+        0,
+        "paysys audit {args:?} found something or failed: {stderr}{}",
+        tail(&stdout, 30)
+    );
+    (
+        Run {
+            stdout: String::new(),
+            stderr,
+            cpu_ms: field("cpu_us") as f64 / 1000.0,
+            maxrss_kb: field("maxrss_kb"),
+            wall_ms: field("wall_us") as f64 / 1000.0,
+            minflt: field("minflt"),
+        },
+        stdout,
+    )
+}
+
+/// `paysys audit` over a year of `BENCH_AUDIT_ROWS` payments (default 1 000 000; issue
+/// #20) on NoDeny and on ABillS, 10 payments a subscriber: the whole year, its last 30
+/// days and the timer's default two days. Each must be clean; peak RSS of the year against
+/// the month shows that the rows are streamed.
+#[test]
+#[ignore = "benchmark: bench/run.sh"]
+fn bench_10_audit() {
+    let s = Settings::get();
+    let rows: u64 = env_or("BENCH_AUDIT_ROWS", 1_000_000u64).max(1_000);
+    let subs = (rows / 10).max(1);
+    let today = chrono::Local::now().date_naive();
+    let back = |days: i64| (today - chrono::Duration::days(days)).to_string();
+    println!(
+        "\n== paysys audit ({}): {rows} payments of {subs} subscribers over the last 365 days; \
+         load before: {}",
+        paysys_exe().display(),
+        load()
+    );
+    println!(
+        "\n| billing | range | payments | wall s | payments/s | CPU s | peak RSS KB | by question |"
+    );
+    println!("|---|---|---:|---:|---:|---:|---:|---|");
+    let mut rss = Vec::new();
+    for billing in ["nodeny", "abills"] {
+        let db = match billing {
+            "nodeny" => TestDb::new(),
+            _ => TestDb::with_fixture(&common::abills::fixture()),
+        };
+        let t = Instant::now();
+        fill_audit(&mut db.conn(), billing, rows, subs);
+        let filled = t.elapsed().as_secs_f64();
+        let site = Site::new(&db.url, "");
+        if billing == "abills" {
+            site.write_config(&common::abills::config_text(
+                &db.url,
+                &common::abills::system("osmp", &["127.0.0.1"], ""),
+            ));
+        }
+        eprintln!("bench_10_audit: {billing}: {rows} payments written in {filled:.0} s");
+        for (range, args) in [
+            ("year", vec!["--from".to_string(), back(366)]),
+            ("30 days", vec!["--from".to_string(), back(29)]),
+            ("2 days (default)", vec![]),
+        ] {
+            let (run, out) = audit_run(&s, &site, &args);
+            let checked: u64 = out
+                .lines()
+                .find_map(|l| l.strip_prefix("payments   "))
+                .and_then(|l| l.split_whitespace().next())
+                .and_then(|n| n.parse().ok())
+                .unwrap_or_else(|| panic!("no payments line:\n{out}"));
+            if range == "year" {
+                assert_eq!(checked, rows, "{out}");
+            }
+            let took = out
+                .lines()
+                .find_map(|l| l.strip_prefix("took       "))
+                .and_then(|l| l.split_once(": "))
+                .map(|(_, parts)| parts.to_string())
+                .unwrap_or_default();
+            println!(
+                "| {billing} | {range} | {checked} | {:.2} | {:.0} | {:.2} | {} | {took} |",
+                run.wall_ms / 1000.0,
+                checked as f64 / (run.wall_ms / 1000.0),
+                run.cpu_ms / 1000.0,
+                run.maxrss_kb
+            );
+            rss.push((billing, range, run.maxrss_kb));
+        }
+    }
+    for billing in ["nodeny", "abills"] {
+        let of = |range: &str| {
+            rss.iter()
+                .find(|(b, r, _)| *b == billing && *r == range)
+                .map(|(_, _, kb)| *kb as f64)
+                .unwrap_or(1.0)
+        };
+        println!(
+            "{billing}: peak RSS a year / 30 days x{:.2}",
+            of("year") / of("30 days")
+        );
+    }
+    println!("load after: {}", load());
 }
 
 // ---------------------------------------------------------------------------------------

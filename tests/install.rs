@@ -169,6 +169,8 @@ fn full_install() -> BTreeSet<String> {
         "etc/paysys.toml",
         "etc/paysys.toml.example",
         "etc/systemd/",
+        "etc/systemd/paysys-audit.service",
+        "etc/systemd/paysys-audit.timer",
         "etc/systemd/paysys-check.service",
         "etc/systemd/paysys-check.socket",
         "etc/systemd/paysys-osmp.service",
@@ -195,7 +197,7 @@ fn full_install() -> BTreeSet<String> {
 const DEFAULT_RUNDIR: &str = "/run/paysys";
 
 /// The web-server, logrotate and systemd files, each with `@PREFIX@` (and `@RUNDIR@`).
-const SNIPPETS: [&str; 15] = [
+const SNIPPETS: [&str; 17] = [
     "etc/apache/paysys.conf",
     "etc/apache/paysys-fcgid.conf",
     "etc/nginx/paysys.conf",
@@ -211,6 +213,8 @@ const SNIPPETS: [&str; 15] = [
     "etc/systemd/paysys-statement.timer",
     "etc/systemd/paysys-requests-purge.service",
     "etc/systemd/paysys-requests-purge.timer",
+    "etc/systemd/paysys-audit.service",
+    "etc/systemd/paysys-audit.timer",
 ];
 
 /// Files, modes, contents and the `@PREFIX@` substitution of an install at `prefix`
@@ -298,6 +302,13 @@ fn assert_installed_with(prefix: &Path, written_as: &str, rundir: &str) {
                 format!("\nExecStart={written_as}/cgi-bin/paysys_check.cgi\n"),
                 "\nRequires=paysys-check.socket\n".to_string(),
                 format!("\nReadWritePaths={written_as}/var/log {written_as}/var/cache\n"),
+            ],
+        ),
+        (
+            "etc/systemd/paysys-audit.service",
+            vec![
+                format!("\nExecStart={written_as}/bin/paysys audit {written_as}/etc/paysys.toml\n"),
+                format!("\nReadWritePaths={written_as}/var/log\n"),
             ],
         ),
         (

@@ -4,6 +4,7 @@
 //!
 //! * [`report`] — `paysys report`: credited, cancelled and refused pays over days.
 //! * [`requests`] — `paysys requests`: the request history read back, and purged.
+//! * [`audit`] — `paysys audit`: our ledger against the billing's own rows and balances.
 //! * [`reconcile`] — `paysys reconcile`: a provider's daily registry against our rows.
 //! * [`abills_import`] — `paysys import-abills`: ABillS's systems as a config overlay.
 //! * [`paypro`] — PayPRO terminals' provider files (`paysys paypro-provider`).
@@ -14,6 +15,7 @@
 //! * [`progress`] — the line on the admin's terminal during a long `report` or `reconcile`.
 
 pub mod abills_import;
+pub mod audit;
 pub mod paypro;
 pub mod progress;
 pub mod reconcile;

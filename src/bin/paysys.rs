@@ -20,6 +20,9 @@
 //!               [--format table|csv|html] [--config CONFIG]
 //!                                credited, cancelled and refused per day or system, from
 //!                                paysys_txn and paysys_refusal; see paysys::report
+//! paysys audit [--from DATE] [--to DATE] [--system S] [CONFIG]
+//!                                paysys_txn against the billing's rows and balances: what is
+//!                                missing, differs, unknown or not reversed; see paysys::audit
 //! paysys sweep [CONFIG]         card orders whose callback never came: ask the providers'
 //!                                status APIs and settle them as a callback would
 //! paysys orders [--state S] [--from DATE] [--to DATE] [--system S] [CONFIG]
@@ -74,6 +77,13 @@ const USAGE: &str = "usage:
                                  known system and our answer, secrets masked, one line each;
                                  --purge(-before) deletes old rows in batches; exit 0, 2 error.
                                  paysys requests --help
+  paysys audit [--from YYYY-MM-DD] [--to YYYY-MM-DD] [--system S] [CONFIG]
+                                 check every payment of paysys_txn committed or cancelled on
+                                 those days (default: yesterday and today) against the
+                                 billing's rows, list billing rows of our systems it does not
+                                 know, and check the balances of the subscribers paid; one
+                                 line per discrepancy with what to do, then totals;
+                                 exit 0 clean, 1 discrepancies, 2 error. paysys audit --help
   paysys sweep [CONFIG]          settle the card orders whose callback never came: ask each
                                  waiting order's provider (status API) and settle its word as
                                  a callback would; one line per order changed, then a summary;
@@ -142,6 +152,7 @@ fn main() -> ExitCode {
         Some("requests") => {
             ExitCode::from(paysys::admin::requests::command(&args[1..], config_path))
         }
+        Some("audit") => ExitCode::from(paysys::audit::command(&args[1..], config_path)),
         Some("statement") => {
             ExitCode::from(paysys::admin::statement::command(&args[1..], config_path))
         }

@@ -32,6 +32,7 @@ use crate::db::{server_code, ER_DUP_ENTRY, ER_LOCK_DEADLOCK};
 use crate::domain::{parse_balance, Account, AccountKey, AccountRef, Amount, Domain, TxnId};
 use crate::outcome::{CardState, Refusal, Subscriber};
 
+pub mod audit;
 pub mod txn_ids;
 
 use txn_ids::{Evidence, Seen, TxnIds};
@@ -555,6 +556,10 @@ impl Billing for Abills {
 
     fn has_domains(&self) -> bool {
         true
+    }
+
+    fn audit(&self) -> &'static dyn crate::billing::audit::Audit {
+        &audit::AbillsAudit
     }
 
     fn find(

@@ -18,6 +18,7 @@ use crate::domain::{Account, Amount, Domain, TxnDate, TxnId};
 use crate::outcome::{CardState, Refusal, Subscriber};
 
 pub mod abills;
+pub mod audit;
 pub mod nodeny;
 
 /// One payment, as the billing should record it.
@@ -143,6 +144,9 @@ pub enum UncreditedRecorded {
 
 pub trait Billing: Sync {
     fn kind(&self) -> BillingKind;
+
+    /// What `paysys audit` asks of this billing's rows ([`audit`]).
+    fn audit(&self) -> &'static dyn audit::Audit;
 
     /// The billing's tables that a payment writes or reads; `paysys check-db` makes sure
     /// they exist and are transactional.

@@ -17,6 +17,8 @@ use crate::config::{BillingKind, System};
 use crate::domain::{parse_balance, Account, AccountKey, Domain, PaymentCode};
 use crate::outcome::{Refusal, Subscriber};
 
+pub mod audit;
+
 pub struct NoDeny;
 
 /// The server's "command denied" errors: a table's privilege, a column's.
@@ -43,6 +45,10 @@ impl Billing for NoDeny {
 
     fn tables(&self) -> &'static [&'static str] {
         &["users", "pays"]
+    }
+
+    fn audit(&self) -> &'static dyn crate::billing::audit::Audit {
+        &audit::NoDenyAudit
     }
 
     fn find(
