@@ -370,6 +370,8 @@ pub enum ProtocolKind {
     /// rows are credited by `paysys statement`, never by a request — no caller is ever
     /// taken for it.
     Statement,
+    /// Click's SHOP API (Uzbekistan): Prepare books, Complete pays; MD5 `sign_string`.
+    Click,
 }
 
 /// How a protocol's requests prove where they come from.
@@ -398,6 +400,7 @@ impl ProtocolKind {
         ProtocolKind::Monobank,
         ProtocolKind::Wayforpay,
         ProtocolKind::Statement,
+        ProtocolKind::Click,
     ];
 
     pub fn name(self) -> &'static str {
@@ -412,6 +415,7 @@ impl ProtocolKind {
             ProtocolKind::Monobank => "monobank",
             ProtocolKind::Wayforpay => "wayforpay",
             ProtocolKind::Statement => "statement",
+            ProtocolKind::Click => "click",
         }
     }
 
@@ -442,6 +446,7 @@ impl ProtocolKind {
             ProtocolKind::Wayforpay => "wayforpay",
             // ABillS imports statements in its web interface, with no module of its own.
             ProtocolKind::Statement => "statement",
+            ProtocolKind::Click => "click",
         }
     }
 
@@ -449,7 +454,8 @@ impl ProtocolKind {
     /// `secret` or `certificate` (or an explicit `sign = "none"`).
     pub fn signature(self) -> Signature {
         match self {
-            ProtocolKind::Nonstop24 => Signature::Shared,
+            // Click signs with its secret_key: a key shared with the system, never optional.
+            ProtocolKind::Nonstop24 | ProtocolKind::Click => Signature::Shared,
             ProtocolKind::Easypay => Signature::Rsa,
             ProtocolKind::Liqpay | ProtocolKind::Monobank | ProtocolKind::Wayforpay => {
                 Signature::Provider
@@ -485,6 +491,9 @@ impl ProtocolKind {
             // them from paysys_connect, and check-config asks for abills_id on ABillS.
             ProtocolKind::Liqpay | ProtocolKind::Monobank | ProtocolKind::Wayforpay => 0,
             ProtocolKind::Statement => 0,
+            // Not in ABillS's public sources: import-abills takes the id from
+            // paysys_connect, and check-config asks for abills_id on ABillS.
+            ProtocolKind::Click => 0,
         }
     }
 }
@@ -1547,7 +1556,7 @@ impl Merged {
             // ABillS's ids of its card modules are not public: its reports would file
             // these payments under no system. The admin's paysys_connect says which.
             if billing == BillingKind::Abills
-                && (protocol.value.card() || protocol.value == ProtocolKind::Statement)
+                && protocol.value.abills_id() == 0
                 && s.abills_id.is_none()
             {
                 return Err(invalid(
@@ -2008,6 +2017,41 @@ test = false
         .unwrap_err()
         .to_string();
         assert!(e.contains("min_sum"), "{e}");
+    }
+
+    #[test]
+    fn click_needs_both_its_keys_and_no_others() {
+        let with = |keys: &str| {
+            load(&[(
+                "p.toml",
+                &format!("{MAIN}\n[[system]]\nname = \"click\"\nprotocol = \"click\"\n{keys}\n"),
+            )])
+        };
+        let c = with("service_id = \"17449\"\nsecret_key = \"k\"").unwrap();
+        let rule = c.system("click").unwrap().sign().cloned().unwrap();
+        assert_eq!(
+            (rule.secret.as_str(), rule.service),
+            ("k", ServiceSlot::Fixed("17449".into()))
+        );
+        for (keys, words) in [
+            ("service_id = \"17449\"", "protocol click needs secret_key"),
+            ("secret_key = \"k\"", "protocol click needs service_id"),
+            (
+                "service_id = \"1\"\nsecret_key = \" k\"",
+                "no spaces around it",
+            ),
+            (
+                "service_id = \"1\"\nsecret_key = \"k\"\nsign = \"none\"",
+                "sign: protocol click does not use it",
+            ),
+            (
+                "service_id = \"1\"\nsecret_key = \"k\"\nsecret = \"k\"",
+                "secret: protocol click does not use it",
+            ),
+        ] {
+            let e = with(keys).unwrap_err().to_string();
+            assert!(e.contains(words), "{keys}: {e}");
+        }
     }
 
     #[test]

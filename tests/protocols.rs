@@ -16,6 +16,7 @@ const SYSTEMS: &[(&str, &str, &str)] = &[
     ("privat", "privat", "127.0.0.4"),
     ("24ns", "24nonstop", "127.0.0.5"),
     ("easypay", "easypay", "127.0.0.6"),
+    ("click", "click", "127.0.0.8"),
 ];
 
 fn site() -> Abills {
@@ -26,6 +27,9 @@ fn site() -> Abills {
             let extra = match *protocol {
                 "24nonstop" => "secret = \"s3cret\"".to_string(),
                 "easypay" => format!("certificate = \"{}\"", cert.display()),
+                "click" => {
+                    "service_id = \"17449\"\nsecret_key = \"s3cret\"\nabills_id = 99".to_string()
+                }
                 _ => String::new(),
             };
             format!(
@@ -71,12 +75,18 @@ fn hostile_bodies_get_a_clean_error_and_move_no_money() {
     for (system, protocol, caller) in SYSTEMS {
         for (content_type, body) in &bodies {
             let r = post(&a, caller, content_type, body);
-            // A clean answer: the protocol's XML (an error in it), or the body refused whole.
+            // A clean answer: the protocol's XML or JSON (an error in it), or the body
+            // refused whole.
+            let clean = match *protocol {
+                "click" => {
+                    r.content_type.starts_with("application/json")
+                        && serde_json::from_str::<serde_json::Value>(&r.body)
+                            .is_ok_and(|v| v["error"].as_i64().is_some_and(|e| e < 0))
+                }
+                _ => r.content_type.starts_with("text/xml") && r.body.contains("<?xml"),
+            };
             assert!(
-                (r.status == 200
-                    && r.content_type.starts_with("text/xml")
-                    && r.body.contains("<?xml"))
-                    || r.status == 413,
+                (r.status == 200 && clean) || r.status == 413,
                 "{system} ({protocol}) on {content_type}: {r:?}"
             );
             assert!(

@@ -25,6 +25,7 @@ use toml::Value;
 use super::{ConfigError, ProtocolKind, Set};
 
 pub mod card;
+pub mod click;
 pub mod easypay;
 pub mod nonstop24;
 pub mod statement;
@@ -100,13 +101,15 @@ pub enum ProtocolSettings {
     Card(CardSettings),
     /// A bank account whose statements are imported.
     Statement(StatementBank),
+    /// Click's `secret_key` and `service_id`, as the rule its `sign_string` is checked by.
+    Click(SignRule),
 }
 
 impl ProtocolSettings {
     /// How the protocol's requests are signed with a shared secret, if they are.
     pub fn sign(&self) -> Option<&SignRule> {
         match self {
-            ProtocolSettings::Nonstop24(rule) => Some(rule),
+            ProtocolSettings::Nonstop24(rule) | ProtocolSettings::Click(rule) => Some(rule),
             _ => None,
         }
     }
@@ -276,6 +279,7 @@ pub(super) fn settings(keys: &Keys) -> Result<ProtocolSettings, ConfigError> {
             card::settings(keys)
         }
         ProtocolKind::Statement => statement::settings(keys),
+        ProtocolKind::Click => click::click(keys),
         ProtocolKind::Osmp | ProtocolKind::Ibox | ProtocolKind::City24 | ProtocolKind::Privat => {
             keys.only(&[])?;
             Ok(ProtocolSettings::None)

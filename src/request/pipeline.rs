@@ -416,14 +416,14 @@ fn decide(
         Command::Confirm(r) => Some(r.payment_id),
         _ => settled_order,
     };
-    let command = match command {
+    let command = match &command {
         Command::Confirm(r) | Command::Unbook(r) => {
             match resolve_order(&command, r, system, &config.database, conns, now) {
                 Ok(command) => command,
                 Err(outcome) => return outcome,
             }
         }
-        other => other,
+        _ => command,
     };
     // A provider's success is money already taken: the order was judged by today's limits
     // when it was made, and is not judged again.
@@ -819,7 +819,7 @@ impl Job<'_> {
 /// cancelled, the database down.
 fn resolve_order(
     command: &Command,
-    r: OrderRef,
+    r: &OrderRef,
     system: &System,
     database: &config::DatabaseConfig,
     conns: &mut Connections,
@@ -839,6 +839,19 @@ fn resolve_order(
             order.payment_id
         )))
     })?;
+    // What the request says of the order besides its number must be what was booked:
+    // another order id or account is not this order; another sum is a wrong amount.
+    let named_otherwise = r.order_id.as_ref().is_some_and(|t| *t != txn_id)
+        || r.account.as_ref().is_some_and(|a| *a != order.account);
+    if named_otherwise {
+        return Err(Outcome::Refused(Refusal::UnknownTxn));
+    }
+    if let Some(sum) = r.sum.filter(|s| *s != order.amount) {
+        return Err(Outcome::Refused(Refusal::BadSum(format!(
+            "the request says {sum}, order {} was booked for {}",
+            order.payment_id, order.amount
+        ))));
+    }
     match command {
         Command::Confirm(_) => {
             if order.cancelled {
@@ -857,6 +870,9 @@ fn resolve_order(
         }
         _ => {
             let paid = ledger::find(conn, &system.name, &txn_id).map_err(read)?;
+            if let (Some(stored), false) = (&paid, r.reverses) {
+                return Err(paid_stands(&order, stored.cancelled));
+            }
             if paid.is_some() {
                 return Ok(Command::Cancel(CancelOrder {
                     prv_txn: None,
@@ -869,7 +885,8 @@ fn resolve_order(
                     sum: order.amount,
                     repeat: order.cancelled,
                 }),
-                // Confirmed meanwhile: reverse that payment.
+                // Confirmed meanwhile: that payment stands, or is reversed.
+                Ok(false) if !r.reverses => Err(paid_stands(&order, false)),
                 Ok(false) => Ok(Command::Cancel(CancelOrder {
                     prv_txn: None,
                     txn_id: Some(txn_id),
@@ -878,6 +895,22 @@ fn resolve_order(
             }
         }
     }
+}
+
+/// The answer to an unbooking that does not reverse (Click's): the order was paid, and the
+/// payment stands — or it was reversed since by other means, and is as cancelled.
+fn paid_stands(order: &ledger::Order, reversed: bool) -> Outcome {
+    if reversed {
+        return Outcome::Cancelled {
+            prv_txn: order.payment_id,
+            sum: order.amount,
+            repeat: true,
+        };
+    }
+    Outcome::Refused(Refusal::CancelUnknown(format!(
+        "order {} is paid: this cancel abandons unpaid orders only, the payment stands",
+        order.payment_id
+    )))
 }
 
 /// A card provider's verified word on one of our orders: the pay of the order for a

@@ -17,6 +17,9 @@ pub enum Wire {
     Privat,
     /// EasyPay: `<Response>` with `StatusCode`.
     Easypay,
+    /// Click: a JSON object with `error`, `error_note`, `merchant_prepare_id` or
+    /// `merchant_confirm_id`.
+    Click,
 }
 
 impl Wire {
@@ -28,6 +31,7 @@ impl Wire {
             Wire::City24 => parse_city24(body)?,
             Wire::Privat => parse_privat(body)?,
             Wire::Easypay => parse_easypay(body)?,
+            Wire::Click => parse_click(body)?,
         };
         let (meaning, class) = match self {
             Wire::Osmp | Wire::Ibox => meaning(a.result),
@@ -35,6 +39,7 @@ impl Wire {
             Wire::City24 => meaning_city24(a.result),
             Wire::Privat => meaning_privat(a.result),
             Wire::Easypay => meaning_easypay(a.result),
+            Wire::Click => meaning_click(a.result),
         };
         a.meaning = meaning;
         a.class = class;
@@ -50,6 +55,7 @@ impl Wire {
             Wire::City24 => "City24 ResultCode",
             Wire::Privat => "PrivatBank ErrorInfo code",
             Wire::Easypay => "EasyPay StatusCode",
+            Wire::Click => "Click error",
         }
     }
 }
@@ -431,6 +437,47 @@ pub fn parse_easypay(body: &str) -> Option<Answer> {
     }
     answer.result = code?;
     Some(answer)
+}
+
+/// Click's JSON answer: `error` as the result, `error_note` as the comment, the prepare
+/// or confirm id as `prv_txn`; `None` when the body is no such object.
+pub fn parse_click(body: &str) -> Option<Answer> {
+    let v: serde_json::Value = serde_json::from_str(body).ok()?;
+    let result = i32::try_from(v.get("error")?.as_i64()?).ok()?;
+    let id = ["merchant_confirm_id", "merchant_prepare_id"]
+        .iter()
+        .find_map(|k| v.get(*k).filter(|id| !id.is_null()))
+        .map(|id| id.to_string().trim_matches('"').to_string());
+    Some(Answer {
+        result,
+        comment: v
+            .get("error_note")
+            .and_then(|n| n.as_str())
+            .unwrap_or("")
+            .to_string(),
+        prv_txn: id,
+        ..Answer::default()
+    })
+}
+
+/// What a Click `error` means, as paysys answers them (INSTALL, "Click").
+pub fn meaning_click(code: i32) -> (&'static str, Class) {
+    match code {
+        0 => ("success", Class::Ok),
+        -1 => (
+            "sign check failed (--secret, --service-id?)",
+            Class::Refused,
+        ),
+        -2 => ("incorrect amount", Class::Refused),
+        -3 => ("action not found", Class::Refused),
+        -4 => ("already paid", Class::Refused),
+        -5 => ("user does not exist", Class::Refused),
+        -6 => ("transaction does not exist", Class::Refused),
+        -7 => ("temporary error: ask again later", Class::Temporary),
+        -8 => ("error in request", Class::Refused),
+        -9 => ("transaction cancelled", Class::Refused),
+        _ => ("unknown error code", Class::Refused),
+    }
 }
 
 /// What an EasyPay `StatusCode` means, as paysys answers them (INSTALL, section 11).

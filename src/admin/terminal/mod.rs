@@ -75,7 +75,10 @@ OPTIONS
                        signed with --secret S; --sign sha1, --sign-amount as the system's
                        config says; --service-id ID sends and signs SERVICE_ID, as 2.20 and
                        later do; without it, none is sent or signed, as 2.10 does, for a
-                       system with sign_service_id = false)
+                       system with sign_service_id = false), or click (Click's SHOP API:
+                       check ACCOUNT SUM is a Prepare, pay a Prepare then its Complete;
+                       --txn-id is the click_trans_id; --secret S is the system's secret_key,
+                       --service-id ID its service_id; no --status or --cancel)
   --paypro FILE        a PayPRO provider file (providers.ini, providers_user.ini, or an own
                        MyProviders.ini) or a terminal's directory of them; repeat to layer
                        files in that order
@@ -238,9 +241,11 @@ fn parse_args(args: &[String]) -> Result<Args, String> {
                     "city24" => Wire::City24,
                     "privat" => Wire::Privat,
                     "easypay" => Wire::Easypay,
+                    "click" => Wire::Click,
                     other => {
                         return Err(format!(
-                            "--protocol {other}: osmp, ibox, city24, privat, easypay or 24nonstop"
+                            "--protocol {other}: osmp, ibox, city24, privat, easypay, click or \
+                             24nonstop"
                         ));
                     }
                 }
@@ -346,7 +351,30 @@ fn parse_args(args: &[String]) -> Result<Args, String> {
     } else if private_key.is_some() {
         return Err("--private-key is for --protocol easypay".into());
     }
-    if matches!(wire, Wire::Privat) && post {
+    if wire == Wire::Click {
+        if !paypro.is_empty() {
+            return Err("--protocol click or --paypro: one terminal at a time".into());
+        }
+        if matches!(action, Action::Status | Action::Cancel { .. }) {
+            return Err(
+                "Click has no status or cancel request: Click cancels by a Complete \
+                        with its error, for a payment it could not take"
+                    .into(),
+            );
+        }
+        if matches!(action, Action::Check { sum: None, .. }) {
+            return Err(
+                "a Click check is a Prepare, which names the sum: check ACCOUNT SUM".into(),
+            );
+        }
+        if secret.is_none() || service.is_none() {
+            return Err(
+                "--protocol click signs every request: --secret S (the system's secret_key) \
+                 and --service-id ID (its service_id)"
+                    .into(),
+            );
+        }
+    } else if matches!(wire, Wire::Privat) && post {
         return Err("PrivatBank requests are always POSTed XML: no --post".into());
     }
     if wire == Wire::Nonstop24 {
@@ -361,9 +389,13 @@ fn parse_args(args: &[String]) -> Result<Args, String> {
                 "--protocol 24nonstop signs every request: --secret S (the system's secret)".into(),
             );
         }
-    } else if secret.is_some() || sign_amount || (service.is_some() && wire != Wire::Easypay) {
+    } else if (secret.is_some() && wire != Wire::Click)
+        || sign_amount
+        || (service.is_some() && !matches!(wire, Wire::Easypay | Wire::Click))
+    {
         return Err(
-            "--secret and --sign-amount are for --protocol 24nonstop, --service-id for 24nonstop and easypay"
+            "--secret is for --protocol 24nonstop and click, --sign-amount for 24nonstop, \
+             --service-id for 24nonstop, easypay and click"
                 .into(),
         );
     }
@@ -384,7 +416,7 @@ fn parse_args(args: &[String]) -> Result<Args, String> {
         None => None,
         Some(v) => Some(
             match wire {
-                Wire::Osmp | Wire::Ibox => TxnId::parse(&v),
+                Wire::Osmp | Wire::Ibox | Wire::Click => TxnId::parse(&v),
                 Wire::City24 | Wire::Privat | Wire::Easypay => TxnId::parse_token(&v),
                 Wire::Nonstop24 => TxnId::parse_token(&v),
             }
@@ -535,11 +567,67 @@ fn request_for(
     match args.wire {
         Wire::Privat => privat_request(args, command, txn_id, extra),
         Wire::Easypay => easypay_request(args, command, txn_id, extra),
+        Wire::Click => osmp_request(
+            &Args {
+                post: true,
+                ..args.clone()
+            },
+            click_form(args, command, txn_id, extra),
+        ),
         Wire::City24 => osmp_request(args, city24_form(args, command, txn_id, extra)),
         Wire::Osmp | Wire::Ibox | Wire::Nonstop24 => {
             osmp_request(args, osmp_form(args, command, txn_id, extra))
         }
     }
+}
+
+/// Click: a Prepare (`action=0`; "check" and "book") or the Complete of the booking
+/// `prv_txn` (`action=1`), signed with the system's secret_key as Click signs them.
+fn click_form(args: &Args, command: &str, txn_id: &TxnId, extra: &[(&str, String)]) -> String {
+    let get = |k: &str| {
+        extra
+            .iter()
+            .find(|(n, _)| *n == k)
+            .map(|(_, v)| v.as_str())
+            .unwrap_or("")
+    };
+    let complete = command == "confirm";
+    let action = if complete { "1" } else { "0" };
+    let sign_time = Local::now().format("%Y-%m-%d %H:%M:%S").to_string();
+    let (account, amount, prepare_id) = (get("account"), get("sum"), get("prv_txn"));
+    let mut pairs: Vec<(String, String)> = vec![
+        ("click_trans_id".into(), txn_id.to_string()),
+        (
+            "service_id".into(),
+            args.service.clone().unwrap_or_default(),
+        ),
+        ("click_paydoc_id".into(), txn_id.to_string()),
+        ("merchant_trans_id".into(), account.into()),
+        ("amount".into(), amount.into()),
+        ("action".into(), action.into()),
+        ("error".into(), "0".into()),
+        ("error_note".into(), "Success".into()),
+        ("sign_time".into(), sign_time.clone()),
+    ];
+    if complete {
+        pairs.push(("merchant_prepare_id".into(), prepare_id.into()));
+    }
+    if let Some(rule) = &args.sign {
+        // What cannot be signed goes without sign_string, and the endpoint says -1.
+        if let Ok(sign) = crate::protocol::click::signature(
+            rule,
+            txn_id.as_str(),
+            account,
+            complete.then_some(prepare_id),
+            amount,
+            action,
+            &sign_time,
+        ) {
+            pairs.push(("sign_string".into(), sign));
+        }
+    }
+    pairs.extend(args.params.iter().cloned());
+    serde_urlencoded::to_string(&pairs).unwrap_or_default()
 }
 
 /// City24: `QueryType`, `TransactionId`, `Account`, `Amount`, `TransactionDate`; a cancel
@@ -741,9 +829,9 @@ fn osmp_terminal(client: &Client, args: &Args) -> Verdict {
                 ("txn_date", txn_date),
             ];
             let repeat = repeat_command(args, &txn_id, &format!("pay {account} {sum}"));
-            // EasyPay: the Payment books the order (nothing credited), the Confirm of its
-            // PaymentId pays it.
-            let request = if args.wire == Wire::Easypay {
+            // EasyPay and Click: the Payment (Prepare) books the order (nothing credited),
+            // the Confirm (Complete) of its PaymentId (merchant_prepare_id) pays it.
+            let request = if matches!(args.wire, Wire::Easypay | Wire::Click) {
                 let book = request_for(args, "book", &txn_id, &extra);
                 let payment_id = match exchange(client, &book, args.retry_for, args.wire) {
                     Ending::Answer(a) if a.ok() => match a.prv_txn {
@@ -758,7 +846,9 @@ fn osmp_terminal(client: &Client, args: &Args) -> Verdict {
                 say(&format!(
                     "   booked as PaymentId {payment_id}: confirming it"
                 ));
-                request_for(args, "confirm", &txn_id, &[("prv_txn", payment_id)])
+                let mut confirm = extra.to_vec();
+                confirm.push(("prv_txn", payment_id));
+                request_for(args, "confirm", &txn_id, &confirm)
             } else {
                 request_for(args, "pay", &txn_id, &extra)
             };
@@ -862,6 +952,11 @@ fn repeat_command(args: &Args, txn_id: &TxnId, what: &str) -> String {
         Wire::City24 => cmd.push_str(" --protocol city24"),
         Wire::Privat => cmd.push_str(" --protocol privat"),
         Wire::Easypay => cmd.push_str(" --protocol easypay --private-key KEY"),
+        // Never the secret itself on the screen.
+        Wire::Click => cmd.push_str(&format!(
+            " --protocol click --secret \"$SECRET\" --service-id '{}'",
+            args.service.as_deref().unwrap_or("")
+        )),
     }
     if let (Wire::Nonstop24, Some(rule)) = (args.wire, &args.sign) {
         // Never the secret itself on the screen.

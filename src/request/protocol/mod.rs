@@ -18,6 +18,7 @@ use crate::domain::AccountRule;
 use crate::outcome::{Command, Echo, Outcome, Refusal};
 
 pub mod city24;
+pub mod click;
 pub mod easypay;
 pub mod nonstop24;
 pub mod osmp;
@@ -124,6 +125,7 @@ pub fn of(kind: ProtocolKind, dialect: Dialect) -> &'static dyn Protocol {
         (ProtocolKind::Monobank, _) => &crate::card::callback::Monobank,
         (ProtocolKind::Wayforpay, _) => &crate::card::callback::Wayforpay,
         (ProtocolKind::Statement, _) => &statement::Statement,
+        (ProtocolKind::Click, _) => &click::Click,
     }
 }
 
