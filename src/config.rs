@@ -372,6 +372,8 @@ pub enum ProtocolKind {
     Statement,
     /// Click's SHOP API (Uzbekistan): Prepare books, Complete pays; MD5 `sign_string`.
     Click,
+    /// Payme's Merchant API (Uzbekistan): JSON-RPC, the `Authorization` header's key.
+    Payme,
 }
 
 /// How a protocol's requests prove where they come from.
@@ -401,6 +403,7 @@ impl ProtocolKind {
         ProtocolKind::Wayforpay,
         ProtocolKind::Statement,
         ProtocolKind::Click,
+        ProtocolKind::Payme,
     ];
 
     pub fn name(self) -> &'static str {
@@ -416,6 +419,7 @@ impl ProtocolKind {
             ProtocolKind::Wayforpay => "wayforpay",
             ProtocolKind::Statement => "statement",
             ProtocolKind::Click => "click",
+            ProtocolKind::Payme => "payme",
         }
     }
 
@@ -447,6 +451,7 @@ impl ProtocolKind {
             // ABillS imports statements in its web interface, with no module of its own.
             ProtocolKind::Statement => "statement",
             ProtocolKind::Click => "click",
+            ProtocolKind::Payme => "payme",
         }
     }
 
@@ -454,8 +459,11 @@ impl ProtocolKind {
     /// `secret` or `certificate` (or an explicit `sign = "none"`).
     pub fn signature(self) -> Signature {
         match self {
-            // Click signs with its secret_key: a key shared with the system, never optional.
-            ProtocolKind::Nonstop24 | ProtocolKind::Click => Signature::Shared,
+            // Click signs with its secret_key, Payme sends its key: a key shared with the
+            // system, never optional.
+            ProtocolKind::Nonstop24 | ProtocolKind::Click | ProtocolKind::Payme => {
+                Signature::Shared
+            }
             ProtocolKind::Easypay => Signature::Rsa,
             ProtocolKind::Liqpay | ProtocolKind::Monobank | ProtocolKind::Wayforpay => {
                 Signature::Provider
@@ -491,9 +499,9 @@ impl ProtocolKind {
             // them from paysys_connect, and check-config asks for abills_id on ABillS.
             ProtocolKind::Liqpay | ProtocolKind::Monobank | ProtocolKind::Wayforpay => 0,
             ProtocolKind::Statement => 0,
-            // Not in ABillS's public sources: import-abills takes the id from
+            // Neither is in ABillS's public sources: import-abills takes the ids from
             // paysys_connect, and check-config asks for abills_id on ABillS.
-            ProtocolKind::Click => 0,
+            ProtocolKind::Click | ProtocolKind::Payme => 0,
         }
     }
 }

@@ -39,7 +39,7 @@ fn outcomes(parsed: &Result<Command, Refusal>) -> Vec<Outcome> {
             });
         }
         Ok(Command::Confirm(r)) | Ok(Command::Unbook(r)) => {
-            assert!(r.payment_id > 0 && !r.reverses, "{r:?}");
+            assert!(r.payment_id.is_some_and(|p| p > 0) && !r.reverses, "{r:?}");
             assert!(r.order_id.is_some() && r.account.is_some(), "{r:?}");
             assert!(r.sum.is_some_and(|s| s.kopecks() >= 0), "{r:?}");
             all.push(Outcome::Paid {

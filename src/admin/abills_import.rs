@@ -384,6 +384,15 @@ fn map_row(row: &ConnectRow, taken: &[String], others: &[Existing]) -> Mapped {
                     lines.push(Line::Key("service_id = \"\"".into()));
                     lines.push(Line::Key("secret_key = \"\"".into()));
                 }
+                Signature::Shared if *p == ProtocolKind::Payme => {
+                    blockers.push(format!(
+                        "protocol payme authenticates each request with the merchant key: copy \
+                         $conf{{PAYSYS_{}_PASSWD}} from ABillS's config.pl (the key of Payme's \
+                         cabinet) into key = \"…\" below, then take the system in",
+                        comment_text(&upper)
+                    ));
+                    lines.push(Line::Key("key = \"\"".into()));
+                }
                 Signature::Shared => {
                     blockers.push(format!(
                         "protocol {} signs its requests: copy $conf{{PAYSYS_{}_SECRET}} from \

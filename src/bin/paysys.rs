@@ -199,8 +199,8 @@ fn check_db(path: Option<PathBuf>) -> ExitCode {
     // speaks one of them.
     let mut tables: Vec<&str> = billing.tables().to_vec();
     let books = |p: paysys::config::ProtocolKind| {
-        use paysys::config::ProtocolKind::{Click, Easypay};
-        matches!(p, Easypay | Click)
+        use paysys::config::ProtocolKind::{Click, Easypay, Payme};
+        matches!(p, Easypay | Click | Payme)
     };
     if config
         .systems

@@ -78,6 +78,7 @@ pub const KEYS: &[Key] = &[
     statement::IBAN,
     statement::CLIENT_ID,
     statement::ACCOUNT_ID,
+    click::KEY,
 ];
 
 /// `sign`: the hash of a signed protocol, or `"none"` to accept unsigned requests.
@@ -103,13 +104,17 @@ pub enum ProtocolSettings {
     Statement(StatementBank),
     /// Click's `secret_key` and `service_id`, as the rule its `sign_string` is checked by.
     Click(SignRule),
+    /// Payme's merchant `key`, as `secret` (the rest of the rule is unused).
+    Payme(SignRule),
 }
 
 impl ProtocolSettings {
     /// How the protocol's requests are signed with a shared secret, if they are.
     pub fn sign(&self) -> Option<&SignRule> {
         match self {
-            ProtocolSettings::Nonstop24(rule) | ProtocolSettings::Click(rule) => Some(rule),
+            ProtocolSettings::Nonstop24(rule)
+            | ProtocolSettings::Click(rule)
+            | ProtocolSettings::Payme(rule) => Some(rule),
             _ => None,
         }
     }
@@ -280,6 +285,7 @@ pub(super) fn settings(keys: &Keys) -> Result<ProtocolSettings, ConfigError> {
         }
         ProtocolKind::Statement => statement::settings(keys),
         ProtocolKind::Click => click::click(keys),
+        ProtocolKind::Payme => click::payme(keys),
         ProtocolKind::Osmp | ProtocolKind::Ibox | ProtocolKind::City24 | ProtocolKind::Privat => {
             keys.only(&[])?;
             Ok(ProtocolSettings::None)

@@ -86,6 +86,8 @@ pub struct Booking {
     pub order_id: TxnId,
     pub account: Account,
     pub sum: Amount,
+    /// When the payment system says it made the order (Payme's `time`), kept with it.
+    pub at: Option<chrono::NaiveDateTime>,
 }
 
 /// A booked order, by the number we answered its booking with (EasyPay's PaymentId,
@@ -93,7 +95,9 @@ pub struct Booking {
 /// names the order otherwise than it was booked is refused, not applied to it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OrderRef {
-    pub payment_id: u64,
+    /// `None`: the request names the order by the payment system's id alone (Payme's
+    /// `id`), which `order_id` then holds.
+    pub payment_id: Option<u64>,
     /// The payment system's order id, where the request repeats it (Click's
     /// click_trans_id): it must be the order's.
     pub order_id: Option<TxnId>,
@@ -106,17 +110,20 @@ pub struct OrderRef {
     /// Cancel) or is refused, the payment standing (Click's Complete with an error: it
     /// abandons a payment, it never takes one back).
     pub reverses: bool,
+    /// Why the payment system unbooks it (Payme's cancel `reason`), kept with the order.
+    pub note: Option<String>,
 }
 
 impl OrderRef {
     /// The order `payment_id` names, nothing else said of it (EasyPay).
     pub fn ours(payment_id: u64) -> OrderRef {
         OrderRef {
-            payment_id,
+            payment_id: Some(payment_id),
             order_id: None,
             account: None,
             sum: None,
             reverses: true,
+            note: None,
         }
     }
 }

@@ -255,6 +255,7 @@ impl Protocol for Click {
                 order_id,
                 account,
                 sum,
+                at: None,
             }));
         }
         let payment_id = number("merchant_prepare_id", prepare_text).map_err(Refusal::BadTxnId)?;
@@ -270,11 +271,12 @@ impl Protocol for Click {
             }
         };
         let order = OrderRef {
-            payment_id,
+            payment_id: Some(payment_id),
             order_id: Some(order_id),
             account: Some(account.as_str().to_string()),
             sum: Some(sum),
             reverses: false,
+            note: None,
         };
         Ok(if failed {
             Command::Unbook(order)
@@ -453,11 +455,12 @@ mod tests {
             ("1485296553", "5907", Amount::from_kopecks(110_000))
         );
         let want = OrderRef {
-            payment_id: 20226190,
+            payment_id: Some(20226190),
             order_id: Some(TxnId::parse("1485296553").unwrap()),
             account: Some("5907".into()),
             sum: Some(Amount::from_kopecks(110_000)),
             reverses: false,
+            note: None,
         };
         let ok = complete("0");
         assert_eq!(

@@ -344,6 +344,7 @@ impl Protocol for Easypay {
                     order_id,
                     account,
                     sum,
+                    at: None,
                 }))
             }
             "Confirm" => Ok(Command::Confirm(payment_id()?)),

@@ -15,6 +15,7 @@ use chrono::NaiveDateTime;
 use crate::cgi::{Request, Response};
 use crate::config::{CardSettings, ProtocolKind, RsaRule, SignRule, System};
 use crate::domain::AccountRule;
+use crate::ledger::OrderView;
 use crate::outcome::{Command, Echo, Outcome, Refusal};
 
 pub mod city24;
@@ -22,6 +23,7 @@ pub mod click;
 pub mod easypay;
 pub mod nonstop24;
 pub mod osmp;
+pub mod payme;
 pub mod privat;
 pub mod sign;
 pub mod statement;
@@ -68,6 +70,21 @@ pub trait Protocol: Sync {
 
     /// The answer for `outcome`. Every value taken from `echo` must be escaped.
     fn render(&self, echo: &Echo, outcome: &Outcome) -> Reply;
+
+    /// How long a booked order may wait to be paid, where the protocol says (Payme: 12
+    /// hours): past it, the order is cancelled when next touched. `None`: as long as it
+    /// takes.
+    fn order_lifetime(&self) -> Option<chrono::Duration> {
+        None
+    }
+
+    /// The answer for `outcome` when the protocol's answers tell the named orders' whole
+    /// story ([`Protocol::order_lifetime`] is set: Payme): `orders` are the ones the
+    /// request names, read after it was decided (all of a listing's period).
+    fn render_orders(&self, echo: &Echo, outcome: &Outcome, orders: &[OrderView]) -> Reply {
+        let _ = orders;
+        self.render(echo, outcome)
+    }
 
     /// The answer signed for the caller, where the protocol signs answers and the system
     /// has a key (EasyPay); why it could not be, for the log (the answer goes unsigned).
@@ -126,6 +143,7 @@ pub fn of(kind: ProtocolKind, dialect: Dialect) -> &'static dyn Protocol {
         (ProtocolKind::Wayforpay, _) => &crate::card::callback::Wayforpay,
         (ProtocolKind::Statement, _) => &statement::Statement,
         (ProtocolKind::Click, _) => &click::Click,
+        (ProtocolKind::Payme, _) => &payme::Payme,
     }
 }
 
