@@ -31,12 +31,13 @@
 //! * `bench_5_protocols`: `paysys_check.cgi` processes, one at a time, for a check and a pay
 //!   of every protocol it speaks (OSMP, iBox, City24, PrivatBank, 24NonStop with its SIGN,
 //!   EasyPay with its RSA signature: the Payment that books and the Confirm that pays,
-//!   Click with its MD5 sign_string: the Prepare that books and the Complete that pays), on
+//!   Click with its MD5 sign_string: the Prepare that books and the Complete that pays,
+//!   Payme with its key in the Authorization header: the Create and the Perform), on
 //!   one ABillS database: CPU time and peak RSS, each next to OSMP's.
 //! * `bench_6_protocols_web`: the same checks and pays through nginx, `paysys_check.cgi` as a
 //!   CGI and persistent, with `wrk` and `bench/requests.lua` (a file of requests, each sent
-//!   once: new ids for every pay), next to the no-op CGI and OSMP's; EasyPay's and Click's
-//!   pays are confirmations (Completes) of orders booked beforehand.
+//!   once: new ids for every pay), next to the no-op CGI and OSMP's; EasyPay's, Click's and
+//!   Payme's pays are confirmations (Completes, Performs) of orders booked beforehand.
 //! * `bench_7_cluster`: `osmp` check and pay through one, two and three web nodes on a
 //!   three-node Galera cluster (tests/common/galera.rs, all on this machine) against one
 //!   web node on a plain private server with the same settings: each web node an install
@@ -1988,6 +1989,7 @@ fn bench_5_protocols() {
             8,
             "service_id = \"17449\"\nsecret_key = \"s3cret\"\nabills_id = 99",
         ),
+        system("payme", "payme", 9, "key = \"s3cret\"\nabills_id = 98"),
     ]
     .concat();
     site.write_config(&common::abills::config_text(&db.url, &systems));
@@ -2033,6 +2035,15 @@ fn bench_5_protocols() {
     };
     let click_complete = click_form.clone();
     let reps = s.reps;
+    // Payme's calls: a Create (booking PM<n>) or the Perform of it, JSON.
+    let payme = |method: &str, i: usize| {
+        format!(
+            "{{\"id\":1,\"method\":\"{method}\",\"params\":{{\"id\":\"PM{}\",\"time\":1795000000000,\
+             \"amount\":100,\"account\":{{\"login\":\"test1\"}}}}}}",
+            800_000 + i
+        )
+    };
+    let payme_auth = "Basic UGF5Y29tOnMzY3JldA=="; // base64("Paycom:s3cret")
     let ep_key = paysys::protocol::easypay::load_private_key(&fixtures.join("easysoft.key"))
         .expect("the test EasySoft key");
     let ep_signed = move |operation: &str| {
@@ -2198,17 +2209,30 @@ fn bench_5_protocols() {
             "<StatusCode>0</StatusCode>",
         ),
         (
+            "payme create: book (Authorization key)",
+            "127.0.0.9",
+            post(Box::new(move |i| payme("CreateTransaction", i))),
+            "\"state\":1",
+        ),
+        (
+            "payme perform: pay (Authorization key)",
+            "127.0.0.9",
+            post(Box::new(move |i| payme("PerformTransaction", i))),
+            "\"state\":2",
+        ),
+        (
             "click prepare: book (MD5 sign_string)",
             "127.0.0.8",
             get(Box::new(move |i| click_form(800_000 + i, None))),
             "\"error\":0",
         ),
-        // The orders the Prepares booked follow EasyPay's (reps + 3 of them) in paysys_order.
+        // The orders the Prepares booked follow EasyPay's and Payme's (reps + 3 each) in
+        // paysys_order.
         (
             "click complete: pay (MD5 sign_string)",
             "127.0.0.8",
             get(Box::new(move |i| {
-                click_complete(800_000 + i, Some(reps + 3 + i + 1))
+                click_complete(800_000 + i, Some(2 * (reps + 3) + i + 1))
             })),
             "\"error\":0",
         ),
@@ -2223,6 +2247,9 @@ fn bench_5_protocols() {
                 .map(|b| b.len().to_string())
                 .unwrap_or_default();
             let mut vars = cgi_vars(&config, &query, caller);
+            if *caller == "127.0.0.9" {
+                vars.push(("HTTP_AUTHORIZATION", payme_auth));
+            }
             if body.is_some() {
                 vars.retain(|(k, _)| *k != "REQUEST_METHOD");
                 vars.push(("REQUEST_METHOD", "POST"));
@@ -2359,6 +2386,14 @@ fn bench_6_protocols_web() {
         )
     };
     let click_system = "service_id = \"17449\"\nsecret_key = \"s3cret\"\nabills_id = 99";
+    // Performs of the Payme orders booked beforehand (paysys_order ids 2n+1..3n, below),
+    // with the key in the Authorization header.
+    let payme_perform = |i: usize| {
+        format!(
+            "POST\t{path}\t{{\"id\":1,\"method\":\"PerformTransaction\",\"params\":{{\"id\":\"PMB{i}\"}}}}\t\
+             Basic UGF5Y29tOnMzY3JldA=="
+        )
+    };
     let privat = |action: &str, data: String| {
         format!("<Transfer interface=\"Debt\" action=\"{action}\">{data}</Transfer>")
     };
@@ -2442,6 +2477,12 @@ fn bench_6_protocols_web() {
             expect: "pay 0",
         },
         ProtocolTarget {
+            name: "payme perform (pay, Authorization key)".into(),
+            system: system("payme", "key = \"s3cret\"\nabills_id = 98"),
+            lines: (1..=n).map(payme_perform).collect(),
+            expect: "pay 0",
+        },
+        ProtocolTarget {
             name: "click complete (pay, MD5 sign_string)".into(),
             system: system("click", click_system),
             lines: (1..=n).map(|i| get(click_complete(7_000_000 + i, n + i))).collect(),
@@ -2476,6 +2517,15 @@ fn bench_6_protocols_web() {
                 values.join(",")
             ))
             .expect("book Click's orders");
+            let values: Vec<String> = chunk
+                .iter()
+                .map(|i| format!("({}, 'payme', 'PMB{i}', 'test1', 1.00, NOW())", 2 * n + i))
+                .collect();
+            conn.query_drop(format!(
+                "INSERT INTO paysys_order (id, system_name, order_id, account, amount, created) VALUES {}",
+                values.join(",")
+            ))
+            .expect("book Payme's orders");
         }
     }
     let out_dir = s.out.join("protocols");

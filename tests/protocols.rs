@@ -17,6 +17,7 @@ const SYSTEMS: &[(&str, &str, &str)] = &[
     ("24ns", "24nonstop", "127.0.0.5"),
     ("easypay", "easypay", "127.0.0.6"),
     ("click", "click", "127.0.0.8"),
+    ("payme", "payme", "127.0.0.9"),
 ];
 
 fn site() -> Abills {
@@ -30,6 +31,7 @@ fn site() -> Abills {
                 "click" => {
                     "service_id = \"17449\"\nsecret_key = \"s3cret\"\nabills_id = 99".to_string()
                 }
+                "payme" => "key = \"s3cret\"\nabills_id = 98".to_string(),
                 _ => String::new(),
             };
             format!(
@@ -82,6 +84,12 @@ fn hostile_bodies_get_a_clean_error_and_move_no_money() {
                     r.content_type.starts_with("application/json")
                         && serde_json::from_str::<serde_json::Value>(&r.body)
                             .is_ok_and(|v| v["error"].as_i64().is_some_and(|e| e < 0))
+                }
+                // Without the key: -32504, whatever the body.
+                "payme" => {
+                    r.content_type.starts_with("application/json")
+                        && serde_json::from_str::<serde_json::Value>(&r.body)
+                            .is_ok_and(|v| v["error"]["code"] == -32504)
                 }
                 _ => r.content_type.starts_with("text/xml") && r.body.contains("<?xml"),
             };

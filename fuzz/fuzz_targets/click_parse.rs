@@ -30,7 +30,10 @@ fn outcomes(parsed: &Result<Command, Refusal>) -> Vec<Outcome> {
     match parsed {
         Err(r) => all.push(Outcome::Refused(r.clone())),
         Ok(Command::Book(b)) => {
-            assert!(b.order_id.as_str().bytes().all(|c| c.is_ascii_digit()), "{b:?}");
+            assert!(
+                b.order_id.as_str().bytes().all(|c| c.is_ascii_digit()),
+                "{b:?}"
+            );
             assert!(b.sum.kopecks() >= 0);
             assert_eq!(Amount::parse(&b.sum.to_string()), Ok(b.sum));
             all.push(Outcome::Booked {
@@ -82,9 +85,17 @@ fn signed(data: &[u8], rule: &SignRule) -> Option<Vec<u8>> {
 fn check_json(body: &str) {
     let v: serde_json::Value =
         serde_json::from_str(body).unwrap_or_else(|e| panic!("not JSON ({e}): {body:?}"));
-    let o = v.as_object().unwrap_or_else(|| panic!("not an object: {body:?}"));
-    assert!(o.get("error").and_then(|e| e.as_i64()).is_some(), "{body:?}");
-    assert!(o.get("error_note").and_then(|e| e.as_str()).is_some(), "{body:?}");
+    let o = v
+        .as_object()
+        .unwrap_or_else(|| panic!("not an object: {body:?}"));
+    assert!(
+        o.get("error").and_then(|e| e.as_i64()).is_some(),
+        "{body:?}"
+    );
+    assert!(
+        o.get("error_note").and_then(|e| e.as_str()).is_some(),
+        "{body:?}"
+    );
     assert!(o.contains_key("click_trans_id"), "{body:?}");
 }
 

@@ -1134,6 +1134,16 @@ txn_prefix = \"OSM\"
     }
 
     #[test]
+    fn payme_waits_for_its_key() {
+        let text = render_rows(&[row(1, 121, "Payme", "Payme.pm", "203.0.113.8", 0)]);
+        let flat = text.replace("\n# ", " ");
+        assert!(flat.contains("$conf{PAYSYS_PAYME_PASSWD}"), "{text}");
+        assert!(text.contains("# protocol = \"payme\"\n"), "{text}");
+        assert!(text.contains("# key = \"\"\n"), "{text}");
+        assert!(load(&text).systems.is_empty(), "{text}");
+    }
+
+    #[test]
     fn modules_paysys_does_not_speak_are_shown_commented_out() {
         let rows = [
             row(1, 44, "Osmp", "Osmp.pm", "192.0.2.10", 0),

@@ -78,7 +78,11 @@ OPTIONS
                        system with sign_service_id = false), or click (Click's SHOP API:
                        check ACCOUNT SUM is a Prepare, pay a Prepare then its Complete;
                        --txn-id is the click_trans_id; --secret S is the system's secret_key,
-                       --service-id ID its service_id; no --status or --cancel)
+                       --service-id ID its service_id; no --status or --cancel), or payme
+                       (Payme's Merchant API: check ACCOUNT SUM is CheckPerformTransaction,
+                       pay a CreateTransaction then its PerformTransaction, --txn-id the
+                       Payme id; --secret S is the system's key, sent as Basic Paycom:S;
+                       no --status or --cancel)
   --paypro FILE        a PayPRO provider file (providers.ini, providers_user.ini, or an own
                        MyProviders.ini) or a terminal's directory of them; repeat to layer
                        files in that order
@@ -242,10 +246,11 @@ fn parse_args(args: &[String]) -> Result<Args, String> {
                     "privat" => Wire::Privat,
                     "easypay" => Wire::Easypay,
                     "click" => Wire::Click,
+                    "payme" => Wire::Payme,
                     other => {
                         return Err(format!(
-                            "--protocol {other}: osmp, ibox, city24, privat, easypay, click or \
-                             24nonstop"
+                            "--protocol {other}: osmp, ibox, city24, privat, easypay, click, \
+                             payme or 24nonstop"
                         ));
                     }
                 }
@@ -374,6 +379,22 @@ fn parse_args(args: &[String]) -> Result<Args, String> {
                     .into(),
             );
         }
+    } else if wire == Wire::Payme {
+        if !paypro.is_empty() || matches!(action, Action::Status | Action::Cancel { .. }) {
+            return Err(
+                "--protocol payme checks and pays; no --status, --cancel or --paypro".into(),
+            );
+        }
+        if matches!(action, Action::Check { sum: None, .. }) {
+            return Err("a Payme check names the sum: check ACCOUNT SUM".into());
+        }
+        if secret.is_none() || service.is_some() || user.is_some() {
+            return Err(
+                "--protocol payme authenticates with the system's key: --secret KEY (sent as \
+                 Basic Paycom:KEY), no --service-id or --user"
+                    .into(),
+            );
+        }
     } else if matches!(wire, Wire::Privat) && post {
         return Err("PrivatBank requests are always POSTed XML: no --post".into());
     }
@@ -389,7 +410,7 @@ fn parse_args(args: &[String]) -> Result<Args, String> {
                 "--protocol 24nonstop signs every request: --secret S (the system's secret)".into(),
             );
         }
-    } else if (secret.is_some() && wire != Wire::Click)
+    } else if (secret.is_some() && !matches!(wire, Wire::Click | Wire::Payme))
         || sign_amount
         || (service.is_some() && !matches!(wire, Wire::Easypay | Wire::Click))
     {
@@ -417,6 +438,7 @@ fn parse_args(args: &[String]) -> Result<Args, String> {
         Some(v) => Some(
             match wire {
                 Wire::Osmp | Wire::Ibox | Wire::Click => TxnId::parse(&v),
+                Wire::Payme => TxnId::parse_token(&v),
                 Wire::City24 | Wire::Privat | Wire::Easypay => TxnId::parse_token(&v),
                 Wire::Nonstop24 => TxnId::parse_token(&v),
             }
@@ -567,6 +589,7 @@ fn request_for(
     match args.wire {
         Wire::Privat => privat_request(args, command, txn_id, extra),
         Wire::Easypay => easypay_request(args, command, txn_id, extra),
+        Wire::Payme => payme_request(args, command, txn_id, extra),
         Wire::Click => osmp_request(
             &Args {
                 post: true,
@@ -628,6 +651,54 @@ fn click_form(args: &Args, command: &str, txn_id: &TxnId, extra: &[(&str, String
     }
     pairs.extend(args.params.iter().cloned());
     serde_urlencoded::to_string(&pairs).unwrap_or_default()
+}
+
+/// Payme: a JSON-RPC POST — CheckPerformTransaction ("check"), CreateTransaction
+/// ("book", the id is --txn-id), PerformTransaction ("confirm") — with the key as Basic
+/// auth, login Paycom.
+fn payme_request(
+    args: &Args,
+    command: &str,
+    txn_id: &TxnId,
+    extra: &[(&str, String)],
+) -> HttpRequest {
+    let get = |k: &str| {
+        extra
+            .iter()
+            .find(|(n, _)| *n == k)
+            .map(|(_, v)| v.as_str())
+            .unwrap_or("")
+    };
+    // The sum in tiyin: the terminal's sums parsed as amounts.
+    let tiyin = Amount::parse(get("sum")).map(Amount::kopecks).unwrap_or(0);
+    let account = serde_json::json!({ "account": get("account") });
+    let ms = chrono::Local::now().timestamp_millis();
+    let (method, params) = match command {
+        "check" => (
+            "CheckPerformTransaction",
+            serde_json::json!({ "amount": tiyin, "account": account }),
+        ),
+        "book" => (
+            "CreateTransaction",
+            serde_json::json!({ "id": txn_id.as_str(), "time": ms, "amount": tiyin, "account": account }),
+        ),
+        _ => (
+            "PerformTransaction",
+            serde_json::json!({ "id": txn_id.as_str() }),
+        ),
+    };
+    let body =
+        serde_json::json!({ "jsonrpc": "2.0", "id": ms, "method": method, "params": params });
+    HttpRequest {
+        method: Method::Post,
+        url: args.url.clone().unwrap_or_default(),
+        body: Some(body.to_string()),
+        content_type: Some("application/json".into()),
+        basic_auth: args
+            .sign
+            .as_ref()
+            .map(|rule| ("Paycom".to_string(), rule.secret.clone())),
+    }
 }
 
 /// City24: `QueryType`, `TransactionId`, `Account`, `Amount`, `TransactionDate`; a cancel
@@ -831,7 +902,7 @@ fn osmp_terminal(client: &Client, args: &Args) -> Verdict {
             let repeat = repeat_command(args, &txn_id, &format!("pay {account} {sum}"));
             // EasyPay and Click: the Payment (Prepare) books the order (nothing credited),
             // the Confirm (Complete) of its PaymentId (merchant_prepare_id) pays it.
-            let request = if matches!(args.wire, Wire::Easypay | Wire::Click) {
+            let request = if matches!(args.wire, Wire::Easypay | Wire::Click | Wire::Payme) {
                 let book = request_for(args, "book", &txn_id, &extra);
                 let payment_id = match exchange(client, &book, args.retry_for, args.wire) {
                     Ending::Answer(a) if a.ok() => match a.prv_txn {
@@ -953,6 +1024,7 @@ fn repeat_command(args: &Args, txn_id: &TxnId, what: &str) -> String {
         Wire::Privat => cmd.push_str(" --protocol privat"),
         Wire::Easypay => cmd.push_str(" --protocol easypay --private-key KEY"),
         // Never the secret itself on the screen.
+        Wire::Payme => cmd.push_str(" --protocol payme --secret \"$KEY\""),
         Wire::Click => cmd.push_str(&format!(
             " --protocol click --secret \"$SECRET\" --service-id '{}'",
             args.service.as_deref().unwrap_or("")
