@@ -220,6 +220,27 @@ fn a_complete_with_clicks_error_cancels_the_prepared_payment() {
     assert_eq!(orders(&a.db), 1);
 }
 
+/// Twenty identical Prepares at once book one order, and all answer its number.
+#[test]
+fn concurrent_prepares_book_once() {
+    let a = click_abills();
+    let body = prepare("4242", "test1", "3.00");
+    let ids: Vec<String> = std::thread::scope(|s| {
+        let hs: Vec<_> = (0..20)
+            .map(|_| {
+                s.spawn(|| {
+                    let r = post_to(&a.site, &body, "127.0.0.1");
+                    assert_eq!(error(&r), 0, "{r:?}");
+                    json(&r)["merchant_prepare_id"].to_string()
+                })
+            })
+            .collect();
+        hs.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    assert!(ids.iter().all(|i| *i == ids[0]), "{ids:?}");
+    assert_eq!(orders(&a.db), 1);
+}
+
 /// NoDeny, by payment code: twenty Completes at once credit once.
 #[test]
 fn nodeny_prepare_and_twenty_concurrent_completes_credit_once() {

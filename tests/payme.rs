@@ -227,6 +227,75 @@ fn abills_create_perform_once_check_cancel_and_list() {
     assert_eq!(v["result"]["transactions"], json!([]));
 }
 
+/// Twenty identical Creates at once book one order and all answer alike; twenty Cancels
+/// of it at once cancel it once.
+#[test]
+fn concurrent_creates_book_once_and_concurrent_cancels_agree() {
+    let a = payme_abills();
+    let body = json!({"id": 5, "method": "CreateTransaction", "params": {"id": "c-1", "time": now_ms(), "amount": 1000, "account": {"login": "test1"}}}).to_string();
+    let cancel =
+        json!({"id": 6, "method": "CancelTransaction", "params": {"id": "c-1", "reason": 3}})
+            .to_string();
+    for (body, state) in [(&body, 1), (&cancel, -1)] {
+        let answers: Vec<Value> = std::thread::scope(|s| {
+            let hs: Vec<_> = (0..20)
+                .map(|_| {
+                    s.spawn(|| {
+                        let r = call_as(&a.site, Some(&auth(KEY)), body, "127.0.0.1");
+                        serde_json::from_str::<Value>(&r.body)
+                            .unwrap_or_else(|e| panic!("{e}: {r:?}"))
+                    })
+                })
+                .collect();
+            hs.into_iter().map(|h| h.join().unwrap()).collect()
+        });
+        for v in &answers {
+            assert_eq!(v["result"]["state"], state, "{v}");
+            assert_eq!(v["result"], answers[0]["result"], "{v}");
+        }
+    }
+    assert_eq!(orders(&a.db), 1);
+    let v = call(&a.site, "CheckTransaction", json!({"id": "c-1"}));
+    assert_eq!(v["result"]["reason"], 3, "{v}");
+}
+
+/// Payme's 24-character ids with the system's prefix are longer than the older ABillS's
+/// paysys_log.transaction_id: both schemas record the payment once, and a repeat finds it.
+#[test]
+fn both_abills_schemas_take_paymes_long_ids() {
+    for ddl in abills::Ddl::ALL {
+        let a = Abills::on_ddl(
+            ddl,
+            &abills::system(
+                "payme",
+                abills::DEFAULT_ALLOW,
+                &format!("account = \"login\"\nabills_id = 98\nkey = \"{KEY}\""),
+            )
+            .replace("protocol = \"osmp\"", "protocol = \"payme\""),
+        );
+        let id = "63f5d5e5ab1c2f0f3a1b9c7d";
+        let v = call(
+            &a.site,
+            "CreateTransaction",
+            json!({"id": id, "time": now_ms(), "amount": 700, "account": {"login": "test1"}}),
+        );
+        assert_eq!(v["result"]["state"], 1, "{ddl:?}: {v}");
+        for _ in 0..2 {
+            let v = call(&a.site, "PerformTransaction", json!({"id": id}));
+            assert_eq!(v["result"]["state"], 2, "{ddl:?}: {v}");
+        }
+        let txn = a.txn("payme", id);
+        assert_eq!(
+            a.payments()
+                .iter()
+                .filter(|p| p.id == txn.payment_ref)
+                .count(),
+            1,
+            "{ddl:?}"
+        );
+    }
+}
+
 /// A transaction created more than 12 hours ago and never performed is cancelled with
 /// reason 4 when it is next touched: Perform gets -31008, CheckTransaction says -1, 4.
 #[test]
