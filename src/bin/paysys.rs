@@ -439,6 +439,15 @@ fn check_config(path: Option<PathBuf>) -> ExitCode {
                     );
                     continue;
                 }
+                if s.protocol == paysys::config::ProtocolKind::Payme {
+                    println!(
+                        "keys     {}: every request's Authorization must be Basic \
+                         base64(Paycom:key); the web server passes it as HTTP_AUTHORIZATION \
+                         (INSTALL section 17)",
+                        s.name
+                    );
+                    continue;
+                }
                 if s.protocol != paysys::config::ProtocolKind::Nonstop24 {
                     continue;
                 }
