@@ -281,10 +281,15 @@ fn local_time(ms: i64) -> Option<NaiveDateTime> {
     )
 }
 
+/// The last millisecond a DATETIME holds (9999-12-31 23:59:59.999 UTC), less a day for
+/// the time zone: a later time would make the booking's INSERT fail, and the request a
+/// temporary error for ever.
+const LAST_MS: i64 = 253_402_300_799_999 - 86_400_000;
+
 /// A time parameter (`time`, `from`, `to`).
 fn time(params: &Map<String, Value>, name: &str) -> Result<NaiveDateTime, Refusal> {
     integer(params.get(name))
-        .filter(|ms| *ms >= 0)
+        .filter(|ms| (0..LAST_MS).contains(ms))
         .and_then(local_time)
         .ok_or_else(|| Refusal::BadTxnDate(format!("{name} is not a time in milliseconds")))
 }
@@ -350,7 +355,8 @@ impl Protocol for Payme {
                 }
             }
             if let Some(tiyin) = integer(params.get("amount")) {
-                echo.sum = format!("{}.{:02}", tiyin / 100, (tiyin % 100).abs());
+                let sign = if tiyin < 0 { "-" } else { "" };
+                echo.sum = format!("{sign}{}.{:02}", (tiyin / 100).abs(), (tiyin % 100).abs());
             }
             for key in ["time", "reason", "from", "to"] {
                 if let Some(v) = params.get(key) {
@@ -733,6 +739,10 @@ mod tests {
             ),
             (
                 r#"{"method":"GetStatement","params":{"from":5,"to":1}}"#,
+                -32600,
+            ),
+            (
+                r#"{"method":"CreateTransaction","params":{"id":"a","time":99999999999999999,"amount":100,"account":{"login":"test1"}}}"#,
                 -32600,
             ),
         ];
