@@ -2063,6 +2063,33 @@ test = false
     }
 
     #[test]
+    fn payme_needs_its_key() {
+        let with = |keys: &str| {
+            load(&[(
+                "p.toml",
+                &format!("{MAIN}\n[[system]]\nname = \"payme\"\nprotocol = \"payme\"\n{keys}\n"),
+            )])
+        };
+        let c = with("key = \"k&1\"").unwrap();
+        assert_eq!(c.system("payme").unwrap().sign().unwrap().secret, "k&1");
+        for (keys, words) in [
+            ("", "protocol payme needs key"),
+            ("key = \"\"", "not empty"),
+            (
+                "key = \"k\"\nsign = \"none\"",
+                "sign: protocol payme does not use it",
+            ),
+            (
+                "key = \"k\"\nsecret_key = \"k\"",
+                "secret_key: protocol payme does not use it",
+            ),
+        ] {
+            let e = with(keys).unwrap_err().to_string();
+            assert!(e.contains(words), "{keys}: {e}");
+        }
+    }
+
+    #[test]
     fn the_24nonstop_service_slot_is_fixed_by_the_config() {
         let with = |extra: &str| {
             load(&[(

@@ -28,6 +28,7 @@ pub mod card;
 pub mod click;
 pub mod easypay;
 pub mod nonstop24;
+pub mod payme;
 pub mod statement;
 
 pub use card::{CardSettings, Credentials, Merchant};
@@ -78,7 +79,7 @@ pub const KEYS: &[Key] = &[
     statement::IBAN,
     statement::CLIENT_ID,
     statement::ACCOUNT_ID,
-    click::KEY,
+    payme::KEY,
 ];
 
 /// `sign`: the hash of a signed protocol, or `"none"` to accept unsigned requests.
@@ -285,7 +286,7 @@ pub(super) fn settings(keys: &Keys) -> Result<ProtocolSettings, ConfigError> {
         }
         ProtocolKind::Statement => statement::settings(keys),
         ProtocolKind::Click => click::click(keys),
-        ProtocolKind::Payme => click::payme(keys),
+        ProtocolKind::Payme => payme::settings(keys),
         ProtocolKind::Osmp | ProtocolKind::Ibox | ProtocolKind::City24 | ProtocolKind::Privat => {
             keys.only(&[])?;
             Ok(ProtocolSettings::None)
