@@ -354,6 +354,16 @@ fn order_views(
     let Ok(command) = protocol.parse(request, &ctx) else {
         return Ok(Vec::new());
     };
+    if !matches!(
+        command,
+        Command::List(_)
+            | Command::Book(_)
+            | Command::Status(_)
+            | Command::Confirm(_)
+            | Command::Unbook(_)
+    ) {
+        return Ok(Vec::new());
+    }
     // Write: a cancel's reason may be kept below.
     let conn = conns.get(&config.database, db::Use::Write)?;
     let one = |conn: &mut mysql::Conn, order_id: &TxnId| {
