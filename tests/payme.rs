@@ -250,7 +250,7 @@ fn concurrent_creates_book_once_and_concurrent_cancels_agree() {
             hs.into_iter().map(|h| h.join().unwrap()).collect()
         });
         for v in &answers {
-            assert_eq!(v["result"]["state"], state, "{v}");
+            assert_eq!(v["result"]["state"], state, "{v}\n{}", a.site.log());
             assert_eq!(v["result"], answers[0]["result"], "{v}");
         }
     }

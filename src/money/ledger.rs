@@ -1171,6 +1171,16 @@ pub fn expire_orders(
     before: &str,
     reason: &str,
 ) -> Result<u64, mysql::Error> {
+    retried(|| try_expire_orders(conn, system, order_id, before, reason))
+}
+
+fn try_expire_orders(
+    conn: &mut Conn,
+    system: &str,
+    order_id: Option<&TxnId>,
+    before: &str,
+    reason: &str,
+) -> Result<u64, mysql::Error> {
     conn.exec_drop(
         "UPDATE paysys_order SET cancelled = NOW(), provider_status = ?, updated = NOW() \
          WHERE system_name = ? AND (? IS NULL OR order_id = ?) AND cancelled IS NULL \
@@ -1194,11 +1204,29 @@ pub fn note_order(
     payment_id: u64,
     reason: &str,
 ) -> Result<(), mysql::Error> {
-    conn.exec_drop(
-        "UPDATE paysys_order SET provider_status = ? WHERE system_name = ? AND id = ? \
-         AND provider_status = ''",
-        (column_text(reason, 32), system, payment_id),
-    )
+    retried(|| {
+        conn.exec_drop(
+            "UPDATE paysys_order SET provider_status = ? WHERE system_name = ? AND id = ? \
+             AND provider_status = ''",
+            (column_text(reason, 32), system, payment_id),
+        )
+    })
+}
+
+/// `statement`, tried again while the server ends it as a deadlock victim (rolled back
+/// whole: safe to repeat), at most [`DEADLOCK_ATTEMPTS`] times. Concurrent calls about one
+/// order (Payme asks again while its first request runs) meet on its row now and then.
+fn retried<T>(mut statement: impl FnMut() -> Result<T, mysql::Error>) -> Result<T, mysql::Error> {
+    let mut n = 1;
+    loop {
+        match statement() {
+            Err(e) if server_code(&e) == Some(ER_LOCK_DEADLOCK) && n < DEADLOCK_ATTEMPTS => {
+                std::thread::sleep(deadlock_pause(n));
+                n += 1;
+            }
+            result => return result,
+        }
+    }
 }
 
 #[cfg(test)]

@@ -263,13 +263,12 @@ pub fn serve(
             match order_views(protocol, request, &config, caller, now, conns) {
                 Ok(orders) => protocol.render_orders(&echo, &outcome, &orders),
                 Err(why) => {
-                    let failed = Outcome::Failed(Fault::DatabaseRead(why));
-                    let reply = protocol.render(&echo, &failed);
                     notes.push(format!(
-                        "answered as a temporary error: the orders could not be read after: {}",
+                        "answered as a temporary error: the orders could not be read ({why}) \
+                         after the request ended in: {}",
                         outcome.detail().unwrap_or_else(|| "success".into())
                     ));
-                    reply
+                    protocol.render(&echo, &Outcome::Failed(Fault::DatabaseRead(why)))
                 }
             }
         }
