@@ -34,7 +34,7 @@ CGI         = cgi-bin/osmp.cgi
 CHECK_CGI   = cgi-bin/paysys_check.cgi
 PREFIX      = /usr/local/paysys
 DESTDIR    ?=
-FUZZ_SECONDS ?= 32
+FUZZ_SECONDS ?= 28
 STATIC     ?= 1
 # The host triple; without rustc (root running `make install-files` after a user's `make`)
 # the usual one for this machine.

@@ -2,8 +2,9 @@
 --
 --   wrk -t2 -c8 -d10s -s bench/requests.lua http://127.0.0.1:PORT -- FILE THREADS
 --
--- A line is METHOD<TAB>PATH, or METHOD<TAB>PATH<TAB>BODY for a POST (an XML body, one
--- line, sent as text/xml; a body starting "data=" as a form). Thread n starts at its own share of the file, so that as long as
+-- A line is METHOD<TAB>PATH, or METHOD<TAB>PATH<TAB>BODY for a POST (an XML or JSON body,
+-- one line, sent as text/xml; a body starting "data=" as a form), optionally followed by
+-- <TAB>AUTHORIZATION, the value of an Authorization header (Payme's key). Thread n starts at its own share of the file, so that as long as
 -- the file is longer than the run, no request is sent twice (a repeated pay would measure a
 -- repeat's answer, not a payment). bench_6_protocols_web writes the files.
 
@@ -17,9 +18,9 @@ end
 function init(args)
    requests = {}
    for line in io.lines(args[1]) do
-      local method, path, body = line:match("^(%u+)\t([^\t]*)\t?(.*)$")
+      local method, path, body, auth = line:match("^(%u+)\t([^\t]*)\t?([^\t]*)\t?(.*)$")
       if method then
-         table.insert(requests, { method, path, body })
+         table.insert(requests, { method, path, body, auth })
       end
    end
    local threads = tonumber(args[2]) or 1
@@ -32,11 +33,14 @@ function request()
    local r = requests[(index - 1) % #requests + 1]
    if r[3] ~= "" then
       -- Portmone's form (data=<xml>, url-encoded) goes as a form; every other body is XML.
-      local content_type = "text/xml"
+      local headers = { ["Content-Type"] = "text/xml" }
       if r[3]:sub(1, 5) == "data=" then
-         content_type = "application/x-www-form-urlencoded"
+         headers["Content-Type"] = "application/x-www-form-urlencoded"
       end
-      return wrk.format(r[1], r[2], { ["Content-Type"] = content_type }, r[3])
+      if r[4] ~= "" then
+         headers["Authorization"] = r[4]
+      end
+      return wrk.format(r[1], r[2], headers, r[3])
    end
    return wrk.format(r[1], r[2])
 end

@@ -389,6 +389,10 @@ pub enum ProtocolKind {
     /// Portmone's "bills" protocol (Ukrainian bank apps): XML in the form field `data`;
     /// no signature, so its allow list may not be empty.
     Portmone,
+    /// Click's SHOP API (Uzbekistan): Prepare books, Complete pays; MD5 `sign_string`.
+    Click,
+    /// Payme's Merchant API (Uzbekistan): JSON-RPC, the `Authorization` header's key.
+    Payme,
 }
 
 /// How a protocol's requests prove where they come from.
@@ -419,6 +423,8 @@ impl ProtocolKind {
         ProtocolKind::Statement,
         ProtocolKind::Kaspi,
         ProtocolKind::Portmone,
+        ProtocolKind::Click,
+        ProtocolKind::Payme,
     ];
 
     pub fn name(self) -> &'static str {
@@ -435,6 +441,8 @@ impl ProtocolKind {
             ProtocolKind::Statement => "statement",
             ProtocolKind::Kaspi => "kaspi",
             ProtocolKind::Portmone => "portmone",
+            ProtocolKind::Click => "click",
+            ProtocolKind::Payme => "payme",
         }
     }
 
@@ -467,6 +475,8 @@ impl ProtocolKind {
             ProtocolKind::Statement => "statement",
             ProtocolKind::Kaspi => "kaspi",
             ProtocolKind::Portmone => "portmone",
+            ProtocolKind::Click => "click",
+            ProtocolKind::Payme => "payme",
         }
     }
 
@@ -474,7 +484,11 @@ impl ProtocolKind {
     /// `secret` or `certificate` (or an explicit `sign = "none"`).
     pub fn signature(self) -> Signature {
         match self {
-            ProtocolKind::Nonstop24 => Signature::Shared,
+            // Click signs with its secret_key, Payme sends its key: a key shared with the
+            // system, never optional.
+            ProtocolKind::Nonstop24 | ProtocolKind::Click | ProtocolKind::Payme => {
+                Signature::Shared
+            }
             ProtocolKind::Easypay => Signature::Rsa,
             ProtocolKind::Liqpay | ProtocolKind::Monobank | ProtocolKind::Wayforpay => {
                 Signature::Provider
@@ -520,8 +534,12 @@ impl ProtocolKind {
             ProtocolKind::Liqpay | ProtocolKind::Monobank | ProtocolKind::Wayforpay => 0,
             ProtocolKind::Statement => 0,
             // The modules are not public (ABillS's tests only): the id comes from
-            // paysys_connect as for the card modules.
-            ProtocolKind::Kaspi | ProtocolKind::Portmone => 0,
+            // paysys_connect as for the card modules, and check-config asks for abills_id
+            // on ABillS.
+            ProtocolKind::Kaspi
+            | ProtocolKind::Portmone
+            | ProtocolKind::Click
+            | ProtocolKind::Payme => 0,
         }
     }
 }
@@ -2132,6 +2150,68 @@ test = false
         .unwrap_err()
         .to_string();
         assert!(e.contains("min_sum"), "{e}");
+    }
+
+    #[test]
+    fn click_needs_both_its_keys_and_no_others() {
+        let with = |keys: &str| {
+            load(&[(
+                "p.toml",
+                &format!("{MAIN}\n[[system]]\nname = \"click\"\nprotocol = \"click\"\n{keys}\n"),
+            )])
+        };
+        let c = with("service_id = \"17449\"\nsecret_key = \"k\"").unwrap();
+        let rule = c.system("click").unwrap().sign().cloned().unwrap();
+        assert_eq!(
+            (rule.secret.as_str(), rule.service),
+            ("k", ServiceSlot::Fixed("17449".into()))
+        );
+        for (keys, words) in [
+            ("service_id = \"17449\"", "protocol click needs secret_key"),
+            ("secret_key = \"k\"", "protocol click needs service_id"),
+            (
+                "service_id = \"1\"\nsecret_key = \" k\"",
+                "no spaces around it",
+            ),
+            (
+                "service_id = \"1\"\nsecret_key = \"k\"\nsign = \"none\"",
+                "sign: protocol click does not use it",
+            ),
+            (
+                "service_id = \"1\"\nsecret_key = \"k\"\nsecret = \"k\"",
+                "secret: protocol click does not use it",
+            ),
+        ] {
+            let e = with(keys).unwrap_err().to_string();
+            assert!(e.contains(words), "{keys}: {e}");
+        }
+    }
+
+    #[test]
+    fn payme_needs_its_key() {
+        let with = |keys: &str| {
+            load(&[(
+                "p.toml",
+                &format!("{MAIN}\n[[system]]\nname = \"payme\"\nprotocol = \"payme\"\n{keys}\n"),
+            )])
+        };
+        let c = with("key = \"k&1\"").unwrap();
+        assert_eq!(c.system("payme").unwrap().sign().unwrap().secret, "k&1");
+        for (keys, words) in [
+            ("", "protocol payme needs key"),
+            ("key = \"\"", "not empty"),
+            (
+                "key = \"k\"\nsign = \"none\"",
+                "sign: protocol payme does not use it",
+            ),
+            (
+                "key = \"k\"\nsecret_key = \"k\"",
+                "secret_key: protocol payme does not use it",
+            ),
+        ] {
+            let e = with(keys).unwrap_err().to_string();
+            assert!(e.contains(words), "{keys}: {e}");
+        }
     }
 
     #[test]

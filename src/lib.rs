@@ -25,7 +25,8 @@
 //!   caller (or whose `test_allow` does, in test mode).
 //! * [`protocol`] — one file per wire protocol ([`protocol::osmp`] with its iBox and Kaspi
 //!   dialects, [`protocol::nonstop24`], [`protocol::city24`], [`protocol::privat`],
-//!   [`protocol::easypay`], [`protocol::portmone`]): parse a request into a
+//!   [`protocol::easypay`], [`protocol::portmone`], [`protocol::click`], [`protocol::payme`]):
+//!   parse a request into a
 //!   [`outcome::Command`] made of [`domain`] values, render an [`outcome::Outcome`], in the
 //!   [`protocol::Dialect`] of the executable. [`protocol::sign`] builds the text of a
 //!   signature over fields joined by a separator so that it signs one request only.

@@ -29,13 +29,15 @@
 //! * `bench_3_scale`: check and pay processes with `users`, `paysys_txn` and `pays` at
 //!   ~10 k rows, then at ~1 M rows.
 //! * `bench_5_protocols`: `paysys_check.cgi` processes, one at a time, for a check and a pay
-//!   of every protocol it speaks (OSMP, iBox, Kaspi, Portmone, City24, PrivatBank, 24NonStop with its SIGN,
-//!   EasyPay with its RSA signature: the Payment that books and the Confirm that pays), on
+//!   of every protocol it speaks (OSMP, iBox, Kaspi, Portmone, City24, PrivatBank, 24NonStop
+//!   with its SIGN, EasyPay with its RSA signature: the Payment that books and the Confirm
+//!   that pays, Click with its MD5 sign_string: the Prepare that books and the Complete that
+//!   pays, Payme with its key in the Authorization header: the Create and the Perform), on
 //!   one ABillS database: CPU time and peak RSS, each next to OSMP's.
 //! * `bench_6_protocols_web`: the same checks and pays through nginx, `paysys_check.cgi` as a
 //!   CGI and persistent, with `wrk` and `bench/requests.lua` (a file of requests, each sent
-//!   once: new ids for every pay), next to the no-op CGI and OSMP's; EasyPay's pays are
-//!   confirmations of orders booked beforehand.
+//!   once: new ids for every pay), next to the no-op CGI and OSMP's; EasyPay's, Click's and
+//!   Payme's pays are confirmations (Completes, Performs) of orders booked beforehand.
 //! * `bench_7_cluster`: `osmp` check and pay through one, two and three web nodes on a
 //!   three-node Galera cluster (tests/common/galera.rs, all on this machine) against one
 //!   web node on a plain private server with the same settings: each web node an install
@@ -1993,6 +1995,13 @@ fn bench_5_protocols() {
         ),
         system("kaspi", "kaspi", 8, "abills_id = 130"),
         system("portmone", "portmone", 9, "abills_id = 131"),
+        system(
+            "click",
+            "click",
+            10,
+            "service_id = \"17449\"\nsecret_key = \"s3cret\"\nabills_id = 99",
+        ),
+        system("payme", "payme", 11, "key = \"s3cret\"\nabills_id = 98"),
     ]
     .concat();
     site.write_config(&common::abills::config_text(&db.url, &systems));
@@ -2005,6 +2014,48 @@ fn bench_5_protocols() {
         amount: false,
         service: ServiceSlot::Absent,
     };
+    let click_rule = SignRule {
+        secret: "s3cret".into(),
+        hash: SignHash::Md5,
+        amount: true,
+        service: ServiceSlot::Fixed("17449".into()),
+    };
+    // A Prepare (prepare id `None`) or a Complete, as a query: Click POSTs the same form.
+    let click_form = move |trans: usize, prepare_id: Option<usize>| {
+        let (trans, prepare) = (trans.to_string(), prepare_id.map(|p| p.to_string()));
+        let action = if prepare.is_some() { "1" } else { "0" };
+        let time = "2026-11-22 10:00:00";
+        let sign = paysys::protocol::click::signature(
+            &click_rule,
+            &trans,
+            "test1",
+            prepare.as_deref(),
+            "1.00",
+            action,
+            time,
+        )
+        .expect("a signable request");
+        let mut q = format!(
+            "click_trans_id={trans}&service_id=17449&click_paydoc_id=1&merchant_trans_id=test1\
+             &amount=1.00&action={action}&error=0&error_note=Success\
+             &sign_time=2026-11-22+10%3A00%3A00&sign_string={sign}"
+        );
+        if let Some(p) = prepare {
+            q.push_str(&format!("&merchant_prepare_id={p}"));
+        }
+        q
+    };
+    let click_complete = click_form.clone();
+    let reps = s.reps;
+    // Payme's calls: a Create (booking PM<n>) or the Perform of it, JSON.
+    let payme = |method: &str, i: usize| {
+        format!(
+            "{{\"id\":1,\"method\":\"{method}\",\"params\":{{\"id\":\"PM{}\",\"time\":1795000000000,\
+             \"amount\":100,\"account\":{{\"login\":\"test1\"}}}}}}",
+            800_000 + i
+        )
+    };
+    let payme_auth = "Basic UGF5Y29tOnMzY3JldA=="; // base64("Paycom:s3cret")
     let ep_key = paysys::protocol::easypay::load_private_key(&fixtures.join("easysoft.key"))
         .expect("the test EasySoft key");
     let ep_signed = move |operation: &str| {
@@ -2207,6 +2258,34 @@ fn bench_5_protocols() {
             })),
             "<StatusCode>0</StatusCode>",
         ),
+        (
+            "payme create: book (Authorization key)",
+            "127.0.0.11",
+            post(Box::new(move |i| payme("CreateTransaction", i))),
+            "\"state\":1",
+        ),
+        (
+            "payme perform: pay (Authorization key)",
+            "127.0.0.11",
+            post(Box::new(move |i| payme("PerformTransaction", i))),
+            "\"state\":2",
+        ),
+        (
+            "click prepare: book (MD5 sign_string)",
+            "127.0.0.10",
+            get(Box::new(move |i| click_form(800_000 + i, None))),
+            "\"error\":0",
+        ),
+        // The orders the Prepares booked follow EasyPay's and Payme's (reps + 3 each) in
+        // paysys_order.
+        (
+            "click complete: pay (MD5 sign_string)",
+            "127.0.0.10",
+            get(Box::new(move |i| {
+                click_complete(800_000 + i, Some(2 * (reps + 3) + i + 1))
+            })),
+            "\"error\":0",
+        ),
     ];
     let mut figures: Vec<Figures> = Vec::new();
     for (name, caller, request, want) in &cases {
@@ -2218,6 +2297,9 @@ fn bench_5_protocols() {
                 .map(|b| b.len().to_string())
                 .unwrap_or_default();
             let mut vars = cgi_vars(&config, &query, caller);
+            if *caller == "127.0.0.11" {
+                vars.push(("HTTP_AUTHORIZATION", payme_auth));
+            }
             if body.is_some() {
                 vars.retain(|(k, _)| *k != "REQUEST_METHOD");
                 vars.push(("REQUEST_METHOD", "POST"));
@@ -2337,6 +2419,40 @@ fn bench_6_protocols_web() {
         let hex = paysys::protocol::easypay::sign(&ep_key, SignHash::Sha1, doc.as_bytes());
         doc.replace("<Sign></Sign>", &format!("<Sign>{hex}</Sign>"))
     };
+    let click_rule = SignRule {
+        secret: "s3cret".into(),
+        hash: SignHash::Md5,
+        amount: true,
+        service: ServiceSlot::Fixed("17449".into()),
+    };
+    // Completes of the Click orders booked beforehand (paysys_order ids n+1..2n, below).
+    let click_complete = |trans: usize, prepare_id: usize| {
+        let (trans, prepare) = (trans.to_string(), prepare_id.to_string());
+        let sign = paysys::protocol::click::signature(
+            &click_rule,
+            &trans,
+            "test1",
+            Some(&prepare),
+            "1.00",
+            "1",
+            "2026-11-22 10:00:00",
+        )
+        .expect("a signable request");
+        format!(
+            "click_trans_id={trans}&service_id=17449&click_paydoc_id=1&merchant_trans_id=test1\
+             &amount=1.00&action=1&error=0&error_note=Success&merchant_prepare_id={prepare}\
+             &sign_time=2026-11-22+10%3A00%3A00&sign_string={sign}"
+        )
+    };
+    let click_system = "service_id = \"17449\"\nsecret_key = \"s3cret\"\nabills_id = 99";
+    // Performs of the Payme orders booked beforehand (paysys_order ids 2n+1..3n, below),
+    // with the key in the Authorization header.
+    let payme_perform = |i: usize| {
+        format!(
+            "POST\t{path}\t{{\"id\":1,\"method\":\"PerformTransaction\",\"params\":{{\"id\":\"PMB{i}\"}}}}\t\
+             Basic UGF5Y29tOnMzY3JldA=="
+        )
+    };
     let privat = |action: &str, data: String| {
         format!("<Transfer interface=\"Debt\" action=\"{action}\">{data}</Transfer>")
     };
@@ -2443,6 +2559,18 @@ fn bench_6_protocols_web() {
             lines: (1..=n).map(|i| post(format!("<Request><Sign></Sign><Confirm><ServiceId>1</ServiceId><PaymentId>{i}</PaymentId></Confirm></Request>"))).collect(),
             expect: "pay 0",
         },
+        ProtocolTarget {
+            name: "payme perform (pay, Authorization key)".into(),
+            system: system("payme", "key = \"s3cret\"\nabills_id = 98"),
+            lines: (1..=n).map(payme_perform).collect(),
+            expect: "pay 0",
+        },
+        ProtocolTarget {
+            name: "click complete (pay, MD5 sign_string)".into(),
+            system: system("click", click_system),
+            lines: (1..=n).map(|i| get(click_complete(7_000_000 + i, n + i))).collect(),
+            expect: "pay 0",
+        },
     ];
     {
         // The orders the confirmations pay.
@@ -2457,6 +2585,30 @@ fn bench_6_protocols_web() {
                 values.join(",")
             ))
             .expect("book orders");
+            let values: Vec<String> = chunk
+                .iter()
+                .map(|i| {
+                    format!(
+                        "({}, 'click', '{}', 'test1', 1.00, NOW())",
+                        n + i,
+                        7_000_000 + i
+                    )
+                })
+                .collect();
+            conn.query_drop(format!(
+                "INSERT INTO paysys_order (id, system_name, order_id, account, amount, created) VALUES {}",
+                values.join(",")
+            ))
+            .expect("book Click's orders");
+            let values: Vec<String> = chunk
+                .iter()
+                .map(|i| format!("({}, 'payme', 'PMB{i}', 'test1', 1.00, NOW())", 2 * n + i))
+                .collect();
+            conn.query_drop(format!(
+                "INSERT INTO paysys_order (id, system_name, order_id, account, amount, created) VALUES {}",
+                values.join(",")
+            ))
+            .expect("book Payme's orders");
         }
     }
     let out_dir = s.out.join("protocols");

@@ -18,6 +18,8 @@ const SYSTEMS: &[(&str, &str, &str)] = &[
     ("easypay", "easypay", "127.0.0.6"),
     ("kaspi", "kaspi", "127.0.0.7"),
     ("portmone", "portmone", "127.0.0.8"),
+    ("click", "click", "127.0.0.9"),
+    ("payme", "payme", "127.0.0.10"),
 ];
 
 fn site() -> Abills {
@@ -31,6 +33,10 @@ fn site() -> Abills {
                 // ABillS's id of its Kaspi module is the admin's paysys_connect's.
                 "kaspi" => "abills_id = 130".to_string(),
                 "portmone" => "abills_id = 131".to_string(),
+                "click" => {
+                    "service_id = \"17449\"\nsecret_key = \"s3cret\"\nabills_id = 99".to_string()
+                }
+                "payme" => "key = \"s3cret\"\nabills_id = 98".to_string(),
                 _ => String::new(),
             };
             format!(
@@ -76,12 +82,24 @@ fn hostile_bodies_get_a_clean_error_and_move_no_money() {
     for (system, protocol, caller) in SYSTEMS {
         for (content_type, body) in &bodies {
             let r = post(&a, caller, content_type, body);
-            // A clean answer: the protocol's XML (an error in it), or the body refused whole.
+            // A clean answer: the protocol's XML or JSON (an error in it), or the body
+            // refused whole.
+            let clean = match *protocol {
+                "click" => {
+                    r.content_type.starts_with("application/json")
+                        && serde_json::from_str::<serde_json::Value>(&r.body)
+                            .is_ok_and(|v| v["error"].as_i64().is_some_and(|e| e < 0))
+                }
+                // Without the key: -32504, whatever the body.
+                "payme" => {
+                    r.content_type.starts_with("application/json")
+                        && serde_json::from_str::<serde_json::Value>(&r.body)
+                            .is_ok_and(|v| v["error"]["code"] == -32504)
+                }
+                _ => r.content_type.starts_with("text/xml") && r.body.contains("<?xml"),
+            };
             assert!(
-                (r.status == 200
-                    && r.content_type.starts_with("text/xml")
-                    && r.body.contains("<?xml"))
-                    || r.status == 413,
+                (r.status == 200 && clean) || r.status == 413,
                 "{system} ({protocol}) on {content_type}: {r:?}"
             );
             assert!(

@@ -687,6 +687,114 @@ fn easypay_terminal(kind: Kind) {
 }
 both!(easypay_terminal);
 
+/// `--protocol click`: a check is a Prepare, a pay a Prepare then its Complete, signed with
+/// the system's secret_key; a repeat credits nothing; a wrong key is -1, and usage without
+/// the keys is refused before anything is sent.
+fn click_terminal(kind: Kind) {
+    let systems = common::abills::system(
+        "click",
+        &["127.0.0.1"],
+        "account = \"login\"\nservice_id = \"17449\"\nsecret_key = \"k3y\"\nabills_id = 99",
+    )
+    .replace("protocol = \"osmp\"", "protocol = \"click\"");
+    let Some((web, _prefix, db)) = abills_site(kind, "click", &systems) else {
+        return;
+    };
+    let url = format!("{}/cgi-bin/paysys_check.cgi", web.base_url());
+    let t = |secret: &str, extra: &[&str]| -> Run {
+        let mut a = vec![
+            "--url",
+            url.as_str(),
+            "--protocol",
+            "click",
+            "--secret",
+            secret,
+            "--service-id",
+            "17449",
+        ];
+        a.extend_from_slice(extra);
+        terminal(&a)
+    };
+    let r = t("k3y", &["check", "test1", "3.00"]);
+    assert_eq!(r.code, 0, "{}", r.out);
+    let r = t("k3y", &["--txn-id", "31337", "pay", "test1", "3.00"]);
+    assert_eq!(r.code, 0, "{}", r.out);
+    assert!(r.out.contains("booked as PaymentId"), "{}", r.out);
+    assert!(
+        r.out.contains("verdict: CONFIRMED: 3.00 credited"),
+        "{}",
+        r.out
+    );
+    assert_eq!(
+        t("k3y", &["--txn-id", "31337", "pay", "test1", "3.00"]).code,
+        0
+    );
+    let credited: u64 = db
+        .conn()
+        .query_first("SELECT COUNT(*) FROM payments WHERE sum = 3")
+        .unwrap()
+        .unwrap();
+    assert_eq!(credited, 1);
+    let r = t("Zq9-not-the-key", &["check", "test1", "3.00"]);
+    assert_eq!(r.code, 1, "{}", r.out);
+    assert!(r.out.contains("Click error -1"), "{}", r.out);
+    // Never the secret on the screen.
+    assert!(!r.out.contains("Zq9-not-the-key"), "{}", r.out);
+    let r = terminal(&["--url", &url, "--protocol", "click", "check", "test1", "1"]);
+    assert_eq!(r.code, 2, "{}", r.out);
+    let r = t("k3y", &["--txn-id", "31337", "--status"]);
+    assert_eq!(r.code, 2, "{}", r.out);
+    drop(web);
+}
+both!(click_terminal);
+
+/// `--protocol payme`: through the shipped snippet, the key reaches paysys_check.cgi in the
+/// Authorization header; a pay is a Create then its Perform, once; a wrong key is -32504.
+fn payme_terminal(kind: Kind) {
+    let systems = common::abills::system(
+        "payme",
+        &["127.0.0.1"],
+        "account = \"login\"\nkey = \"k3y&x\"\nabills_id = 98",
+    )
+    .replace("protocol = \"osmp\"", "protocol = \"payme\"");
+    let Some((web, _prefix, db)) = abills_site(kind, "payme", &systems) else {
+        return;
+    };
+    let url = format!("{}/cgi-bin/paysys_check.cgi", web.base_url());
+    let t = |key: &str, extra: &[&str]| -> Run {
+        let mut a = vec![
+            "--url",
+            url.as_str(),
+            "--protocol",
+            "payme",
+            "--secret",
+            key,
+        ];
+        a.extend_from_slice(extra);
+        terminal(&a)
+    };
+    let r = t("k3y&x", &["check", "test1", "4.00"]);
+    assert_eq!(r.code, 0, "{}", r.out);
+    let r = t("k3y&x", &["--txn-id", "pm-31337", "pay", "test1", "4.00"]);
+    assert_eq!(r.code, 0, "{}", r.out);
+    assert!(r.out.contains("booked as PaymentId"), "{}", r.out);
+    assert_eq!(
+        t("k3y&x", &["--txn-id", "pm-31337", "pay", "test1", "4.00"]).code,
+        1
+    );
+    let credited: u64 = db
+        .conn()
+        .query_first("SELECT COUNT(*) FROM payments WHERE sum = 4")
+        .unwrap()
+        .unwrap();
+    assert_eq!(credited, 1);
+    let r = t("not-the-key", &["check", "test1", "4.00"]);
+    assert_eq!(r.code, 1, "{}", r.out);
+    assert!(r.out.contains("Payme error code -32504"), "{}", r.out);
+    drop(web);
+}
+both!(payme_terminal);
+
 /// HTTPS with a self-signed certificate: refused until `--cacert` trusts it (a certificate
 /// error is the command's fault, exit 2, and nothing is sent), then a pay like any other.
 #[test]

@@ -307,6 +307,26 @@ fn basic_auth(kind: Kind) {
 }
 both!(basic_auth);
 
+/// Without the web server's own basic auth, the Authorization header reaches the CGI as
+/// HTTP_AUTHORIZATION (Payme's merchant key).
+fn authorization_reaches_the_cgi_as_http_authorization(kind: Kind) {
+    {
+        let Some(f) = fixture(kind, "authz", &Options::default()) else {
+            return;
+        };
+        let key = webserver::basic_auth_header("Paycom", "k3y&x");
+        let r = f
+            .web
+            .post_form("/cgi-bin/echo.cgi", "a=1", &[("Authorization", &key)])
+            .expect("POST with Authorization");
+        assert_eq!(r.status, 200, "{r:?}\n{}", f.web.error_log());
+        assert_eq!(var(&vars(&r.body), "HTTP_AUTHORIZATION"), key);
+        let r = f.web.get("/cgi-bin/echo.cgi", &[]).expect("GET");
+        assert_eq!(var(&vars(&r.body), "HTTP_AUTHORIZATION"), "");
+    }
+}
+both!(authorization_reaches_the_cgi_as_http_authorization);
+
 fn extra_env_reaches_the_cgi(kind: Kind) {
     let opts = Options {
         env: vec![

@@ -33,7 +33,7 @@ fn outcomes(parsed: &Result<Command, Refusal>) -> Vec<Outcome> {
             });
         }
         Ok(Command::Confirm(r)) => {
-            assert!(r.payment_id > 0);
+            assert!(r.payment_id.is_some_and(|p| p > 0));
             all.push(Outcome::Paid {
                 prv_txn: 1,
                 sum: Amount::from_kopecks(1),

@@ -374,6 +374,25 @@ fn map_row(row: &ConnectRow, taken: &[String], others: &[Existing]) -> Mapped {
             // ABillS keeps the keys in config.pl and files, not in paysys_connect: the admin
             // copies them, or the system would load without one (which the config refuses).
             match p.signature() {
+                Signature::Shared if *p == ProtocolKind::Click => {
+                    blockers.push(format!(
+                        "protocol click signs its requests: copy the service id and the secret \
+                         key of Click's merchant cabinet ($conf{{PAYSYS_{}_…}} in ABillS's \
+                         config.pl) into service_id and secret_key below, then take the system in",
+                        comment_text(&upper)
+                    ));
+                    lines.push(Line::Key("service_id = \"\"".into()));
+                    lines.push(Line::Key("secret_key = \"\"".into()));
+                }
+                Signature::Shared if *p == ProtocolKind::Payme => {
+                    blockers.push(format!(
+                        "protocol payme authenticates each request with the merchant key: copy \
+                         $conf{{PAYSYS_{}_PASSWD}} from ABillS's config.pl (the key of Payme's \
+                         cabinet) into key = \"…\" below, then take the system in",
+                        comment_text(&upper)
+                    ));
+                    lines.push(Line::Key("key = \"\"".into()));
+                }
                 Signature::Shared => {
                     blockers.push(format!(
                         "protocol {} signs its requests: copy $conf{{PAYSYS_{}_SECRET}} from \
@@ -1114,6 +1133,53 @@ txn_prefix = \"OSM\"
             "{text}"
         );
         assert!(c.system("portmone2").is_none(), "{text}");
+    }
+
+    #[test]
+    fn click_waits_for_its_keys_and_then_loads() {
+        let text = render_rows(&[row(1, 120, "Click", "Click.pm", "203.0.113.7", 0)]);
+        let flat = text.replace("\n# ", " ");
+        assert!(flat.contains("protocol click signs its requests"), "{text}");
+        assert!(flat.contains("$conf{PAYSYS_CLICK_…}"), "{text}");
+        assert!(text.contains("# protocol = \"click\"\n"), "{text}");
+        assert!(
+            text.contains("# service_id = \"\"\n# secret_key = \"\"\n"),
+            "{text}"
+        );
+        assert!(load(&text).systems.is_empty(), "{text}");
+        // The admin fills in the keys and takes the block in: it loads, with ABillS's id.
+        let taken: String = text
+            .lines()
+            .map(|l| match l.strip_prefix("# ") {
+                Some(k)
+                    if k == "[[system]]"
+                        || k.split_once(" = ").is_some_and(|(key, _)| {
+                            !key.is_empty()
+                                && key.bytes().all(|b| b.is_ascii_lowercase() || b == b'_')
+                        }) =>
+                {
+                    k.to_string()
+                }
+                _ => l.to_string(),
+            })
+            .collect::<Vec<_>>()
+            .join("\n")
+            .replace("service_id = \"\"", "service_id = \"17449\"")
+            .replace("secret_key = \"\"", "secret_key = \"k\"");
+        let c = load(&taken);
+        let click = c.system("click").unwrap_or_else(|| panic!("{taken}"));
+        assert_eq!(click.abills.id, 120);
+        assert!(click.sign().is_some());
+    }
+
+    #[test]
+    fn payme_waits_for_its_key() {
+        let text = render_rows(&[row(1, 121, "Payme", "Payme.pm", "203.0.113.8", 0)]);
+        let flat = text.replace("\n# ", " ");
+        assert!(flat.contains("$conf{PAYSYS_PAYME_PASSWD}"), "{text}");
+        assert!(text.contains("# protocol = \"payme\"\n"), "{text}");
+        assert!(text.contains("# key = \"\"\n"), "{text}");
+        assert!(load(&text).systems.is_empty(), "{text}");
     }
 
     #[test]

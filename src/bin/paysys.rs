@@ -216,12 +216,17 @@ fn check_db(path: Option<PathBuf>) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    // EasyPay books orders in a table of its own: needed only where a system speaks it.
+    // EasyPay and Click book orders in a table of its own: needed only where a system
+    // speaks one of them.
     let mut tables: Vec<&str> = billing.tables().to_vec();
+    let books = |p: paysys::config::ProtocolKind| {
+        use paysys::config::ProtocolKind::{Click, Easypay, Payme};
+        matches!(p, Easypay | Click | Payme)
+    };
     if config
         .systems
         .iter()
-        .any(|s| s.protocol == paysys::config::ProtocolKind::Easypay || s.protocol.card())
+        .any(|s| books(s.protocol) || s.protocol.card())
     {
         tables.push("paysys_order");
     }
@@ -466,6 +471,31 @@ fn check_config(path: Option<PathBuf>) -> ExitCode {
             // operator's description when every request gets -101.
             for s in &c.systems {
                 let Some(rule) = s.sign() else { continue };
+                if s.protocol == paysys::config::ProtocolKind::Click {
+                    println!(
+                        "sign     {}: sign_string = md5(click_trans_id service_id secret_key \
+                         merchant_trans_id [merchant_prepare_id] amount action sign_time), \
+                         service_id {}",
+                        s.name,
+                        match &rule.service {
+                            paysys::config::ServiceSlot::Fixed(id) => id.as_str(),
+                            _ => "",
+                        }
+                    );
+                    continue;
+                }
+                if s.protocol == paysys::config::ProtocolKind::Payme {
+                    println!(
+                        "keys     {}: every request's Authorization must be Basic \
+                         base64(Paycom:key); the web server passes it as HTTP_AUTHORIZATION \
+                         (INSTALL section 17)",
+                        s.name
+                    );
+                    continue;
+                }
+                if s.protocol != paysys::config::ProtocolKind::Nonstop24 {
+                    continue;
+                }
                 let hash = match rule.hash {
                     paysys::config::SignHash::Sha1 => "SHA1",
                     _ => "MD5",

@@ -25,8 +25,10 @@ use toml::Value;
 use super::{ConfigError, ProtocolKind, Set};
 
 pub mod card;
+pub mod click;
 pub mod easypay;
 pub mod nonstop24;
+pub mod payme;
 pub mod statement;
 
 pub use card::{CardSettings, Credentials, Merchant};
@@ -77,6 +79,7 @@ pub const KEYS: &[Key] = &[
     statement::IBAN,
     statement::CLIENT_ID,
     statement::ACCOUNT_ID,
+    payme::KEY,
 ];
 
 /// `sign`: the hash of a signed protocol, or `"none"` to accept unsigned requests.
@@ -100,13 +103,19 @@ pub enum ProtocolSettings {
     Card(CardSettings),
     /// A bank account whose statements are imported.
     Statement(StatementBank),
+    /// Click's `secret_key` and `service_id`, as the rule its `sign_string` is checked by.
+    Click(SignRule),
+    /// Payme's merchant `key`, as `secret` (the rest of the rule is unused).
+    Payme(SignRule),
 }
 
 impl ProtocolSettings {
     /// How the protocol's requests are signed with a shared secret, if they are.
     pub fn sign(&self) -> Option<&SignRule> {
         match self {
-            ProtocolSettings::Nonstop24(rule) => Some(rule),
+            ProtocolSettings::Nonstop24(rule)
+            | ProtocolSettings::Click(rule)
+            | ProtocolSettings::Payme(rule) => Some(rule),
             _ => None,
         }
     }
@@ -276,6 +285,8 @@ pub(super) fn settings(keys: &Keys) -> Result<ProtocolSettings, ConfigError> {
             card::settings(keys)
         }
         ProtocolKind::Statement => statement::settings(keys),
+        ProtocolKind::Click => click::click(keys),
+        ProtocolKind::Payme => payme::settings(keys),
         ProtocolKind::Osmp
         | ProtocolKind::Ibox
         | ProtocolKind::City24

@@ -932,7 +932,8 @@ pub enum Booked {
 }
 
 /// Books an order: one row per (system, order id), its id the PaymentId. A repeat gets
-/// the first booking's id; nothing is credited either way.
+/// the first booking's id; nothing is credited either way. `at`: when the payment system
+/// says it made the order (`%Y-%m-%d %H:%M:%S%.3f`), kept in `status_at`.
 pub fn book(
     conn: &mut Conn,
     system: &str,
@@ -940,11 +941,12 @@ pub fn book(
     account: &str,
     sum: Amount,
     now: &str,
+    at: Option<&str>,
 ) -> Result<Booked, mysql::Error> {
     let inserted = conn.exec_drop(
-        "INSERT INTO paysys_order (system_name, order_id, account, amount, created) \
-         VALUES (?, ?, ?, ?, ?)",
-        (system, order_id.as_str(), account, sum.to_string(), now),
+        "INSERT INTO paysys_order (system_name, order_id, account, amount, created, status_at) \
+         VALUES (?, ?, ?, ?, ?, ?)",
+        (system, order_id.as_str(), account, sum.to_string(), now, at),
     );
     match inserted {
         Ok(()) => Ok(Booked::New(conn.last_insert_id())),
@@ -983,17 +985,33 @@ pub fn order(
          FROM paysys_order WHERE system_name = ? AND id = ?",
         (system, payment_id),
     )?;
-    Ok(
-        row.and_then(|(payment_id, order_id, account, amount, cancelled)| {
-            Some(Order {
-                payment_id,
-                order_id,
-                account,
-                amount: Amount::parse(&amount).ok()?,
-                cancelled,
-            })
-        }),
-    )
+    Ok(order_of(row))
+}
+
+/// The order `system` booked under its own id `order_id` (Payme's), if any.
+pub fn order_named(
+    conn: &mut Conn,
+    system: &str,
+    order_id: &TxnId,
+) -> Result<Option<Order>, mysql::Error> {
+    let row: Option<(u64, String, String, String, bool)> = conn.exec_first(
+        "SELECT id, order_id, account, CAST(amount AS CHAR), cancelled IS NOT NULL \
+         FROM paysys_order WHERE system_name = ? AND order_id = ?",
+        (system, order_id.as_str()),
+    )?;
+    Ok(order_of(row).filter(|o| o.order_id == order_id.as_str()))
+}
+
+fn order_of(row: Option<(u64, String, String, String, bool)>) -> Option<Order> {
+    row.and_then(|(payment_id, order_id, account, amount, cancelled)| {
+        Some(Order {
+            payment_id,
+            order_id,
+            account,
+            amount: Amount::parse(&amount).ok()?,
+            cancelled,
+        })
+    })
 }
 
 /// Marks an order that was never paid cancelled, so that no later confirmation pays it.
@@ -1036,6 +1054,192 @@ fn try_drop_order(conn: &mut Conn, system: &str, order: &Order) -> Result<bool, 
     )?;
     tx.commit()?;
     Ok(true)
+}
+
+/// A booked order's whole story, as a payment system that asks about it is told (Payme):
+/// when it was booked, paid and cancelled (milliseconds since 1970, 0: not yet), and why
+/// it was cancelled, as the system said.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OrderView {
+    pub payment_id: u64,
+    pub order_id: String,
+    pub account: String,
+    /// The name the payment system gives the account's field (Payme's `account` object):
+    /// the system's first account key's, which the caller sets; `account` until then.
+    pub account_key: &'static str,
+    pub amount: Amount,
+    /// When the payment system says it made the order (`Booking::at`), else `created`.
+    pub at: i64,
+    pub created: i64,
+    pub paid: i64,
+    pub cancelled: i64,
+    /// Cancelled after it was paid: the payment was reversed.
+    pub reversed: bool,
+    pub reason: String,
+}
+
+/// The columns of an [`OrderView`]: the order, and its payment if it was paid.
+const VIEW_SELECT: &str = "SELECT o.id, o.order_id, o.account, CAST(o.amount AS CHAR), \
+     CAST(o.created AS CHAR), CAST(o.status_at AS CHAR), CAST(o.cancelled AS CHAR), \
+     o.provider_status, CAST(t.created AS CHAR), CAST(t.cancelled AS CHAR) \
+     FROM paysys_order o LEFT JOIN paysys_txn t \
+     ON t.system_name = o.system_name AND t.txn_id = o.order_id";
+
+type ViewRow = (
+    u64,
+    String,
+    String,
+    String,
+    String,
+    Option<String>,
+    Option<String>,
+    String,
+    Option<String>,
+    Option<String>,
+);
+
+/// Milliseconds since 1970 of a DATETIME MySQL wrote in the server's local time; 0 for
+/// none (or one that names no instant).
+fn millis(text: Option<&str>) -> i64 {
+    use chrono::TimeZone;
+    text.and_then(|t| {
+        chrono::NaiveDateTime::parse_from_str(t, "%Y-%m-%d %H:%M:%S%.f")
+            .or_else(|_| chrono::NaiveDateTime::parse_from_str(t, "%Y-%m-%d %H:%M:%S"))
+            .ok()
+    })
+    .and_then(|t| chrono::Local.from_local_datetime(&t).earliest())
+    .map(|t| t.timestamp_millis())
+    .unwrap_or(0)
+}
+
+fn view(row: ViewRow) -> Option<OrderView> {
+    let (id, order_id, account, amount, created, at, cancelled, reason, paid, reversed) = row;
+    let created = millis(Some(&created));
+    Some(OrderView {
+        payment_id: id,
+        order_id,
+        account,
+        account_key: "account",
+        amount: Amount::parse(&amount).ok()?,
+        at: match millis(at.as_deref()) {
+            0 => created,
+            at => at,
+        },
+        created,
+        paid: millis(paid.as_deref()),
+        // Cancelled unpaid (the order), or paid and reversed (its payment).
+        cancelled: millis(cancelled.as_deref().or(reversed.as_deref())),
+        reversed: reversed.is_some(),
+        reason,
+    })
+}
+
+/// The story of the order `system` booked under `order_id`, if it did.
+pub fn order_view(
+    conn: &mut Conn,
+    system: &str,
+    order_id: &TxnId,
+) -> Result<Option<OrderView>, mysql::Error> {
+    let row: Option<ViewRow> = conn.exec_first(
+        format!("{VIEW_SELECT} WHERE o.system_name = ? AND o.order_id = ?"),
+        (system, order_id.as_str()),
+    )?;
+    Ok(row
+        .and_then(view)
+        .filter(|v| v.order_id == order_id.as_str()))
+}
+
+/// The orders `system` says it made in `period` (`Booking::at`; `created` for an order
+/// without), oldest first, at most `limit`.
+pub fn order_views(
+    conn: &mut Conn,
+    system: &str,
+    period: &crate::outcome::Period,
+    limit: u32,
+) -> Result<Vec<OrderView>, mysql::Error> {
+    const SQL_TIME: &str = "%Y-%m-%d %H:%M:%S%.3f";
+    let rows: Vec<ViewRow> = conn.exec(
+        format!(
+            "{VIEW_SELECT} WHERE o.system_name = ? AND IFNULL(o.status_at, o.created) >= ? \
+             AND IFNULL(o.status_at, o.created) <= ? ORDER BY IFNULL(o.status_at, o.created), \
+             o.id LIMIT {limit}"
+        ),
+        (
+            system,
+            period.from.format(SQL_TIME).to_string(),
+            period.to.format(SQL_TIME).to_string(),
+        ),
+    )?;
+    Ok(rows.into_iter().filter_map(view).collect())
+}
+
+/// Cancels `system`'s orders booked before `before` and never paid — the one named
+/// `order_id`, or all — noting `reason`: an order the payment system may no longer pay
+/// (Payme's 12 hours, reason 4). A pay of the order in flight either commits first (the
+/// order is `paid` then, and stays) or finds it cancelled. Returns how many it cancelled.
+pub fn expire_orders(
+    conn: &mut Conn,
+    system: &str,
+    order_id: Option<&TxnId>,
+    before: &str,
+    reason: &str,
+) -> Result<u64, mysql::Error> {
+    retried(|| try_expire_orders(conn, system, order_id, before, reason))
+}
+
+fn try_expire_orders(
+    conn: &mut Conn,
+    system: &str,
+    order_id: Option<&TxnId>,
+    before: &str,
+    reason: &str,
+) -> Result<u64, mysql::Error> {
+    conn.exec_drop(
+        "UPDATE paysys_order SET cancelled = NOW(), provider_status = ?, updated = NOW() \
+         WHERE system_name = ? AND (? IS NULL OR order_id = ?) AND cancelled IS NULL \
+         AND state = 'booked' AND created < ?",
+        (
+            reason,
+            system,
+            order_id.map(TxnId::as_str),
+            order_id.map(TxnId::as_str),
+            before,
+        ),
+    )?;
+    Ok(conn.affected_rows())
+}
+
+/// Keeps why the payment system cancelled the order (Payme's `reason`), unless a reason
+/// is kept already: the first word stands, as the cancel's first answer does.
+pub fn note_order(
+    conn: &mut Conn,
+    system: &str,
+    payment_id: u64,
+    reason: &str,
+) -> Result<(), mysql::Error> {
+    retried(|| {
+        conn.exec_drop(
+            "UPDATE paysys_order SET provider_status = ? WHERE system_name = ? AND id = ? \
+             AND provider_status = ''",
+            (column_text(reason, 32), system, payment_id),
+        )
+    })
+}
+
+/// `statement`, tried again while the server ends it as a deadlock victim (rolled back
+/// whole: safe to repeat), at most [`DEADLOCK_ATTEMPTS`] times. Concurrent calls about one
+/// order (Payme asks again while its first request runs) meet on its row now and then.
+fn retried<T>(mut statement: impl FnMut() -> Result<T, mysql::Error>) -> Result<T, mysql::Error> {
+    let mut n = 1;
+    loop {
+        match statement() {
+            Err(e) if server_code(&e) == Some(ER_LOCK_DEADLOCK) && n < DEADLOCK_ATTEMPTS => {
+                std::thread::sleep(deadlock_pause(n));
+                n += 1;
+            }
+            result => return result,
+        }
+    }
 }
 
 #[cfg(test)]

@@ -50,6 +50,10 @@ pub struct Request {
     pub content_type: String,
     /// The `X-Sign` header (`HTTP_X_SIGN`): Monobank's signature over the body.
     pub x_sign: Option<String>,
+    /// The `Authorization` header, as the web server passes it (`HTTP_AUTHORIZATION`: the
+    /// shipped nginx and Apache snippets set it): Payme's merchant key, and nothing else's.
+    /// Never the caller's identity: the allow list picks the system first.
+    pub authorization: Option<String>,
     /// What the subscriber's page needs to build its own address when the config has no
     /// `[page] public_url` (`SCRIPT_NAME`, `HTTP_HOST`, `HTTPS`), and to pick a language
     /// (`HTTP_ACCEPT_LANGUAGE`). Never used to identify a caller.
@@ -127,6 +131,7 @@ impl Request {
             query,
             content_type: lossy(var("CONTENT_TYPE")),
             x_sign: var("HTTP_X_SIGN").map(|v| v.to_string_lossy().into_owned()),
+            authorization: var("HTTP_AUTHORIZATION").map(|v| v.to_string_lossy().into_owned()),
             script_name: lossy(var("SCRIPT_NAME")),
             host: lossy(var("HTTP_HOST")),
             https: matches!(

@@ -111,12 +111,46 @@ pub struct Booking {
     pub order_id: TxnId,
     pub account: Account,
     pub sum: Amount,
+    /// When the payment system says it made the order (Payme's `time`), kept with it.
+    pub at: Option<chrono::NaiveDateTime>,
 }
 
-/// A booked order, by the number we answered its booking with (EasyPay's PaymentId).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// A booked order, by the number we answered its booking with (EasyPay's PaymentId,
+/// Click's merchant_prepare_id), and what else the request says of it: a request that
+/// names the order otherwise than it was booked is refused, not applied to it.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OrderRef {
-    pub payment_id: u64,
+    /// `None`: the request names the order by the payment system's id alone (Payme's
+    /// `id`), which `order_id` then holds.
+    pub payment_id: Option<u64>,
+    /// The payment system's order id, where the request repeats it (Click's
+    /// click_trans_id): it must be the order's.
+    pub order_id: Option<TxnId>,
+    /// The account as the request repeats it (Click's merchant_trans_id): the order's.
+    pub account: Option<String>,
+    /// The sum as the request repeats it (Click's amount): the order's, or the request is
+    /// refused as a wrong amount.
+    pub sum: Option<Amount>,
+    /// Whether an unbooking of an order already paid reverses that payment (EasyPay's
+    /// Cancel) or is refused, the payment standing (Click's Complete with an error: it
+    /// abandons a payment, it never takes one back).
+    pub reverses: bool,
+    /// Why the payment system unbooks it (Payme's cancel `reason`), kept with the order.
+    pub note: Option<String>,
+}
+
+impl OrderRef {
+    /// The order `payment_id` names, nothing else said of it (EasyPay).
+    pub fn ours(payment_id: u64) -> OrderRef {
+        OrderRef {
+            payment_id: Some(payment_id),
+            order_id: None,
+            account: None,
+            sum: None,
+            reverses: true,
+            note: None,
+        }
+    }
 }
 
 /// Where a card payment stands, as its provider says.

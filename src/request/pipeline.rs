@@ -278,7 +278,23 @@ pub fn serve(
             protocol, billing, request, &mut echo, &config, caller, *domain, now, conns, &mut notes,
         ),
     };
-    let reply = match protocol.seal(protocol.render(&echo, &outcome), caller.system) {
+    let rendered = match protocol.order_lifetime() {
+        Some(_) if !matches!(outcome, Outcome::Failed(_)) => {
+            match order_views(protocol, request, &config, caller, now, conns) {
+                Ok(orders) => protocol.render_orders(&echo, &outcome, &orders),
+                Err(why) => {
+                    notes.push(format!(
+                        "answered as a temporary error: the orders could not be read ({why}) \
+                         after the request ended in: {}",
+                        outcome.detail().unwrap_or_else(|| "success".into())
+                    ));
+                    protocol.render(&echo, &Outcome::Failed(Fault::DatabaseRead(why)))
+                }
+            }
+        }
+        _ => protocol.render(&echo, &outcome),
+    };
+    let reply = match protocol.seal(rendered, caller.system) {
         Ok(reply) => reply,
         Err((reply, why)) => {
             notes.push(format!("answer not signed: {why}"));
@@ -343,9 +359,83 @@ pub fn serve(
 /// The command name of a pay as sent ([`Command::name`]).
 const PAY: &str = "pay";
 
+/// The reason an order past its lifetime is cancelled with (Payme's 4: timed out).
+const EXPIRED: &str = "4";
+
 /// The most payments one listing answers: a day of a busy system, with room; a longer
 /// period is for `paysys report` and `reconcile`.
 const LIST_MAX: u32 = 100_000;
+
+/// The orders a request of a protocol whose answers tell their story names (Payme's),
+/// read after the request was decided: the one it names, or every one of a listing's
+/// period. The request is parsed again for it (no I/O, the same command). A cancel's
+/// reason is kept with its order here, once the cancel stands.
+fn order_views(
+    protocol: &dyn Protocol,
+    request: &Request,
+    config: &Config,
+    caller: Caller<'_>,
+    now: DateTime<Local>,
+    conns: &mut Connections,
+) -> Result<Vec<ledger::OrderView>, String> {
+    let system = caller.system;
+    let ctx = ParseContext {
+        account: &system.account,
+        now: now.naive_local(),
+        test: caller.test,
+        sign: system.sign(),
+        rsa: system.rsa(),
+        card: system.card(),
+        monobank_key: None,
+    };
+    let Ok(command) = protocol.parse(request, &ctx) else {
+        return Ok(Vec::new());
+    };
+    if !matches!(
+        command,
+        Command::List(_)
+            | Command::Book(_)
+            | Command::Status(_)
+            | Command::Confirm(_)
+            | Command::Unbook(_)
+    ) {
+        return Ok(Vec::new());
+    }
+    // Write: a cancel's reason may be kept below.
+    let conn = conns.get(&config.database, db::Use::Write)?;
+    let one = |conn: &mut mysql::Conn, order_id: &TxnId| {
+        ledger::order_view(conn, &system.name, order_id).map(|v| v.into_iter().collect())
+    };
+    let views: Vec<ledger::OrderView> = match &command {
+        Command::List(period) => ledger::order_views(conn, &system.name, period, LIST_MAX),
+        Command::Book(b) => one(conn, &b.order_id),
+        Command::Status(q) => one(conn, &q.txn_id),
+        Command::Confirm(r) | Command::Unbook(r) => match &r.order_id {
+            Some(order_id) => one(conn, order_id),
+            None => Ok(Vec::new()),
+        },
+        _ => Ok(Vec::new()),
+    }
+    .map_err(|e| e.to_string())?;
+    let key = system.account.keys.first().map_or("account", |k| k.name());
+    let views: Vec<ledger::OrderView> = views
+        .into_iter()
+        .map(|v| ledger::OrderView {
+            account_key: key,
+            ..v
+        })
+        .collect();
+    if let (Command::Unbook(r), Some(v)) = (&command, views.first()) {
+        if let (Some(reason), true, "") = (&r.note, v.cancelled != 0, v.reason.as_str()) {
+            ledger::note_order(conn, &system.name, v.payment_id, reason)
+                .map_err(|e| e.to_string())?;
+            let mut noted = v.clone();
+            noted.reason = ledger::column_text(reason, 32);
+            return Ok(vec![noted]);
+        }
+    }
+    Ok(views)
+}
 
 /// A refused pay's `paysys_refusal` row, on the request's connection if it has one (a new
 /// one if not). Only pays from a known system get here: a flood of anything else costs no
@@ -478,6 +568,34 @@ fn decide(
         Ok(command) => command,
         Err(refusal) => return Outcome::Refused(refusal),
     };
+    // Orders the payment system may pay only for a while (Payme's 12 hours): those past it
+    // are cancelled when next touched — the one the request names, or, for a listing,
+    // every one — before anything is decided about them.
+    if let Some(lifetime) = protocol.order_lifetime() {
+        let named = match &command {
+            Command::Book(b) => Some(Some(&b.order_id)),
+            Command::Confirm(r) | Command::Unbook(r) => Some(r.order_id.as_ref()),
+            Command::Status(q) => Some(Some(&q.txn_id)),
+            Command::List(_) => Some(None),
+            _ => None,
+        };
+        if let Some(order_id) = named {
+            let before = (now - lifetime).format("%Y-%m-%d %H:%M:%S").to_string();
+            let expired = conns
+                .get(&config.database, db::Use::Write)
+                .and_then(|conn| {
+                    ledger::expire_orders(conn, &system.name, order_id, &before, EXPIRED)
+                        .map_err(|e| e.to_string())
+                });
+            if let Err(why) = expired {
+                return Outcome::Failed(Fault::DatabaseWrite(why));
+            }
+        }
+        // Such a system's listing is of its orders, which the answer reads (order_views).
+        if let Command::List(_) = command {
+            return Outcome::Listed(Vec::new());
+        }
+    }
     // A card provider's word, verified: the log names its order and sum from here on; a
     // success is the pay of that order (in the order's domain), anything else is noted.
     let mut pinned = None;
@@ -499,18 +617,17 @@ fn decide(
     };
     // A confirmation or cancellation of a booked order is the pay or the cancel of that
     // order: from here on judged, paid and logged as one.
-    let booked = match &command {
-        Command::Confirm(r) => Some(r.payment_id),
-        _ => settled_order,
-    };
-    let command = match command {
+    let (command, booked) = match &command {
         Command::Confirm(r) | Command::Unbook(r) => {
             match resolve_order(&command, r, system, &config.database, conns, now) {
-                Ok(command) => command,
+                Ok((resolved, payment_id)) => {
+                    let booked = matches!(command, Command::Confirm(_)).then_some(payment_id);
+                    (resolved, booked)
+                }
                 Err(outcome) => return outcome,
             }
         }
-        other => other,
+        _ => (command, settled_order),
     };
     // A provider's success is money already taken: the order was judged by today's limits
     // when it was made, and is not judged again.
@@ -846,6 +963,9 @@ impl Job<'_> {
                     Err(e) => return Outcome::Failed(Fault::DatabaseRead(e.to_string())),
                 }
                 let now = chrono::Local::now().format("%Y-%m-%d %H:%M:%S").to_string();
+                let at = booking
+                    .at
+                    .map(|t| t.format("%Y-%m-%d %H:%M:%S%.3f").to_string());
                 match ledger::book(
                     conn,
                     &system.name,
@@ -853,6 +973,7 @@ impl Job<'_> {
                     booking.account.as_str(),
                     booking.sum,
                     &now,
+                    at.as_deref(),
                 ) {
                     Ok(ledger::Booked::New(payment_id)) => Outcome::Booked {
                         payment_id,
@@ -931,19 +1052,24 @@ impl Job<'_> {
 /// cancelled, the database down.
 fn resolve_order(
     command: &Command,
-    r: OrderRef,
+    r: &OrderRef,
     system: &System,
     database: &config::DatabaseConfig,
     conns: &mut Connections,
     now: DateTime<Local>,
-) -> Result<Command, Outcome> {
+) -> Result<(Command, u64), Outcome> {
     let conn = conns
         .get(database, db::Use::Write)
         .map_err(|why| Outcome::Failed(Fault::DatabaseWrite(why)))?;
     let read = |e: mysql::Error| Outcome::Failed(Fault::DatabaseRead(e.to_string()));
-    let order = ledger::order(conn, &system.name, r.payment_id)
-        .map_err(read)?
-        .ok_or(Outcome::Refused(Refusal::UnknownTxn))?;
+    let order = match (r.payment_id, &r.order_id) {
+        (Some(payment_id), _) => ledger::order(conn, &system.name, payment_id),
+        (None, Some(order_id)) => ledger::order_named(conn, &system.name, order_id),
+        (None, None) => Ok(None),
+    }
+    .map_err(read)?
+    .ok_or(Outcome::Refused(Refusal::UnknownTxn))?;
+    let payment_id = order.payment_id;
     // What we stored ourselves; it parsed when it was booked.
     let txn_id = TxnId::parse_token(&order.order_id).map_err(|e| {
         Outcome::Failed(Fault::Internal(format!(
@@ -951,6 +1077,19 @@ fn resolve_order(
             order.payment_id
         )))
     })?;
+    // What the request says of the order besides its number must be what was booked:
+    // another order id or account is not this order; another sum is a wrong amount.
+    let named_otherwise = r.order_id.as_ref().is_some_and(|t| *t != txn_id)
+        || r.account.as_ref().is_some_and(|a| *a != order.account);
+    if named_otherwise {
+        return Err(Outcome::Refused(Refusal::UnknownTxn));
+    }
+    if let Some(sum) = r.sum.filter(|s| *s != order.amount) {
+        return Err(Outcome::Refused(Refusal::BadSum(format!(
+            "the request says {sum}, order {} was booked for {}",
+            order.payment_id, order.amount
+        ))));
+    }
     match command {
         Command::Confirm(_) => {
             if order.cancelled {
@@ -960,21 +1099,30 @@ fn resolve_order(
             }
             let account = Account::parse_by(&order.account, &system.account)
                 .map_err(|e| Outcome::Refused(Refusal::BadAccount(e)))?;
-            Ok(Command::Pay(Pay {
-                txn_id,
-                account,
-                sum: order.amount,
-                txn_date: TxnDate::received(now.naive_local()),
-            }))
+            Ok((
+                Command::Pay(Pay {
+                    txn_id,
+                    account,
+                    sum: order.amount,
+                    txn_date: TxnDate::received(now.naive_local()),
+                }),
+                payment_id,
+            ))
         }
         _ => {
             let paid = ledger::find(conn, &system.name, &txn_id).map_err(read)?;
+            if let (Some(stored), false) = (&paid, r.reverses) {
+                return Err(paid_stands(&order, stored.cancelled));
+            }
             if paid.is_some() {
-                return Ok(Command::Cancel(CancelOrder {
-                    prv_txn: None,
-                    txn_id: Some(txn_id),
-                    sum: None,
-                }));
+                return Ok((
+                    Command::Cancel(CancelOrder {
+                        prv_txn: None,
+                        txn_id: Some(txn_id),
+                        sum: None,
+                    }),
+                    payment_id,
+                ));
             }
             match ledger::drop_order(conn, &system.name, &order) {
                 Ok(true) => Err(Outcome::Cancelled {
@@ -982,16 +1130,36 @@ fn resolve_order(
                     sum: order.amount,
                     repeat: order.cancelled,
                 }),
-                // Confirmed meanwhile: reverse that payment.
-                Ok(false) => Ok(Command::Cancel(CancelOrder {
-                    prv_txn: None,
-                    txn_id: Some(txn_id),
-                    sum: None,
-                })),
+                // Confirmed meanwhile: that payment stands, or is reversed.
+                Ok(false) if !r.reverses => Err(paid_stands(&order, false)),
+                Ok(false) => Ok((
+                    Command::Cancel(CancelOrder {
+                        prv_txn: None,
+                        txn_id: Some(txn_id),
+                        sum: None,
+                    }),
+                    payment_id,
+                )),
                 Err(e) => Err(Outcome::Failed(Fault::DatabaseWrite(e.to_string()))),
             }
         }
     }
+}
+
+/// The answer to an unbooking that does not reverse (Click's): the order was paid, and the
+/// payment stands — or it was reversed since by other means, and is as cancelled.
+fn paid_stands(order: &ledger::Order, reversed: bool) -> Outcome {
+    if reversed {
+        return Outcome::Cancelled {
+            prv_txn: order.payment_id,
+            sum: order.amount,
+            repeat: true,
+        };
+    }
+    Outcome::Refused(Refusal::CancelUnknown(format!(
+        "order {} is paid: this cancel abandons unpaid orders only, the payment stands",
+        order.payment_id
+    )))
 }
 
 /// A card provider's verified word on one of our orders: the pay of the order for a
@@ -1397,6 +1565,7 @@ pub fn record_unrequested(
         query: Vec::new(),
         content_type: String::new(),
         x_sign: None,
+        authorization: None,
         script_name: String::new(),
         host: String::new(),
         https: false,

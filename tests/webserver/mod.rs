@@ -1129,10 +1129,13 @@ fn start_apache(
                 &state.join("conf/htpasswd"),
                 &htpasswd_sha_line(user, password),
             )?;
+            // As the snippet tells the admin: with Apache's own basic auth, its password
+            // stays out of the CGIs' environment.
             let _ = writeln!(
                 c,
                 "    AuthType Basic\n    AuthName \"paysys\"\n    AuthBasicProvider file\n    \
-                 AuthUserFile \"{st}/conf/htpasswd\"\n    Require valid-user"
+                 AuthUserFile \"{st}/conf/htpasswd\"\n    Require valid-user\n    \
+                 SetEnv HTTP_AUTHORIZATION \"\""
             );
         }
         c.push_str("</Location>\n");
@@ -1175,13 +1178,19 @@ fn start_nginx(
 ) -> Result<Started, Failure> {
     let st = config_safe_path(state, "state dir")?;
     let socket = format!("{st}/run/fcgiwrap.sock");
+    // As the snippet tells the admin: with nginx's own basic auth, its password stays out
+    // of the CGIs' environment.
+    let mut env = opts.env.clone();
+    if opts.basic_auth.is_some() && !env.iter().any(|(n, _)| n == "HTTP_AUTHORIZATION") {
+        env.push(("HTTP_AUTHORIZATION".into(), String::new()));
+    }
     let snippet = NginxSnippet {
         prefix,
         rundir: &format!("{st}/run"),
         fcgiwrap_socket: &socket,
         fastcgi: opts.fastcgi,
         persistent: opts.persistent(),
-        env: &opts.env,
+        env: &env,
     };
     write_file(&state.join("conf/paysys.conf"), &snippet.render(template)?)?;
     // The snippet says `include fastcgi_params;`, which nginx resolves next to the main

@@ -21,6 +21,11 @@ pub enum Wire {
     Kaspi,
     /// Portmone: `<RESULT>` with `ERROR_CODE`, or a check's `<RESPONSE><BILLS>`.
     Portmone,
+    /// Click: a JSON object with `error`, `error_note`, `merchant_prepare_id` or
+    /// `merchant_confirm_id`.
+    Click,
+    /// Payme: a JSON-RPC answer, `result` (with `transaction`) or `error` (with `code`).
+    Payme,
 }
 
 impl Wire {
@@ -33,6 +38,8 @@ impl Wire {
             Wire::Privat => parse_privat(body)?,
             Wire::Easypay => parse_easypay(body)?,
             Wire::Portmone => parse_portmone(body)?,
+            Wire::Click => parse_click(body)?,
+            Wire::Payme => parse_payme(body)?,
         };
         let (meaning, class) = match self {
             Wire::Osmp | Wire::Ibox | Wire::Kaspi => meaning(a.result),
@@ -41,6 +48,8 @@ impl Wire {
             Wire::Privat => meaning_privat(a.result),
             Wire::Easypay => meaning_easypay(a.result),
             Wire::Portmone => meaning_portmone(a.result),
+            Wire::Click => meaning_click(a.result),
+            Wire::Payme => meaning_payme(a.result),
         };
         a.meaning = meaning;
         a.class = class;
@@ -58,6 +67,8 @@ impl Wire {
             Wire::City24 => "City24 ResultCode",
             Wire::Privat => "PrivatBank ErrorInfo code",
             Wire::Easypay => "EasyPay StatusCode",
+            Wire::Click => "Click error",
+            Wire::Payme => "Payme error code",
         }
     }
 }
@@ -505,6 +516,91 @@ pub fn parse_easypay(body: &str) -> Option<Answer> {
     }
     answer.result = code?;
     Some(answer)
+}
+
+/// Click's JSON answer: `error` as the result, `error_note` as the comment, the prepare
+/// or confirm id as `prv_txn`; `None` when the body is no such object.
+pub fn parse_click(body: &str) -> Option<Answer> {
+    let v: serde_json::Value = serde_json::from_str(body).ok()?;
+    let result = i32::try_from(v.get("error")?.as_i64()?).ok()?;
+    let id = ["merchant_confirm_id", "merchant_prepare_id"]
+        .iter()
+        .find_map(|k| v.get(*k).filter(|id| !id.is_null()))
+        .map(|id| id.to_string().trim_matches('"').to_string());
+    Some(Answer {
+        result,
+        comment: v
+            .get("error_note")
+            .and_then(|n| n.as_str())
+            .unwrap_or("")
+            .to_string(),
+        prv_txn: id,
+        ..Answer::default()
+    })
+}
+
+/// Payme's JSON-RPC answer: 0 for a `result` (its `transaction` as `prv_txn`, its `state`
+/// as a field), else the error's `code` and English message; `None` when the body is
+/// neither.
+pub fn parse_payme(body: &str) -> Option<Answer> {
+    let v: serde_json::Value = serde_json::from_str(body).ok()?;
+    if let Some(result) = v.get("result").filter(|r| r.is_object()) {
+        let mut answer = Answer {
+            result: 0,
+            prv_txn: result
+                .get("transaction")
+                .and_then(|t| t.as_str())
+                .map(str::to_string),
+            ..Answer::default()
+        };
+        if let Some(state) = result.get("state") {
+            answer.fields.push(("state".into(), state.to_string()));
+        }
+        return Some(answer);
+    }
+    let error = v.get("error")?;
+    Some(Answer {
+        result: i32::try_from(error.get("code")?.as_i64()?).ok()?,
+        comment: error["message"]["en"].as_str().unwrap_or("").to_string(),
+        ..Answer::default()
+    })
+}
+
+/// What a Payme error code means, as paysys answers them (INSTALL, "Payme").
+pub fn meaning_payme(code: i32) -> (&'static str, Class) {
+    match code {
+        0 => ("OK", Class::Ok),
+        -32400 => ("temporary error: ask again later", Class::Temporary),
+        -32504 => ("wrong or missing key (--secret?)", Class::Refused),
+        -31001 => ("wrong amount", Class::Refused),
+        -31003 => ("transaction not found", Class::Refused),
+        -31007 => ("paid: cannot be cancelled", Class::Refused),
+        -31008 => ("cannot perform", Class::Refused),
+        -31050 => ("account not found", Class::Refused),
+        -31051 => ("payments to the account refused", Class::Refused),
+        -32700 | -32600 | -32601 => ("bad request", Class::Refused),
+        _ => ("unknown error code", Class::Refused),
+    }
+}
+
+/// What a Click `error` means, as paysys answers them (INSTALL, "Click").
+pub fn meaning_click(code: i32) -> (&'static str, Class) {
+    match code {
+        0 => ("success", Class::Ok),
+        -1 => (
+            "sign check failed (--secret, --service-id?)",
+            Class::Refused,
+        ),
+        -2 => ("incorrect amount", Class::Refused),
+        -3 => ("action not found", Class::Refused),
+        -4 => ("already paid", Class::Refused),
+        -5 => ("user does not exist", Class::Refused),
+        -6 => ("transaction does not exist", Class::Refused),
+        -7 => ("temporary error: ask again later", Class::Temporary),
+        -8 => ("error in request", Class::Refused),
+        -9 => ("transaction cancelled", Class::Refused),
+        _ => ("unknown error code", Class::Refused),
+    }
 }
 
 /// What an EasyPay `StatusCode` means, as paysys answers them (INSTALL, section 11).

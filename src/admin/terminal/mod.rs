@@ -76,9 +76,17 @@ OPTIONS
                        config says; --service-id ID sends and signs SERVICE_ID, as 2.20 and
                        later do; without it, none is sent or signed, as 2.10 does, for a
                        system with sign_service_id = false), kaspi (OSMP's requests,
-                       answers with txn_id and prv_txn_id), or portmone (the form field data:
+                       answers with txn_id and prv_txn_id), portmone (the form field data:
                        a <REQUESTS> check, a PAYED <BILL> notice with BILL_ID = --txn-id;
-                       --cancel needs --param PAYED_AMOUNT=-SUM, the sum paid)
+                       --cancel needs --param PAYED_AMOUNT=-SUM, the sum paid), click
+                       (Click's SHOP API: check ACCOUNT SUM is a Prepare, pay a Prepare then
+                       its Complete;
+                       --txn-id is the click_trans_id; --secret S is the system's secret_key,
+                       --service-id ID its service_id; no --status or --cancel), or payme
+                       (Payme's Merchant API: check ACCOUNT SUM is CheckPerformTransaction,
+                       pay a CreateTransaction then its PerformTransaction, --txn-id the
+                       Payme id; --secret S is the system's key, sent as Basic Paycom:S;
+                       no --status or --cancel)
   --paypro FILE        a PayPRO provider file (providers.ini, providers_user.ini, or an own
                        MyProviders.ini) or a terminal's directory of them; repeat to layer
                        files in that order
@@ -243,10 +251,12 @@ fn parse_args(args: &[String]) -> Result<Args, String> {
                     "easypay" => Wire::Easypay,
                     "kaspi" => Wire::Kaspi,
                     "portmone" => Wire::Portmone,
+                    "click" => Wire::Click,
+                    "payme" => Wire::Payme,
                     other => {
                         return Err(format!(
                             "--protocol {other}: osmp, ibox, city24, privat, easypay, kaspi, \
-                             portmone or 24nonstop"
+                             portmone, click, payme or 24nonstop"
                         ));
                     }
                 }
@@ -366,7 +376,46 @@ fn parse_args(args: &[String]) -> Result<Args, String> {
     } else if private_key.is_some() {
         return Err("--private-key is for --protocol easypay".into());
     }
-    if matches!(wire, Wire::Privat) && post {
+    if wire == Wire::Click {
+        if !paypro.is_empty() {
+            return Err("--protocol click or --paypro: one terminal at a time".into());
+        }
+        if matches!(action, Action::Status | Action::Cancel { .. }) {
+            return Err(
+                "Click has no status or cancel request: Click cancels by a Complete \
+                        with its error, for a payment it could not take"
+                    .into(),
+            );
+        }
+        if matches!(action, Action::Check { sum: None, .. }) {
+            return Err(
+                "a Click check is a Prepare, which names the sum: check ACCOUNT SUM".into(),
+            );
+        }
+        if secret.is_none() || service.is_none() {
+            return Err(
+                "--protocol click signs every request: --secret S (the system's secret_key) \
+                 and --service-id ID (its service_id)"
+                    .into(),
+            );
+        }
+    } else if wire == Wire::Payme {
+        if !paypro.is_empty() || matches!(action, Action::Status | Action::Cancel { .. }) {
+            return Err(
+                "--protocol payme checks and pays; no --status, --cancel or --paypro".into(),
+            );
+        }
+        if matches!(action, Action::Check { sum: None, .. }) {
+            return Err("a Payme check names the sum: check ACCOUNT SUM".into());
+        }
+        if secret.is_none() || service.is_some() || user.is_some() {
+            return Err(
+                "--protocol payme authenticates with the system's key: --secret KEY (sent as \
+                 Basic Paycom:KEY), no --service-id or --user"
+                    .into(),
+            );
+        }
+    } else if matches!(wire, Wire::Privat) && post {
         return Err("PrivatBank requests are always POSTed XML: no --post".into());
     }
     if wire == Wire::Nonstop24 {
@@ -381,9 +430,13 @@ fn parse_args(args: &[String]) -> Result<Args, String> {
                 "--protocol 24nonstop signs every request: --secret S (the system's secret)".into(),
             );
         }
-    } else if secret.is_some() || sign_amount || (service.is_some() && wire != Wire::Easypay) {
+    } else if (secret.is_some() && !matches!(wire, Wire::Click | Wire::Payme))
+        || sign_amount
+        || (service.is_some() && !matches!(wire, Wire::Easypay | Wire::Click))
+    {
         return Err(
-            "--secret and --sign-amount are for --protocol 24nonstop, --service-id for 24nonstop and easypay"
+            "--secret is for --protocol 24nonstop and click, --sign-amount for 24nonstop, \
+             --service-id for 24nonstop, easypay and click"
                 .into(),
         );
     }
@@ -404,8 +457,8 @@ fn parse_args(args: &[String]) -> Result<Args, String> {
         None => None,
         Some(v) => Some(
             match wire {
-                Wire::Osmp | Wire::Ibox | Wire::Kaspi => TxnId::parse(&v),
-                Wire::City24 | Wire::Privat | Wire::Easypay | Wire::Portmone => {
+                Wire::Osmp | Wire::Ibox | Wire::Kaspi | Wire::Click => TxnId::parse(&v),
+                Wire::City24 | Wire::Privat | Wire::Easypay | Wire::Portmone | Wire::Payme => {
                     TxnId::parse_token(&v)
                 }
                 Wire::Nonstop24 => TxnId::parse_token(&v),
@@ -558,10 +611,115 @@ fn request_for(
         Wire::Privat => privat_request(args, command, txn_id, extra),
         Wire::Portmone => portmone_request(args, command, txn_id, extra),
         Wire::Easypay => easypay_request(args, command, txn_id, extra),
+        Wire::Payme => payme_request(args, command, txn_id, extra),
+        Wire::Click => osmp_request(
+            &Args {
+                post: true,
+                ..args.clone()
+            },
+            click_form(args, command, txn_id, extra),
+        ),
         Wire::City24 => osmp_request(args, city24_form(args, command, txn_id, extra)),
         Wire::Osmp | Wire::Ibox | Wire::Kaspi | Wire::Nonstop24 => {
             osmp_request(args, osmp_form(args, command, txn_id, extra))
         }
+    }
+}
+
+/// Click: a Prepare (`action=0`; "check" and "book") or the Complete of the booking
+/// `prv_txn` (`action=1`), signed with the system's secret_key as Click signs them.
+fn click_form(args: &Args, command: &str, txn_id: &TxnId, extra: &[(&str, String)]) -> String {
+    let get = |k: &str| {
+        extra
+            .iter()
+            .find(|(n, _)| *n == k)
+            .map(|(_, v)| v.as_str())
+            .unwrap_or("")
+    };
+    let complete = command == "confirm";
+    let action = if complete { "1" } else { "0" };
+    let sign_time = Local::now().format("%Y-%m-%d %H:%M:%S").to_string();
+    let (account, amount, prepare_id) = (get("account"), get("sum"), get("prv_txn"));
+    let mut pairs: Vec<(String, String)> = vec![
+        ("click_trans_id".into(), txn_id.to_string()),
+        (
+            "service_id".into(),
+            args.service.clone().unwrap_or_default(),
+        ),
+        ("click_paydoc_id".into(), txn_id.to_string()),
+        ("merchant_trans_id".into(), account.into()),
+        ("amount".into(), amount.into()),
+        ("action".into(), action.into()),
+        ("error".into(), "0".into()),
+        ("error_note".into(), "Success".into()),
+        ("sign_time".into(), sign_time.clone()),
+    ];
+    if complete {
+        pairs.push(("merchant_prepare_id".into(), prepare_id.into()));
+    }
+    if let Some(rule) = &args.sign {
+        // What cannot be signed goes without sign_string, and the endpoint says -1.
+        if let Ok(sign) = crate::protocol::click::signature(
+            rule,
+            txn_id.as_str(),
+            account,
+            complete.then_some(prepare_id),
+            amount,
+            action,
+            &sign_time,
+        ) {
+            pairs.push(("sign_string".into(), sign));
+        }
+    }
+    pairs.extend(args.params.iter().cloned());
+    serde_urlencoded::to_string(&pairs).unwrap_or_default()
+}
+
+/// Payme: a JSON-RPC POST — CheckPerformTransaction ("check"), CreateTransaction
+/// ("book", the id is --txn-id), PerformTransaction ("confirm") — with the key as Basic
+/// auth, login Paycom.
+fn payme_request(
+    args: &Args,
+    command: &str,
+    txn_id: &TxnId,
+    extra: &[(&str, String)],
+) -> HttpRequest {
+    let get = |k: &str| {
+        extra
+            .iter()
+            .find(|(n, _)| *n == k)
+            .map(|(_, v)| v.as_str())
+            .unwrap_or("")
+    };
+    // The sum in tiyin: the terminal's sums parsed as amounts.
+    let tiyin = Amount::parse(get("sum")).map(Amount::kopecks).unwrap_or(0);
+    let account = serde_json::json!({ "account": get("account") });
+    let ms = chrono::Local::now().timestamp_millis();
+    let (method, params) = match command {
+        "check" => (
+            "CheckPerformTransaction",
+            serde_json::json!({ "amount": tiyin, "account": account }),
+        ),
+        "book" => (
+            "CreateTransaction",
+            serde_json::json!({ "id": txn_id.as_str(), "time": ms, "amount": tiyin, "account": account }),
+        ),
+        _ => (
+            "PerformTransaction",
+            serde_json::json!({ "id": txn_id.as_str() }),
+        ),
+    };
+    let body =
+        serde_json::json!({ "jsonrpc": "2.0", "id": ms, "method": method, "params": params });
+    HttpRequest {
+        method: Method::Post,
+        url: args.url.clone().unwrap_or_default(),
+        body: Some(body.to_string()),
+        content_type: Some("application/json".into()),
+        basic_auth: args
+            .sign
+            .as_ref()
+            .map(|rule| ("Paycom".to_string(), rule.secret.clone())),
     }
 }
 
@@ -819,9 +977,9 @@ fn osmp_terminal(client: &Client, args: &Args) -> Verdict {
                 ("txn_date", txn_date),
             ];
             let repeat = repeat_command(args, &txn_id, &format!("pay {account} {sum}"));
-            // EasyPay: the Payment books the order (nothing credited), the Confirm of its
-            // PaymentId pays it.
-            let request = if args.wire == Wire::Easypay {
+            // EasyPay and Click: the Payment (Prepare) books the order (nothing credited),
+            // the Confirm (Complete) of its PaymentId (merchant_prepare_id) pays it.
+            let request = if matches!(args.wire, Wire::Easypay | Wire::Click | Wire::Payme) {
                 let book = request_for(args, "book", &txn_id, &extra);
                 let payment_id = match exchange(client, &book, args.retry_for, args.wire) {
                     Ending::Answer(a) if a.ok() => match a.prv_txn {
@@ -836,7 +994,9 @@ fn osmp_terminal(client: &Client, args: &Args) -> Verdict {
                 say(&format!(
                     "   booked as PaymentId {payment_id}: confirming it"
                 ));
-                request_for(args, "confirm", &txn_id, &[("prv_txn", payment_id)])
+                let mut confirm = extra.to_vec();
+                confirm.push(("prv_txn", payment_id));
+                request_for(args, "confirm", &txn_id, &confirm)
             } else {
                 request_for(args, "pay", &txn_id, &extra)
             };
@@ -944,6 +1104,12 @@ fn repeat_command(args: &Args, txn_id: &TxnId, what: &str) -> String {
         Wire::City24 => cmd.push_str(" --protocol city24"),
         Wire::Privat => cmd.push_str(" --protocol privat"),
         Wire::Easypay => cmd.push_str(" --protocol easypay --private-key KEY"),
+        // Never the secret itself on the screen.
+        Wire::Payme => cmd.push_str(" --protocol payme --secret \"$KEY\""),
+        Wire::Click => cmd.push_str(&format!(
+            " --protocol click --secret \"$SECRET\" --service-id '{}'",
+            args.service.as_deref().unwrap_or("")
+        )),
     }
     if let (Wire::Nonstop24, Some(rule)) = (args.wire, &args.sign) {
         // Never the secret itself on the screen.

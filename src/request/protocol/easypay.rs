@@ -322,7 +322,7 @@ impl Protocol for Easypay {
             t.parse::<u64>()
                 .ok()
                 .filter(|n| *n > 0)
-                .map(|payment_id| OrderRef { payment_id })
+                .map(OrderRef::ours)
                 .ok_or_else(|| {
                     Refusal::BadTxnId(format!("PaymentId '{}' is not our number", clean(t)))
                 })
@@ -348,6 +348,7 @@ impl Protocol for Easypay {
                     order_id,
                     account,
                     sum,
+                    at: None,
                 }))
             }
             "Confirm" => Ok(Command::Confirm(payment_id()?)),
@@ -476,13 +477,13 @@ mod tests {
             signed_request("<Confirm><ServiceId>1</ServiceId><PaymentId>7</PaymentId></Confirm>");
         assert_eq!(
             parse(&confirm, Some(&rule)),
-            Ok(Command::Confirm(OrderRef { payment_id: 7 }))
+            Ok(Command::Confirm(OrderRef::ours(7)))
         );
         let cancel =
             signed_request("<Cancel><ServiceId>1</ServiceId><PaymentId>7</PaymentId></Cancel>");
         assert_eq!(
             parse(&cancel, Some(&rule)),
-            Ok(Command::Unbook(OrderRef { payment_id: 7 }))
+            Ok(Command::Unbook(OrderRef::ours(7)))
         );
         let check =
             signed_request("<Check><ServiceId>1</ServiceId><Account>5907</Account></Check>");

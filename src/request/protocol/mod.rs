@@ -15,12 +15,15 @@ use chrono::NaiveDateTime;
 use crate::cgi::{Request, Response};
 use crate::config::{CardSettings, ProtocolKind, RsaRule, SignRule, System};
 use crate::domain::AccountRule;
+use crate::ledger::OrderView;
 use crate::outcome::{Command, Echo, Outcome, Refusal};
 
 pub mod city24;
+pub mod click;
 pub mod easypay;
 pub mod nonstop24;
 pub mod osmp;
+pub mod payme;
 pub mod portmone;
 pub mod privat;
 pub mod sign;
@@ -74,6 +77,20 @@ pub trait Protocol: Sync {
     /// Names that say they are secrets (`sign…`, `…token…`, `card…`, `…pan`; see
     /// [`crate::history::is_secret`]) are masked whatever a protocol lists.
     fn secrets(&self) -> &'static [&'static str];
+    /// How long a booked order may wait to be paid, where the protocol says (Payme: 12
+    /// hours): past it, the order is cancelled when next touched. `None`: as long as it
+    /// takes.
+    fn order_lifetime(&self) -> Option<chrono::Duration> {
+        None
+    }
+
+    /// The answer for `outcome` when the protocol's answers tell the named orders' whole
+    /// story ([`Protocol::order_lifetime`] is set: Payme): `orders` are the ones the
+    /// request names, read after it was decided (all of a listing's period).
+    fn render_orders(&self, echo: &Echo, outcome: &Outcome, orders: &[OrderView]) -> Reply {
+        let _ = orders;
+        self.render(echo, outcome)
+    }
 
     /// The answer signed for the caller, where the protocol signs answers and the system
     /// has a key (EasyPay); why it could not be, for the log (the answer goes unsigned).
@@ -133,6 +150,8 @@ pub fn of(kind: ProtocolKind, dialect: Dialect) -> &'static dyn Protocol {
         (ProtocolKind::Statement, _) => &statement::Statement,
         (ProtocolKind::Kaspi, _) => &osmp::Osmp::KASPI,
         (ProtocolKind::Portmone, _) => &portmone::Portmone,
+        (ProtocolKind::Click, _) => &click::Click,
+        (ProtocolKind::Payme, _) => &payme::Payme,
     }
 }
 

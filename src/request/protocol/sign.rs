@@ -50,6 +50,39 @@ pub fn joined(parts: &[Part], separator: char, secret: &str) -> Result<String, S
     Ok(text)
 }
 
+/// The signed text of a digest over fields written one after another with nothing between
+/// them, the secret in its place among them (Click's `sign_string`): `parts` in order, or
+/// why one is missing.
+///
+/// Without a separator, rule 2 above has nothing to hold on to: `12`+`345` is `1`+`2345`.
+/// Such a text is one request only when the protocol pins each boundary by the fields'
+/// own forms — a value the config fixes, digits without a leading zero, a fixed-width
+/// time, a one-character action — and, where two free fields still meet, by what the
+/// signature is used for: Click's Complete must name the booked order by its number, its
+/// id, its account and its sum, all compared with what was booked, so that a text read
+/// with the boundaries moved names no order it could pay. The protocol says how it does.
+pub fn concatenated(parts: &[Part]) -> Result<String, String> {
+    let mut text = String::with_capacity(parts.iter().map(|p| p.value.len()).sum());
+    for part in parts {
+        if part.value.is_empty() && !part.may_be_empty {
+            return Err(format!("{} is missing or empty; it is signed", part.name));
+        }
+        text.push_str(part.value);
+    }
+    Ok(text)
+}
+
+/// Whether two texts are equal, in a time that depends on their length only: a signature
+/// compared byte by byte with an early exit tells a forger how many leading bytes were
+/// right.
+pub fn same_text(a: &str, b: &str) -> bool {
+    a.len() == b.len()
+        && a.bytes()
+            .zip(b.bytes())
+            .fold(0u8, |acc, (x, y)| acc | (x ^ y))
+            == 0
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -75,6 +108,16 @@ mod tests {
             },
         ];
         assert_eq!(joined(&empty, '_', "k").unwrap(), "7__k");
+    }
+
+    #[test]
+    fn concatenated_fields_have_nothing_between_them() {
+        let parts = [part("A", "12"), part("S", "k"), part("B", "7")];
+        assert_eq!(concatenated(&parts).unwrap(), "12k7");
+        let why = concatenated(&[part("A", "1"), part("B", "")]).unwrap_err();
+        assert!(why.contains("B is missing"), "{why}");
+        assert!(same_text("abc", "abc"));
+        assert!(!same_text("abc", "abd") && !same_text("abc", "ab"));
     }
 
     #[test]
