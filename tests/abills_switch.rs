@@ -370,9 +370,10 @@ fn until_a_lock_wait(conn: &mut mysql::Conn) {
 }
 
 /// ABillS's script, in its own transaction, holds the bill while it pays txn 900, and our
-/// pay of the same txn comes in between: it has written its `paysys_log` row and waits for
-/// the bill. The script's own log row then meets ours on the UNIQUE key while we wait for
-/// its bill: the server ends one of the two as a deadlock. Either way the payment is
+/// pay of the same txn comes in between: it has looked for the txn's rows under lock,
+/// written its `paysys_log` row and waits for the bill. The script's payment then meets
+/// our look's gap lock, or its log row ours on the UNIQUE key, while we wait for its bill:
+/// the server ends one of the two as a deadlock. Either way the payment is
 /// credited once — ours rolled back and tried again finds the script's payment (a repeat
 /// with its answer); the script's rolled back leaves ours. Run on a server in READ
 /// COMMITTED, as some installs (and Galera setups) are, and in the default REPEATABLE READ.
@@ -409,17 +410,21 @@ fn script_pays_beside_us(server: &str, ddl: Ddl, isolation: &str) {
         until_a_lock_wait(&mut watch);
         tx.query_drop("UPDATE bills SET deposit = deposit + 10 WHERE id = 1")
             .unwrap();
-        tx.query_drop(
-            "INSERT INTO payments (date, sum, dsc, uid, aid, method, ext_id, bill_id, amount, \
-             reg_date, last_deposit) VALUES (NOW(), 10, 'OSMP Payments', 1, 2, 2, 'OSM:900', \
-             1, 10, NOW(), 12.5)",
-        )
-        .unwrap();
-        let logged = tx.query_drop(
-            "INSERT INTO paysys_log (id, system_id, datetime, sum, uid, transaction_id, info, \
-             paysys_ip, domain_id, status) VALUES (50, 44, NOW(), 10, 1, 'OSM:900', \
-             'txn_id, 900\n', 0, 0, 2)",
-        );
+        // The script's payment meets our lookup's gap lock (REPEATABLE READ), or its log
+        // row meets ours on the UNIQUE key: either is where the deadlock may end it.
+        let logged = tx
+            .query_drop(
+                "INSERT INTO payments (date, sum, dsc, uid, aid, method, ext_id, bill_id, \
+                 amount, reg_date, last_deposit) VALUES (NOW(), 10, 'OSMP Payments', 1, 2, 2, \
+                 'OSM:900', 1, 10, NOW(), 12.5)",
+            )
+            .and_then(|()| {
+                tx.query_drop(
+                    "INSERT INTO paysys_log (id, system_id, datetime, sum, uid, transaction_id, \
+                     info, paysys_ip, domain_id, status) VALUES (50, 44, NOW(), 10, 1, \
+                     'OSM:900', 'txn_id, 900\n', 0, 0, 2)",
+                )
+            });
         let script_paid = match logged {
             Ok(()) => {
                 tx.commit().unwrap();

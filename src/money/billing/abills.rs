@@ -284,12 +284,6 @@ enum Lock {
     Update,
     /// A read that decides an answer: waits for a writer in flight, blocks no reader.
     Share,
-    /// A pay's first look, inside its transaction: a plain read. A new payment finds no
-    /// rows, and a locking read that finds none locks the gap where they would go — every
-    /// concurrent pay's new id falls into the same last gap of `payments.ext_id` and
-    /// `paysys_log.transaction_id`, so pays to any subscribers would deadlock each other on
-    /// their INSERTs. A look that finds rows is made again with [`Lock::Update`].
-    None,
 }
 
 impl Lock {
@@ -297,7 +291,6 @@ impl Lock {
         match self {
             Lock::Update => "FOR UPDATE",
             Lock::Share => "LOCK IN SHARE MODE",
-            Lock::None => "",
         }
     }
 }
@@ -592,20 +585,14 @@ impl Billing for Abills {
         // payments.ext_id, under any text it was written with) keeps its first answer before
         // any other rule: the subscriber may have been disabled, or its group barred from
         // payment systems, since.
-        //
-        // A plain read first: a new payment's finds nothing, and locks no gaps that every
-        // other pay's INSERTs would wait for (see [`Lock::None`]). Rows found are read again
-        // under their locks — a cancel in flight is waited for — except the card order's
-        // own row, which the UPDATE below completes only in a state that allows it.
+        // A card order of our page's is the exception: its id is ours, so no payment of
+        // ABillS's can carry it, and its own row, still open, is completed at once.
         if c.order_opened {
             if let Some(credited) = complete_opened(tx, c, &ids, &found)? {
                 return Ok(credited);
             }
         }
-        let mut earlier = self::find(tx, &ids, Domains::OrDefault(c.domain), Lock::None)?;
-        if earlier.payment.is_some() || (earlier.log.is_some() && earlier.opened().is_none()) {
-            earlier = self::find(tx, &ids, Domains::OrDefault(c.domain), Lock::Update)?;
-        }
+        let earlier = self::find(tx, &ids, Domains::OrDefault(c.domain), Lock::Update)?;
         if let Some(recorded) = recorded_credit(tx, c, &ids, &earlier, &found)? {
             return Ok(recorded);
         }
@@ -643,8 +630,8 @@ impl Billing for Abills {
                 )
                 .map(|()| match tx.affected_rows() {
                     1 => Logged::Completed(id),
-                    // Its state changed after the plain read above (paid or reversed by
-                    // another hand): decided again under the locks, as a duplicate is.
+                    // Its state is not the one read above (paid or reversed by another
+                    // hand): decided again under the locks, as a duplicate is.
                     _ => Logged::ChangedMeanwhile,
                 }),
             None => tx
