@@ -92,8 +92,9 @@ fn echo_of(request: &Request, order_id: &str, sum: &str) -> Echo {
 
 impl Protocol for Liqpay {
     fn secrets(&self) -> &'static [&'static str] {
-        // `data` is LiqPay's own base64 JSON: the card number in it comes masked by LiqPay.
-        &["signature"]
+        // `data` is LiqPay's base64 JSON: a masked card number, the payer's name and phone,
+        // perhaps a card token — none of it readable to the masking, so none of it kept.
+        &["signature", "data"]
     }
 
     fn kind(&self) -> ProtocolKind {

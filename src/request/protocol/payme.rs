@@ -167,9 +167,11 @@ fn error_of(outcome: &Outcome) -> &'static Error {
             Refusal::AccountInactive | Refusal::PaymentsDisabled | Refusal::HookRefused(_) => {
                 &REFUSED_ACCOUNT
             }
-            Refusal::UnknownTxn | Refusal::CancelUnknown(_) => &NOT_FOUND,
+            Refusal::UnknownTxn => &NOT_FOUND,
             Refusal::PaidThenCancelled { .. } | Refusal::Conflict { .. } => &CANNOT_PERFORM,
-            Refusal::CancelNotSupported(_) => &CANNOT_CANCEL,
+            // A paid transaction whose billing row was deleted or edited since: it cannot be
+            // reversed (Payme's -31007), though CheckTransaction still shows it paid.
+            Refusal::CancelUnknown(_) | Refusal::CancelNotSupported(_) => &CANNOT_CANCEL,
             // The admin must give the subscriber a bill: "later".
             Refusal::NoBill => &SYSTEM,
             Refusal::BadRequest(_)
