@@ -524,7 +524,13 @@ fn paysys_requests_filters_and_purges_in_batches() {
     conn.query_drop(
         "INSERT INTO paysys_request (at, system_name, request, response) \
          SELECT NOW() - INTERVAL 40 DAY, 'osmp', 'old', '' FROM \
-         (SELECT 1 FROM information_schema.columns LIMIT 2500) AS many",
+         (SELECT 1 FROM (SELECT 0 UNION ALL SELECT 1 UNION ALL SELECT 2 UNION ALL SELECT 3 \
+         UNION ALL SELECT 4) a, (SELECT 0 UNION ALL SELECT 1 UNION ALL SELECT 2 UNION ALL \
+         SELECT 3 UNION ALL SELECT 4) b, (SELECT 0 UNION ALL SELECT 1 UNION ALL SELECT 2 \
+         UNION ALL SELECT 3 UNION ALL SELECT 4 UNION ALL SELECT 5 UNION ALL SELECT 6 UNION ALL \
+         SELECT 7 UNION ALL SELECT 8 UNION ALL SELECT 9) c, (SELECT 0 UNION ALL SELECT 1 \
+         UNION ALL SELECT 2 UNION ALL SELECT 3 UNION ALL SELECT 4 UNION ALL SELECT 5 UNION ALL \
+         SELECT 6 UNION ALL SELECT 7 UNION ALL SELECT 8 UNION ALL SELECT 9) d) AS many",
     )
     .unwrap();
     assert_eq!(db.count("SELECT COUNT(*) FROM paysys_request"), 2504);
