@@ -373,3 +373,37 @@ fn pay_orders_are_a_registry_for_reconcile() {
     // Reconciling reads: nothing was credited or changed.
     assert_eq!(a.txns().len(), 2);
 }
+
+#[test]
+fn a_cancel_with_another_sum_leaves_a_payment_abills_made_before_the_switch() {
+    use mysql::prelude::Queryable;
+    let a = portmone();
+    // ABillS's own Portmone module paid BILL_ID 977 before paysys took over.
+    let mut conn = a.db.conn();
+    // As ABillS's script writes them: without the columns it leaves to their defaults.
+    conn.query_drop("SET SESSION sql_mode = 'NO_ENGINE_SUBSTITUTION'")
+        .unwrap();
+    conn.query_drop(
+        "INSERT INTO payments (date, sum, dsc, uid, aid, method, ext_id, bill_id, amount, \
+         reg_date, last_deposit) VALUES (NOW(), 30, 'Portmone', 1, 2, 2, 'POR:977', 1, 30, \
+         NOW(), 0)",
+    )
+    .unwrap();
+    conn.query_drop(format!(
+        "INSERT INTO paysys_log (system_id, datetime, sum, uid, transaction_id, info, \
+         paysys_ip, domain_id, status) VALUES ({ABILLS_ID}, NOW(), 30, 1, 'POR:977', '', 0, \
+         0, 2)"
+    ))
+    .unwrap();
+    let before = a.deposit(1);
+    // Another sum: nothing reversed.
+    let r = send(&a, &notice("977", "-5", "test1"));
+    assert_eq!(error_code(&r), "18", "{r:?}");
+    assert_eq!(a.deposit(1), before);
+    assert_eq!(a.payment("POR:977").sum, "30.00");
+    assert_eq!(a.log_row("POR:977").status, 2);
+    // Its own sum: reversed.
+    let r = send(&a, &notice("977", "-30.00", "test1"));
+    assert_eq!(error_code(&r), "0", "{r:?}");
+    assert_eq!(a.log_row("POR:977").status, 3);
+}

@@ -595,6 +595,20 @@ fn try_cancel(
             order.prv_txn,
             order.txn_id.as_ref(),
         )?;
+        // A cancel that names the sum (Portmone's) reverses only a payment of that sum,
+        // here as for our own rows below: rolled back, the billing's rows stay.
+        if let (
+            Some(want),
+            Some(UncreditedRecorded::Done { sum, .. } | UncreditedRecorded::Repeat { sum, .. }),
+        ) = (order.sum, &recorded)
+        {
+            if want != *sum {
+                tx.rollback()?;
+                return unknown(format!(
+                    "{named} was paid {sum}, the cancel says {want}: nothing reversed"
+                ));
+            }
+        }
         return match recorded {
             Some(UncreditedRecorded::Done {
                 prv_txn,
