@@ -80,6 +80,18 @@ impl Amount {
         Amount(kopecks)
     }
 
+    /// A sum a provider sent as a whole number of minor units (Monobank's kopecks, Payme's
+    /// tiyin), held to the same bound as [`Amount::parse`]: a number with more than
+    /// `MAX_INTEGER_DIGITS` digits before the point is `TooLarge` either way, so every sum
+    /// that reaches the ledger prints as text `parse` takes back.
+    pub fn from_minor_units(minor: i64) -> Result<Amount, AmountError> {
+        const LIMIT: u64 = 10u64.pow(MAX_INTEGER_DIGITS as u32 + 2);
+        if minor.unsigned_abs() >= LIMIT {
+            return Err(AmountError::TooLarge);
+        }
+        Ok(Amount(minor))
+    }
+
     pub fn kopecks(self) -> i64 {
         self.0
     }
@@ -618,6 +630,21 @@ mod tests {
 
     fn now() -> NaiveDateTime {
         NaiveDateTime::parse_from_str("20261122100000", "%Y%m%d%H%M%S").unwrap()
+    }
+
+    #[test]
+    fn minor_units_hold_the_same_bound_as_text() {
+        let top = Amount::from_minor_units(999_999_999_999_999).unwrap();
+        assert_eq!(Amount::parse(&top.to_string()), Ok(top));
+        assert_eq!(
+            Amount::from_minor_units(1_000_000_000_000_000),
+            Err(AmountError::TooLarge)
+        );
+        assert_eq!(
+            Amount::from_minor_units(i64::MIN),
+            Err(AmountError::TooLarge)
+        );
+        assert_eq!(Amount::from_minor_units(-5), Ok(Amount::from_kopecks(-5)));
     }
 
     #[test]

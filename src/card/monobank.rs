@@ -370,7 +370,8 @@ fn kopecks(raw: &RawValue, name: &str) -> Result<Amount, Error> {
     let value = text
         .bytes()
         .fold(0i64, |acc, b| acc * 10 + i64::from(b - b'0'));
-    Ok(Amount::from_kopecks(value))
+    Amount::from_minor_units(value)
+        .map_err(|e| malformed(P, format!("{name} {value} kopecks: {e}")))
 }
 
 fn date(text: &str, name: &str) -> Result<DateTime<Utc>, Error> {

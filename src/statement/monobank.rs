@@ -159,7 +159,8 @@ fn row(number: usize, raw: &RawValue) -> Result<StatementRow, RowError> {
         a if a > 0 => Direction::Credit,
         _ => Direction::Debit,
     };
-    let amount = Amount::from_kopecks(signed.saturating_abs());
+    let amount = Amount::from_minor_units(signed.saturating_abs())
+        .map_err(|e| fail(format!("amount {signed} kopecks: {e}")))?;
 
     let seconds = match &item.time {
         None => return Err(fail("no time".into())),
@@ -287,6 +288,13 @@ mod tests {
         for (amount, want) in [
             ("-1", Some((1, Direction::Debit))),
             ("9223372036854775807", None),
+            // A sum no bank account holds: refused as too large, not passed on as a sum that
+            // would print as text `Amount::parse` refuses.
+            ("27777777777770000", None),
+            (
+                "-999999999999999",
+                Some((999_999_999_999_999, Direction::Debit)),
+            ),
             ("1.5", None),
             (r#""100""#, None),
             ("0", None),
