@@ -788,6 +788,35 @@ fn payme_terminal(kind: Kind) {
         .unwrap()
         .unwrap();
     assert_eq!(credited, 1);
+    // --status is CheckTransaction: performed; --cancel reverses it; --status says so.
+    let r = t("k3y&x", &["--txn-id", "pm-31337", "--status"]);
+    assert_eq!(r.code, 0, "{}", r.out);
+    assert!(
+        r.out
+            .contains("verdict: CONFIRMED: payment pm-31337 is performed"),
+        "{}",
+        r.out
+    );
+    let r = t("k3y&x", &["--txn-id", "pm-31337", "--cancel"]);
+    assert_eq!(r.code, 0, "{}", r.out);
+    assert!(r.out.contains("CancelTransaction"), "{}", r.out);
+    assert!(r.out.contains("is cancelled"), "{}", r.out);
+    let credited: u64 = db
+        .conn()
+        .query_first("SELECT COUNT(*) FROM payments WHERE sum = 4")
+        .unwrap()
+        .unwrap();
+    assert_eq!(credited, 0, "the cancel removed the payment");
+    let r = t("k3y&x", &["--txn-id", "pm-31337", "--status"]);
+    assert_eq!(r.code, 1, "{}", r.out);
+    assert!(
+        r.out.contains("was performed and cancelled since"),
+        "{}",
+        r.out
+    );
+    let r = t("k3y&x", &["--txn-id", "pm-404", "--status"]);
+    assert_eq!(r.code, 1, "{}", r.out);
+    assert!(r.out.contains("-31003"), "{}", r.out);
     let r = t("not-the-key", &["check", "test1", "4.00"]);
     assert_eq!(r.code, 1, "{}", r.out);
     assert!(r.out.contains("Payme error code -32504"), "{}", r.out);

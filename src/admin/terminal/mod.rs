@@ -86,7 +86,7 @@ OPTIONS
                        (Payme's Merchant API: check ACCOUNT SUM is CheckPerformTransaction,
                        pay a CreateTransaction then its PerformTransaction, --txn-id the
                        Payme id; --secret S is the system's key, sent as Basic Paycom:S;
-                       no --status or --cancel)
+                       --status is CheckTransaction, --cancel a CancelTransaction, reason 5)
   --paypro FILE        a PayPRO provider file (providers.ini, providers_user.ini, or an own
                        MyProviders.ini) or a terminal's directory of them; repeat to layer
                        files in that order
@@ -400,9 +400,13 @@ fn parse_args(args: &[String]) -> Result<Args, String> {
             );
         }
     } else if wire == Wire::Payme {
-        if !paypro.is_empty() || matches!(action, Action::Status | Action::Cancel { .. }) {
+        if !paypro.is_empty() {
+            return Err("--protocol payme or --paypro: one terminal at a time".into());
+        }
+        if matches!(action, Action::Cancel { prv_txn: Some(_) }) {
             return Err(
-                "--protocol payme checks and pays; no --status, --cancel or --paypro".into(),
+                "a Payme cancel names the transaction by its Payme id, --txn-id: no --prv-txn"
+                    .into(),
             );
         }
         if matches!(action, Action::Check { sum: None, .. }) {
@@ -703,6 +707,15 @@ fn payme_request(
         "book" => (
             "CreateTransaction",
             serde_json::json!({ "id": txn_id.as_str(), "time": ms, "amount": tiyin, "account": account }),
+        ),
+        "status" => (
+            "CheckTransaction",
+            serde_json::json!({ "id": txn_id.as_str() }),
+        ),
+        // Reason 5, "refund": what Payme sends when the money goes back to the payer.
+        "cancel" => (
+            "CancelTransaction",
+            serde_json::json!({ "id": txn_id.as_str(), "reason": 5 }),
         ),
         _ => (
             "PerformTransaction",
@@ -1018,6 +1031,10 @@ fn osmp_terminal(client: &Client, args: &Args) -> Verdict {
         Action::Status => {
             let request = request_for(args, "status", &txn_id, &[]);
             match exchange(client, &request, args.retry_for, args.wire) {
+                // Payme's CheckTransaction answers a state, not a result code.
+                Ending::Answer(a) if args.wire == Wire::Payme && a.ok() => {
+                    payme_status(&a, &txn_id)
+                }
                 Ending::Answer(a) if a.fields.iter().any(|(k, v)| k == "status" && v == "130") => {
                     say(&format!(
                         "verdict: CANCELLED: payment {txn_id} was paid and cancelled since"
@@ -1045,7 +1062,11 @@ fn osmp_terminal(client: &Client, args: &Args) -> Verdict {
             let prv_txn = match prv_txn {
                 Some(p) => p.clone(),
                 // These name the payment to cancel by its own id: no status first.
-                None if matches!(args.wire, Wire::City24 | Wire::Privat | Wire::Portmone) => {
+                None if matches!(
+                    args.wire,
+                    Wire::City24 | Wire::Privat | Wire::Portmone | Wire::Payme
+                ) =>
+                {
                     String::new()
                 }
                 None => {
@@ -1086,6 +1107,55 @@ fn osmp_terminal(client: &Client, args: &Args) -> Verdict {
                 }
                 ending => final_verdict(ending, "the cancel", Some((&txn_id, &repeat))),
             }
+        }
+    }
+}
+
+/// What Payme's CheckTransaction says of a transaction: its `state` (2 performed, 1 created
+/// and waiting for its PerformTransaction, -1 cancelled before it was performed, -2 after).
+fn payme_status(a: &Answer, txn_id: &TxnId) -> Verdict {
+    let state = a
+        .fields
+        .iter()
+        .find(|(k, _)| k == "state")
+        .map(|(_, v)| v.as_str());
+    let prv = a
+        .prv_txn
+        .as_deref()
+        .map(|p| format!(", transaction {p}"))
+        .unwrap_or_default();
+    match state {
+        Some("2") => {
+            say(&format!(
+                "verdict: CONFIRMED: payment {txn_id} is performed{prv}"
+            ));
+            Verdict::Confirmed
+        }
+        Some("-2") => {
+            say(&format!(
+                "verdict: CANCELLED: payment {txn_id} was performed and cancelled since{prv}"
+            ));
+            Verdict::Refused
+        }
+        Some("-1") => {
+            say(&format!(
+                "verdict: CANCELLED: payment {txn_id} was cancelled before it was performed{prv}"
+            ));
+            Verdict::Refused
+        }
+        Some("1") => {
+            say(&format!(
+                "verdict: NOT PAID: payment {txn_id} is created, waiting for its \
+                 PerformTransaction{prv}"
+            ));
+            Verdict::Refused
+        }
+        other => {
+            say(&format!(
+                "verdict: the answer names no state we know ({}); nothing is known of the money",
+                other.unwrap_or("none")
+            ));
+            Verdict::InDoubt
         }
     }
 }
