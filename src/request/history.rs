@@ -143,7 +143,9 @@ fn mask_body(body: &[u8], secrets: &[&str]) -> String {
         };
     }
     if trimmed.starts_with('<') {
-        return mask_xml(&text, secrets).unwrap_or_else(|| not_kept(body.len(), "broken XML"));
+        return mask_xml(&text, secrets)
+            .map(|(xml, _)| xml)
+            .unwrap_or_else(|| not_kept(body.len(), "broken XML"));
     }
     // A form: name=value pairs and nothing that cannot be in one.
     let formlike = !trimmed.is_empty()
@@ -159,15 +161,47 @@ fn not_kept(len: usize, why: &str) -> String {
     format!("({len} bytes not kept: {why}; secrets could not be told from the rest)")
 }
 
-/// `a=1&sign=xyz` → `a=1&sign=***`, the text otherwise as sent.
+/// `a=1&sign=xyz` → `a=1&sign=***`, the text otherwise as sent. A value that is XML or
+/// JSON itself (Portmone's `data`, with its `CARD_MASK` inside) is decoded and masked as a
+/// body is, and written encoded again; one that only looks like XML or JSON is masked
+/// whole.
 fn mask_form(text: &str, secrets: &[&str]) -> String {
     text.split('&')
         .map(|pair| match pair.split_once('=') {
             Some((name, _)) if is_secret(&decode_name(name), secrets) => format!("{name}={MASK}"),
-            _ => pair.to_string(),
+            Some((name, value)) => match mask_nested(value, secrets) {
+                Some(masked) => format!("{name}={masked}"),
+                None => pair.to_string(),
+            },
+            None => pair.to_string(),
         })
         .collect::<Vec<_>>()
         .join("&")
+}
+
+/// A form value (as sent, encoded) holding XML or JSON with a secret in it: the value with
+/// the secrets masked, encoded again. `None`: no such value, kept as sent.
+fn mask_nested(value: &str, secrets: &[&str]) -> Option<String> {
+    let decoded = serde_urlencoded::from_str::<Vec<(String, String)>>(&format!("v={value}"))
+        .ok()?
+        .pop()?
+        .1;
+    let trimmed = decoded.trim_start();
+    let masked = if trimmed.starts_with('{') || trimmed.starts_with('[') {
+        match serde_json::from_str::<serde_json::Value>(&decoded) {
+            Ok(mut json) => mask_json(&mut json, secrets).then(|| json.to_string()),
+            Err(_) => Some(MASK.to_string()),
+        }
+    } else if trimmed.starts_with('<') {
+        match mask_xml(&decoded, secrets) {
+            Some((xml, masked)) => masked.then_some(xml),
+            None => Some(MASK.to_string()),
+        }
+    } else {
+        None
+    }?;
+    let encoded = serde_urlencoded::to_string([("v", masked.as_str())]).ok()?;
+    encoded.strip_prefix("v=").map(str::to_string)
 }
 
 fn decode_name(name: &str) -> String {
@@ -178,30 +212,38 @@ fn decode_name(name: &str) -> String {
         .unwrap_or_else(|| name.to_string())
 }
 
-fn mask_json(value: &mut serde_json::Value, secrets: &[&str]) {
+/// Masks the values of secret keys, whole (an object or an array too); whether it masked
+/// any.
+fn mask_json(value: &mut serde_json::Value, secrets: &[&str]) -> bool {
     match value {
         serde_json::Value::Object(map) => {
+            let mut masked = false;
             for (name, v) in map.iter_mut() {
-                if is_secret(name, secrets) && !v.is_object() && !v.is_array() {
+                if is_secret(name, secrets) {
                     *v = serde_json::Value::String(MASK.into());
+                    masked = true;
                 } else {
-                    mask_json(v, secrets);
+                    masked |= mask_json(v, secrets);
                 }
             }
+            masked
         }
-        serde_json::Value::Array(items) => items.iter_mut().for_each(|v| mask_json(v, secrets)),
-        _ => {}
+        serde_json::Value::Array(items) => items
+            .iter_mut()
+            .fold(false, |masked, v| mask_json(v, secrets) | masked),
+        _ => false,
     }
 }
 
-/// The XML with the text of secret elements and the values of secret attributes masked;
-/// `None` if it does not read as XML.
-fn mask_xml(text: &str, secrets: &[&str]) -> Option<String> {
+/// The XML with the text of secret elements and the values of secret attributes masked,
+/// and whether there were any; `None` if it does not read as XML.
+fn mask_xml(text: &str, secrets: &[&str]) -> Option<(String, bool)> {
     use quick_xml::events::{BytesText, Event};
     let mut reader = quick_xml::Reader::from_str(text);
     let mut writer = quick_xml::Writer::new(Vec::new());
     // How deep inside a secret element we are (0: not inside one).
     let mut secret_depth = 0usize;
+    let mut masked = false;
     loop {
         let event = reader.read_event().ok()?;
         let event = match event {
@@ -211,26 +253,30 @@ fn mask_xml(text: &str, secrets: &[&str]) -> Option<String> {
                 if secret_depth > 0 || is_secret(&name, secrets) {
                     secret_depth += 1;
                 }
-                Event::Start(mask_attributes(&start, secrets)?)
+                Event::Start(mask_attributes(&start, secrets, &mut masked)?)
             }
-            Event::Empty(start) => Event::Empty(mask_attributes(&start, secrets)?),
+            Event::Empty(start) => Event::Empty(mask_attributes(&start, secrets, &mut masked)?),
             Event::End(end) => {
                 secret_depth = secret_depth.saturating_sub(1);
                 Event::End(end)
             }
             Event::Text(_) | Event::CData(_) if secret_depth > 0 => {
+                masked = true;
                 Event::Text(BytesText::new(MASK))
             }
             other => other,
         };
         writer.write_event(event).ok()?;
     }
-    String::from_utf8(writer.into_inner()).ok()
+    String::from_utf8(writer.into_inner())
+        .ok()
+        .map(|xml| (xml, masked))
 }
 
 fn mask_attributes<'a>(
     start: &quick_xml::events::BytesStart<'a>,
     secrets: &[&str],
+    masked_any: &mut bool,
 ) -> Option<quick_xml::events::BytesStart<'static>> {
     let name = String::from_utf8_lossy(start.name().as_ref()).into_owned();
     let mut masked = quick_xml::events::BytesStart::new(name);
@@ -238,6 +284,7 @@ fn mask_attributes<'a>(
         let attr = attr.ok()?;
         let key = String::from_utf8_lossy(attr.key.as_ref()).into_owned();
         if is_secret(&key, secrets) {
+            *masked_any = true;
             masked.push_attribute((key.as_str(), MASK));
         } else {
             let value = attr.unescape_value().ok()?.into_owned();
@@ -760,6 +807,56 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn secrets_inside_a_form_value_are_masked() {
+        // Portmone's notice: the XML in form field `data`, its card number inside.
+        let xml = "<BILLS><BILL><BILL_ID>1</BILL_ID><AUTH_CODE>TESTPM</AUTH_CODE>\
+                   <CARD_MASK>444433******0000</CARD_MASK></BILL></BILLS>";
+        let form = serde_urlencoded::to_string([("data", xml), ("x", "1")]).unwrap();
+        let portmone = &["CARD_MASK"];
+        for text in [
+            request_text(b"", Ok(form.as_bytes()), portmone),
+            request_text(form.as_bytes(), Ok(b""), portmone),
+        ] {
+            assert!(!text.contains("444433"), "{text}");
+            let fields: Vec<(String, String)> = serde_urlencoded::from_str(&text).unwrap();
+            assert_eq!(fields[0].0, "data", "{text}");
+            assert!(
+                fields[0].1.contains("<CARD_MASK>***</CARD_MASK>")
+                    && fields[0].1.contains("<BILL_ID>1</BILL_ID>"),
+                "{text}"
+            );
+            assert_eq!(fields[1], ("x".into(), "1".into()), "{text}");
+        }
+        // JSON in a field; a secret attribute; no secret inside: kept as sent.
+        let json = serde_urlencoded::to_string([("p", r#"{"a":1,"token":"t0k"}"#)]).unwrap();
+        let text = request_text(json.as_bytes(), Ok(b""), &[]);
+        assert!(!text.contains("t0k") && text.contains("a%22%3A1"), "{text}");
+        let attr = serde_urlencoded::to_string([("p", r#"<r key="k9" a="b"/>"#)]).unwrap();
+        assert!(!request_text(attr.as_bytes(), Ok(b""), &[]).contains("k9"));
+        let plain = "d=%3Cr%3E%3Ca%3E1%3C%2Fa%3E%3C%2Fr%3E&e=%7B%22b%22%3A2%7D";
+        assert_eq!(request_text(plain.as_bytes(), Ok(b""), &[]), plain);
+        // Looks like XML or JSON, does not read as it: the value is not kept.
+        let broken = "d=%3Cr%3E4444%3C%2Fq%3E&e=%7B%22token%22%3A%22t";
+        let text = request_text(broken.as_bytes(), Ok(b""), portmone);
+        assert_eq!(text, "d=***&e=***");
+    }
+
+    #[test]
+    fn a_secret_key_holding_an_object_or_array_is_masked_whole() {
+        let json = request_text(
+            b"",
+            Ok(br#"{"card":{"number":"4444333322221111","exp":"12/30"},"tokens":["t1","t2"],"a":[{"pin":1234}],"n":1}"#),
+            &[],
+        );
+        let value: serde_json::Value = serde_json::from_str(&json).unwrap();
+        assert_eq!(value["card"], MASK, "{json}");
+        assert_eq!(value["tokens"], MASK, "{json}");
+        assert_eq!(value["a"][0]["pin"], MASK, "{json}");
+        assert_eq!(value["n"], 1, "{json}");
+        assert!(!json.contains("12/30") && !json.contains("t1"), "{json}");
     }
 
     #[test]
