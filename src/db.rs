@@ -40,6 +40,22 @@ pub fn server_code(e: &mysql::Error) -> Option<u16> {
     }
 }
 
+/// Whether `e` is the connection's own failure — the server gone or shutting down, the
+/// connection lost, killed or timed out, an I/O or protocol error — after which it is not
+/// to be used again; not a statement the server refused (a missing table, a denied grant,
+/// a duplicate key), which leaves an autocommitted connection as it was.
+pub fn connection_lost(e: &mysql::Error) -> bool {
+    match e {
+        // ER_SERVER_SHUTDOWN, ER_ABORTING_CONNECTION, ER_NEW_ABORTING_CONNECTION,
+        // ER_CONNECTION_KILLED, CR_SERVER_GONE_ERROR, CR_SERVER_LOST,
+        // ER_CLIENT_INTERACTION_TIMEOUT.
+        mysql::Error::MySqlError(m) => {
+            matches!(m.code, 1053 | 1152 | 1184 | 1927 | 2006 | 2013 | 4031)
+        }
+        _ => true,
+    }
+}
+
 /// What a connection will be used for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Use {

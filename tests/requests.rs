@@ -603,3 +603,127 @@ fn a_database_that_cannot_be_reached_is_not_tried_again_for_the_row() {
         "{log}"
     );
 }
+
+/// The worker's connections to `db`: every one but `mine`'s.
+fn others(mine: &mut mysql::Conn, db: &TestDb) -> Vec<u64> {
+    mine.exec(
+        "SELECT ID FROM information_schema.PROCESSLIST WHERE DB = ? AND ID <> CONNECTION_ID() \
+         ORDER BY ID",
+        (&db.name,),
+    )
+    .unwrap()
+}
+
+#[test]
+fn a_row_the_server_refuses_keeps_the_persistent_connection() {
+    let db = TestDb::new();
+    let site = Site::new(&db.url, "");
+    history_on(&site, "");
+    let mut mine = db.conn();
+    mine.query_drop("DROP TABLE paysys_request").unwrap();
+    let responder = common::fcgi::Responder::start(&site, 1);
+    let mut seen = Vec::new();
+    for (n, txn) in ["971", "972", "973"].into_iter().enumerate() {
+        assert_eq!(responder.get(&pay_query(txn, "59071", "1.00")).result(), 0);
+        wait_for(|| site.log_lines().len() > n);
+        seen.push(others(&mut mine, &db));
+    }
+    let log = site.log();
+    assert_eq!(log.matches("request not recorded").count(), 3, "{log}");
+    // One connection, kept through the refused rows: no reconnect per request.
+    assert_eq!(seen[0].len(), 1, "{seen:?}");
+    assert!(seen.iter().all(|ids| *ids == seen[0]), "{seen:?}");
+}
+
+/// A row of `command` for the ABillS system 52 (the tests' `osmp`).
+fn abills_entry(command: &str) -> paysys::history::Entry {
+    paysys::history::Entry {
+        system: "osmp".into(),
+        abills_id: 52,
+        method: "GET".into(),
+        request: format!("command={command}&txn_id=1"),
+        command: command.into(),
+        ..Default::default()
+    }
+}
+
+#[test]
+fn an_abills_table_without_request_type_and_sum_costs_one_insert_a_row() {
+    use paysys::config::BillingKind;
+    let ab = Abills::new("account = \"login\"");
+    let mut conn = ab.db.conn();
+    conn.query_drop("ALTER TABLE paysys_requests DROP COLUMN request_type, DROP COLUMN sum")
+        .unwrap();
+    let prepared = |conn: &mut mysql::Conn| -> u64 {
+        let (_, n): (String, u64) = conn
+            .query_first("SHOW SESSION STATUS LIKE 'Com_stmt_prepare'")
+            .unwrap()
+            .unwrap();
+        n
+    };
+    let entry = abills_entry("check");
+    paysys::history::write(&mut conn, BillingKind::Abills, &entry).unwrap();
+    let before = prepared(&mut conn);
+    for _ in 0..3 {
+        paysys::history::write(&mut conn, BillingKind::Abills, &entry).unwrap();
+    }
+    // The row's INSERT was prepared with the first; no refused INSERT before each row.
+    assert_eq!(prepared(&mut conn) - before, 0);
+    assert_eq!(ab.db.count("SELECT COUNT(*) FROM paysys_requests"), 4);
+}
+
+#[test]
+fn long_requests_are_clipped_to_the_column_on_both_billings() {
+    use paysys::config::BillingKind;
+    // A statement pull's calls to the bank: thousands of them in a long window.
+    let calls = vec!["GET https://acp.privatbank.ua/api/statements/transactions?acc=UA1&startDate=01-12-2026 → HTTP 200"; 1000].join("\n");
+    assert!(calls.chars().count() > 70_000);
+    let entry = paysys::history::Entry {
+        command: "pull".into(),
+        request: calls,
+        ..abills_entry("pull")
+    };
+    let ab = Abills::new("account = \"login\"");
+    paysys::history::write(&mut ab.db.conn(), BillingKind::Abills, &entry).unwrap();
+    let db = TestDb::new();
+    paysys::history::write(&mut db.conn(), BillingKind::NoDeny, &entry).unwrap();
+    for (db, table) in [(&ab.db, "paysys_requests"), (&db, "paysys_request")] {
+        let n = db.count(&format!("SELECT CHAR_LENGTH(request) FROM {table}"));
+        assert_eq!(n, 16_001, "{table}");
+    }
+}
+
+#[test]
+fn abills_rows_name_the_requests_own_subscriber_before_the_payments() {
+    use paysys::config::BillingKind;
+    let ab = Abills::new("account = \"login\"");
+    assert_eq!(ab.get(&pay_query("981", "test1", "1.00")).result(), 0);
+    let (log_id, log_uid): (u64, u64) = ab
+        .db
+        .conn()
+        .query_first("SELECT id, uid FROM paysys_log")
+        .unwrap()
+        .unwrap();
+    let mut conn = ab.db.conn();
+    conn.query_drop("DELETE FROM paysys_requests").unwrap();
+    let own = paysys::history::Entry {
+        prv_txn: Some(log_id),
+        uid: Some(log_uid + 100),
+        ..abills_entry("pay")
+    };
+    let payments = paysys::history::Entry {
+        uid: None,
+        ..own.clone()
+    };
+    let none = paysys::history::Entry {
+        prv_txn: None,
+        ..payments.clone()
+    };
+    for entry in [&own, &payments, &none] {
+        paysys::history::write(&mut conn, BillingKind::Abills, entry).unwrap();
+    }
+    let uids: Vec<u64> = conn
+        .query("SELECT uid FROM paysys_requests ORDER BY id")
+        .unwrap();
+    assert_eq!(uids, [log_uid + 100, log_uid, 0]);
+}

@@ -345,14 +345,34 @@ pub fn table_name(billing: BillingKind) -> &'static str {
 const ER_BAD_FIELD_ERROR: u16 = 1054;
 const ER_NO_SUCH_TABLE: u16 = 1146;
 
+/// A row not written: why, saying what to do about it, and whether the connection went
+/// with it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Unwritten {
+    pub why: String,
+    /// The connection itself failed (the server gone, the connection lost): it is not to
+    /// be used again. A statement the server refused (a table missing, a grant denied)
+    /// leaves it as it was, an autocommitted INSERT opening no transaction.
+    pub connection_lost: bool,
+}
+
+impl std::fmt::Display for Unwritten {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.why)
+    }
+}
+
 /// Writes `entry` (one INSERT, autocommitted); the error says what to do about it.
-pub fn write(conn: &mut Conn, billing: BillingKind, entry: &Entry) -> Result<(), String> {
+pub fn write(conn: &mut Conn, billing: BillingKind, entry: &Entry) -> Result<(), Unwritten> {
     let table = Table::of(billing);
     let written = match table {
         Table::Abills => write_abills(conn, entry),
         Table::Own => write_own(conn, entry),
     };
-    written.map_err(|e| explain(table, e))
+    written.map_err(|e| Unwritten {
+        connection_lost: crate::db::connection_lost(&e),
+        why: explain(table, e),
+    })
 }
 
 fn explain(table: Table, e: mysql::Error) -> String {
@@ -377,6 +397,25 @@ fn abills_sum(sum: Option<Amount>) -> String {
     }
 }
 
+/// How long "`paysys_requests` has no `request_type` and `sum`" (ABillS 0.94) is trusted
+/// before the whole row is tried again: an ABillS upgrade that adds them is noticed by a
+/// persistent worker within this time.
+const COLUMNS_TTL: std::time::Duration = std::time::Duration::from_secs(600);
+
+/// When `paysys_requests` was last found without `request_type` and `sum`: kept for the
+/// process (which serves one billing database), as the width of ABillS's id columns is,
+/// so that on ABillS 0.94 each row costs one INSERT, not a refused one and then another.
+static WITHOUT_TYPE_AND_SUM: std::sync::Mutex<Option<std::time::Instant>> =
+    std::sync::Mutex::new(None);
+
+fn known_without_type_and_sum() -> bool {
+    WITHOUT_TYPE_AND_SUM
+        .lock()
+        .ok()
+        .and_then(|at| *at)
+        .is_some_and(|at| at.elapsed() < COLUMNS_TTL)
+}
+
 fn write_abills(conn: &mut Conn, e: &Entry) -> Result<(), mysql::Error> {
     let ip = match e.caller {
         Some(IpAddr::V4(v4)) => u32::from(v4),
@@ -384,12 +423,13 @@ fn write_abills(conn: &mut Conn, e: &Entry) -> Result<(), mysql::Error> {
     };
     let error = clip(&three_byte(&e.error), ABILLS_ERROR_MAX - 1);
     let method: String = e.method.chars().take(10).collect();
-    // The subscriber: the one found, else the payment's (`paysys_log.uid`).
+    // The subscriber: the one the request found, else the payment's (`paysys_log.uid`),
+    // as our own table's row takes it.
     let params = (
         e.abills_id,
+        e.uid,
         e.prv_txn.unwrap_or(0),
-        e.uid.unwrap_or(0),
-        three_byte(&e.request),
+        three_byte(&clip(&e.request, TEXT_MAX)),
         three_byte(&clip(&e.response, TEXT_MAX)),
         e.prv_txn.unwrap_or(0),
         method,
@@ -397,34 +437,43 @@ fn write_abills(conn: &mut Conn, e: &Entry) -> Result<(), mysql::Error> {
         error,
         u8::from(e.failed),
     );
-    let full = conn.exec_drop(
-        "INSERT INTO paysys_requests (system_id, uid, request, response, transaction_id, \
-         http_method, paysys_ip, error, status, request_type, sum) \
-         VALUES (?, COALESCE((SELECT l.uid FROM paysys_log l WHERE l.id = ?), ?), ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        (
-            params.0,
-            params.1,
-            params.2,
-            &params.3,
-            &params.4,
-            params.5,
-            &params.6,
-            params.7,
-            &params.8,
-            params.9,
-            request_type(&e.command),
-            abills_sum(e.sum),
-        ),
-    );
-    match full {
-        Err(err) if crate::db::server_code(&err) == Some(ER_BAD_FIELD_ERROR) => conn.exec_drop(
+    if !known_without_type_and_sum() {
+        let full = conn.exec_drop(
             "INSERT INTO paysys_requests (system_id, uid, request, response, transaction_id, \
-             http_method, paysys_ip, error, status) \
-             VALUES (?, COALESCE((SELECT l.uid FROM paysys_log l WHERE l.id = ?), ?), ?, ?, ?, ?, ?, ?, ?)",
-            params,
-        ),
-        other => other,
+             http_method, paysys_ip, error, status, request_type, sum) \
+             VALUES (?, COALESCE(?, (SELECT l.uid FROM paysys_log l WHERE l.id = ?), 0), \
+             ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                params.0,
+                params.1,
+                params.2,
+                &params.3,
+                &params.4,
+                params.5,
+                &params.6,
+                params.7,
+                &params.8,
+                params.9,
+                request_type(&e.command),
+                abills_sum(e.sum),
+            ),
+        );
+        match full {
+            Err(err) if crate::db::server_code(&err) == Some(ER_BAD_FIELD_ERROR) => {
+                if let Ok(mut at) = WITHOUT_TYPE_AND_SUM.lock() {
+                    *at = Some(std::time::Instant::now());
+                }
+            }
+            other => return other,
+        }
     }
+    conn.exec_drop(
+        "INSERT INTO paysys_requests (system_id, uid, request, response, transaction_id, \
+         http_method, paysys_ip, error, status) \
+         VALUES (?, COALESCE(?, (SELECT l.uid FROM paysys_log l WHERE l.id = ?), 0), \
+         ?, ?, ?, ?, ?, ?, ?)",
+        params,
+    )
 }
 
 fn write_own(conn: &mut Conn, e: &Entry) -> Result<(), mysql::Error> {
@@ -453,7 +502,7 @@ fn write_own(conn: &mut Conn, e: &Entry) -> Result<(), mysql::Error> {
             mysql::Value::from(text(&e.txn_id, 64)),
             mysql::Value::from(e.domain),
             mysql::Value::from(clip(&e.error, ERROR_MAX - 1)),
-            mysql::Value::from(&e.request),
+            mysql::Value::from(clip(&e.request, TEXT_MAX)),
             mysql::Value::from(clip(&e.response, TEXT_MAX)),
         ],
     )

@@ -1441,13 +1441,25 @@ pub fn serve_safely(
 /// answer, which is already decided (and, where the caller allows, sent).
 pub fn record(request: &Request, served: &mut Served, conns: &mut Connections, started: Instant) {
     if let Some(pending) = served.history.take() {
-        let written = conns
-            .after(&pending.database)
-            .and_then(|conn| history::write(conn, pending.database.billing, &pending.entry));
-        conns.done(written.is_ok());
+        let written = match conns.after(&pending.database) {
+            Ok(conn) => history::write(conn, pending.database.billing, &pending.entry),
+            Err(why) => Err(history::Unwritten {
+                why,
+                connection_lost: true,
+            }),
+        };
+        // A row the server refused (its table missing, no grant) leaves the kept
+        // connection as it was: only a connection that failed is dropped.
+        conns.done(
+            written
+                .as_ref()
+                .map_or_else(|e| !e.connection_lost, |()| true),
+        );
         match written {
             Ok(()) => served.stored = true,
-            Err(why) => served.notes.push(format!("request not recorded: {why}")),
+            Err(e) => served
+                .notes
+                .push(format!("request not recorded: {}", e.why)),
         }
     }
     if !served.to_file && served.stored {

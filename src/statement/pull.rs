@@ -647,12 +647,18 @@ impl Run<'_> {
             failed,
             ..Default::default()
         };
-        let written = self
-            .conns
-            .get(&self.config.database, Use::Write)
-            .and_then(|conn| crate::history::write(conn, self.config.database.billing, &entry));
+        let written = match self.conns.get(&self.config.database, Use::Write) {
+            Ok(conn) => crate::history::write(conn, self.config.database.billing, &entry),
+            Err(why) => Err(crate::history::Unwritten {
+                why,
+                connection_lost: true,
+            }),
+        };
         if let Err(why) = written {
-            self.conns.done(false);
+            // A refused row (its table missing) leaves the connection to the pull.
+            if why.connection_lost {
+                self.conns.done(false);
+            }
             eprintln!(
                 "paysys statement pull: bank {}: request history not written: {why}",
                 self.bank.name
