@@ -727,3 +727,49 @@ fn abills_rows_name_the_requests_own_subscriber_before_the_payments() {
         .unwrap();
     assert_eq!(uids, [log_uid + 100, log_uid, 0]);
 }
+
+#[test]
+fn the_request_text_is_made_after_the_answer_not_before() {
+    use paysys::pipeline::{record, serve, OSMP_CGI};
+    let db = TestDb::new();
+    let site = Site::new(&db.url, "");
+    history_on(&site, "");
+    let vars = [
+        ("REQUEST_METHOD", "GET"),
+        ("REMOTE_ADDR", "127.0.0.1"),
+        (
+            "QUERY_STRING",
+            "command=check&txn_id=5&account=59071&sign=S3CR3T",
+        ),
+    ];
+    let var = |k: &str| {
+        vars.iter()
+            .find(|(n, _)| *n == k)
+            .map(|(_, v)| std::ffi::OsString::from(v))
+    };
+    let request = paysys::cgi::Request::read(var, &mut std::io::empty());
+    let mut conns = paysys::db::Connections::per_request();
+    let started = std::time::Instant::now();
+    let mut served = serve(
+        &OSMP_CGI,
+        &request,
+        &site.config_path(),
+        chrono::Local::now(),
+        &mut conns,
+    );
+    assert!(
+        served.reply.response.body.contains("<result>0</result>"),
+        "{:?}",
+        served.reply.response.body
+    );
+    // The answer is ready; its row waits without the request's text: masking it is no
+    // work the answer waits for.
+    let pending = served.history.as_ref().expect("a row to write");
+    assert_eq!(pending.entry().command, "check");
+    assert_eq!(pending.entry().request, "");
+    record(&request, &mut served, &mut conns, started);
+    assert!(served.stored, "{:?}", served.notes);
+    let rows = own_rows(&db);
+    assert_eq!(rows.len(), 1, "{rows:?}");
+    assert_eq!(rows[0].9, "command=check&txn_id=5&account=59071&sign=***");
+}

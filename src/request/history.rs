@@ -13,8 +13,9 @@
 //! * **NoDeny**: our `paysys_request` (`sql/paysys.sql`), with the system, txn id, account
 //!   and result as columns of their own.
 //!
-//! A row is written after the answer is decided, on the request's own connection, and can
-//! never change the answer: a row that cannot be written is a note on the log line, as a
+//! A row is written after the answer is sent (its request text, secrets masked, made then
+//! too: [`crate::pipeline::PendingRow`]), on the request's own connection, and can never
+//! change the answer: a row that cannot be written is a note on the log line, as a
 //! `paysys_refusal` row's is. A caller no system admits gets no row — a flood must not fill
 //! the disk — and stays in the log file. Secrets never reach the table: the values of
 //! every field the protocol names secret ([`crate::protocol::Protocol::secrets`]) and of
