@@ -773,3 +773,83 @@ fn the_request_text_is_made_after_the_answer_not_before() {
     assert_eq!(rows.len(), 1, "{rows:?}");
     assert_eq!(rows[0].9, "command=check&txn_id=5&account=59071&sign=***");
 }
+
+/// `n` (a multiple of 10, at most 10 000) copies of `select`'s row, in a statement that
+/// reads no table but its own: `INSERT INTO t (…) SELECT … FROM (…) AS many` with `many`'s
+/// rows the digits' cross join.
+fn times(n: u32, columns: &str) -> String {
+    let digits = "(SELECT 0 AS d UNION ALL SELECT 1 UNION ALL SELECT 2 UNION ALL SELECT 3 \
+                  UNION ALL SELECT 4 UNION ALL SELECT 5 UNION ALL SELECT 6 UNION ALL SELECT 7 \
+                  UNION ALL SELECT 8 UNION ALL SELECT 9)";
+    format!(
+        "SELECT {columns} FROM {digits} a, {digits} b, {digits} c, {digits} e \
+         WHERE a.d + 10 * b.d + 100 * c.d + 1000 * e.d < {n}"
+    )
+}
+
+#[test]
+fn abills_whole_word_filters_are_not_cut_by_the_limit_before_they_pick() {
+    let ab = Abills::new("account = \"login\"");
+    history_on(&ab.site, "");
+    let mut conn = ab.db.conn();
+    // 10 000 rows naming 6666 (666 inside a longer number), then one naming 666.
+    conn.query_drop(format!(
+        "INSERT INTO paysys_requests (system_id, request, response) {}",
+        times(10_000, "52, 'command=pay&txn_id=6666&account=test1', ''")
+    ))
+    .unwrap();
+    conn.query_drop(
+        "INSERT INTO paysys_requests (system_id, request, response) \
+         VALUES (52, 'command=pay&txn_id=666&account=test1', '')",
+    )
+    .unwrap();
+    let config = ab.site.config_path().to_string_lossy().into_owned();
+    let (code, out, err) = paysys(&["requests", "--txn", "666", "--config", &config]);
+    assert_eq!(code, Some(0), "{err}");
+    assert_eq!(out.lines().count(), 1, "{out}");
+    assert!(out.contains("txn_id=666&"), "{out}");
+    assert!(err.contains("1 rows"), "{err}");
+}
+
+/// Runs `paysys ARGS` with its output thrown away: its exit code and its peak resident
+/// memory in KiB (`wait4`'s `ru_maxrss`).
+fn paysys_peak_kib(args: &[&str]) -> (Option<i32>, i64) {
+    use std::os::unix::process::ExitStatusExt;
+    // Reaped by `wait4` below, which `Child::wait` cannot stand in for (no rusage).
+    #[allow(clippy::zombie_processes)]
+    let child = Command::new(env!("CARGO_BIN_EXE_paysys"))
+        .args(args)
+        .env_remove("PAYSYS_CONFIG")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let pid = libc::pid_t::try_from(child.id()).unwrap();
+    let mut status = 0;
+    // SAFETY: plain out-parameters; the child is ours and waited for once.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    let waited = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
+    assert_eq!(waited, pid);
+    let code = std::process::ExitStatus::from_raw(status).code();
+    (code, usage.ru_maxrss)
+}
+
+#[test]
+fn paysys_requests_writes_rows_as_they_come_not_all_at_once() {
+    let db = TestDb::new();
+    let site = Site::new(&db.url, "");
+    history_on(&site, "");
+    // 4000 rows of 16000 characters: 64 MB to list.
+    db.conn()
+        .query_drop(format!(
+            "INSERT INTO paysys_request (at, system_name, request, response) {}",
+            times(4_000, "NOW(), 'osmp', REPEAT('r', 16000), ''")
+        ))
+        .unwrap();
+    let config = site.config_path().to_string_lossy().into_owned();
+    let (code, peak) = paysys_peak_kib(&["requests", "--config", &config]);
+    assert_eq!(code, Some(0));
+    // A row at a time: far less than the listing in memory.
+    // (Measured: 21 MB streamed, 87 MB with the rows collected first.)
+    assert!(peak < 40 * 1024, "peak {peak} KiB");
+}

@@ -542,19 +542,22 @@ pub struct Row {
     pub response: String,
 }
 
-/// The rows `filter` names, oldest first, at most `limit`.
+/// Hands `each` the rows `filter` names, oldest first, at most `limit`, one by one as the
+/// server sends them (nothing is collected first); `each` returning `false` (the output
+/// closed) ends the listing. Returns how many rows `each` was given.
 pub fn list(
     conn: &mut Conn,
     config: &Config,
     filter: &Filter,
     limit: u32,
-) -> Result<Vec<Row>, String> {
+    each: &mut dyn FnMut(Row) -> bool,
+) -> Result<u64, String> {
     let table = Table::of(config.database.billing);
-    let rows = match table {
-        Table::Own => list_own(conn, filter, limit),
-        Table::Abills => list_abills(conn, config, filter, limit),
+    let listed = match table {
+        Table::Own => list_own(conn, filter, limit, each),
+        Table::Abills => list_abills(conn, config, filter, limit, each),
     };
-    rows.map_err(|e| explain(table, e))
+    listed.map_err(|e| explain(table, e))
 }
 
 fn day_start(d: NaiveDate) -> String {
@@ -565,7 +568,12 @@ fn day_after(d: NaiveDate) -> String {
     day_start(d.succ_opt().unwrap_or(d))
 }
 
-fn list_own(conn: &mut Conn, f: &Filter, limit: u32) -> Result<Vec<Row>, mysql::Error> {
+fn list_own(
+    conn: &mut Conn,
+    f: &Filter,
+    limit: u32,
+    each: &mut dyn FnMut(Row) -> bool,
+) -> Result<u64, mysql::Error> {
     let mut sql = String::from(
         "SELECT CAST(id AS CHAR), CAST(at AS CHAR), system_name, caller_ip, http_method, command, \
          txn_id, account, COALESCE(CAST(amount AS CHAR), ''), result, CAST(status AS CHAR), \
@@ -595,34 +603,36 @@ fn list_own(conn: &mut Conn, f: &Filter, limit: u32) -> Result<Vec<Row>, mysql::
     }
     sql.push_str(" ORDER BY id LIMIT ?");
     params.push(limit.into());
-    let rows: Vec<mysql::Row> = conn.exec(sql, params)?;
-    Ok(rows
-        .into_iter()
-        .map(|mut r| {
-            let mut s =
-                |i: usize| -> String { r.take_opt(i).and_then(Result::ok).unwrap_or_default() };
-            let id: String = s(0);
-            let status: String = s(10);
-            Row {
-                id: id.parse().unwrap_or(0),
-                at: s(1),
-                system: s(2),
-                caller: s(3),
-                method: s(4),
-                command: s(5),
-                txn_id: s(6),
-                account: s(7),
-                sum: s(8),
-                result: s(9),
-                failed: status != "0",
-                prv_txn: s(11).parse().unwrap_or(0),
-                uid: s(12).parse().unwrap_or(0),
-                error: s(13),
-                request: s(14),
-                response: s(15),
-            }
-        })
-        .collect())
+    let mut given = 0u64;
+    for row in conn.exec_iter(sql, params)? {
+        let mut r = row?;
+        let mut s = |i: usize| -> String { r.take_opt(i).and_then(Result::ok).unwrap_or_default() };
+        let id: String = s(0);
+        let status: String = s(10);
+        let row = Row {
+            id: id.parse().unwrap_or(0),
+            at: s(1),
+            system: s(2),
+            caller: s(3),
+            method: s(4),
+            command: s(5),
+            txn_id: s(6),
+            account: s(7),
+            sum: s(8),
+            result: s(9),
+            failed: status != "0",
+            prv_txn: s(11).parse().unwrap_or(0),
+            uid: s(12).parse().unwrap_or(0),
+            error: s(13),
+            request: s(14),
+            response: s(15),
+        };
+        given += 1;
+        if !each(row) {
+            break;
+        }
+    }
+    Ok(given)
 }
 
 /// `%`, `_` and `\` of `text` escaped for `LIKE`.
@@ -649,25 +659,32 @@ fn has_word(text: &str, word: &str) -> bool {
     })
 }
 
+/// Rows read per statement when `--txn` or `--account` picks ABillS's rows by whole word
+/// (in Rust, after the server's substring match): pages follow one another until `limit`
+/// rows are picked, so that rows with the word inside a longer one do not use up the limit.
+const WORD_PAGE: u32 = 1000;
+
 fn list_abills(
     conn: &mut Conn,
     config: &Config,
     f: &Filter,
     limit: u32,
-) -> Result<Vec<Row>, mysql::Error> {
+    each: &mut dyn FnMut(Row) -> bool,
+) -> Result<u64, mysql::Error> {
     let mut sql = String::from(
         "SELECT CAST(r.id AS CHAR), CAST(r.datetime AS CHAR), CAST(r.system_id AS CHAR), \
          COALESCE(INET_NTOA(NULLIF(r.paysys_ip, 0)), ''), r.http_method, \
          CAST(r.request_type AS CHAR), CAST(r.sum AS CHAR), CAST(r.status AS CHAR), r.error, \
          CAST(COALESCE(r.transaction_id, 0) AS CHAR), CAST(r.uid AS CHAR), r.request, r.response, \
          COALESCE((SELECT l.transaction_id FROM paysys_log l WHERE l.id = r.transaction_id), '') \
-         FROM paysys_requests r WHERE 1 = 1",
+         FROM paysys_requests r WHERE r.id > ?",
     );
-    let mut params: Vec<mysql::Value> = Vec::new();
+    // The first parameter: the last row's id read so far.
+    let mut params: Vec<mysql::Value> = vec![0u64.into()];
     let system = match &f.system {
         Some(name) => match config.systems.iter().find(|s| &s.name == name) {
             Some(s) => Some(s),
-            None => return Ok(Vec::new()),
+            None => return Ok(0),
         },
         None => None,
     };
@@ -676,6 +693,7 @@ fn list_abills(
         params.push(s.abills.id.into());
     }
     // Whole-word matches are picked in Rust below; the server narrows by substring.
+    let words = f.txn.is_some() || f.account.is_some();
     for word in [&f.txn, &f.account].into_iter().flatten() {
         sql.push_str(" AND (r.request LIKE ? OR r.transaction_id IN (SELECT l.id FROM paysys_log l WHERE l.transaction_id LIKE ?))");
         let like = format!("%{}%", like_escaped(word));
@@ -690,15 +708,14 @@ fn list_abills(
         sql.push_str(" AND r.datetime < ?");
         params.push(day_after(d).into());
     }
-    sql.push_str(" ORDER BY r.id LIMIT ?");
-    params.push(limit.into());
-    let rows: Vec<mysql::Row> = match conn.exec(&sql, params.clone()) {
-        Err(e) if crate::db::server_code(&e) == Some(ER_BAD_FIELD_ERROR) => {
-            let old = sql
-                .replace("CAST(r.request_type AS CHAR)", "'0'")
-                .replace("CAST(r.sum AS CHAR)", "''");
-            conn.exec(old, params)?
-        }
+    let page = if words { WORD_PAGE.min(limit) } else { limit };
+    sql.push_str(&format!(" ORDER BY r.id LIMIT {page}"));
+    // ABillS 0.94's table has no request_type, sum.
+    let statement = match conn.prep(&sql) {
+        Err(e) if crate::db::server_code(&e) == Some(ER_BAD_FIELD_ERROR) => conn.prep(
+            sql.replace("CAST(r.request_type AS CHAR)", "'0'")
+                .replace("CAST(r.sum AS CHAR)", "''"),
+        )?,
         other => other?,
     };
     // A system called by its payment system first: a bank's account may share its id.
@@ -710,49 +727,65 @@ fn list_abills(
             .map(|s| s.name.clone())
             .unwrap_or_else(|| format!("id={id}"))
     };
-    let mut out = Vec::new();
-    for mut r in rows {
-        let mut s = |i: usize| -> String { r.take_opt(i).and_then(Result::ok).unwrap_or_default() };
-        let (id, at, system_id, caller, method) = (s(0), s(1), s(2), s(3), s(4));
-        let (kind, sum, status, error, txn_ref, uid) = (s(5), s(6), s(7), s(8), s(9), s(10));
-        let (request, response, log_txn) = (s(11), s(12), s(13));
-        let log_id = log_txn.split_once(':').map_or("", |(_, id)| id).to_string();
-        let names = |word: &Option<String>| {
-            word.as_ref()
-                .is_none_or(|w| has_word(&request, w) || log_id == *w || log_txn == *w)
-        };
-        if !names(&f.txn) || !names(&f.account) {
-            continue;
+    let mut given = 0u64;
+    loop {
+        let mut read = 0u32;
+        let mut last = 0u64;
+        for row in conn.exec_iter(&statement, params.clone())? {
+            let mut r = row?;
+            read += 1;
+            let mut s =
+                |i: usize| -> String { r.take_opt(i).and_then(Result::ok).unwrap_or_default() };
+            let (id, at, system_id, caller, method) = (s(0), s(1), s(2), s(3), s(4));
+            let (kind, sum, status, error, txn_ref, uid) = (s(5), s(6), s(7), s(8), s(9), s(10));
+            let (request, response, log_txn) = (s(11), s(12), s(13));
+            let id = id.parse().unwrap_or(0);
+            last = last.max(id);
+            let log_id = log_txn.split_once(':').map_or("", |(_, id)| id).to_string();
+            let names = |word: &Option<String>| {
+                word.as_ref()
+                    .is_none_or(|w| has_word(&request, w) || log_id == *w || log_txn == *w)
+            };
+            if !names(&f.txn) || !names(&f.account) {
+                continue;
+            }
+            let command = match kind.parse::<u8>().unwrap_or(0) {
+                3 => "check",
+                4 => "pay",
+                5 => "confirm",
+                6 => "cancel",
+                7 => "status",
+                1 | 2 => "search",
+                _ => "",
+            };
+            let row = Row {
+                id,
+                at,
+                system: name_of(system_id.parse().unwrap_or(0)),
+                caller,
+                method,
+                command: command.into(),
+                txn_id: log_id,
+                account: String::new(),
+                sum: if sum == "0.00" { String::new() } else { sum },
+                result: String::new(),
+                failed: status != "0",
+                error,
+                prv_txn: txn_ref.parse().unwrap_or(0),
+                uid: uid.parse().unwrap_or(0),
+                request,
+                response,
+            };
+            given += 1;
+            if !each(row) || given >= u64::from(limit) {
+                return Ok(given);
+            }
         }
-        let command = match kind.parse::<u8>().unwrap_or(0) {
-            3 => "check",
-            4 => "pay",
-            5 => "confirm",
-            6 => "cancel",
-            7 => "status",
-            1 | 2 => "search",
-            _ => "",
-        };
-        out.push(Row {
-            id: id.parse().unwrap_or(0),
-            at,
-            system: name_of(system_id.parse().unwrap_or(0)),
-            caller,
-            method,
-            command: command.into(),
-            txn_id: log_id,
-            account: String::new(),
-            sum: if sum == "0.00" { String::new() } else { sum },
-            result: String::new(),
-            failed: status != "0",
-            error,
-            prv_txn: txn_ref.parse().unwrap_or(0),
-            uid: uid.parse().unwrap_or(0),
-            request,
-            response,
-        });
+        if read < page || !words {
+            return Ok(given);
+        }
+        params[0] = last.into();
     }
-    Ok(out)
 }
 
 /// Rows deleted per statement: each DELETE holds its locks for a moment only, so requests
