@@ -24,10 +24,11 @@
 
 use std::net::IpAddr;
 
-use chrono::{NaiveDate, NaiveDateTime};
+use chrono::{NaiveDate, NaiveDateTime, NaiveTime};
 use mysql::prelude::Queryable;
 use mysql::Conn;
 
+use crate::billing::audit::{like_prefix, sql_time};
 use crate::config::{BillingKind, Config};
 use crate::domain::Amount;
 
@@ -382,9 +383,7 @@ fn explain(table: Table, e: mysql::Error) -> String {
              ABillS before 0.94 has no request history; turn [log] database off, or create \
              the table from ABillS's db/Paysys.sql"
             .into(),
-        Some(ER_NO_SUCH_TABLE) => "table paysys_request is missing: load sql/paysys.sql \
-             again, which brings our tables up to date (and the grants of sql/grants-*.sql)"
-            .into(),
+        Some(ER_NO_SUCH_TABLE) => crate::db::our_table_missing("paysys_request"),
         _ => format!("{}: {e}", table.name()),
     }
 }
@@ -561,7 +560,7 @@ pub fn list(
 }
 
 fn day_start(d: NaiveDate) -> String {
-    d.format("%Y-%m-%d 00:00:00").to_string()
+    sql_time(d.and_time(NaiveTime::MIN))
 }
 
 fn day_after(d: NaiveDate) -> String {
@@ -635,18 +634,6 @@ fn list_own(
     Ok(given)
 }
 
-/// `%`, `_` and `\` of `text` escaped for `LIKE`.
-fn like_escaped(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        if matches!(c, '%' | '_' | '\\') {
-            out.push('\\');
-        }
-        out.push(c);
-    }
-    out
-}
-
 /// Whether `word` stands whole in `text`: not inside a longer run of letters and digits
 /// (`666` is in `txn_id=666&`, not in `6666`).
 fn has_word(text: &str, word: &str) -> bool {
@@ -696,7 +683,7 @@ fn list_abills(
     let words = f.txn.is_some() || f.account.is_some();
     for word in [&f.txn, &f.account].into_iter().flatten() {
         sql.push_str(" AND (r.request LIKE ? OR r.transaction_id IN (SELECT l.id FROM paysys_log l WHERE l.transaction_id LIKE ?))");
-        let like = format!("%{}%", like_escaped(word));
+        let like = format!("%{}", like_prefix(word));
         params.push(like.clone().into());
         params.push(like.into());
     }
@@ -804,7 +791,7 @@ pub fn purge(conn: &mut Conn, billing: BillingKind, before: NaiveDateTime) -> Re
         "DELETE FROM {} WHERE {column} < ? ORDER BY id LIMIT {PURGE_BATCH}",
         table.name()
     );
-    let before = before.format("%Y-%m-%d %H:%M:%S").to_string();
+    let before = sql_time(before);
     let mut total = 0u64;
     loop {
         conn.exec_drop(&sql, (&before,))

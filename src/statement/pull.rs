@@ -531,9 +531,7 @@ impl Run<'_> {
         self.conns.done(false);
         let text = e.to_string();
         if text.contains("paysys_statement_pull") && text.contains("doesn't exist") {
-            return "table paysys_statement_pull is missing: load sql/paysys.sql again, which \
-                    brings our tables up to date (and the grants of sql/grants-*.sql)"
-                .into();
+            return crate::db::our_table_missing("paysys_statement_pull");
         }
         format!("database: {text}")
     }
