@@ -19,8 +19,9 @@
 //! `paysys_refusal` row's is. A caller no system admits gets no row — a flood must not fill
 //! the disk — and stays in the log file. Secrets never reach the table: the values of
 //! every field the protocol names secret ([`crate::protocol::Protocol::secrets`]) and of
-//! every field whose name says it is one ([`is_secret`]) are written `***`; a body that is
-//! neither a form, JSON nor XML is not kept at all.
+//! every field whose name says it is one ([`is_secret`]) are written `***` (a secret JSON
+//! key's object or array whole, and inside a form value that is XML or JSON itself too); a
+//! body that is neither a form, JSON nor XML is not kept at all.
 
 use std::net::IpAddr;
 
