@@ -40,6 +40,32 @@ pub fn server_code(e: &mysql::Error) -> Option<u16> {
     }
 }
 
+/// Whether `e` is the connection's own failure — the server gone or shutting down, the
+/// connection lost, killed or timed out, an I/O or protocol error — after which it is not
+/// to be used again; not a statement the server refused (a missing table, a denied grant,
+/// a duplicate key), which leaves an autocommitted connection as it was.
+pub fn connection_lost(e: &mysql::Error) -> bool {
+    match e {
+        // ER_SERVER_SHUTDOWN, ER_ABORTING_CONNECTION, ER_NEW_ABORTING_CONNECTION,
+        // ER_CONNECTION_KILLED, CR_SERVER_GONE_ERROR, CR_SERVER_LOST,
+        // ER_CLIENT_INTERACTION_TIMEOUT.
+        mysql::Error::MySqlError(m) => {
+            matches!(m.code, 1053 | 1152 | 1184 | 1927 | 2006 | 2013 | 4031)
+        }
+        _ => true,
+    }
+}
+
+/// What to do when one of our tables (`sql/paysys.sql`) is missing.
+pub const LOAD_OUR_SQL: &str = "load sql/paysys.sql again, which brings our tables up to \
+     date (and the grants of sql/grants-*.sql)";
+
+/// The sentence for one of our tables missing: `table` is its name, and what it holds in
+/// brackets where that helps.
+pub fn our_table_missing(table: &str) -> String {
+    format!("table {table} is missing: {LOAD_OUR_SQL}")
+}
+
 /// What a connection will be used for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Use {
@@ -441,38 +467,27 @@ pub fn schema_problems(
             None if table == "paysys_txn" => {
                 problems.push("table paysys_txn is missing: load sql/paysys.sql into this database".to_string())
             }
-            None if table == "paysys_refusal" => problems.push(
-                "table paysys_refusal (refused pays) is missing: load sql/paysys.sql again, \
-                 which brings our tables up to date"
-                    .to_string(),
-            ),
-            None if table == "paysys_statement" || table == "paysys_statement_pull" => {
-                problems.push(format!(
-                    "table {table} (bank statements) is missing: load sql/paysys.sql again, \
-                     which brings our tables up to date"
-                ))
+            None if table == "paysys_refusal" => {
+                problems.push(our_table_missing("paysys_refusal (refused pays)"))
             }
-            None if table == "paysys_request" => problems.push(
-                "table paysys_request (the request history, [log] database = true) is missing: \
-                 load sql/paysys.sql again, which brings our tables up to date"
-                    .to_string(),
-            ),
+            None if table == "paysys_statement" || table == "paysys_statement_pull" => {
+                problems.push(our_table_missing(&format!("{table} (bank statements)")))
+            }
+            None if table == "paysys_request" => problems.push(our_table_missing(
+                "paysys_request (the request history, [log] database = true)",
+            )),
             None if table == "paysys_requests" => problems.push(
                 "table paysys_requests (ABillS's request history, [log] database = true) is \
                  missing: ABillS before 0.94 has none; turn [log] database off, or create it \
                  from ABillS's db/Paysys.sql"
                     .to_string(),
             ),
-            None if table == "paysys_page_miss" => problems.push(
-                "table paysys_page_miss (the page's count of accounts tried that name nobody) \
-                 is missing: load sql/paysys.sql again, which brings our tables up to date"
-                    .to_string(),
-            ),
-            None if table == "paysys_order" => problems.push(
-                "table paysys_order (EasyPay's booked orders, card orders) is missing: load sql/paysys.sql \
-                 again, which brings our tables up to date"
-                    .to_string(),
-            ),
+            None if table == "paysys_page_miss" => problems.push(our_table_missing(
+                "paysys_page_miss (the page's count of accounts tried that name nobody)",
+            )),
+            None if table == "paysys_order" => problems.push(our_table_missing(
+                "paysys_order (EasyPay's booked orders, card orders)",
+            )),
             None => problems.push(format!("table {table} is missing: is [database] url the billing's database?")),
             Some(e) if !e.eq_ignore_ascii_case("InnoDB") => problems.push(format!(
                 "table {table} is ENGINE={e}: a payment cannot be undone on it, so a crash mid-payment \

@@ -1,6 +1,7 @@
 //! `paysys requests`: the request history (`[log] database = true`) read back, one line
 //! per request; and its old rows deleted, a thousand at a time ([`crate::history::purge`]).
 
+use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use chrono::{Duration, Local, NaiveDate};
@@ -142,12 +143,30 @@ fn run(args: &Args, path: &Path) -> Result<(), String> {
              (the rows below are from before, or ABillS's own)"
         );
     }
-    let rows = history::list(&mut conn, &config, &args.filter, LIMIT)?;
-    for row in &rows {
-        println!("{}", line(row));
+    // Each row is written as it comes, none kept: the listing may be long (10000 rows of
+    // up to 16000 characters each).
+    let mut out = std::io::stdout().lock();
+    let mut failed = None;
+    let n = history::list(
+        &mut conn,
+        &config,
+        &args.filter,
+        LIMIT,
+        &mut |row| match writeln!(out, "{}", line(&row)) {
+            Ok(()) => true,
+            Err(e) => {
+                failed = Some(e);
+                false
+            }
+        },
+    )?;
+    match failed.or_else(|| out.flush().err()) {
+        None => {
+            eprintln!("paysys requests: {n} rows");
+            Ok(())
+        }
+        Some(e) => Err(format!("output: {e}")),
     }
-    eprintln!("paysys requests: {} rows", rows.len());
-    Ok(())
 }
 
 /// One row on one line, as the log line writes fields.

@@ -13,20 +13,23 @@
 //! * **NoDeny**: our `paysys_request` (`sql/paysys.sql`), with the system, txn id, account
 //!   and result as columns of their own.
 //!
-//! A row is written after the answer is decided, on the request's own connection, and can
-//! never change the answer: a row that cannot be written is a note on the log line, as a
+//! A row is written after the answer is sent (its request text, secrets masked, made then
+//! too: [`crate::pipeline::PendingRow`]), on the request's own connection, and can never
+//! change the answer: a row that cannot be written is a note on the log line, as a
 //! `paysys_refusal` row's is. A caller no system admits gets no row — a flood must not fill
 //! the disk — and stays in the log file. Secrets never reach the table: the values of
 //! every field the protocol names secret ([`crate::protocol::Protocol::secrets`]) and of
-//! every field whose name says it is one ([`is_secret`]) are written `***`; a body that is
-//! neither a form, JSON nor XML is not kept at all.
+//! every field whose name says it is one ([`is_secret`]) are written `***` (a secret JSON
+//! key's object or array whole, and inside a form value that is XML or JSON itself too); a
+//! body that is neither a form, JSON nor XML is not kept at all.
 
 use std::net::IpAddr;
 
-use chrono::{NaiveDate, NaiveDateTime};
+use chrono::{NaiveDate, NaiveDateTime, NaiveTime};
 use mysql::prelude::Queryable;
 use mysql::Conn;
 
+use crate::billing::audit::{like_prefix, sql_time};
 use crate::config::{BillingKind, Config};
 use crate::domain::Amount;
 
@@ -143,7 +146,9 @@ fn mask_body(body: &[u8], secrets: &[&str]) -> String {
         };
     }
     if trimmed.starts_with('<') {
-        return mask_xml(&text, secrets).unwrap_or_else(|| not_kept(body.len(), "broken XML"));
+        return mask_xml(&text, secrets)
+            .map(|(xml, _)| xml)
+            .unwrap_or_else(|| not_kept(body.len(), "broken XML"));
     }
     // A form: name=value pairs and nothing that cannot be in one.
     let formlike = !trimmed.is_empty()
@@ -159,15 +164,47 @@ fn not_kept(len: usize, why: &str) -> String {
     format!("({len} bytes not kept: {why}; secrets could not be told from the rest)")
 }
 
-/// `a=1&sign=xyz` → `a=1&sign=***`, the text otherwise as sent.
+/// `a=1&sign=xyz` → `a=1&sign=***`, the text otherwise as sent. A value that is XML or
+/// JSON itself (Portmone's `data`, with its `CARD_MASK` inside) is decoded and masked as a
+/// body is, and written encoded again; one that only looks like XML or JSON is masked
+/// whole.
 fn mask_form(text: &str, secrets: &[&str]) -> String {
     text.split('&')
         .map(|pair| match pair.split_once('=') {
             Some((name, _)) if is_secret(&decode_name(name), secrets) => format!("{name}={MASK}"),
-            _ => pair.to_string(),
+            Some((name, value)) => match mask_nested(value, secrets) {
+                Some(masked) => format!("{name}={masked}"),
+                None => pair.to_string(),
+            },
+            None => pair.to_string(),
         })
         .collect::<Vec<_>>()
         .join("&")
+}
+
+/// A form value (as sent, encoded) holding XML or JSON with a secret in it: the value with
+/// the secrets masked, encoded again. `None`: no such value, kept as sent.
+fn mask_nested(value: &str, secrets: &[&str]) -> Option<String> {
+    let decoded = serde_urlencoded::from_str::<Vec<(String, String)>>(&format!("v={value}"))
+        .ok()?
+        .pop()?
+        .1;
+    let trimmed = decoded.trim_start();
+    let masked = if trimmed.starts_with('{') || trimmed.starts_with('[') {
+        match serde_json::from_str::<serde_json::Value>(&decoded) {
+            Ok(mut json) => mask_json(&mut json, secrets).then(|| json.to_string()),
+            Err(_) => Some(MASK.to_string()),
+        }
+    } else if trimmed.starts_with('<') {
+        match mask_xml(&decoded, secrets) {
+            Some((xml, masked)) => masked.then_some(xml),
+            None => Some(MASK.to_string()),
+        }
+    } else {
+        None
+    }?;
+    let encoded = serde_urlencoded::to_string([("v", masked.as_str())]).ok()?;
+    encoded.strip_prefix("v=").map(str::to_string)
 }
 
 fn decode_name(name: &str) -> String {
@@ -178,30 +215,38 @@ fn decode_name(name: &str) -> String {
         .unwrap_or_else(|| name.to_string())
 }
 
-fn mask_json(value: &mut serde_json::Value, secrets: &[&str]) {
+/// Masks the values of secret keys, whole (an object or an array too); whether it masked
+/// any.
+fn mask_json(value: &mut serde_json::Value, secrets: &[&str]) -> bool {
     match value {
         serde_json::Value::Object(map) => {
+            let mut masked = false;
             for (name, v) in map.iter_mut() {
-                if is_secret(name, secrets) && !v.is_object() && !v.is_array() {
+                if is_secret(name, secrets) {
                     *v = serde_json::Value::String(MASK.into());
+                    masked = true;
                 } else {
-                    mask_json(v, secrets);
+                    masked |= mask_json(v, secrets);
                 }
             }
+            masked
         }
-        serde_json::Value::Array(items) => items.iter_mut().for_each(|v| mask_json(v, secrets)),
-        _ => {}
+        serde_json::Value::Array(items) => items
+            .iter_mut()
+            .fold(false, |masked, v| mask_json(v, secrets) | masked),
+        _ => false,
     }
 }
 
-/// The XML with the text of secret elements and the values of secret attributes masked;
-/// `None` if it does not read as XML.
-fn mask_xml(text: &str, secrets: &[&str]) -> Option<String> {
+/// The XML with the text of secret elements and the values of secret attributes masked,
+/// and whether there were any; `None` if it does not read as XML.
+fn mask_xml(text: &str, secrets: &[&str]) -> Option<(String, bool)> {
     use quick_xml::events::{BytesText, Event};
     let mut reader = quick_xml::Reader::from_str(text);
     let mut writer = quick_xml::Writer::new(Vec::new());
     // How deep inside a secret element we are (0: not inside one).
     let mut secret_depth = 0usize;
+    let mut masked = false;
     loop {
         let event = reader.read_event().ok()?;
         let event = match event {
@@ -211,26 +256,30 @@ fn mask_xml(text: &str, secrets: &[&str]) -> Option<String> {
                 if secret_depth > 0 || is_secret(&name, secrets) {
                     secret_depth += 1;
                 }
-                Event::Start(mask_attributes(&start, secrets)?)
+                Event::Start(mask_attributes(&start, secrets, &mut masked)?)
             }
-            Event::Empty(start) => Event::Empty(mask_attributes(&start, secrets)?),
+            Event::Empty(start) => Event::Empty(mask_attributes(&start, secrets, &mut masked)?),
             Event::End(end) => {
                 secret_depth = secret_depth.saturating_sub(1);
                 Event::End(end)
             }
             Event::Text(_) | Event::CData(_) if secret_depth > 0 => {
+                masked = true;
                 Event::Text(BytesText::new(MASK))
             }
             other => other,
         };
         writer.write_event(event).ok()?;
     }
-    String::from_utf8(writer.into_inner()).ok()
+    String::from_utf8(writer.into_inner())
+        .ok()
+        .map(|xml| (xml, masked))
 }
 
 fn mask_attributes<'a>(
     start: &quick_xml::events::BytesStart<'a>,
     secrets: &[&str],
+    masked_any: &mut bool,
 ) -> Option<quick_xml::events::BytesStart<'static>> {
     let name = String::from_utf8_lossy(start.name().as_ref()).into_owned();
     let mut masked = quick_xml::events::BytesStart::new(name);
@@ -238,6 +287,7 @@ fn mask_attributes<'a>(
         let attr = attr.ok()?;
         let key = String::from_utf8_lossy(attr.key.as_ref()).into_owned();
         if is_secret(&key, secrets) {
+            *masked_any = true;
             masked.push_attribute((key.as_str(), MASK));
         } else {
             let value = attr.unescape_value().ok()?.into_owned();
@@ -298,14 +348,34 @@ pub fn table_name(billing: BillingKind) -> &'static str {
 const ER_BAD_FIELD_ERROR: u16 = 1054;
 const ER_NO_SUCH_TABLE: u16 = 1146;
 
+/// A row not written: why, saying what to do about it, and whether the connection went
+/// with it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Unwritten {
+    pub why: String,
+    /// The connection itself failed (the server gone, the connection lost): it is not to
+    /// be used again. A statement the server refused (a table missing, a grant denied)
+    /// leaves it as it was, an autocommitted INSERT opening no transaction.
+    pub connection_lost: bool,
+}
+
+impl std::fmt::Display for Unwritten {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.why)
+    }
+}
+
 /// Writes `entry` (one INSERT, autocommitted); the error says what to do about it.
-pub fn write(conn: &mut Conn, billing: BillingKind, entry: &Entry) -> Result<(), String> {
+pub fn write(conn: &mut Conn, billing: BillingKind, entry: &Entry) -> Result<(), Unwritten> {
     let table = Table::of(billing);
     let written = match table {
         Table::Abills => write_abills(conn, entry),
         Table::Own => write_own(conn, entry),
     };
-    written.map_err(|e| explain(table, e))
+    written.map_err(|e| Unwritten {
+        connection_lost: crate::db::connection_lost(&e),
+        why: explain(table, e),
+    })
 }
 
 fn explain(table: Table, e: mysql::Error) -> String {
@@ -314,9 +384,7 @@ fn explain(table: Table, e: mysql::Error) -> String {
              ABillS before 0.94 has no request history; turn [log] database off, or create \
              the table from ABillS's db/Paysys.sql"
             .into(),
-        Some(ER_NO_SUCH_TABLE) => "table paysys_request is missing: load sql/paysys.sql \
-             again, which brings our tables up to date (and the grants of sql/grants-*.sql)"
-            .into(),
+        Some(ER_NO_SUCH_TABLE) => crate::db::our_table_missing("paysys_request"),
         _ => format!("{}: {e}", table.name()),
     }
 }
@@ -330,6 +398,25 @@ fn abills_sum(sum: Option<Amount>) -> String {
     }
 }
 
+/// How long "`paysys_requests` has no `request_type` and `sum`" (ABillS 0.94) is trusted
+/// before the whole row is tried again: an ABillS upgrade that adds them is noticed by a
+/// persistent worker within this time.
+const COLUMNS_TTL: std::time::Duration = std::time::Duration::from_secs(600);
+
+/// When `paysys_requests` was last found without `request_type` and `sum`: kept for the
+/// process (which serves one billing database), as the width of ABillS's id columns is,
+/// so that on ABillS 0.94 each row costs one INSERT, not a refused one and then another.
+static WITHOUT_TYPE_AND_SUM: std::sync::Mutex<Option<std::time::Instant>> =
+    std::sync::Mutex::new(None);
+
+fn known_without_type_and_sum() -> bool {
+    WITHOUT_TYPE_AND_SUM
+        .lock()
+        .ok()
+        .and_then(|at| *at)
+        .is_some_and(|at| at.elapsed() < COLUMNS_TTL)
+}
+
 fn write_abills(conn: &mut Conn, e: &Entry) -> Result<(), mysql::Error> {
     let ip = match e.caller {
         Some(IpAddr::V4(v4)) => u32::from(v4),
@@ -337,12 +424,13 @@ fn write_abills(conn: &mut Conn, e: &Entry) -> Result<(), mysql::Error> {
     };
     let error = clip(&three_byte(&e.error), ABILLS_ERROR_MAX - 1);
     let method: String = e.method.chars().take(10).collect();
-    // The subscriber: the one found, else the payment's (`paysys_log.uid`).
+    // The subscriber: the one the request found, else the payment's (`paysys_log.uid`),
+    // as our own table's row takes it.
     let params = (
         e.abills_id,
+        e.uid,
         e.prv_txn.unwrap_or(0),
-        e.uid.unwrap_or(0),
-        three_byte(&e.request),
+        three_byte(&clip(&e.request, TEXT_MAX)),
         three_byte(&clip(&e.response, TEXT_MAX)),
         e.prv_txn.unwrap_or(0),
         method,
@@ -350,34 +438,43 @@ fn write_abills(conn: &mut Conn, e: &Entry) -> Result<(), mysql::Error> {
         error,
         u8::from(e.failed),
     );
-    let full = conn.exec_drop(
-        "INSERT INTO paysys_requests (system_id, uid, request, response, transaction_id, \
-         http_method, paysys_ip, error, status, request_type, sum) \
-         VALUES (?, COALESCE((SELECT l.uid FROM paysys_log l WHERE l.id = ?), ?), ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        (
-            params.0,
-            params.1,
-            params.2,
-            &params.3,
-            &params.4,
-            params.5,
-            &params.6,
-            params.7,
-            &params.8,
-            params.9,
-            request_type(&e.command),
-            abills_sum(e.sum),
-        ),
-    );
-    match full {
-        Err(err) if crate::db::server_code(&err) == Some(ER_BAD_FIELD_ERROR) => conn.exec_drop(
+    if !known_without_type_and_sum() {
+        let full = conn.exec_drop(
             "INSERT INTO paysys_requests (system_id, uid, request, response, transaction_id, \
-             http_method, paysys_ip, error, status) \
-             VALUES (?, COALESCE((SELECT l.uid FROM paysys_log l WHERE l.id = ?), ?), ?, ?, ?, ?, ?, ?, ?)",
-            params,
-        ),
-        other => other,
+             http_method, paysys_ip, error, status, request_type, sum) \
+             VALUES (?, COALESCE(?, (SELECT l.uid FROM paysys_log l WHERE l.id = ?), 0), \
+             ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                params.0,
+                params.1,
+                params.2,
+                &params.3,
+                &params.4,
+                params.5,
+                &params.6,
+                params.7,
+                &params.8,
+                params.9,
+                request_type(&e.command),
+                abills_sum(e.sum),
+            ),
+        );
+        match full {
+            Err(err) if crate::db::server_code(&err) == Some(ER_BAD_FIELD_ERROR) => {
+                if let Ok(mut at) = WITHOUT_TYPE_AND_SUM.lock() {
+                    *at = Some(std::time::Instant::now());
+                }
+            }
+            other => return other,
+        }
     }
+    conn.exec_drop(
+        "INSERT INTO paysys_requests (system_id, uid, request, response, transaction_id, \
+         http_method, paysys_ip, error, status) \
+         VALUES (?, COALESCE(?, (SELECT l.uid FROM paysys_log l WHERE l.id = ?), 0), \
+         ?, ?, ?, ?, ?, ?, ?)",
+        params,
+    )
 }
 
 fn write_own(conn: &mut Conn, e: &Entry) -> Result<(), mysql::Error> {
@@ -406,7 +503,7 @@ fn write_own(conn: &mut Conn, e: &Entry) -> Result<(), mysql::Error> {
             mysql::Value::from(text(&e.txn_id, 64)),
             mysql::Value::from(e.domain),
             mysql::Value::from(clip(&e.error, ERROR_MAX - 1)),
-            mysql::Value::from(&e.request),
+            mysql::Value::from(clip(&e.request, TEXT_MAX)),
             mysql::Value::from(clip(&e.response, TEXT_MAX)),
         ],
     )
@@ -445,30 +542,38 @@ pub struct Row {
     pub response: String,
 }
 
-/// The rows `filter` names, oldest first, at most `limit`.
+/// Hands `each` the rows `filter` names, oldest first, at most `limit`, one by one as the
+/// server sends them (nothing is collected first); `each` returning `false` (the output
+/// closed) ends the listing. Returns how many rows `each` was given.
 pub fn list(
     conn: &mut Conn,
     config: &Config,
     filter: &Filter,
     limit: u32,
-) -> Result<Vec<Row>, String> {
+    each: &mut dyn FnMut(Row) -> bool,
+) -> Result<u64, String> {
     let table = Table::of(config.database.billing);
-    let rows = match table {
-        Table::Own => list_own(conn, filter, limit),
-        Table::Abills => list_abills(conn, config, filter, limit),
+    let listed = match table {
+        Table::Own => list_own(conn, filter, limit, each),
+        Table::Abills => list_abills(conn, config, filter, limit, each),
     };
-    rows.map_err(|e| explain(table, e))
+    listed.map_err(|e| explain(table, e))
 }
 
 fn day_start(d: NaiveDate) -> String {
-    d.format("%Y-%m-%d 00:00:00").to_string()
+    sql_time(d.and_time(NaiveTime::MIN))
 }
 
 fn day_after(d: NaiveDate) -> String {
     day_start(d.succ_opt().unwrap_or(d))
 }
 
-fn list_own(conn: &mut Conn, f: &Filter, limit: u32) -> Result<Vec<Row>, mysql::Error> {
+fn list_own(
+    conn: &mut Conn,
+    f: &Filter,
+    limit: u32,
+    each: &mut dyn FnMut(Row) -> bool,
+) -> Result<u64, mysql::Error> {
     let mut sql = String::from(
         "SELECT CAST(id AS CHAR), CAST(at AS CHAR), system_name, caller_ip, http_method, command, \
          txn_id, account, COALESCE(CAST(amount AS CHAR), ''), result, CAST(status AS CHAR), \
@@ -498,46 +603,36 @@ fn list_own(conn: &mut Conn, f: &Filter, limit: u32) -> Result<Vec<Row>, mysql::
     }
     sql.push_str(" ORDER BY id LIMIT ?");
     params.push(limit.into());
-    let rows: Vec<mysql::Row> = conn.exec(sql, params)?;
-    Ok(rows
-        .into_iter()
-        .map(|mut r| {
-            let mut s =
-                |i: usize| -> String { r.take_opt(i).and_then(Result::ok).unwrap_or_default() };
-            let id: String = s(0);
-            let status: String = s(10);
-            Row {
-                id: id.parse().unwrap_or(0),
-                at: s(1),
-                system: s(2),
-                caller: s(3),
-                method: s(4),
-                command: s(5),
-                txn_id: s(6),
-                account: s(7),
-                sum: s(8),
-                result: s(9),
-                failed: status != "0",
-                prv_txn: s(11).parse().unwrap_or(0),
-                uid: s(12).parse().unwrap_or(0),
-                error: s(13),
-                request: s(14),
-                response: s(15),
-            }
-        })
-        .collect())
-}
-
-/// `%`, `_` and `\` of `text` escaped for `LIKE`.
-fn like_escaped(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        if matches!(c, '%' | '_' | '\\') {
-            out.push('\\');
+    let mut given = 0u64;
+    for row in conn.exec_iter(sql, params)? {
+        let mut r = row?;
+        let mut s = |i: usize| -> String { r.take_opt(i).and_then(Result::ok).unwrap_or_default() };
+        let id: String = s(0);
+        let status: String = s(10);
+        let row = Row {
+            id: id.parse().unwrap_or(0),
+            at: s(1),
+            system: s(2),
+            caller: s(3),
+            method: s(4),
+            command: s(5),
+            txn_id: s(6),
+            account: s(7),
+            sum: s(8),
+            result: s(9),
+            failed: status != "0",
+            prv_txn: s(11).parse().unwrap_or(0),
+            uid: s(12).parse().unwrap_or(0),
+            error: s(13),
+            request: s(14),
+            response: s(15),
+        };
+        given += 1;
+        if !each(row) {
+            break;
         }
-        out.push(c);
     }
-    out
+    Ok(given)
 }
 
 /// Whether `word` stands whole in `text`: not inside a longer run of letters and digits
@@ -552,25 +647,32 @@ fn has_word(text: &str, word: &str) -> bool {
     })
 }
 
+/// Rows read per statement when `--txn` or `--account` picks ABillS's rows by whole word
+/// (in Rust, after the server's substring match): pages follow one another until `limit`
+/// rows are picked, so that rows with the word inside a longer one do not use up the limit.
+const WORD_PAGE: u32 = 1000;
+
 fn list_abills(
     conn: &mut Conn,
     config: &Config,
     f: &Filter,
     limit: u32,
-) -> Result<Vec<Row>, mysql::Error> {
+    each: &mut dyn FnMut(Row) -> bool,
+) -> Result<u64, mysql::Error> {
     let mut sql = String::from(
         "SELECT CAST(r.id AS CHAR), CAST(r.datetime AS CHAR), CAST(r.system_id AS CHAR), \
          COALESCE(INET_NTOA(NULLIF(r.paysys_ip, 0)), ''), r.http_method, \
          CAST(r.request_type AS CHAR), CAST(r.sum AS CHAR), CAST(r.status AS CHAR), r.error, \
          CAST(COALESCE(r.transaction_id, 0) AS CHAR), CAST(r.uid AS CHAR), r.request, r.response, \
          COALESCE((SELECT l.transaction_id FROM paysys_log l WHERE l.id = r.transaction_id), '') \
-         FROM paysys_requests r WHERE 1 = 1",
+         FROM paysys_requests r WHERE r.id > ?",
     );
-    let mut params: Vec<mysql::Value> = Vec::new();
+    // The first parameter: the last row's id read so far.
+    let mut params: Vec<mysql::Value> = vec![0u64.into()];
     let system = match &f.system {
         Some(name) => match config.systems.iter().find(|s| &s.name == name) {
             Some(s) => Some(s),
-            None => return Ok(Vec::new()),
+            None => return Ok(0),
         },
         None => None,
     };
@@ -579,9 +681,10 @@ fn list_abills(
         params.push(s.abills.id.into());
     }
     // Whole-word matches are picked in Rust below; the server narrows by substring.
+    let words = f.txn.is_some() || f.account.is_some();
     for word in [&f.txn, &f.account].into_iter().flatten() {
         sql.push_str(" AND (r.request LIKE ? OR r.transaction_id IN (SELECT l.id FROM paysys_log l WHERE l.transaction_id LIKE ?))");
-        let like = format!("%{}%", like_escaped(word));
+        let like = format!("%{}", like_prefix(word));
         params.push(like.clone().into());
         params.push(like.into());
     }
@@ -593,15 +696,14 @@ fn list_abills(
         sql.push_str(" AND r.datetime < ?");
         params.push(day_after(d).into());
     }
-    sql.push_str(" ORDER BY r.id LIMIT ?");
-    params.push(limit.into());
-    let rows: Vec<mysql::Row> = match conn.exec(&sql, params.clone()) {
-        Err(e) if crate::db::server_code(&e) == Some(ER_BAD_FIELD_ERROR) => {
-            let old = sql
-                .replace("CAST(r.request_type AS CHAR)", "'0'")
-                .replace("CAST(r.sum AS CHAR)", "''");
-            conn.exec(old, params)?
-        }
+    let page = if words { WORD_PAGE.min(limit) } else { limit };
+    sql.push_str(&format!(" ORDER BY r.id LIMIT {page}"));
+    // ABillS 0.94's table has no request_type, sum.
+    let statement = match conn.prep(&sql) {
+        Err(e) if crate::db::server_code(&e) == Some(ER_BAD_FIELD_ERROR) => conn.prep(
+            sql.replace("CAST(r.request_type AS CHAR)", "'0'")
+                .replace("CAST(r.sum AS CHAR)", "''"),
+        )?,
         other => other?,
     };
     // A system called by its payment system first: a bank's account may share its id.
@@ -613,49 +715,65 @@ fn list_abills(
             .map(|s| s.name.clone())
             .unwrap_or_else(|| format!("id={id}"))
     };
-    let mut out = Vec::new();
-    for mut r in rows {
-        let mut s = |i: usize| -> String { r.take_opt(i).and_then(Result::ok).unwrap_or_default() };
-        let (id, at, system_id, caller, method) = (s(0), s(1), s(2), s(3), s(4));
-        let (kind, sum, status, error, txn_ref, uid) = (s(5), s(6), s(7), s(8), s(9), s(10));
-        let (request, response, log_txn) = (s(11), s(12), s(13));
-        let log_id = log_txn.split_once(':').map_or("", |(_, id)| id).to_string();
-        let names = |word: &Option<String>| {
-            word.as_ref()
-                .is_none_or(|w| has_word(&request, w) || log_id == *w || log_txn == *w)
-        };
-        if !names(&f.txn) || !names(&f.account) {
-            continue;
+    let mut given = 0u64;
+    loop {
+        let mut read = 0u32;
+        let mut last = 0u64;
+        for row in conn.exec_iter(&statement, params.clone())? {
+            let mut r = row?;
+            read += 1;
+            let mut s =
+                |i: usize| -> String { r.take_opt(i).and_then(Result::ok).unwrap_or_default() };
+            let (id, at, system_id, caller, method) = (s(0), s(1), s(2), s(3), s(4));
+            let (kind, sum, status, error, txn_ref, uid) = (s(5), s(6), s(7), s(8), s(9), s(10));
+            let (request, response, log_txn) = (s(11), s(12), s(13));
+            let id = id.parse().unwrap_or(0);
+            last = last.max(id);
+            let log_id = log_txn.split_once(':').map_or("", |(_, id)| id).to_string();
+            let names = |word: &Option<String>| {
+                word.as_ref()
+                    .is_none_or(|w| has_word(&request, w) || log_id == *w || log_txn == *w)
+            };
+            if !names(&f.txn) || !names(&f.account) {
+                continue;
+            }
+            let command = match kind.parse::<u8>().unwrap_or(0) {
+                3 => "check",
+                4 => "pay",
+                5 => "confirm",
+                6 => "cancel",
+                7 => "status",
+                1 | 2 => "search",
+                _ => "",
+            };
+            let row = Row {
+                id,
+                at,
+                system: name_of(system_id.parse().unwrap_or(0)),
+                caller,
+                method,
+                command: command.into(),
+                txn_id: log_id,
+                account: String::new(),
+                sum: if sum == "0.00" { String::new() } else { sum },
+                result: String::new(),
+                failed: status != "0",
+                error,
+                prv_txn: txn_ref.parse().unwrap_or(0),
+                uid: uid.parse().unwrap_or(0),
+                request,
+                response,
+            };
+            given += 1;
+            if !each(row) || given >= u64::from(limit) {
+                return Ok(given);
+            }
         }
-        let command = match kind.parse::<u8>().unwrap_or(0) {
-            3 => "check",
-            4 => "pay",
-            5 => "confirm",
-            6 => "cancel",
-            7 => "status",
-            1 | 2 => "search",
-            _ => "",
-        };
-        out.push(Row {
-            id: id.parse().unwrap_or(0),
-            at,
-            system: name_of(system_id.parse().unwrap_or(0)),
-            caller,
-            method,
-            command: command.into(),
-            txn_id: log_id,
-            account: String::new(),
-            sum: if sum == "0.00" { String::new() } else { sum },
-            result: String::new(),
-            failed: status != "0",
-            error,
-            prv_txn: txn_ref.parse().unwrap_or(0),
-            uid: uid.parse().unwrap_or(0),
-            request,
-            response,
-        });
+        if read < page || !words {
+            return Ok(given);
+        }
+        params[0] = last.into();
     }
-    Ok(out)
 }
 
 /// Rows deleted per statement: each DELETE holds its locks for a moment only, so requests
@@ -674,7 +792,7 @@ pub fn purge(conn: &mut Conn, billing: BillingKind, before: NaiveDateTime) -> Re
         "DELETE FROM {} WHERE {column} < ? ORDER BY id LIMIT {PURGE_BATCH}",
         table.name()
     );
-    let before = before.format("%Y-%m-%d %H:%M:%S").to_string();
+    let before = sql_time(before);
     let mut total = 0u64;
     loop {
         conn.exec_drop(&sql, (&before,))
@@ -760,6 +878,56 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn secrets_inside_a_form_value_are_masked() {
+        // Portmone's notice: the XML in form field `data`, its card number inside.
+        let xml = "<BILLS><BILL><BILL_ID>1</BILL_ID><AUTH_CODE>TESTPM</AUTH_CODE>\
+                   <CARD_MASK>444433******0000</CARD_MASK></BILL></BILLS>";
+        let form = serde_urlencoded::to_string([("data", xml), ("x", "1")]).unwrap();
+        let portmone = &["CARD_MASK"];
+        for text in [
+            request_text(b"", Ok(form.as_bytes()), portmone),
+            request_text(form.as_bytes(), Ok(b""), portmone),
+        ] {
+            assert!(!text.contains("444433"), "{text}");
+            let fields: Vec<(String, String)> = serde_urlencoded::from_str(&text).unwrap();
+            assert_eq!(fields[0].0, "data", "{text}");
+            assert!(
+                fields[0].1.contains("<CARD_MASK>***</CARD_MASK>")
+                    && fields[0].1.contains("<BILL_ID>1</BILL_ID>"),
+                "{text}"
+            );
+            assert_eq!(fields[1], ("x".into(), "1".into()), "{text}");
+        }
+        // JSON in a field; a secret attribute; no secret inside: kept as sent.
+        let json = serde_urlencoded::to_string([("p", r#"{"a":1,"token":"t0k"}"#)]).unwrap();
+        let text = request_text(json.as_bytes(), Ok(b""), &[]);
+        assert!(!text.contains("t0k") && text.contains("a%22%3A1"), "{text}");
+        let attr = serde_urlencoded::to_string([("p", r#"<r key="k9" a="b"/>"#)]).unwrap();
+        assert!(!request_text(attr.as_bytes(), Ok(b""), &[]).contains("k9"));
+        let plain = "d=%3Cr%3E%3Ca%3E1%3C%2Fa%3E%3C%2Fr%3E&e=%7B%22b%22%3A2%7D";
+        assert_eq!(request_text(plain.as_bytes(), Ok(b""), &[]), plain);
+        // Looks like XML or JSON, does not read as it: the value is not kept.
+        let broken = "d=%3Cr%3E4444%3C%2Fq%3E&e=%7B%22token%22%3A%22t";
+        let text = request_text(broken.as_bytes(), Ok(b""), portmone);
+        assert_eq!(text, "d=***&e=***");
+    }
+
+    #[test]
+    fn a_secret_key_holding_an_object_or_array_is_masked_whole() {
+        let json = request_text(
+            b"",
+            Ok(br#"{"card":{"number":"4444333322221111","exp":"12/30"},"tokens":["t1","t2"],"a":[{"pin":1234}],"n":1}"#),
+            &[],
+        );
+        let value: serde_json::Value = serde_json::from_str(&json).unwrap();
+        assert_eq!(value["card"], MASK, "{json}");
+        assert_eq!(value["tokens"], MASK, "{json}");
+        assert_eq!(value["a"][0]["pin"], MASK, "{json}");
+        assert_eq!(value["n"], 1, "{json}");
+        assert!(!json.contains("12/30") && !json.contains("t1"), "{json}");
     }
 
     #[test]

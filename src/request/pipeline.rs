@@ -326,15 +326,8 @@ pub fn serve(
     // The request-history row is written by `record`, after the answer is sent.
     let history = config.log.database.then(|| PendingRow {
         database: config.database.clone(),
-        entry: history_entry(
-            request,
-            caller.system,
-            protocol,
-            &echo,
-            &outcome,
-            &reply,
-            domain,
-        ),
+        entry: history_entry(request, caller.system, &echo, &outcome, &reply, domain),
+        secrets: protocol.secrets(),
     });
     // After a database error the connection's state is unknown: never reuse it (the
     // history's row then goes on a new one).
@@ -449,11 +442,11 @@ fn record_refusal(
     ledger::record_refusal(conn, record).map_err(|e| e.to_string())
 }
 
-/// The request-history row of a request a known system made, answered `reply`.
+/// The request-history row of a request a known system made, answered `reply`: all but
+/// its request text, which [`record`] makes after the answer is sent ([`PendingRow`]).
 fn history_entry(
     request: &Request,
     system: &System,
-    protocol: &dyn Protocol,
     echo: &Echo,
     outcome: &Outcome,
     reply: &Reply,
@@ -467,15 +460,7 @@ fn history_entry(
         system: system.name.clone(),
         abills_id: system.abills.id,
         method: request.method.clone(),
-        request: history::request_text(
-            &request.query,
-            request
-                .body
-                .as_ref()
-                .map(Vec::as_slice)
-                .map_err(|e| e.0.as_str()),
-            protocol.secrets(),
-        ),
+        request: String::new(),
         response: reply.response.body.clone(),
         caller: request.remote_addr,
         caller_text: request.remote_addr_text.clone(),
@@ -492,10 +477,35 @@ fn history_entry(
     }
 }
 
-/// A request's row of the request history, waiting for its answer to be sent.
+/// A request's row of the request history, waiting for its answer to be sent. Its
+/// request text is made by [`record`], from the request itself: masking its secrets
+/// (parsing a form, JSON or XML body) is work the answer need not wait for.
 pub struct PendingRow {
     database: config::DatabaseConfig,
     entry: history::Entry,
+    /// The protocol's secret fields ([`Protocol::secrets`]).
+    secrets: &'static [&'static str],
+}
+
+impl PendingRow {
+    /// The row as it waits: everything but the request text.
+    pub fn entry(&self) -> &history::Entry {
+        &self.entry
+    }
+
+    /// The row to write for `request`: its text, the secrets masked, made now.
+    fn finish(self, request: &Request) -> (config::DatabaseConfig, history::Entry) {
+        let body = request
+            .body
+            .as_ref()
+            .map(Vec::as_slice)
+            .map_err(|e| e.0.as_str());
+        let entry = history::Entry {
+            request: history::request_text(&request.query, body, self.secrets),
+            ..self.entry
+        };
+        (self.database, entry)
+    }
 }
 
 /// `[hooks] notify` about a caller no system admits: what it sent, for the admin who is
@@ -1441,13 +1451,26 @@ pub fn serve_safely(
 /// answer, which is already decided (and, where the caller allows, sent).
 pub fn record(request: &Request, served: &mut Served, conns: &mut Connections, started: Instant) {
     if let Some(pending) = served.history.take() {
-        let written = conns
-            .after(&pending.database)
-            .and_then(|conn| history::write(conn, pending.database.billing, &pending.entry));
-        conns.done(written.is_ok());
+        let (database, entry) = pending.finish(request);
+        let written = match conns.after(&database) {
+            Ok(conn) => history::write(conn, database.billing, &entry),
+            Err(why) => Err(history::Unwritten {
+                why,
+                connection_lost: true,
+            }),
+        };
+        // A row the server refused (its table missing, no grant) leaves the kept
+        // connection as it was: only a connection that failed is dropped.
+        conns.done(
+            written
+                .as_ref()
+                .map_or_else(|e| !e.connection_lost, |()| true),
+        );
         match written {
             Ok(()) => served.stored = true,
-            Err(why) => served.notes.push(format!("request not recorded: {why}")),
+            Err(e) => served
+                .notes
+                .push(format!("request not recorded: {}", e.why)),
         }
     }
     if !served.to_file && served.stored {

@@ -531,9 +531,7 @@ impl Run<'_> {
         self.conns.done(false);
         let text = e.to_string();
         if text.contains("paysys_statement_pull") && text.contains("doesn't exist") {
-            return "table paysys_statement_pull is missing: load sql/paysys.sql again, which \
-                    brings our tables up to date (and the grants of sql/grants-*.sql)"
-                .into();
+            return crate::db::our_table_missing("paysys_statement_pull");
         }
         format!("database: {text}")
     }
@@ -647,12 +645,18 @@ impl Run<'_> {
             failed,
             ..Default::default()
         };
-        let written = self
-            .conns
-            .get(&self.config.database, Use::Write)
-            .and_then(|conn| crate::history::write(conn, self.config.database.billing, &entry));
+        let written = match self.conns.get(&self.config.database, Use::Write) {
+            Ok(conn) => crate::history::write(conn, self.config.database.billing, &entry),
+            Err(why) => Err(crate::history::Unwritten {
+                why,
+                connection_lost: true,
+            }),
+        };
         if let Err(why) = written {
-            self.conns.done(false);
+            // A refused row (its table missing) leaves the connection to the pull.
+            if why.connection_lost {
+                self.conns.done(false);
+            }
             eprintln!(
                 "paysys statement pull: bank {}: request history not written: {why}",
                 self.bank.name
