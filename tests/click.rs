@@ -7,6 +7,7 @@ mod common;
 
 use common::abills::{self, Abills};
 use common::{Answer, Site, TestDb};
+use mysql::prelude::Queryable;
 use paysys::config::{ServiceSlot, SignHash, SignRule};
 use paysys::protocol::click::signature;
 
@@ -28,17 +29,20 @@ fn keys() -> String {
 }
 
 fn click_abills() -> Abills {
-    Abills::with_systems(
-        &abills::system(
-            "click",
-            abills::DEFAULT_ALLOW,
-            &format!(
-                "account = \"login\"\nabills_id = 99\nmin_sum = \"1.00\"\n{}",
-                keys()
-            ),
-        )
-        .replace("protocol = \"osmp\"", "protocol = \"click\""),
+    Abills::with_systems(&click_system("1.00"))
+}
+
+/// The Click system's `[[system]]` table, with this `min_sum`.
+fn click_system(min_sum: &str) -> String {
+    abills::system(
+        "click",
+        abills::DEFAULT_ALLOW,
+        &format!(
+            "account = \"login\"\nabills_id = 99\nmin_sum = \"{min_sum}\"\n{}",
+            keys()
+        ),
     )
+    .replace("protocol = \"osmp\"", "protocol = \"click\"")
 }
 
 /// A Prepare (`prepare_id` `None`) or a Complete with Click's `error`, signed.
@@ -217,6 +221,61 @@ fn a_complete_with_clicks_error_cancels_the_prepared_payment() {
     // An unknown account is -5 on Prepare, and nothing is booked for it.
     let r = post_to(&a.site, &prepare("701", "nobody", "5"), "127.0.0.1");
     assert_eq!(error(&r), -5);
+    assert_eq!(orders(&a.db), 1);
+}
+
+/// A repeated Prepare gets its first answer whatever changed since — the system's limits
+/// narrowed, the subscriber deleted — and books nothing new; a new Prepare is judged by
+/// today's limits and subscribers.
+#[test]
+fn a_repeated_prepare_is_answered_as_the_first_after_the_limits_or_the_subscriber_changed() {
+    let a = click_abills();
+    let body = prepare("900", "test1", "5.00");
+    let first = post_to(&a.site, &body, "127.0.0.1");
+    assert_eq!((first.status, error(&first)), (200, 0), "{first:?}");
+    // 5.00 is below today's min_sum now.
+    a.set_systems(&click_system("10.00"));
+    let again = post_to(&a.site, &body, "127.0.0.1");
+    assert_eq!(
+        (again.status, json(&again)),
+        (200, json(&first)),
+        "{again:?}"
+    );
+    assert_eq!(
+        error(&post_to(
+            &a.site,
+            &prepare("901", "test1", "5.00"),
+            "127.0.0.1"
+        )),
+        -2
+    );
+    // And the subscriber is gone.
+    a.db.conn()
+        .query_drop("UPDATE users SET deleted = 1 WHERE uid = 1")
+        .unwrap();
+    let again = post_to(&a.site, &body, "127.0.0.1");
+    assert_eq!(
+        (again.status, json(&again)),
+        (200, json(&first)),
+        "{again:?}"
+    );
+    assert_eq!(
+        error(&post_to(
+            &a.site,
+            &prepare("902", "test1", "20.00"),
+            "127.0.0.1"
+        )),
+        -5
+    );
+    // The same id with another sum is still no repeat.
+    assert_eq!(
+        error(&post_to(
+            &a.site,
+            &prepare("900", "test1", "50.00"),
+            "127.0.0.1"
+        )),
+        -8
+    );
     assert_eq!(orders(&a.db), 1);
 }
 

@@ -21,14 +21,17 @@ fn auth(key: &str) -> String {
 }
 
 fn payme_abills() -> Abills {
-    Abills::with_systems(
-        &abills::system(
-            "payme",
-            abills::DEFAULT_ALLOW,
-            &format!("account = \"login\"\nabills_id = 98\nmin_sum = \"1.00\"\nkey = \"{KEY}\""),
-        )
-        .replace("protocol = \"osmp\"", "protocol = \"payme\""),
+    Abills::with_systems(&payme_system("1.00"))
+}
+
+/// The Payme system's `[[system]]` table, with this `min_sum`.
+fn payme_system(min_sum: &str) -> String {
+    abills::system(
+        "payme",
+        abills::DEFAULT_ALLOW,
+        &format!("account = \"login\"\nabills_id = 98\nmin_sum = \"{min_sum}\"\nkey = \"{KEY}\""),
     )
+    .replace("protocol = \"osmp\"", "protocol = \"payme\"")
 }
 
 fn call_as(site: &Site, authorization: Option<&str>, body: &str, from: &str) -> Answer {
@@ -225,6 +228,35 @@ fn abills_create_perform_once_check_cancel_and_list() {
     );
     let v = call(&a.site, "GetStatement", json!({"from": 1, "to": 2}));
     assert_eq!(v["result"]["transactions"], json!([]));
+}
+
+/// A repeated Create gets its first answer whatever changed since — the system's limits
+/// narrowed, the subscriber deleted — and books nothing new; a new Create is judged by
+/// today's limits and subscribers.
+#[test]
+fn a_repeated_create_is_answered_as_the_first_after_the_limits_or_the_subscriber_changed() {
+    let a = payme_abills();
+    let create =
+        json!({"id": "r-1", "time": now_ms(), "amount": 500, "account": {"login": "test1"}});
+    let first = call(&a.site, "CreateTransaction", create.clone());
+    assert_eq!(first["result"]["state"], 1, "{first}");
+    // 5.00 is below today's min_sum now.
+    a.set_systems(&payme_system("10.00"));
+    assert_eq!(call(&a.site, "CreateTransaction", create.clone()), first);
+    let new = json!({"id": "r-2", "time": now_ms(), "amount": 500, "account": {"login": "test1"}});
+    assert_eq!(code(&call(&a.site, "CreateTransaction", new)), -31001);
+    // And the subscriber is gone.
+    a.db.conn()
+        .query_drop("UPDATE users SET deleted = 1 WHERE uid = 1")
+        .unwrap();
+    assert_eq!(call(&a.site, "CreateTransaction", create.clone()), first);
+    let new = json!({"id": "r-3", "time": now_ms(), "amount": 5000, "account": {"login": "test1"}});
+    assert_eq!(code(&call(&a.site, "CreateTransaction", new)), -31050);
+    // The same id with another amount is still no repeat.
+    let mut other = create;
+    other["amount"] = json!(100_000);
+    assert_eq!(code(&call(&a.site, "CreateTransaction", other)), -31008);
+    assert_eq!(orders(&a.db), 1);
 }
 
 /// Twenty identical Creates at once book one order and all answer alike; twenty Cancels

@@ -123,6 +123,10 @@ pub struct PayOrder<'a> {
     pub word: Option<&'a ProviderWord>,
     /// The subscriber a card order was made for: the pay credits them or nobody.
     pub pinned: Option<u64>,
+    /// When the payment is recorded as made (`paysys_txn.created`), where the caller read
+    /// the database server's clock already (a confirmation, with its order: [`Order::now`])
+    /// and answers with that time; `None`: the server's `NOW()` at the INSERT.
+    pub created: Option<&'a str>,
 }
 
 /// A card provider's word on an order, as the order keeps it for the admin.
@@ -274,7 +278,7 @@ fn try_pay(
     let pinned = order.pinned;
     let inserted = tx.exec_drop(
         "INSERT INTO paysys_txn (system_name, txn_id, account, subscriber_id, amount, txn_date, created, caller_ip, domain_id) \
-         VALUES (?, ?, ?, ?, CAST(? AS DECIMAL(16,2)), ?, NOW(), ?, ?)",
+         VALUES (?, ?, ?, ?, CAST(? AS DECIMAL(16,2)), ?, IFNULL(?, NOW()), ?, ?)",
         (
             &system.name,
             pay.txn_id.as_str(),
@@ -283,6 +287,7 @@ fn try_pay(
             pay.account.subscriber_id().unwrap_or(0),
             pay.sum.to_string(),
             pay.txn_date.sql(),
+            order.created,
             order.caller.map(|ip| ip.to_string()).unwrap_or_default(),
             order.domain.id(),
         ),
@@ -929,25 +934,50 @@ pub struct Order {
     pub amount: Amount,
     /// Cancelled before it was confirmed: it is never paid.
     pub cancelled: bool,
+    /// `created`, `state`, `status_at` and `provider_status` as the row has them.
+    pub created: String,
+    pub state: String,
+    pub status_at: Option<String>,
+    pub provider_status: String,
+    /// The database server's clock when the order was read (`NOW()`): what a confirmation
+    /// records its payment as made at ([`PayOrder::created`]), so that its answer can say
+    /// when without reading it back.
+    pub now: String,
 }
 
-/// How a booking ended.
+impl Order {
+    /// The order's story once a pay recorded as made at `paid` (this order's [`Order::now`])
+    /// committed now: what [`order_view`] reads after it, without the read.
+    pub fn paid_view(&self, paid: &str) -> OrderView {
+        story(Story {
+            payment_id: self.payment_id,
+            order_id: self.order_id.clone(),
+            account: self.account.clone(),
+            amount: self.amount,
+            created: &self.created,
+            at: self.status_at.as_deref(),
+            cancelled: None,
+            reason: self.provider_status.clone(),
+            paid: Some(paid),
+            reversed: None,
+        })
+    }
+}
+
+/// How a booking ended, with the order's story as [`order_view`] reads it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Booked {
-    New(u64),
-    /// The same order id, account and sum were booked before: the first PaymentId.
-    Repeat(u64),
-    /// The order id was booked with another account or sum.
-    Conflict {
-        payment_id: u64,
-        account: String,
-        sum: Amount,
-    },
+    /// Booked now.
+    New(OrderView),
+    /// The order id was booked before (with this account and sum, or not): nothing done
+    /// now; the caller compares.
+    Before(OrderView),
 }
 
-/// Books an order: one row per (system, order id), its id the PaymentId. A repeat gets
-/// the first booking's id; nothing is credited either way. `at`: when the payment system
-/// says it made the order (`%Y-%m-%d %H:%M:%S%.3f`), kept in `status_at`.
+/// Books an order: one row per (system, order id), its id the PaymentId. An order id
+/// booked before books nothing and is answered with that order; nothing is credited
+/// either way. `now`: the booking's time (`%Y-%m-%d %H:%M:%S`, `created`); `at`: when the
+/// payment system says it made the order (`%Y-%m-%d %H:%M:%S%.3f`), kept in `status_at`.
 pub fn book(
     conn: &mut Conn,
     system: &str,
@@ -963,26 +993,24 @@ pub fn book(
         (system, order_id.as_str(), account, sum.to_string(), now, at),
     );
     match inserted {
-        Ok(()) => Ok(Booked::New(conn.last_insert_id())),
+        // What order_view would read of it, from what was written.
+        Ok(()) => Ok(Booked::New(story(Story {
+            payment_id: conn.last_insert_id(),
+            order_id: order_id.as_str().to_string(),
+            account: account.to_string(),
+            amount: sum,
+            created: now,
+            at,
+            cancelled: None,
+            reason: String::new(),
+            paid: None,
+            reversed: None,
+        }))),
         Err(e) if server_code(&e) == Some(ER_DUP_ENTRY) => {
-            let first: Option<(u64, String, String)> = conn.exec_first(
-                "SELECT id, account, CAST(amount AS CHAR) FROM paysys_order \
-                 WHERE system_name = ? AND order_id = ?",
-                (system, order_id.as_str()),
-            )?;
-            let Some((payment_id, first_account, first_sum)) = first else {
-                return Err(e);
-            };
-            let first_sum = Amount::parse(&first_sum).unwrap_or(Amount::from_kopecks(-1));
-            Ok(if first_account == account && first_sum == sum {
-                Booked::Repeat(payment_id)
-            } else {
-                Booked::Conflict {
-                    payment_id,
-                    account: first_account,
-                    sum: first_sum,
-                }
-            })
+            match order_view(conn, system, order_id)? {
+                Some(first) => Ok(Booked::Before(first)),
+                None => Err(e),
+            }
         }
         Err(e) => Err(e),
     }
@@ -994,9 +1022,8 @@ pub fn order(
     system: &str,
     payment_id: u64,
 ) -> Result<Option<Order>, mysql::Error> {
-    let row: Option<(u64, String, String, String, bool)> = conn.exec_first(
-        "SELECT id, order_id, account, CAST(amount AS CHAR), cancelled IS NOT NULL \
-         FROM paysys_order WHERE system_name = ? AND id = ?",
+    let row: Option<OrderRow> = conn.exec_first(
+        format!("{ORDER_SELECT} WHERE system_name = ? AND id = ?"),
         (system, payment_id),
     )?;
     Ok(order_of(row))
@@ -1008,24 +1035,59 @@ pub fn order_named(
     system: &str,
     order_id: &TxnId,
 ) -> Result<Option<Order>, mysql::Error> {
-    let row: Option<(u64, String, String, String, bool)> = conn.exec_first(
-        "SELECT id, order_id, account, CAST(amount AS CHAR), cancelled IS NOT NULL \
-         FROM paysys_order WHERE system_name = ? AND order_id = ?",
+    let row: Option<OrderRow> = conn.exec_first(
+        format!("{ORDER_SELECT} WHERE system_name = ? AND order_id = ?"),
         (system, order_id.as_str()),
     )?;
     Ok(order_of(row).filter(|o| o.order_id == order_id.as_str()))
 }
 
-fn order_of(row: Option<(u64, String, String, String, bool)>) -> Option<Order> {
-    row.and_then(|(payment_id, order_id, account, amount, cancelled)| {
-        Some(Order {
+/// The columns of an [`Order`], and the server's clock.
+const ORDER_SELECT: &str = "SELECT id, order_id, account, CAST(amount AS CHAR), \
+     cancelled IS NOT NULL, CAST(created AS CHAR), state, CAST(status_at AS CHAR), \
+     provider_status, CAST(NOW() AS CHAR) FROM paysys_order";
+
+type OrderRow = (
+    u64,
+    String,
+    String,
+    String,
+    bool,
+    String,
+    String,
+    Option<String>,
+    String,
+    String,
+);
+
+fn order_of(row: Option<OrderRow>) -> Option<Order> {
+    row.and_then(
+        |(
             payment_id,
             order_id,
             account,
-            amount: Amount::parse(&amount).ok()?,
+            amount,
             cancelled,
-        })
-    })
+            created,
+            state,
+            status_at,
+            provider_status,
+            now,
+        )| {
+            Some(Order {
+                payment_id,
+                order_id,
+                account,
+                amount: Amount::parse(&amount).ok()?,
+                cancelled,
+                created,
+                state,
+                status_at,
+                provider_status,
+                now,
+            })
+        },
+    )
 }
 
 /// Marks an order that was never paid cancelled, so that no later confirmation pays it.
@@ -1128,24 +1190,54 @@ fn millis(text: Option<&str>) -> i64 {
 
 fn view(row: ViewRow) -> Option<OrderView> {
     let (id, order_id, account, amount, created, at, cancelled, reason, paid, reversed) = row;
-    let created = millis(Some(&created));
-    Some(OrderView {
+    Some(story(Story {
         payment_id: id,
         order_id,
         account,
-        account_key: "account",
         amount: Amount::parse(&amount).ok()?,
-        at: match millis(at.as_deref()) {
+        created: &created,
+        at: at.as_deref(),
+        cancelled: cancelled.as_deref(),
+        reason,
+        paid: paid.as_deref(),
+        reversed: reversed.as_deref(),
+    }))
+}
+
+/// An order's columns as the database gives them as text ([`VIEW_SELECT`]), or as they
+/// were written.
+struct Story<'a> {
+    payment_id: u64,
+    order_id: String,
+    account: String,
+    amount: Amount,
+    created: &'a str,
+    at: Option<&'a str>,
+    cancelled: Option<&'a str>,
+    reason: String,
+    paid: Option<&'a str>,
+    reversed: Option<&'a str>,
+}
+
+fn story(s: Story<'_>) -> OrderView {
+    let created = millis(Some(s.created));
+    OrderView {
+        payment_id: s.payment_id,
+        order_id: s.order_id,
+        account: s.account,
+        account_key: "account",
+        amount: s.amount,
+        at: match millis(s.at) {
             0 => created,
             at => at,
         },
         created,
-        paid: millis(paid.as_deref()),
+        paid: millis(s.paid),
         // Cancelled unpaid (the order), or paid and reversed (its payment).
-        cancelled: millis(cancelled.as_deref().or(reversed.as_deref())),
-        reversed: reversed.is_some(),
-        reason,
-    })
+        cancelled: millis(s.cancelled.or(s.reversed)),
+        reversed: s.reversed.is_some(),
+        reason: s.reason,
+    }
 }
 
 /// The story of the order `system` booked under `order_id`, if it did.

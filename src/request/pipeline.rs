@@ -28,8 +28,8 @@ use crate::hooks::{self, HookError, Hooks};
 use crate::journal::{self, Line};
 use crate::ledger::{self, LedgerError, Paid, PayOrder, Unpaid};
 use crate::outcome::{
-    mask_name, CancelOrder, CardState, Command, Echo, Fault, OrderRef, Outcome, Pay, Payer,
-    Refusal, Settlement,
+    mask_name, Booking, CancelOrder, CardState, Command, Echo, Fault, OrderRef, Outcome, Pay,
+    Payer, Refusal, Settlement,
 };
 use crate::policy;
 use crate::protocol::{self, Dialect, ParseContext, Protocol, Reply};
@@ -272,15 +272,21 @@ pub fn serve(
     let mut notes = Vec::new();
     // A pay, parsed or not, is one that says so (a refused one leaves a paysys_refusal row).
     let pay = echo.command == PAY;
+    let mut known = Known::default();
     let outcome = match &domain {
         Err(why) => Outcome::Refused(Refusal::BadDomain(why.clone())),
         Ok(domain) => decide(
-            protocol, billing, request, &mut echo, &config, caller, *domain, now, conns, &mut notes,
+            protocol, billing, request, &mut echo, &config, caller, *domain, now, conns,
+            &mut notes, &mut known,
         ),
     };
     let rendered = match protocol.order_lifetime() {
         Some(_) if !matches!(outcome, Outcome::Failed(_)) => {
-            match order_views(protocol, request, &config, caller, now, conns) {
+            let orders = match known.view.take() {
+                Some(view) => Ok(vec![view]),
+                None => order_views(known.command.as_ref(), &config, caller, conns),
+            };
+            match orders.map(|views| named_by_key(views, caller.system)) {
                 Ok(orders) => protocol.render_orders(&echo, &outcome, &orders),
                 Err(why) => {
                     notes.push(format!(
@@ -359,29 +365,27 @@ const EXPIRED: &str = "4";
 /// period is for `paysys report` and `reconcile`.
 const LIST_MAX: u32 = 100_000;
 
+/// What deciding a request learned that its answer may use: the command as parsed (for a
+/// protocol whose answers tell the named orders' story), and that story where the request's
+/// own writes told it (a booking, a confirmation paid now), so that it is not read again.
+#[derive(Default)]
+struct Known {
+    command: Option<Command>,
+    view: Option<ledger::OrderView>,
+}
+
 /// The orders a request of a protocol whose answers tell their story names (Payme's),
-/// read after the request was decided: the one it names, or every one of a listing's
-/// period. The request is parsed again for it (no I/O, the same command). A cancel's
+/// read after the request was decided: the one `command` (the request, as parsed) names,
+/// or every one of a listing's period; none for a request that did not parse. A cancel's
 /// reason is kept with its order here, once the cancel stands.
 fn order_views(
-    protocol: &dyn Protocol,
-    request: &Request,
+    command: Option<&Command>,
     config: &Config,
     caller: Caller<'_>,
-    now: DateTime<Local>,
     conns: &mut Connections,
 ) -> Result<Vec<ledger::OrderView>, String> {
     let system = caller.system;
-    let ctx = ParseContext {
-        account: &system.account,
-        now: now.naive_local(),
-        test: caller.test,
-        sign: system.sign(),
-        rsa: system.rsa(),
-        card: system.card(),
-        monobank_key: None,
-    };
-    let Ok(command) = protocol.parse(request, &ctx) else {
+    let Some(command) = command else {
         return Ok(Vec::new());
     };
     if !matches!(
@@ -399,7 +403,7 @@ fn order_views(
     let one = |conn: &mut mysql::Conn, order_id: &TxnId| {
         ledger::order_view(conn, &system.name, order_id).map(|v| v.into_iter().collect())
     };
-    let views: Vec<ledger::OrderView> = match &command {
+    let views: Vec<ledger::OrderView> = match command {
         Command::List(period) => ledger::order_views(conn, &system.name, period, LIST_MAX),
         Command::Book(b) => one(conn, &b.order_id),
         Command::Status(q) => one(conn, &q.txn_id),
@@ -410,15 +414,7 @@ fn order_views(
         _ => Ok(Vec::new()),
     }
     .map_err(|e| e.to_string())?;
-    let key = system.account.keys.first().map_or("account", |k| k.name());
-    let views: Vec<ledger::OrderView> = views
-        .into_iter()
-        .map(|v| ledger::OrderView {
-            account_key: key,
-            ..v
-        })
-        .collect();
-    if let (Command::Unbook(r), Some(v)) = (&command, views.first()) {
+    if let (Command::Unbook(r), Some(v)) = (command, views.first()) {
         if let (Some(reason), true, "") = (&r.note, v.cancelled != 0, v.reason.as_str()) {
             ledger::note_order(conn, &system.name, v.payment_id, reason)
                 .map_err(|e| e.to_string())?;
@@ -428,6 +424,18 @@ fn order_views(
         }
     }
     Ok(views)
+}
+
+/// The orders with their account's field named as the system's first account key.
+fn named_by_key(views: Vec<ledger::OrderView>, system: &System) -> Vec<ledger::OrderView> {
+    let key = system.account.keys.first().map_or("account", |k| k.name());
+    views
+        .into_iter()
+        .map(|v| ledger::OrderView {
+            account_key: key,
+            ..v
+        })
+        .collect()
 }
 
 /// A refused pay's `paysys_refusal` row, on the request's connection if it has one (a new
@@ -557,6 +565,7 @@ fn decide(
     now: DateTime<Local>,
     conns: &mut Connections,
     notes: &mut Vec<String>,
+    known: &mut Known,
 ) -> Outcome {
     let system = caller.system;
     // Monobank's key when the config has none: cached or fetched here, before the parse,
@@ -580,21 +589,26 @@ fn decide(
     };
     // Orders the payment system may pay only for a while (Payme's 12 hours): those past it
     // are cancelled when next touched — the one the request names, or, for a listing,
-    // every one — before anything is decided about them.
-    if let Some(lifetime) = protocol.order_lifetime() {
+    // every one — before anything is decided about them. A booking or a confirmation
+    // reads its order anyway, and cancels it there if it is due (`Lifetime::due`); the
+    // others cancel here.
+    let lifetime = protocol.order_lifetime().map(|lifetime| {
+        known.command = Some(command.clone());
+        Lifetime::before(now - lifetime)
+    });
+    if let Some(lifetime) = &lifetime {
         let named = match &command {
-            Command::Book(b) => Some(Some(&b.order_id)),
-            Command::Confirm(r) | Command::Unbook(r) => Some(r.order_id.as_ref()),
+            Command::Unbook(r) => Some(r.order_id.as_ref()),
             Command::Status(q) => Some(Some(&q.txn_id)),
             Command::List(_) => Some(None),
             _ => None,
         };
         if let Some(order_id) = named {
-            let before = (now - lifetime).format("%Y-%m-%d %H:%M:%S").to_string();
+            let before = &lifetime.before;
             let expired = conns
                 .get(&config.database, db::Use::Write)
                 .and_then(|conn| {
-                    ledger::expire_orders(conn, &system.name, order_id, &before, EXPIRED)
+                    ledger::expire_orders(conn, &system.name, order_id, before, EXPIRED)
                         .map_err(|e| e.to_string())
                 });
             if let Err(why) = expired {
@@ -627,17 +641,26 @@ fn decide(
     };
     // A confirmation or cancellation of a booked order is the pay or the cancel of that
     // order: from here on judged, paid and logged as one.
-    let (command, booked) = match &command {
+    let (command, booked, confirmed) = match &command {
         Command::Confirm(r) | Command::Unbook(r) => {
-            match resolve_order(&command, r, system, &config.database, conns, now) {
-                Ok((resolved, payment_id)) => {
-                    let booked = matches!(command, Command::Confirm(_)).then_some(payment_id);
-                    (resolved, booked)
+            match resolve_order(
+                &command,
+                r,
+                system,
+                &config.database,
+                conns,
+                now,
+                lifetime.as_ref(),
+            ) {
+                Ok((resolved, order)) => {
+                    let confirms = matches!(command, Command::Confirm(_));
+                    let booked = confirms.then_some(order.payment_id);
+                    (resolved, booked, confirms.then_some(order))
                 }
                 Err(outcome) => return outcome,
             }
         }
-        _ => (command, settled_order),
+        _ => (command, settled_order, None),
     };
     // A provider's success is money already taken: the order was judged by today's limits
     // when it was made, and is not judged again.
@@ -651,12 +674,11 @@ fn decide(
         | Command::Status(_)
         | Command::Cancel(_)
         | Command::List(_)
-        | Command::Book(_)
         | Command::Lookup(_),
     ) = (&admitted, &command)
     {
-        // Outside today's limits needs no database to be refused — except a pay, which
-        // may be the retry of one committed under earlier limits.
+        // Outside today's limits needs no database to be refused — except a pay or a
+        // booking, which may be the retry of one made under earlier limits.
         return Outcome::Refused(refusal.clone());
     }
     let job = Job {
@@ -669,15 +691,56 @@ fn decide(
         booked,
         word,
         pinned,
+        // A confirmation's payment is recorded as made when its order was read, on the
+        // server's clock: the time its answer says, without reading the payment back.
+        created: confirmed.as_ref().map(|order| order.now.as_str()),
+        lifetime: lifetime.as_ref(),
     };
-    job.run(
+    let mut view = None;
+    let outcome = job.run(
         &config.database,
         &command,
         admitted,
         settled_order,
         conns,
         notes,
-    )
+        &mut view,
+    );
+    if lifetime.is_some() {
+        known.view = match (&outcome, confirmed) {
+            (Outcome::Paid { repeat: false, .. }, Some(order)) => Some(order.paid_view(&order.now)),
+            _ => view,
+        };
+    }
+    outcome
+}
+
+/// When orders of a protocol that gives them a lifetime are due: booked before `before`
+/// (`%Y-%m-%d %H:%M:%S`, as `paysys_order.created`) and still unpaid.
+struct Lifetime {
+    before: String,
+}
+
+impl Lifetime {
+    fn before(at: DateTime<Local>) -> Lifetime {
+        Lifetime {
+            before: at.format("%Y-%m-%d %H:%M:%S").to_string(),
+        }
+    }
+
+    /// Whether the order, as read, is due to be cancelled (the cancel looks again).
+    fn due(&self, order: &ledger::Order) -> bool {
+        !order.cancelled && order.state == "booked" && order.created < self.before
+    }
+
+    /// The same, for an order's story: unpaid, not cancelled, booked before `before`.
+    fn due_view(&self, view: &ledger::OrderView) -> bool {
+        let before = chrono::NaiveDateTime::parse_from_str(&self.before, "%Y-%m-%d %H:%M:%S")
+            .ok()
+            .and_then(|t| t.and_local_timezone(Local).earliest())
+            .map_or(0, |t| t.timestamp_millis());
+        view.paid == 0 && view.cancelled == 0 && view.created < before
+    }
 }
 
 /// The part that talks to the database (and runs the hooks around a payment).
@@ -694,12 +757,18 @@ struct Job<'a> {
     word: Option<ledger::ProviderWord>,
     /// The subscriber a card order was made for.
     pinned: Option<u64>,
+    /// A confirmation's payment time ([`PayOrder::created`]).
+    created: Option<&'a str>,
+    /// The protocol's orders have a lifetime: a repeated booking of one that is due is
+    /// cancelled before it is answered; a status is answered from the order alone.
+    lifetime: Option<&'a Lifetime>,
 }
 
 impl Job<'_> {
     /// [`Job::execute`], and what follows it: a card order's pay the billing refused holds
     /// the order (`settled_order`: the money is taken), and a payment committed now — never
     /// a repeat — runs the commands after a payment.
+    #[allow(clippy::too_many_arguments)]
     fn run(
         &self,
         database: &config::DatabaseConfig,
@@ -708,8 +777,9 @@ impl Job<'_> {
         settled_order: Option<u64>,
         conns: &mut Connections,
         notes: &mut Vec<String>,
+        view: &mut Option<ledger::OrderView>,
     ) -> Outcome {
-        let outcome = self.execute(database, command, admitted, conns);
+        let outcome = self.execute(database, command, admitted, conns, view);
         let outcome = match settled_order {
             Some(order) => hold_refused(outcome, order, database, conns),
             None => outcome,
@@ -868,13 +938,15 @@ impl Job<'_> {
         }
     }
 
-    /// `admitted`: what the system's limits said of the command.
+    /// `admitted`: what the system's limits said of the command. `view`: a booking's order,
+    /// as it stands after it.
     fn execute(
         &self,
         database: &config::DatabaseConfig,
         command: &Command,
         admitted: Result<(), Refusal>,
         conns: &mut Connections,
+        view: &mut Option<ledger::OrderView>,
     ) -> Outcome {
         let writes = matches!(command, Command::Pay(_) | Command::Cancel(_));
         // Pays and cancels write; status may wait on a pay of the same txn in flight
@@ -921,6 +993,7 @@ impl Job<'_> {
                         booked: self.booked,
                         word: self.word.as_ref(),
                         pinned: self.pinned,
+                        created: self.created,
                     };
                     match ledger::pay(conn, self.billing, &order) {
                         Ok(paid) => paid_outcome(paid, pay.sum),
@@ -944,6 +1017,10 @@ impl Job<'_> {
                     sum: stored.sum,
                     cancelled: stored.cancelled,
                 },
+                // A protocol whose orders have a lifetime answers from the order alone
+                // (Payme's: pipeline::order_views), which a payment ABillS's own script
+                // recorded is not.
+                Ok(None) if self.lifetime.is_some() => Outcome::Refused(Refusal::UnknownTxn),
                 // Paid before paysys (ABillS's own script)? Then that is the answer.
                 Ok(None) => match self
                     .billing
@@ -959,52 +1036,7 @@ impl Job<'_> {
                 },
                 Err(e) => Outcome::Failed(Fault::DatabaseRead(e.to_string())),
             },
-            Command::Book(booking) => {
-                if let Err(refusal) = admitted {
-                    return Outcome::Refused(refusal);
-                }
-                // The account must be one we can credit when the order is confirmed.
-                match self
-                    .billing
-                    .find(conn, system, &booking.account, self.domain)
-                {
-                    Ok(Ok(_)) => {}
-                    Ok(Err(refusal)) => return Outcome::Refused(refusal),
-                    Err(e) => return Outcome::Failed(Fault::DatabaseRead(e.to_string())),
-                }
-                let now = chrono::Local::now().format("%Y-%m-%d %H:%M:%S").to_string();
-                let at = booking
-                    .at
-                    .map(|t| t.format("%Y-%m-%d %H:%M:%S%.3f").to_string());
-                match ledger::book(
-                    conn,
-                    &system.name,
-                    &booking.order_id,
-                    booking.account.as_str(),
-                    booking.sum,
-                    &now,
-                    at.as_deref(),
-                ) {
-                    Ok(ledger::Booked::New(payment_id)) => Outcome::Booked {
-                        payment_id,
-                        repeat: false,
-                    },
-                    Ok(ledger::Booked::Repeat(payment_id)) => Outcome::Booked {
-                        payment_id,
-                        repeat: true,
-                    },
-                    Ok(ledger::Booked::Conflict {
-                        payment_id,
-                        account,
-                        sum,
-                    }) => Outcome::Refused(Refusal::Conflict {
-                        prv_txn: payment_id,
-                        account,
-                        sum,
-                    }),
-                    Err(e) => Outcome::Failed(Fault::DatabaseWrite(e.to_string())),
-                }
-            }
+            Command::Book(booking) => self.book(conn, booking, admitted, view),
             // Resolved into a pay, a cancel or an answer by `decide`.
             Command::Confirm(_) | Command::Unbook(_) | Command::Settle(_) => Outcome::Failed(
                 Fault::Internal("an order's confirmation reached the ledger unresolved".into()),
@@ -1057,6 +1089,107 @@ impl Job<'_> {
     }
 }
 
+impl Job<'_> {
+    /// A booking. An order id booked before is answered as it was then — whatever today's
+    /// limits and the subscriber's state say now — so the order is looked up before any
+    /// refusal is answered; a new one must be within the limits and for an account we can
+    /// credit when the order is confirmed.
+    fn book(
+        &self,
+        conn: &mut mysql::Conn,
+        booking: &Booking,
+        admitted: Result<(), Refusal>,
+        view: &mut Option<ledger::OrderView>,
+    ) -> Outcome {
+        let system = self.system;
+        let refused = match admitted {
+            Err(refusal) => Some(refusal),
+            Ok(()) => match self
+                .billing
+                .find(conn, system, &booking.account, self.domain)
+            {
+                Ok(Ok(_)) => None,
+                Ok(Err(refusal)) => Some(refusal),
+                Err(e) => return Outcome::Failed(Fault::DatabaseRead(e.to_string())),
+            },
+        };
+        if let Some(refusal) = refused {
+            return match ledger::order_view(conn, &system.name, &booking.order_id) {
+                Ok(Some(first)) => self.booked_before(conn, booking, first, view),
+                Ok(None) => Outcome::Refused(refusal),
+                // Not knowing whether it is a repeat, a final refusal could be wrong.
+                Err(e) => Outcome::Failed(Fault::DatabaseRead(e.to_string())),
+            };
+        }
+        let now = chrono::Local::now().format("%Y-%m-%d %H:%M:%S").to_string();
+        let at = booking
+            .at
+            .map(|t| t.format("%Y-%m-%d %H:%M:%S%.3f").to_string());
+        match ledger::book(
+            conn,
+            &system.name,
+            &booking.order_id,
+            booking.account.as_str(),
+            booking.sum,
+            &now,
+            at.as_deref(),
+        ) {
+            Ok(ledger::Booked::New(booked)) => {
+                let payment_id = booked.payment_id;
+                *view = Some(booked);
+                Outcome::Booked {
+                    payment_id,
+                    repeat: false,
+                }
+            }
+            Ok(ledger::Booked::Before(first)) => self.booked_before(conn, booking, first, view),
+            Err(e) => Outcome::Failed(Fault::DatabaseWrite(e.to_string())),
+        }
+    }
+
+    /// A booking of an order id booked before (`first`): its first answer if the account
+    /// and sum are the same, a conflict if not. An order past its lifetime is cancelled
+    /// first, and answered as it then stands.
+    fn booked_before(
+        &self,
+        conn: &mut mysql::Conn,
+        booking: &Booking,
+        mut first: ledger::OrderView,
+        view: &mut Option<ledger::OrderView>,
+    ) -> Outcome {
+        let system = &self.system.name;
+        if let Some(lifetime) = self.lifetime.filter(|l| l.due_view(&first)) {
+            let expired = ledger::expire_orders(
+                conn,
+                system,
+                Some(&booking.order_id),
+                &lifetime.before,
+                EXPIRED,
+            )
+            .and_then(|_| ledger::order_view(conn, system, &booking.order_id));
+            match expired {
+                Ok(Some(now)) => first = now,
+                Ok(None) => {}
+                Err(e) => return Outcome::Failed(Fault::DatabaseWrite(e.to_string())),
+            }
+        }
+        let outcome = if first.account == booking.account.as_str() && first.amount == booking.sum {
+            Outcome::Booked {
+                payment_id: first.payment_id,
+                repeat: true,
+            }
+        } else {
+            Outcome::Refused(Refusal::Conflict {
+                prv_txn: first.payment_id,
+                account: first.account.clone(),
+                sum: first.amount,
+            })
+        };
+        *view = Some(first);
+        outcome
+    }
+}
+
 /// The pay (a confirmation) or the cancel (an unbooking) of the order `r` names; or the
 /// answer already: no such order, a confirmation of a cancelled one, an unpaid order now
 /// cancelled, the database down.
@@ -1067,19 +1200,40 @@ fn resolve_order(
     database: &config::DatabaseConfig,
     conns: &mut Connections,
     now: DateTime<Local>,
-) -> Result<(Command, u64), Outcome> {
+    lifetime: Option<&Lifetime>,
+) -> Result<(Command, ledger::Order), Outcome> {
     let conn = conns
         .get(database, db::Use::Write)
         .map_err(|why| Outcome::Failed(Fault::DatabaseWrite(why)))?;
     let read = |e: mysql::Error| Outcome::Failed(Fault::DatabaseRead(e.to_string()));
-    let order = match (r.payment_id, &r.order_id) {
+    let find = |conn: &mut mysql::Conn| match (r.payment_id, &r.order_id) {
         (Some(payment_id), _) => ledger::order(conn, &system.name, payment_id),
         (None, Some(order_id)) => ledger::order_named(conn, &system.name, order_id),
         (None, None) => Ok(None),
+    };
+    let mut order = find(conn)
+        .map_err(read)?
+        .ok_or(Outcome::Refused(Refusal::UnknownTxn))?;
+    // Past its lifetime and never paid: cancelled now, and judged as it then stands.
+    if let Some(lifetime) = lifetime.filter(|l| l.due(&order)) {
+        let order_id = TxnId::parse_token(&order.order_id).map_err(|e| {
+            Outcome::Failed(Fault::Internal(format!(
+                "paysys_order {}: {e}",
+                order.payment_id
+            )))
+        })?;
+        ledger::expire_orders(
+            conn,
+            &system.name,
+            Some(&order_id),
+            &lifetime.before,
+            EXPIRED,
+        )
+        .map_err(|e| Outcome::Failed(Fault::DatabaseWrite(e.to_string())))?;
+        order = find(conn)
+            .map_err(read)?
+            .ok_or(Outcome::Refused(Refusal::UnknownTxn))?;
     }
-    .map_err(read)?
-    .ok_or(Outcome::Refused(Refusal::UnknownTxn))?;
-    let payment_id = order.payment_id;
     // What we stored ourselves; it parsed when it was booked.
     let txn_id = TxnId::parse_token(&order.order_id).map_err(|e| {
         Outcome::Failed(Fault::Internal(format!(
@@ -1116,7 +1270,7 @@ fn resolve_order(
                     sum: order.amount,
                     txn_date: TxnDate::received(now.naive_local()),
                 }),
-                payment_id,
+                order,
             ))
         }
         _ => {
@@ -1131,7 +1285,7 @@ fn resolve_order(
                         txn_id: Some(txn_id),
                         sum: None,
                     }),
-                    payment_id,
+                    order,
                 ));
             }
             match ledger::drop_order(conn, &system.name, &order) {
@@ -1148,7 +1302,7 @@ fn resolve_order(
                         txn_id: Some(txn_id),
                         sum: None,
                     }),
-                    payment_id,
+                    order,
                 )),
                 Err(e) => Err(Outcome::Failed(Fault::DatabaseWrite(e.to_string()))),
             }
@@ -1527,6 +1681,8 @@ pub fn settle_order(
                 booked: Some(order.id),
                 word: Some(word),
                 pinned: order.subscriber_id,
+                created: None,
+                lifetime: None,
             };
             // Money already taken: today's limits are not judged again, as for a callback.
             job.run(
@@ -1536,6 +1692,7 @@ pub fn settle_order(
                 Some(order.id),
                 conns,
                 &mut notes,
+                &mut None,
             )
         }
     };

@@ -555,6 +555,7 @@ pub fn credit(
         booked: None,
         word: None,
         pinned: None,
+        created: None,
     };
     let billing = billing::of(config.database.billing);
     let outcome = match conns.get(&config.database, crate::db::Use::Write) {

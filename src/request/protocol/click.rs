@@ -49,6 +49,9 @@ use crate::protocol::{ParseContext, Protocol, Reply};
 
 pub struct Click;
 
+/// `sign_time`'s shape: `D` a digit, anything else itself.
+const SIGN_TIME: &str = "DDDD-DD-DD DD:DD:DD";
+
 /// `error` and `error_note` for every ending.
 pub fn code(outcome: &Outcome) -> (i32, &'static str) {
     match outcome {
@@ -239,12 +242,23 @@ impl Protocol for Click {
         // The forms that hold the signed text's boundaries (the module docs).
         number("click_trans_id", click_trans_id).map_err(Refusal::BadTxnId)?;
         let order_id = TxnId::parse(click_trans_id).map_err(Refusal::BadTxnId)?;
-        NaiveDateTime::parse_from_str(sign_time, "%Y-%m-%d %H:%M:%S").map_err(|_| {
-            Refusal::BadTxnDate(format!(
+        // Exactly nineteen characters, each field its full width: chrono alone takes
+        // `2021-10-5 20:17:14` too, and a shorter sign_time would move the boundary the
+        // signed text relies on.
+        let shaped = sign_time.len() == SIGN_TIME.len()
+            && sign_time
+                .bytes()
+                .zip(SIGN_TIME.bytes())
+                .all(|(b, want)| match want {
+                    b'D' => b.is_ascii_digit(),
+                    sep => b == sep,
+                });
+        if !shaped || NaiveDateTime::parse_from_str(sign_time, "%Y-%m-%d %H:%M:%S").is_err() {
+            return Err(Refusal::BadTxnDate(format!(
                 "sign_time '{}' is not YYYY-MM-DD HH:MM:SS",
                 clean(sign_time)
-            ))
-        })?;
+            )));
+        }
         if account_text.is_empty() {
             return Err(Refusal::BadAccount("merchant_trans_id is missing".into()));
         }
@@ -538,6 +552,14 @@ mod tests {
             (with("click_trans_id", "0123"), -8),
             (with("click_trans_id", "12a"), -8),
             (with("sign_time", "2021-10-05T20:17:14"), -8),
+            // chrono takes single-digit fields; Click's sign_time has none.
+            (with("sign_time", "2021-10-5 20:17:14"), -8),
+            (with("sign_time", "2021-1-05 20:17:14"), -8),
+            (with("sign_time", "2021-10-05 2:17:14"), -8),
+            (with("sign_time", "2021-10-05 20:17:4"), -8),
+            (with("sign_time", "2021-10-05 20:17:14 "), -8),
+            (with("sign_time", "+2021-10-05 20:17:1"), -8),
+            (with("sign_time", "2021-13-05 20:17:14"), -8),
             ("action=0&action=1".into(), -8),
         ];
         for (body, want) in table {

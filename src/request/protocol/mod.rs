@@ -86,7 +86,8 @@ pub trait Protocol: Sync {
 
     /// The answer for `outcome` when the protocol's answers tell the named orders' whole
     /// story ([`Protocol::order_lifetime`] is set: Payme): `orders` are the ones the
-    /// request names, read after it was decided (all of a listing's period).
+    /// request names as they stand after it was decided (all of a listing's period) — as
+    /// the request's own booking or payment left them, or read after it.
     fn render_orders(&self, echo: &Echo, outcome: &Outcome, orders: &[OrderView]) -> Reply {
         let _ = orders;
         self.render(echo, outcome)
