@@ -316,6 +316,54 @@ fn abills_a_clean_ledger_exits_0() {
     );
 }
 
+/// ABillS's script credited one payment twice before the switch (two `payments` rows with
+/// its text; `ext_id` has no UNIQUE key), and the terminal retried it since: the payment is
+/// judged once, and the second row is named as a discrepancy.
+#[test]
+fn abills_a_payment_the_old_script_credited_twice_is_named() {
+    let ab = abills();
+    assert_eq!(paid(&ab.get(&pay_query("777", "1", "100.00"))), 1);
+    assert_eq!(payment_ref(&ab, "777"), (0, 1));
+    let mut conn = ab.db.conn();
+    conn.query_drop(
+        "INSERT INTO payments (date, sum, dsc, ip, last_deposit, uid, aid, method, ext_id, \
+         bill_id, reg_date) SELECT date + INTERVAL 1 SECOND, sum, dsc, ip, last_deposit + sum, \
+         uid, aid, method, ext_id, bill_id, reg_date FROM payments WHERE ext_id = 'OSM:777'",
+    )
+    .unwrap();
+    let second: u64 = conn
+        .query_first("SELECT MAX(id) FROM payments WHERE ext_id = 'OSM:777'")
+        .unwrap()
+        .unwrap();
+    let first: u64 = conn
+        .query_first("SELECT MIN(id) FROM payments WHERE ext_id = 'OSM:777'")
+        .unwrap()
+        .unwrap();
+    let run = audit(&ab.site.config_path(), &[]);
+    assert_eq!(run.code, Some(1), "{}{}", run.out, run.err);
+    let line = run.has(
+        "unknown",
+        Some("777"),
+        &format!("payments row {second} (100.00 to uid 1, bill 1) carries ext_id 'OSM:777'"),
+    );
+    assert!(
+        line.contains(&format!("as payments row {first} does")),
+        "{line}"
+    );
+    assert!(
+        line.contains("credited this payment more than once"),
+        "{line}"
+    );
+    assert_eq!(run.lines("unknown").len(), 1, "{}", run.out);
+    // Judged once: five payments of ours and 777, counted once each.
+    assert!(
+        run.out
+            .contains("payments   6 checked: 6 credited (340.50), 0 cancelled"),
+        "{}",
+        run.out
+    );
+}
+
 #[test]
 fn abills_each_discrepancy_is_named_with_what_to_do() {
     let ab = abills();
