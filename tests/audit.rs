@@ -118,6 +118,39 @@ fn nodeny_a_clean_ledger_exits_0_and_logs_its_result() {
     );
 }
 
+/// Old NoDeny installs keep money in `FLOAT(10,2)`, which above 131 072 holds 64ths, not
+/// kopecks: a payment of 150000.37 is kept as 150000.375 (150000.38 as DECIMAL). The pays
+/// row is what the pay wrote, so the audit finds nothing; a row edited to another sum is
+/// still named.
+#[test]
+fn nodeny_a_large_sum_in_float_money_columns_is_judged_as_the_float_it_was_written_as() {
+    let db = TestDb::with_float_money();
+    let site = Site::new(&db.url, "");
+    site.write_config(
+        &common::config_text(&db.url, &["127.0.0.1"], "")
+            .replace("max_sum = \"15000.00\"", "max_sum = \"none\""),
+    );
+    let mut conn = db.conn();
+    conn.query_drop(
+        "INSERT INTO pays (mid, cash, time, admin_id, admin_ip, office, bonus, reason, coment, \
+         type, category) SELECT id, balance, UNIX_TIMESTAMP() - 864000, 1, 0, 0, '', \
+         'opening balance', '', 10, 0 FROM users WHERE mid = 0 AND balance <> 0",
+    )
+    .unwrap();
+    paid(&site.get(&pay_query("301", "59071", "150000.37")));
+    let run = audit(&site.config_path(), &[]);
+    assert_eq!(run.code, Some(0), "{}{}", run.out, run.err);
+    assert!(run.out.contains("\nclean: no discrepancy\n"), "{}", run.out);
+    // Edited in NoDeny to a kopeck less (kept as 150000.359375), balance and all.
+    conn.query_drop("UPDATE pays SET cash = 150000.36 WHERE reason = 'osmp txn_id=301'")
+        .unwrap();
+    conn.query_drop("UPDATE users SET balance = balance - 0.01 WHERE id = 5907")
+        .unwrap();
+    let run = audit(&site.config_path(), &[]);
+    assert_eq!(run.code, Some(1), "{}{}", run.out, run.err);
+    run.has("differs", Some("301"), "paysys credited 150000.37");
+}
+
 #[test]
 fn nodeny_each_discrepancy_is_named_with_what_to_do() {
     let (db, site) = nodeny();

@@ -296,14 +296,14 @@ impl Billing for NoDeny {
     }
 }
 
-/// Whether a `pays.cash` holds what crediting `amount` wrote into it. A `DECIMAL` column
-/// holds the sum itself (`cash`, read as DECIMAL). A `FLOAT(10,2)` one (old installs; sent
-/// in the binary protocol as a 4-byte float) holds the sum rounded to a float's 24 bits,
-/// which above 131 072 is coarser than a kopeck: 150000.37 is kept as 150000.375 and reads
-/// back as 150000.38. There the stored float is compared with the float the server makes of
-/// the sum (its DECIMAL as the nearest double, then the nearest float): exactly equal or not,
-/// never within a tolerance, so a row edited to another sum is refused unless the column
-/// cannot tell that sum from ours.
+/// Whether a `pays.cash` holds what crediting `amount` wrote into it (a cancel, `paysys
+/// audit`). A `DECIMAL` column holds the sum itself (`cash`, read as DECIMAL). A
+/// `FLOAT(10,2)` one (old installs; sent in the binary protocol as a 4-byte float) holds the
+/// sum rounded to a float's 24 bits, which above 131 072 is coarser than a kopeck: 150000.37
+/// is kept as 150000.375 and reads back as 150000.38. There the stored float is compared
+/// with the float the server makes of the sum (its DECIMAL as the nearest double, then the
+/// nearest float): exactly equal or not, never within a tolerance, so a row edited to another
+/// sum is refused unless the column cannot tell that sum from ours.
 fn same_cash(stored: &mysql::Value, cash: Option<Amount>, amount: Amount) -> bool {
     match stored {
         mysql::Value::Float(f) => amount
