@@ -85,6 +85,10 @@ pub struct Node {
     /// `host:port` or the socket path: never the user or the password.
     pub address: String,
     pub cluster: bool,
+    /// The server takes `INSERT … SELECT … RETURNING` (MariaDB 10.5 and later; MySQL has no
+    /// `RETURNING`): a card order's pay reads the order in its first statement. Learnt
+    /// from `@@version` in the session set-up's round trip, once per connection.
+    pub returning: bool,
 }
 
 impl Node {
@@ -120,9 +124,11 @@ pub fn connect_node(config: &DatabaseConfig, usage: Use) -> Result<(Conn, Node),
             index: i + 1,
             address: describe_address(url),
             cluster: false,
+            returning: false,
         };
         match open(config, url, usage) {
-            Ok((mut conn, cluster)) => {
+            Ok((mut conn, Session { cluster, returning })) => {
+                node.returning = returning;
                 if !cluster && config.urls.len() == 1 {
                     return Ok((conn, node));
                 }
@@ -154,9 +160,36 @@ pub fn connect_node(config: &DatabaseConfig, usage: Use) -> Result<(Conn, Node),
     ))
 }
 
+/// What a connection's session set-up learnt of its server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Session {
+    /// A Galera cluster member (`@@wsrep_on`).
+    cluster: bool,
+    /// `INSERT … RETURNING` is understood (see [`Node::returning`]).
+    returning: bool,
+}
+
+/// Whether a server of this `@@version` takes `INSERT … RETURNING`: MariaDB from 10.5 on.
+/// MySQL (`8.0.36`), whose version names no MariaDB, never does.
+fn takes_insert_returning(version: &str) -> bool {
+    if !version.contains("MariaDB") {
+        return false;
+    }
+    // MariaDB 10.x-11.x sends "10.11.19-MariaDB-0+deb12u1"; a proxy may prefix "5.5.5-".
+    let version = version.strip_prefix("5.5.5-").unwrap_or(version);
+    let mut parts = version.split(|c: char| !c.is_ascii_digit());
+    let major = parts.next().and_then(|p| p.parse::<u32>().ok());
+    let minor = parts.next().and_then(|p| p.parse::<u32>().ok());
+    match (major, minor) {
+        (Some(major), Some(minor)) => (major, minor) >= (10, 5),
+        _ => false,
+    }
+}
+
 /// One URL: connect, set the session up, and learn whether it is a Galera node
-/// (`@@wsrep_on`; a server without Galera support has no such variable at all).
-fn open(config: &DatabaseConfig, url: &str, usage: Use) -> Result<(Conn, bool), String> {
+/// (`@@wsrep_on`; a server without Galera support has no such variable at all) and what
+/// its statements can do (`@@version`).
+fn open(config: &DatabaseConfig, url: &str, usage: Use) -> Result<(Conn, Session), String> {
     let opts = Opts::from_url(url).map_err(|e| format!("database.url: {e}"))?;
     let connect = Duration::from_secs(u64::from(config.connect_timeout.max(1)));
     // A statement may wait `lock_timeout` for a lock on the server; give the socket more.
@@ -181,9 +214,9 @@ fn open(config: &DatabaseConfig, url: &str, usage: Use) -> Result<(Conn, bool), 
     // read in an implicit transaction that nothing ends, so a kept connection (FastCGI)
     // would go on reading the snapshot of its first request and miss payments committed
     // since. Payments bring their own transaction (`ledger`) either way. One round trip for
-    // the whole set-up: the SET (with a write's lock timeouts) and the question whether
-    // this is a cluster node travel together (tens of microseconds on a local server,
-    // against a millisecond or so for the connect).
+    // the whole set-up: the SET (with a write's lock timeouts), the server's version and
+    // the question whether this is a cluster node travel together (tens of microseconds on
+    // a local server, against a millisecond or so for the connect).
     let mut init = String::from("SET SESSION autocommit = 1");
     if usage == Use::Write {
         init.push_str(&format!(
@@ -191,29 +224,42 @@ fn open(config: &DatabaseConfig, url: &str, usage: Use) -> Result<(Conn, bool), 
             config.lock_timeout
         ));
     }
-    init.push_str("; SELECT @@wsrep_on");
+    init.push_str("; SELECT @@version; SELECT @@wsrep_on");
     let mut result = conn
         .query_iter(init)
         .map_err(|e| format!("setting up the session: {e}"))?;
-    // Two result sets: the SET's (empty), then the SELECT's row. Read set by set: a
+    // Three result sets: the SET's (empty), then each SELECT's row. Read set by set: a
     // result's row iterator stops at the end of the set it is in.
     let mut rows = Vec::new();
     while let Some(set) = result.iter() {
         rows.extend(set);
     }
     drop(result);
-    let mut cluster = false;
+    let mut session = Session {
+        cluster: false,
+        returning: false,
+    };
     for row in rows {
         match row {
             Ok(row) => {
-                cluster = matches!(row.get_opt::<Option<i64>, _>(0), Some(Ok(Some(1))));
+                let name = row.columns_ref().first().map(|c| c.name_str().into_owned());
+                match name.as_deref() {
+                    Some("@@version") => {
+                        let version = row.get_opt::<String, _>(0).and_then(Result::ok);
+                        session.returning = version.is_some_and(|v| takes_insert_returning(&v));
+                    }
+                    _ => {
+                        session.cluster =
+                            matches!(row.get_opt::<Option<i64>, _>(0), Some(Ok(Some(1))));
+                    }
+                }
             }
             // MySQL without Galera: no such variable, so no cluster.
             Err(e) if server_code(&e) == Some(ER_UNKNOWN_SYSTEM_VARIABLE) => {}
             Err(e) => return Err(format!("setting up the session: {e}")),
         }
     }
-    Ok((conn, cluster))
+    Ok((conn, session))
 }
 
 /// A Galera node that can serve (see [`cluster::State::serves`]), then causal reads for
@@ -607,5 +653,28 @@ mod tests {
             describe_url("mysql://paysys:secret@10.0.0.2/abills"),
             "abills on 10.0.0.2:3306"
         );
+    }
+
+    #[test]
+    fn insert_returning_is_mariadb_10_5_and_later() {
+        for yes in [
+            "10.11.19-MariaDB-0+deb12u1",
+            "10.5.0-MariaDB",
+            "11.4.2-MariaDB-log",
+            "5.5.5-10.6.16-MariaDB",
+        ] {
+            assert!(takes_insert_returning(yes), "{yes}");
+        }
+        for no in [
+            "10.4.32-MariaDB",
+            "10.3.39-MariaDB-0+deb10u1",
+            "8.0.36",
+            "8.4.0-0ubuntu0.24.04.1",
+            "5.7.44-log",
+            "MariaDB",
+            "",
+        ] {
+            assert!(!takes_insert_returning(no), "{no}");
+        }
     }
 }

@@ -118,6 +118,39 @@ fn nodeny_a_clean_ledger_exits_0_and_logs_its_result() {
     );
 }
 
+/// Old NoDeny installs keep money in `FLOAT(10,2)`, which above 131 072 holds 64ths, not
+/// kopecks: a payment of 150000.37 is kept as 150000.375 (150000.38 as DECIMAL). The pays
+/// row is what the pay wrote, so the audit finds nothing; a row edited to another sum is
+/// still named.
+#[test]
+fn nodeny_a_large_sum_in_float_money_columns_is_judged_as_the_float_it_was_written_as() {
+    let db = TestDb::with_float_money();
+    let site = Site::new(&db.url, "");
+    site.write_config(
+        &common::config_text(&db.url, &["127.0.0.1"], "")
+            .replace("max_sum = \"15000.00\"", "max_sum = \"none\""),
+    );
+    let mut conn = db.conn();
+    conn.query_drop(
+        "INSERT INTO pays (mid, cash, time, admin_id, admin_ip, office, bonus, reason, coment, \
+         type, category) SELECT id, balance, UNIX_TIMESTAMP() - 864000, 1, 0, 0, '', \
+         'opening balance', '', 10, 0 FROM users WHERE mid = 0 AND balance <> 0",
+    )
+    .unwrap();
+    paid(&site.get(&pay_query("301", "59071", "150000.37")));
+    let run = audit(&site.config_path(), &[]);
+    assert_eq!(run.code, Some(0), "{}{}", run.out, run.err);
+    assert!(run.out.contains("\nclean: no discrepancy\n"), "{}", run.out);
+    // Edited in NoDeny to a kopeck less (kept as 150000.359375), balance and all.
+    conn.query_drop("UPDATE pays SET cash = 150000.36 WHERE reason = 'osmp txn_id=301'")
+        .unwrap();
+    conn.query_drop("UPDATE users SET balance = balance - 0.01 WHERE id = 5907")
+        .unwrap();
+    let run = audit(&site.config_path(), &[]);
+    assert_eq!(run.code, Some(1), "{}{}", run.out, run.err);
+    run.has("differs", Some("301"), "paysys credited 150000.37");
+}
+
 #[test]
 fn nodeny_each_discrepancy_is_named_with_what_to_do() {
     let (db, site) = nodeny();
@@ -311,6 +344,54 @@ fn abills_a_clean_ledger_exits_0() {
     assert!(
         run.out
             .contains("billing    0 rows of our systems not in paysys_txn"),
+        "{}",
+        run.out
+    );
+}
+
+/// ABillS's script credited one payment twice before the switch (two `payments` rows with
+/// its text; `ext_id` has no UNIQUE key), and the terminal retried it since: the payment is
+/// judged once, and the second row is named as a discrepancy.
+#[test]
+fn abills_a_payment_the_old_script_credited_twice_is_named() {
+    let ab = abills();
+    assert_eq!(paid(&ab.get(&pay_query("777", "1", "100.00"))), 1);
+    assert_eq!(payment_ref(&ab, "777"), (0, 1));
+    let mut conn = ab.db.conn();
+    conn.query_drop(
+        "INSERT INTO payments (date, sum, dsc, ip, last_deposit, uid, aid, method, ext_id, \
+         bill_id, reg_date) SELECT date + INTERVAL 1 SECOND, sum, dsc, ip, last_deposit + sum, \
+         uid, aid, method, ext_id, bill_id, reg_date FROM payments WHERE ext_id = 'OSM:777'",
+    )
+    .unwrap();
+    let second: u64 = conn
+        .query_first("SELECT MAX(id) FROM payments WHERE ext_id = 'OSM:777'")
+        .unwrap()
+        .unwrap();
+    let first: u64 = conn
+        .query_first("SELECT MIN(id) FROM payments WHERE ext_id = 'OSM:777'")
+        .unwrap()
+        .unwrap();
+    let run = audit(&ab.site.config_path(), &[]);
+    assert_eq!(run.code, Some(1), "{}{}", run.out, run.err);
+    let line = run.has(
+        "unknown",
+        Some("777"),
+        &format!("payments row {second} (100.00 to uid 1, bill 1) carries ext_id 'OSM:777'"),
+    );
+    assert!(
+        line.contains(&format!("as payments row {first} does")),
+        "{line}"
+    );
+    assert!(
+        line.contains("credited this payment more than once"),
+        "{line}"
+    );
+    assert_eq!(run.lines("unknown").len(), 1, "{}", run.out);
+    // Judged once: five payments of ours and 777, counted once each.
+    assert!(
+        run.out
+            .contains("payments   6 checked: 6 credited (340.50), 0 cancelled"),
         "{}",
         run.out
     );

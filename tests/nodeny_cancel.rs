@@ -52,6 +52,7 @@ name = "qiwi"
 protocol = "osmp"
 allow = ["127.0.0.2"]
 account = "payment_code"
+max_sum = "none"
 
 [[system]]
 name = "city24"
@@ -457,6 +458,59 @@ fn the_balance_goes_back_by_the_payments_sum_exactly() {
         ok(&nd.osmp(&format!("command=cancel&prv_txn={}", prv[3])));
         assert_eq!(nd.db.balance(1234), "15.50", "every payment reversed");
     }
+}
+
+/// Above 131 072 a `FLOAT(10,2)` holds sums to a 64th of a rouble: 150000.37 is kept as
+/// 150000.375, which reads back as 150000.38. The cancel knows the row for what the
+/// credit wrote into it, and still refuses a row edited to another sum.
+#[test]
+fn a_large_sum_in_a_float_cash_column_is_reversed_and_another_sum_is_not() {
+    let nd = with_db(TestDb::with_float_money());
+    let qiwi = |query: &str| nd.osmp_from("127.0.0.2", query);
+    let paid = ok(&qiwi(&pay_query("70", "12340", "150000.37")));
+    let cash: String = nd
+        .db
+        .conn()
+        .exec_first(
+            "SELECT CAST(CAST(cash AS DECIMAL(16,3)) AS CHAR) FROM pays WHERE id = ?",
+            (payment_row(&nd, "qiwi", "70").id,),
+        )
+        .unwrap()
+        .unwrap();
+    assert_eq!(cash, "150000.375", "what FLOAT(10,2) makes of 150000.37");
+    ok(&qiwi(&format!("command=cancel&prv_txn={paid}")));
+    assert!(nd.txn("qiwi", "70").2, "cancelled");
+    assert!(
+        nd.pays().iter().all(|p| p.kind != 10),
+        "the payment's row is deleted"
+    );
+    // Edited in NoDeny to a kopeck less (150000.36, kept as 150000.359375): not ours.
+    let edited = ok(&qiwi(&pay_query("71", "12340", "150000.37")));
+    let row = payment_row(&nd, "qiwi", "71");
+    let mut conn = nd.db.conn();
+    conn.exec_drop("UPDATE pays SET cash = 150000.36 WHERE id = ?", (row.id,))
+        .unwrap();
+    let before = nd.snapshot();
+    refused(
+        &qiwi(&format!("command=cancel&prv_txn={edited}")),
+        300,
+        "nod23",
+    );
+    assert_eq!(nd.snapshot(), before, "nothing reversed");
+    assert!(!nd.txn("qiwi", "71").2);
+    // A sum whose FLOAT is exact is compared exactly as well: 200.50 is not 200.25.
+    let exact = ok(&qiwi(&pay_query("72", "12340", "200.50")));
+    let row = payment_row(&nd, "qiwi", "72");
+    conn.exec_drop("UPDATE pays SET cash = 200.25 WHERE id = ?", (row.id,))
+        .unwrap();
+    refused(
+        &qiwi(&format!("command=cancel&prv_txn={exact}")),
+        300,
+        "nod23",
+    );
+    conn.exec_drop("UPDATE pays SET cash = 200.50 WHERE id = ?", (row.id,))
+        .unwrap();
+    ok(&qiwi(&format!("command=cancel&prv_txn={exact}")));
 }
 
 #[test]

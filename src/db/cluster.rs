@@ -104,9 +104,10 @@ pub fn survey(config: &DatabaseConfig) -> Vec<NodeSurvey> {
                 index: i + 1,
                 address: describe_address(url),
                 cluster: false,
+                returning: false,
             };
-            let state = super::open(config, url, Use::Read).and_then(|(mut conn, cluster)| {
-                if cluster {
+            let state = super::open(config, url, Use::Read).and_then(|(mut conn, session)| {
+                if session.cluster {
                     membership(&mut conn, config).map_err(|e| format!("reading its state: {e}"))
                 } else {
                     Ok(Membership::Plain)

@@ -25,7 +25,7 @@ use mysql::{Conn, Transaction, TxOpts};
 use crate::billing::{Billing, Credit, Credited, Uncredit, Uncredited, UncreditedRecorded};
 use crate::config::System;
 use crate::db::{server_code, ER_DUP_ENTRY, ER_LOCK_DEADLOCK};
-use crate::domain::{Amount, Domain, TxnId};
+use crate::domain::{Amount, Domain, TxnDate, TxnId};
 use crate::outcome::{CancelOrder, Pay, Refusal};
 
 /// How often a transaction chosen as a deadlock victim is tried again. InnoDB rolled it
@@ -414,6 +414,176 @@ fn try_pay(
     }
     commit(tx)?;
     Ok(paid)
+}
+
+/// A card provider's verified success, to be paid straight from its order: what the
+/// provider said was paid must be what the order charges, in its currency (and, for
+/// Monobank, about the invoice made for it).
+#[derive(Debug, Clone, Copy)]
+pub struct CardPay<'a> {
+    pub system: &'a System,
+    /// Our order id, as the provider named it: the payment's txn_id.
+    pub order_id: &'a TxnId,
+    /// What the provider charged, and in what currency.
+    pub charged: Amount,
+    pub currency: &'a str,
+    /// Monobank: the invoice the word is about, which must be the one the order recorded.
+    pub invoice: Option<&'a str>,
+    pub txn_date: TxnDate,
+    pub caller: Option<IpAddr>,
+    pub params: &'a [(String, String)],
+    pub word: &'a ProviderWord,
+}
+
+/// A card order paid by [`pay_card_order`]: the pay as the order made it.
+#[derive(Debug, Clone)]
+pub struct CardPaid {
+    pub prv_txn: u64,
+    pub pay: Pay,
+    /// The order's domain, which the payment went to.
+    pub domain: Domain,
+    pub account_text: String,
+}
+
+/// Pays a card order in the statements of a terminal's pay: the order is read, checked and
+/// locked by the pay's own first statement (`INSERT … SELECT … FROM paysys_order … FOR
+/// UPDATE RETURNING`, MariaDB 10.5 and later: [`crate::db::Node::returning`]), which
+/// inserts our row with the order's account and sum, so no read comes before the
+/// transaction. It commits only the plain case — an open order of this sum and currency
+/// (Monobank: of this invoice), credited to the subscriber it was made for — and `Ok(None)`
+/// otherwise, with everything rolled back: no such order, another sum or currency, an order
+/// cancelled, reversed or held for the admin, a repeat of a paid one, a billing's refusal.
+/// The caller then settles the word the long way, which reads the order first and answers
+/// each of those as it always has.
+pub fn pay_card_order(
+    conn: &mut Conn,
+    billing: &dyn Billing,
+    order: &CardPay<'_>,
+) -> Result<Option<CardPaid>, LedgerError> {
+    with_deadlock_retries(|| try_pay_card_order(conn, billing, order))
+}
+
+fn try_pay_card_order(
+    conn: &mut Conn,
+    billing: &dyn Billing,
+    order: &CardPay<'_>,
+) -> Result<Option<CardPaid>, LedgerError> {
+    let system = order.system;
+    let mut tx = conn.start_transaction(TxOpts::default())?;
+    // The order's checks are the word's, compared exactly: the currency and the invoice as
+    // bytes (their columns' collations ignore letter case), the sum as DECIMAL. An order
+    // they leave out inserts nothing. The order is locked first, as a cancel or a second
+    // word of it would lock it, so that a concurrent word waits here and then finds our
+    // row's duplicate key.
+    let inserted: Result<Option<(u64, String, String, u32)>, mysql::Error> = tx.exec_first(
+        "INSERT INTO paysys_txn (system_name, txn_id, account, subscriber_id, amount, txn_date, created, caller_ip, domain_id) \
+         SELECT o.system_name, o.order_id, o.account, 0, o.amount, ?, NOW(), ?, o.domain_id \
+         FROM paysys_order o WHERE o.system_name = ? AND o.order_id = ? \
+         AND o.cancelled IS NULL AND o.state NOT IN ('reversed', 'mismatch') \
+         AND CAST(o.currency AS BINARY) = CAST(? AS BINARY) \
+         AND o.charged = CAST(? AS DECIMAL(16,2)) \
+         AND (? OR (o.provider_ref <> '' AND CAST(o.provider_ref AS BINARY) = CAST(? AS BINARY))) \
+         FOR UPDATE \
+         RETURNING id, account, CAST(amount AS CHAR), domain_id",
+        (
+            order.txn_date.sql(),
+            order.caller.map(|ip| ip.to_string()).unwrap_or_default(),
+            &system.name,
+            order.order_id.as_str(),
+            order.currency,
+            order.charged.to_string(),
+            order.invoice.is_none(),
+            order.invoice.unwrap_or_default(),
+        ),
+    );
+    let (row, account_text, amount, domain) = match inserted {
+        Ok(Some(row)) => row,
+        // No such open order of this sum, or a repeat of a paid one (our row exists).
+        Ok(None) => {
+            tx.rollback()?;
+            return Ok(None);
+        }
+        Err(e) if server_code(&e) == Some(ER_DUP_ENTRY) => {
+            tx.rollback()?;
+            return Ok(None);
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let parsed = (
+        crate::domain::Account::parse_by(&account_text, &system.account),
+        Amount::parse(&amount),
+    );
+    let (Ok(account), Ok(sum)) = parsed else {
+        tx.rollback()?;
+        return Ok(None);
+    };
+    let pay = Pay {
+        txn_id: order.order_id.clone(),
+        account,
+        sum,
+        txn_date: order.txn_date,
+    };
+    let domain = Domain::new(domain);
+    let credit = Credit {
+        system,
+        txn_id: &pay.txn_id,
+        account: &pay.account,
+        amount: pay.sum,
+        txn_date: pay.txn_date,
+        caller: order.caller,
+        domain,
+        params: order.params,
+        txn_row: row,
+        order_opened: true,
+    };
+    let Credited::Done {
+        subscriber_id,
+        payment_ref,
+        prv_txn,
+    } = billing.credit(&mut tx, &credit)?
+    else {
+        tx.rollback()?;
+        return Ok(None);
+    };
+    let prv_txn = prv_txn.unwrap_or(row);
+    // Our row completed and the order marked paid, as [`pay`] does for a booked order; the
+    // subscriber credited must be the one the order was made for, and our row keeps the
+    // account as a repeat is compared with it (parsed, as the long way stores it).
+    let word = order.word;
+    tx.exec_drop(
+        "UPDATE paysys_txn t JOIN paysys_order o ON o.system_name = t.system_name \
+         AND o.order_id = t.txn_id AND o.cancelled IS NULL \
+         AND o.state NOT IN ('reversed', 'mismatch') \
+         AND (o.subscriber_id IS NULL OR o.subscriber_id = ?) \
+         SET t.account = ?, t.subscriber_id = ?, t.payment_ref = ?, t.prv_txn = ?, \
+         o.state = 'paid', o.provider_status = ?, \
+         o.provider_ref = IF(? = '' OR o.provider_ref <> '', o.provider_ref, ?), \
+         o.status_at = IFNULL(?, o.status_at), o.updated = NOW() \
+         WHERE t.id = ?",
+        (
+            subscriber_id,
+            pay.account.as_str(),
+            subscriber_id,
+            payment_ref,
+            prv_txn,
+            column_text(&word.status, 32),
+            word.provider_ref.as_str(),
+            column_text(&word.provider_ref, 64),
+            word.at.clone(),
+            row,
+        ),
+    )?;
+    if tx.affected_rows() == 0 {
+        tx.rollback()?;
+        return Ok(None);
+    }
+    commit(tx)?;
+    Ok(Some(CardPaid {
+        prv_txn,
+        pay,
+        domain,
+        account_text,
+    }))
 }
 
 /// The txn was committed before (the duplicate key said so): same payment or a conflict?

@@ -627,6 +627,18 @@ fn decide(
         Command::Settle(settlement) => {
             echo.txn_id = settlement.order_id.clone();
             echo.sum = settlement.amount.to_string();
+            if let Some(outcome) = pay_at_once(
+                &settlement,
+                (system, billing),
+                config,
+                request.remote_addr,
+                echo,
+                now,
+                conns,
+                notes,
+            ) {
+                return outcome;
+            }
             match settle(settlement, system, &config.database, conns, now) {
                 Ok((pay, order, word)) => {
                     echo.account = order.account.clone();
@@ -1324,6 +1336,78 @@ fn paid_stands(order: &ledger::Order, reversed: bool) -> Outcome {
         "order {} is paid: this cancel abandons unpaid orders only, the payment stands",
         order.payment_id
     )))
+}
+
+/// A card provider's success paid in the statements of a terminal's pay
+/// ([`ledger::pay_card_order`]: the order read by the pay's first statement, not before
+/// it), on a server that can (MariaDB 10.5 and later): `Some` with the outcome when it was
+/// paid so or the database failed; `None` to settle the word the long way ([`settle`]),
+/// which reads the order first — every word that is not the plain success of an open
+/// order of that sum, and a `[hooks] before_payment`, which is asked before the pay.
+#[allow(clippy::too_many_arguments)]
+fn pay_at_once(
+    s: &Settlement,
+    (system, billing): (&System, &dyn Billing),
+    config: &Config,
+    caller: Option<IpAddr>,
+    echo: &mut Echo,
+    now: DateTime<Local>,
+    conns: &mut Connections,
+    notes: &mut Vec<String>,
+) -> Option<Outcome> {
+    if s.state != CardState::Paid || config.hooks.before_payment.is_some() {
+        return None;
+    }
+    let order_id = TxnId::parse_token(&s.order_id).ok()?;
+    let (conn, node) = match conns.get_on(&config.database, db::Use::Write) {
+        Ok(reached) => reached,
+        Err(why) => return Some(Outcome::Failed(Fault::DatabaseWrite(why))),
+    };
+    if !node.returning {
+        return None;
+    }
+    let cluster = node.cluster;
+    let word = ledger::ProviderWord {
+        status: s.status.clone(),
+        provider_ref: s.provider_ref.clone(),
+        at: s.at.map(|t| t.format("%Y-%m-%d %H:%M:%S%.3f").to_string()),
+    };
+    let card = ledger::CardPay {
+        system,
+        order_id: &order_id,
+        charged: s.amount,
+        currency: &s.currency,
+        // Monobank's webhook must be about the invoice made for the order (see settle).
+        invoice: (system.protocol == ProtocolKind::Monobank).then_some(s.provider_ref.as_str()),
+        txn_date: TxnDate::received(now.naive_local()),
+        caller,
+        params: &echo.params,
+        word: &word,
+    };
+    let paid = match ledger::pay_card_order(conn, billing, &card) {
+        Ok(Some(paid)) => paid,
+        Ok(None) => return None,
+        Err(e) => return Some(ledger_fault(e, cluster)),
+    };
+    echo.account = paid.account_text.clone();
+    echo.command = PAY.into();
+    let job = Job {
+        billing,
+        system,
+        caller,
+        domain: paid.domain,
+        params: &echo.params,
+        hooks: &config.hooks,
+        booked: None,
+        word: None,
+        pinned: None,
+    };
+    job.after_payment(&paid.pay, paid.prv_txn, conns, &config.database, notes);
+    Some(Outcome::Paid {
+        prv_txn: paid.prv_txn,
+        sum: paid.pay.sum,
+        repeat: false,
+    })
 }
 
 /// A card provider's verified word on one of our orders: the pay of the order for a

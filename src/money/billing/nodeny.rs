@@ -14,7 +14,7 @@ use mysql::{Conn, Transaction};
 
 use crate::billing::{Billing, BillingRow, Credit, Credited, Uncredit, Uncredited};
 use crate::config::{BillingKind, System};
-use crate::domain::{parse_balance, Account, AccountKey, Domain, PaymentCode};
+use crate::domain::{parse_balance, Account, AccountKey, Amount, Domain, PaymentCode};
 use crate::outcome::{Refusal, Subscriber};
 
 pub mod audit;
@@ -224,11 +224,11 @@ impl Billing for NoDeny {
     ) -> Result<Uncredited, mysql::Error> {
         // Locked: an admin deleting or editing it in NoDeny meanwhile waits for this
         // transaction (a second cancel already waits on our paysys_txn row).
-        let row: Option<(i64, Option<String>, i64)> = tx.exec_first(
-            "SELECT mid, CAST(cash AS DECIMAL(16,2)), type FROM pays WHERE id = ? FOR UPDATE",
+        let row: Option<(i64, Option<String>, i64, mysql::Value)> = tx.exec_first(
+            "SELECT mid, CAST(cash AS DECIMAL(16,2)), type, cash FROM pays WHERE id = ? FOR UPDATE",
             (u.payment_ref,),
         )?;
-        let Some((mid, cash, kind)) = row else {
+        let Some((mid, cash, kind, stored)) = row else {
             return Ok(Uncredited::Gone(format!(
                 "pays row {} of prv_txn {} (txn {}) is gone: deleted in NoDeny already? \
                  The balance was not touched",
@@ -237,7 +237,7 @@ impl Billing for NoDeny {
         };
         let cash = cash.as_deref().and_then(parse_balance);
         if i64::try_from(u.subscriber_id).ok() != Some(mid)
-            || cash != Some(u.amount)
+            || !same_cash(&stored, cash, u.amount)
             || kind != i64::from(PAYS_TYPE_PAYMENT)
         {
             return Ok(Uncredited::Gone(format!(
@@ -296,6 +296,24 @@ impl Billing for NoDeny {
     }
 }
 
+/// Whether a `pays.cash` holds what crediting `amount` wrote into it (a cancel, `paysys
+/// audit`). A `DECIMAL` column holds the sum itself (`cash`, read as DECIMAL). A
+/// `FLOAT(10,2)` one (old installs; sent in the binary protocol as a 4-byte float) holds the
+/// sum rounded to a float's 24 bits, which above 131 072 is coarser than a kopeck: 150000.37
+/// is kept as 150000.375 and reads back as 150000.38. There the stored float is compared
+/// with the float the server makes of the sum (its DECIMAL as the nearest double, then the
+/// nearest float): exactly equal or not, never within a tolerance, so a row edited to another
+/// sum is refused unless the column cannot tell that sum from ours.
+fn same_cash(stored: &mysql::Value, cash: Option<Amount>, amount: Amount) -> bool {
+    match stored {
+        mysql::Value::Float(f) => amount
+            .to_string()
+            .parse::<f64>()
+            .is_ok_and(|sum| *f == sum as f32),
+        _ => cash == Some(amount),
+    }
+}
+
 /// `pays.admin_ip` of a row paysys writes: the caller's IPv4 address, as NoDeny stores an
 /// admin's (`INET_ATON`); 0 for none or IPv6.
 fn admin_ip(caller: Option<IpAddr>) -> u32 {
@@ -345,4 +363,45 @@ fn pays_rows(
             fields: crate::db::row_fields(row),
         })
         .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sum(text: &str) -> Amount {
+        Amount::parse(text).unwrap()
+    }
+
+    #[test]
+    fn a_float_cash_is_what_the_sum_becomes_in_a_float_exactly() {
+        // 150000.37 and 150000.38 are both kept as 150000.375; 150000.36 as 150000.359375.
+        let kept = mysql::Value::Float(150_000.375_f64 as f32);
+        assert!(same_cash(&kept, Some(sum("150000.38")), sum("150000.37")));
+        assert!(!same_cash(&kept, Some(sum("150000.38")), sum("150000.36")));
+        assert!(!same_cash(&kept, Some(sum("150000.38")), sum("150000.39")));
+        assert!(same_cash(
+            &mysql::Value::Float(10.1),
+            Some(sum("10.10")),
+            sum("10.10")
+        ));
+        assert!(!same_cash(
+            &mysql::Value::Float(10.1),
+            Some(sum("10.10")),
+            sum("10.11")
+        ));
+        // DECIMAL: the sum itself.
+        let decimal = mysql::Value::Bytes(b"150000.37".to_vec());
+        assert!(same_cash(
+            &decimal,
+            Some(sum("150000.37")),
+            sum("150000.37")
+        ));
+        assert!(!same_cash(
+            &decimal,
+            Some(sum("150000.37")),
+            sum("150000.38")
+        ));
+        assert!(!same_cash(&decimal, None, sum("150000.37")));
+    }
 }

@@ -361,12 +361,17 @@ impl Audit for AbillsAudit {
              LEFT JOIN paysys_log l ON l.id = t.prv_txn \
              LEFT JOIN payments p2 ON p2.ext_id = IF(t.payment_ref = 0, l.transaction_id, NULL) \
              LEFT JOIN bills b ON b.id = IFNULL(p.bill_id, p2.bill_id) \
-             WHERE {filter} ORDER BY t.id"
+             WHERE {filter} ORDER BY t.id, p2.id"
         );
         let mut tally = Tally::default();
         let rows = tx
             .exec_iter(sql, Params::Positional(params))
             .map_err(db("paysys_txn, payments, paysys_log"))?;
+        // The payment just judged and its payments row: `ext_id` has no UNIQUE key, so the
+        // text of a payment ABillS's script made can be on more than one row (its script
+        // credited it twice), and each comes as one more row of the same payment, next to
+        // the first.
+        let mut previous: Option<(String, String, Option<u64>)> = None;
         for row in rows {
             let mut row = row.map_err(db("paysys_txn, payments, paysys_log"))?;
             let ledger = LedgerRow::take(&mut row)?;
@@ -376,6 +381,36 @@ impl Audit for AbillsAudit {
             let bill_uid: Option<u64> = take(&mut row, at + 6)?;
             let log = log_of(&mut row, at + 7)?;
             let bill = bill_id.map(|id| (id, bill_uid.unwrap_or(0)));
+            if let Some((system, txn_id, first)) = &previous {
+                if *system == ledger.system && *txn_id == ledger.txn_id {
+                    if let Some(p) = &payment {
+                        found(ledger.finding(
+                            Kind::Unknown,
+                            format!(
+                                "payments row {} ({} to uid {}, bill {}) carries ext_id '{}' as \
+                                 payments row {} does: ABillS's script credited this payment \
+                                 more than once",
+                                p.id,
+                                p.sum,
+                                p.uid,
+                                p.bill_id,
+                                p.ext_id,
+                                first.map(|id| id.to_string()).unwrap_or_default()
+                            ),
+                            "the payment system paid it once (paysys txn shows the payment): \
+                             delete the extra payments row in ABillS, which takes its sum off \
+                             the bill; if the payer did pay twice, the second payment needs a \
+                             txn of its own from the payment system",
+                        ));
+                    }
+                    continue;
+                }
+            }
+            previous = Some((
+                ledger.system.clone(),
+                ledger.txn_id.clone(),
+                payment.as_ref().map(|p| p.id),
+            ));
             tally.rows += 1;
             if ledger.cancelled.is_some() {
                 tally.cancelled += 1;

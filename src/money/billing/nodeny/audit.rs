@@ -37,6 +37,9 @@ pub struct Pays {
     pub id: u64,
     pub mid: u64,
     pub cash: String,
+    /// `cash` as the column holds it (a float on old installs' `FLOAT(10,2)`), for
+    /// comparing a sum the way the cancel does.
+    pub stored: mysql::Value,
     pub kind: i64,
     pub reason: String,
 }
@@ -128,7 +131,8 @@ fn judge(
             "move the payment to the right subscriber in NoDeny (and the balance with it)",
         ));
     }
-    if amount(&p.cash) != Ok(sum) {
+    // What the pay wrote: on a FLOAT column the float the sum became (super::same_cash).
+    if !super::same_cash(&p.stored, amount(&p.cash).ok(), sum) {
         found(row.finding(
             Kind::Differs,
             format!(
@@ -177,7 +181,7 @@ impl Audit for NoDenyAudit {
             "SELECT {LEDGER_COLUMNS}, p.id, p.mid, CAST(CAST(p.cash AS DECIMAL(16,2)) AS CHAR), \
              p.type, p.reason, IF(t.cancelled IS NULL, NULL, (SELECT o.id FROM pays o \
              WHERE o.mid = t.subscriber_id AND o.category = {PAYS_CATEGORY_OLD_RECORD} \
-             AND o.reason LIKE CONCAT(t.payment_ref, ':%') LIMIT 1)) \
+             AND o.reason LIKE CONCAT(t.payment_ref, ':%') LIMIT 1)), p.cash \
              FROM paysys_txn t LEFT JOIN pays p ON p.id = t.payment_ref \
              WHERE {filter} ORDER BY t.id"
         );
@@ -196,6 +200,7 @@ impl Audit for NoDenyAudit {
                     id,
                     mid: take(&mut row, at + 1)?,
                     cash: take(&mut row, at + 2)?,
+                    stored: take(&mut row, at + 6)?,
                     kind: take(&mut row, at + 3)?,
                     reason: text(take(&mut row, at + 4)?),
                 }),
@@ -359,6 +364,7 @@ mod tests {
             id: 7,
             mid,
             cash: cash.into(),
+            stored: mysql::Value::NULL,
             kind: 10,
             reason: reason.into(),
         }
