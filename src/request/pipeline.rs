@@ -1401,6 +1401,8 @@ fn pay_at_once(
         booked: None,
         word: None,
         pinned: None,
+        created: None,
+        lifetime: None,
     };
     job.after_payment(&paid.pay, paid.prv_txn, conns, &config.database, notes);
     Some(Outcome::Paid {
