@@ -696,6 +696,58 @@ fn pay_works_with_sql_mode_no_engine_substitution() {
     pay_and_check_rows(&ab);
 }
 
+/// The statements a CGI pay prepares on a server nobody else uses: our row, the subscriber
+/// and ABillS's rows of the txn (one statement: the subscriber's part read plainly, the
+/// txn's parts locked), ABillS's log row, the bill, the payment, our row completed. Each is
+/// prepared once and executed once.
+#[test]
+fn a_pay_asks_for_the_subscriber_and_the_txns_rows_in_one_statement() {
+    let Some(server) = common::mariadb::PrivateServer::start("abills_statements", &[])
+        .unwrap_or_else(|e| panic!("{e}"))
+    else {
+        return;
+    };
+    let db = TestDb::on_server(&server.url(), &common::abills::fixture());
+    let ab = Abills::on(db, &system("osmp", DEFAULT_ALLOW, ""));
+    let mut conn = ab.db.conn();
+    let mut counts = || -> (u64, u64) {
+        conn.query_first(
+            "SELECT SUM(IF(VARIABLE_NAME = 'COM_STMT_PREPARE', VARIABLE_VALUE, 0)), \
+             SUM(IF(VARIABLE_NAME = 'COM_STMT_EXECUTE', VARIABLE_VALUE, 0)) \
+             FROM information_schema.GLOBAL_STATUS",
+        )
+        .unwrap()
+        .unwrap()
+    };
+    let before = counts();
+    ok(&ab.get(&pay_query("31", "1", "1.00")));
+    let after = counts();
+    assert_eq!(
+        (after.0 - before.0, after.1 - before.1),
+        (6, 6),
+        "(prepared, executed)"
+    );
+    assert_eq!(ab.deposit(1), "13.50");
+}
+
+/// A pay's first key that finds nobody hands over to the next, as a check's does; the
+/// txn's rows are looked for once, and a repeat is answered as the first pay.
+#[test]
+fn a_pay_finds_the_subscriber_by_the_next_key() {
+    let ab = Abills::new("account = [\"login\", \"uid\"]");
+    let prv_txn = ok(&ab.get(&pay_query("32", "1", "2.00")));
+    assert_eq!(ab.deposit(1), "14.50", "no login '1': uid 1");
+    assert_eq!(ab.log_row("OSM:32").uid, 1);
+    assert_eq!(ab.payment("OSM:32").uid, 1);
+    assert_eq!(ok(&ab.get(&pay_query("32", "1", "2.00"))), prv_txn);
+    assert_eq!(ab.deposit(1), "14.50", "a repeat credits nothing");
+    // The first key finds: the login.
+    ok(&ab.get(&pay_query("33", "test1", "1.00")));
+    assert_eq!(ab.deposit(1), "15.50");
+    // Neither finds.
+    refused(&ab.get(&pay_query("34", "nobody", "1.00")), 5, "nod5");
+}
+
 // ----- repeats ---------------------------------------------------------------------------------
 
 #[test]

@@ -84,18 +84,39 @@ struct Target {
     name: String,
 }
 
-/// The columns of a [`Target`], joined as ABillS's own user search joins them.
-const TARGET_SELECT: &str = "SELECT u.uid, u.gid, u.id, IFNULL(pi.contract_id, ''), u.disable, IFNULL(g.disable_paysys, 0), \
-     IF(u.company_id > 0, IFNULL(c.bill_id, 0), u.bill_id), \
+/// The joins and the condition of a subscriber's lookup, as ABillS's own user search
+/// joins them.
+macro_rules! target_from {
+    () => {
+        " FROM users u \
+         LEFT JOIN users_pi pi ON pi.uid = u.uid \
+         LEFT JOIN `groups` g ON g.gid = u.gid \
+         LEFT JOIN companies c ON c.id = u.company_id \
+         LEFT JOIN bills b ON b.id = u.bill_id \
+         LEFT JOIN bills cb ON cb.id = c.bill_id \
+         WHERE u.deleted = 0 AND u.domain_id = ?"
+    };
+}
+
+/// The columns of a [`Target`].
+const TARGET_SELECT: &str = concat!(
+    "SELECT u.uid, u.gid, u.id, IFNULL(pi.contract_id, ''), u.disable, \
+     IFNULL(g.disable_paysys, 0), IF(u.company_id > 0, IFNULL(c.bill_id, 0), u.bill_id), \
      CAST(IF(u.company_id > 0, cb.deposit, b.deposit) AS DECIMAL(24,2)), \
-     CONCAT_WS(' ', pi.fio, pi.fio2, pi.fio3) \
-     FROM users u \
-     LEFT JOIN users_pi pi ON pi.uid = u.uid \
-     LEFT JOIN `groups` g ON g.gid = u.gid \
-     LEFT JOIN companies c ON c.id = u.company_id \
-     LEFT JOIN bills b ON b.id = u.bill_id \
-     LEFT JOIN bills cb ON cb.id = c.bill_id \
-     WHERE u.deleted = 0 AND u.domain_id = ?";
+     CONCAT_WS(' ', pi.fio, pi.fio2, pi.fio3)",
+    target_from!()
+);
+
+/// [`lookup_and_find`]'s part for the subscriber: [`TARGET_SELECT`]'s columns in the
+/// places of its union (see there).
+const TARGET_PART: &str = concat!(
+    "SELECT 2, NULL, u.uid, u.gid, \
+     CAST(IF(u.company_id > 0, cb.deposit, b.deposit) AS DECIMAL(24,2)), \
+     IF(u.company_id > 0, IFNULL(c.bill_id, 0), u.bill_id), u.disable, \
+     IFNULL(g.disable_paysys, 0), 0, NULL, u.id, IFNULL(pi.contract_id, ''), \
+     CONCAT_WS(' ', pi.fio, pi.fio2, pi.fio3)",
+    target_from!()
+);
 
 type TargetRow = (
     u64,
@@ -109,20 +130,71 @@ type TargetRow = (
     Option<Vec<u8>>,
 );
 
+/// The column an account key is compared with, and the value.
+fn key_of(r: &AccountRef) -> (&'static str, mysql::Value) {
+    match r {
+        AccountRef::Id(uid) => ("u.uid", (*uid).into()),
+        AccountRef::Login(login) => ("u.id", login.as_str().into()),
+        AccountRef::ContractId(contract) => ("pi.contract_id", contract.as_str().into()),
+    }
+}
+
+/// What one key found: nobody (`None`), the subscriber, or a refusal when it names two
+/// (contract numbers need not be unique): paying whichever came first is how money reaches
+/// the wrong person.
+fn target_of(
+    rows: Vec<TargetRow>,
+    account: &Account,
+    column: &str,
+) -> Option<Result<Target, Refusal>> {
+    if rows.len() > 1 {
+        return Some(Err(Refusal::BadAccount(format!(
+            "account '{}' names more than one subscriber ({column})",
+            account.as_str()
+        ))));
+    }
+    let (uid, gid, login, contract_id, disabled, paysys_disabled, bill_id, deposit, name) =
+        rows.into_iter().next()?;
+    Some(Ok(Target {
+        uid,
+        gid,
+        login,
+        contract_id,
+        disable: disabled,
+        paysys_disabled: paysys_disabled != 0,
+        bill_id,
+        deposit: deposit.as_deref().and_then(parse_balance),
+        // Old installs keep names in cp1251 or koi8-r; whatever the server cannot
+        // convert must not fail a payment.
+        name: name
+            .map(|n| String::from_utf8_lossy(&n).into_owned())
+            .unwrap_or_default()
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" "),
+    }))
+}
+
 /// Looks `account` up by each of its keys in turn; the first key that finds somebody
-/// decides. A key that finds two subscribers (contract numbers need not be unique) is a
-/// refusal: paying whichever came first is how money reaches the wrong person.
+/// decides ([`target_of`]).
 fn lookup(
     conn: &mut impl Queryable,
     account: &Account,
     domain: Domain,
 ) -> Result<Result<Target, Refusal>, mysql::Error> {
-    for r in account.refs() {
-        let (column, value): (&str, mysql::Value) = match r {
-            AccountRef::Id(uid) => ("u.uid", (*uid).into()),
-            AccountRef::Login(login) => ("u.id", login.as_str().into()),
-            AccountRef::ContractId(contract) => ("pi.contract_id", contract.as_str().into()),
-        };
+    lookup_by(conn, account, account.refs(), domain)
+}
+
+/// [`lookup`] by the keys `refs` (a tail of the account's, after a first key that found
+/// nobody).
+fn lookup_by(
+    conn: &mut impl Queryable,
+    account: &Account,
+    refs: &[AccountRef],
+    domain: Domain,
+) -> Result<Result<Target, Refusal>, mysql::Error> {
+    for r in refs {
+        let (column, value) = key_of(r);
         let rows: Vec<TargetRow> = match conn.exec(
             format!("{TARGET_SELECT} AND {column} = ? LIMIT 2"),
             Params::Positional(vec![domain.id().into(), value]),
@@ -134,39 +206,9 @@ fn lookup(
             Err(e) if server_code(&e) == Some(ER_CANT_AGGREGATE_2COLLATIONS) => continue,
             Err(e) => return Err(e),
         };
-        match rows.len() {
-            0 => continue,
-            1 => {}
-            _ => {
-                return Ok(Err(Refusal::BadAccount(format!(
-                    "account '{}' names more than one subscriber ({column})",
-                    account.as_str()
-                ))))
-            }
+        if let Some(found) = target_of(rows, account, column) {
+            return Ok(found);
         }
-        let Some((uid, gid, login, contract_id, disabled, paysys_disabled, bill_id, deposit, name)) =
-            rows.into_iter().next()
-        else {
-            continue;
-        };
-        return Ok(Ok(Target {
-            uid,
-            gid,
-            login,
-            contract_id,
-            disable: disabled,
-            paysys_disabled: paysys_disabled != 0,
-            bill_id,
-            deposit: deposit.as_deref().and_then(parse_balance),
-            // Old installs keep names in cp1251 or koi8-r; whatever the server cannot
-            // convert must not fail a payment.
-            name: name
-                .map(|n| String::from_utf8_lossy(&n).into_owned())
-                .unwrap_or_default()
-                .split_whitespace()
-                .collect::<Vec<_>>()
-                .join(" "),
-        }));
     }
     Ok(Err(Refusal::NoSuchSubscriber))
 }
@@ -433,6 +475,14 @@ fn find(
     domains: Domains,
     lock: Lock,
 ) -> Result<Found, mysql::Error> {
+    let (sql, params) = find_sql(ids, domains, lock, "");
+    let rows: Vec<FoundSelected> = conn.exec(sql, Params::Positional(params))?;
+    Ok(found_of(ids, rows))
+}
+
+/// [`find`]'s statement and its parameters; `more` ends each part's columns (the `NULL`s
+/// of [`lookup_and_find`]'s columns that are not [`find`]'s).
+fn find_sql(ids: &TxnIds, domains: Domains, lock: Lock, more: &str) -> (String, Vec<mysql::Value>) {
     let texts = ids.texts();
     let marks = ids.placeholders();
     let (domain_sql, domain) = match domains {
@@ -445,19 +495,23 @@ fn find(
     let mut params: Vec<mysql::Value> = texts.iter().map(|t| t.as_str().into()).collect();
     params.push(domain.id().into());
     params.extend(texts.iter().map(|t| t.as_str().into()));
-    let rows: Vec<FoundSelected> = conn.exec(
+    (
         format!(
             "(SELECT 0, CONVERT(ext_id USING utf8mb4) COLLATE utf8mb4_bin, id, uid, \
-             CAST(sum AS DECIMAL(16,2)), bill_id, 0, 0, 0, NULL FROM payments \
+             CAST(sum AS DECIMAL(16,2)), bill_id, 0, 0, 0, NULL{more} FROM payments \
              WHERE ext_id IN ({marks}) ORDER BY id LIMIT 20 {lock}) \
              UNION ALL \
              (SELECT 1, CONVERT(transaction_id USING utf8mb4) COLLATE utf8mb4_bin, id, uid, \
-             CAST(sum AS DECIMAL(16,2)), 0, status, system_id, domain_id, info FROM paysys_log \
-             WHERE {domain_sql} AND transaction_id IN ({marks}) \
+             CAST(sum AS DECIMAL(16,2)), 0, status, system_id, domain_id, info{more} \
+             FROM paysys_log WHERE {domain_sql} AND transaction_id IN ({marks}) \
              ORDER BY domain_id DESC, id LIMIT 20 {lock})"
         ),
-        Params::Positional(params),
-    )?;
+        params,
+    )
+}
+
+/// What [`find`]'s rows say about the txn `ids` names.
+fn found_of(ids: &TxnIds, rows: Vec<FoundSelected>) -> Found {
     let mut payments: Vec<PaymentSelected> = Vec::new();
     let mut logs: Vec<LogSelected> = Vec::new();
     for (table, text, id, uid, sum, bill_id, status, system_id, domain_id, info) in rows {
@@ -507,10 +561,98 @@ fn find(
         .into_iter()
         .filter(|(t, _)| !anothers.contains(t))
         .collect();
-    Ok(Found {
+    Found {
         payment: ids.best(&payments).map(|(seen, p)| (seen, p.clone())),
         log: ids.best(&logs).map(|(seen, l)| (seen, l.clone())),
-    })
+    }
+}
+
+/// The subscriber the account names and ABillS's rows of the txn `ids` names, as
+/// [`lookup`] and then [`find`] (with `lock`) find them, asked in one statement where the
+/// account's first key allows: one round trip, and in CGI one prepare, fewer. The
+/// subscriber's part is a plain read, as [`lookup`]'s is: only the txn's parts lock, and
+/// the bill is locked by the credit's `UPDATE` alone, last. The subscriber's rows are of
+/// kind 2 and have their texts in columns of their own at the end, where [`find`]'s parts
+/// have `NULL`s: no column mixes a text of `users` with one of the txn's tables, whose
+/// character sets may differ.
+fn lookup_and_find(
+    conn: &mut impl Queryable,
+    account: &Account,
+    domain: Domain,
+    ids: &TxnIds,
+    lock: Lock,
+) -> Result<(Result<Target, Refusal>, Found), mysql::Error> {
+    let domains = Domains::OrDefault(domain);
+    let Some((first, rest)) = account.refs().split_first() else {
+        return Ok((
+            lookup(conn, account, domain)?,
+            find(conn, ids, domains, lock)?,
+        ));
+    };
+    let (column, value) = key_of(first);
+    let (find, find_params) = find_sql(ids, domains, lock, ", NULL, NULL, NULL");
+    let mut params = vec![domain.id().into(), value];
+    params.extend(find_params);
+    let rows: Vec<mysql::Row> = match conn.exec(
+        format!("({TARGET_PART} AND {column} = ? LIMIT 2) UNION ALL {find}"),
+        Params::Positional(params),
+    ) {
+        Ok(rows) => rows,
+        // The first key cannot be compared with its column ([`lookup`]): nobody by it, and
+        // the two questions asked apart.
+        Err(e) if server_code(&e) == Some(ER_CANT_AGGREGATE_2COLLATIONS) => {
+            let target = lookup_by(conn, account, rest, domain)?;
+            return Ok((target, self::find(conn, ids, domains, lock)?));
+        }
+        Err(e) => return Err(e),
+    };
+    let mut targets: Vec<TargetRow> = Vec::new();
+    let mut found: Vec<FoundSelected> = Vec::new();
+    for mut row in rows {
+        let kind: u8 = take(&mut row, 0)?;
+        if kind == 2 {
+            let deposit: Option<String> = take(&mut row, 4)?;
+            targets.push((
+                take(&mut row, 2)?,
+                take(&mut row, 3)?,
+                take(&mut row, 10)?,
+                take(&mut row, 11)?,
+                take(&mut row, 6)?,
+                take(&mut row, 7)?,
+                take(&mut row, 5)?,
+                deposit,
+                take(&mut row, 12)?,
+            ));
+        } else {
+            found.push((
+                kind,
+                take(&mut row, 1)?,
+                take(&mut row, 2)?,
+                take(&mut row, 3)?,
+                take(&mut row, 4)?,
+                take(&mut row, 5)?,
+                take(&mut row, 6)?,
+                take(&mut row, 7)?,
+                take(&mut row, 8)?,
+                take(&mut row, 9)?,
+            ));
+        }
+    }
+    let target = match target_of(targets, account, column) {
+        Some(target) => target,
+        None => lookup_by(conn, account, rest, domain)?,
+    };
+    Ok((target, found_of(ids, found)))
+}
+
+/// Column `i` of `row` as a `T`; a value that is not one is an error, as the typed rows'
+/// conversion would report it, not a panic.
+fn take<T: mysql::prelude::FromValue>(row: &mut mysql::Row, i: usize) -> Result<T, mysql::Error> {
+    match row.take_opt::<T, usize>(i) {
+        Some(Ok(v)) => Ok(v),
+        Some(Err(e)) => Err(mysql::Error::FromValueError(e.0)),
+        None => Err(mysql::Error::FromValueError(mysql::Value::NULL)),
+    }
 }
 
 /// The refusal of a txn whose id ABillS cannot tell from one it holds already: answering
@@ -579,7 +721,6 @@ impl Billing for Abills {
     }
 
     fn credit(&self, tx: &mut Transaction<'_>, c: &Credit<'_>) -> Result<Credited, mysql::Error> {
-        let found = lookup(tx, c.account, c.domain)?;
         let ids = txn_ids(c.system, c.txn_id.as_str());
         // A payment ABillS's own script made before the switch-over (its duplicate key,
         // payments.ext_id, under any text it was written with) keeps its first answer before
@@ -587,12 +728,16 @@ impl Billing for Abills {
         // payment systems, since.
         // A card order of our page's is the exception: its id is ours, so no payment of
         // ABillS's can carry it, and its own row, still open, is completed at once.
-        if c.order_opened {
+        let (found, earlier) = if c.order_opened {
+            let found = lookup(tx, c.account, c.domain)?;
             if let Some(credited) = complete_opened(tx, c, &ids, &found)? {
                 return Ok(credited);
             }
-        }
-        let earlier = self::find(tx, &ids, Domains::OrDefault(c.domain), Lock::Update)?;
+            let earlier = self::find(tx, &ids, Domains::OrDefault(c.domain), Lock::Update)?;
+            (found, earlier)
+        } else {
+            lookup_and_find(tx, c.account, c.domain, &ids, Lock::Update)?
+        };
         if let Some(recorded) = recorded_credit(tx, c, &ids, &earlier, &found)? {
             return Ok(recorded);
         }
