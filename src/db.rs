@@ -223,12 +223,18 @@ fn open(config: &DatabaseConfig, url: &str, usage: Use) -> Result<(Conn, Session
             ", innodb_lock_wait_timeout = {0}, lock_wait_timeout = {0}",
             config.lock_timeout
         ));
+        // REPEATABLE READ whatever the server's default (some installs and Galera setups
+        // run READ COMMITTED): a pay's locking look for a txn the billing's own script may
+        // be writing beside us must take its gap locks, or a payment that script commits
+        // while we wait for the bill is credited a second time by us. Standard syntax, so
+        // MySQL takes it as MariaDB does; it rides in the set-up's round trip.
+        init.push_str("; SET SESSION TRANSACTION ISOLATION LEVEL REPEATABLE READ");
     }
     init.push_str("; SELECT @@version; SELECT @@wsrep_on");
     let mut result = conn
         .query_iter(init)
         .map_err(|e| format!("setting up the session: {e}"))?;
-    // Three result sets: the SET's (empty), then each SELECT's row. Read set by set: a
+    // Three or four result sets: the SETs' (empty), then each SELECT's row. Read set by set: a
     // result's row iterator stops at the end of the set it is in.
     let mut rows = Vec::new();
     while let Some(set) = result.iter() {
