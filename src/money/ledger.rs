@@ -472,9 +472,11 @@ fn try_pay_card_order(
     let mut tx = conn.start_transaction(TxOpts::default())?;
     // The order's checks are the word's, compared exactly: the currency and the invoice as
     // bytes (their columns' collations ignore letter case), the sum as DECIMAL. An order
-    // they leave out inserts nothing. The order is locked first, as a cancel or a second
-    // word of it would lock it, so that a concurrent word waits here and then finds our
-    // row's duplicate key.
+    // they leave out inserts nothing. The order is locked first, so that a second word of
+    // it on this path waits here and then finds our row's duplicate key. The long way
+    // (`try_pay`, the sweeper's) takes the txn's key first and the order last: the two
+    // meeting on one order may end as a deadlock, which is tried again and then meets the
+    // key of whichever committed — a repeat, credited once.
     let inserted: Result<Option<(u64, String, String, u32)>, mysql::Error> = tx.exec_first(
         "INSERT INTO paysys_txn (system_name, txn_id, account, subscriber_id, amount, txn_date, created, caller_ip, domain_id) \
          SELECT o.system_name, o.order_id, o.account, 0, o.amount, ?, NOW(), ?, o.domain_id \

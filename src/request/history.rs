@@ -253,12 +253,17 @@ fn mask_xml(text: &str, secrets: &[&str]) -> Option<(String, bool)> {
             Event::Eof => break,
             Event::Start(start) => {
                 let name = String::from_utf8_lossy(start.name().as_ref()).into_owned();
-                if secret_depth > 0 || is_secret(&name, secrets) {
+                let whole = secret_depth > 0 || is_secret(&name, secrets);
+                if whole {
                     secret_depth += 1;
                 }
-                Event::Start(mask_attributes(&start, secrets, &mut masked)?)
+                Event::Start(mask_attributes(&start, secrets, whole, &mut masked)?)
             }
-            Event::Empty(start) => Event::Empty(mask_attributes(&start, secrets, &mut masked)?),
+            Event::Empty(start) => {
+                let name = String::from_utf8_lossy(start.name().as_ref()).into_owned();
+                let whole = secret_depth > 0 || is_secret(&name, secrets);
+                Event::Empty(mask_attributes(&start, secrets, whole, &mut masked)?)
+            }
             Event::End(end) => {
                 secret_depth = secret_depth.saturating_sub(1);
                 Event::End(end)
@@ -276,9 +281,12 @@ fn mask_xml(text: &str, secrets: &[&str]) -> Option<(String, bool)> {
         .map(|xml| (xml, masked))
 }
 
+/// The element's attributes, a secret one's value masked; `whole`: every value masked (the
+/// element is secret, or inside one: `<CARD_MASK value="…"/>` holds its secret there).
 fn mask_attributes<'a>(
     start: &quick_xml::events::BytesStart<'a>,
     secrets: &[&str],
+    whole: bool,
     masked_any: &mut bool,
 ) -> Option<quick_xml::events::BytesStart<'static>> {
     let name = String::from_utf8_lossy(start.name().as_ref()).into_owned();
@@ -286,7 +294,7 @@ fn mask_attributes<'a>(
     for attr in start.attributes() {
         let attr = attr.ok()?;
         let key = String::from_utf8_lossy(attr.key.as_ref()).into_owned();
-        if is_secret(&key, secrets) {
+        if whole || is_secret(&key, secrets) {
             *masked_any = true;
             masked.push_attribute((key.as_str(), MASK));
         } else {
@@ -913,6 +921,21 @@ mod tests {
         let broken = "d=%3Cr%3E4444%3C%2Fq%3E&e=%7B%22token%22%3A%22t";
         let text = request_text(broken.as_bytes(), Ok(b""), portmone);
         assert_eq!(text, "d=***&e=***");
+    }
+
+    #[test]
+    fn attributes_of_a_secret_element_are_masked_whole() {
+        let portmone = &["CARD_MASK"];
+        for xml in [
+            r#"<BILL><CARD_MASK value="444433******0000"/><BILL_ID n="7"/></BILL>"#,
+            r#"<BILL><CARD_MASK><n v="444433******0000"/></CARD_MASK></BILL>"#,
+            r#"<BILL><CARD_MASK v="444433******0000">x</CARD_MASK></BILL>"#,
+        ] {
+            let (masked, any) = mask_xml(xml, portmone).unwrap();
+            assert!(any && !masked.contains("444433"), "{masked}");
+        }
+        let (kept, _) = mask_xml(r#"<BILL><BILL_ID n="7"/></BILL>"#, portmone).unwrap();
+        assert!(kept.contains(r#"n="7""#), "{kept}");
     }
 
     #[test]

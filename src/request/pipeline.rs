@@ -1691,7 +1691,17 @@ pub fn serve_safely(
 /// answer, which is already decided (and, where the caller allows, sent).
 pub fn record(request: &Request, served: &mut Served, conns: &mut Connections, started: Instant) {
     if let Some(pending) = served.history.take() {
-        let (database, entry) = pending.finish(request);
+        // Masking reads the caller's text after the answer, outside `serve_safely`'s
+        // guard: a fault there costs the row, never the log line.
+        let Ok((database, entry)) = catch_unwind(AssertUnwindSafe(|| pending.finish(request)))
+        else {
+            served
+                .notes
+                .push("request not recorded: its text could not be masked".into());
+            let line = log_line(request, served, Local::now(), std::process::id(), started);
+            write_line(served, &line);
+            return;
+        };
         let written = match conns.after(&database) {
             Ok(conn) => history::write(conn, database.billing, &entry),
             Err(why) => Err(history::Unwritten {
