@@ -6,7 +6,7 @@
 
 use std::fmt;
 
-use chrono::{DateTime, Duration, Local, NaiveDateTime, Offset, TimeZone, Timelike};
+use chrono::{DateTime, Datelike, Duration, Local, NaiveDateTime, Offset, TimeZone, Timelike};
 
 /// Largest integer part we accept in a sum: 13 digits keeps kopecks well inside `i64` and
 /// inside `DECIMAL(16,2)`, far beyond any configured maximum.
@@ -552,8 +552,12 @@ impl TxnDate {
             return Err("txn_date must be exactly 14 digits YYYYMMDDHHMMSS".into());
         }
         match NaiveDateTime::parse_from_str(text, "%Y%m%d%H%M%S") {
-            // chrono reads second 60 as a leap second; MySQL's DATETIME has none.
-            Ok(t) if t.and_utc().timestamp_subsec_nanos() == 0 => Ok(TxnDate(t)),
+            // chrono reads second 60 as a leap second; MySQL's DATETIME has none. Nor has
+            // it years before 1000: such a date is the caller's error, not a write that
+            // fails in the database (a system may have no txn_date window to refuse it).
+            Ok(t) if t.and_utc().timestamp_subsec_nanos() == 0 && t.year() >= 1000 => {
+                Ok(TxnDate(t))
+            }
             _ => Err(format!("txn_date {text} is not a real date and time")),
         }
     }
@@ -801,6 +805,9 @@ mod tests {
             ("20261122095960", false),  // second 60 (chrono: a leap second)
             ("20261231235960", false),
             ("20261122246000", false),
+            ("00000101000000", false), // year 0: no DATETIME holds it
+            ("09991231235959", false),
+            ("10000101000000", true),
             ("2026-11-22 09:3", false),
             ("now", false), // not a test system
             ("", false),
