@@ -2046,7 +2046,6 @@ fn bench_5_protocols() {
         q
     };
     let click_complete = click_form.clone();
-    let reps = s.reps;
     // Payme's calls: a Create (booking PM<n>) or the Perform of it, JSON.
     let payme = |method: &str, i: usize| {
         format!(
@@ -2071,7 +2070,7 @@ fn bench_5_protocols() {
         )
     };
     println!(
-        "\n== protocols: paysys_check.cgi processes, each figure from {} runs (after 3 warm-up runs); {}; load before: {}",
+        "\n== protocols: paysys_check.cgi processes, each figure from {} runs (after 3 warm-up runs), round by round one process of every kind; {}; load before: {}",
         s.reps,
         exe.display(),
         load()
@@ -2246,14 +2245,15 @@ fn bench_5_protocols() {
             })),
             "<StatusCode>0</StatusCode>",
         ),
-        // The orders just booked have the ids 1.. (a fresh paysys_order, in run order).
+        // Each round books three orders, in this order: EasyPay's, Payme's, Click's; a
+        // fresh paysys_order numbers them 3i + 1, 3i + 2, 3i + 3 in round i.
         (
             "easypay confirm: pay (RSA)",
             "127.0.0.6",
             post(Box::new(move |i| {
                 confirm(&format!(
                     "<Confirm><ServiceId>1</ServiceId><PaymentId>{}</PaymentId></Confirm>",
-                    i + 1
+                    3 * i + 1
                 ))
             })),
             "<StatusCode>0</StatusCode>",
@@ -2276,21 +2276,21 @@ fn bench_5_protocols() {
             get(Box::new(move |i| click_form(800_000 + i, None))),
             "\"error\":0",
         ),
-        // The orders the Prepares booked follow EasyPay's and Payme's (reps + 3 each) in
-        // paysys_order.
         (
             "click complete: pay (MD5 sign_string)",
             "127.0.0.10",
             get(Box::new(move |i| {
-                click_complete(800_000 + i, Some(2 * (reps + 3) + i + 1))
+                click_complete(800_000 + i, Some(3 * i + 3))
             })),
             "\"error\":0",
         ),
     ];
-    let mut figures: Vec<Figures> = Vec::new();
-    for (name, caller, request, want) in &cases {
-        let mut f = Figures::new(name);
-        for i in 0..s.reps + 3 {
+    // Round by round, one process of every kind in each: whatever the machine does
+    // meanwhile (others' work, the tables growing) falls on every kind alike, not on the
+    // kinds that happen to run last.
+    let mut figures: Vec<Figures> = cases.iter().map(|(name, ..)| Figures::new(name)).collect();
+    for i in 0..s.reps + 3 {
+        for ((name, caller, request, want), f) in cases.iter().zip(figures.iter_mut()) {
             let (query, body) = request(i);
             let len = body
                 .as_ref()
@@ -2327,7 +2327,6 @@ fn bench_5_protocols() {
                 f.add_log_ms(&site);
             }
         }
-        figures.push(f);
     }
     println!("load after: {}\n", load());
     println!("{}", Figures::header());

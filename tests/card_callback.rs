@@ -783,38 +783,6 @@ fn a_monobank_success_older_than_a_noted_reversal_credits_nothing() {
     assert_ne!(state(&ab.db, o.id).0, "paid");
 }
 
-/// The general log's commands from byte `from` on that the server answers (`Query`,
-/// `Prepare`, `Execute`: round trips), as `(command, argument)`; and the log's size.
-fn general_log_since(log: &std::path::Path, from: u64) -> (Vec<(String, String)>, u64) {
-    // The server writes each entry as it comes; wait until the file stops growing.
-    let mut size = std::fs::metadata(log).map(|m| m.len()).unwrap_or(0);
-    for _ in 0..20 {
-        std::thread::sleep(std::time::Duration::from_millis(50));
-        let now = std::fs::metadata(log).map(|m| m.len()).unwrap_or(0);
-        if now == size {
-            break;
-        }
-        size = now;
-    }
-    let text = std::fs::read(log).unwrap_or_default();
-    let start = (from as usize).min(text.len());
-    let entries = String::from_utf8_lossy(&text[start..])
-        .lines()
-        .filter_map(|line| {
-            // "[time]\t    <id> <Command>\t<argument>"
-            let parts: Vec<&str> = line.split('\t').collect();
-            parts.iter().enumerate().find_map(|(i, part)| {
-                let (id, command) = part.trim().split_once(' ')?;
-                id.parse::<u64>().ok()?;
-                let command = command.trim();
-                matches!(command, "Query" | "Prepare" | "Execute")
-                    .then(|| (command.to_string(), parts[i + 1..].join(" ")))
-            })
-        })
-        .collect();
-    (entries, text.len() as u64)
-}
-
 /// On NoDeny a card callback sends the database no more statements than a terminal's pay:
 /// the order is read, checked and locked by the pay's own first statement (MariaDB 10.5
 /// and later), not by a read before it. Both as CGI processes, counted in the general log
@@ -842,12 +810,12 @@ fn a_callback_costs_no_more_statements_than_a_terminals_pay_on_nodeny() {
         liqpay_system("account = \"payment_code\"")
     ));
     let log = server.dir().join("data/general.log");
-    let (_, at) = general_log_since(&log, 0);
+    let (_, at) = common::mariadb::general_log_since(&log, 0);
     let a = site.get(&common::pay_query("5001", "59071", "10.00"));
     assert_eq!(a.result(), 0, "{a:?}");
-    let (pay, _) = general_log_since(&log, at);
+    let (pay, _) = common::mariadb::general_log_since(&log, at);
     let o = new_order(&db, "liqpay", "59071", "10.00", "10.00");
-    let (_, at) = general_log_since(&log, 0);
+    let (_, at) = common::mariadb::general_log_since(&log, 0);
     let body = liqpay_callback(&o.order_id, "success", "10.00", "UAH", PRIVATE_KEY);
     let a = post(
         &site.config_path(),
@@ -857,16 +825,10 @@ fn a_callback_costs_no_more_statements_than_a_terminals_pay_on_nodeny() {
         body.as_bytes(),
     );
     assert_eq!(a.status, 200, "{a:?}");
-    let (callback, _) = general_log_since(&log, at);
+    let (callback, _) = common::mariadb::general_log_since(&log, at);
     assert_eq!(db.pays(), 2, "both paid");
     assert_eq!(state(&db, o.id).0, "paid");
-    let listing = |entries: &[(String, String)]| {
-        entries
-            .iter()
-            .map(|(c, a)| format!("  {c} {}", a.chars().take(100).collect::<String>()))
-            .collect::<Vec<_>>()
-            .join("\n")
-    };
+    let listing = common::mariadb::listing;
     println!(
         "{version}: pay {} statements, callback {}\npay:\n{}\ncallback:\n{}",
         pay.len(),
@@ -874,14 +836,7 @@ fn a_callback_costs_no_more_statements_than_a_terminals_pay_on_nodeny() {
         listing(&pay),
         listing(&callback)
     );
-    let mariadb_10_5 = version.contains("MariaDB")
-        && version
-            .split('.')
-            .take(2)
-            .map(|p| p.parse::<u32>().unwrap_or(0))
-            .collect::<Vec<_>>()
-            >= vec![10, 5];
-    if !mariadb_10_5 {
+    if !common::mariadb::takes_insert_returning(&version) {
         eprintln!(
             "skipped: {version} has no INSERT ... RETURNING, a callback reads its order first"
         );

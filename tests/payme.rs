@@ -506,3 +506,105 @@ fn hostile_requests_are_refused_before_the_database() {
     assert!(log.contains("result=-32504"), "{log}");
     assert!(!log.contains(KEY), "the key never reaches the log: {log}");
 }
+
+/// A Perform sends the database no more statements than a terminal's pay of the same
+/// billing: the order is read, checked and locked by the pay's own first statement
+/// (MariaDB 10.5 and later), not by a read before it. On ABillS, as CGI processes, counted
+/// in the general log of a private server (nobody else's statements), prepares included.
+/// A Perform the long way must take — the limits raised since the Create — is still
+/// refused as it was.
+#[test]
+fn a_perform_costs_no_more_statements_than_a_terminals_pay() {
+    let Some(server) = common::mariadb::PrivateServer::start(
+        "payme_statements",
+        &["--general-log=1", "--general-log-file=general.log"],
+    )
+    .unwrap_or_else(|e| panic!("{e}")) else {
+        return;
+    };
+    let version: String = server
+        .conn()
+        .query_first("SELECT @@version")
+        .unwrap()
+        .unwrap();
+    let systems = |min_sum: &str| {
+        abills::system("osmp", &["192.0.2.7"], "account = \"login\"") + &payme_system(min_sum)
+    };
+    let a = Abills::on(
+        TestDb::on_server(&server.url(), &abills::fixture()),
+        &systems("1.00"),
+    );
+    let log = server.dir().join("data/general.log");
+    let before = a.deposit(1);
+    let (_, at) = common::mariadb::general_log_since(&log, 0);
+    let r = a.get_from("192.0.2.7", &common::pay_query("7001", "test1", "10.00"));
+    assert_eq!(r.result(), 0, "{r:?}");
+    let (pay, _) = common::mariadb::general_log_since(&log, at);
+    let account = json!({"login": "test1"});
+    for id in ["pm-statements-1", "pm-statements-2"] {
+        let create = json!({"id": id, "time": now_ms(), "amount": 1000, "account": account});
+        assert_eq!(
+            call(&a.site, "CreateTransaction", create)["result"]["state"],
+            1
+        );
+    }
+    let (_, at) = common::mariadb::general_log_since(&log, 0);
+    let v = call(
+        &a.site,
+        "PerformTransaction",
+        json!({"id": "pm-statements-1"}),
+    );
+    let (perform, _) = common::mariadb::general_log_since(&log, at);
+    assert_eq!(v["result"]["state"], 2, "{v}");
+    assert!(v["result"]["perform_time"].as_i64().unwrap_or(0) > 0, "{v}");
+    assert_eq!(
+        call(
+            &a.site,
+            "CheckTransaction",
+            json!({"id": "pm-statements-1"})
+        )["result"]["perform_time"],
+        v["result"]["perform_time"],
+        "the answer's time is the one recorded"
+    );
+    assert_eq!(cents(&a.deposit(1)) - cents(&before), 2000);
+    let listing = common::mariadb::listing;
+    println!(
+        "{version}: pay {} statements, perform {}\npay:\n{}\nperform:\n{}",
+        pay.len(),
+        perform.len(),
+        listing(&pay),
+        listing(&perform)
+    );
+    // Raised since the Create: the Perform is judged by today's limits, as always.
+    a.set_systems(&systems("50.00"));
+    let v = call(
+        &a.site,
+        "PerformTransaction",
+        json!({"id": "pm-statements-2"}),
+    );
+    assert_eq!(code(&v), -31001, "{v}");
+    assert_eq!(cents(&a.deposit(1)) - cents(&before), 2000);
+    if !common::mariadb::takes_insert_returning(&version) {
+        eprintln!(
+            "skipped: {version} has no INSERT ... RETURNING, a Perform reads its order first"
+        );
+        return;
+    }
+    assert!(
+        perform.len() <= pay.len(),
+        "a Perform sent {} statements, a terminal's pay {}:\npay:\n{}\nperform:\n{}",
+        perform.len(),
+        pay.len(),
+        listing(&pay),
+        listing(&perform)
+    );
+}
+
+/// A deposit as printed (`123.45`, `-0.50`), in kopecks.
+fn cents(text: &str) -> i64 {
+    let (units, frac) = text.split_once('.').unwrap_or((text, "0"));
+    let sign = if units.starts_with('-') { -1 } else { 1 };
+    let units: i64 = units.trim_start_matches('-').parse().expect("deposit");
+    let frac: i64 = format!("{frac:0<2}")[..2].parse().expect("deposit");
+    sign * (units * 100 + frac)
+}

@@ -26,7 +26,7 @@ use crate::billing::{Billing, Credit, Credited, Uncredit, Uncredited, Uncredited
 use crate::config::System;
 use crate::db::{server_code, ER_DUP_ENTRY, ER_LOCK_DEADLOCK};
 use crate::domain::{Amount, Domain, TxnDate, TxnId};
-use crate::outcome::{CancelOrder, Pay, Refusal};
+use crate::outcome::{CancelOrder, OrderRef, Pay, Refusal};
 
 /// How often a transaction chosen as a deadlock victim is tried again. InnoDB rolled it
 /// back whole, so trying again is safe. Pays to one subscriber at once (a bill's row, the
@@ -511,32 +511,261 @@ fn try_pay_card_order(
         }
         Err(e) => return Err(e.into()),
     };
+    let paid = credit_order(
+        tx,
+        billing,
+        &Inserted {
+            system,
+            txn_id: order.order_id,
+            row,
+            account_text: &account_text,
+            amount: &amount,
+            domain: Domain::new(domain),
+            txn_date: order.txn_date,
+            caller: order.caller,
+            params: order.params,
+            word: Some(order.word),
+            order_opened: true,
+            admits: &|_| true,
+        },
+    )?;
+    Ok(paid.map(|(prv_txn, pay)| CardPaid {
+        prv_txn,
+        pay,
+        domain: Domain::new(domain),
+        account_text,
+    }))
+}
+
+/// A confirmation of a booked order (Payme's Perform, Click's Complete, EasyPay's
+/// Confirm), to be paid straight from its order: what the request says of the order must
+/// be what was booked.
+#[derive(Clone, Copy)]
+pub struct ConfirmPay<'a> {
+    pub system: &'a System,
+    /// The order, as the request names it and what it repeats of it.
+    pub order: &'a OrderRef,
+    /// Orders of a protocol that gives them a lifetime: booked before this
+    /// (`%Y-%m-%d %H:%M:%S`) and unpaid, the order is due to be cancelled, not paid.
+    pub due_before: Option<&'a str>,
+    pub domain: Domain,
+    pub txn_date: TxnDate,
+    pub caller: Option<IpAddr>,
+    pub params: &'a [(String, String)],
+    /// Today's limits, asked of the pay the order makes before anything is credited.
+    pub admits: &'a dyn Fn(&Pay) -> bool,
+}
+
+/// A booked order paid by [`confirm_order`]: the pay as the order made it, and the order.
+#[derive(Debug, Clone)]
+pub struct Confirmed {
+    pub prv_txn: u64,
+    pub pay: Pay,
+    /// The order as it was read, [`Order::now`] being when the payment is recorded as made.
+    pub order: Order,
+}
+
+/// Pays a booked order in the statements of a terminal's pay, as [`pay_card_order`] pays a
+/// card order: the order is read, checked and locked by the pay's first statement. It
+/// commits only the plain case — an order still booked (and, with a lifetime, not due),
+/// of the order id, account and sum the request repeats, within today's limits, credited
+/// by the billing — and `Ok(None)` otherwise, everything rolled back: no such order, one
+/// named otherwise, cancelled or due, a repeat of a paid one, a billing's refusal. The
+/// caller then resolves the confirmation the long way, which reads the order first and
+/// answers each of those as it always has.
+pub fn confirm_order(
+    conn: &mut Conn,
+    billing: &dyn Billing,
+    confirm: &ConfirmPay<'_>,
+) -> Result<Option<Confirmed>, LedgerError> {
+    with_deadlock_retries(|| try_confirm_order(conn, billing, confirm))
+}
+
+fn try_confirm_order(
+    conn: &mut Conn,
+    billing: &dyn Billing,
+    confirm: &ConfirmPay<'_>,
+) -> Result<Option<Confirmed>, LedgerError> {
+    let (system, r) = (confirm.system, confirm.order);
+    // The order by our id (EasyPay's PaymentId, Click's merchant_prepare_id) or by the
+    // payment system's (Payme's id); what the request repeats of it compared exactly (the
+    // account's column ignores letter case), the sum as DECIMAL. Only the conditions the
+    // request has are sent: the driver scans every statement's text on each execution.
+    let mut sql = String::from(
+        "INSERT INTO paysys_txn (system_name, txn_id, account, subscriber_id, amount, txn_date, \
+         created, caller_ip, domain_id, prv_txn) \
+         SELECT system_name, order_id, account, 0, amount, ?, NOW(), ?, ?, id FROM paysys_order \
+         WHERE system_name = ? AND cancelled IS NULL AND state = 'booked'",
+    );
+    let mut params: Vec<mysql::Value> = vec![
+        confirm.txn_date.sql().into(),
+        confirm
+            .caller
+            .map(|ip| ip.to_string())
+            .unwrap_or_default()
+            .into(),
+        confirm.domain.id().into(),
+        system.name.as_str().into(),
+    ];
+    let mut and = |condition: &str, value: mysql::Value| {
+        sql.push_str(" AND ");
+        sql.push_str(condition);
+        params.push(value);
+    };
+    match (r.payment_id, &r.order_id) {
+        (Some(payment_id), _) => and("id = ?", payment_id.into()),
+        (None, Some(order_id)) => and("order_id = ?", order_id.as_str().into()),
+        (None, None) => return Ok(None),
+    }
+    if let Some(before) = confirm.due_before {
+        and("created >= ?", before.into());
+    }
+    if let Some(order_id) = &r.order_id {
+        and("BINARY order_id = ?", order_id.as_str().into());
+    }
+    if let Some(account) = &r.account {
+        and("BINARY account = ?", account.as_str().into());
+    }
+    if let Some(sum) = r.sum {
+        and("amount = CAST(? AS DECIMAL(16,2))", sum.to_string().into());
+    }
+    // One text column back, not six: each column of a result costs its description. Our
+    // row's prv_txn holds the order's id until the pay's last UPDATE sets it, in this same
+    // transaction, so nobody sees it; the account goes last, whatever it holds.
+    sql.push_str(
+        " FOR UPDATE RETURNING CONCAT_WS(CHAR(9), id, prv_txn, txn_id, amount, created, account)",
+    );
+    let mut tx = conn.start_transaction(TxOpts::default())?;
+    let inserted: Result<Option<String>, mysql::Error> =
+        tx.exec_first(sql, mysql::Params::Positional(params));
+    let returned = match inserted {
+        Ok(Some(returned)) => returned,
+        Ok(None) => {
+            tx.rollback()?;
+            return Ok(None);
+        }
+        Err(e) if server_code(&e) == Some(ER_DUP_ENTRY) => {
+            tx.rollback()?;
+            return Ok(None);
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let mut fields = returned.splitn(6, '\t');
+    let mut next = || fields.next().unwrap_or_default();
+    let (row, payment_id, order_id, amount, now, account_text) =
+        (next(), next(), next(), next(), next(), next());
+    let (Ok(row), Ok(payment_id), Ok(txn_id)) = (
+        row.parse::<u64>(),
+        payment_id.parse::<u64>(),
+        TxnId::parse_token(order_id),
+    ) else {
+        tx.rollback()?;
+        return Ok(None);
+    };
+    let paid = credit_order(
+        tx,
+        billing,
+        &Inserted {
+            system,
+            txn_id: &txn_id,
+            row,
+            account_text,
+            amount,
+            domain: confirm.domain,
+            txn_date: confirm.txn_date,
+            caller: confirm.caller,
+            params: confirm.params,
+            word: None,
+            order_opened: false,
+            admits: confirm.admits,
+        },
+    )?;
+    let Some((prv_txn, pay)) = paid else {
+        return Ok(None);
+    };
+    // The order as the long way would have read it, for the answer: booked and unpaid
+    // until now. When it was booked, and the payment system's time and word on it, are
+    // not read — a confirmation's answer says when it was paid (`now`), not those.
+    let order = Order {
+        payment_id,
+        order_id: order_id.to_string(),
+        account: account_text.to_string(),
+        amount: pay.sum,
+        cancelled: false,
+        created: String::new(),
+        state: "booked".into(),
+        status_at: None,
+        provider_status: String::new(),
+        now: now.to_string(),
+    };
+    Ok(Some(Confirmed {
+        prv_txn,
+        pay,
+        order,
+    }))
+}
+
+/// Our row, inserted from an order by a pay's first statement: what is left of the pay.
+struct Inserted<'a> {
+    system: &'a System,
+    txn_id: &'a TxnId,
+    /// `paysys_txn.id`.
+    row: u64,
+    /// The order's account and sum, as the row took them.
+    account_text: &'a str,
+    amount: &'a str,
+    domain: Domain,
+    txn_date: TxnDate,
+    caller: Option<IpAddr>,
+    params: &'a [(String, String)],
+    /// A card provider's word, kept on the order as it is marked paid.
+    word: Option<&'a ProviderWord>,
+    order_opened: bool,
+    /// Today's limits, asked of the pay before the billing is.
+    admits: &'a dyn Fn(&Pay) -> bool,
+}
+
+/// The rest of a pay whose row [`Inserted`] says: the billing credits the order's
+/// subscriber, our row is completed and the order marked paid by one UPDATE, COMMIT —
+/// `Some` with the prv_txn and the pay. `None`, rolled back, for anything but the plain
+/// case (an account or sum that does not parse, a pay outside today's limits, a billing's
+/// refusal, a subscriber other than the one a card order was made for, an order no longer
+/// open): the long way answers those.
+fn credit_order(
+    mut tx: Transaction<'_>,
+    billing: &dyn Billing,
+    ins: &Inserted<'_>,
+) -> Result<Option<(u64, Pay)>, LedgerError> {
+    let system = ins.system;
     let parsed = (
-        crate::domain::Account::parse_by(&account_text, &system.account),
-        Amount::parse(&amount),
+        crate::domain::Account::parse_by(ins.account_text, &system.account),
+        Amount::parse(ins.amount),
     );
     let (Ok(account), Ok(sum)) = parsed else {
         tx.rollback()?;
         return Ok(None);
     };
     let pay = Pay {
-        txn_id: order.order_id.clone(),
+        txn_id: ins.txn_id.clone(),
         account,
         sum,
-        txn_date: order.txn_date,
+        txn_date: ins.txn_date,
     };
-    let domain = Domain::new(domain);
+    if !(ins.admits)(&pay) {
+        tx.rollback()?;
+        return Ok(None);
+    }
     let credit = Credit {
         system,
         txn_id: &pay.txn_id,
         account: &pay.account,
         amount: pay.sum,
         txn_date: pay.txn_date,
-        caller: order.caller,
-        domain,
-        params: order.params,
-        txn_row: row,
-        order_opened: true,
+        caller: ins.caller,
+        domain: ins.domain,
+        params: ins.params,
+        txn_row: ins.row,
+        order_opened: ins.order_opened,
     };
     let Credited::Done {
         subscriber_id,
@@ -547,45 +776,55 @@ fn try_pay_card_order(
         tx.rollback()?;
         return Ok(None);
     };
-    let prv_txn = prv_txn.unwrap_or(row);
+    let prv_txn = prv_txn.unwrap_or(ins.row);
     // Our row completed and the order marked paid, as [`pay`] does for a booked order; the
-    // subscriber credited must be the one the order was made for, and our row keeps the
+    // subscriber credited must be the one a card order was made for, and our row keeps the
     // account as a repeat is compared with it (parsed, as the long way stores it).
-    let word = order.word;
-    tx.exec_drop(
-        "UPDATE paysys_txn t JOIN paysys_order o ON o.system_name = t.system_name \
-         AND o.order_id = t.txn_id AND o.cancelled IS NULL \
-         AND o.state NOT IN ('reversed', 'mismatch') \
-         AND (o.subscriber_id IS NULL OR o.subscriber_id = ?) \
-         SET t.account = ?, t.subscriber_id = ?, t.payment_ref = ?, t.prv_txn = ?, \
-         o.state = 'paid', o.provider_status = ?, \
-         o.provider_ref = IF(? = '' OR o.provider_ref <> '', o.provider_ref, ?), \
-         o.status_at = IFNULL(?, o.status_at), o.updated = NOW() \
-         WHERE t.id = ?",
-        (
-            subscriber_id,
-            pay.account.as_str(),
-            subscriber_id,
-            payment_ref,
-            prv_txn,
-            column_text(&word.status, 32),
-            word.provider_ref.as_str(),
-            column_text(&word.provider_ref, 64),
-            word.at.clone(),
-            row,
-        ),
-    )?;
+    match ins.word {
+        Some(word) => tx.exec_drop(
+            "UPDATE paysys_txn t JOIN paysys_order o ON o.system_name = t.system_name \
+             AND o.order_id = t.txn_id AND o.cancelled IS NULL \
+             AND o.state NOT IN ('reversed', 'mismatch') \
+             AND (o.subscriber_id IS NULL OR o.subscriber_id = ?) \
+             SET t.account = ?, t.subscriber_id = ?, t.payment_ref = ?, t.prv_txn = ?, \
+             o.state = 'paid', o.provider_status = ?, \
+             o.provider_ref = IF(? = '' OR o.provider_ref <> '', o.provider_ref, ?), \
+             o.status_at = IFNULL(?, o.status_at), o.updated = NOW() \
+             WHERE t.id = ?",
+            (
+                subscriber_id,
+                pay.account.as_str(),
+                subscriber_id,
+                payment_ref,
+                prv_txn,
+                column_text(&word.status, 32),
+                word.provider_ref.as_str(),
+                column_text(&word.provider_ref, 64),
+                word.at.clone(),
+                ins.row,
+            ),
+        )?,
+        // A booked order, locked open by the pay's first statement: nothing to check again.
+        None => tx.exec_drop(
+            "UPDATE paysys_txn t JOIN paysys_order o ON o.system_name = t.system_name \
+             AND o.order_id = t.txn_id SET t.account = ?, t.subscriber_id = ?, \
+             t.payment_ref = ?, t.prv_txn = ?, o.state = 'paid', o.updated = NOW() \
+             WHERE t.id = ?",
+            (
+                pay.account.as_str(),
+                subscriber_id,
+                payment_ref,
+                prv_txn,
+                ins.row,
+            ),
+        )?,
+    }
     if tx.affected_rows() == 0 {
         tx.rollback()?;
         return Ok(None);
     }
     commit(tx)?;
-    Ok(Some(CardPaid {
-        prv_txn,
-        pay,
-        domain,
-        account_text,
-    }))
+    Ok(Some((prv_txn, pay)))
 }
 
 /// The txn was committed before (the duplicate key said so): same payment or a conflict?

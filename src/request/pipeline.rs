@@ -653,6 +653,24 @@ fn decide(
     };
     // A confirmation or cancellation of a booked order is the pay or the cancel of that
     // order: from here on judged, paid and logged as one.
+    if let Command::Confirm(r) = &command {
+        let at_once = ConfirmAtOnce {
+            system,
+            billing,
+            config,
+            caller: request.remote_addr,
+            params: &echo.params,
+            domain,
+            now,
+            lifetime: lifetime.as_ref(),
+        };
+        if let Some((outcome, order)) = at_once.run(r, conns, notes) {
+            if lifetime.is_some() {
+                known.view = order.map(|order| order.paid_view(&order.now));
+            }
+            return outcome;
+        }
+    }
     let (command, booked, confirmed) = match &command {
         Command::Confirm(r) | Command::Unbook(r) => {
             match resolve_order(
@@ -1336,6 +1354,92 @@ fn paid_stands(order: &ledger::Order, reversed: bool) -> Outcome {
         "order {} is paid: this cancel abandons unpaid orders only, the payment stands",
         order.payment_id
     )))
+}
+
+/// A confirmation of a booked order paid in the statements of a terminal's pay
+/// ([`ledger::confirm_order`]: the order read by the pay's first statement, not before it),
+/// on a server that can (MariaDB 10.5 and later).
+struct ConfirmAtOnce<'a> {
+    system: &'a System,
+    billing: &'a dyn Billing,
+    config: &'a Config,
+    caller: Option<IpAddr>,
+    params: &'a [(String, String)],
+    domain: Domain,
+    now: DateTime<Local>,
+    lifetime: Option<&'a Lifetime>,
+}
+
+impl ConfirmAtOnce<'_> {
+    /// `Some` with the outcome (and the order, when it was paid now) when it was paid so
+    /// or the database failed; `None` to resolve the confirmation the long way
+    /// ([`resolve_order`]), which reads the order first: every confirmation that is not
+    /// the plain pay of a booked order as booked, and a `[hooks] before_payment`, which is
+    /// asked before the pay.
+    fn run(
+        &self,
+        r: &OrderRef,
+        conns: &mut Connections,
+        notes: &mut Vec<String>,
+    ) -> Option<(Outcome, Option<ledger::Order>)> {
+        let config = self.config;
+        if config.hooks.before_payment.is_some() {
+            return None;
+        }
+        let (conn, node) = match conns.get_on(&config.database, db::Use::Write) {
+            Ok(reached) => reached,
+            Err(why) => return Some((Outcome::Failed(Fault::DatabaseWrite(why)), None)),
+        };
+        if !node.returning {
+            return None;
+        }
+        let cluster = node.cluster;
+        let (system, now) = (self.system, self.now);
+        // The order was judged by today's limits when it was booked, and is judged again
+        // as the pay it makes, as the long way does (policy::check of that pay).
+        let admits = |pay: &Pay| policy::check(system, &Command::Pay(pay.clone()), &now).is_ok();
+        let confirm = ledger::ConfirmPay {
+            system,
+            order: r,
+            due_before: self.lifetime.map(|l| l.before.as_str()),
+            domain: self.domain,
+            txn_date: TxnDate::received(now.naive_local()),
+            caller: self.caller,
+            params: self.params,
+            admits: &admits,
+        };
+        let confirmed = match ledger::confirm_order(conn, self.billing, &confirm) {
+            Ok(Some(confirmed)) => confirmed,
+            Ok(None) => return None,
+            Err(e) => return Some((ledger_fault(e, cluster), None)),
+        };
+        let job = Job {
+            billing: self.billing,
+            system,
+            caller: self.caller,
+            domain: self.domain,
+            params: self.params,
+            hooks: &config.hooks,
+            booked: None,
+            word: None,
+            pinned: None,
+            created: None,
+            lifetime: None,
+        };
+        job.after_payment(
+            &confirmed.pay,
+            confirmed.prv_txn,
+            conns,
+            &config.database,
+            notes,
+        );
+        let outcome = Outcome::Paid {
+            prv_txn: confirmed.prv_txn,
+            sum: confirmed.pay.sum,
+            repeat: false,
+        };
+        Some((outcome, Some(confirmed.order)))
+    }
 }
 
 /// A card provider's success paid in the statements of a terminal's pay

@@ -283,3 +283,55 @@ fn free_port() -> Result<u16, String> {
         .map(|a| a.port())
         .map_err(|e| format!("no free port on 127.0.0.1: {e}"))
 }
+
+/// The general log's commands from byte `from` on that the server answers (`Query`,
+/// `Prepare`, `Execute`: round trips), as `(command, argument)`; and the log's size.
+pub fn general_log_since(log: &std::path::Path, from: u64) -> (Vec<(String, String)>, u64) {
+    // The server writes each entry as it comes; wait until the file stops growing.
+    let mut size = std::fs::metadata(log).map(|m| m.len()).unwrap_or(0);
+    for _ in 0..20 {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        let now = std::fs::metadata(log).map(|m| m.len()).unwrap_or(0);
+        if now == size {
+            break;
+        }
+        size = now;
+    }
+    let text = std::fs::read(log).unwrap_or_default();
+    let start = (from as usize).min(text.len());
+    let entries = String::from_utf8_lossy(&text[start..])
+        .lines()
+        .filter_map(|line| {
+            // "[time]\t    <id> <Command>\t<argument>"
+            let parts: Vec<&str> = line.split('\t').collect();
+            parts.iter().enumerate().find_map(|(i, part)| {
+                let (id, command) = part.trim().split_once(' ')?;
+                id.parse::<u64>().ok()?;
+                let command = command.trim();
+                matches!(command, "Query" | "Prepare" | "Execute")
+                    .then(|| (command.to_string(), parts[i + 1..].join(" ")))
+            })
+        })
+        .collect();
+    (entries, text.len() as u64)
+}
+
+/// Statements as [`general_log_since`] reads them, one line each, for a failure message.
+pub fn listing(entries: &[(String, String)]) -> String {
+    entries
+        .iter()
+        .map(|(c, a)| format!("  {c} {}", a.chars().take(100).collect::<String>()))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// Whether a server of `@@version` takes `INSERT … RETURNING` (MariaDB 10.5 and later).
+pub fn takes_insert_returning(version: &str) -> bool {
+    version.contains("MariaDB")
+        && version
+            .split('.')
+            .take(2)
+            .map(|p| p.parse::<u32>().unwrap_or(0))
+            .collect::<Vec<_>>()
+            >= vec![10, 5]
+}
