@@ -3206,39 +3206,6 @@ fn concurrent(threads: usize, n: usize, one: &(dyn Fn(usize) -> bool + Sync)) ->
     )
 }
 
-/// The statements a server's general log received while `f` ran (the log read from byte
-/// `from`): `(connection id, command, argument)`; the log's size after.
-fn general_log_since(log: &Path, from: u64) -> (Vec<(u64, String, String)>, u64) {
-    // The server writes each entry as it comes; wait until the file stops growing.
-    let mut size = std::fs::metadata(log).map(|m| m.len()).unwrap_or(0);
-    for _ in 0..20 {
-        std::thread::sleep(Duration::from_millis(50));
-        let now = std::fs::metadata(log).map(|m| m.len()).unwrap_or(0);
-        if now == size {
-            break;
-        }
-        size = now;
-    }
-    let text = std::fs::read(log).unwrap_or_default();
-    let start = (from as usize).min(text.len());
-    let entries = String::from_utf8_lossy(&text[start..])
-        .lines()
-        .filter_map(|line| {
-            // "[time]\t    <id> <Command>\t<argument>"
-            let parts: Vec<&str> = line.split('\t').collect();
-            parts.iter().enumerate().find_map(|(i, part)| {
-                let (id, command) = part.trim().split_once(' ')?;
-                let id = id.parse::<u64>().ok()?;
-                let command = command.trim();
-                (!command.is_empty()
-                    && command.chars().all(|c| c.is_ascii_alphabetic() || c == ' '))
-                .then(|| (id, command.to_string(), parts[i + 1..].join(" ")))
-            })
-        })
-        .collect();
-    (entries, text.len() as u64)
-}
-
 /// Round trips of one request from the general log's entries: statements (`Query`,
 /// `Prepare`, `Execute`, `Init DB`; `Close stmt` and `Quit` get no answer) and connects.
 fn round_trips(entries: &[(u64, String, String)]) -> (usize, usize, BTreeMap<String, usize>) {
@@ -3443,7 +3410,7 @@ fn bench_8_card_callback() {
         // Warm-up: the persistent worker's connection made, its statements prepared.
         assert!(fcgi_osmp_pay(&responder, &b, &date));
         assert!(fcgi_callback(&responder, &b.next_order()));
-        let (_, mut at) = general_log_since(&log, 0);
+        let (_, mut at) = common::mariadb::general_log_entries(&log, 0);
         for mode in ["CGI", "persistent"] {
             for request in ["osmp pay", "liqpay callback"] {
                 match (mode, request) {
@@ -3452,7 +3419,7 @@ fn bench_8_card_callback() {
                     (_, "osmp pay") => assert!(fcgi_osmp_pay(&responder, &b, &date)),
                     _ => assert!(fcgi_callback(&responder, &b.next_order())),
                 }
-                let (entries, end) = general_log_since(&log, at);
+                let (entries, end) = common::mariadb::general_log_entries(&log, at);
                 at = end;
                 let (answered, connects, by) = round_trips(&entries);
                 let by: Vec<String> = by.iter().map(|(c, n)| format!("{c} {n}")).collect();
@@ -3849,7 +3816,7 @@ fn bench_9_statement() {
     );
     println!("| run | statements | per row read | by command |");
     println!("|---|---:|---:|---|");
-    let (_, mut at) = general_log_since(&general, 0);
+    let (_, mut at) = common::mariadb::general_log_entries(&general, 0);
     let mut listings = Vec::new();
     for (what, extra) in [
         ("dry run", &["--dry-run"][..]),
@@ -3860,7 +3827,7 @@ fn bench_9_statement() {
             .out
             .join(format!("statement-trips-{}.out", what.replace(' ', "-")));
         statement_import(&s, &psite, &file, extra, &listing);
-        let (entries, end) = general_log_since(&general, at);
+        let (entries, end) = common::mariadb::general_log_entries(&general, at);
         at = end;
         let (answered, connects, by) = round_trips(&entries);
         let by: Vec<String> = by.iter().map(|(c, k)| format!("{c} {k}")).collect();

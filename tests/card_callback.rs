@@ -789,19 +789,10 @@ fn a_monobank_success_older_than_a_noted_reversal_credits_nothing() {
 /// of a private server (nobody else's statements), prepares included.
 #[test]
 fn a_callback_costs_no_more_statements_than_a_terminals_pay_on_nodeny() {
-    let Some(server) = common::mariadb::PrivateServer::start(
-        "card_statements",
-        &["--general-log=1", "--general-log-file=general.log"],
-    )
-    .unwrap_or_else(|e| panic!("{e}")) else {
+    let Some(logged) = common::mariadb::Logged::start("card_statements") else {
         return;
     };
-    let version: String = server
-        .conn()
-        .query_first("SELECT @@version")
-        .unwrap()
-        .unwrap();
-    let db = TestDb::new_on(&server.url());
+    let db = TestDb::new_on(&logged.server.url());
     let site = common::Site::new(&db.url, "");
     site.write_config(&format!(
         "[database]\nurl = \"{}\"\nbilling = \"nodeny\"\n\n[log]\nfile = \"var/log/paysys_check.log\"\n\n\
@@ -809,47 +800,24 @@ fn a_callback_costs_no_more_statements_than_a_terminals_pay_on_nodeny() {
         db.url,
         liqpay_system("account = \"payment_code\"")
     ));
-    let log = server.dir().join("data/general.log");
-    let (_, at) = common::mariadb::general_log_since(&log, 0);
-    let a = site.get(&common::pay_query("5001", "59071", "10.00"));
+    let (pay, a) = logged.statements(|| site.get(&common::pay_query("5001", "59071", "10.00")));
     assert_eq!(a.result(), 0, "{a:?}");
-    let (pay, _) = common::mariadb::general_log_since(&log, at);
     let o = new_order(&db, "liqpay", "59071", "10.00", "10.00");
-    let (_, at) = common::mariadb::general_log_since(&log, 0);
     let body = liqpay_callback(&o.order_id, "success", "10.00", "UAH", PRIVATE_KEY);
-    let a = post(
-        &site.config_path(),
-        "liqpay",
-        "203.0.113.9",
-        "application/x-www-form-urlencoded",
-        body.as_bytes(),
-    );
+    let (callback, a) = logged.statements(|| {
+        post(
+            &site.config_path(),
+            "liqpay",
+            "203.0.113.9",
+            "application/x-www-form-urlencoded",
+            body.as_bytes(),
+        )
+    });
     assert_eq!(a.status, 200, "{a:?}");
-    let (callback, _) = common::mariadb::general_log_since(&log, at);
     assert_eq!(db.pays(), 2, "both paid");
     assert_eq!(state(&db, o.id).0, "paid");
+    logged.assert_no_more("a callback", &pay, &callback);
     let listing = common::mariadb::listing;
-    println!(
-        "{version}: pay {} statements, callback {}\npay:\n{}\ncallback:\n{}",
-        pay.len(),
-        callback.len(),
-        listing(&pay),
-        listing(&callback)
-    );
-    if !common::mariadb::takes_insert_returning(&version) {
-        eprintln!(
-            "skipped: {version} has no INSERT ... RETURNING, a callback reads its order first"
-        );
-        return;
-    }
-    assert!(
-        callback.len() <= pay.len(),
-        "a callback sent {} statements, a terminal's pay {}:\npay:\n{}\ncallback:\n{}",
-        callback.len(),
-        pay.len(),
-        listing(&pay),
-        listing(&callback)
-    );
     assert!(
         !callback
             .iter()

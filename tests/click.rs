@@ -403,31 +403,20 @@ fn hostile_requests_are_refused_before_the_database() {
 /// since the Prepare — are still refused as they were.
 #[test]
 fn a_complete_costs_no_more_statements_than_a_terminals_pay() {
-    let Some(server) = common::mariadb::PrivateServer::start(
-        "click_statements",
-        &["--general-log=1", "--general-log-file=general.log"],
-    )
-    .unwrap_or_else(|e| panic!("{e}")) else {
+    let Some(logged) = common::mariadb::Logged::start("click_statements") else {
         return;
     };
-    let version: String = server
-        .conn()
-        .query_first("SELECT @@version")
-        .unwrap()
-        .unwrap();
     let systems = |min_sum: &str| {
         abills::system("osmp", &["192.0.2.7"], "account = \"login\"") + &click_system(min_sum)
     };
     let a = Abills::on(
-        TestDb::on_server(&server.url(), &abills::fixture()),
+        TestDb::on_server(&logged.server.url(), &abills::fixture()),
         &systems("1.00"),
     );
-    let log = server.dir().join("data/general.log");
     let deposit = a.deposit(1);
-    let (_, at) = common::mariadb::general_log_since(&log, 0);
-    let r = a.get_from("192.0.2.7", &common::pay_query("7001", "test1", "10.00"));
+    let (pay, r) =
+        logged.statements(|| a.get_from("192.0.2.7", &common::pay_query("7001", "test1", "10.00")));
     assert_eq!(r.result(), 0, "{r:?}");
-    let (pay, _) = common::mariadb::general_log_since(&log, at);
     let paid = a.deposit(1);
     assert_ne!(paid, deposit);
     let mut prepared = Vec::new();
@@ -440,23 +429,10 @@ fn a_complete_costs_no_more_statements_than_a_terminals_pay() {
     let other_case = complete("900002", "TEST1", "10.00", &prepared[1], "0");
     assert_eq!(error(&post_to(&a.site, &other_case, "127.0.0.1")), -6);
     assert_eq!(a.deposit(1), paid);
-    let (_, at) = common::mariadb::general_log_since(&log, 0);
-    let r = post_to(
-        &a.site,
-        &complete("900001", "test1", "10.00", &prepared[0], "0"),
-        "127.0.0.1",
-    );
-    let (confirm, _) = common::mariadb::general_log_since(&log, at);
+    let body = complete("900001", "test1", "10.00", &prepared[0], "0");
+    let (confirm, r) = logged.statements(|| post_to(&a.site, &body, "127.0.0.1"));
     assert_eq!(error(&r), 0, "{r:?}");
     assert_ne!(a.deposit(1), paid, "credited");
-    let listing = common::mariadb::listing;
-    println!(
-        "{version}: pay {} statements, complete {}\npay:\n{}\ncomplete:\n{}",
-        pay.len(),
-        confirm.len(),
-        listing(&pay),
-        listing(&confirm)
-    );
     // Raised since the Prepare: the Complete is judged by today's limits, as always.
     let credited = a.deposit(1);
     a.set_systems(&systems("50.00"));
@@ -467,18 +443,5 @@ fn a_complete_costs_no_more_statements_than_a_terminals_pay() {
     );
     assert_eq!(error(&r), -2, "{r:?}");
     assert_eq!(a.deposit(1), credited);
-    if !common::mariadb::takes_insert_returning(&version) {
-        eprintln!(
-            "skipped: {version} has no INSERT ... RETURNING, a Complete reads its order first"
-        );
-        return;
-    }
-    assert!(
-        confirm.len() <= pay.len(),
-        "a Complete sent {} statements, a terminal's pay {}:\npay:\n{}\ncomplete:\n{}",
-        confirm.len(),
-        pay.len(),
-        listing(&pay),
-        listing(&confirm)
-    );
+    logged.assert_no_more("a Complete", &pay, &confirm);
 }

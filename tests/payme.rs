@@ -515,31 +515,20 @@ fn hostile_requests_are_refused_before_the_database() {
 /// refused as it was.
 #[test]
 fn a_perform_costs_no_more_statements_than_a_terminals_pay() {
-    let Some(server) = common::mariadb::PrivateServer::start(
-        "payme_statements",
-        &["--general-log=1", "--general-log-file=general.log"],
-    )
-    .unwrap_or_else(|e| panic!("{e}")) else {
+    let Some(logged) = common::mariadb::Logged::start("payme_statements") else {
         return;
     };
-    let version: String = server
-        .conn()
-        .query_first("SELECT @@version")
-        .unwrap()
-        .unwrap();
     let systems = |min_sum: &str| {
         abills::system("osmp", &["192.0.2.7"], "account = \"login\"") + &payme_system(min_sum)
     };
     let a = Abills::on(
-        TestDb::on_server(&server.url(), &abills::fixture()),
+        TestDb::on_server(&logged.server.url(), &abills::fixture()),
         &systems("1.00"),
     );
-    let log = server.dir().join("data/general.log");
     let before = a.deposit(1);
-    let (_, at) = common::mariadb::general_log_since(&log, 0);
-    let r = a.get_from("192.0.2.7", &common::pay_query("7001", "test1", "10.00"));
+    let (pay, r) =
+        logged.statements(|| a.get_from("192.0.2.7", &common::pay_query("7001", "test1", "10.00")));
     assert_eq!(r.result(), 0, "{r:?}");
-    let (pay, _) = common::mariadb::general_log_since(&log, at);
     let account = json!({"login": "test1"});
     for id in ["pm-statements-1", "pm-statements-2"] {
         let create = json!({"id": id, "time": now_ms(), "amount": 1000, "account": account});
@@ -548,13 +537,13 @@ fn a_perform_costs_no_more_statements_than_a_terminals_pay() {
             1
         );
     }
-    let (_, at) = common::mariadb::general_log_since(&log, 0);
-    let v = call(
-        &a.site,
-        "PerformTransaction",
-        json!({"id": "pm-statements-1"}),
-    );
-    let (perform, _) = common::mariadb::general_log_since(&log, at);
+    let (perform, v) = logged.statements(|| {
+        call(
+            &a.site,
+            "PerformTransaction",
+            json!({"id": "pm-statements-1"}),
+        )
+    });
     assert_eq!(v["result"]["state"], 2, "{v}");
     assert!(v["result"]["perform_time"].as_i64().unwrap_or(0) > 0, "{v}");
     assert_eq!(
@@ -567,14 +556,6 @@ fn a_perform_costs_no_more_statements_than_a_terminals_pay() {
         "the answer's time is the one recorded"
     );
     assert_eq!(cents(&a.deposit(1)) - cents(&before), 2000);
-    let listing = common::mariadb::listing;
-    println!(
-        "{version}: pay {} statements, perform {}\npay:\n{}\nperform:\n{}",
-        pay.len(),
-        perform.len(),
-        listing(&pay),
-        listing(&perform)
-    );
     // Raised since the Create: the Perform is judged by today's limits, as always.
     a.set_systems(&systems("50.00"));
     let v = call(
@@ -584,20 +565,7 @@ fn a_perform_costs_no_more_statements_than_a_terminals_pay() {
     );
     assert_eq!(code(&v), -31001, "{v}");
     assert_eq!(cents(&a.deposit(1)) - cents(&before), 2000);
-    if !common::mariadb::takes_insert_returning(&version) {
-        eprintln!(
-            "skipped: {version} has no INSERT ... RETURNING, a Perform reads its order first"
-        );
-        return;
-    }
-    assert!(
-        perform.len() <= pay.len(),
-        "a Perform sent {} statements, a terminal's pay {}:\npay:\n{}\nperform:\n{}",
-        perform.len(),
-        pay.len(),
-        listing(&pay),
-        listing(&perform)
-    );
+    logged.assert_no_more("a Perform", &pay, &perform);
 }
 
 /// A deposit as printed (`123.45`, `-0.50`), in kopecks.

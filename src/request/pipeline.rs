@@ -794,7 +794,33 @@ struct Job<'a> {
     lifetime: Option<&'a Lifetime>,
 }
 
-impl Job<'_> {
+impl<'a> Job<'a> {
+    /// The job of a payment its order's own statements made (a card callback's, a
+    /// confirmation's: [`ledger::pay_card_order`], [`ledger::confirm_order`]), for what
+    /// follows it: the commands after a payment.
+    fn paid(
+        billing: &'a dyn Billing,
+        system: &'a System,
+        caller: Option<IpAddr>,
+        domain: Domain,
+        params: &'a [(String, String)],
+        config: &'a Config,
+    ) -> Job<'a> {
+        Job {
+            billing,
+            system,
+            caller,
+            domain,
+            params,
+            hooks: &config.hooks,
+            booked: None,
+            word: None,
+            pinned: None,
+            created: None,
+            lifetime: None,
+        }
+    }
+
     /// [`Job::execute`], and what follows it: a card order's pay the billing refused holds
     /// the order (`settled_order`: the money is taken), and a payment committed now — never
     /// a repeat — runs the commands after a payment.
@@ -1413,20 +1439,15 @@ impl ConfirmAtOnce<'_> {
             Ok(None) => return None,
             Err(e) => return Some((ledger_fault(e, cluster), None)),
         };
-        let job = Job {
-            billing: self.billing,
+        Job::paid(
+            self.billing,
             system,
-            caller: self.caller,
-            domain: self.domain,
-            params: self.params,
-            hooks: &config.hooks,
-            booked: None,
-            word: None,
-            pinned: None,
-            created: None,
-            lifetime: None,
-        };
-        job.after_payment(
+            self.caller,
+            self.domain,
+            self.params,
+            config,
+        )
+        .after_payment(
             &confirmed.pay,
             confirmed.prv_txn,
             conns,
@@ -1495,20 +1516,13 @@ fn pay_at_once(
     };
     echo.account = paid.account_text.clone();
     echo.command = PAY.into();
-    let job = Job {
-        billing,
-        system,
-        caller,
-        domain: paid.domain,
-        params: &echo.params,
-        hooks: &config.hooks,
-        booked: None,
-        word: None,
-        pinned: None,
-        created: None,
-        lifetime: None,
-    };
-    job.after_payment(&paid.pay, paid.prv_txn, conns, &config.database, notes);
+    Job::paid(billing, system, caller, paid.domain, &echo.params, config).after_payment(
+        &paid.pay,
+        paid.prv_txn,
+        conns,
+        &config.database,
+        notes,
+    );
     Some(Outcome::Paid {
         prv_txn: paid.prv_txn,
         sum: paid.pay.sum,

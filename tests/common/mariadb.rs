@@ -284,20 +284,20 @@ fn free_port() -> Result<u16, String> {
         .map_err(|e| format!("no free port on 127.0.0.1: {e}"))
 }
 
-/// The general log's commands from byte `from` on that the server answers (`Query`,
-/// `Prepare`, `Execute`: round trips), as `(command, argument)`; and the log's size.
-pub fn general_log_since(log: &std::path::Path, from: u64) -> (Vec<(String, String)>, u64) {
+/// Every entry the server's general log received from byte `from` on: `(connection id,
+/// command, argument)`; and the log's size.
+pub fn general_log_entries(log: &Path, from: u64) -> (Vec<(u64, String, String)>, u64) {
     // The server writes each entry as it comes; wait until the file stops growing.
-    let mut size = std::fs::metadata(log).map(|m| m.len()).unwrap_or(0);
+    let mut size = fs::metadata(log).map(|m| m.len()).unwrap_or(0);
     for _ in 0..20 {
-        std::thread::sleep(std::time::Duration::from_millis(50));
-        let now = std::fs::metadata(log).map(|m| m.len()).unwrap_or(0);
+        std::thread::sleep(Duration::from_millis(50));
+        let now = fs::metadata(log).map(|m| m.len()).unwrap_or(0);
         if now == size {
             break;
         }
         size = now;
     }
-    let text = std::fs::read(log).unwrap_or_default();
+    let text = fs::read(log).unwrap_or_default();
     let start = (from as usize).min(text.len());
     let entries = String::from_utf8_lossy(&text[start..])
         .lines()
@@ -306,14 +306,85 @@ pub fn general_log_since(log: &std::path::Path, from: u64) -> (Vec<(String, Stri
             let parts: Vec<&str> = line.split('\t').collect();
             parts.iter().enumerate().find_map(|(i, part)| {
                 let (id, command) = part.trim().split_once(' ')?;
-                id.parse::<u64>().ok()?;
+                let id = id.parse::<u64>().ok()?;
                 let command = command.trim();
-                matches!(command, "Query" | "Prepare" | "Execute")
-                    .then(|| (command.to_string(), parts[i + 1..].join(" ")))
+                (!command.is_empty()
+                    && command.chars().all(|c| c.is_ascii_alphabetic() || c == ' '))
+                .then(|| (id, command.to_string(), parts[i + 1..].join(" ")))
             })
         })
         .collect();
     (entries, text.len() as u64)
+}
+
+/// The general log's commands from byte `from` on that the server answers (`Query`,
+/// `Prepare`, `Execute`: round trips), as `(command, argument)`; and the log's size.
+pub fn general_log_since(log: &Path, from: u64) -> (Vec<(String, String)>, u64) {
+    let (entries, size) = general_log_entries(log, from);
+    let answered = entries
+        .into_iter()
+        .filter(|(_, command, _)| matches!(command.as_str(), "Query" | "Prepare" | "Execute"))
+        .map(|(_, command, argument)| (command, argument))
+        .collect();
+    (answered, size)
+}
+
+/// A private server that writes every statement to its general log, for tests that count
+/// what a request sends: the server, its `@@version`, and [`Logged::statements`].
+pub struct Logged {
+    pub server: PrivateServer,
+    pub version: String,
+    log: PathBuf,
+}
+
+impl Logged {
+    /// `None` where [`PrivateServer::start`] skips.
+    pub fn start(tag: &str) -> Option<Logged> {
+        let server =
+            PrivateServer::start(tag, &["--general-log=1", "--general-log-file=general.log"])
+                .unwrap_or_else(|e| panic!("{e}"))?;
+        let version: String = server
+            .conn()
+            .query_first("SELECT @@version")
+            .expect("SELECT @@version")
+            .expect("a version");
+        let log = server.dir().join("data/general.log");
+        Some(Logged {
+            server,
+            version,
+            log,
+        })
+    }
+
+    /// The statements the server answered while `f` ran (see [`general_log_since`]), and
+    /// what `f` returned.
+    pub fn statements<T>(&self, f: impl FnOnce() -> T) -> (Vec<(String, String)>, T) {
+        let (_, at) = general_log_since(&self.log, 0);
+        let out = f();
+        (general_log_since(&self.log, at).0, out)
+    }
+
+    /// Prints what a terminal's `pay` and the request `what` sent, and — on a server that
+    /// takes `INSERT … RETURNING`, where `what` reads its order in the pay's first
+    /// statement — asserts that `what` sent no more statements than the pay.
+    pub fn assert_no_more(&self, what: &str, pay: &[(String, String)], sent: &[(String, String)]) {
+        let shown = format!(
+            "{what} sent {} statements, a terminal's pay {}:\npay:\n{}\n{what}:\n{}",
+            sent.len(),
+            pay.len(),
+            listing(pay),
+            listing(sent)
+        );
+        println!("{}: {shown}", self.version);
+        if !takes_insert_returning(&self.version) {
+            eprintln!(
+                "skipped: {} has no INSERT ... RETURNING, {what} reads its order first",
+                self.version
+            );
+            return;
+        }
+        assert!(sent.len() <= pay.len(), "{shown}");
+    }
 }
 
 /// Statements as [`general_log_since`] reads them, one line each, for a failure message.
