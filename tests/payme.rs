@@ -291,6 +291,46 @@ fn concurrent_creates_book_once_and_concurrent_cancels_agree() {
     assert_eq!(v["result"]["reason"], 3, "{v}");
 }
 
+/// A Perform and a Cancel of the same booked transaction sent at once, twelve times: one
+/// of two stories each time, told alike by both answers and the check after — performed
+/// then reversed (2, then -2), or cancelled unpaid (-31008, -1) — and the deposit where it
+/// began, nothing credited for a cancelled order nor left credited after a reversal.
+#[test]
+fn a_perform_racing_a_cancel_ends_one_way_and_the_money_agrees() {
+    let a = payme_abills();
+    let before = a.deposit(1);
+    let account = json!({"login": "test1"});
+    let ids: Vec<String> = (0..12).map(|i| format!("race-{i}")).collect();
+    for id in &ids {
+        let create = json!({"id": id, "time": now_ms(), "amount": 1000, "account": account});
+        assert_eq!(
+            call(&a.site, "CreateTransaction", create)["result"]["state"],
+            1
+        );
+    }
+    for id in &ids {
+        let (perform, cancel) = std::thread::scope(|s| {
+            let p = s.spawn(|| call(&a.site, "PerformTransaction", json!({"id": id})));
+            let c = s.spawn(|| call(&a.site, "CancelTransaction", json!({"id": id, "reason": 3})));
+            (p.join().unwrap(), c.join().unwrap())
+        });
+        let check = call(&a.site, "CheckTransaction", json!({"id": id}));
+        let told = (
+            perform["result"]["state"]
+                .as_i64()
+                .unwrap_or(code(&perform)),
+            cancel["result"]["state"].as_i64(),
+            check["result"]["state"].as_i64(),
+        );
+        assert!(
+            told == (2, Some(-2), Some(-2)) || told == (-31008, Some(-1), Some(-1)),
+            "{id}: {told:?}\nperform {perform}\ncancel {cancel}\n{}",
+            a.site.log()
+        );
+        assert_eq!(a.deposit(1), before, "{id}: {told:?}");
+    }
+}
+
 /// Payme's 24-character ids with the system's prefix are longer than the older ABillS's
 /// paysys_log.transaction_id: both schemas record the payment once, and a repeat finds it.
 #[test]
