@@ -561,7 +561,10 @@ pub struct ConfirmPay<'a> {
 pub struct Confirmed {
     pub prv_txn: u64,
     pub pay: Pay,
-    /// The order as it was read, [`Order::now`] being when the payment is recorded as made.
+    /// The order as its pay found it, [`Order::now`] being when the payment is recorded as
+    /// made. When it was booked and the payment system's time and word on it are not read
+    /// (`created` empty, `status_at` none): its [`Order::paid_view`] is good for what a
+    /// confirmation's answer says — the order, its sum, that and when it was paid.
     pub order: Order,
 }
 
@@ -804,12 +807,13 @@ fn credit_order(
                 ins.row,
             ),
         )?,
-        // A booked order, locked open by the pay's first statement: nothing to check again.
+        // A booked order, locked open by the pay's first statement; checked again all the
+        // same, so that anything unforeseen ends in the rollback below, not in a payment.
         None => tx.exec_drop(
             "UPDATE paysys_txn t JOIN paysys_order o ON o.system_name = t.system_name \
-             AND o.order_id = t.txn_id SET t.account = ?, t.subscriber_id = ?, \
-             t.payment_ref = ?, t.prv_txn = ?, o.state = 'paid', o.updated = NOW() \
-             WHERE t.id = ?",
+             AND o.order_id = t.txn_id AND o.cancelled IS NULL AND o.state = 'booked' \
+             SET t.account = ?, t.subscriber_id = ?, t.payment_ref = ?, t.prv_txn = ?, \
+             o.state = 'paid', o.updated = NOW() WHERE t.id = ?",
             (
                 pay.account.as_str(),
                 subscriber_id,

@@ -384,6 +384,10 @@ impl Logged {
             return;
         }
         assert!(sent.len() <= pay.len(), "{shown}");
+        assert!(
+            sent.iter().any(|(_, a)| a.contains("RETURNING")),
+            "{what} did not read its order in the pay's first statement:\n{shown}"
+        );
     }
 }
 
