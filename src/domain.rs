@@ -301,7 +301,7 @@ impl AccountKey {
 /// leaves the account as typed). `\d+(\d{8})$/$1` keeps the last eight digits.
 #[derive(Debug, Clone)]
 pub struct AccountExpr {
-    pattern: regex::Regex,
+    pattern: Pattern,
     replacement: String,
     text: String,
 }
@@ -319,8 +319,7 @@ impl AccountExpr {
                 "'{text}' is not PATTERN/REPLACEMENT (e.g. \\d+(\\d{{8}})$/$1)"
             ));
         };
-        let pattern = regex::Regex::new(pattern)
-            .map_err(|e| format!("'{pattern}' is not a regular expression: {e}"))?;
+        let pattern = Pattern::new(pattern)?;
         // Perl's $1 is regex's ${1}: braces, so that "$1x" does not read as group "1x".
         let mut rust_replacement = String::with_capacity(replacement.len() + 4);
         let mut chars = replacement.chars().peekable();
@@ -345,13 +344,101 @@ impl AccountExpr {
     }
 
     pub fn apply(&self, account: &str) -> String {
-        self.pattern
-            .replace(account, self.replacement.as_str())
-            .into_owned()
+        match self.pattern.regex() {
+            Some(r) => r.replace(account, self.replacement.as_str()).into_owned(),
+            // Too large to compile: matches nothing, so the account stays as typed.
+            None => account.to_string(),
+        }
     }
 
     pub fn as_str(&self) -> &str {
         &self.text
+    }
+
+    /// The expression's pattern, for `paysys check-config` to compile.
+    pub fn pattern(&self) -> &Pattern {
+        &self.pattern
+    }
+}
+
+/// A regular expression the admin wrote (an account rewrite, a merchant's accounts, a
+/// statement rule's purpose): its syntax checked when the config is read, compiled the
+/// first time it is used. Compiling one costs a million instructions and more where it
+/// has Unicode classes (`\d`, `\s`, `(?i)` over Cyrillic), and a CGI reads the whole config
+/// for every request: compiled as read, every system's pattern and every statement rule's
+/// was paid by every request, which uses one system's at most and no statement rule.
+#[derive(Debug, Clone)]
+pub struct Pattern {
+    text: String,
+    /// Its named groups, in order.
+    names: Vec<String>,
+    compiled: std::sync::OnceLock<Option<regex::Regex>>,
+}
+
+impl Pattern {
+    /// Checks `text` as the regex crate reads it (all but the compiled program's size, which
+    /// only compiling tells: [`Pattern::compile`]).
+    pub fn new(text: &str) -> Result<Pattern, String> {
+        let hir = regex_syntax::Parser::new()
+            .parse(text)
+            .map_err(|e| format!("'{text}' is not a regular expression: {e}"))?;
+        let mut names = Vec::new();
+        group_names(&hir, &mut names);
+        Ok(Pattern {
+            text: text.to_string(),
+            names,
+            compiled: std::sync::OnceLock::new(),
+        })
+    }
+
+    /// Whether it has a group named `name` (`(?P<account>…)`).
+    pub fn has_group(&self, name: &str) -> bool {
+        self.names.iter().any(|n| n == name)
+    }
+
+    /// The compiled expression; `None` for one too large to compile, which then matches
+    /// nothing (`paysys check-config` names it).
+    pub fn regex(&self) -> Option<&regex::Regex> {
+        self.compiled
+            .get_or_init(|| regex::Regex::new(&self.text).ok())
+            .as_ref()
+    }
+
+    /// Compiles it now, saying why it cannot be.
+    pub fn compile(&self) -> Result<&regex::Regex, String> {
+        self.regex()
+            .ok_or_else(|| match regex::Regex::new(&self.text) {
+                Err(e) => format!("'{}' cannot be compiled: {e}", self.text),
+                Ok(_) => format!("'{}' cannot be compiled", self.text),
+            })
+    }
+
+    pub fn is_match(&self, text: &str) -> bool {
+        self.regex().is_some_and(|r| r.is_match(text))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.text
+    }
+}
+
+/// The named groups of `hir`, depth first.
+fn group_names(hir: &regex_syntax::hir::Hir, names: &mut Vec<String>) {
+    use regex_syntax::hir::HirKind;
+    match hir.kind() {
+        HirKind::Capture(c) => {
+            if let Some(name) = &c.name {
+                names.push(name.to_string());
+            }
+            group_names(&c.sub, names);
+        }
+        HirKind::Repetition(r) => group_names(&r.sub, names),
+        HirKind::Concat(subs) | HirKind::Alternation(subs) => {
+            for sub in subs {
+                group_names(sub, names);
+            }
+        }
+        HirKind::Empty | HirKind::Literal(_) | HirKind::Class(_) | HirKind::Look(_) => {}
     }
 }
 
@@ -631,6 +718,24 @@ impl TxnDate {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_pattern_is_checked_when_read_and_compiled_when_used() {
+        let p = Pattern::new(r"(?i)ос\.?\s*рах\.?\s*(?P<account>\d{3,8})").expect("a pattern");
+        assert!(p.has_group("account") && !p.has_group("other"));
+        assert!(p.compiled.get().is_none(), "not compiled before it is used");
+        assert!(p.is_match("Ос. рах. 10052"));
+        assert!(p.compiled.get().is_some());
+        let err = Pattern::new("(unclosed").expect_err("a syntax error");
+        assert!(err.contains("is not a regular expression"), "{err}");
+        let err = Pattern::new(r"\p{Cyrilic}").expect_err("no such class");
+        assert!(err.contains("is not a regular expression"), "{err}");
+        // Valid syntax, too large a program: matches nothing, and says so when compiled.
+        let huge = Pattern::new(r"(?:\w{100}){100}").expect("its syntax is fine");
+        assert!(!huge.is_match("a"));
+        let err = huge.compile().expect_err("too large");
+        assert!(err.contains("cannot be compiled"), "{err}");
+    }
 
     fn now() -> NaiveDateTime {
         NaiveDateTime::parse_from_str("20261122100000", "%Y%m%d%H%M%S").unwrap()

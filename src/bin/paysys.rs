@@ -437,6 +437,32 @@ fn check_config(path: Option<PathBuf>) -> ExitCode {
                     p.line
                 );
             }
+            // Patterns are compiled when first used (domain::Pattern); here, all of them,
+            // so that one too large to compile is named now, not met by a request.
+            let patterns = c
+                .systems
+                .iter()
+                .flat_map(|s| {
+                    let expr = s.account.expr.as_ref().map(|e| e.pattern());
+                    let merchant = s.card().and_then(|card| card.merchant.accounts.as_ref());
+                    [expr, merchant]
+                        .into_iter()
+                        .flatten()
+                        .map(|p| (format!("system {}", s.name), p))
+                })
+                .chain(c.statement.rules.iter().filter_map(|r| match &r.kind {
+                    paysys::config::RuleKind::Purpose { pattern, .. }
+                    | paysys::config::RuleKind::Settlement { pattern } => {
+                        Some((format!("statement rule at {}", r.place()), pattern))
+                    }
+                    _ => None,
+                }));
+            for (place, pattern) in patterns {
+                if let Err(e) = pattern.compile() {
+                    eprintln!("paysys: config: {place}: {e}");
+                    return ExitCode::FAILURE;
+                }
+            }
             for s in c.systems.iter().filter(|s| !s.test_allow.is_empty()) {
                 println!(
                     "test     {}: test_allow callers are served in test mode (txn_date=now accepted)",

@@ -5,7 +5,7 @@
 
 use std::path::{Path, PathBuf};
 
-use regex::Regex;
+use crate::domain::Pattern;
 use toml::Value;
 
 use super::ConfigError;
@@ -16,7 +16,7 @@ pub enum RuleKind {
     /// The purpose text names the account: `purpose` is a regular expression with a named
     /// group `account`, read by the bank's `account` rule. `payer_name`: the payer's name
     /// must also match the subscriber's (surname, or a company's name).
-    Purpose { pattern: Regex, payer_name: bool },
+    Purpose { pattern: Pattern, payer_name: bool },
     /// A payer code (ЄДРПОУ, РНОКПП, БИН/ИИН) that always pays for one account.
     PayerCode { code: String, account: String },
     /// A payer code looked up in the billing's own fields (ABillS: the company's `edrpou`
@@ -24,7 +24,7 @@ pub enum RuleKind {
     PayerCodeInBilling,
     /// A payment network's lump sum (`purpose` matches): settles payments already credited
     /// one by one, so it is listed for `paysys reconcile` and never credited.
-    Settlement { pattern: Regex },
+    Settlement { pattern: Pattern },
 }
 
 /// One `[[statement.rule]]`.
@@ -128,10 +128,7 @@ pub(super) fn rule(
             ))),
         }
     };
-    let regex = |text: &str| {
-        Regex::new(text)
-            .map_err(|e| invalid(format!("purpose '{text}' is not a regular expression: {e}")))
-    };
+    let regex = |text: &str| Pattern::new(text).map_err(|e| invalid(format!("purpose {e}")));
     let bank = text("bank")?;
     let purpose = text("purpose")?;
     let payer_code = text("payer_code")?;
@@ -162,7 +159,7 @@ pub(super) fn rule(
                 ));
             }
             let pattern = regex(&p)?;
-            if !pattern.capture_names().any(|n| n == Some("account")) {
+            if !pattern.has_group("account") {
                 return Err(invalid(format!(
                     "purpose '{p}' has no group named account: write (?P<account>\\d+) where the account is"
                 )));

@@ -60,6 +60,9 @@ pub fn decide_after<'r>(
                 payer_name,
             } => {
                 let mut accounts: Vec<String> = Vec::new();
+                let Some(pattern) = pattern.regex() else {
+                    continue;
+                };
                 for caps in pattern.captures_iter(&row.purpose) {
                     if let Some(m) = caps.name("account") {
                         let text = m.as_str().trim().to_string();

@@ -118,14 +118,14 @@ pub struct CardSettings {
 #[derive(Debug, Clone, Default)]
 pub struct Merchant {
     pub groups: Vec<u32>,
-    pub accounts: Option<regex::Regex>,
+    pub accounts: Option<crate::domain::Pattern>,
 }
 
 impl PartialEq for Merchant {
     fn eq(&self, other: &Self) -> bool {
         self.groups == other.groups
-            && self.accounts.as_ref().map(regex::Regex::as_str)
-                == other.accounts.as_ref().map(regex::Regex::as_str)
+            && self.accounts.as_ref().map(crate::domain::Pattern::as_str)
+                == other.accounts.as_ref().map(crate::domain::Pattern::as_str)
     }
 }
 
@@ -282,9 +282,8 @@ fn groups(v: &Value) -> Result<Vec<u32>, String> {
 }
 
 /// A regular expression over the account as the system's `account` rule reads it.
-fn accounts(v: &Value) -> Result<regex::Regex, String> {
-    let t = text(v)?;
-    regex::Regex::new(&t).map_err(|e| format!("'{t}' is not a regular expression: {e}"))
+fn accounts(v: &Value) -> Result<crate::domain::Pattern, String> {
+    crate::domain::Pattern::new(&text(v)?)
 }
 
 /// A percentage written as a string with at most two decimals, 0 to 50: basis points.
