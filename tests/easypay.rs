@@ -356,3 +356,38 @@ fn a_cancel_racing_the_confirmation_wins_cleanly() {
     assert_eq!(status(&answer), -2, "{answer:?}");
     assert_eq!(a.deposit(1), before, "a cancelled order is never paid");
 }
+
+/// A Confirm sends the database no more statements than a terminal's pay of the same
+/// billing: the order is read, checked and locked by the pay's own first statement
+/// (MariaDB 10.5 and later), not by a read before it. ABillS, CGI processes, a private
+/// server's general log.
+#[test]
+fn a_confirm_costs_no_more_statements_than_a_terminals_pay() {
+    let Some(logged) = common::mariadb::Logged::start("easypay_statements") else {
+        return;
+    };
+    let extra = format!(
+        "account = \"login\"\ncertificate = \"{}\"\nprivate_key = \"{}\"",
+        fixture("easysoft.cer").display(),
+        fixture("provider.key").display()
+    );
+    let systems = abills::system("osmp", &["192.0.2.7"], "account = \"login\"")
+        + &abills::system("easypay", abills::DEFAULT_ALLOW, &extra)
+            .replace("protocol = \"osmp\"", "protocol = \"easypay\"");
+    let a = Abills::on(
+        common::TestDb::on_server(&logged.server.url(), &abills::fixture()),
+        &systems,
+    );
+    let before = a.deposit(1);
+    let (pay, r) =
+        logged.statements(|| a.get_from("192.0.2.7", &common::pay_query("7001", "test1", "10.00")));
+    assert_eq!(r.result(), 0, "{r:?}");
+    let r = post(&a, &payment("352862499", "100.00"));
+    assert_eq!(status(&r), 0);
+    let payment_id = r.element("PaymentId").expect("PaymentId");
+    let body = confirm(&payment_id);
+    let (sent, r) = logged.statements(|| post(&a, &body));
+    assert_eq!(status(&r), 0, "{r:?}");
+    assert_ne!(a.deposit(1), before);
+    logged.assert_no_more("a Confirm", &pay, &sent);
+}
