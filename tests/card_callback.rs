@@ -75,6 +75,17 @@ fn post(
     )
 }
 
+/// A LiqPay callback `body` POSTed from LiqPay's address to /callback/liqpay.
+fn post_liqpay(config: &std::path::Path, body: &str) -> Answer {
+    post(
+        config,
+        "liqpay",
+        "203.0.113.9",
+        "application/x-www-form-urlencoded",
+        body.as_bytes(),
+    )
+}
+
 fn new_order(db: &TestDb, system: &str, account: &str, amount: &str, charged: &str) -> CardOrder {
     let mut conn = db.conn();
     order::create(
@@ -291,13 +302,7 @@ fn a_liqpay_success_pays_a_nodeny_subscriber() {
     let before = db.balance(5907);
     let o = new_order(&db, "liqpay", "59071", "10.00", "10.00");
     let body = liqpay_callback(&o.order_id, "success", "10.00", "UAH", PRIVATE_KEY);
-    let a = post(
-        &site.config_path(),
-        "liqpay",
-        "203.0.113.9",
-        "application/x-www-form-urlencoded",
-        body.as_bytes(),
-    );
+    let a = post_liqpay(&site.config_path(), &body);
     assert_eq!(a.status, 200, "{a:?}");
     let after = db.balance(5907);
     assert_ne!(before, after);
@@ -408,13 +413,7 @@ fn on_abills_an_opened_order_is_in_progress_until_its_payment_completes_it() {
             (1, 1, "40.00")
         );
         let body = liqpay_callback(&o.order_id, "success", "40.00", "UAH", PRIVATE_KEY);
-        let a = post(
-            &ab.site.config_path(),
-            "liqpay",
-            "203.0.113.9",
-            "application/x-www-form-urlencoded",
-            body.as_bytes(),
-        );
+        let a = post_liqpay(&ab.site.config_path(), &body);
         assert_eq!(a.status, 200, "{ddl:?}: {a:?}");
         // The same row, completed; one payment; the deposit raised once.
         let done = ab.log_row(&ext);
@@ -663,13 +662,7 @@ fn on_abills_a_declined_order_is_closed_and_a_later_success_still_completes_it()
     let ext = format!("LIQ:{}", o.order_id);
     let send = |status: &str| {
         let body = liqpay_callback(&o.order_id, status, "40.00", "UAH", PRIVATE_KEY);
-        let a = post(
-            &ab.site.config_path(),
-            "liqpay",
-            "203.0.113.9",
-            "application/x-www-form-urlencoded",
-            body.as_bytes(),
-        );
+        let a = post_liqpay(&ab.site.config_path(), &body);
         assert_eq!(a.status, 200, "{status}: {a:?}");
     };
     send("failure");
@@ -804,15 +797,7 @@ fn a_callback_costs_no_more_statements_than_a_terminals_pay_on_nodeny() {
     assert_eq!(a.result(), 0, "{a:?}");
     let o = new_order(&db, "liqpay", "59071", "10.00", "10.00");
     let body = liqpay_callback(&o.order_id, "success", "10.00", "UAH", PRIVATE_KEY);
-    let (callback, a) = logged.statements(|| {
-        post(
-            &site.config_path(),
-            "liqpay",
-            "203.0.113.9",
-            "application/x-www-form-urlencoded",
-            body.as_bytes(),
-        )
-    });
+    let (callback, a) = logged.statements(|| post_liqpay(&site.config_path(), &body));
     assert_eq!(a.status, 200, "{a:?}");
     assert_eq!(db.pays(), 2, "both paid");
     assert_eq!(state(&db, o.id).0, "paid");

@@ -498,18 +498,9 @@ fn try_pay_card_order(
             order.invoice.unwrap_or_default(),
         ),
     );
-    let (row, account_text, amount, domain) = match inserted {
-        Ok(Some(row)) => row,
-        // No such open order of this sum, or a repeat of a paid one (our row exists).
-        Ok(None) => {
-            tx.rollback()?;
-            return Ok(None);
-        }
-        Err(e) if server_code(&e) == Some(ER_DUP_ENTRY) => {
-            tx.rollback()?;
-            return Ok(None);
-        }
-        Err(e) => return Err(e.into()),
+    let Some((row, account_text, amount, domain)) = inserted_from_order(inserted)? else {
+        tx.rollback()?;
+        return Ok(None);
     };
     let paid = credit_order(
         tx,
@@ -641,17 +632,9 @@ fn try_confirm_order(
     let mut tx = conn.start_transaction(TxOpts::default())?;
     let inserted: Result<Option<String>, mysql::Error> =
         tx.exec_first(sql, mysql::Params::Positional(params));
-    let returned = match inserted {
-        Ok(Some(returned)) => returned,
-        Ok(None) => {
-            tx.rollback()?;
-            return Ok(None);
-        }
-        Err(e) if server_code(&e) == Some(ER_DUP_ENTRY) => {
-            tx.rollback()?;
-            return Ok(None);
-        }
-        Err(e) => return Err(e.into()),
+    let Some(returned) = inserted_from_order(inserted)? else {
+        tx.rollback()?;
+        return Ok(None);
     };
     let mut fields = returned.splitn(6, '\t');
     let mut next = || fields.next().unwrap_or_default();
@@ -706,6 +689,18 @@ fn try_confirm_order(
         pay,
         order,
     }))
+}
+
+/// What a pay's first statement that inserts our row from an order returned: the row, or
+/// `None` when it inserted nothing — no such open order as the request names, or our row
+/// exists (a repeat of a paid one: the duplicate key) — for the long way to answer.
+fn inserted_from_order<T>(
+    inserted: Result<Option<T>, mysql::Error>,
+) -> Result<Option<T>, mysql::Error> {
+    match inserted {
+        Err(e) if server_code(&e) == Some(ER_DUP_ENTRY) => Ok(None),
+        other => other,
+    }
 }
 
 /// Our row, inserted from an order by a pay's first statement: what is left of the pay.
