@@ -379,16 +379,24 @@ fn until_a_lock_wait(conn: &mut mysql::Conn) {
 /// COMMITTED, as some installs (and Galera setups) are, and in the default REPEATABLE READ.
 #[test]
 fn a_payment_abills_script_commits_while_we_pay_it_is_a_repeat() {
+    on_both_isolations("switch", |server, ddl, isolation| {
+        script_pays_beside_us(server, ddl, isolation, false)
+    });
+}
+
+/// `case` on a private server in READ COMMITTED, as some installs (and Galera setups) are,
+/// and on one in the default REPEATABLE READ, with each ABillS DDL.
+fn on_both_isolations(name: &str, case: impl Fn(&str, Ddl, &str)) {
     for isolation in ["READ-COMMITTED", "REPEATABLE-READ"] {
         let Some(server) = common::mariadb::PrivateServer::start(
-            &format!("switch_{}", isolation.to_lowercase().replace('-', "_")),
+            &format!("{name}_{}", isolation.to_lowercase().replace('-', "_")),
             &[&format!("--transaction-isolation={isolation}")],
         )
         .unwrap_or_else(|e| panic!("{e}")) else {
             return;
         };
         for ddl in Ddl::ALL {
-            script_pays_beside_us(&server.url(), ddl, isolation, false);
+            case(&server.url(), ddl, isolation);
         }
     }
 }
@@ -401,28 +409,104 @@ fn a_payment_abills_script_commits_while_we_pay_it_is_a_repeat() {
 /// whatever the server's default: without it, this credited the txn twice there.
 #[test]
 fn a_payment_abills_script_commits_before_its_log_row_is_credited_once() {
-    for isolation in ["READ-COMMITTED", "REPEATABLE-READ"] {
-        let Some(server) = common::mariadb::PrivateServer::start(
-            &format!("switch_log_{}", isolation.to_lowercase().replace('-', "_")),
-            &[&format!("--transaction-isolation={isolation}")],
-        )
-        .unwrap_or_else(|e| panic!("{e}")) else {
-            return;
-        };
-        for ddl in Ddl::ALL {
-            script_pays_beside_us(&server.url(), ddl, isolation, true);
-        }
-    }
+    on_both_isolations("switch_log", |server, ddl, isolation| {
+        script_pays_beside_us(server, ddl, isolation, true)
+    });
 }
 
-fn script_pays_beside_us(server: &str, ddl: Ddl, isolation: &str, log_after_commit: bool) {
+/// Waits until the pay's last statement, the one that completes our row, has waited for a
+/// lock a while; `false` when the pay ended first.
+fn until_the_completion_waits(
+    conn: &mut mysql::Conn,
+    pay: &std::thread::ScopedJoinHandle<'_, Answer>,
+) -> bool {
+    while !pay.is_finished() {
+        let waiting: u64 = conn
+            .query_first(
+                "SELECT COUNT(*) FROM information_schema.PROCESSLIST \
+                 WHERE INFO LIKE 'UPDATE paysys_txn SET %' AND TIME_MS > 300",
+            )
+            .unwrap()
+            .unwrap();
+        if waiting > 0 {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    false
+}
+
+/// ABillS's script has written its payment of txn 901, not yet committed, when our pay of
+/// it comes: our first look is a plain read and does not see it, nor does the script hold
+/// the bill, so our pay writes its rows, and its last statement, which looks again under
+/// lock, waits for the script. The script commits: our pay rolls back, is made again
+/// looking first, and finds the script's payment — a repeat, nothing credited by us. Or
+/// the script rolls back: our pay goes on and credits the txn. Once, either way, on
+/// servers in READ COMMITTED and in REPEATABLE READ.
+#[test]
+fn a_payment_abills_script_writes_while_our_pay_completes_is_credited_once() {
+    on_both_isolations("switch_late", |server, ddl, isolation| {
+        for script_commits in [true, false] {
+            script_pays_while_we_complete(server, ddl, isolation, script_commits);
+        }
+    });
+}
+
+fn script_pays_while_we_complete(server: &str, ddl: Ddl, isolation: &str, commits: bool) {
+    let case = format!("{ddl:?} {isolation}, the script commits: {commits}");
+    let (ab, mut script, mut watch) = beside_abills_script(server, ddl);
+    let mut tx = script.start_transaction(mysql::TxOpts::default()).unwrap();
+    tx.query_drop(
+        "INSERT INTO payments (id, date, sum, dsc, uid, aid, method, ext_id, bill_id, \
+         amount, reg_date, last_deposit) VALUES (70, NOW(), 10, 'OSMP Payments', 1, 2, 2, \
+         'OSM:901', 1, 10, NOW(), 12.5)",
+    )
+    .unwrap();
+    let query = pay_query("901", "1", "10.00");
+    let answer = std::thread::scope(|s| {
+        let pay = s.spawn(|| ab.get(&query));
+        if !until_the_completion_waits(&mut watch, &pay) {
+            let answer = pay.join().unwrap();
+            panic!(
+                "{case}: the pay ended without waiting: {answer:?} {}",
+                ab.site.log()
+            );
+        }
+        if commits {
+            tx.commit().unwrap();
+        } else {
+            tx.rollback().unwrap();
+        }
+        pay.join().unwrap()
+    });
+    ok(&answer);
+    let payments = ab.payments();
+    assert_eq!(payments.len(), 2, "{case}: {payments:?}");
+    if commits {
+        // The script's payment, found by the pay made again: our bill untouched.
+        assert_eq!(ab.deposit(1), "12.50", "{case}");
+        assert!(payments.iter().any(|p| p.id == 70), "{case}: {payments:?}");
+    } else {
+        assert_eq!(ab.deposit(1), "22.50", "{case}");
+    }
+    assert_eq!(ok(&ab.get(&query)), ok(&answer), "{case}");
+}
+
+/// An ABillS of `ddl` on `server` with an OSMP system, a session writing as ABillS's script
+/// does (non-strict), and one to watch the server with.
+fn beside_abills_script(server: &str, ddl: Ddl) -> (Abills, mysql::Conn, mysql::Conn) {
     let db = common::TestDb::on_server(server, &ddl.fixture());
     let ab = Abills::on(db, &system("osmp", DEFAULT_ALLOW, ""));
     let mut script = ab.db.conn();
-    let mut watch = ab.db.conn();
+    let watch = ab.db.conn();
     script
         .query_drop("SET SESSION sql_mode = 'NO_ENGINE_SUBSTITUTION'")
         .unwrap();
+    (ab, script, watch)
+}
+
+fn script_pays_beside_us(server: &str, ddl: Ddl, isolation: &str, log_after_commit: bool) {
+    let (ab, mut script, mut watch) = beside_abills_script(server, ddl);
     let mut tx = script.start_transaction(mysql::TxOpts::default()).unwrap();
     tx.query_drop("SELECT deposit FROM bills WHERE id = 1 FOR UPDATE")
         .unwrap();

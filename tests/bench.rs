@@ -3296,9 +3296,9 @@ fn bench_8_card_callback() {
         s.workers, s.connections
     );
     println!(
-        "| billing | request | one at a time: ms median | p90 | at once: req/s | CPU ms of the process per request | not paid |"
+        "| billing | request | one at a time: ms median | p90 | at once: req/s | CPU ms of the process per request | not paid | deadlocks at once |"
     );
-    println!("|---|---|---:|---:|---:|---:|---:|");
+    println!("|---|---|---:|---:|---:|---:|---:|---:|");
     let mut fcgi_ratio = Vec::new();
     for b in &benches {
         let responder = card_responder(b, s.workers);
@@ -3325,23 +3325,31 @@ fn bench_8_card_callback() {
         let orders: Vec<String> = (0..many).map(|_| b.next_order()).collect();
         let (mut osmp_t, mut card_t, mut osmp_cpu, mut card_cpu) = (0.0, 0.0, 0.0, 0.0);
         let (mut osmp_failed, mut card_failed) = (0, 0);
+        // Deadlocks the server resolved (each a pay rolled back and made again), from its
+        // counter: nothing else runs against it during a bench.
+        let mut status = b.db.conn();
+        let (mut osmp_deadlocks, mut card_deadlocks) = (0, 0);
         let half = many / 2;
         for round in 0..2 {
             let n = if round == 0 { half } else { many - half };
             let cpu = process_cpu_ms(pid);
+            let deadlocks = status_counter(&mut status, "Innodb_deadlocks");
             let (t, failed) =
                 concurrent(s.connections, n, &|_| fcgi_osmp_pay(&responder, b, &date));
             osmp_t += t;
             osmp_failed += failed;
             osmp_cpu += process_cpu_ms(pid) - cpu;
+            osmp_deadlocks += status_counter(&mut status, "Innodb_deadlocks") - deadlocks;
             let base = round * half;
             let cpu = process_cpu_ms(pid);
+            let deadlocks = status_counter(&mut status, "Innodb_deadlocks");
             let (t, failed) = concurrent(s.connections, n, &|i| {
                 fcgi_callback(&responder, &orders[base + i])
             });
             card_t += t;
             card_failed += failed;
             card_cpu += process_cpu_ms(pid) - cpu;
+            card_deadlocks += status_counter(&mut status, "Innodb_deadlocks") - deadlocks;
         }
         let rows = [
             (
@@ -3350,6 +3358,7 @@ fn bench_8_card_callback() {
                 many as f64 / osmp_t,
                 osmp_cpu,
                 osmp_failed,
+                osmp_deadlocks,
             ),
             (
                 "liqpay callback",
@@ -3357,11 +3366,12 @@ fn bench_8_card_callback() {
                 many as f64 / card_t,
                 card_cpu,
                 card_failed,
+                card_deadlocks,
             ),
         ];
-        for (name, ms, rps, cpu, failed) in rows {
+        for (name, ms, rps, cpu, failed, deadlocks) in rows {
             println!(
-                "| {} | {name} | {:.2} | {:.2} | {rps:.0} | {:.2} | {failed} |",
+                "| {} | {name} | {:.2} | {:.2} | {rps:.0} | {:.2} | {failed} | {deadlocks} |",
                 b.name,
                 median(ms),
                 percentile(ms, 90.0),

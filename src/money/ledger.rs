@@ -143,7 +143,26 @@ pub fn pay(
     billing: &dyn Billing,
     order: &PayOrder<'_>,
 ) -> Result<Paid, LedgerError> {
-    with_deadlock_retries(|| try_pay(conn, billing, order))
+    // A billing's look for rows of the txn written beside us (ABillS's own script) is
+    // left to the statement that completes our row, where it takes no gap lock that two
+    // pays of new txns would both hold and then both wait on with their inserts. Only when
+    // that look finds something is the pay made again, looking first, under lock.
+    let look_last = order.booked.is_none();
+    if let Some(paid) = with_deadlock_retries(|| try_pay(conn, billing, order, look_last))? {
+        return Ok(paid);
+    }
+    with_deadlock_retries(|| try_pay(conn, billing, order, false))?
+        .ok_or_else(|| LedgerError::Database(guard_without_look()))
+}
+
+/// A pay made without [`Credit::look_last`] completes our row without a guard: never
+/// `None`. Said as a temporary failure, should it be.
+fn guard_without_look() -> mysql::Error {
+    mysql::Error::MySqlError(mysql::MySqlError {
+        state: "40001".into(),
+        code: ER_LOCK_DEADLOCK,
+        message: "a pay that looked first was stopped by a guard".into(),
+    })
 }
 
 /// Runs `attempt` again when InnoDB (or a Galera certification) chose it as a deadlock
@@ -267,11 +286,14 @@ pub fn record_refusal(conn: &mut Conn, record: &RefusalRecord) -> Result<(), mys
     )
 }
 
+/// One attempt at [`pay`]; `None`: rolled back, because the guard of a credit made with
+/// `look_last` did not hold (a row of the txn written beside us meanwhile).
 fn try_pay(
     conn: &mut Conn,
     billing: &dyn Billing,
     order: &PayOrder<'_>,
-) -> Result<Paid, LedgerError> {
+    look_last: bool,
+) -> Result<Option<Paid>, LedgerError> {
     let (system, pay) = (order.system, order.pay);
     let mut tx = conn.start_transaction(TxOpts::default())?;
     // The subscriber a card order was made for, who alone may be credited by its pay.
@@ -296,7 +318,7 @@ fn try_pay(
         Ok(()) => {}
         Err(e) if server_code(&e) == Some(ER_DUP_ENTRY) => {
             tx.rollback()?;
-            return repeat(conn, &system.name, pay);
+            return repeat(conn, &system.name, pay).map(Some);
         }
         Err(e) => return Err(e.into()),
     }
@@ -312,27 +334,34 @@ fn try_pay(
         params: order.params,
         txn_row: row,
         order_opened: order.booked.is_some() && order.word.is_some(),
+        look_last,
     };
-    let (subscriber_id, payment_ref, prv_txn, paid) = match billing.credit(&mut tx, &credit)? {
+    let credited = billing.credit(&mut tx, &credit)?;
+    let guard = match &credited {
+        Credited::Done { guard, .. } => guard.clone(),
+        _ => None,
+    };
+    let (subscriber_id, payment_ref, prv_txn, paid) = match credited {
         Credited::Refused(refusal) => {
             tx.rollback()?;
-            return Ok(Paid::Refused(refusal));
+            return Ok(Some(Paid::Refused(refusal)));
         }
         // The account names somebody else now than when the card order was made (a login
         // renamed, an account given to another subscriber): the money is not theirs.
         Credited::Done { subscriber_id, .. } if pinned.is_some_and(|p| p != subscriber_id) => {
             tx.rollback()?;
-            return Ok(Paid::Refused(Refusal::BadAccount(format!(
+            return Ok(Some(Paid::Refused(Refusal::BadAccount(format!(
                 "account '{}' names subscriber {subscriber_id} now; the order was made for \
                  subscriber {}",
                 pay.account.as_str(),
                 pinned.unwrap_or_default()
-            ))));
+            )))));
         }
         Credited::Done {
             subscriber_id,
             payment_ref,
             prv_txn,
+            ..
         } => {
             let prv_txn = prv_txn.unwrap_or(row);
             (subscriber_id, payment_ref, prv_txn, Paid::New { prv_txn })
@@ -349,20 +378,38 @@ fn try_pay(
             prv_txn, amount, ..
         } => {
             tx.rollback()?;
-            return Ok(Paid::Conflict {
+            return Ok(Some(Paid::Conflict {
                 prv_txn,
                 account: format!("(recorded by {} before)", billing.kind().name()),
                 sum: amount,
-            });
+            }));
         }
     };
     let Some(payment_id) = order.booked else {
-        tx.exec_drop(
-            "UPDATE paysys_txn SET subscriber_id = ?, payment_ref = ?, prv_txn = ? WHERE id = ?",
-            (subscriber_id, payment_ref, prv_txn, row),
-        )?;
+        let completed =
+            "UPDATE paysys_txn SET subscriber_id = ?, payment_ref = ?, prv_txn = ? WHERE id = ?";
+        let mut params: Vec<mysql::Value> = vec![
+            subscriber_id.into(),
+            payment_ref.into(),
+            prv_txn.into(),
+            row.into(),
+        ];
+        let sql = match &guard {
+            // The billing's look, last: rows matched are counted (CLIENT_FOUND_ROWS), none
+            // when it found a row of the txn that another writer added meanwhile.
+            Some(guard) => {
+                params.extend(guard.params.iter().map(mysql::Value::from));
+                format!("{completed} AND {}", guard.sql)
+            }
+            None => completed.to_string(),
+        };
+        tx.exec_drop(sql, mysql::Params::Positional(params))?;
+        if guard.is_some() && tx.affected_rows() == 0 {
+            tx.rollback()?;
+            return Ok(None);
+        }
         commit(tx)?;
-        return Ok(paid);
+        return Ok(Some(paid));
     };
     // A booked order (EasyPay's, or a card order) is marked paid by the same statement that
     // completes our row, so that paying an order costs no statement more than a terminal's
@@ -402,7 +449,7 @@ fn try_pay(
             "SELECT cancelled IS NOT NULL, state FROM paysys_order WHERE system_name = ? AND id = ?",
             (&system.name, payment_id),
         )?;
-        return Ok(match row {
+        return Ok(Some(match row {
             // A card order the provider reversed, or one held for the admin.
             Some((false, state)) => Paid::Refused(Refusal::BadRequest(format!(
                 "the order is {state} now: not paid by this word"
@@ -410,10 +457,10 @@ fn try_pay(
             _ => Paid::Cancelled {
                 prv_txn: payment_id,
             },
-        });
+        }));
     }
     commit(tx)?;
-    Ok(paid)
+    Ok(Some(paid))
 }
 
 /// A card provider's verified success, to be paid straight from its order: what the
@@ -764,11 +811,13 @@ fn credit_order(
         params: ins.params,
         txn_row: ins.row,
         order_opened: ins.order_opened,
+        look_last: false,
     };
     let Credited::Done {
         subscriber_id,
         payment_ref,
         prv_txn,
+        ..
     } = billing.credit(&mut tx, &credit)?
     else {
         tx.rollback()?;

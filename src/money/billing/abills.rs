@@ -17,7 +17,10 @@
 //! ABillS's script ran before us on the same tables: a payment it recorded (its
 //! `payments.ext_id` or `paysys_log.transaction_id` has the txn, in any form [`txn_ids`]
 //! knows) is answered as a repeat of that record and nothing is credited again; its status
-//! is found, and a cancel reverses it as ABillS's cancel would.
+//! is found, and a cancel reverses it as ABillS's cancel would. A terminal's pay looks for
+//! such rows twice: first as a plain read, and last, under lock, in the statement that
+//! completes our row ([`Credit::look_last`]), so that pays of new txns hold no lock on the
+//! gaps where their rows go while they write them, and do not deadlock on each other there.
 
 use std::net::IpAddr;
 
@@ -25,7 +28,8 @@ use mysql::prelude::Queryable;
 use mysql::{Conn, Params, Transaction};
 
 use crate::billing::{
-    Billing, BillingRow, Credit, Credited, Recorded, Uncredit, Uncredited, UncreditedRecorded,
+    Billing, BillingRow, Credit, Credited, Guard, GuardParam, Recorded, Uncredit, Uncredited,
+    UncreditedRecorded,
 };
 use crate::config::{BillingKind, System};
 use crate::db::{server_code, ER_DUP_ENTRY, ER_LOCK_DEADLOCK};
@@ -326,6 +330,9 @@ enum Lock {
     Update,
     /// A read that decides an answer: waits for a writer in flight, blocks no reader.
     Share,
+    /// A pay's first look, which its last statement repeats under that statement's locks
+    /// ([`Credit::look_last`]): what is committed, locking nothing.
+    Plain,
 }
 
 impl Lock {
@@ -333,6 +340,7 @@ impl Lock {
         match self {
             Lock::Update => "FOR UPDATE",
             Lock::Share => "LOCK IN SHARE MODE",
+            Lock::Plain => "",
         }
     }
 }
@@ -397,6 +405,11 @@ impl Found {
             return Some((l.id, l.transaction_id.clone(), "paysys_log.transaction_id"));
         }
         None
+    }
+
+    /// Anything of the txn, under any text.
+    fn any(&self) -> bool {
+        self.payment.is_some() || self.log.is_some()
     }
 
     fn payment(&self) -> Option<&PaymentRow> {
@@ -728,6 +741,16 @@ impl Billing for Abills {
         // payment systems, since.
         // A card order of our page's is the exception: its id is ours, so no payment of
         // ABillS's can carry it, and its own row, still open, is completed at once.
+        //
+        // A terminal's pay looks for those rows last where the ledger lets it
+        // ([`Credit::look_last`]): here as a plain read, and again, locking, in the statement
+        // that completes our row. A locking look here, for a new txn, locks the gap of each
+        // key where its text would go — the same gap for every new txn, as ids grow — and
+        // two pays that hold it both wait for it with their INSERTs: a deadlock, one rolled
+        // back and paid again. The look at the end comes after our INSERTs, and nothing is
+        // written after it. Rows of the txn found here are read again under lock at once,
+        // and decided as always.
+        let mut look_last = c.look_last && !c.order_opened;
         let (found, earlier) = if c.order_opened {
             let found = lookup(tx, c.account, c.domain)?;
             if let Some(credited) = complete_opened(tx, c, &ids, &found)? {
@@ -736,7 +759,15 @@ impl Billing for Abills {
             let earlier = self::find(tx, &ids, Domains::OrDefault(c.domain), Lock::Update)?;
             (found, earlier)
         } else {
-            lookup_and_find(tx, c.account, c.domain, &ids, Lock::Update)?
+            let lock = if look_last { Lock::Plain } else { Lock::Update };
+            let (found, earlier) = lookup_and_find(tx, c.account, c.domain, &ids, lock)?;
+            if look_last && earlier.any() {
+                look_last = false;
+                let domains = Domains::OrDefault(c.domain);
+                (found, self::find(tx, &ids, domains, Lock::Update)?)
+            } else {
+                (found, earlier)
+            }
         };
         if let Some(recorded) = recorded_credit(tx, c, &ids, &earlier, &found)? {
             return Ok(recorded);
@@ -829,7 +860,21 @@ impl Billing for Abills {
             Some(id) => id,
             None => tx.last_insert_id().unwrap_or(0),
         };
-        book(tx, c, &target, log_id, &written, &now)
+        let credited = book(tx, c, &target, log_id, &written, &now)?;
+        Ok(match credited {
+            Credited::Done {
+                subscriber_id,
+                payment_ref,
+                prv_txn,
+                guard: None,
+            } if look_last => Credited::Done {
+                subscriber_id,
+                payment_ref,
+                prv_txn,
+                guard: Some(no_other_rows(&ids, c.domain, payment_ref, log_id)),
+            },
+            credited => credited,
+        })
     }
 
     fn subscriber_of(
@@ -1257,7 +1302,32 @@ fn book(
         subscriber_id: target.uid,
         payment_ref: tx.last_insert_id().unwrap_or(0),
         prv_txn: Some(log_id),
+        guard: None,
     })
+}
+
+/// A pay's look for ABillS's rows of the txn `ids` names, made last ([`Credit::look_last`]):
+/// none but the `payments` row `payment` and the `paysys_log` row `log` the pay itself
+/// wrote, under any of the txn's texts, in the domains [`find`] sees. Stricter than
+/// [`find`]: a row another id's text only begins as this one's stops it too, and the pay
+/// made again looking first tells the two apart.
+fn no_other_rows(ids: &TxnIds, domain: Domain, payment: u64, log: u64) -> Guard {
+    let texts = ids.texts();
+    let marks = ids.placeholders();
+    let text = |t: &String| GuardParam::Text(t.clone());
+    let mut params: Vec<GuardParam> = texts.iter().map(text).collect();
+    params.push(GuardParam::Number(payment));
+    params.push(GuardParam::Number(u64::from(domain.id())));
+    params.extend(texts.iter().map(text));
+    params.push(GuardParam::Number(log));
+    Guard {
+        sql: format!(
+            "NOT EXISTS (SELECT 1 FROM payments WHERE ext_id IN ({marks}) AND id <> ?) \
+             AND NOT EXISTS (SELECT 1 FROM paysys_log WHERE domain_id IN (?, 0) \
+             AND transaction_id IN ({marks}) AND id <> ?)"
+        ),
+        params,
+    }
 }
 
 /// A card order's pay, when the row our page opened for it is still open: completed by one

@@ -38,6 +38,37 @@ pub struct Credit<'a> {
     /// The pay of a card order made on our page, for which the billing may have opened a
     /// row of its own ([`Billing::open_order`]) that the payment completes.
     pub order_opened: bool,
+    /// The ledger completes our row only where [`Credited::Done`]'s `guard` holds, in the
+    /// statement that completes it, and pays again without this when it does not: a
+    /// billing may then look for rows of the txn written beside us (ABillS's own script)
+    /// last, under that statement's locks, instead of first under a lock of its own.
+    pub look_last: bool,
+}
+
+/// A condition on rows other writers may add, which the statement completing our row of a
+/// payment checks (`WHERE id = ? AND <sql>`), under the shared locks InnoDB takes on rows a
+/// data-changing statement reads in REPEATABLE READ: a row committed meanwhile is seen, one
+/// being written waits for its writer's end.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Guard {
+    pub sql: String,
+    pub params: Vec<GuardParam>,
+}
+
+/// One of a [`Guard`]'s parameters.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum GuardParam {
+    Text(String),
+    Number(u64),
+}
+
+impl From<&GuardParam> for mysql::Value {
+    fn from(p: &GuardParam) -> Self {
+        match p {
+            GuardParam::Text(t) => t.as_str().into(),
+            GuardParam::Number(n) => (*n).into(),
+        }
+    }
 }
 
 /// What crediting did.
@@ -46,10 +77,13 @@ pub enum Credited {
     /// Rows written. `payment_ref`: the billing's payment row; `prv_txn`: the number the
     /// caller is answered with, when the billing has its own (ABillS: `paysys_log.id`;
     /// `None`: ours).
+    /// `guard`: with [`Credit::look_last`], what must hold for our row to be completed
+    /// (none: nothing was left to check).
     Done {
         subscriber_id: u64,
         payment_ref: u64,
         prv_txn: Option<u64>,
+        guard: Option<Guard>,
     },
     /// Refused (no such subscriber, disabled, payments off): nothing written, the ledger
     /// rolls back.

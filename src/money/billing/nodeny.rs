@@ -123,6 +123,7 @@ impl Billing for NoDeny {
             subscriber_id: id,
             payment_ref: tx.last_insert_id().unwrap_or(0),
             prv_txn: None,
+            guard: None,
         })
     }
 
