@@ -17,10 +17,10 @@
 //! ABillS's script ran before us on the same tables: a payment it recorded (its
 //! `payments.ext_id` or `paysys_log.transaction_id` has the txn, in any form [`txn_ids`]
 //! knows) is answered as a repeat of that record and nothing is credited again; its status
-//! is found, and a cancel reverses it as ABillS's cancel would. A terminal's pay looks for
-//! such rows twice: first as a plain read, and last, under lock, in the statement that
-//! completes our row ([`Credit::look_last`]), so that pays of new txns hold no lock on the
-//! gaps where their rows go while they write them, and do not deadlock on each other there.
+//! is found, and a cancel reverses it as ABillS's cancel would. A terminal's pay that is to
+//! be paid looks for such rows last, under lock, in the statement that completes our row
+//! ([`Credit::look_last`]), so that pays of new txns hold no lock on the gaps where their
+//! rows go while they write them, and do not deadlock on each other there.
 
 use std::net::IpAddr;
 
@@ -330,9 +330,6 @@ enum Lock {
     Update,
     /// A read that decides an answer: waits for a writer in flight, blocks no reader.
     Share,
-    /// A pay's first look, which its last statement repeats under that statement's locks
-    /// ([`Credit::look_last`]): what is committed, locking nothing.
-    Plain,
 }
 
 impl Lock {
@@ -340,7 +337,6 @@ impl Lock {
         match self {
             Lock::Update => "FOR UPDATE",
             Lock::Share => "LOCK IN SHARE MODE",
-            Lock::Plain => "",
         }
     }
 }
@@ -405,11 +401,6 @@ impl Found {
             return Some((l.id, l.transaction_id.clone(), "paysys_log.transaction_id"));
         }
         None
-    }
-
-    /// Anything of the txn, under any text.
-    fn any(&self) -> bool {
-        self.payment.is_some() || self.log.is_some()
     }
 
     fn payment(&self) -> Option<&PaymentRow> {
@@ -742,14 +733,15 @@ impl Billing for Abills {
         // A card order of our page's is the exception: its id is ours, so no payment of
         // ABillS's can carry it, and its own row, still open, is completed at once.
         //
-        // A terminal's pay looks for those rows last where the ledger lets it
-        // ([`Credit::look_last`]): here as a plain read, and again, locking, in the statement
-        // that completes our row. A locking look here, for a new txn, locks the gap of each
-        // key where its text would go — the same gap for every new txn, as ids grow — and
-        // two pays that hold it both wait for it with their INSERTs: a deadlock, one rolled
-        // back and paid again. The look at the end comes after our INSERTs, and nothing is
-        // written after it. Rows of the txn found here are read again under lock at once,
-        // and decided as always.
+        //
+        // A terminal's pay that will be paid looks for those rows last where the ledger
+        // lets it ([`Credit::look_last`]): under lock, in the statement that completes our
+        // row. A locking look first, for a new txn, locks the gap of each key where its text
+        // would go — the same gap for every new txn, as ids grow — and two pays that hold it
+        // both wait for it with their INSERTs: a deadlock, one rolled back and paid again.
+        // The look at the end comes after our INSERTs, and nothing is written after it. A
+        // pay about to be refused looks first, as always: a payment recorded before is
+        // answered before any refusal.
         let mut look_last = c.look_last && !c.order_opened;
         let (found, earlier) = if c.order_opened {
             let found = lookup(tx, c.account, c.domain)?;
@@ -758,16 +750,18 @@ impl Billing for Abills {
             }
             let earlier = self::find(tx, &ids, Domains::OrDefault(c.domain), Lock::Update)?;
             (found, earlier)
-        } else {
-            let lock = if look_last { Lock::Plain } else { Lock::Update };
-            let (found, earlier) = lookup_and_find(tx, c.account, c.domain, &ids, lock)?;
-            if look_last && earlier.any() {
+        } else if look_last {
+            let found = lookup(tx, c.account, c.domain)?;
+            let paid = matches!(&found, Ok(t) if payable(t, c.system).is_ok() && t.bill_id != 0);
+            if paid {
+                (found, Found::default())
+            } else {
                 look_last = false;
                 let domains = Domains::OrDefault(c.domain);
                 (found, self::find(tx, &ids, domains, Lock::Update)?)
-            } else {
-                (found, earlier)
             }
+        } else {
+            lookup_and_find(tx, c.account, c.domain, &ids, Lock::Update)?
         };
         if let Some(recorded) = recorded_credit(tx, c, &ids, &earlier, &found)? {
             return Ok(recorded);
