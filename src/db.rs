@@ -224,10 +224,12 @@ fn open(config: &DatabaseConfig, url: &str, usage: Use) -> Result<(Conn, Session
             config.lock_timeout
         ));
         // REPEATABLE READ whatever the server's default (some installs and Galera setups
-        // run READ COMMITTED): a pay's locking look for a txn the billing's own script may
-        // be writing beside us must take its gap locks, or a payment that script commits
-        // while we wait for the bill is credited a second time by us. Standard syntax, so
-        // MySQL takes it as MariaDB does; it rides in the set-up's round trip.
+        // run READ COMMITTED): a pay's look for a txn the billing's own script may be
+        // writing beside us must lock what it reads (in READ COMMITTED the subqueries of
+        // the UPDATE that completes an ABillS pay read a snapshot and lock nothing), and a
+        // look first must take its gap locks; otherwise a payment that script commits while
+        // we wait for the bill is credited a second time by us. Standard syntax, so MySQL
+        // takes it as MariaDB does; it rides in the set-up's round trip.
         init.push_str("; SET SESSION TRANSACTION ISOLATION LEVEL REPEATABLE READ");
     }
     init.push_str("; SELECT @@version; SELECT @@wsrep_on");

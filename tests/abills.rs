@@ -1305,6 +1305,26 @@ fn paysys_txn_shows_our_row_abills_rows_and_the_log() {
 }
 
 #[test]
+fn a_payment_abills_script_made_keeps_its_answer_after_its_bill_was_deleted() {
+    // The fixture's OSM:777 as a payments row alone (its log row gone, so ours takes the
+    // key), and test1's bill deleted since: the pay finds its subscriber, writes its rows,
+    // and the bill's UPDATE finds nothing. The payment recorded before is still answered
+    // before that refusal (as ABillS's script answers a payment without a log row: 0, with
+    // the log row written now), not 90; nothing credited, no payments row added.
+    let ab = Abills::new("account = \"login\"");
+    let mut conn = ab.db.conn();
+    conn.query_drop("DELETE FROM paysys_log WHERE id = 1").unwrap();
+    conn.query_drop("DELETE FROM bills WHERE id = 1").unwrap();
+    let a = ab.get(&pay_query("777", "test1", "100.00"));
+    let prv_txn = ok(&a);
+    assert_eq!(ab.payments().len(), 1, "no new payments row");
+    let logs = ab.paysys_log();
+    assert_eq!(logs.len(), 1, "{logs:?}");
+    assert_eq!(prv_txn, logs[0].id.to_string());
+    assert_eq!(ok(&ab.get(&pay_query("777", "test1", "100.00"))), prv_txn);
+}
+
+#[test]
 fn a_payment_abills_script_made_keeps_its_answer_after_the_subscriber_was_disabled() {
     // The first answer comes before every other rule: a subscriber disabled (or barred from
     // payment systems, or deleted) since ABillS's script paid still gets it, in the window

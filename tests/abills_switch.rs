@@ -370,13 +370,13 @@ fn until_a_lock_wait(conn: &mut mysql::Conn) {
 }
 
 /// ABillS's script, in its own transaction, holds the bill while it pays txn 900, and our
-/// pay of the same txn comes in between: it has looked for the txn's rows under lock,
-/// written its `paysys_log` row and waits for the bill. The script's payment then meets
-/// our look's gap lock, or its log row ours on the UNIQUE key, while we wait for its bill:
-/// the server ends one of the two as a deadlock. Either way the payment is
-/// credited once — ours rolled back and tried again finds the script's payment (a repeat
-/// with its answer); the script's rolled back leaves ours. Run on a server in READ
-/// COMMITTED, as some installs (and Galera setups) are, and in the default REPEATABLE READ.
+/// pay of the same txn comes in between: it has written its `paysys_log` row and waits for
+/// the bill. The script's payment goes in, and its log row meets ours on the UNIQUE key
+/// while we wait for its bill: the server ends one of the two as a deadlock. Either way the
+/// payment is credited once — ours rolled back and tried again finds the script's payment
+/// (a repeat with its answer); the script's rolled back leaves ours. Run on a server in
+/// READ COMMITTED, as some installs (and Galera setups) are, and in the default REPEATABLE
+/// READ.
 #[test]
 fn a_payment_abills_script_commits_while_we_pay_it_is_a_repeat() {
     on_both_isolations("switch", |server, ddl, isolation| {
@@ -403,10 +403,12 @@ fn on_both_isolations(name: &str, case: impl Fn(&str, Ddl, &str)) {
 
 /// As above, but the way ABillS's script really writes: its payment (and the bill) are
 /// committed first, and its `paysys_log` row is written after, on its own. Nothing of the
-/// script's then meets our `paysys_log` row while we wait for the bill, so only our look's
-/// gap lock on `payments.ext_id` stops the script's payment from landing beside ours. A
-/// server in READ COMMITTED takes no gap locks, so our sessions ask for REPEATABLE READ
-/// whatever the server's default: without it, this credited the txn twice there.
+/// script's then meets our `paysys_log` row while we wait for the bill, so only our pay's
+/// look for the txn's rows, made by the statement that completes our row once the script
+/// has let the bill go, stops a second payment: it finds the script's, and our pay is
+/// made again looking first — a repeat. (When that look came first, it was its gap lock
+/// that stopped the script's payment, and a server in READ COMMITTED, which takes no gap
+/// locks, credited the txn twice: our sessions ask for REPEATABLE READ.)
 #[test]
 fn a_payment_abills_script_commits_before_its_log_row_is_credited_once() {
     on_both_isolations("switch_log", |server, ddl, isolation| {
@@ -437,12 +439,16 @@ fn until_the_completion_waits(
 }
 
 /// ABillS's script has written its payment of txn 901, not yet committed, when our pay of
-/// it comes: our first look is a plain read and does not see it, nor does the script hold
-/// the bill, so our pay writes its rows, and its last statement, which looks again under
-/// lock, waits for the script. The script commits: our pay rolls back, is made again
-/// looking first, and finds the script's payment — a repeat, nothing credited by us. Or
-/// the script rolls back: our pay goes on and credits the txn. Once, either way, on
-/// servers in READ COMMITTED and in REPEATABLE READ.
+/// it comes. Our pay looks for the txn's rows only in its last statement, and the script
+/// does not hold the bill here (ABillS's own script takes the bill first: then our pay
+/// waits for the bill, as above; this is the script paying another bill of the same
+/// subscriber's txn, or any writer of a payment without the bill), so our pay writes its
+/// rows, and its last statement, which looks under lock, waits for the script. The script
+/// commits: our pay rolls back, is made again looking first, and finds the script's
+/// payment — a repeat, nothing credited by us. Or the script rolls back: our pay goes on
+/// and credits the txn. Once, either way, on servers in READ COMMITTED and in REPEATABLE
+/// READ: our sessions read in REPEATABLE READ on both, where that look locks (a snapshot
+/// read would not wait, and would credit the txn twice).
 #[test]
 fn a_payment_abills_script_writes_while_our_pay_completes_is_credited_once() {
     on_both_isolations("switch_late", |server, ddl, isolation| {
@@ -516,8 +522,8 @@ fn script_pays_beside_us(server: &str, ddl: Ddl, isolation: &str, log_after_comm
         until_a_lock_wait(&mut watch);
         tx.query_drop("UPDATE bills SET deposit = deposit + 10 WHERE id = 1")
             .unwrap();
-        // The script's payment meets our lookup's gap lock (REPEATABLE READ), or its log
-        // row meets ours on the UNIQUE key: either is where the deadlock may end it.
+        // The script's log row meets ours on the UNIQUE key while we wait for its bill:
+        // where the deadlock may end it.
         const LOG_ROW: &str = "INSERT INTO paysys_log (id, system_id, datetime, sum, uid, \
              transaction_id, info, paysys_ip, domain_id, status) VALUES (50, 44, NOW(), 10, 1, \
              'OSM:900', 'txn_id, 900\n', 0, 0, 2)";

@@ -51,6 +51,9 @@ pub enum LedgerError {
     /// The duplicate key said the txn exists, yet its row could not be read back. Rows are
     /// never deleted by us, so only a hand in the database does this; retry, don't guess.
     Vanished,
+    /// A pay made looking first was still sent to look first: a billing's fault, never
+    /// its data's. Rolled back; nothing was credited.
+    LookedFirst,
 }
 
 impl From<mysql::Error> for LedgerError {
@@ -69,6 +72,9 @@ impl std::fmt::Display for LedgerError {
                 "rolled back as a deadlock victim {attempts} times in a row, nothing written: {last}"
             ),
             LedgerError::Vanished => f.write_str("paysys_txn row of a duplicate txn_id is missing"),
+            LedgerError::LookedFirst => {
+                f.write_str("the billing asked a pay made looking first to look first again")
+            }
         }
     }
 }
@@ -151,18 +157,7 @@ pub fn pay(
     if let Some(paid) = with_deadlock_retries(|| try_pay(conn, billing, order, look_last))? {
         return Ok(paid);
     }
-    with_deadlock_retries(|| try_pay(conn, billing, order, false))?
-        .ok_or_else(|| LedgerError::Database(guard_without_look()))
-}
-
-/// A pay made without [`Credit::look_last`] completes our row without a guard: never
-/// `None`. Said as a temporary failure, should it be.
-fn guard_without_look() -> mysql::Error {
-    mysql::Error::MySqlError(mysql::MySqlError {
-        state: "40001".into(),
-        code: ER_LOCK_DEADLOCK,
-        message: "a pay that looked first was stopped by a guard".into(),
-    })
+    with_deadlock_retries(|| try_pay(conn, billing, order, false))?.ok_or(LedgerError::LookedFirst)
 }
 
 /// Runs `attempt` again when InnoDB (or a Galera certification) chose it as a deadlock
@@ -287,7 +282,8 @@ pub fn record_refusal(conn: &mut Conn, record: &RefusalRecord) -> Result<(), mys
 }
 
 /// One attempt at [`pay`]; `None`: rolled back, because the guard of a credit made with
-/// `look_last` did not hold (a row of the txn written beside us meanwhile).
+/// `look_last` did not hold (a row of the txn written beside us meanwhile), or the billing
+/// asked to look first ([`Credited::LookFirst`]).
 fn try_pay(
     conn: &mut Conn,
     billing: &dyn Billing,
@@ -345,6 +341,10 @@ fn try_pay(
         Credited::Refused(refusal) => {
             tx.rollback()?;
             return Ok(Some(Paid::Refused(refusal)));
+        }
+        Credited::LookFirst => {
+            tx.rollback()?;
+            return Ok(None);
         }
         // The account names somebody else now than when the card order was made (a login
         // renamed, an account given to another subscriber): the money is not theirs.

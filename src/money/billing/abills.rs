@@ -733,7 +733,6 @@ impl Billing for Abills {
         // A card order of our page's is the exception: its id is ours, so no payment of
         // ABillS's can carry it, and its own row, still open, is completed at once.
         //
-        //
         // A terminal's pay that will be paid looks for those rows last where the ledger
         // lets it ([`Credit::look_last`]): under lock, in the statement that completes our
         // row. A locking look first, for a new txn, locks the gap of each key where its text
@@ -741,7 +740,8 @@ impl Billing for Abills {
         // both wait for it with their INSERTs: a deadlock, one rolled back and paid again.
         // The look at the end comes after our INSERTs, and nothing is written after it. A
         // pay about to be refused looks first, as always: a payment recorded before is
-        // answered before any refusal.
+        // answered before any refusal. So does one that meets anything on the way (its log
+        // row's key taken, the bill gone): rolled back, and made again looking first.
         let mut look_last = c.look_last && !c.order_opened;
         let (found, earlier) = if c.order_opened {
             let found = lookup(tx, c.account, c.domain)?;
@@ -837,6 +837,7 @@ impl Billing for Abills {
         };
         let opened = match again {
             Ok(opened) => opened,
+            Err(_) if look_last => return Ok(Credited::LookFirst),
             Err(e) => {
                 // Written meanwhile (ABillS's own script, still running beside us, commits
                 // its payment and then its log row), or reversed: found again under the
@@ -867,6 +868,8 @@ impl Billing for Abills {
                 prv_txn,
                 guard: Some(no_other_rows(&ids, c.domain, payment_ref, log_id)),
             },
+            // No bill now: a payment recorded before is still answered first.
+            Credited::Refused(_) if look_last => Credited::LookFirst,
             credited => credited,
         })
     }

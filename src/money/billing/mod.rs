@@ -88,6 +88,10 @@ pub enum Credited {
     /// Refused (no such subscriber, disabled, payments off): nothing written, the ledger
     /// rolls back.
     Refused(Refusal),
+    /// A credit made with [`Credit::look_last`] met something it leaves to a look first
+    /// (a refusal after its rows were written, a row of the txn in the way): the ledger
+    /// rolls back and pays again without `look_last`.
+    LookFirst,
     /// The billing recorded this txn itself before paysys took over (ABillS's own script
     /// wrote its `paysys_log` row): nothing written now. `same`: the record has this
     /// payment's subscriber and sum, so this is a repeat; otherwise a conflict.
