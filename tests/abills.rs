@@ -1313,7 +1313,8 @@ fn a_payment_abills_script_made_keeps_its_answer_after_its_bill_was_deleted() {
     // the log row written now), not 90; nothing credited, no payments row added.
     let ab = Abills::new("account = \"login\"");
     let mut conn = ab.db.conn();
-    conn.query_drop("DELETE FROM paysys_log WHERE id = 1").unwrap();
+    conn.query_drop("DELETE FROM paysys_log WHERE id = 1")
+        .unwrap();
     conn.query_drop("DELETE FROM bills WHERE id = 1").unwrap();
     let a = ab.get(&pay_query("777", "test1", "100.00"));
     let prv_txn = ok(&a);
