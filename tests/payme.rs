@@ -561,14 +561,8 @@ fn a_perform_costs_no_more_statements_than_a_terminals_pay() {
     let systems = |min_sum: &str| {
         abills::system("osmp", &["192.0.2.7"], "account = \"login\"") + &payme_system(min_sum)
     };
-    let a = Abills::on(
-        TestDb::on_server(&logged.server.url(), &abills::fixture()),
-        &systems("1.00"),
-    );
+    let (a, pay) = abills::after_a_terminal_pay(&logged, &systems("1.00"));
     let before = a.deposit(1);
-    let (pay, r) =
-        logged.statements(|| a.get_from("192.0.2.7", &common::pay_query("7001", "test1", "10.00")));
-    assert_eq!(r.result(), 0, "{r:?}");
     let account = json!({"login": "test1"});
     for id in ["pm-statements-1", "pm-statements-2"] {
         let create = json!({"id": id, "time": now_ms(), "amount": 1000, "account": account});
@@ -595,7 +589,8 @@ fn a_perform_costs_no_more_statements_than_a_terminals_pay() {
         v["result"]["perform_time"],
         "the answer's time is the one recorded"
     );
-    assert_eq!(cents(&a.deposit(1)) - cents(&before), 2000);
+    // The Perform's 10.00, after the terminal's.
+    assert_eq!(cents(&a.deposit(1)) - cents(&before), 1000);
     // Raised since the Create: the Perform is judged by today's limits, as always.
     a.set_systems(&systems("50.00"));
     let v = call(
@@ -604,7 +599,7 @@ fn a_perform_costs_no_more_statements_than_a_terminals_pay() {
         json!({"id": "pm-statements-2"}),
     );
     assert_eq!(code(&v), -31001, "{v}");
-    assert_eq!(cents(&a.deposit(1)) - cents(&before), 2000);
+    assert_eq!(cents(&a.deposit(1)) - cents(&before), 1000);
     logged.assert_no_more("a Perform", &pay, &perform);
 }
 

@@ -6,7 +6,23 @@
 use mysql::prelude::Queryable;
 use mysql::{Row, Value};
 
+use super::mariadb::Logged;
 use super::{paysys_check_exe, repo, Answer, Site, TestDb};
+
+/// An ABillS on `logged`'s private server (the fixture rows) whose config has these
+/// `[[system]]` tables, one of them an OSMP system admitting 192.0.2.7 with `account =
+/// "login"`; and the statements a terminal's pay of 10.00 to test1 through it sent the
+/// database, credited: the measure another request's statements are held to
+/// ([`Logged::assert_no_more`]).
+pub fn after_a_terminal_pay(logged: &Logged, systems: &str) -> (Abills, Vec<(String, String)>) {
+    let a = Abills::on(TestDb::on_server(&logged.server.url(), &fixture()), systems);
+    let before = a.deposit(1);
+    let (pay, r) =
+        logged.statements(|| a.get_from("192.0.2.7", &super::pay_query("7001", "test1", "10.00")));
+    assert_eq!(r.result(), 0, "{r:?}");
+    assert_ne!(a.deposit(1), before, "the terminal's pay credited");
+    (a, pay)
+}
 
 /// What a web server answers for `paysys_check.cgi` when no system admits the caller.
 pub const UNKNOWN_SYSTEM: &str = "Error: Unknown payment system";
