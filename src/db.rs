@@ -31,6 +31,12 @@ pub const ER_DUP_ENTRY: u16 = 1062;
 pub const ER_LOCK_WAIT_TIMEOUT: u16 = 1205;
 pub const ER_LOCK_DEADLOCK: u16 = 1213;
 pub const ER_UNKNOWN_SYSTEM_VARIABLE: u16 = 1193;
+/// "Failed to read auto-increment value from storage engine": how InnoDB reports a
+/// transaction it ended as a deadlock victim while it waited for a table's AUTO-INC lock.
+/// In `innodb_autoinc_lock_mode = 1` (the default outside Galera) an `INSERT … SELECT`
+/// holds that lock from its first row to its statement's end, waits included, and any
+/// insert into the table waits for it.
+pub const ER_AUTOINC_READ_FAILED: u16 = 1467;
 
 /// The server's error number, if the error came from the server.
 pub fn server_code(e: &mysql::Error) -> Option<u16> {
@@ -38,6 +44,17 @@ pub fn server_code(e: &mysql::Error) -> Option<u16> {
         mysql::Error::MySqlError(m) => Some(m.code),
         _ => None,
     }
+}
+
+/// Whether the server ended the transaction as a deadlock victim: rolled back whole, so
+/// that it may be made again from its start. The victim's error is 1213, or 1467 when it
+/// was waiting for an AUTO-INC lock ([`ER_AUTOINC_READ_FAILED`]); a Galera certification
+/// conflict is reported as 1213 too.
+pub fn deadlock_victim(e: &mysql::Error) -> bool {
+    matches!(
+        server_code(e),
+        Some(ER_LOCK_DEADLOCK | ER_AUTOINC_READ_FAILED)
+    )
 }
 
 /// Whether `e` is the connection's own failure — the server gone or shutting down, the

@@ -536,3 +536,74 @@ fn status_of_a_pay_stuck_in_flight_is_temporary() {
     let status = site.get("command=status&txn_id=8081");
     assert_eq!((status.result(), status.prv_txn()), (0, pay.prv_txn()));
 }
+
+// ----- a deadlock on a table's AUTO-INC lock -------------------------------------------------
+
+/// Deadlocks InnoDB has ended since the server started (the whole server's count).
+fn deadlocks(db: &TestDb) -> u64 {
+    let row: Option<(String, u64)> = db
+        .conn()
+        .query_first("SHOW GLOBAL STATUS LIKE 'Innodb_deadlocks'")
+        .unwrap();
+    row.map(|(_, n)| n).unwrap_or(0)
+}
+
+/// A pay the server ends as a deadlock victim while it waits for a table's AUTO-INC lock
+/// is told so by error 1467 ("Failed to read auto-increment value"), not 1213; it was
+/// rolled back whole all the same, and is made again like any deadlock victim. (Our own
+/// card callbacks' `INSERT … SELECT` into paysys_txn holds that table's lock so, and met
+/// a sweep and the other callbacks of one subscriber this way.) Here another writer's
+/// `INSERT … SELECT` into `pays` holds it: it has written its first row and waits for
+/// the next, our pay's paysys_txn row, under lock, when our pay comes to insert its row
+/// into `pays`. It has written more than our pay, so our pay is the one ended.
+#[test]
+fn a_pay_ended_waiting_for_an_auto_increment_lock_is_made_again() {
+    let db = TestDb::new();
+    let site = Arc::new(Site::new(&db.url, ""));
+    let earlier = site.get(&pay_query("8090", "59071", "1.00"));
+    assert_eq!(earlier.result(), 0, "{}", earlier.body);
+    let earlier_row: u64 = earlier.prv_txn().unwrap().parse().unwrap();
+    let deadlocks_before = deadlocks(&db);
+    // Our pay has inserted its paysys_txn row (the next id) and waits for the subscriber.
+    let (mut holder, pay) = pay_in_flight(&db, &site, "8091");
+    let mut writer = db.conn();
+    writer
+        .query_drop("CREATE TABLE weight (n INT NOT NULL) ENGINE=InnoDB")
+        .unwrap();
+    let bulk = std::thread::spawn(move || {
+        writer.query_drop("START TRANSACTION").unwrap();
+        let rows: Vec<String> = (0..200).map(|n| format!("({n})")).collect();
+        writer
+            .query_drop(format!("INSERT INTO weight (n) VALUES {}", rows.join(", ")))
+            .unwrap();
+        let bulk = writer.exec_drop(
+            "INSERT INTO pays (mid, cash, time, admin_id, admin_ip, office, bonus, reason, \
+             coment, type, category) \
+             SELECT 3, 0, 0, 0, 0, 0, '', 'bulk', '', 10, 0 FROM paysys_txn \
+             WHERE id IN (?, ?) ORDER BY id FOR UPDATE",
+            (earlier_row, earlier_row + 1),
+        );
+        writer.query_drop("ROLLBACK").unwrap();
+        bulk
+    });
+    wait_until_running(&db, "INSERT INTO pays (mid, cash, time, admin_id, admin_ip, office, bonus, reason, coment, type, category) SELECT");
+    // The writer has its first row written and waits for our pay's row: let our pay go on.
+    let waited = Instant::now() + Duration::from_millis(300);
+    while Instant::now() < waited {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    holder.query_drop("ROLLBACK").unwrap();
+    let pay = pay.join().unwrap();
+    let bulk = bulk.join().unwrap();
+    // The writer was not the one ended: our pay was, and it was made again.
+    assert!(bulk.is_ok(), "{bulk:?}");
+    assert!(deadlocks(&db) > deadlocks_before, "no deadlock was met");
+    assert_eq!(pay.result(), 0, "{}\n{}", pay.body, site.log());
+    assert_eq!(db.balance(5907), "104.00");
+    let pays: u64 = db
+        .conn()
+        .query_first("SELECT COUNT(*) FROM pays WHERE reason LIKE '% txn_id=8091'")
+        .unwrap()
+        .unwrap();
+    assert_eq!(pays, 1);
+}

@@ -24,7 +24,7 @@ use mysql::{Conn, Transaction, TxOpts};
 
 use crate::billing::{Billing, Credit, Credited, Uncredit, Uncredited, UncreditedRecorded};
 use crate::config::System;
-use crate::db::{server_code, ER_DUP_ENTRY, ER_LOCK_DEADLOCK};
+use crate::db::{deadlock_victim, server_code, ER_DUP_ENTRY};
 use crate::domain::{Amount, Domain, TxnDate, TxnId};
 use crate::outcome::{CancelOrder, OrderRef, Pay, Refusal};
 
@@ -168,7 +168,7 @@ fn with_deadlock_retries<T>(
     let mut n = 1;
     loop {
         match attempt() {
-            Err(LedgerError::Database(e)) if server_code(&e) == Some(ER_LOCK_DEADLOCK) => {
+            Err(LedgerError::Database(e)) if deadlock_victim(&e) => {
                 if n >= DEADLOCK_ATTEMPTS {
                     return Err(LedgerError::Deadlocked {
                         attempts: n,
@@ -202,7 +202,7 @@ fn commit(tx: Transaction<'_>) -> Result<(), LedgerError> {
         Ok(()) => Ok(()),
         // A deadlock or a cluster certification conflict at commit: rolled back whole,
         // nothing changed, and safe to try again.
-        Err(e) if server_code(&e) == Some(ER_LOCK_DEADLOCK) => Err(e.into()),
+        Err(e) if deadlock_victim(&e) => Err(e.into()),
         // Any other error, or no answer at all (connection lost, timeout): the transaction
         // may be committed — on a Galera node that lost the primary component during
         // replication, for one, the writeset can commit on the other nodes while this one
@@ -523,7 +523,10 @@ fn try_pay_card_order(
     // it on this path waits here and then finds our row's duplicate key. The long way
     // (`try_pay`, the sweeper's) takes the txn's key first and the order last: the two
     // meeting on one order may end as a deadlock, which is tried again and then meets the
-    // key of whichever committed — a repeat, credited once.
+    // key of whichever committed — a repeat, credited once. An INSERT … SELECT holds
+    // paysys_txn's AUTO-INC lock from its row to its end, its waits included (in the
+    // default `innodb_autoinc_lock_mode`), and every insert into paysys_txn waits for it:
+    // a pay ended there as a deadlock victim is told so by error 1467, and made again too.
     let inserted: Result<Option<(u64, String, String, u32)>, mysql::Error> = tx.exec_first(
         "INSERT INTO paysys_txn (system_name, txn_id, account, subscriber_id, amount, txn_date, created, caller_ip, domain_id) \
          SELECT o.system_name, o.order_id, o.account, 0, o.amount, ?, NOW(), ?, o.domain_id \
@@ -1560,7 +1563,7 @@ pub fn drop_order(conn: &mut Conn, system: &str, order: &Order) -> Result<bool, 
     let mut n = 1;
     loop {
         match try_drop_order(conn, system, order) {
-            Err(e) if server_code(&e) == Some(ER_LOCK_DEADLOCK) && n < DEADLOCK_ATTEMPTS => {
+            Err(e) if deadlock_victim(&e) && n < DEADLOCK_ATTEMPTS => {
                 std::thread::sleep(deadlock_pause(n));
                 n += 1;
             }
@@ -1798,7 +1801,7 @@ fn retried<T>(mut statement: impl FnMut() -> Result<T, mysql::Error>) -> Result<
     let mut n = 1;
     loop {
         match statement() {
-            Err(e) if server_code(&e) == Some(ER_LOCK_DEADLOCK) && n < DEADLOCK_ATTEMPTS => {
+            Err(e) if deadlock_victim(&e) && n < DEADLOCK_ATTEMPTS => {
                 std::thread::sleep(deadlock_pause(n));
                 n += 1;
             }
@@ -1810,6 +1813,7 @@ fn retried<T>(mut statement: impl FnMut() -> Result<T, mysql::Error>) -> Result<
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::db::{ER_AUTOINC_READ_FAILED, ER_LOCK_DEADLOCK};
 
     fn server_error(code: u16) -> LedgerError {
         LedgerError::Database(mysql::Error::MySqlError(mysql::MySqlError {
@@ -1824,8 +1828,11 @@ mod tests {
         let mut tries = 0;
         let result = with_deadlock_retries(|| {
             tries += 1;
-            if tries < 3 {
+            // A victim waiting for a row's lock, then one waiting for an AUTO-INC lock.
+            if tries == 1 {
                 Err(server_error(ER_LOCK_DEADLOCK))
+            } else if tries == 2 {
+                Err(server_error(ER_AUTOINC_READ_FAILED))
             } else {
                 Ok(tries)
             }
