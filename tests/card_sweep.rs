@@ -578,3 +578,85 @@ fn a_provider_that_does_not_answer_is_an_error_and_changes_nothing() {
     // Past its validity, but not given up unasked: it may have been paid.
     assert_eq!(state(&ab.db, o.id), "waiting");
 }
+
+/// Statements of `db` running now whose text starts with `prefix`.
+fn running(db: &TestDb, prefix: &str) -> u64 {
+    db.conn()
+        .exec_first(
+            "SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE DB = ? AND INFO LIKE ?",
+            (&db.name, format!("{prefix}%")),
+        )
+        .unwrap()
+        .unwrap_or(0)
+}
+
+fn wait_until_running(db: &TestDb, prefix: &str) {
+    let deadline = Instant::now() + std::time::Duration::from_secs(15);
+    while running(db, prefix) == 0 {
+        assert!(Instant::now() < deadline, "never saw '{prefix}' running");
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+}
+
+/// The sweeper pays an order the long way and waits for the subscriber's row (another
+/// writer holds it) when the provider's callback of the same order comes. The callback
+/// waits for the order's row, before it has written anything, so a terminal's pay to
+/// somebody else goes through meanwhile. (When the long way locked the order last, the
+/// callback's first statement, an `INSERT … SELECT`, passed the order and waited for the
+/// txn's key holding paysys_txn's AUTO-INC lock, and every pay's INSERT waited behind it
+/// until the callback gave up.) Credited once.
+#[test]
+fn a_callback_waiting_for_a_sweep_of_its_order_holds_up_no_other_pay() {
+    let standin = LiqPay::start();
+    let db = TestDb::new();
+    let site = common::Site::new(
+        &db.url,
+        &liqpay_system(&standin, "account = \"payment_code\""),
+    );
+    let config = std::fs::read_to_string(site.config_path()).unwrap();
+    assert!(config.contains("lock_timeout = 3"));
+    site.write_config(&config.replace("lock_timeout = 3", "lock_timeout = 20"));
+    let config = site.config_path();
+    let before = (db.balance(5907), db.balance(1234));
+    let o = new_order(&db, "liqpay", "59071", "30.00", 24);
+    liqpay_checkout(&standin, &o);
+    standin.set_status(&o.order_id, Some("success"));
+    let callback = standin.callback_for(&o.order_id, "success").body;
+    let mut holder = db.conn();
+    holder.query_drop("START TRANSACTION").unwrap();
+    holder
+        .query_drop("SELECT * FROM users WHERE id = 5907 FOR UPDATE")
+        .unwrap();
+    std::thread::scope(|s| {
+        let sweeping = s.spawn(|| sweep(&config));
+        wait_until_running(&db, "UPDATE users");
+        let posted = s.spawn(|| {
+            post_callback(
+                &config,
+                "liqpay",
+                "application/x-www-form-urlencoded",
+                &callback,
+            )
+        });
+        wait_until_running(&db, "INSERT INTO paysys_txn");
+        // Time for the callback to reach whatever it waits for.
+        std::thread::sleep(std::time::Duration::from_millis(300));
+        let pay = site.get(&common::pay_query("7001", "12340", "5.00"));
+        assert_eq!(pay.result(), 0, "{}", pay.body);
+        assert!(
+            !posted.is_finished(),
+            "the terminal's pay waited until the callback ended: {}",
+            site.log()
+        );
+        holder.query_drop("ROLLBACK").unwrap();
+        let (code, out, err) = sweeping.join().unwrap();
+        assert_eq!(code, Some(0), "{out}{err}");
+        let a = posted.join().unwrap();
+        assert_eq!(a.status, 200, "{a:?}");
+    });
+    assert_eq!(state(&db, o.id), "paid");
+    let plus = |was: &str, sum: f64| format!("{:.2}", was.parse::<f64>().unwrap() + sum);
+    assert_eq!(db.balance(5907), plus(&before.0, 30.0));
+    assert_eq!(db.balance(1234), plus(&before.1, 5.0));
+    assert_eq!(db.pays(), 2);
+}

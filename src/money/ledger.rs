@@ -292,6 +292,17 @@ fn try_pay(
 ) -> Result<Option<Paid>, LedgerError> {
     let (system, pay) = (order.system, order.pay);
     let mut tx = conn.start_transaction(TxOpts::default())?;
+    // A booked order is locked first, as its other pays lock it (a card callback's and a
+    // confirmation's first statement) and as its cancel does: two pays of one order queue
+    // on its row. Locked after our row instead, the two met as a deadlock, and a first
+    // statement that waited for our row's key held paysys_txn's AUTO-INC lock meanwhile,
+    // and with it every pay's INSERT.
+    if let Some(id) = order.booked {
+        tx.exec_drop(
+            "SELECT id FROM paysys_order WHERE system_name = ? AND id = ? FOR UPDATE",
+            (&system.name, id),
+        )?;
+    }
     // The subscriber a card order was made for, who alone may be credited by its pay.
     let pinned = order.pinned;
     let inserted = tx.exec_drop(
@@ -520,13 +531,12 @@ fn try_pay_card_order(
     // The order's checks are the word's, compared exactly: the currency and the invoice as
     // bytes (their columns' collations ignore letter case), the sum as DECIMAL. An order
     // they leave out inserts nothing. The order is locked first, so that a second word of
-    // it on this path waits here and then finds our row's duplicate key. The long way
-    // (`try_pay`, the sweeper's) takes the txn's key first and the order last: the two
-    // meeting on one order may end as a deadlock, which is tried again and then meets the
-    // key of whichever committed — a repeat, credited once. An INSERT … SELECT holds
-    // paysys_txn's AUTO-INC lock from its row to its end, its waits included (in the
+    // it waits here, before it has written anything, and then finds our row's duplicate
+    // key; the long way (`try_pay`, the sweeper's) locks the order first too. An
+    // INSERT … SELECT holds paysys_txn's AUTO-INC lock from its row to its end (in the
     // default `innodb_autoinc_lock_mode`), and every insert into paysys_txn waits for it:
-    // a pay ended there as a deadlock victim is told so by error 1467, and made again too.
+    // a pay the server ends there as a deadlock victim is told so by error 1467, and is
+    // made again like any.
     let inserted: Result<Option<(u64, String, String, u32)>, mysql::Error> = tx.exec_first(
         "INSERT INTO paysys_txn (system_name, txn_id, account, subscriber_id, amount, txn_date, created, caller_ip, domain_id) \
          SELECT o.system_name, o.order_id, o.account, 0, o.amount, ?, NOW(), ?, o.domain_id \
@@ -1557,8 +1567,8 @@ fn order_of(row: Option<OrderRow>) -> Option<Order> {
 /// not ours to take, so the order row is locked and the payment looked up under it):
 /// returns whether the order is now cancelled and unpaid; `false`: it was paid meanwhile.
 ///
-/// A pay of the order locks its row last, this first: when the two meet, the server ends
-/// one as a deadlock, and either is tried again (a pay in [`pay`]; this here).
+/// Every pay of the order locks its row first, as this does: the two queue on it. A
+/// deadlock elsewhere (the payment's rows) is tried again here as in [`pay`].
 pub fn drop_order(conn: &mut Conn, system: &str, order: &Order) -> Result<bool, mysql::Error> {
     let mut n = 1;
     loop {
