@@ -9,6 +9,10 @@
 //! 2. The billing credits the subscriber (its payment row, its balance).
 //! 3. Our row learns the billing's payment id; `COMMIT`.
 //!
+//! A pay of one of our orders (a card order, a booked one) locks the order's row before
+//! step 1, whichever way it is paid, as the order's cancel does: pays of one order queue
+//! there before they write anything.
+//!
 //! Success is reported only after `COMMIT` returned OK. A duplicate key means the txn was
 //! paid before: the stored row is the first answer, given again if account and sum match,
 //! refused as a conflict if they do not. Any other error is a [`LedgerError`], which the
