@@ -37,6 +37,10 @@ pub const ER_UNKNOWN_SYSTEM_VARIABLE: u16 = 1193;
 /// holds that lock from its first row to its statement's end, waits included, and any
 /// insert into the table waits for it.
 pub const ER_AUTOINC_READ_FAILED: u16 = 1467;
+/// "Record has changed since last read": with `innodb_snapshot_isolation = ON`, a locking
+/// read met a row committed after the transaction's read view was made; the transaction
+/// is rolled back whole (MariaDB 10.6.20, 10.11.10, 11.4.4, 11.6.2 and later).
+pub const ER_CHECKREAD: u16 = 1020;
 
 /// The server's error number, if the error came from the server.
 pub fn server_code(e: &mysql::Error) -> Option<u16> {
@@ -49,11 +53,13 @@ pub fn server_code(e: &mysql::Error) -> Option<u16> {
 /// Whether the server ended the transaction as a deadlock victim: rolled back whole, so
 /// that it may be made again from its start. The victim's error is 1213, or 1467 when it
 /// was waiting for an AUTO-INC lock ([`ER_AUTOINC_READ_FAILED`]); a Galera certification
-/// conflict is reported as 1213 too.
+/// conflict is reported as 1213 too. A write-write conflict of snapshot isolation
+/// ([`ER_CHECKREAD`]) is one as well, where a session runs with it on after all (its
+/// set-up turns it off where the server knows it).
 pub fn deadlock_victim(e: &mysql::Error) -> bool {
     matches!(
         server_code(e),
-        Some(ER_LOCK_DEADLOCK | ER_AUTOINC_READ_FAILED)
+        Some(ER_LOCK_DEADLOCK | ER_AUTOINC_READ_FAILED | ER_CHECKREAD)
     )
 }
 
@@ -250,6 +256,17 @@ fn open(config: &DatabaseConfig, url: &str, usage: Use) -> Result<(Conn, Session
         init.push_str("; SET SESSION TRANSACTION ISOLATION LEVEL REPEATABLE READ");
     }
     init.push_str("; SELECT @@version; SELECT @@wsrep_on");
+    if usage == Use::Write {
+        // That REPEATABLE READ is InnoDB's classic one: a locking read waits for a row
+        // being written and then reads it as committed. MariaDB 11.6.2 and later (Debian
+        // 13's 11.8) default to `innodb_snapshot_isolation = ON`, where a locking read of
+        // a row committed after the transaction's first read ends the transaction with
+        // error 1020 instead: an ABillS pay reads the bill, then updates it, so pays to
+        // one bill at once each answered a temporary error. Last in the batch, because
+        // servers before 10.6.18 and 10.11.8 and MySQL do not know the variable (1193,
+        // tolerated below; on MySQL the wsrep_on question has already ended the batch).
+        init.push_str("; SET SESSION innodb_snapshot_isolation = OFF");
+    }
     let mut result = conn
         .query_iter(init)
         .map_err(|e| format!("setting up the session: {e}"))?;
@@ -279,7 +296,8 @@ fn open(config: &DatabaseConfig, url: &str, usage: Use) -> Result<(Conn, Session
                     }
                 }
             }
-            // MySQL without Galera: no such variable, so no cluster.
+            // MySQL without Galera: no such variable, so no cluster. A server without
+            // snapshot isolation: nothing to turn off.
             Err(e) if server_code(&e) == Some(ER_UNKNOWN_SYSTEM_VARIABLE) => {}
             Err(e) => return Err(format!("setting up the session: {e}")),
         }

@@ -1827,7 +1827,7 @@ fn retried<T>(mut statement: impl FnMut() -> Result<T, mysql::Error>) -> Result<
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::db::{ER_AUTOINC_READ_FAILED, ER_LOCK_DEADLOCK};
+    use crate::db::{ER_AUTOINC_READ_FAILED, ER_CHECKREAD, ER_LOCK_DEADLOCK};
 
     fn server_error(code: u16) -> LedgerError {
         LedgerError::Database(mysql::Error::MySqlError(mysql::MySqlError {
@@ -1842,16 +1842,16 @@ mod tests {
         let mut tries = 0;
         let result = with_deadlock_retries(|| {
             tries += 1;
-            // A victim waiting for a row's lock, then one waiting for an AUTO-INC lock.
-            if tries == 1 {
-                Err(server_error(ER_LOCK_DEADLOCK))
-            } else if tries == 2 {
-                Err(server_error(ER_AUTOINC_READ_FAILED))
-            } else {
-                Ok(tries)
+            // A victim waiting for a row's lock, one waiting for an AUTO-INC lock, one of
+            // snapshot isolation's write-write conflicts.
+            match tries {
+                1 => Err(server_error(ER_LOCK_DEADLOCK)),
+                2 => Err(server_error(ER_AUTOINC_READ_FAILED)),
+                3 => Err(server_error(ER_CHECKREAD)),
+                _ => Ok(tries),
             }
         });
-        assert_eq!(result.ok(), Some(3));
+        assert_eq!(result.ok(), Some(4));
     }
 
     #[test]
