@@ -31,11 +31,13 @@ pub const ER_DUP_ENTRY: u16 = 1062;
 pub const ER_LOCK_WAIT_TIMEOUT: u16 = 1205;
 pub const ER_LOCK_DEADLOCK: u16 = 1213;
 pub const ER_UNKNOWN_SYSTEM_VARIABLE: u16 = 1193;
-/// "Failed to read auto-increment value from storage engine": how InnoDB reports a
-/// transaction it ended as a deadlock victim while it waited for a table's AUTO-INC lock.
-/// In `innodb_autoinc_lock_mode = 1` (the default outside Galera) an `INSERT … SELECT`
-/// holds that lock from its first row to its statement's end, waits included, and any
-/// insert into the table waits for it.
+/// "Failed to read auto-increment value from storage engine": how InnoDB reports any
+/// failed wait for a table's AUTO-INC lock — a deadlock, which rolled back the whole
+/// transaction, or a wait that ran out of `innodb_lock_wait_timeout`, which rolled back
+/// the statement alone; `SELECT @@in_transaction` tells which (the ledger asks). In
+/// `innodb_autoinc_lock_mode = 1` (the default outside Galera) an `INSERT … SELECT` holds
+/// that lock from its first row to its statement's end, waits included, and any insert
+/// into the table waits for it.
 pub const ER_AUTOINC_READ_FAILED: u16 = 1467;
 /// "Record has changed since last read": with `innodb_snapshot_isolation = ON`, a locking
 /// read met a row committed after the transaction's read view was made; the transaction
@@ -52,7 +54,8 @@ pub fn server_code(e: &mysql::Error) -> Option<u16> {
 
 /// Whether the server ended the transaction as a deadlock victim: rolled back whole, so
 /// that it may be made again from its start. The victim's error is 1213, or 1467 when it
-/// was waiting for an AUTO-INC lock ([`ER_AUTOINC_READ_FAILED`]); a Galera certification
+/// was waiting for an AUTO-INC lock ([`ER_AUTOINC_READ_FAILED`]; a caller that may meet
+/// a 1467 of a lock wait timeout turns that into 1205 first); a Galera certification
 /// conflict is reported as 1213 too. A write-write conflict of snapshot isolation
 /// ([`ER_CHECKREAD`]) is one as well, where a session runs with it on after all (its
 /// set-up turns it off where the server knows it).
@@ -262,15 +265,18 @@ fn open(config: &DatabaseConfig, url: &str, usage: Use) -> Result<(Conn, Session
         // 13's 11.8) default to `innodb_snapshot_isolation = ON`, where a locking read of
         // a row committed after the transaction's first read ends the transaction with
         // error 1020 instead: an ABillS pay reads the bill, then updates it, so pays to
-        // one bill at once each answered a temporary error. Last in the batch, because
-        // servers before 10.6.18 and 10.11.8 and MySQL do not know the variable (1193,
-        // tolerated below; on MySQL the wsrep_on question has already ended the batch).
+        // one bill at once each answered a temporary error. Turned off wherever the server
+        // knows the variable (from 10.6.18, 10.11.8 and 11.4.2 it can be set on by hand).
+        // Last in the batch, because servers without it (earlier MariaDB, MySQL) answer
+        // 1193, tolerated below; on MySQL the wsrep_on question has already ended the
+        // batch, and so it would on a MariaDB built without Galera, where only the retry of
+        // a 1020 as a deadlock victim's is left (`deadlock_victim`).
         init.push_str("; SET SESSION innodb_snapshot_isolation = OFF");
     }
     let mut result = conn
         .query_iter(init)
         .map_err(|e| format!("setting up the session: {e}"))?;
-    // Three or four result sets: the SETs' (empty), then each SELECT's row. Read set by set: a
+    // Three to five result sets: the SETs' (empty) and each SELECT's row. Read set by set: a
     // result's row iterator stops at the end of the set it is in.
     let mut rows = Vec::new();
     while let Some(set) = result.iter() {
@@ -313,7 +319,8 @@ fn cluster_session(conn: &mut Conn) -> Result<(), String> {
         return Err(state.why_not());
     }
     // 1 (reads) + 4 (INSERT, REPLACE). Reads: a status, a repeat's stored row, a cancel's
-    // lookup. Inserts: a pay's first statement is the INSERT into paysys_txn, so waiting
+    // lookup. Inserts: a pay's first statement is the INSERT into paysys_txn (or, for a
+    // booked order paid the long way, the locking read of the order), so waiting
     // there makes the whole pay see what the cluster had committed when it began: a
     // subscriber created through another node a moment ago, and a repeat's row, whose
     // duplicate key then answers the first answer instead of a certification conflict.

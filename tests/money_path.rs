@@ -607,3 +607,48 @@ fn a_pay_ended_waiting_for_an_auto_increment_lock_is_made_again() {
         .unwrap();
     assert_eq!(pays, 1);
 }
+
+/// Error 1467 also ends a wait for an AUTO-INC lock that ran out of `lock_timeout`; then
+/// only the statement was rolled back, and it is no deadlock to try again eight times: the
+/// pay answers a temporary error after one `lock_timeout`, as for any lock wait, and the
+/// log says which lock. Here another writer's `INSERT … SELECT` into `pays` holds the lock
+/// while it waits for a row somebody else holds.
+#[test]
+fn a_pay_whose_wait_for_an_auto_increment_lock_runs_out_is_temporary_once() {
+    let db = TestDb::new();
+    let site = Site::new(&db.url, "");
+    set_config(&site, "lock_timeout = 3", "lock_timeout = 1");
+    let before = db.balance(5907);
+    let mut holder = db.conn();
+    holder.query_drop("START TRANSACTION").unwrap();
+    holder
+        .query_drop("SELECT * FROM users WHERE id = 3 FOR UPDATE")
+        .unwrap();
+    let mut writer = db.conn();
+    let bulk = std::thread::spawn(move || {
+        writer.query_drop("START TRANSACTION").unwrap();
+        // Subscriber 1234's row first (its pays row written, the lock taken), then 3's.
+        let bulk = writer.query_drop(
+            "INSERT INTO pays (mid, cash, time, admin_id, admin_ip, office, bonus, reason, \
+             coment, type, category) \
+             SELECT id, 0, 0, 0, 0, 0, '', 'bulk', '', 10, 0 FROM users \
+             WHERE id IN (3, 1234) ORDER BY id DESC FOR UPDATE",
+        );
+        writer.query_drop("ROLLBACK").unwrap();
+        bulk
+    });
+    wait_until_running(&db, "INSERT INTO pays (mid, cash, time, admin_id, admin_ip, office, bonus, reason, coment, type, category) SELECT");
+    let pay = site.get(&pay_query("8092", "59071", "3.00"));
+    holder.query_drop("ROLLBACK").unwrap();
+    assert!(bulk.join().unwrap().is_ok());
+    assert_eq!(pay.result(), 1, "{}", pay.body);
+    let log = site.log();
+    // Not tried again as a deadlock victim: the lock wait, said once.
+    assert!(
+        log.contains("AUTO-INC lock ran out of lock_timeout") && !log.contains("deadlock victim"),
+        "{log}"
+    );
+    assert_eq!(db.balance(5907), before);
+    let retry = site.get(&pay_query("8092", "59071", "3.00"));
+    assert_eq!(retry.result(), 0, "{}", retry.body);
+}

@@ -10,8 +10,8 @@
 //! 3. Our row learns the billing's payment id; `COMMIT`.
 //!
 //! A pay of one of our orders (a card order, a booked one) locks the order's row before
-//! step 1, whichever way it is paid, as the order's cancel does: pays of one order queue
-//! there before they write anything.
+//! step 1, whichever way it is paid, as cancelling an unpaid order does: pays of one
+//! order queue there before they write anything.
 //!
 //! Success is reported only after `COMMIT` returned OK. A duplicate key means the txn was
 //! paid before: the stored row is the first answer, given again if account and sum match,
@@ -28,7 +28,9 @@ use mysql::{Conn, Transaction, TxOpts};
 
 use crate::billing::{Billing, Credit, Credited, Uncredit, Uncredited, UncreditedRecorded};
 use crate::config::System;
-use crate::db::{deadlock_victim, server_code, ER_DUP_ENTRY};
+use crate::db::{
+    deadlock_victim, server_code, ER_AUTOINC_READ_FAILED, ER_DUP_ENTRY, ER_LOCK_WAIT_TIMEOUT,
+};
 use crate::domain::{Amount, Domain, TxnDate, TxnId};
 use crate::outcome::{CancelOrder, OrderRef, Pay, Refusal};
 
@@ -200,6 +202,25 @@ fn deadlock_pause(n: u32) -> std::time::Duration {
     std::time::Duration::from_micros(u64::from(2_000 * n.min(7) + jitter))
 }
 
+/// `e` as the retries must read it. Error 1467 is a deadlock victim's when the server
+/// ended the transaction waiting for an AUTO-INC lock; it is also what a wait for that lock
+/// that ran out of `lock_timeout` says, which rolls back the statement alone. The
+/// transaction tells them apart: gone after a deadlock, still open after a timeout, which
+/// is then answered as the lock wait timeout it is (1205), not tried again.
+fn read_autoinc_failure(tx: &mut Transaction<'_>, e: mysql::Error) -> mysql::Error {
+    if server_code(&e) != Some(ER_AUTOINC_READ_FAILED) {
+        return e;
+    }
+    match tx.query_first::<u8, _>("SELECT @@in_transaction") {
+        Ok(Some(0)) => e,
+        _ => mysql::Error::MySqlError(mysql::MySqlError {
+            state: "HY000".into(),
+            code: ER_LOCK_WAIT_TIMEOUT,
+            message: format!("{e} (a wait for the table's AUTO-INC lock ran out of lock_timeout)"),
+        }),
+    }
+}
+
 /// COMMIT, telling a refused commit (rolled back) from one whose answer never came.
 fn commit(tx: Transaction<'_>) -> Result<(), LedgerError> {
     match tx.commit() {
@@ -331,7 +352,7 @@ fn try_pay(
             tx.rollback()?;
             return repeat(conn, &system.name, pay).map(Some);
         }
-        Err(e) => return Err(e.into()),
+        Err(e) => return Err(read_autoinc_failure(&mut tx, e).into()),
     }
     let row = tx.last_insert_id().unwrap_or(0);
     let credit = Credit {
@@ -347,7 +368,9 @@ fn try_pay(
         order_opened: order.booked.is_some() && order.word.is_some(),
         look_last,
     };
-    let credited = billing.credit(&mut tx, &credit)?;
+    let credited = billing
+        .credit(&mut tx, &credit)
+        .map_err(|e| read_autoinc_failure(&mut tx, e))?;
     let guard = match &credited {
         Credited::Done { guard, .. } => guard.clone(),
         _ => None,
@@ -540,7 +563,7 @@ fn try_pay_card_order(
     // INSERT … SELECT holds paysys_txn's AUTO-INC lock from its row to its end (in the
     // default `innodb_autoinc_lock_mode`), and every insert into paysys_txn waits for it:
     // a pay the server ends there as a deadlock victim is told so by error 1467, and is
-    // made again like any.
+    // made again like any (one whose wait ran out is not: `read_autoinc_failure`).
     let inserted: Result<Option<(u64, String, String, u32)>, mysql::Error> = tx.exec_first(
         "INSERT INTO paysys_txn (system_name, txn_id, account, subscriber_id, amount, txn_date, created, caller_ip, domain_id) \
          SELECT o.system_name, o.order_id, o.account, 0, o.amount, ?, NOW(), ?, o.domain_id \
@@ -562,6 +585,7 @@ fn try_pay_card_order(
             order.invoice.unwrap_or_default(),
         ),
     );
+    let inserted = inserted.map_err(|e| read_autoinc_failure(&mut tx, e));
     let Some((row, account_text, amount, domain)) = inserted_from_order(inserted)? else {
         tx.rollback()?;
         return Ok(None);
@@ -696,6 +720,7 @@ fn try_confirm_order(
     let mut tx = conn.start_transaction(TxOpts::default())?;
     let inserted: Result<Option<String>, mysql::Error> =
         tx.exec_first(sql, mysql::Params::Positional(params));
+    let inserted = inserted.map_err(|e| read_autoinc_failure(&mut tx, e));
     let Some(returned) = inserted_from_order(inserted)? else {
         tx.rollback()?;
         return Ok(None);
@@ -835,7 +860,9 @@ fn credit_order(
         payment_ref,
         prv_txn,
         ..
-    } = billing.credit(&mut tx, &credit)?
+    } = billing
+        .credit(&mut tx, &credit)
+        .map_err(|e| read_autoinc_failure(&mut tx, e))?
     else {
         tx.rollback()?;
         return Ok(None);
@@ -1069,13 +1096,15 @@ fn try_cancel(
         }
         // Not ours: a payment the billing's own script made before the switch-over, which
         // status and a retried pay find too, is reversed as that script would.
-        let recorded = billing.cancel_recorded(
-            &mut tx,
-            system,
-            domain,
-            order.prv_txn,
-            order.txn_id.as_ref(),
-        )?;
+        let recorded = billing
+            .cancel_recorded(
+                &mut tx,
+                system,
+                domain,
+                order.prv_txn,
+                order.txn_id.as_ref(),
+            )
+            .map_err(|e| read_autoinc_failure(&mut tx, e))?;
         // A cancel that names the sum (Portmone's) reverses only a payment of that sum,
         // here as for our own rows below: rolled back, the billing's rows stay.
         if let (
@@ -1170,7 +1199,10 @@ fn try_cancel(
         domain,
         caller,
     };
-    match billing.cancel(&mut tx, &uncredit)? {
+    let uncredited = billing
+        .cancel(&mut tx, &uncredit)
+        .map_err(|e| read_autoinc_failure(&mut tx, e))?;
+    match uncredited {
         Uncredited::NotSupported => {
             tx.rollback()?;
             return Ok(Unpaid::Refused(Refusal::CancelNotSupported(
