@@ -579,25 +579,6 @@ fn a_provider_that_does_not_answer_is_an_error_and_changes_nothing() {
     assert_eq!(state(&ab.db, o.id), "waiting");
 }
 
-/// Statements of `db` running now whose text starts with `prefix`.
-fn running(db: &TestDb, prefix: &str) -> u64 {
-    db.conn()
-        .exec_first(
-            "SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE DB = ? AND INFO LIKE ?",
-            (&db.name, format!("{prefix}%")),
-        )
-        .unwrap()
-        .unwrap_or(0)
-}
-
-fn wait_until_running(db: &TestDb, prefix: &str) {
-    let deadline = Instant::now() + std::time::Duration::from_secs(15);
-    while running(db, prefix) == 0 {
-        assert!(Instant::now() < deadline, "never saw '{prefix}' running");
-        std::thread::sleep(std::time::Duration::from_millis(10));
-    }
-}
-
 /// The sweeper pays an order the long way and waits for the subscriber's row (another
 /// writer holds it) when the provider's callback of the same order comes. The callback
 /// waits for the order's row, before it has written anything, so a terminal's pay to
@@ -629,7 +610,7 @@ fn a_callback_waiting_for_a_sweep_of_its_order_holds_up_no_other_pay() {
         .unwrap();
     std::thread::scope(|s| {
         let sweeping = s.spawn(|| sweep(&config));
-        wait_until_running(&db, "UPDATE users");
+        db.wait_until_running("UPDATE users");
         let posted = s.spawn(|| {
             post_callback(
                 &config,
@@ -638,7 +619,7 @@ fn a_callback_waiting_for_a_sweep_of_its_order_holds_up_no_other_pay() {
                 &callback,
             )
         });
-        wait_until_running(&db, "INSERT INTO paysys_txn");
+        db.wait_until_running("INSERT INTO paysys_txn");
         // Time for the callback to reach whatever it waits for.
         std::thread::sleep(std::time::Duration::from_millis(300));
         let pay = site.get(&common::pay_query("7001", "12340", "5.00"));

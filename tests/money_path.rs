@@ -444,26 +444,6 @@ fn txn_dates_at_clock_changes_are_read_with_the_offset_before_the_change() {
 
 // ----- status racing a pay -------------------------------------------------------------------
 
-/// Statements of `db` running now whose text starts with `prefix` (a pay waiting on a row
-/// lock shows as its `UPDATE users`, a status as its `SELECT id, account`).
-fn running(db: &TestDb, prefix: &str) -> u64 {
-    db.conn()
-        .exec_first(
-            "SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE DB = ? AND INFO LIKE ?",
-            (&db.name, format!("{prefix}%")),
-        )
-        .unwrap()
-        .unwrap_or(0)
-}
-
-fn wait_until_running(db: &TestDb, prefix: &str) {
-    let deadline = Instant::now() + Duration::from_secs(15);
-    while running(db, prefix) == 0 {
-        assert!(Instant::now() < deadline, "never saw '{prefix}' running");
-        std::thread::sleep(Duration::from_millis(10));
-    }
-}
-
 const PAY_WAITING: &str = "UPDATE users";
 const STATUS_WAITING: &str = "SELECT id, account";
 
@@ -486,7 +466,7 @@ fn pay_in_flight(
         let query = pay_query(txn, "59071", "3.00");
         std::thread::spawn(move || site.get(&query))
     };
-    wait_until_running(db, PAY_WAITING);
+    db.wait_until_running(PAY_WAITING);
     (holder, pay)
 }
 
@@ -501,7 +481,7 @@ fn status_waits_for_a_pay_in_flight_instead_of_calling_it_unknown() {
     };
     // Give the status request the time to be answered wrongly, if it is going to be.
     let until = Instant::now() + Duration::from_secs(5);
-    while running(&db, STATUS_WAITING) == 0 && !status.is_finished() && Instant::now() < until {
+    while db.running(STATUS_WAITING) == 0 && !status.is_finished() && Instant::now() < until {
         std::thread::sleep(Duration::from_millis(10));
     }
     holder.query_drop("COMMIT").unwrap();
@@ -538,6 +518,10 @@ fn status_of_a_pay_stuck_in_flight_is_temporary() {
 }
 
 // ----- a deadlock on a table's AUTO-INC lock -------------------------------------------------
+
+/// Another writer's `INSERT … SELECT` into `pays`, waiting for a row of the SELECT.
+const BULK_WAITING: &str = "INSERT INTO pays (mid, cash, time, admin_id, admin_ip, office, \
+                            bonus, reason, coment, type, category) SELECT";
 
 /// Deadlocks InnoDB has ended since the server started (the whole server's count).
 fn deadlocks(db: &TestDb) -> u64 {
@@ -586,7 +570,7 @@ fn a_pay_ended_waiting_for_an_auto_increment_lock_is_made_again() {
         writer.query_drop("ROLLBACK").unwrap();
         bulk
     });
-    wait_until_running(&db, "INSERT INTO pays (mid, cash, time, admin_id, admin_ip, office, bonus, reason, coment, type, category) SELECT");
+    db.wait_until_running(BULK_WAITING);
     // The writer has its first row written and waits for our pay's row: let our pay go on.
     let waited = Instant::now() + Duration::from_millis(300);
     while Instant::now() < waited {
@@ -637,7 +621,7 @@ fn a_pay_whose_wait_for_an_auto_increment_lock_runs_out_is_temporary_once() {
         writer.query_drop("ROLLBACK").unwrap();
         bulk
     });
-    wait_until_running(&db, "INSERT INTO pays (mid, cash, time, admin_id, admin_ip, office, bonus, reason, coment, type, category) SELECT");
+    db.wait_until_running(BULK_WAITING);
     let pay = site.get(&pay_query("8092", "59071", "3.00"));
     holder.query_drop("ROLLBACK").unwrap();
     assert!(bulk.join().unwrap().is_ok());

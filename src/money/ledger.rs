@@ -29,7 +29,8 @@ use mysql::{Conn, Transaction, TxOpts};
 use crate::billing::{Billing, Credit, Credited, Uncredit, Uncredited, UncreditedRecorded};
 use crate::config::System;
 use crate::db::{
-    deadlock_victim, server_code, ER_AUTOINC_READ_FAILED, ER_DUP_ENTRY, ER_LOCK_WAIT_TIMEOUT,
+    deadlock_victim, server_code, ER_AUTOINC_READ_FAILED, ER_DUP_ENTRY, ER_LOCK_DEADLOCK,
+    ER_LOCK_WAIT_TIMEOUT,
 };
 use crate::domain::{Amount, Domain, TxnDate, TxnId};
 use crate::outcome::{CancelOrder, OrderRef, Pay, Refusal};
@@ -227,7 +228,7 @@ fn commit(tx: Transaction<'_>) -> Result<(), LedgerError> {
         Ok(()) => Ok(()),
         // A deadlock or a cluster certification conflict at commit: rolled back whole,
         // nothing changed, and safe to try again.
-        Err(e) if deadlock_victim(&e) => Err(e.into()),
+        Err(e) if server_code(&e) == Some(ER_LOCK_DEADLOCK) => Err(e.into()),
         // Any other error, or no answer at all (connection lost, timeout): the transaction
         // may be committed — on a Galera node that lost the primary component during
         // replication, for one, the writeset can commit on the other nodes while this one
@@ -1859,7 +1860,7 @@ fn retried<T>(mut statement: impl FnMut() -> Result<T, mysql::Error>) -> Result<
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::db::{ER_AUTOINC_READ_FAILED, ER_CHECKREAD, ER_LOCK_DEADLOCK};
+    use crate::db::ER_CHECKREAD;
 
     fn server_error(code: u16) -> LedgerError {
         LedgerError::Database(mysql::Error::MySqlError(mysql::MySqlError {

@@ -129,6 +129,31 @@ impl TestDb {
     pub fn txns(&self) -> u64 {
         self.count("SELECT COUNT(*) FROM paysys_txn")
     }
+
+    /// Statements on this database running now whose text starts with `prefix` (a pay
+    /// waiting on a row lock shows as its `UPDATE users`, a status as its `SELECT id,
+    /// account`).
+    pub fn running(&self, prefix: &str) -> u64 {
+        self.conn()
+            .exec_first(
+                "SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE DB = ? AND INFO LIKE ?",
+                (&self.name, format!("{prefix}%")),
+            )
+            .unwrap()
+            .unwrap_or(0)
+    }
+
+    /// Waits (at most 15 s) until a statement starting with `prefix` runs on this database.
+    pub fn wait_until_running(&self, prefix: &str) {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+        while self.running(prefix) == 0 {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "never saw '{prefix}' running"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+    }
 }
 
 impl Drop for TestDb {
