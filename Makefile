@@ -68,6 +68,11 @@ build:
 # Every test, then each fuzz target for FUZZ_SECONDS (0 skips fuzzing).
 test:
 	PAYSYS_TEST_DB_URL="$$(scripts/mariadb.sh url)" $(CARGO) test --locked --all-targets
+	# ABillS's suites again, every pay offered to its stored procedure (sql/abills-pay.sql).
+	PAYSYS_TEST_DB_URL="$$(scripts/mariadb.sh url)" PAYSYS_TEST_ABILLS_PROCEDURE=1 \
+	    $(CARGO) test --locked --test abills --test abills_switch --test e2e_paysys_check \
+	    --test card_callback --test card_sweep --test card_merchants --test statement \
+	    --test requests --test audit --test terminal --test hooks
 	@if [ "$(FUZZ_SECONDS)" -gt 0 ]; then fuzz/run.sh $(FUZZ_SECONDS); fi
 
 demo:

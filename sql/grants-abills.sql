@@ -48,3 +48,6 @@ GRANT SELECT, INSERT, UPDATE ON `abills`.`paysys_statement_pull` TO 'paysys'@'lo
 -- The request history ([log] database = true): a row per request, and `paysys requests
 -- --purge` deleting old ones. ABillS's own table (ABillS 0.94 and later).
 GRANT SELECT, INSERT, DELETE ON `abills`.`paysys_requests` TO 'paysys'@'localhost', 'paysys'@'127.0.0.1';
+-- Only with `procedure = true` in [database], once sql/abills-pay.sql is loaded (a grant
+-- names a procedure that exists): its one-CALL pay, which runs with these grants.
+-- GRANT EXECUTE ON PROCEDURE `abills`.`paysys_abills_pay_1` TO 'paysys'@'localhost', 'paysys'@'127.0.0.1';

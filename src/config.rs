@@ -151,6 +151,10 @@ pub struct DatabaseConfig {
     /// Seconds a statement may wait for a row lock (`innodb_lock_wait_timeout`). Terminals
     /// give up after about 60 s; answering a temporary error well before that lets them retry.
     pub lock_timeout: u32,
+    /// `procedure = true` (ABillS only): a terminal's plain new pay is made by one CALL of
+    /// the stored procedure `sql/abills-pay.sql` installs, instead of statement by statement
+    /// ([`crate::billing::Billing::pay_in_one_call`]).
+    pub procedure: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -724,6 +728,7 @@ struct DatabaseLayer {
     billing: Field,
     connect_timeout: Field,
     lock_timeout: Field,
+    procedure: Field,
 }
 
 #[derive(Deserialize, Default)]
@@ -997,6 +1002,7 @@ struct Merged {
     billing: Option<BillingKind>,
     connect_timeout: Option<u32>,
     lock_timeout: Option<u32>,
+    procedure: Option<bool>,
     log_file: Option<String>,
     /// `file = false`.
     log_to_file: Option<bool>,
@@ -1084,6 +1090,9 @@ impl Merged {
             }
             if let Some(v) = &db.lock_timeout {
                 self.lock_timeout = Some(at.count(v, "database.lock_timeout", 300)?.max(1));
+            }
+            if let Some(v) = &db.procedure {
+                self.procedure = Some(at.boolean(v, "database.procedure")?);
             }
         }
         if let Some(log) = layer.log {
@@ -1532,6 +1541,12 @@ impl Merged {
         let billing = self
             .billing
             .ok_or_else(|| missing("database.billing is not set (nodeny | abills)"))?;
+        if self.procedure == Some(true) && billing != BillingKind::Abills {
+            return Err(missing(
+                "database.procedure = true is for billing = \"abills\" only (its stored \
+                 procedure, sql/abills-pay.sql, writes ABillS's tables); remove it",
+            ));
+        }
         let log_file = PathBuf::from(
             self.log_file
                 .unwrap_or_else(|| "var/log/paysys_check.log".into()),
@@ -1838,6 +1853,7 @@ impl Merged {
                 billing,
                 connect_timeout: self.connect_timeout.unwrap_or(5),
                 lock_timeout: self.lock_timeout.unwrap_or(10),
+                procedure: self.procedure.unwrap_or(false),
             },
             log: LogConfig {
                 file: log_file,

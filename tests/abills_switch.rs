@@ -794,6 +794,7 @@ fn pays_at_once_to_one_bill_all_pay_on_a_server_with_snapshot_isolation() {
             billing: paysys::config::BillingKind::Abills,
             connect_timeout: 5,
             lock_timeout: 3,
+            procedure: false,
         };
         let mut ours = paysys::db::connect(&config, paysys::db::Use::Write).unwrap();
         let isolation = |conn: &mut mysql::Conn| -> i64 {

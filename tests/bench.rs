@@ -2975,8 +2975,15 @@ impl CardBench {
         } else {
             ("nodeny", "payment_code", "59071", 5907)
         };
+        // With PAYSYS_TEST_ABILLS_PROCEDURE=1, ABillS's pays go through its stored
+        // procedure (`[database] procedure`, sql/abills-pay.sql).
+        let procedure = abills && common::abills::procedure_run();
+        if procedure {
+            common::abills::load_pay_procedure(&mut db.conn());
+        }
         site.write_config(&format!(
-            "[database]\nurl = \"{url}\"\nbilling = \"{billing}\"\nlock_timeout = 3\n\n\
+            "[database]\nurl = \"{url}\"\nbilling = \"{billing}\"\nlock_timeout = 3\n\
+             procedure = {procedure}\n\n\
              [log]\nfile = \"var/log/paysys_check.log\"\n\n\
              [[system]]\nname = \"osmp\"\nprotocol = \"osmp\"\nallow = [\"127.0.0.1\"]\n\
              account = \"{key}\"\nmax_sum = \"1000000.00\"\n\n\

@@ -311,6 +311,7 @@ fn three_web_nodes_on_a_galera_cluster_keep_every_promise() {
         billing: BillingKind::NoDeny,
         connect_timeout: 5,
         lock_timeout: 3,
+        procedure: false,
     };
     let (mut session, node) = db::connect_node(&node3, Use::Write).expect("a session on node 3");
     assert!(node.cluster, "node 3 is known as a cluster node");

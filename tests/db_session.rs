@@ -23,6 +23,7 @@ fn config(url: &str) -> DatabaseConfig {
         billing: paysys::config::BillingKind::NoDeny,
         connect_timeout: 5,
         lock_timeout: 3,
+        procedure: false,
     }
 }
 

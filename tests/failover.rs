@@ -29,6 +29,7 @@ fn database(urls: &[&str]) -> DatabaseConfig {
         billing: BillingKind::NoDeny,
         connect_timeout: 2,
         lock_timeout: 3,
+        procedure: false,
     }
 }
 

@@ -159,6 +159,7 @@ fn systems_whose_names_differ_in_case_do_not_share_txn_ids() {
         word: None,
         pinned: None,
         created: None,
+        one_call: false,
     };
     let lower = ledger::pay(&mut conn, billing, &order(&qiwi)).unwrap();
     let second = ledger::pay(&mut conn, billing, &order(&upper)).unwrap();

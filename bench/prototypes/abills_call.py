@@ -97,6 +97,50 @@ def abills_statements(c):
     c.execute("COMMIT")
 
 
+def abills_six(c):
+    t = next_txn("x")
+    text = "OSM:" + t
+    c.execute("START TRANSACTION")
+    c.execute(
+        "INSERT INTO paysys_txn (system_name, txn_id, account, subscriber_id, amount, txn_date, "
+        "created, caller_ip, domain_id) VALUES ('osmp', %s, 'test1', 0, CAST('1.00' AS "
+        "DECIMAL(16,2)), NOW(), NOW(), '127.0.0.1', 0)",
+        (t,),
+    )
+    row = c.lastrowid
+    # The subscriber's lookup in the log row's INSERT: payable ones only, the bill back.
+    c.execute(
+        "INSERT INTO paysys_log (system_id, datetime, sum, commission, uid, transaction_id, info, "
+        "ip, code, paysys_ip, domain_id, status) SELECT 44, NOW(), CAST('1.00' AS DECIMAL(16,2)), "
+        "0, u.uid, %s, 'txn_id, 1', 0, '', 2130706433, 0, 2 FROM users u "
+        "LEFT JOIN `groups` g ON g.gid = u.gid LEFT JOIN companies c ON c.id = u.company_id "
+        "WHERE u.deleted = 0 AND u.domain_id = %s AND u.id = %s AND IFNULL(g.disable_paysys, 0) = 0 "
+        "AND (@paysys_bill := IF(u.company_id > 0, IFNULL(c.bill_id, 0), u.bill_id)) <> 0 "
+        "RETURNING id, uid, @paysys_bill",
+        (text, 0, "test1"),
+    )
+    log, uid, bill = c.fetchone()
+    c.execute(
+        "INSERT INTO payments (date, sum, dsc, ip, last_deposit, uid, aid, method, ext_id, bill_id, "
+        "inner_describe, amount, currency, reg_date) SELECT NOW(), CAST('1.00' AS DECIMAL(16,2)), "
+        "'OSMP Payments', 2130706433, b.deposit, %s, 2, 2, %s, b.id, '', "
+        "CAST('1.00' AS DECIMAL(16,2)), 0, NOW() FROM bills b WHERE b.id = %s FOR UPDATE",
+        (uid, text, bill),
+    )
+    pay = c.lastrowid
+    c.execute(
+        "UPDATE paysys_txn t JOIN bills b ON b.id = %s "
+        "SET b.deposit = b.deposit + CAST('1.00' AS DECIMAL(16,2)), "
+        "t.subscriber_id = %s, t.payment_ref = %s, t.prv_txn = %s WHERE t.id = %s "
+        "AND NOT EXISTS (SELECT 1 FROM payments WHERE ext_id IN (%s) AND id <> %s) "
+        "AND NOT EXISTS (SELECT 1 FROM paysys_log WHERE domain_id IN (0, 0) "
+        "AND transaction_id IN (%s) AND id <> %s)",
+        (bill, uid, pay, log, row, text, pay, text, log),
+    )
+    assert c.rowcount == 2, c.rowcount
+    c.execute("COMMIT")
+
+
 def abills_call(c):
     t = next_txn("c")
     c.execute("CALL paysys_pay_abills('osmp', %s, 'test1', '1.00', %s, 0)", (t, "OSM:" + t))
@@ -134,6 +178,7 @@ def nodeny_statements(c):
 KINDS = [
     ("ABillS, 8 statements", AB_DB, abills_statements),
     ("ABillS, one CALL", AB_DB, abills_call),
+    ("ABillS, 6 statements", AB_DB, abills_six),
     ("NoDeny, 6 statements", ND_DB, nodeny_statements),
 ]
 

@@ -245,6 +245,9 @@ fn check_db(path: Option<PathBuf>) -> ExitCode {
         if problems.is_empty() {
             problems.extend(billing.grant_problems(&mut conn)?);
         }
+        if config.database.procedure {
+            problems.extend(billing.procedure_problems(&mut conn)?);
+        }
         Ok(problems)
     });
     match problems {

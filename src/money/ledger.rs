@@ -26,11 +26,13 @@ use std::net::IpAddr;
 use mysql::prelude::Queryable;
 use mysql::{Conn, Transaction, TxOpts};
 
-use crate::billing::{Billing, Credit, Credited, Uncredit, Uncredited, UncreditedRecorded};
+use crate::billing::{
+    Billing, Credit, Credited, OneCall, OneCalled, Uncredit, Uncredited, UncreditedRecorded,
+};
 use crate::config::System;
 use crate::db::{
-    deadlock_victim, server_code, ER_AUTOINC_READ_FAILED, ER_DUP_ENTRY, ER_LOCK_DEADLOCK,
-    ER_LOCK_WAIT_TIMEOUT,
+    connection_lost, deadlock_victim, server_code, ER_AUTOINC_READ_FAILED, ER_DUP_ENTRY,
+    ER_LOCK_DEADLOCK, ER_LOCK_WAIT_TIMEOUT,
 };
 use crate::domain::{Amount, Domain, TxnDate, TxnId};
 use crate::outcome::{CancelOrder, OrderRef, Pay, Refusal};
@@ -140,6 +142,9 @@ pub struct PayOrder<'a> {
     /// the database server's clock already (a confirmation, with its order: [`Order::now`])
     /// and answers with that time; `None`: the server's `NOW()` at the INSERT.
     pub created: Option<&'a str>,
+    /// `[database] procedure`: a plain new pay is first offered to the billing's stored
+    /// procedure ([`Billing::pay_in_one_call`]).
+    pub one_call: bool,
 }
 
 /// A card provider's word on an order, as the order keeps it for the admin.
@@ -161,10 +166,46 @@ pub fn pay(
     // pays of new txns would both hold and then both wait on with their inserts. Only when
     // that look finds something is the pay made again, looking first, under lock.
     let look_last = order.booked.is_none();
+    if order.one_call && order.booked.is_none() && order.pinned.is_none() {
+        if let Some(paid) = with_deadlock_retries(|| pay_in_one_call(conn, billing, order))? {
+            return Ok(paid);
+        }
+    }
     if let Some(paid) = with_deadlock_retries(|| try_pay(conn, billing, order, look_last))? {
         return Ok(paid);
     }
     with_deadlock_retries(|| try_pay(conn, billing, order, false))?.ok_or(LedgerError::LookedFirst)
+}
+
+/// A terminal's new pay in one CALL of the billing's stored procedure, which runs the
+/// statements [`try_pay`] would send, in a transaction of its own. `None`: nothing written,
+/// and the pay is for [`try_pay`] (not the plain case, or no procedure). A repeat is answered
+/// from our stored row, as [`try_pay`]'s duplicate key is. The procedure rolls back before
+/// it raises an error, so a deadlock victim's is tried again like [`try_pay`]'s; a CALL
+/// that got no answer may have committed, as a COMMIT without one may.
+fn pay_in_one_call(
+    conn: &mut Conn,
+    billing: &dyn Billing,
+    order: &PayOrder<'_>,
+) -> Result<Option<Paid>, LedgerError> {
+    let (system, pay) = (order.system, order.pay);
+    let call = OneCall {
+        system,
+        txn_id: &pay.txn_id,
+        account: &pay.account,
+        amount: pay.sum,
+        txn_date: pay.txn_date,
+        caller: order.caller,
+        domain: order.domain,
+        params: order.params,
+    };
+    match billing.pay_in_one_call(conn, &call) {
+        Ok(OneCalled::Paid { prv_txn, .. }) => Ok(Some(Paid::New { prv_txn })),
+        Ok(OneCalled::Stored) => repeat(conn, &system.name, pay).map(Some),
+        Ok(OneCalled::Usual) => Ok(None),
+        Err(e) if connection_lost(&e) => Err(LedgerError::CommitUnknown(e)),
+        Err(e) => Err(e.into()),
+    }
 }
 
 /// Runs `attempt` again when InnoDB (or a Galera certification) chose it as a deadlock

@@ -725,6 +725,7 @@ fn decide(
         // server's clock: the time its answer says, without reading the payment back.
         created: confirmed.as_ref().map(|order| order.now.as_str()),
         lifetime: lifetime.as_ref(),
+        one_call: config.database.procedure,
     };
     let mut view = None;
     let outcome = job.run(
@@ -792,6 +793,8 @@ struct Job<'a> {
     /// The protocol's orders have a lifetime: a repeated booking of one that is due is
     /// cancelled before it is answered; a status is answered from the order alone.
     lifetime: Option<&'a Lifetime>,
+    /// `[database] procedure` ([`PayOrder::one_call`]).
+    one_call: bool,
 }
 
 impl<'a> Job<'a> {
@@ -818,6 +821,7 @@ impl<'a> Job<'a> {
             pinned: None,
             created: None,
             lifetime: None,
+            one_call: config.database.procedure,
         }
     }
 
@@ -1050,6 +1054,7 @@ impl<'a> Job<'a> {
                         word: self.word.as_ref(),
                         pinned: self.pinned,
                         created: self.created,
+                        one_call: self.one_call,
                     };
                     match ledger::pay(conn, self.billing, &order) {
                         Ok(paid) => paid_outcome(paid, pay.sum),
@@ -1897,6 +1902,7 @@ pub fn settle_order(
                 pinned: order.subscriber_id,
                 created: None,
                 lifetime: None,
+                one_call: config.database.procedure,
             };
             // Money already taken: today's limits are not judged again, as for a callback.
             job.run(

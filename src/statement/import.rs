@@ -556,6 +556,7 @@ pub fn credit(
         word: None,
         pinned: None,
         created: None,
+        one_call: config.database.procedure,
     };
     let billing = billing::of(config.database.billing);
     let outcome = match conns.get(&config.database, crate::db::Use::Write) {

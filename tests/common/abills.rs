@@ -4,7 +4,7 @@
 //! column by column.
 
 use mysql::prelude::Queryable;
-use mysql::{Row, Value};
+use mysql::{Conn, Row, Value};
 
 use super::mariadb::Logged;
 use super::{paysys_check_exe, repo, Answer, Site, TestDb};
@@ -84,14 +84,57 @@ pub fn system(name: &str, allow: &[&str], extra: &str) -> String {
     format!("\n[[system]]\nname = \"{name}\"\nprotocol = \"osmp\"\nallow = [{allow}]\n{extra}\n")
 }
 
+/// Whether this run pays through ABillS's stored procedure (`PAYSYS_TEST_ABILLS_PROCEDURE=1`):
+/// every [`Abills`] database gets `sql/abills-pay.sql` loaded and every [`config_text`]
+/// `procedure = true`, so that the ABillS suites prove the one-CALL pay as they prove the
+/// statements.
+pub fn procedure_run() -> bool {
+    std::env::var("PAYSYS_TEST_ABILLS_PROCEDURE").is_ok_and(|v| v == "1")
+}
+
+/// Loads `sql/abills-pay.sql` (its `DELIMITER` blocks as the mysql client reads them).
+pub fn load_pay_procedure(conn: &mut Conn) {
+    let script =
+        std::fs::read_to_string(repo().join("sql/abills-pay.sql")).expect("sql/abills-pay.sql");
+    let mut delimiter = ";".to_string();
+    let mut statement = String::new();
+    for line in script.lines() {
+        let trimmed = line.trim();
+        if let Some(d) = trimmed.strip_prefix("DELIMITER ") {
+            delimiter = d.trim().to_string();
+            continue;
+        }
+        if statement.is_empty() && (trimmed.starts_with("--") || trimmed.is_empty()) {
+            continue;
+        }
+        statement.push_str(line);
+        statement.push('\n');
+        if trimmed.ends_with(delimiter.as_str()) {
+            let text = statement.trim_end().trim_end_matches(delimiter.as_str());
+            conn.query_drop(text)
+                .unwrap_or_else(|e| panic!("sql/abills-pay.sql: {e}: {text}"));
+            statement.clear();
+        }
+    }
+    assert!(
+        statement.trim().is_empty(),
+        "sql/abills-pay.sql ends inside a statement"
+    );
+}
+
 /// A whole config for an ABillS database at `db_url` with these `[[system]]` tables.
 pub fn config_text(db_url: &str, systems: &str) -> String {
+    let procedure = if procedure_run() {
+        "procedure = true\n"
+    } else {
+        ""
+    };
     format!(
         r#"[database]
 url = "{db_url}"
 billing = "abills"
 lock_timeout = 3
-
+{procedure}
 [log]
 file = "var/log/paysys_check.log"
 {systems}"#
@@ -165,6 +208,9 @@ impl Abills {
 
     /// `db` (already holding the fixture), and these `[[system]]` tables.
     pub fn on(db: TestDb, systems: &str) -> Abills {
+        if procedure_run() {
+            load_pay_procedure(&mut db.conn());
+        }
         let site = Site::new(&db.url, "");
         site.write_config(&config_text(&db.url, systems));
         Abills { db, site }

@@ -28,10 +28,10 @@ use mysql::prelude::Queryable;
 use mysql::{Conn, Params, Transaction};
 
 use crate::billing::{
-    Billing, BillingRow, Credit, Credited, Guard, GuardParam, Recorded, Uncredit, Uncredited,
-    UncreditedRecorded,
+    Billing, BillingRow, Credit, Credited, Guard, GuardParam, OneCall, OneCalled, Recorded,
+    Uncredit, Uncredited, UncreditedRecorded,
 };
-use crate::config::{BillingKind, System};
+use crate::config::{BillingKind, RefuseDisabled, System};
 use crate::db::{server_code, ER_DUP_ENTRY, ER_LOCK_DEADLOCK};
 use crate::domain::{parse_balance, Account, AccountKey, AccountRef, Amount, Domain, TxnId};
 use crate::outcome::{CardState, Refusal, Subscriber};
@@ -287,6 +287,37 @@ fn written_id(conn: &mut impl Queryable, ids: &TxnIds) -> Result<String, mysql::
         return Ok(ids.whole().to_string());
     }
     Ok(ids.written(id_width(conn)?))
+}
+
+/// The stored procedure `sql/abills-pay.sql` installs, by the name of its current version.
+pub const PAY_PROCEDURE: &str = "paysys_abills_pay_1";
+
+/// The procedure's answer: code, our row's id, the subscriber, `payments.id`,
+/// `paysys_log.id` (see `sql/abills-pay.sql`).
+type CallAnswer = (u8, u64, u64, u64, u64);
+
+/// "PROCEDURE … does not exist".
+const ER_SP_DOES_NOT_EXIST: u16 = 1305;
+/// "execute command denied … for routine".
+const ER_PROCACCESS_DENIED: u16 = 1370;
+
+/// How long a procedure found missing is not called again: a persistent worker notices it
+/// loaded within this time, and meanwhile pays without a failed CALL first.
+const ABSENT_TTL: std::time::Duration = std::time::Duration::from_secs(60);
+
+static PROCEDURE_ABSENT: std::sync::Mutex<Option<std::time::Instant>> = std::sync::Mutex::new(None);
+
+fn procedure_absent() -> bool {
+    PROCEDURE_ABSENT
+        .lock()
+        .map(|at| at.is_some_and(|at| at.elapsed() < ABSENT_TTL))
+        .unwrap_or(false)
+}
+
+fn note_procedure_absent() {
+    if let Ok(mut at) = PROCEDURE_ABSENT.lock() {
+        *at = Some(std::time::Instant::now());
+    }
 }
 
 /// An address as ABillS stores one (`INET_ATON`); IPv6 and unknown callers are 0.
@@ -871,6 +902,96 @@ impl Billing for Abills {
             // No bill now: a payment recorded before is still answered first.
             Credited::Refused(_) if look_last => Credited::LookFirst,
             credited => credited,
+        })
+    }
+
+    fn pay_in_one_call(&self, conn: &mut Conn, c: &OneCall<'_>) -> Result<OneCalled, mysql::Error> {
+        let ids = txn_ids(c.system, c.txn_id.as_str());
+        // The plain case only: a text every ABillS's columns hold whole (one text to look
+        // for), and a first key the procedure looks up by its unique index.
+        if ids.whole().chars().count() > txn_ids::NARROWEST || procedure_absent() {
+            return Ok(OneCalled::Usual);
+        }
+        let (uid, login) = match c.account.refs().first() {
+            Some(AccountRef::Id(uid)) if *uid > 0 => (*uid, ""),
+            Some(AccountRef::Login(login)) => (0, login.as_str()),
+            _ => return Ok(OneCalled::Usual),
+        };
+        let refused = match &c.system.abills.refuse_disabled {
+            RefuseDisabled::None => String::new(),
+            RefuseDisabled::All => "*".to_string(),
+            RefuseDisabled::States(states) => states
+                .iter()
+                .map(u8::to_string)
+                .collect::<Vec<_>>()
+                .join(","),
+        };
+        let params: Vec<mysql::Value> = vec![
+            c.system.name.as_str().into(),
+            c.txn_id.as_str().into(),
+            c.account.as_str().into(),
+            c.account.subscriber_id().unwrap_or(0).into(),
+            c.amount.to_string().into(),
+            c.txn_date.sql().into(),
+            c.caller.map(|ip| ip.to_string()).unwrap_or_default().into(),
+            c.domain.id().into(),
+            uid.into(),
+            login.into(),
+            refused.into(),
+            c.system.abills.id.into(),
+            web_server_time().into(),
+            info(c.params).into(),
+            ip_number(c.caller).into(),
+            ids.whole().into(),
+            c.system.abills.description.as_str().into(),
+            c.system.abills.admin_id.into(),
+            c.system.abills.payment_method.into(),
+        ];
+        let marks = vec!["?"; params.len()].join(", ");
+        let answer: Result<Option<CallAnswer>, mysql::Error> = conn.exec_first(
+            format!("CALL {PAY_PROCEDURE}({marks})"),
+            Params::Positional(params),
+        );
+        match answer {
+            Ok(Some((0, txn_row, subscriber_id, payment_ref, prv_txn))) => Ok(OneCalled::Paid {
+                txn_row,
+                subscriber_id,
+                payment_ref,
+                prv_txn,
+            }),
+            Ok(Some((1, ..))) => Ok(OneCalled::Stored),
+            Ok(_) => Ok(OneCalled::Usual),
+            // Not loaded (yet, or again after an upgrade that renamed it), or not granted:
+            // paid the usual way, and not asked again for a while (`check-db` says why).
+            Err(e)
+                if matches!(
+                    server_code(&e),
+                    Some(ER_SP_DOES_NOT_EXIST | ER_PROCACCESS_DENIED)
+                ) =>
+            {
+                note_procedure_absent();
+                Ok(OneCalled::Usual)
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    fn procedure_problems(&self, conn: &mut Conn) -> Result<Vec<String>, mysql::Error> {
+        // ROUTINES lists only the routines the user may run: missing and not granted look
+        // the same here, and the sentence names both.
+        let found: Option<String> = conn.exec_first(
+            "SELECT ROUTINE_NAME FROM information_schema.ROUTINES \
+             WHERE ROUTINE_SCHEMA = DATABASE() AND ROUTINE_NAME = ?",
+            (PAY_PROCEDURE,),
+        )?;
+        Ok(match found {
+            Some(_) => Vec::new(),
+            None => vec![format!(
+                "database.procedure: the stored procedure {PAY_PROCEDURE} is not in this \
+                 database, or this user may not run it: load sql/abills-pay.sql into it as \
+                 the DB admin and grant EXECUTE (sql/grants-abills.sql); until then pays are \
+                 made statement by statement"
+            )],
         })
     }
 

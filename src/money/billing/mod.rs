@@ -6,6 +6,12 @@
 //! which is what lets the ledger's exactly-once row and the billing's rows commit together
 //! or not at all.
 //!
+//! One exception, asked for by the config (`[database] procedure = true`): a billing with a
+//! stored procedure for a plain new pay ([`Billing::pay_in_one_call`]) has the server run
+//! the same statements, our row's among them, in one transaction of the procedure's own,
+//! begun and committed inside one CALL. The ledger still decides what the answer is, and
+//! the CALL answers "paid" only after that COMMIT.
+//!
 //! An account is resolved inside the payment's transaction, by the billing: an ABillS login
 //! is not a number, and the subscriber found is the one whose rows are locked and written.
 
@@ -101,6 +107,37 @@ pub enum Credited {
         amount: Amount,
         same: bool,
     },
+}
+
+/// A terminal's new pay, as a billing's stored procedure makes it in one call
+/// ([`Billing::pay_in_one_call`]): our row's fields and the billing's.
+#[derive(Debug, Clone, Copy)]
+pub struct OneCall<'a> {
+    pub system: &'a System,
+    pub txn_id: &'a TxnId,
+    pub account: &'a Account,
+    pub amount: Amount,
+    pub txn_date: TxnDate,
+    pub caller: Option<IpAddr>,
+    pub domain: Domain,
+    pub params: &'a [(String, String)],
+}
+
+/// What a pay made in one call did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum OneCalled {
+    /// Paid and committed: our row `txn_row`, the billing's rows, the number answered.
+    Paid {
+        txn_row: u64,
+        subscriber_id: u64,
+        payment_ref: u64,
+        prv_txn: u64,
+    },
+    /// Our row of the txn exists (a repeat, or a pay of it beside us): nothing written.
+    Stored,
+    /// Not a pay this way makes (not the plain case, or no procedure to call): nothing
+    /// written; the ledger makes it its usual way.
+    Usual,
 }
 
 /// A payment the billing recorded itself, before paysys took over (ABillS's own script).
@@ -212,6 +249,26 @@ pub trait Billing: Sync {
         tx: &mut Transaction<'_>,
         credit: &Credit<'_>,
     ) -> Result<Credited, mysql::Error>;
+
+    /// A terminal's new pay in one round trip, by the billing's stored procedure, which
+    /// writes our row and the billing's and commits them, or writes nothing and says why.
+    /// The default, for a billing without one: [`OneCalled::Usual`], nothing sent.
+    fn pay_in_one_call(
+        &self,
+        _conn: &mut Conn,
+        _call: &OneCall<'_>,
+    ) -> Result<OneCalled, mysql::Error> {
+        Ok(OneCalled::Usual)
+    }
+
+    /// What the stored procedure [`Billing::pay_in_one_call`] calls lacks on this
+    /// database, one sentence each, for `paysys check-db` with `[database] procedure`.
+    fn procedure_problems(&self, _conn: &mut Conn) -> Result<Vec<String>, mysql::Error> {
+        Ok(vec![format!(
+            "database.procedure: {} has no stored procedure for pays; remove the setting",
+            self.kind().name()
+        )])
+    }
 
     /// The subscriber `account` names, whether or not it may be paid now (disabled,
     /// barred): for telling a retry of a recorded payment from a conflict.
