@@ -173,6 +173,7 @@ fn the_grant_files_admit_the_urls_install_gives_without_name_resolution() {
         .find(|u| u.contains("/abills") && u.contains("@127.0.0.1:3306/"))
         .expect("an ABillS TCP URL");
     card_payment_as_paysys(&dir, &on_private(tcp, &server), &mut root);
+    procedure_pay_as_paysys(&dir, &on_private(tcp, &server), &mut root);
     assert!(
         tried.iter().any(|u| u.contains("?socket=")),
         "no socket URL was tried: {tried:?}"
@@ -292,4 +293,73 @@ fn card_payment_as_paysys(dir: &Path, url: &str, root: &mut Conn) {
         .unwrap()
         .unwrap();
     assert_eq!(misses, 1);
+}
+
+/// INSTALL's one-CALL pay, as the paysys user: sql/abills-pay.sql loaded by the admin, the
+/// grant file's commented EXECUTE line run, `procedure = true`. check-db finds it, and a
+/// terminal's pay is made by the procedure with the grant file's grants alone (it runs
+/// with the caller's).
+fn procedure_pay_as_paysys(dir: &Path, url: &str, root: &mut Conn) {
+    root.query_drop("USE `abills`").unwrap();
+    common::abills::load_pay_procedure(root);
+    let grant = text("sql/grants-abills.sql")
+        .lines()
+        .find_map(|l| l.strip_prefix("-- GRANT EXECUTE ON PROCEDURE "))
+        .map(|rest| format!("GRANT EXECUTE ON PROCEDURE {}", rest.trim_end_matches(';')))
+        .expect("sql/grants-abills.sql: the EXECUTE grant, commented out");
+    root.query_drop(&grant)
+        .unwrap_or_else(|e| panic!("{grant}: {e}"));
+    let config = dir.join("paysys-procedure.toml");
+    fs::write(
+        &config,
+        format!(
+            "[database]\nurl = \"{url}\"\nbilling = \"abills\"\nprocedure = true\n\n\
+             [log]\nfile = \"{log}\"\n\n\
+             [[system]]\nname = \"osmp\"\nprotocol = \"osmp\"\nallow = [\"127.0.0.1\"]\n\
+             account = \"login\"\n",
+            log = dir.join("paysys-procedure.log").display()
+        ),
+    )
+    .expect("write config");
+    let out = Command::new(env!("CARGO_BIN_EXE_paysys"))
+        .arg("check-db")
+        .arg(&config)
+        .output()
+        .expect("run paysys check-db");
+    assert!(
+        out.status.success(),
+        "check-db with procedure = true as paysys: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let calls = |root: &mut Conn| -> u64 {
+        root.query_first(
+            "SELECT VARIABLE_VALUE FROM information_schema.GLOBAL_STATUS \
+             WHERE VARIABLE_NAME = 'COM_CALL_PROCEDURE'",
+        )
+        .unwrap()
+        .unwrap()
+    };
+    let before = calls(root);
+    let config_text = config.to_string_lossy().into_owned();
+    let query = common::pay_query("880001", "test1", "3.00");
+    let paid = common::run_exe(
+        common::paysys_check_exe(),
+        &[
+            ("GATEWAY_INTERFACE", "CGI/1.1"),
+            ("PAYSYS_CONFIG", &config_text),
+            ("REQUEST_METHOD", "GET"),
+            ("QUERY_STRING", &query),
+            ("SCRIPT_NAME", "/cgi-bin/paysys_check.cgi"),
+            ("REMOTE_ADDR", "127.0.0.1"),
+        ],
+        b"",
+    );
+    let log = fs::read_to_string(dir.join("paysys-procedure.log")).unwrap_or_default();
+    assert_eq!(paid.result(), 0, "{}\n{log}", paid.body);
+    assert_eq!(calls(root) - before, 1, "paid by the procedure: {log}");
+    let payments: u64 = root
+        .query_first("SELECT COUNT(*) FROM abills.payments WHERE ext_id = 'OSM:880001'")
+        .unwrap()
+        .unwrap();
+    assert_eq!(payments, 1);
 }

@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
-"""ABillS's pay as one CALL of a stored procedure, next to its eight statements and NoDeny's
-six: what the round trips cost, for a decision on #20 item 3 (not the product's code).
+"""ABillS's pay as one CALL of a stored procedure, next to its eight statements, the same work
+merged into six statements, and NoDeny's six: what the round trips cost, for #20 item 3
+(not the product's code; the procedure paysys ships is sql/abills-pay.sql).
 
 Each kind sends the statements paysys sends for a plain new pay (docs/BENCHMARKS.md,
 "A stored procedure"), as text from PyMySQL, to an ABillS database (sql/abills.sql and
@@ -98,6 +99,9 @@ def abills_statements(c):
 
 
 def abills_six(c):
+    """The eight statements merged into six: the lookup in the log row's INSERT … SELECT …
+    RETURNING, the deposit read by the payment's INSERT … SELECT … FOR UPDATE, the bill raised
+    by the UPDATE that completes our row."""
     t = next_txn("x")
     text = "OSM:" + t
     c.execute("START TRANSACTION")
