@@ -30,12 +30,19 @@
 --   code 2: not the plain case: rolled back, made the usual way.
 -- An error is raised as the server raised it, after the transaction is rolled back (a
 -- wait for paysys_txn's AUTO-INC lock that ran out of lock_timeout as the lock wait
--- timeout, 1205, it is).
-
-DROP PROCEDURE IF EXISTS paysys_abills_pay_1;
+-- timeout, 1205, it is). One raised once COMMIT was sent (on a Galera node a COMMIT can
+-- fail here and commit on the other nodes) is raised with SQLSTATE 08007, "transaction
+-- resolution unknown" (error 1644, its message kept): paysys answers it as a COMMIT
+-- without an answer. A deadlock at COMMIT (a cluster's certification conflict) rolled it back and
+-- stays a deadlock, tried again.
+--
+-- CREATE OR REPLACE keeps the EXECUTE grant paysys's user has from an earlier load (a DROP
+-- would revoke it). The procedure keeps the sql_mode of the session that loads it: load it
+-- with the server's default, which paysys's own sessions have, so that its statements
+-- behave as paysys's do (texts ABillS's columns would change are left to paysys either way).
 
 DELIMITER //
-CREATE PROCEDURE paysys_abills_pay_1(
+CREATE OR REPLACE PROCEDURE paysys_abills_pay_1(
   IN p_system      VARCHAR(32)  CHARACTER SET utf8mb4,
   IN p_txn         VARCHAR(64)  CHARACTER SET utf8mb4,
   IN p_account     VARCHAR(64)  CHARACTER SET utf8mb4,
@@ -60,7 +67,6 @@ CREATE PROCEDURE paysys_abills_pay_1(
   COMMENT 'paysys: an ABillS terminal pay in one round trip (sql/abills-pay.sql)'
 pay: BEGIN
   DECLARE v_step TINYINT DEFAULT 0;
-  DECLARE v_errno INT DEFAULT 0;
   DECLARE v_row BIGINT UNSIGNED DEFAULT 0;
   DECLARE v_found INT DEFAULT 0;
   DECLARE v_uid BIGINT UNSIGNED DEFAULT 0;
@@ -80,16 +86,28 @@ pay: BEGIN
     ROLLBACK;
     SELECT IF(v_step = 1, 1, 2), 0, 0, 0, 0;
   END;
-  DECLARE EXIT HANDLER FOR SQLEXCEPTION
+  -- A deadlock victim (here or at COMMIT): rolled back whole, tried again by paysys.
+  DECLARE EXIT HANDLER FOR 1213
   BEGIN
-    GET DIAGNOSTICS CONDITION 1 v_errno = MYSQL_ERRNO;
-    -- 1467 with the transaction still open: a wait for the AUTO-INC lock that ran out,
-    -- not a deadlock (which ends the transaction).
-    IF v_errno = 1467 AND @@in_transaction = 1 THEN
+    ROLLBACK;
+    RESIGNAL;
+  END;
+  -- 1467 with the transaction still open: a wait for the AUTO-INC lock that ran out, not a
+  -- deadlock (which ends the transaction).
+  DECLARE EXIT HANDLER FOR 1467
+  BEGIN
+    IF @@in_transaction = 1 THEN
       ROLLBACK;
       RESIGNAL SET MYSQL_ERRNO = 1205;
     END IF;
+    RESIGNAL;
+  END;
+  DECLARE EXIT HANDLER FOR SQLEXCEPTION
+  BEGIN
     ROLLBACK;
+    IF v_step = 9 THEN
+      RESIGNAL SQLSTATE '08007';
+    END IF;
     RESIGNAL;
   END;
 
@@ -163,6 +181,7 @@ pay: BEGIN
     SELECT 2, 0, 0, 0, 0;
     LEAVE pay;
   END IF;
+  SET v_step = 9;
   COMMIT;
   SELECT 0, v_row, v_uid, v_pay, v_log;
 END//

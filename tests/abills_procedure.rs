@@ -10,11 +10,16 @@ use mysql::prelude::Queryable;
 use mysql::Row;
 
 use common::abills::{config_text, load_pay_procedure, system, Abills, DEFAULT_ALLOW};
+use common::mariadb::PrivateServer;
 use common::{pay_query, Answer, TestDb};
 
 /// An ABillS paying through the procedure: loaded, and `procedure = true`.
 fn through_procedure(systems: &str) -> Abills {
-    let ab = Abills::with_systems(systems);
+    with_procedure(Abills::with_systems(systems), systems)
+}
+
+/// `ab` (holding the fixture) made to pay through the procedure.
+fn with_procedure(ab: Abills, systems: &str) -> Abills {
     if !common::abills::procedure_run() {
         load_pay_procedure(&mut ab.db.conn());
         ab.site
@@ -24,6 +29,34 @@ fn through_procedure(systems: &str) -> Abills {
             ));
     }
     ab
+}
+
+/// [`through_procedure`] on a private server of its own where this machine can start one,
+/// so that the statements each request sent can be counted ([`executed`]).
+fn counted(systems: &str) -> (Abills, Option<PrivateServer>) {
+    match PrivateServer::start("abills_procedure", &[]).unwrap_or_else(|e| panic!("{e}")) {
+        Some(server) => {
+            let db = TestDb::on_server(&server.url(), &common::abills::fixture());
+            (
+                with_procedure(Abills::on(db, systems), systems),
+                Some(server),
+            )
+        }
+        None => (through_procedure(systems), None),
+    }
+}
+
+/// Statements executed on `server` so far (prepared ones, and CALLs).
+fn executed(server: &PrivateServer) -> (u64, u64) {
+    server
+        .conn()
+        .query_first(
+            "SELECT SUM(IF(VARIABLE_NAME = 'COM_STMT_EXECUTE', VARIABLE_VALUE, 0)), \
+             SUM(IF(VARIABLE_NAME = 'COM_CALL_PROCEDURE', VARIABLE_VALUE, 0)) \
+             FROM information_schema.GLOBAL_STATUS",
+        )
+        .unwrap()
+        .unwrap()
 }
 
 /// An ABillS paying statement by statement, whatever the run.
@@ -84,18 +117,52 @@ fn books(ab: &Abills) -> String {
     text
 }
 
-/// Plays `requests` (PATH_INFO, query) on both, answer by answer, then compares the books.
-fn same_on_both(systems: &str, requests: &[(&str, String)]) -> Abills {
-    let (plain, called) = (by_statements(systems), through_procedure(systems));
-    for (path_info, query) in requests {
+/// How a request is expected to be made through the procedure.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Made {
+    /// By the CALL alone: one statement executed.
+    Called,
+    /// Handed back (or a repeat): the CALL, then statements.
+    HandedBack,
+    /// Not offered to it (a txn id ABillS's narrowest column does not hold whole).
+    NotOffered,
+}
+
+/// Plays `requests` (PATH_INFO, query, how) on both, answer by answer, then compares the
+/// books. Where the procedure's side has a server of its own, each request's statements
+/// are counted: one for a pay the CALL made, more for one it handed back.
+fn same_on_both(
+    systems: &str,
+    requests: &[(&str, String, Made)],
+) -> (Abills, Option<PrivateServer>) {
+    let plain = by_statements(systems);
+    let (called, server) = counted(systems);
+    if server.is_none() {
+        eprintln!("no private server: the statements of each request are not counted");
+    }
+    for (path_info, query, made) in requests {
+        let before = server.as_ref().map(executed);
         let (a, b) = (
             plain.get_at(path_info, query),
             called.get_at(path_info, query),
         );
         assert_eq!(said(&a), said(&b), "{path_info} {query}");
+        if let (Some(server), Some((execs, calls))) = (&server, before) {
+            let (execs_after, calls_after) = executed(server);
+            let (calls, execs) = (calls_after - calls, execs_after - execs);
+            let seen = match (calls, execs) {
+                (0, _) => Made::NotOffered,
+                (1, 1) => Made::Called,
+                _ => Made::HandedBack,
+            };
+            assert_eq!(
+                seen, *made,
+                "{path_info} {query}: {calls} CALLs, {execs} statements executed"
+            );
+        }
     }
     assert_eq!(books(&plain), books(&called));
-    called
+    (called, server)
 }
 
 /// Pays committed with both of ABillS's rows.
@@ -108,20 +175,21 @@ fn credited(ab: &Abills) -> u64 {
 
 #[test]
 fn a_plain_pay_and_its_repeat_leave_the_books_the_statements_leave() {
-    let ab = same_on_both(
+    let (ab, _server) = same_on_both(
         &system("osmp", DEFAULT_ALLOW, "account = \"login\""),
         &[
-            ("", pay_query("101", "test1", "10.25")),
-            ("", pay_query("101", "test1", "10.25")),
-            ("", pay_query("101", "test1", "11.00")),
-            ("", pay_query("102", "test5", "3.00")),
-            ("/2", pay_query("103", "test1", "4.00")),
+            ("", pay_query("101", "test1", "10.25"), Made::Called),
+            ("", pay_query("101", "test1", "10.25"), Made::HandedBack),
+            ("", pay_query("101", "test1", "11.00"), Made::HandedBack),
+            ("", pay_query("102", "test5", "3.00"), Made::Called),
+            ("/2", pay_query("103", "test1", "4.00"), Made::Called),
             (
                 "",
                 format!(
                     "{}&note=%D0%98%D0%B2%D0%B0%D0%BD%20%F0%9F%98%80",
                     pay_query("104", "test1", "1.00")
                 ),
+                Made::Called,
             ),
         ],
     );
@@ -145,17 +213,21 @@ fn what_the_procedure_leaves_is_answered_as_the_statements_answer_it() {
             "account = [\"login\", \"uid\"]\nrefuse_disabled = true",
         ),
         &[
-            ("", pay_query("201", "nobody", "1.00")),
-            ("", pay_query("202", "test2", "1.00")),
-            ("", pay_query("203", "test3", "1.00")),
-            ("", pay_query("204", "test4", "1.00")),
-            ("", pay_query("205", "1", "1.00")),
-            ("", pay_query(&long, "test1", "1.00")),
-            ("", pay_query(&long, "test1", "1.00")),
-            ("", pay_query("777", "test1", "100.00")),
-            ("", pay_query("777", "test1", "5.00")),
-            ("", pay_query("206", "%D0%B0%F0%9F%98%80", "1.00")),
-            ("", pay_query("207", "a%25b", "1.00")),
+            ("", pay_query("201", "nobody", "1.00"), Made::HandedBack),
+            ("", pay_query("202", "test2", "1.00"), Made::HandedBack),
+            ("", pay_query("203", "test3", "1.00"), Made::HandedBack),
+            ("", pay_query("204", "test4", "1.00"), Made::HandedBack),
+            ("", pay_query("205", "1", "1.00"), Made::HandedBack),
+            ("", pay_query(&long, "test1", "1.00"), Made::NotOffered),
+            ("", pay_query(&long, "test1", "1.00"), Made::NotOffered),
+            ("", pay_query("777", "test1", "100.00"), Made::HandedBack),
+            ("", pay_query("777", "test1", "5.00"), Made::HandedBack),
+            (
+                "",
+                pay_query("206", "%D0%B0%F0%9F%98%80", "1.00"),
+                Made::HandedBack,
+            ),
+            ("", pay_query("207", "a%25b", "1.00"), Made::Called),
         ],
     );
 }
@@ -235,6 +307,57 @@ fn a_pay_is_one_call_of_the_procedure() {
     assert_eq!(ab.deposit(1), "13.50");
 }
 
+/// `refuse_disabled` as a list of states: the procedure refuses exactly those, as the
+/// statements do (uid 2 is disabled, state 1).
+#[test]
+fn refuse_disabled_states_are_refused_as_the_statements_refuse_them() {
+    for states in ["[1]", "[2, 3]"] {
+        let extra = format!("account = \"login\"\nrefuse_disabled = {states}");
+        let made = if states == "[1]" {
+            Made::HandedBack
+        } else {
+            Made::Called
+        };
+        same_on_both(
+            &system("osmp", DEFAULT_ALLOW, &extra),
+            &[("", pay_query("701", "test2", "1.00"), made)],
+        );
+    }
+}
+
+/// A pay whose CALL waits for the bill longer than lock_timeout: a temporary answer,
+/// nothing written and no transaction left open; the terminal's retry pays it once.
+#[test]
+fn a_call_that_waits_out_its_lock_timeout_writes_nothing_and_its_retry_pays() {
+    let ab = through_procedure(&system("osmp", DEFAULT_ALLOW, "account = \"login\""));
+    let mut holder = ab.db.conn();
+    holder.query_drop("START TRANSACTION").unwrap();
+    holder
+        .query_drop("SELECT deposit FROM bills WHERE id = 1 FOR UPDATE")
+        .unwrap();
+    let waited = ab.get(&pay_query("801", "test1", "2.00"));
+    assert_eq!(waited.result(), 1, "temporary: {}", waited.comment());
+    holder.query_drop("ROLLBACK").unwrap();
+    assert_eq!(
+        ab.db
+            .count("SELECT COUNT(*) FROM paysys_txn WHERE txn_id = '801'"),
+        0
+    );
+    assert_eq!(
+        ab.db
+            .count("SELECT COUNT(*) FROM payments WHERE ext_id = 'OSM:801'"),
+        0
+    );
+    let paid = ab.get(&pay_query("801", "test1", "2.00"));
+    assert_eq!(paid.result(), 0, "{}", paid.comment());
+    assert_eq!(ab.deposit(1), "14.50");
+    assert!(
+        ab.site.log().contains("Lock wait timeout"),
+        "the first answer's reason: {}",
+        ab.site.log()
+    );
+}
+
 #[test]
 fn a_cancel_reverses_a_pay_the_procedure_made() {
     let ab = through_procedure(&system("osmp", DEFAULT_ALLOW, "account = \"login\""));
@@ -299,6 +422,15 @@ fn without_the_procedure_loaded_pays_are_made_statement_by_statement() {
                 "billing = \"abills\"\n",
                 "billing = \"abills\"\nprocedure = true\n",
             ),
+    );
+    let shown = std::process::Command::new(env!("CARGO_BIN_EXE_paysys"))
+        .args(["check-config", &common::path_str(&ab.site.config_path())])
+        .output()
+        .unwrap();
+    let shown = String::from_utf8_lossy(&shown.stdout).into_owned();
+    assert!(
+        shown.contains("billing  abills, a plain pay in one CALL of paysys_abills_pay_1"),
+        "{shown}"
     );
     let answer = ab.get(&pay_query("501", "test1", "1.00"));
     assert_eq!(answer.result(), 0, "{}", answer.comment());

@@ -326,7 +326,16 @@ fn check_config(path: Option<PathBuf>) -> ExitCode {
             for file in &c.files {
                 println!("read     {}", file.display());
             }
-            println!("billing  {}", c.database.billing.name());
+            if c.database.procedure {
+                println!(
+                    "billing  {}, a plain pay in one CALL of {} (sql/abills-pay.sql; \
+                     paysys check-db checks it is there)",
+                    c.database.billing.name(),
+                    paysys::billing::abills::PAY_PROCEDURE
+                );
+            } else {
+                println!("billing  {}", c.database.billing.name());
+            }
             for (i, url) in c.database.urls.iter().enumerate() {
                 let which = if c.database.urls.len() > 1 {
                     format!(" (node {}: tried in this order)", i + 1)

@@ -9,6 +9,11 @@
 //! 2. The billing credits the subscriber (its payment row, its balance).
 //! 3. Our row learns the billing's payment id; `COMMIT`.
 //!
+//! With `[database] procedure = true` (ABillS), a terminal's plain new pay is first offered
+//! to the billing's stored procedure, which runs these same steps inside the server in one
+//! `CALL` and answers after its `COMMIT`; a pay it does not make (anything but the plain
+//! case) it rolls back and hands back to these steps ([`Billing::pay_in_one_call`]).
+//!
 //! A pay of one of our orders (a card order, a booked one) locks the order's row before
 //! step 1, whichever way it is paid, as cancelling an unpaid order does: pays of one
 //! order queue there before they write anything.
@@ -203,9 +208,20 @@ fn pay_in_one_call(
         Ok(OneCalled::Paid { prv_txn, .. }) => Ok(Some(Paid::New { prv_txn })),
         Ok(OneCalled::Stored) => repeat(conn, &system.name, pay).map(Some),
         Ok(OneCalled::Usual) => Ok(None),
-        Err(e) if connection_lost(&e) => Err(LedgerError::CommitUnknown(e)),
+        // No answer, or an error the procedure raised once COMMIT was sent (SQLSTATE
+        // 08007, "transaction resolution unknown"): committed or not, only the database
+        // knows, as after a COMMIT without an answer.
+        Err(e) if connection_lost(&e) || resolution_unknown(&e) => {
+            Err(LedgerError::CommitUnknown(e))
+        }
         Err(e) => Err(e.into()),
     }
+}
+
+/// SQLSTATE 08007, "transaction resolution unknown": what a billing's stored procedure
+/// raises for an error at or after its COMMIT (`sql/abills-pay.sql`).
+fn resolution_unknown(e: &mysql::Error) -> bool {
+    matches!(e, mysql::Error::MySqlError(m) if m.state == "08007")
 }
 
 /// Runs `attempt` again when InnoDB (or a Galera certification) chose it as a deadlock

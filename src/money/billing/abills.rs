@@ -300,6 +300,10 @@ type CallAnswer = (u8, u64, u64, u64, u64);
 const ER_SP_DOES_NOT_EXIST: u16 = 1305;
 /// "execute command denied … for routine".
 const ER_PROCACCESS_DENIED: u16 = 1370;
+/// "Incorrect number of arguments": a procedure of that name, not ours (edited by hand).
+const ER_SP_WRONG_NO_OF_ARGS: u16 = 1318;
+/// "Failed to load routine … (mysql.proc)": a server upgraded without `mariadb-upgrade`.
+const ER_SP_PROC_TABLE_CORRUPT: u16 = 1457;
 
 /// How long a procedure found missing is not called again: a persistent worker notices it
 /// loaded within this time, and meanwhile pays without a failed CALL first.
@@ -914,7 +918,7 @@ impl Billing for Abills {
         }
         let (uid, login) = match c.account.refs().first() {
             Some(AccountRef::Id(uid)) if *uid > 0 => (*uid, ""),
-            Some(AccountRef::Login(login)) => (0, login.as_str()),
+            Some(AccountRef::Login(login)) if login.chars().count() <= 64 => (0, login.as_str()),
             _ => return Ok(OneCalled::Usual),
         };
         let refused = match &c.system.abills.refuse_disabled {
@@ -961,12 +965,18 @@ impl Billing for Abills {
             }),
             Ok(Some((1, ..))) => Ok(OneCalled::Stored),
             Ok(_) => Ok(OneCalled::Usual),
-            // Not loaded (yet, or again after an upgrade that renamed it), or not granted:
-            // paid the usual way, and not asked again for a while (`check-db` says why).
+            // Not loaded (yet, or again after an upgrade that renamed it), not granted, or
+            // not callable as ours: paid the usual way, and not asked again for a while
+            // (`check-db` says why).
             Err(e)
                 if matches!(
                     server_code(&e),
-                    Some(ER_SP_DOES_NOT_EXIST | ER_PROCACCESS_DENIED)
+                    Some(
+                        ER_SP_DOES_NOT_EXIST
+                            | ER_PROCACCESS_DENIED
+                            | ER_SP_WRONG_NO_OF_ARGS
+                            | ER_SP_PROC_TABLE_CORRUPT
+                    )
                 ) =>
             {
                 note_procedure_absent();
