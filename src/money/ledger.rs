@@ -32,7 +32,7 @@ use mysql::prelude::Queryable;
 use mysql::{Conn, Transaction, TxOpts};
 
 use crate::billing::{
-    Billing, Credit, Credited, OneCall, OneCalled, Uncredit, Uncredited, UncreditedRecorded,
+    Billing, Credit, Credited, OneCalled, Uncredit, Uncredited, UncreditedRecorded,
 };
 use crate::config::System;
 use crate::db::{
@@ -152,6 +152,25 @@ pub struct PayOrder<'a> {
     pub one_call: bool,
 }
 
+impl<'a> PayOrder<'a> {
+    /// What the billing is asked to credit for this pay, our row being `txn_row`.
+    fn credit(&self, txn_row: u64, look_last: bool) -> Credit<'a> {
+        Credit {
+            system: self.system,
+            txn_id: &self.pay.txn_id,
+            account: &self.pay.account,
+            amount: self.pay.sum,
+            txn_date: self.pay.txn_date,
+            caller: self.caller,
+            domain: self.domain,
+            params: self.params,
+            txn_row,
+            order_opened: self.booked.is_some() && self.word.is_some(),
+            look_last,
+        }
+    }
+}
+
 /// A card provider's word on an order, as the order keeps it for the admin.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ProviderWord {
@@ -194,17 +213,7 @@ fn pay_in_one_call(
     order: &PayOrder<'_>,
 ) -> Result<Option<Paid>, LedgerError> {
     let (system, pay) = (order.system, order.pay);
-    let call = OneCall {
-        system,
-        txn_id: &pay.txn_id,
-        account: &pay.account,
-        amount: pay.sum,
-        txn_date: pay.txn_date,
-        caller: order.caller,
-        domain: order.domain,
-        params: order.params,
-    };
-    match billing.pay_in_one_call(conn, &call) {
+    match billing.pay_in_one_call(conn, &order.credit(0, true)) {
         Ok(OneCalled::Paid { prv_txn, .. }) => Ok(Some(Paid::New { prv_txn })),
         Ok(OneCalled::Stored) => repeat(conn, &system.name, pay).map(Some),
         Ok(OneCalled::Usual) => Ok(None),
@@ -413,19 +422,7 @@ fn try_pay(
         Err(e) => return Err(read_autoinc_failure(&mut tx, e).into()),
     }
     let row = tx.last_insert_id().unwrap_or(0);
-    let credit = Credit {
-        system,
-        txn_id: &pay.txn_id,
-        account: &pay.account,
-        amount: pay.sum,
-        txn_date: pay.txn_date,
-        caller: order.caller,
-        domain: order.domain,
-        params: order.params,
-        txn_row: row,
-        order_opened: order.booked.is_some() && order.word.is_some(),
-        look_last,
-    };
+    let credit = order.credit(row, look_last);
     let credited = billing
         .credit(&mut tx, &credit)
         .map_err(|e| read_autoinc_failure(&mut tx, e))?;

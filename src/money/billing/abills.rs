@@ -28,8 +28,8 @@ use mysql::prelude::Queryable;
 use mysql::{Conn, Params, Transaction};
 
 use crate::billing::{
-    Billing, BillingRow, Credit, Credited, Guard, GuardParam, OneCall, OneCalled, Recorded,
-    Uncredit, Uncredited, UncreditedRecorded,
+    Billing, BillingRow, Credit, Credited, Guard, GuardParam, OneCalled, Recorded, Uncredit,
+    Uncredited, UncreditedRecorded,
 };
 use crate::config::{BillingKind, RefuseDisabled, System};
 use crate::db::{server_code, ER_DUP_ENTRY, ER_LOCK_DEADLOCK};
@@ -909,7 +909,7 @@ impl Billing for Abills {
         })
     }
 
-    fn pay_in_one_call(&self, conn: &mut Conn, c: &OneCall<'_>) -> Result<OneCalled, mysql::Error> {
+    fn pay_in_one_call(&self, conn: &mut Conn, c: &Credit<'_>) -> Result<OneCalled, mysql::Error> {
         let ids = txn_ids(c.system, c.txn_id.as_str());
         // The plain case only: a text every ABillS's columns hold whole (one text to look
         // for), and a first key the procedure looks up by its unique index.
@@ -957,12 +957,7 @@ impl Billing for Abills {
             Params::Positional(params),
         );
         match answer {
-            Ok(Some((0, txn_row, subscriber_id, payment_ref, prv_txn))) => Ok(OneCalled::Paid {
-                txn_row,
-                subscriber_id,
-                payment_ref,
-                prv_txn,
-            }),
+            Ok(Some((0, .., prv_txn))) => Ok(OneCalled::Paid { prv_txn }),
             Ok(Some((1, ..))) => Ok(OneCalled::Stored),
             Ok(_) => Ok(OneCalled::Usual),
             // Not loaded (yet, or again after an upgrade that renamed it), not granted, or

@@ -109,30 +109,11 @@ pub enum Credited {
     },
 }
 
-/// A terminal's new pay, as a billing's stored procedure makes it in one call
-/// ([`Billing::pay_in_one_call`]): our row's fields and the billing's.
-#[derive(Debug, Clone, Copy)]
-pub struct OneCall<'a> {
-    pub system: &'a System,
-    pub txn_id: &'a TxnId,
-    pub account: &'a Account,
-    pub amount: Amount,
-    pub txn_date: TxnDate,
-    pub caller: Option<IpAddr>,
-    pub domain: Domain,
-    pub params: &'a [(String, String)],
-}
-
 /// What a pay made in one call did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum OneCalled {
-    /// Paid and committed: our row `txn_row`, the billing's rows, the number answered.
-    Paid {
-        txn_row: u64,
-        subscriber_id: u64,
-        payment_ref: u64,
-        prv_txn: u64,
-    },
+    /// Paid and committed; `prv_txn`: the number answered.
+    Paid { prv_txn: u64 },
     /// Our row of the txn exists (a repeat, or a pay of it beside us): nothing written.
     Stored,
     /// Not a pay this way makes (not the plain case, or no procedure to call): nothing
@@ -253,10 +234,11 @@ pub trait Billing: Sync {
     /// A terminal's new pay in one round trip, by the billing's stored procedure, which
     /// writes our row and the billing's and commits them, or writes nothing and says why.
     /// The default, for a billing without one: [`OneCalled::Usual`], nothing sent.
+    /// `credit.txn_row` is 0: the procedure writes our row itself.
     fn pay_in_one_call(
         &self,
         _conn: &mut Conn,
-        _call: &OneCall<'_>,
+        _credit: &Credit<'_>,
     ) -> Result<OneCalled, mysql::Error> {
         Ok(OneCalled::Usual)
     }
