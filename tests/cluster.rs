@@ -20,7 +20,8 @@
 //! 5. conflicts that outlast the ledger's retries (writers on another node changing the
 //!    same subscriber's row): a temporary answer, logged as a cluster conflict; then the
 //!    terminal's retry pays once;
-//! 6. concurrent identical pays through `paysys_check.cgi` on ABillS's tables.
+//! 6. concurrent identical pays through `paysys_check.cgi` on ABillS's tables;
+//! 7. the same through ABillS's stored procedure (`[database] procedure`, one CALL a pay).
 //!
 //! Skips itself where Galera cannot be started, unless `PAYSYS_REQUIRE_CLUSTER=1` (CI).
 
@@ -73,12 +74,14 @@ impl WebNode {
         }
     }
 
-    /// `paysys_check.cgi` on ABillS (one OSMP system, accounts by login), likewise.
-    fn abills(urls: &[String]) -> WebNode {
+    /// `paysys_check.cgi` on ABillS (one OSMP system, accounts by login), likewise; its
+    /// pays made by ABillS's stored procedure when `procedure`.
+    fn abills(urls: &[String], procedure: bool) -> WebNode {
         let site = Site::new(&urls[0], "");
-        site.write_config(&abills::config_text(
+        site.write_config(&abills::config_text_with(
             &urls[0],
             &abills::system("osmp", abills::DEFAULT_ALLOW, "account = \"login\""),
+            procedure,
         ));
         site.set_urls(urls);
         WebNode {
@@ -560,19 +563,22 @@ fn three_web_nodes_on_a_galera_cluster_keep_every_promise() {
     phase("conflicts outlasting the retries", t0);
 
     // 6. ABillS: paysys_check.cgi's transaction writes bills, payments and paysys_log too,
-    //    more rows for certification to compare across nodes.
+    //    more rows for certification to compare across nodes; first by statements, then
+    //    (7) by ABillS's stored procedure.
     let abills_db = TestDb::on_server(&cluster.url(1), &abills::fixture());
-    let mut abills_web: Vec<WebNode> = (1..=3)
-        .map(|k| {
-            let urls: Vec<String> = (0..3)
-                .map(|j| with_database(&cluster.url((k - 1 + j) % 3 + 1), &abills_db.name))
-                .collect();
-            WebNode::abills(&urls)
-        })
-        .collect();
-    for w in &mut abills_web {
-        w.start_persistent();
-    }
+    let abills_web = |procedure: bool| -> Vec<WebNode> {
+        (1..=3)
+            .map(|k| {
+                let urls: Vec<String> = (0..3)
+                    .map(|j| with_database(&cluster.url((k - 1 + j) % 3 + 1), &abills_db.name))
+                    .collect();
+                let mut node = WebNode::abills(&urls, procedure);
+                node.start_persistent();
+                node
+            })
+            .collect()
+    };
+    let web_statements = abills_web(false);
     let tables = ["paysys_txn", "payments", "paysys_log"];
     let rows = |i: usize, table: &str| {
         count_on(
@@ -584,7 +590,7 @@ fn three_web_nodes_on_a_galera_cluster_keep_every_promise() {
     };
     let before: Vec<u64> = tables.iter().map(|t| rows(1, t)).collect();
     let mut abills_txn = 800_000;
-    let temporaries = identical_pays(&abills_web, &mut abills_txn, "test1", 4);
+    let temporaries = identical_pays(&web_statements, &mut abills_txn, "test1", 4);
     for i in 1..=3 {
         for (table, before) in tables.iter().zip(&before) {
             assert_eq!(
@@ -597,8 +603,76 @@ fn three_web_nodes_on_a_galera_cluster_keep_every_promise() {
     eprintln!(
         "cluster: ABillS, 8 payments x 7 concurrent terminals: {temporaries} temporary answers"
     );
+    drop(web_statements);
     phase("ABillS on the cluster", t0);
-    drop(abills_web);
+
+    // 7. The same through ABillS's stored procedure (`[database] procedure`), loaded once
+    //    (the cluster replicates it to every node): each pay is one CALL on the node its
+    //    web node uses, its COMMIT certified inside the routine. A certification conflict
+    //    there is a deadlock, rolled back and made again; the payments are each credited
+    //    once and every node holds the same rows.
+    {
+        let mut conn = cluster.conn(1);
+        conn.query_drop(format!("USE `{}`", abills_db.name))
+            .expect("use");
+        abills::load_pay_procedure(&mut conn);
+    }
+    let calls = || -> u64 {
+        (1..=3)
+            .map(|i| {
+                let mut conn = cluster.conn(i);
+                let row: Option<(String, u64)> = conn
+                    .query_first("SHOW GLOBAL STATUS LIKE 'Com_call_procedure'")
+                    .expect("Com_call_procedure");
+                row.map_or(0, |(_, n)| n)
+            })
+            .sum()
+    };
+    // The bills' deposits in kopecks, on node `i` once it has caught up.
+    let deposits = |i: usize| {
+        count_on(
+            &cluster,
+            i,
+            &abills_db.name,
+            "SELECT CAST(ROUND(SUM(deposit) * 100) AS UNSIGNED) FROM bills",
+        )
+    };
+    let deposits_before = deposits(1);
+    let web_procedure = abills_web(true);
+    let (before, calls_before) = (
+        tables.iter().map(|t| rows(1, t)).collect::<Vec<u64>>(),
+        calls(),
+    );
+    let temporaries = identical_pays(&web_procedure, &mut abills_txn, "test1", 4);
+    let called = calls() - calls_before;
+    for i in 1..=3 {
+        for (table, before) in tables.iter().zip(&before) {
+            assert_eq!(
+                rows(i, table),
+                before + 8,
+                "ABillS by the procedure, {table}: 8 payments, each once, on node {i}"
+            );
+        }
+    }
+    // Every request of the 8 payments x 7 terminals offers its pay to the procedure (a
+    // repeat is answered from the stored row by it too).
+    assert!(
+        called >= 56,
+        "ABillS by the procedure: {called} CALLs on the nodes for 56 requests"
+    );
+    for i in 1..=3 {
+        assert_eq!(
+            deposits(i),
+            deposits_before + 8 * 1000,
+            "ABillS by the procedure: the bills' deposits on node {i}, in kopecks"
+        );
+    }
+    eprintln!(
+        "cluster: ABillS by the procedure, 8 payments x 7 concurrent terminals: {called} CALLs, \
+         {temporaries} temporary answers"
+    );
+    drop(web_procedure);
+    phase("ABillS by the procedure on the cluster", t0);
     drop(abills_db);
     drop(web);
     drop(failover);

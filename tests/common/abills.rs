@@ -122,13 +122,15 @@ pub fn load_pay_procedure(conn: &mut Conn) {
     );
 }
 
-/// A whole config for an ABillS database at `db_url` with these `[[system]]` tables.
+/// A whole config for an ABillS database at `db_url` with these `[[system]]` tables
+/// (`procedure = true` in a [`procedure_run`]).
 pub fn config_text(db_url: &str, systems: &str) -> String {
-    let procedure = if procedure_run() {
-        "procedure = true\n"
-    } else {
-        ""
-    };
+    config_text_with(db_url, systems, procedure_run())
+}
+
+/// [`config_text`], paying through the stored procedure or not, whatever the run.
+pub fn config_text_with(db_url: &str, systems: &str, procedure: bool) -> String {
+    let procedure = if procedure { "procedure = true\n" } else { "" };
     format!(
         r#"[database]
 url = "{db_url}"
