@@ -674,8 +674,13 @@ fn bench_1_web() {
         targets: web_targets(&s.variants, s.floor().is_some()),
     };
 
-    // paysys_check.cgi on ABillS: the same no-op, check and pay.
+    // paysys_check.cgi on ABillS: the same no-op, check and pay. With
+    // PAYSYS_TEST_ABILLS_PROCEDURE=1, its pays go through ABillS's stored procedure
+    // (`sql/abills-pay.sql`, loaded here; `config_text` sets `procedure = true`).
     let db = TestDb::with_fixture(&common::abills::fixture());
+    if common::abills::procedure_run() {
+        common::abills::load_pay_procedure(&mut db.conn());
+    }
     let prefix = webserver::temp_prefix("bench-abills").expect("temp prefix");
     webserver::prepare_prefix(&prefix).expect("prepare prefix");
     webserver::install_cgi(&prefix, "paysys_check.cgi", paysys_check_exe())
